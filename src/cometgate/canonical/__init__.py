@@ -1,0 +1,69 @@
+"""Our own model of a generation, independent of any vendor's dialect.
+
+Frozen value types, no I/O, and no imports from the rest of the package: every dialect
+translates to and from these, so nothing a dialect cannot say leaks into another.
+"""
+
+from cometgate.canonical.messages import (
+    JSON,
+    BlobPart,
+    FileRefPart,
+    Message,
+    Part,
+    ReasoningPart,
+    Role,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from cometgate.canonical.models import ModelInfo, ThinkingStyle
+from cometgate.canonical.request import (
+    FunctionTool,
+    GenerateRequest,
+    GenerationParams,
+    OutputFormat,
+    ThinkingConfig,
+    ToolChoice,
+    ToolMode,
+    Untranslated,
+)
+from cometgate.canonical.response import Candidate, FinishReason, GenerateResponse, Usage
+from cometgate.canonical.stream import (
+    CandidateFinished,
+    PartDelta,
+    StreamEvent,
+    StreamStarted,
+    UsageReported,
+)
+
+__all__ = [
+    "JSON",
+    "BlobPart",
+    "Candidate",
+    "CandidateFinished",
+    "FileRefPart",
+    "FinishReason",
+    "FunctionTool",
+    "GenerateRequest",
+    "GenerateResponse",
+    "GenerationParams",
+    "Message",
+    "ModelInfo",
+    "OutputFormat",
+    "Part",
+    "PartDelta",
+    "ReasoningPart",
+    "Role",
+    "StreamEvent",
+    "StreamStarted",
+    "TextPart",
+    "ThinkingConfig",
+    "ThinkingStyle",
+    "ToolCallPart",
+    "ToolChoice",
+    "ToolMode",
+    "ToolResultPart",
+    "Usage",
+    "Untranslated",
+    "UsageReported",
+]

@@ -1,0 +1,45 @@
+"""The result of a generation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from cometgate.canonical.messages import Part
+
+
+class FinishReason(str, Enum):
+    STOP = "stop"  # natural end, a stop sequence, or a completed tool call
+    MAX_TOKENS = "max_tokens"
+    SAFETY = "safety"
+    RECITATION = "recitation"
+    MALFORMED_TOOL_CALL = "malformed_tool_call"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    prompt_tokens: int = 0  # includes cached tokens
+    output_tokens: int = 0  # visible output, excluding thoughts
+    thoughts_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.output_tokens + self.thoughts_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    parts: tuple[Part, ...]
+    finish_reason: FinishReason | None
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateResponse:
+    model_version: str  # the model that answered, as the caller named it
+    candidates: tuple[Candidate, ...]
+    usage: Usage
+    response_id: str
+    created: float  # unix seconds

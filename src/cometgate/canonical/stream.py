@@ -1,0 +1,40 @@
+"""Events of a streamed generation, in order: one StreamStarted, then PartDelta and
+CandidateFinished events, and at most one UsageReported (usually last)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from cometgate.canonical.messages import Part
+from cometgate.canonical.response import FinishReason, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStarted:
+    model_version: str
+    response_id: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class PartDelta:
+    """New content for one candidate. Text and reasoning parts are increments to append;
+    tool calls arrive whole (a decoder assembles argument fragments first)."""
+
+    part: Part
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateFinished:
+    reason: FinishReason
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReported:
+    usage: Usage
+
+
+StreamEvent: TypeAlias = StreamStarted | PartDelta | CandidateFinished | UsageReported

@@ -1,0 +1,1 @@
+"""Wire formats and the pure translations between them and the canonical model."""

@@ -1,0 +1,130 @@
+"""The gateway's exception tree. Every failure is one of these by the time it reaches an edge,
+where the caller's dialect renders it (Gemini: `{"error":{"code","message","status"}}`).
+
+    GatewayError                     .http_status, .status (google.rpc code name), .message
+      RequestRejected                caller's fault, never retried
+        InvalidRequest        400    INVALID_ARGUMENT   (.violations: field → description)
+        Unauthenticated       401    UNAUTHENTICATED
+        PermissionDenied      403    PERMISSION_DENIED
+        NotFound              404    NOT_FOUND
+        PayloadTooLarge       413    INVALID_ARGUMENT   (Google's front end answers 413)
+        RateLimited           429    RESOURCE_EXHAUSTED (.retry_after seconds)
+      UpstreamError                  .failure_class, .upstream_status
+        UpstreamUnavailable   503    UNAVAILABLE        (nothing could answer; retry later)
+        UpstreamTimeout       504    DEADLINE_EXCEEDED
+      InternalError           500    INTERNAL
+
+Failure classes drive failover; outbound codecs derive them from structured error fields,
+transports from exception types, never from message text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+
+
+class FailureClass(str, Enum):
+    TRANSIENT = "transient"  # worth retrying the same target
+    RATE_LIMITED = "rate_limited"
+    CREDENTIAL = "credential"
+    QUOTA = "quota"
+    CALLER_FAULT = "caller_fault"  # the upstream rejected the request itself
+    UNKNOWN = "unknown"
+
+
+class GatewayError(Exception):
+    http_status: int = 500
+    status: str = "INTERNAL"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RequestRejected(GatewayError):
+    pass
+
+
+class InvalidRequest(RequestRejected):
+    http_status = 400
+    status = "INVALID_ARGUMENT"
+
+    def __init__(self, message: str, *, violations: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.violations = dict(violations or {})
+
+
+class Unauthenticated(RequestRejected):
+    http_status = 401
+    status = "UNAUTHENTICATED"
+
+
+class PermissionDenied(RequestRejected):
+    http_status = 403
+    status = "PERMISSION_DENIED"
+
+
+class NotFound(RequestRejected):
+    http_status = 404
+    status = "NOT_FOUND"
+
+
+class PayloadTooLarge(RequestRejected):
+    http_status = 413
+    status = "INVALID_ARGUMENT"
+
+
+class RateLimited(RequestRejected):
+    http_status = 429
+    status = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UpstreamError(GatewayError):
+    """An upstream failed. `http_status`/`status` are what the caller sees."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failure_class: FailureClass,
+        upstream_status: int | None = None,
+        http_status: int | None = None,
+        status: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.failure_class = failure_class
+        self.upstream_status = upstream_status
+        self.retry_after = retry_after
+        if http_status is not None:
+            self.http_status = http_status
+        if status is not None:
+            self.status = status
+
+
+class UpstreamUnavailable(UpstreamError):
+    http_status = 503
+    status = "UNAVAILABLE"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(
+            message, failure_class=FailureClass.TRANSIENT, retry_after=retry_after
+        )
+
+
+class UpstreamTimeout(UpstreamError):
+    http_status = 504
+    status = "DEADLINE_EXCEEDED"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, failure_class=FailureClass.TRANSIENT)
+
+
+class InternalError(GatewayError):
+    http_status = 500
+    status = "INTERNAL"

@@ -1,0 +1,1 @@
+"""Upstreams: anything that can produce a generation. Configuration, not code, for most."""
