@@ -4,6 +4,7 @@ where the caller's dialect renders it (Gemini: `{"error":{"code","message","stat
     GatewayError                     .http_status, .status (google.rpc code name), .message
       RequestRejected                caller's fault, never retried
         InvalidRequest        400    INVALID_ARGUMENT   (.violations: field → description)
+          ApiKeyInvalid       400    INVALID_ARGUMENT   (Google answers a bad key with 400)
         Unauthenticated       401    UNAUTHENTICATED
         PermissionDenied      403    PERMISSION_DENIED
         NotFound              404    NOT_FOUND
@@ -53,6 +54,11 @@ class InvalidRequest(RequestRejected):
     def __init__(self, message: str, *, violations: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.violations = dict(violations or {})
+
+
+class ApiKeyInvalid(InvalidRequest):
+    def __init__(self) -> None:
+        super().__init__("API key not valid. Please pass a valid API key.")
 
 
 class Unauthenticated(RequestRejected):

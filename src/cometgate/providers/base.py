@@ -36,7 +36,10 @@ class CountsTokens(Protocol):
 
 
 @runtime_checkable
-class ReportsReadiness(Protocol):
-    """A provider that can be not-yet-ready (a supervised local process)."""
+class Supervised(Protocol):
+    """A provider with a process of its own to start (a local model worker); it may be
+    not-yet-ready, and then answers 503 UNAVAILABLE rather than hanging."""
+
+    async def start(self) -> None: ...
 
     def is_ready(self) -> bool: ...

@@ -1,0 +1,5 @@
+import sys
+
+from cometgate.cli import main
+
+sys.exit(main())

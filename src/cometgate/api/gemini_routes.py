@@ -1,0 +1,146 @@
+"""The Gemini-native REST surface, served identically under /v1beta, /v1 and no version.
+
+Google puts the method after a colon in the last path segment
+(`models/gemini-2.5-flash:generateContent`), so one route per version takes the rest of the
+path and dispatches on that suffix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from cometgate.api.auth import KeyAuthenticator
+from cometgate.api.body import read_body
+from cometgate.dialects.gemini import inbound as gemini
+from cometgate.dialects.gemini.stream import GeminiStreamEncoder
+from cometgate.errors import GatewayError, InvalidRequest, NotFound
+from cometgate.pipeline import Gateway
+
+JSON_TYPE = "application/json; charset=UTF-8"
+VERSIONS = ("/v1beta", "/v1", "")
+DROPPED_HEADER = "x-cometgate-dropped"
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiApi:
+    gateway: Gateway
+    auth: KeyAuthenticator
+    max_body_bytes: int
+
+    def routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = []
+        for prefix in VERSIONS:
+            routes.append(Route(f"{prefix}/models", self.list_models, methods=["GET"]))
+            routes.append(
+                Route(f"{prefix}/models/{{name:path}}", self.model_call, methods=["GET", "POST"])
+            )
+        return routes
+
+    async def list_models(self, request: Request) -> Response:
+        await self.auth.authenticate(request)
+        page = gemini.encode_model_list(
+            self.gateway.models(),
+            page_size=_int_query(request, "pageSize"),
+            page_token=request.query_params.get("pageToken"),
+        )
+        return Response(page, media_type=JSON_TYPE)
+
+    async def model_call(self, request: Request) -> Response:
+        name, _, method = request.path_params["name"].rpartition(":")
+        if not name:
+            name, method = method, ""
+        if request.method == "GET":
+            if method:
+                raise _no_such_method(request)
+            return await self.get_model(request, name)
+        handler = {
+            "generateContent": self.generate_content,
+            "streamGenerateContent": self.stream_generate_content,
+            "countTokens": self.count_tokens,
+        }.get(method)
+        if handler is None:
+            raise _no_such_method(request)
+        await self.auth.authenticate(request)
+        self._require_model(request, name, method)
+        return await handler(request, name)
+
+    async def get_model(self, request: Request, name: str) -> Response:
+        await self.auth.authenticate(request)
+        info = self.gateway.model(name)
+        if info is None:
+            raise NotFound(f"models/{name.removeprefix('models/')} is not found.")
+        return Response(gemini.encode_model(info), media_type=JSON_TYPE)
+
+    async def generate_content(self, request: Request, name: str) -> Response:
+        body = await read_body(request, self.max_body_bytes)
+        outcome = await self.gateway.generate(gemini.decode_generate_request(body, name))
+        return Response(
+            gemini.encode_response(outcome.response),
+            media_type=JSON_TYPE,
+            headers=_dropped_headers(outcome.dropped),
+        )
+
+    async def stream_generate_content(self, request: Request, name: str) -> Response:
+        alt = request.query_params.get("alt", "json")
+        if alt not in ("sse", "json"):
+            raise InvalidRequest(f"Invalid value at 'alt' (TYPE_ENUM), \"{alt}\"")
+        body = await read_body(request, self.max_body_bytes)
+        outcome = await self.gateway.stream(gemini.decode_generate_request(body, name))
+        encoder = GeminiStreamEncoder(sse=alt == "sse")
+        return StreamingResponse(
+            _encoded(encoder, outcome.events),
+            media_type="text/event-stream" if alt == "sse" else JSON_TYPE,
+            headers=_dropped_headers(outcome.dropped),
+        )
+
+    async def count_tokens(self, request: Request, name: str) -> Response:
+        body = await read_body(request, self.max_body_bytes)
+        total = await self.gateway.count_tokens(gemini.decode_count_tokens_request(body, name))
+        return Response(gemini.encode_count_tokens(total), media_type=JSON_TYPE)
+
+    def _require_model(self, request: Request, name: str, method: str) -> None:
+        if self.gateway.model(name) is None:
+            version = request.url.path.split("/")[1] if request.url.path.startswith("/v1") else ""
+            raise NotFound(
+                f"models/{name.removeprefix('models/')} is not found for API version "
+                f"{version or 'v1beta'}, or is not supported for {method}. Call ListModels to "
+                "see the list of available models and their supported methods."
+            )
+
+
+async def _encoded(encoder: GeminiStreamEncoder, events: AsyncIterator[object]) -> AsyncIterator[
+    bytes
+]:
+    """Stream bytes; once the first byte has gone out, a failure can only be reported in-band,
+    as a final error event (integer code, `error` first) that the SDKs raise on."""
+    yield encoder.open()
+    try:
+        async for event in events:
+            for piece in encoder.feed(event):  # type: ignore[arg-type]
+                yield piece
+        yield encoder.close()
+    except GatewayError as exc:
+        yield encoder.error(exc)
+
+
+def _dropped_headers(dropped: tuple[str, ...]) -> dict[str, str]:
+    return {DROPPED_HEADER: ",".join(dropped)} if dropped else {}
+
+
+def _int_query(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidRequest(f"Invalid value at '{name}' (TYPE_INT32), \"{value}\"") from None
+
+
+def _no_such_method(request: Request) -> NotFound:
+    return NotFound(f"Method not found: {request.method} {request.url.path}")

@@ -1,0 +1,81 @@
+"""create_app(settings): the object graph of one gateway, wired explicitly.
+
+    settings ─► providers (HTTP pools, supervised local workers) ─► Router ─► Gateway
+             ─► Database ─► KeyRepository ─► KeyAuthenticator
+    Gateway + KeyAuthenticator ─► GeminiApi routes ─► Starlette app (+ request-context layer)
+
+The lifespan migrates the database and starts supervised upstreams before the first request,
+and closes everything on shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
+from cometgate.api.auth import KeyAuthenticator
+from cometgate.api.error_handlers import gateway_error, http_error, unexpected_error
+from cometgate.api.gemini_routes import GeminiApi
+from cometgate.api.health_routes import health_routes
+from cometgate.api.middleware import RequestContextMiddleware
+from cometgate.errors import GatewayError
+from cometgate.metrics import Metrics
+from cometgate.pipeline import Gateway
+from cometgate.providers.base import Provider, Supervised
+from cometgate.providers.registry import build_providers
+from cometgate.routing.resolve import Router, RouteSpec
+from cometgate.settings import Settings
+from cometgate.storage.database import create_database, migrate
+from cometgate.storage.keys import KeyRepository
+
+
+def create_app(
+    settings: Settings, *, providers: Mapping[str, Provider] | None = None
+) -> Starlette:
+    """`providers` replaces the ones the settings describe (tests plug fakes in here)."""
+    metrics = Metrics()
+    upstreams = dict(providers) if providers is not None else build_providers(settings)
+    router = Router(
+        [RouteSpec(m.info, m.provider, m.upstream_model) for m in settings.models], upstreams
+    )
+    gateway = Gateway(router, metrics)
+    database = create_database(settings.database_url)
+    auth = KeyAuthenticator(
+        KeyRepository(database), cache_seconds=settings.server.auth_cache_seconds
+    )
+    gemini = GeminiApi(gateway, auth, settings.server.max_body_bytes)
+
+    def readiness() -> dict[str, bool]:
+        return {n: p.is_ready() for n, p in upstreams.items() if isinstance(p, Supervised)}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await migrate(database)
+        for provider in upstreams.values():
+            if isinstance(provider, Supervised):
+                await provider.start()
+        try:
+            yield
+        finally:
+            for provider in upstreams.values():
+                await provider.aclose()
+            await database.aclose()
+
+    return Starlette(
+        routes=[*health_routes(metrics, readiness), *gemini.routes()],
+        middleware=[
+            Middleware(
+                RequestContextMiddleware, metrics=metrics, log_requests=settings.server.access_log
+            )
+        ],
+        exception_handlers={
+            GatewayError: gateway_error,
+            HTTPException: http_error,
+            Exception: unexpected_error,
+        },
+        lifespan=lifespan,
+    )

@@ -1,0 +1,160 @@
+"""`cometgate serve | keys create|list|revoke`.
+
+Every command takes --config and --data-dir, so keys can be made before the server has ever
+started. Machine-readable output goes to stdout (only the key, for `keys create`); everything
+meant for people goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cometgate.settings import ConfigError, Settings, load_settings
+from cometgate.storage.database import open_database
+from cometgate.storage.keys import KeyRecord, KeyRepository
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(
+            args.config,
+            data_dir=args.data_dir,
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+        )
+    except ConfigError as exc:
+        print(f"cometgate: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result: int = args.run(settings, args)
+    except (ValueError, LookupError) as exc:
+        print(f"cometgate: {exc}", file=sys.stderr)
+        return 1
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="YAML config file (default: embedded)")
+    common.add_argument("--data-dir", type=Path, help="where the SQLite database lives")
+    parser = argparse.ArgumentParser(prog="cometgate", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", parents=[common], help="run the gateway")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default 8080)")
+    serve.set_defaults(run=_serve)
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        required=True, metavar="ACTION"
+    )
+    create = keys.add_parser("create", parents=[common], help="create a key; prints only the key")
+    create.add_argument("--name", required=True)
+    create.set_defaults(run=_keys_create)
+    listing = keys.add_parser("list", parents=[common], help="list keys (never the keys)")
+    listing.set_defaults(run=_keys_list)
+    revoke = keys.add_parser("revoke", parents=[common], help="revoke a key by id, name or prefix")
+    revoke.add_argument("ident")
+    revoke.set_defaults(run=_keys_revoke)
+    return parser
+
+
+async def _with_keys(settings: Settings) -> KeyRepository:
+    database = await open_database(settings.database_url)
+    return KeyRepository(database)
+
+
+def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    async def create() -> str:
+        repository = await _with_keys(settings)
+        try:
+            _, key = await repository.create(args.name)
+        finally:
+            await repository.database.aclose()
+        return key
+
+    print(asyncio.run(create()))
+    return 0
+
+
+def _keys_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def listing() -> list[KeyRecord]:
+        repository = await _with_keys(settings)
+        try:
+            return await repository.list()
+        finally:
+            await repository.database.aclose()
+
+    print(f"{'ID':>4}  {'NAME':24}  {'PREFIX':12}  {'CREATED':20}  STATUS")
+    for record in asyncio.run(listing()):
+        status = f"revoked {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else "active"
+        print(f"{record.id:>4}  {record.name:24}  {record.prefix:12}  "
+              f"{record.created_at:%Y-%m-%d %H:%M:%S}   {status}")
+    return 0
+
+
+def _keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    async def revoke() -> KeyRecord:
+        repository = await _with_keys(settings)
+        try:
+            return await repository.revoke(args.ident)
+        finally:
+            await repository.database.aclose()
+
+    record = asyncio.run(revoke())
+    print(f"revoked key {record.id} ({record.name}, {record.prefix}…)", file=sys.stderr)
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from cometgate.server import run  # the server stack is only imported when serving
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    first_key = asyncio.run(_first_key(settings))
+    _print_welcome(settings, first_key)
+    run(settings)
+    return 0
+
+
+async def _first_key(settings: Settings) -> str | None:
+    """On an empty database, make one key so a new user can call the gateway at once."""
+    repository = await _with_keys(settings)
+    try:
+        if await repository.count() > 0:
+            return None
+        _, key = await repository.create("default")
+        return key
+    finally:
+        await repository.database.aclose()
+
+
+def _print_welcome(settings: Settings, first_key: str | None) -> None:
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    model = settings.models[0].info.id if settings.models else "MODEL"
+    lines = [f"cometgate listening on {base} (data in {settings.data_dir})"]
+    if first_key:
+        lines += [
+            "",
+            "Created your first API key (shown once; store it now):",
+            f"  {first_key}",
+            "",
+            f"  export KEY={first_key}",
+        ]
+    else:
+        lines += ["", "Make a key with:  export KEY=$(cometgate keys create --name me"
+                  + (f" --data-dir {settings.data_dir}" if settings.data_dir else "") + ")"]
+    lines += [
+        "",
+        "Try it:",
+        f'  curl "{base}/v1beta/models/{model}:generateContent" \\',
+        "    -H \"x-goog-api-key: $KEY\" -H 'Content-Type: application/json' -X POST \\",
+        "    -d '{\"contents\":[{\"parts\":[{\"text\":\"How does AI work?\"}]}]}'",
+        "",
+    ]
+    print("\n".join(lines), file=sys.stderr, flush=True)

@@ -1,0 +1,67 @@
+"""Prometheus metrics. One registry per app instance (no global registry), so tests and
+several apps in one process never share counters."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from cometgate.canonical import Usage
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+                   60, 120, 300)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._requests = Counter(
+            "cometgate_requests", "HTTP requests served, by route and status",
+            ["route", "status"], registry=self.registry,
+        )
+        self._latency = Histogram(
+            "cometgate_request_duration_seconds",
+            "Time from request start to the end of the response body, by route",
+            ["route"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self._first_byte = Histogram(
+            "cometgate_time_to_first_byte_seconds",
+            "Time from request start to the first response byte, by route",
+            ["route"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self._tokens = Counter(
+            "cometgate_tokens", "Tokens processed, by model and direction (in/out/thoughts)",
+            ["model", "direction"], registry=self.registry,
+        )
+        self._upstream_errors = Counter(
+            "cometgate_upstream_errors", "Upstream failures, by provider and failure class",
+            ["provider", "failure_class"], registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "cometgate_requests_in_flight", "Requests being served now", registry=self.registry,
+        )
+        self.local_model_restarts = Gauge(
+            "cometgate_local_model_restarts", "Times the local model worker was restarted",
+            ["provider"], registry=self.registry,
+        )
+
+    def request(self, route: str, status: int, seconds: float) -> None:
+        self._requests.labels(route, str(status)).inc()
+        self._latency.labels(route).observe(seconds)
+
+    def first_byte(self, route: str, seconds: float) -> None:
+        self._first_byte.labels(route).observe(seconds)
+
+    def usage(self, model: str, usage: Usage) -> None:
+        self._tokens.labels(model, "in").inc(usage.prompt_tokens)
+        self._tokens.labels(model, "out").inc(usage.output_tokens)
+        if usage.thoughts_tokens:
+            self._tokens.labels(model, "thoughts").inc(usage.thoughts_tokens)
+
+    def upstream_error(self, provider: str, failure_class: str) -> None:
+        self._upstream_errors.labels(provider, failure_class).inc()
+
+    def exposition(self) -> bytes:
+        return bytes(generate_latest(self.registry))

@@ -1,0 +1,71 @@
+"""The dependency rule of the architecture: canonical ← dialects ← providers ← pipeline ← api.
+
+Checked on the source (every `import` and `from … import` of a cometgate module), so a
+violation fails here before it can become a cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "cometgate"
+
+# What each layer may import from the package, besides itself.
+ALLOWED: dict[str, set[str]] = {
+    "canonical": set(),
+    "errors": set(),
+    "dialects": {"canonical", "errors"},
+    "providers": {"canonical", "errors", "dialects", "settings"},
+    "storage": {"errors"},
+    "routing": {"canonical", "errors", "providers"},
+}
+NOBODY_IMPORTS = {"api", "app", "cli", "server"}
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _imports(path: Path) -> list[str]:
+    found: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+    return [name for name in found if name == "cometgate" or name.startswith("cometgate.")]
+
+
+def _sources() -> list[Path]:
+    return sorted(SRC.rglob("*.py"))
+
+
+def _own_layer(path: Path) -> str:
+    relative = path.relative_to(SRC).with_suffix("")
+    return relative.parts[0]
+
+
+@pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_respect_layers(path: Path) -> None:
+    layer = _own_layer(path)
+    for imported in _imports(path):
+        target = _layer(imported)
+        if target == layer:
+            continue
+        assert target not in NOBODY_IMPORTS or layer in NOBODY_IMPORTS | {"__main__"}, (
+            f"{path.relative_to(SRC)} imports {imported}: nothing below the edge imports {target}"
+        )
+        if layer in ALLOWED:
+            assert target in ALLOWED[layer], (
+                f"{path.relative_to(SRC)} ({layer}) may not import {imported}"
+            )
+
+
+def test_the_rule_is_not_vacuous() -> None:
+    # A layer table that matched nothing would pass silently.
+    layers = {_own_layer(p) for p in _sources()}
+    assert {"canonical", "dialects", "providers", "api"} <= layers

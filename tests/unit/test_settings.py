@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cometgate.canonical import ThinkingStyle
+from cometgate.settings import (
+    ConfigError,
+    LocalProviderSettings,
+    OpenAIProviderSettings,
+    load_settings,
+)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cometgate.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_embedded_defaults_describe_the_local_model(tmp_path: Path) -> None:
+    settings = load_settings(env={"HOME": str(tmp_path)})
+    assert settings.server.port == 8080 and settings.server.host == "127.0.0.1"
+    assert settings.data_dir == (tmp_path / ".local/share/cometgate").resolve()
+    assert settings.database_url.endswith(f"{settings.data_dir}/cometgate.db")
+    (local,) = settings.providers
+    assert isinstance(local, LocalProviderSettings) and local.model_path is None
+    model = settings.model("smollm2-135m-instruct")
+    assert model is not None and model.provider == "local"
+    assert model.info.thinking is ThinkingStyle.NONE
+    assert model.info.input_token_limit == 8192
+
+
+def test_explicit_arguments_beat_environment_beat_file(tmp_path: Path) -> None:
+    config = _write(tmp_path, "server: {port: 7000, host: 0.0.0.0}\ndata_dir: rel\n")
+    env = {"HOME": str(tmp_path), "COMETGATE_PORT": "7100"}
+    settings = load_settings(config, env=env)
+    assert settings.server.port == 7100 and settings.server.host == "0.0.0.0"
+    assert settings.data_dir == (tmp_path / "rel").resolve()  # relative to the config file
+    settings = load_settings(config, port=7200, data_dir=tmp_path / "d", env=env)
+    assert settings.server.port == 7200 and settings.data_dir == (tmp_path / "d").resolve()
+
+
+def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
+    text = (
+        "providers:\n  up: {kind: openai, base_url: 'http://h/v1/', api_key: %s}\n"
+        "models:\n  m: {provider: up, input_token_limit: 10, output_token_limit: 5}\n"
+    )
+    settings = load_settings(_write(tmp_path, text % "env:UP_KEY"), env={"UP_KEY": "s3cret"})
+    (up,) = settings.providers
+    assert isinstance(up, OpenAIProviderSettings)
+    assert up.base_url == "http://h/v1" and up.api_key is not None
+    assert up.api_key.value == "s3cret" and "s3cret" not in repr(settings)
+    with pytest.raises(ConfigError, match="never written into config files"):
+        load_settings(_write(tmp_path, text % "literal-secret"), env={})
+    with pytest.raises(ConfigError, match="UP_KEY, which is not set"):
+        load_settings(_write(tmp_path, text % "env:UP_KEY"), env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("bogus: 1\n", "unknown top-level config keys: bogus"),
+        ("server: {port: eighty}\n", "server.port must be of type int"),
+        ("server: {colour: red}\n", "server: unknown keys colour"),
+        ("providers: {p: {kind: magic}}\nmodels: {}\n", "kind must be one of"),
+        ("models: {m: {provider: nowhere, input_token_limit: 1, output_token_limit: 1}}\n",
+         "names 'nowhere', which is not among"),
+        ("models: {m: {provider: local, output_token_limit: 1}}\n",
+         "models.m.input_token_limit is required"),
+        ("[1, 2]\n", "mapping at the top level"),
+        ("server: {port: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_is_refused_with_the_place_named(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_settings(_write(tmp_path, text), env={"HOME": str(tmp_path)})
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings(tmp_path / "absent.yaml", env={})
