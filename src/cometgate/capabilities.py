@@ -48,7 +48,9 @@ def _check_thinking(thinking: ThinkingConfig, model: ModelInfo) -> None:
         if model.thinking is ThinkingStyle.BUDGET:
             raise InvalidRequest("Thinking level is not supported for this model.")
         if thinking.level not in model.thinking_levels:
-            raise InvalidRequest(f"Thinking level {thinking.level} is not supported for this model.")
+            raise InvalidRequest(
+                f"Thinking level {thinking.level} is not supported for this model."
+            )
     budget = thinking.budget
     if budget is None or budget == -1:  # -1 asks for a dynamic budget, valid everywhere
         return

@@ -126,7 +126,7 @@ async def _first_key(settings: Settings) -> str | None:
     """On an empty database, make one key so a new user can call the gateway at once."""
     repository = await _with_keys(settings)
     try:
-        if await repository.count() > 0:
+        if await repository.count(include_revoked=True) > 0:
             return None
         _, key = await repository.create("default")
         return key

@@ -22,10 +22,10 @@ transports from exception types, never from message text.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 
 
-class FailureClass(str, Enum):
+class FailureClass(StrEnum):
     TRANSIENT = "transient"  # worth retrying the same target
     RATE_LIMITED = "rate_limited"
     CREDENTIAL = "credential"

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, replace
 
 from cometgate.canonical import (
@@ -15,6 +15,7 @@ from cometgate.canonical import (
     GenerateResponse,
     ModelInfo,
     StreamEvent,
+    StreamStarted,
     Usage,
     UsageReported,
 )
@@ -57,7 +58,7 @@ class Gateway:
             self._metrics.upstream_error(route.provider_name, exc.failure_class.value)
             raise
         self._metrics.usage(route.info.id, response.usage)
-        return Outcome(response, dropped)
+        return Outcome(response, dropped + _paths(response.dropped))
 
     async def stream(self, request: GenerateRequest) -> StreamOutcome:
         route, prepared, dropped = self._prepared(request)
@@ -70,6 +71,8 @@ class Gateway:
             self._metrics.upstream_error(route.provider_name, exc.failure_class.value)
             await events.aclose()
             raise
+        if isinstance(first, StreamStarted):
+            dropped += _paths(first.dropped)
         return StreamOutcome(self._relay(route, first, events), dropped)
 
     async def count_tokens(self, request: GenerateRequest) -> int:
@@ -92,7 +95,7 @@ class Gateway:
         return route, replace(prepared, model=route.info.id), dropped
 
     async def _relay(
-        self, route: Route, first: StreamEvent, events: AsyncIterator[StreamEvent]
+        self, route: Route, first: StreamEvent, events: AsyncGenerator[StreamEvent, None]
     ) -> AsyncIterator[StreamEvent]:
         usage: Usage | None = None
         try:
@@ -120,3 +123,8 @@ def _untranslated(request: GenerateRequest, model: ModelInfo) -> tuple[str, ...]
             "\n".join(lines), violations={u.path: u.reason for u in refused}
         )
     return tuple(u.path for u in request.untranslated)
+
+
+def _paths(dropped: tuple[str, ...]) -> tuple[str, ...]:
+    """Upstream codecs report "path: reason"; the caller's header lists the paths."""
+    return tuple(entry.partition(":")[0].strip() for entry in dropped)

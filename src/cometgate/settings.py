@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from cometgate.canonical import ModelInfo, ThinkingStyle
+from cometgate.providers.timeouts import Timeouts
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 
@@ -34,14 +35,6 @@ class Secret:
 
     def __repr__(self) -> str:
         return f"Secret({self.source or 'inline'}, ***)"
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    connect: float = 5.0
-    first_byte: float = 600.0  # a local CPU model may queue for a while before answering
-    idle: float = 120.0  # between two stream chunks
-    total: float = 1800.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,12 +230,15 @@ def _server(data: Mapping[str, Any]) -> ServerSettings:
 def _timeouts(where: str, data: Mapping[str, Any] | None) -> Timeouts:
     f = _Fields(where, data or {}, {"connect", "first_byte", "idle", "total"})
     base = Timeouts()
-    return Timeouts(
-        connect=f.get("connect", float, base.connect),
-        first_byte=f.get("first_byte", float, base.first_byte),
-        idle=f.get("idle", float, base.idle),
-        total=f.get("total", float, base.total),
-    )
+    try:
+        return Timeouts(
+            connect=f.get("connect", float, base.connect),
+            first_byte=f.get("first_byte", float, base.first_byte),
+            idle=f.get("idle", float, base.idle),
+            total=f.get("total", float, base.total),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
 
 
 def _secret(where: str, value: Any, env: Mapping[str, str]) -> Secret | None:

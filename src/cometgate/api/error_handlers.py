@@ -8,8 +8,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cometgate.dialects.gemini import inbound as gemini
-from cometgate.errors import GatewayError, InternalError, NotFound
+from cometgate.dialects.gemini.errors import api_key_invalid_error, encode_error
+from cometgate.errors import ApiKeyInvalid, GatewayError, InternalError, NotFound
 
 log = logging.getLogger("cometgate.errors")
 
@@ -17,7 +17,9 @@ JSON_TYPE = "application/json; charset=UTF-8"
 
 
 def render(error: GatewayError) -> Response:
-    status, body = gemini.encode_error(error)
+    status, body = api_key_invalid_error() if isinstance(error, ApiKeyInvalid) else encode_error(
+        error
+    )
     headers = {}
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:

@@ -7,19 +7,29 @@ path and dispatches on that suffix.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from cometgate.api.auth import KeyAuthenticator
 from cometgate.api.body import read_body
-from cometgate.dialects.gemini import inbound as gemini
+from cometgate.canonical import StreamEvent
+from cometgate.dialects.gemini.inbound import (
+    decode_count_tokens_request,
+    decode_generate_request,
+)
+from cometgate.dialects.gemini.models import encode_count_tokens, encode_model, encode_model_list
+from cometgate.dialects.gemini.response import encode_response
 from cometgate.dialects.gemini.stream import GeminiStreamEncoder
-from cometgate.errors import GatewayError, InvalidRequest, NotFound
+from cometgate.errors import GatewayError, InternalError, InvalidRequest, NotFound
 from cometgate.pipeline import Gateway
+
+log = logging.getLogger("cometgate.api")
 
 JSON_TYPE = "application/json; charset=UTF-8"
 VERSIONS = ("/v1beta", "/v1", "")
@@ -43,12 +53,12 @@ class GeminiApi:
 
     async def list_models(self, request: Request) -> Response:
         await self.auth.authenticate(request)
-        page = gemini.encode_model_list(
+        page = encode_model_list(
             self.gateway.models(),
             page_size=_int_query(request, "pageSize"),
-            page_token=request.query_params.get("pageToken"),
+            page_token_text=request.query_params.get("pageToken"),
         )
-        return Response(page, media_type=JSON_TYPE)
+        return Response(orjson.dumps(page), media_type=JSON_TYPE)
 
     async def model_call(self, request: Request) -> Response:
         name, _, method = request.path_params["name"].rpartition(":")
@@ -74,13 +84,13 @@ class GeminiApi:
         info = self.gateway.model(name)
         if info is None:
             raise NotFound(f"models/{name.removeprefix('models/')} is not found.")
-        return Response(gemini.encode_model(info), media_type=JSON_TYPE)
+        return Response(orjson.dumps(encode_model(info)), media_type=JSON_TYPE)
 
     async def generate_content(self, request: Request, name: str) -> Response:
         body = await read_body(request, self.max_body_bytes)
-        outcome = await self.gateway.generate(gemini.decode_generate_request(body, name))
+        outcome = await self.gateway.generate(decode_generate_request(body, name))
         return Response(
-            gemini.encode_response(outcome.response),
+            encode_response(outcome.response),
             media_type=JSON_TYPE,
             headers=_dropped_headers(outcome.dropped),
         )
@@ -90,8 +100,8 @@ class GeminiApi:
         if alt not in ("sse", "json"):
             raise InvalidRequest(f"Invalid value at 'alt' (TYPE_ENUM), \"{alt}\"")
         body = await read_body(request, self.max_body_bytes)
-        outcome = await self.gateway.stream(gemini.decode_generate_request(body, name))
-        encoder = GeminiStreamEncoder(sse=alt == "sse")
+        outcome = await self.gateway.stream(decode_generate_request(body, name))
+        encoder = GeminiStreamEncoder("sse" if alt == "sse" else "json")
         return StreamingResponse(
             _encoded(encoder, outcome.events),
             media_type="text/event-stream" if alt == "sse" else JSON_TYPE,
@@ -100,8 +110,8 @@ class GeminiApi:
 
     async def count_tokens(self, request: Request, name: str) -> Response:
         body = await read_body(request, self.max_body_bytes)
-        total = await self.gateway.count_tokens(gemini.decode_count_tokens_request(body, name))
-        return Response(gemini.encode_count_tokens(total), media_type=JSON_TYPE)
+        total = await self.gateway.count_tokens(decode_count_tokens_request(body, name))
+        return Response(encode_count_tokens(total), media_type=JSON_TYPE)
 
     def _require_model(self, request: Request, name: str, method: str) -> None:
         if self.gateway.model(name) is None:
@@ -113,19 +123,23 @@ class GeminiApi:
             )
 
 
-async def _encoded(encoder: GeminiStreamEncoder, events: AsyncIterator[object]) -> AsyncIterator[
-    bytes
-]:
+async def _encoded(
+    encoder: GeminiStreamEncoder, events: AsyncIterator[StreamEvent]
+) -> AsyncIterator[bytes]:
     """Stream bytes; once the first byte has gone out, a failure can only be reported in-band,
     as a final error event (integer code, `error` first) that the SDKs raise on."""
-    yield encoder.open()
     try:
         async for event in events:
-            for piece in encoder.feed(event):  # type: ignore[arg-type]
+            for piece in encoder.feed(event):
                 yield piece
-        yield encoder.close()
+        pieces = encoder.end()
     except GatewayError as exc:
-        yield encoder.error(exc)
+        pieces = encoder.fail(exc)
+    except Exception:
+        log.exception("stream failed after the first byte")
+        pieces = encoder.fail(InternalError("Internal error encountered."))
+    for piece in pieces:
+        yield piece
 
 
 def _dropped_headers(dropped: tuple[str, ...]) -> dict[str, str]:

@@ -63,7 +63,7 @@ __all__ = [
     "ToolChoice",
     "ToolMode",
     "ToolResultPart",
-    "Usage",
     "Untranslated",
+    "Usage",
     "UsageReported",
 ]

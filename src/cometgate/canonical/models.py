@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class ThinkingStyle(str, Enum):
+class ThinkingStyle(StrEnum):
     NONE = "none"  # not a thinking model: any thinking config is refused
     BUDGET = "budget"  # thinkingBudget within [min, max]; levels refused
     LEVELS = "levels"  # thinkingLevel from an allowed set; budgets accepted as legacy

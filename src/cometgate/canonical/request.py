@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 from cometgate.canonical.messages import JSON, Message, Part
 
 
-class ToolMode(str, Enum):
+class ToolMode(StrEnum):
     AUTO = "auto"  # the model decides between text and a call
     ANY = "any"  # the model must call one of the (allowed) functions
     NONE = "none"  # the model must not call functions

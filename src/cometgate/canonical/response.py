@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from cometgate.canonical.messages import Part
 
 
-class FinishReason(str, Enum):
+class FinishReason(StrEnum):
     STOP = "stop"  # natural end, a stop sequence, or a completed tool call
     MAX_TOKENS = "max_tokens"
     SAFETY = "safety"
@@ -43,3 +43,5 @@ class GenerateResponse:
     usage: Usage
     response_id: str
     created: float  # unix seconds
+    # What the upstream translation could not carry ("path: reason"), reported to the caller.
+    dropped: tuple[str, ...] = ()

@@ -15,6 +15,7 @@ class StreamStarted:
     model_version: str
     response_id: str
     created: float
+    dropped: tuple[str, ...] = ()  # as GenerateResponse.dropped
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -23,7 +23,11 @@ class Provider(Protocol):
 
     async def generate(self, request: GenerateRequest, target: Target) -> GenerateResponse: ...
 
-    def stream(self, request: GenerateRequest, target: Target) -> AsyncIterator[StreamEvent]: ...
+    def stream(
+        self, request: GenerateRequest, target: Target
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Closing the generator early must close the upstream exchange."""
+        ...
 
     async def aclose(self) -> None: ...
 

@@ -59,11 +59,15 @@ class WorkerSupervisor:
     def __init__(self, command: WorkerCommand, *, port: int = 0) -> None:
         self._command = command
         self.port = port or free_port(command.host)
-        self.ready = False
+        self._ready = asyncio.Event()
         self.restarts = 0
         self._process: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
 
     @property
     def base_url(self) -> str:
@@ -76,11 +80,8 @@ class WorkerSupervisor:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="local-model-supervisor")
 
-    async def wait_ready(self, timeout: float) -> bool:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not self.ready and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(HEALTH_POLL_SECONDS)
-        return self.ready
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
 
     async def _run(self) -> None:
         failures = 0
@@ -100,7 +101,9 @@ class WorkerSupervisor:
 
     async def _spawn(self) -> None:
         argv = self._command.argv(self.port)
-        self._process = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL)
+        self._process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL
+        )
         log.info("local model worker started (pid %d, port %d)", self._process.pid, self.port)
 
     async def _watch(self, probe: httpx.AsyncClient) -> None:
@@ -109,17 +112,17 @@ class WorkerSupervisor:
         exited = asyncio.ensure_future(process.wait())
         try:
             while not exited.done():
-                if not self.ready:
-                    self.ready = await _healthy(probe, f"{self.base_url}/health")
+                if not self.ready and await _healthy(probe, f"{self.base_url}/health"):
+                    self._ready.set()
                 await asyncio.wait({exited}, timeout=HEALTH_POLL_SECONDS)
         finally:
-            self.ready = False
+            self._ready.clear()
             if not exited.done():
                 exited.cancel()
 
     async def aclose(self) -> None:
         self._stopping = True
-        self.ready = False
+        self._ready.clear()
         process = self._process
         if process is not None and process.returncode is None:
             process.terminate()

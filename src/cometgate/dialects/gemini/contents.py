@@ -1,0 +1,177 @@
+"""Gemini `Content`/`Part` (normalised) → canonical messages.
+
+Parts with no canonical meaning (code execution, server-side tool invocations) and part
+metadata (video offsets, media resolution, part metadata) are left out of the message and
+reported as `Untranslated`, their JSON kept for a Gemini upstream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cometgate.canonical import (
+    BlobPart,
+    FileRefPart,
+    Message,
+    Part,
+    ReasoningPart,
+    Role,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+)
+from cometgate.dialects.gemini.context import DecodeContext
+from cometgate.dialects.gemini.protojson import Normalised, to_json
+from cometgate.dialects.gemini.schema import message_type
+
+_ROLES: dict[str, Role] = {"user": "user", "model": "assistant"}
+
+# Part data with no canonical meaning: (proto name, camelCase name, reason).
+_FOREIGN_DATA = (
+    ("executable_code", "executableCode", "code execution results exist only on Gemini models"),
+    (
+        "code_execution_result",
+        "codeExecutionResult",
+        "code execution results exist only on Gemini models",
+    ),
+    ("tool_call", "toolCall", "server-side tool invocations exist only on Gemini models"),
+    ("tool_response", "toolResponse", "server-side tool invocations exist only on Gemini models"),
+)
+# Part metadata with no canonical meaning: (proto name, camelCase name, droppable).
+# Media resolution and video clipping change what the model sees of the input; part metadata
+# is opaque caller data that only Gemini echoes.
+_FOREIGN_METADATA = (
+    ("video_metadata", "videoMetadata", False),
+    ("media_resolution", "mediaResolution", False),
+    ("part_metadata", "partMetadata", True),
+)
+_PART = message_type("Part")
+
+
+def decode_contents(contents: list[Normalised], ctx: DecodeContext) -> tuple[Message, ...]:
+    messages = []
+    for i, content in enumerate(contents):
+        message = _decode_content(content, f"contents[{i}]", ctx)
+        if message is not None:
+            messages.append(message)
+    return tuple(messages)
+
+
+def _decode_content(content: Normalised, path: str, ctx: DecodeContext) -> Message | None:
+    role_name = content.get("role") or "user"
+    role = _ROLES.get(role_name)
+    if role is None:
+        ctx.violation(f"{path}.role", "Please use a valid role: user, model.")
+        return None
+    parts_data = content.get("parts") or []
+    if not parts_data:
+        ctx.violation(f"{path}.parts", "contents.parts must not be empty.")
+        return None
+    parts = (_decode_part(p, f"{path}.parts[{j}]", ctx) for j, p in enumerate(parts_data))
+    return Message(role=role, parts=tuple(part for part in parts if part is not None))
+
+
+def decode_system_instruction(content: Normalised, ctx: DecodeContext) -> tuple[Part, ...]:
+    texts: list[Part] = []
+    for j, part in enumerate(content.get("parts") or []):
+        path = f"system_instruction.parts[{j}]"
+        if "text" not in part:
+            ctx.violation(path, "Only text parts are supported in system instructions.")
+        else:
+            texts.append(TextPart(text=part["text"]))
+    return tuple(texts)
+
+
+def _decode_part(part: Normalised, path: str, ctx: DecodeContext) -> Part | None:
+    camel_path = _camel_path(path)
+    for proto_name, camel, droppable in _FOREIGN_METADATA:
+        if proto_name in part:
+            raw = to_json(_PART, {proto_name: part[proto_name]})[camel]
+            ctx.untranslated_field(
+                f"{camel_path}.{camel}",
+                f"{camel} is only understood by Gemini models",
+                raw,
+                droppable=droppable,
+            )
+    for proto_name, camel, reason in _FOREIGN_DATA:
+        if proto_name in part:
+            ctx.untranslated_field(
+                f"{camel_path}.{camel}", reason, to_json(_PART, part), droppable=False
+            )
+            return None
+    decoded = _decode_data(part, path, ctx)
+    signature = part.get("thought_signature")
+    if signature is not None and not _carries_signature(decoded):
+        ctx.untranslated_field(
+            f"{camel_path}.thoughtSignature",
+            "a thought signature on this kind of part is only understood by Gemini models",
+            to_json(_PART, part).get("thoughtSignature"),
+            droppable=True,
+        )
+    return decoded
+
+
+def _carries_signature(part: Part | None) -> bool:
+    return isinstance(part, TextPart | ReasoningPart | ToolCallPart)
+
+
+def _decode_data(part: Normalised, path: str, ctx: DecodeContext) -> Part | None:
+    signature: bytes | None = part.get("thought_signature")
+    if "text" in part:
+        if part.get("thought"):
+            return ReasoningPart(text=part["text"], signature=signature)
+        return TextPart(text=part["text"], signature=signature)
+    if "inline_data" in part:
+        blob = part["inline_data"]
+        return BlobPart(mime_type=blob.get("mime_type", ""), data=blob.get("data", b""))
+    if "file_data" in part:
+        ref = part["file_data"]
+        return FileRefPart(uri=ref.get("file_uri", ""), mime_type=ref.get("mime_type"))
+    if "function_call" in part:
+        return _decode_function_call(part["function_call"], signature, f"{path}.function_call", ctx)
+    if "function_response" in part:
+        return _decode_function_response(
+            part["function_response"], f"{path}.function_response", ctx
+        )
+    ctx.violation(f"{path}.data", "required oneof field 'data' must have one initialized field")
+    return None
+
+
+def _decode_function_call(
+    call: Normalised, signature: bytes | None, path: str, ctx: DecodeContext
+) -> ToolCallPart | None:
+    args = call.get("args", {})
+    if not isinstance(args, dict):
+        ctx.violation(f"{path}.args", "args must be a JSON object.")
+        return None
+    return ToolCallPart(
+        name=call.get("name", ""), arguments=args, call_id=call.get("id"), signature=signature
+    )
+
+
+def _decode_function_response(
+    response: Normalised, path: str, ctx: DecodeContext
+) -> ToolResultPart | None:
+    body = response.get("response", {})
+    if not isinstance(body, dict):
+        ctx.violation(f"{path}.response", "response must be a JSON object.")
+        return None
+    camel_path = _camel_path(path)
+    extras: dict[str, Any] = to_json(message_type("FunctionResponse"), response)
+    # Multimodal tool results change what the model sees; scheduling hints only tune the
+    # Live API and are meaningless to a single generation.
+    for camel, droppable in (("parts", False), ("willContinue", True), ("scheduling", True)):
+        if camel in extras:
+            ctx.untranslated_field(
+                f"{camel_path}.{camel}",
+                f"functionResponse.{camel} is only understood by Gemini models",
+                extras[camel],
+                droppable=droppable,
+            )
+    return ToolResultPart(name=response.get("name", ""), response=body, call_id=response.get("id"))
+
+
+def _camel_path(snake_path: str) -> str:
+    return snake_path.replace("function_response", "functionResponse").replace(
+        "function_call", "functionCall"
+    )

@@ -1,0 +1,78 @@
+"""`GET models` bodies: Model objects and paginated lists, and the countTokens reply."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from cometgate.canonical import ModelInfo, ThinkingStyle
+from cometgate.errors import InvalidRequest
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+_TOKEN_PREFIX = b"offset:"
+
+
+def encode_model(info: ModelInfo) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": f"models/{info.id}",
+        "baseModelId": info.base_model_id,
+        "version": info.version,
+        "displayName": info.display_name,
+        "description": info.description,
+        "inputTokenLimit": info.input_token_limit,
+        "outputTokenLimit": info.output_token_limit,
+        "supportedGenerationMethods": list(info.generation_methods),
+    }
+    optional = (
+        ("temperature", info.temperature),
+        ("maxTemperature", info.max_temperature),
+        ("topP", info.top_p),
+        ("topK", info.top_k),
+    )
+    out.update({key: value for key, value in optional if value is not None})
+    out["thinking"] = info.thinking is not ThinkingStyle.NONE
+    return out
+
+
+def page_token(offset: int) -> str:
+    """Opaque to callers; only this module reads it back."""
+    return base64.urlsafe_b64encode(_TOKEN_PREFIX + str(offset).encode()).decode()
+
+
+def _offset_of(token: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    digits = raw.removeprefix(_TOKEN_PREFIX)
+    if not raw.startswith(_TOKEN_PREFIX) or not digits.isdigit():
+        raise InvalidRequest("Invalid page token.", violations={"page_token": "Invalid value."})
+    return int(digits)
+
+
+def encode_model_list(
+    infos: Sequence[ModelInfo], page_size: int | None = None, page_token_text: str | None = None
+) -> dict[str, Any]:
+    if page_size is not None and page_size < 0:
+        raise InvalidRequest(
+            "page_size must not be negative.", violations={"page_size": "must not be negative."}
+        )
+    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    start = _offset_of(page_token_text) if page_token_text else 0
+    end = start + size
+    out: dict[str, Any] = {"models": [encode_model(info) for info in infos[start:end]]}
+    if end < len(infos):
+        out["nextPageToken"] = page_token(end)
+    return out
+
+
+def encode_count_tokens(total: int) -> bytes:
+    out: dict[str, Any] = {"totalTokens": total}
+    if total:
+        out["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": total}]
+    return orjson.dumps(out)

@@ -1,0 +1,108 @@
+"""Canonical responses → Gemini `GenerateContentResponse` JSON (camelCase keys, proto3 rules:
+zero counts and empty lists are omitted, bytes are standard base64)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from cometgate.canonical import (
+    BlobPart,
+    Candidate,
+    FileRefPart,
+    FinishReason,
+    GenerateResponse,
+    Part,
+    ReasoningPart,
+    TextPart,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+)
+
+FINISH_REASONS = {
+    FinishReason.STOP: "STOP",
+    FinishReason.MAX_TOKENS: "MAX_TOKENS",
+    FinishReason.SAFETY: "SAFETY",
+    FinishReason.RECITATION: "RECITATION",
+    FinishReason.MALFORMED_TOOL_CALL: "MALFORMED_FUNCTION_CALL",
+    FinishReason.OTHER: "OTHER",
+}
+
+
+def create_time(created: float) -> str:
+    """RFC 3339 in UTC with microseconds and "Z", as Google writes timestamps."""
+    return datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode_part(part: Part) -> dict[str, Any]:
+    out: dict[str, Any]
+    signature: bytes | None = None
+    match part:
+        case ReasoningPart(text=text, signature=signature):
+            out = {"text": text, "thought": True}
+        case TextPart(text=text, signature=signature):
+            out = {"text": text}
+        case ToolCallPart(name=name, arguments=arguments, call_id=call_id, signature=signature):
+            call: dict[str, Any] = {"id": call_id} if call_id else {}
+            out = {"functionCall": {**call, "name": name, "args": dict(arguments)}}
+        case BlobPart(mime_type=mime_type, data=data):
+            out = {"inlineData": {"mimeType": mime_type, "data": _b64(data)}}
+        case FileRefPart(uri=uri, mime_type=mime_type):
+            ref = {"mimeType": mime_type} if mime_type else {}
+            out = {"fileData": {**ref, "fileUri": uri}}
+        case ToolResultPart(name=name, response=response, call_id=call_id):
+            result: dict[str, Any] = {"id": call_id} if call_id else {}
+            out = {"functionResponse": {**result, "name": name, "response": dict(response)}}
+    if signature:
+        out["thoughtSignature"] = _b64(signature)
+    return out
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def encode_usage(usage: Usage) -> dict[str, Any]:
+    counts = (
+        ("promptTokenCount", usage.prompt_tokens),
+        ("candidatesTokenCount", usage.output_tokens),
+        ("totalTokenCount", usage.total_tokens),
+        ("cachedContentTokenCount", usage.cached_tokens),
+    )
+    out: dict[str, Any] = {key: value for key, value in counts if value}
+    if usage.prompt_tokens:
+        out["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": usage.prompt_tokens}]
+    if usage.output_tokens:
+        out["candidatesTokensDetails"] = [{"modality": "TEXT", "tokenCount": usage.output_tokens}]
+    if usage.thoughts_tokens:
+        out["thoughtsTokenCount"] = usage.thoughts_tokens
+    return out
+
+
+def encode_candidate(candidate: Candidate) -> dict[str, Any]:
+    content: dict[str, Any] = {"role": "model"}
+    if candidate.parts:
+        content = {"parts": [encode_part(p) for p in candidate.parts], "role": "model"}
+    out: dict[str, Any] = {"content": content}
+    if candidate.finish_reason is not None:
+        out["finishReason"] = FINISH_REASONS[candidate.finish_reason]
+    out["index"] = candidate.index
+    return out
+
+
+def response_dict(response: GenerateResponse) -> dict[str, Any]:
+    return {
+        "candidates": [encode_candidate(c) for c in response.candidates],
+        "usageMetadata": encode_usage(response.usage),
+        "modelVersion": response.model_version,
+        "responseId": response.response_id,
+        "createTime": create_time(response.created),
+    }
+
+
+def encode_response(response: GenerateResponse) -> bytes:
+    return orjson.dumps(response_dict(response))

@@ -1,0 +1,125 @@
+"""Canonical stream events → Gemini stream chunks, framed as SSE or as a JSON array.
+
+Invariants of the chunks: every chunk repeats modelVersion, responseId and createTime; once
+usage is known every chunk carries the running usageMetadata; a candidate's finishReason comes
+only in its last chunk, and that chunk carries the final usage: a finish that arrives before
+the usage is held until the usage comes or the caller calls `end()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+
+from cometgate.canonical import (
+    CandidateFinished,
+    FinishReason,
+    PartDelta,
+    StreamEvent,
+    StreamStarted,
+    Usage,
+    UsageReported,
+)
+from cometgate.dialects.gemini.errors import encode_stream_error
+from cometgate.dialects.gemini.response import (
+    FINISH_REASONS,
+    create_time,
+    encode_part,
+    encode_usage,
+)
+from cometgate.dialects.sse import sse_event
+from cometgate.errors import GatewayError
+
+Framing = Literal["sse", "json"]
+
+
+class ChunkAssembler:
+    """Builds chunk dicts; knows nothing of framing."""
+
+    def __init__(self) -> None:
+        self._meta: dict[str, Any] = {}
+        self._usage: Usage | None = None
+        self._usage_sent = True
+        self._held: dict[int, FinishReason] = {}
+
+    def feed(self, event: StreamEvent) -> list[dict[str, Any]]:
+        match event:
+            case StreamStarted():
+                self._meta = {
+                    "modelVersion": event.model_version,
+                    "responseId": event.response_id,
+                    "createTime": create_time(event.created),
+                }
+                return []
+            case PartDelta(part=part, index=index):
+                content = {"parts": [encode_part(part)], "role": "model"}
+                return [self._chunk([{"content": content, "index": index}])]
+            case CandidateFinished(reason=reason, index=index):
+                self._held[index] = reason
+                return self._release() if self._usage is not None else []
+            case UsageReported(usage=usage):
+                self._usage, self._usage_sent = usage, False
+                return self._release()
+        return []
+
+    def end(self) -> list[dict[str, Any]]:
+        if self._held:
+            return self._release()
+        if not self._usage_sent:
+            return [self._chunk(None)]
+        return []
+
+    def _release(self) -> list[dict[str, Any]]:
+        if not self._held:
+            return []
+        candidates = [
+            {"content": {"role": "model"}, "finishReason": FINISH_REASONS[reason], "index": i}
+            for i, reason in sorted(self._held.items())
+        ]
+        self._held.clear()
+        return [self._chunk(candidates)]
+
+    def _chunk(self, candidates: list[dict[str, Any]] | None) -> dict[str, Any]:
+        chunk: dict[str, Any] = {"candidates": candidates} if candidates else {}
+        if self._usage is not None:
+            chunk["usageMetadata"] = encode_usage(self._usage)
+            self._usage_sent = True
+        chunk.update(self._meta)
+        return chunk
+
+
+class GeminiStreamEncoder:
+    """Yields the bytes to write, in order. SSE: one `data: …\\r\\n\\r\\n` event per chunk and
+    nothing else. JSON: `[`, elements joined by `,\\r\\n`, `]`, written as they come."""
+
+    def __init__(self, framing: Framing = "sse") -> None:
+        self._framing = framing
+        self._assembler = ChunkAssembler()
+        self._elements = 0
+
+    def feed(self, event: StreamEvent) -> list[bytes]:
+        return [self._frame(chunk) for chunk in self._assembler.feed(event)]
+
+    def end(self) -> list[bytes]:
+        pieces = [self._frame(chunk) for chunk in self._assembler.end()]
+        if self._framing == "json":
+            pieces.append(b"]" if self._elements else b"[]")
+        return pieces
+
+    def fail(self, err: GatewayError) -> list[bytes]:
+        """The last bytes of a stream that broke after it started."""
+        if self._framing == "sse":
+            return [encode_stream_error(err)]
+        body = {"error": {"code": err.http_status, "message": err.message, "status": err.status}}
+        return [self._array_element(orjson.dumps(body)), b"]"]
+
+    def _frame(self, chunk: dict[str, Any]) -> bytes:
+        payload = orjson.dumps(chunk)
+        if self._framing == "sse":
+            return sse_event(payload)
+        return self._array_element(payload)
+
+    def _array_element(self, payload: bytes) -> bytes:
+        self._elements += 1
+        return (b"[" if self._elements == 1 else b",\r\n") + payload

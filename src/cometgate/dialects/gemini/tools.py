@@ -1,0 +1,129 @@
+"""Gemini tools, tool config and safety settings (normalised) → canonical tools and choice.
+
+Function names follow the rule of the current API reference for FunctionDeclaration.name:
+start with a letter or underscore, then letters, digits, underscores, dots, colons or dashes,
+at most 128 characters (older versions of that page said 64).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cometgate.canonical import FunctionTool, ToolChoice, ToolMode
+from cometgate.dialects.gemini.context import DecodeContext
+from cometgate.dialects.gemini.openapi_schema import to_json_schema
+from cometgate.dialects.gemini.protojson import Normalised, to_json
+from cometgate.dialects.gemini.schema import message_type
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,127}")
+_NAME_RULE = (
+    "Invalid function name. Must start with a letter or an underscore. Must be alphameric "
+    "(a-z, A-Z, 0-9), underscores (_), dots (.), colons (:), or dashes (-), with a maximum "
+    "length of 128."
+)
+_BUILTIN_REASONS = {
+    "googleSearch": "Google Search grounding is only available on Gemini models",
+    "googleSearchRetrieval": "Google Search retrieval is only available on Gemini models",
+    "codeExecution": "code execution is only available on Gemini models",
+    "urlContext": "URL context is only available on Gemini models",
+    "googleMaps": "Google Maps grounding is only available on Gemini models",
+    "fileSearch": "file search is only available on Gemini models",
+    "computerUse": "computer use is only available on Gemini models",
+    "mcpServers": "remote MCP servers are only available on Gemini models",
+}
+_MODES = {
+    "MODE_UNSPECIFIED": ToolMode.AUTO,
+    "AUTO": ToolMode.AUTO,
+    "ANY": ToolMode.ANY,
+    "NONE": ToolMode.NONE,
+    "VALIDATED": ToolMode.VALIDATED,
+}
+_TOOL = message_type("Tool")
+_DECLARATION = message_type("FunctionDeclaration")
+
+
+def decode_tools(tools: list[Normalised], ctx: DecodeContext) -> tuple[FunctionTool, ...]:
+    functions: list[FunctionTool] = []
+    seen: set[str] = set()
+    for i, tool in enumerate(tools):
+        rendered = to_json(_TOOL, tool)
+        for camel, reason in _BUILTIN_REASONS.items():
+            if camel in rendered:
+                ctx.untranslated_field(
+                    f"tools[{i}].{camel}", reason, rendered[camel], droppable=False
+                )
+                ctx.builtin_tools.append({camel: rendered[camel]})
+        for j, declaration in enumerate(tool.get("function_declarations", [])):
+            path = f"tools[{i}].function_declarations[{j}]"
+            function = _decode_declaration(declaration, path, ctx)
+            if function.name in seen:
+                ctx.violation(f"{path}.name", f"Duplicate function declaration: {function.name}")
+            seen.add(function.name)
+            functions.append(function)
+    return tuple(functions)
+
+
+def _decode_declaration(declaration: Normalised, path: str, ctx: DecodeContext) -> FunctionTool:
+    name = declaration.get("name", "")
+    if not _NAME.fullmatch(name):
+        ctx.violation(f"{path}.name", _NAME_RULE)
+    parameters: dict[str, Any] | None = None
+    if "parameters" in declaration and "parameters_json_schema" in declaration:
+        ctx.violation(
+            f"{path}.parameters", "parameters and parameters_json_schema cannot both be set."
+        )
+    elif "parameters" in declaration:
+        parameters = to_json_schema(declaration["parameters"])
+    elif "parameters_json_schema" in declaration:
+        raw = declaration["parameters_json_schema"]
+        if isinstance(raw, dict):
+            parameters = raw
+        else:
+            ctx.violation(f"{path}.parameters_json_schema", "must be a JSON object.")
+    _record_response_hints(declaration, path, ctx)
+    return FunctionTool(
+        name=name, description=declaration.get("description", ""), parameters=parameters
+    )
+
+
+def _record_response_hints(declaration: Normalised, path: str, ctx: DecodeContext) -> None:
+    # Response schemas and blocking behaviour only inform Gemini's own planning: dropping them
+    # elsewhere does not change what a call means.
+    rendered = to_json(_DECLARATION, declaration)
+    camel_path = path.replace("function_declarations", "functionDeclarations")
+    for camel in ("response", "responseJsonSchema", "behavior"):
+        if camel in rendered:
+            ctx.untranslated_field(
+                f"{camel_path}.{camel}",
+                f"{camel} is a Gemini-only hint",
+                rendered[camel],
+                droppable=True,
+            )
+
+
+def decode_tool_config(
+    config: Normalised, functions: tuple[FunctionTool, ...], ctx: DecodeContext
+) -> ToolChoice:
+    rendered = to_json(message_type("ToolConfig"), config)
+    for camel in ("retrievalConfig", "includeServerSideToolInvocations"):
+        if camel in rendered:
+            ctx.untranslated_field(
+                f"toolConfig.{camel}",
+                f"{camel} only tunes Gemini's built-in tools",
+                rendered[camel],
+                droppable=True,
+            )
+    calling = config.get("function_calling_config")
+    if calling is None:
+        return ToolChoice()
+    mode = _MODES[calling.get("mode", "MODE_UNSPECIFIED")]
+    names = tuple(calling.get("allowed_function_names", ()))
+    path = "tool_config.function_calling_config.allowed_function_names"
+    if names and mode not in (ToolMode.ANY, ToolMode.VALIDATED):
+        ctx.violation(path, "allowed_function_names may only be set when mode is ANY or VALIDATED.")
+    declared = {function.name for function in functions}
+    for name in names:
+        if name not in declared:
+            ctx.violation(path, f"function name '{name}' is not declared in tools.")
+    return ToolChoice(mode=mode, allowed_names=names)

@@ -1,0 +1,324 @@
+"""OpenAI Chat Completions responses and errors → canonical values.
+
+Shared by the whole-response decoder here and the stream decoder in `stream`. Servers that
+add fields (vLLM and DeepSeek's `reasoning_content`, Ollama and OpenRouter's `reasoning`) are
+read where they carry meaning; everything else is ignored.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cometgate.canonical import (
+    Candidate,
+    FinishReason,
+    GenerateRequest,
+    GenerateResponse,
+    Part,
+    ReasoningPart,
+    TextPart,
+    ToolCallPart,
+    Usage,
+)
+from cometgate.errors import FailureClass, UpstreamError
+
+_FINISH = {
+    "stop": FinishReason.STOP,
+    "length": FinishReason.MAX_TOKENS,
+    "tool_calls": FinishReason.STOP,
+    "function_call": FinishReason.STOP,  # the legacy name for tool_calls
+    "content_filter": FinishReason.SAFETY,
+}
+_MESSAGE_LIMIT = 2000  # an upstream message is shown to the caller; keep it bounded
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One sampled token with its log probability and the upstream's top alternatives."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+def new_response_id() -> str:
+    """A fresh id for the caller; an upstream's own id would leak which upstream answered."""
+    return secrets.token_urlsafe(18)
+
+
+def finish_reason(value: object) -> FinishReason | None:
+    if value is None:
+        return None
+    return _FINISH.get(str(value), FinishReason.OTHER)
+
+
+def wants_thoughts(request: GenerateRequest) -> bool:
+    return request.thinking is not None and request.thinking.include_thoughts is True
+
+
+def reasoning_text(message: Mapping[str, Any]) -> str | None:
+    value = message.get("reasoning_content")
+    if value is None:
+        value = message.get("reasoning")
+    return value if isinstance(value, str) and value else None
+
+
+def parse_arguments(raw: object) -> dict[str, Any] | None:
+    """A tool call's JSON-string arguments as an object, or None when malformed. Some servers
+    send "" (or nothing) for a call without arguments."""
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, dict):  # a few servers send the object itself
+        return raw
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def enum_text(text: str) -> str:
+    """Enum output arrives as a JSON string; Gemini callers expect the bare value."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+    return value if isinstance(value, str) else text
+
+
+def decode_usage(usage: object) -> Usage | None:
+    if not isinstance(usage, dict):
+        return None
+    completion = _int(usage.get("completion_tokens"))
+    reasoning = _int(_nested(usage, "completion_tokens_details", "reasoning_tokens"))
+    return Usage(
+        prompt_tokens=_int(usage.get("prompt_tokens")),
+        output_tokens=max(completion - reasoning, 0),
+        thoughts_tokens=reasoning,
+        cached_tokens=_int(_nested(usage, "prompt_tokens_details", "cached_tokens")),
+    )
+
+
+def decode_logprobs(choice: Mapping[str, Any]) -> tuple[TokenLogprob, ...]:
+    """The per-token log probabilities of one choice (empty when none were asked for). The
+    canonical model has no slot for them yet, so callers of the codec read them from here."""
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if not isinstance(content, list):
+        return ()
+    return tuple(_token_logprob(item) for item in content if isinstance(item, dict))
+
+
+def decode_response(body: bytes, request: GenerateRequest, model_version: str) -> GenerateResponse:
+    document = _document(body)
+    choices = document.get("choices")
+    if not isinstance(choices, list):
+        raise unreadable("the upstream response has no choices")
+    created = document.get("created")
+    return GenerateResponse(
+        model_version=model_version,
+        candidates=tuple(_candidate(choice, request) for choice in choices
+                         if isinstance(choice, dict)),
+        usage=decode_usage(document.get("usage")) or Usage(),
+        response_id=new_response_id(),
+        created=float(created) if isinstance(created, int | float) else time.time(),
+    )
+
+
+def unreadable(detail: str) -> UpstreamError:
+    return UpstreamError(f"unreadable upstream response: {detail}",
+                         failure_class=FailureClass.UNKNOWN, http_status=502,
+                         status="UNAVAILABLE")
+
+
+def _document(body: bytes) -> dict[str, Any]:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise unreadable("not JSON") from None
+    if not isinstance(document, dict):
+        raise unreadable("not a JSON object")
+    return document
+
+
+def _candidate(choice: Mapping[str, Any], request: GenerateRequest) -> Candidate:
+    message = choice.get("message")
+    message = message if isinstance(message, dict) else {}
+    reason = finish_reason(choice.get("finish_reason"))
+    parts: list[Part] = []
+    thought = reasoning_text(message)
+    if thought is not None and wants_thoughts(request):
+        parts.append(ReasoningPart(thought))
+    content = message.get("content")
+    if isinstance(content, str) and content:
+        is_enum = request.output is not None and request.output.kind == "enum"
+        parts.append(TextPart(enum_text(content) if is_enum else content))
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        # A refusal under structured output: shown as text, finished for safety reasons.
+        parts.append(TextPart(refusal))
+        reason = FinishReason.SAFETY
+    calls, malformed = _tool_calls(message.get("tool_calls"))
+    parts.extend(calls)
+    if malformed:
+        reason = FinishReason.MALFORMED_TOOL_CALL
+    return Candidate(tuple(parts), reason, _int(choice.get("index")))
+
+
+def _tool_calls(raw: object) -> tuple[list[ToolCallPart], bool]:
+    """Well-formed calls, and whether any call had unreadable arguments (those are left
+    out, as Gemini leaves out a malformed function call)."""
+    calls: list[ToolCallPart] = []
+    malformed = False
+    for item in raw if isinstance(raw, list) else []:
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict):
+            malformed = True
+            continue
+        name = function.get("name")
+        arguments = parse_arguments(function.get("arguments"))
+        if not isinstance(name, str) or not name or arguments is None:
+            malformed = True
+            continue
+        call_id = item.get("id")
+        calls.append(ToolCallPart(name, arguments, call_id if isinstance(call_id, str) else None))
+    return calls, malformed
+
+
+def _token_logprob(item: Mapping[str, Any]) -> TokenLogprob:
+    top = item.get("top_logprobs")
+    alternatives = tuple(
+        (str(alt.get("token", "")), _number(alt.get("logprob")))
+        for alt in (top if isinstance(top, list) else []) if isinstance(alt, dict)
+    )
+    return TokenLogprob(str(item.get("token", "")), _number(item.get("logprob")), alternatives)
+
+
+def _number(value: object) -> float:
+    # A token the model could never pick has no finite log probability.
+    return float(value) if isinstance(value, int | float) else float("-inf")
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _nested(mapping: Mapping[str, Any], outer: str, inner: str) -> object:
+    section = mapping.get(outer)
+    return section.get(inner) if isinstance(section, dict) else None
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+def classify_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    """An upstream's error answer as the failure the pipeline acts on. Only structured fields
+    decide (HTTP status, error.type, error.code), never the message text.
+
+    What the caller sees: their own fault (400/413/422, or 404 for anything but an unknown
+    model) → 400 INVALID_ARGUMENT with the upstream's message (e.g. context_length_exceeded);
+    a rejected credential or spent quota is the operator's problem, not the caller's →
+    503 UNAVAILABLE; rate limited → 429 RESOURCE_EXHAUSTED with the upstream's retry delay;
+    408/409/5xx → 503 UNAVAILABLE (504 DEADLINE_EXCEEDED for an upstream 504)."""
+    error = _error_fields(body)
+    kind, code = error.get("type"), error.get("code")
+    message = _message(error, status)
+    if status in (401, 403):
+        return _failure("upstream credential rejected", FailureClass.CREDENTIAL, status, 503)
+    if status == 429 or "insufficient_quota" in (kind, code):
+        if "insufficient_quota" in (kind, code):
+            return _failure("upstream quota exhausted", FailureClass.QUOTA, status, 503)
+        return UpstreamError(
+            "upstream rate limit reached", failure_class=FailureClass.RATE_LIMITED,
+            upstream_status=status, http_status=429, status="RESOURCE_EXHAUSTED",
+            retry_after=retry_after(headers),
+        )
+    if status in (400, 413, 422) or (status == 404 and code != "model_not_found"
+                                      and kind == "invalid_request_error"):
+        return UpstreamError(message, failure_class=FailureClass.CALLER_FAULT,
+                             upstream_status=status, http_status=400, status="INVALID_ARGUMENT")
+    if status == 504:
+        return _failure("upstream timed out", FailureClass.TRANSIENT, status, 504,
+                        "DEADLINE_EXCEEDED")
+    if status in (408, 409) or 500 <= status <= 599:
+        return _failure(f"upstream unavailable (HTTP {status})", FailureClass.TRANSIENT,
+                        status, 503)
+    # An unknown model or route means the gateway's configuration is wrong, not the request.
+    return _failure(f"upstream failed (HTTP {status})", FailureClass.UNKNOWN, status, 502)
+
+
+def classify_stream_error(data: bytes) -> UpstreamError:
+    """An error sent as a `data:` frame after a 200: vLLM and llama.cpp put the HTTP status in
+    error.code; OpenAI sends only a type."""
+    error = _error_fields(data)
+    code = error.get("code")
+    if isinstance(code, int) and 400 <= code <= 599:
+        status = code
+    else:
+        status = 400 if error.get("type") == "invalid_request_error" else 500
+    return classify_error(status, {}, data)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait: `retry-after-ms` (OpenAI) is finer than `retry-after` (seconds or an
+    HTTP date, RFC 9110)."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    millis = _float(lowered.get("retry-after-ms"))
+    if millis is not None:
+        return millis / 1000
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    seconds = _float(value)
+    if seconds is not None:
+        return seconds
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _error_fields(body: bytes) -> dict[str, Any]:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {"message": body.decode("utf-8", "replace").strip()}
+    if not isinstance(document, dict):
+        return {}
+    error = document.get("error", document)  # vLLM once sent the fields at the top level
+    if isinstance(error, str):
+        return {"message": error}  # Ollama: {"error": "<message>"}
+    return error if isinstance(error, dict) else {}
+
+
+def _message(error: Mapping[str, Any], status: int) -> str:
+    message = error.get("message")
+    if not isinstance(message, str) or not message.strip():
+        return f"the upstream rejected the request (HTTP {status})"
+    return message.strip()[:_MESSAGE_LIMIT]
+
+
+def _failure(message: str, failure_class: FailureClass, status: int, http_status: int,
+             rpc_status: str = "UNAVAILABLE") -> UpstreamError:
+    return UpstreamError(message, failure_class=failure_class, upstream_status=status,
+                         http_status=http_status, status=rpc_status)
+
+
+def _float(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if number >= 0 and number == number else None  # NaN ≠ NaN

@@ -1,0 +1,29 @@
+"""Providers built from configuration: most upstreams are data, not code."""
+
+from __future__ import annotations
+
+from cometgate.dialects.openai.outbound import OpenAIOptions
+from cometgate.providers.base import Provider
+from cometgate.providers.http import http_provider
+from cometgate.providers.local.provider import LocalProvider
+from cometgate.settings import LocalProviderSettings, OpenAIProviderSettings, Settings
+
+
+def build_providers(settings: Settings) -> dict[str, Provider]:
+    built: dict[str, Provider] = {}
+    for spec in settings.providers:
+        if isinstance(spec, LocalProviderSettings):
+            # The worker serves one model under the name the first model using it gives.
+            names = [m.upstream_model for m in settings.models if m.provider == spec.name]
+            built[spec.name] = LocalProvider(spec, model_name=names[0] if names else spec.name)
+        elif isinstance(spec, OpenAIProviderSettings):
+            built[spec.name] = http_provider(
+                spec.name,
+                base_url=spec.base_url,
+                api_key=spec.api_key.value if spec.api_key else None,
+                options=OpenAIOptions(
+                    accepts_top_k=spec.accepts_top_k, tokenize_endpoint=spec.tokenize_endpoint
+                ),
+                timeouts=spec.timeouts,
+            )
+    return built

@@ -1,0 +1,151 @@
+"""Opening the database: engine, per-connection settings, migrations.
+
+SQLite (through aiosqlite) is the default; the same code path will serve PostgreSQL. The only
+SQLite-specific part is what a SQLite file needs before use: its directory, WAL mode (set once
+per open), and the pragmas set on every new connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import URL, event, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from cometgate.storage.migrations import MIGRATIONS, Migration, apply_migrations
+
+DATABASE_FILENAME = "cometgate.db"
+
+# Milliseconds a connection waits for another writer (a second process, or a concurrent
+# migration at startup) before SQLite reports "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+_SQLITE_ASYNC_DRIVER = "sqlite+aiosqlite"
+_WAL_RETRY_INTERVAL_S = 0.01
+
+
+class Database:
+    """A database and its engine; `aclose` releases every connection.
+
+    From `open_database` it is migrated; from `create_database`, only once `migrate` returns.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @property
+    def dialect_name(self) -> str:
+        return self.engine.dialect.name
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        # The URL may carry a password (PostgreSQL); SQLAlchemy's repr masks it.
+        return f"Database({self.engine.url!r})"
+
+
+def sqlite_url(data_dir: Path) -> str:
+    """The default database: `cometgate.db` inside the data directory, opened with aiosqlite."""
+    url = URL.create(_SQLITE_ASYNC_DRIVER, database=str(data_dir / DATABASE_FILENAME))
+    return url.render_as_string(hide_password=False)
+
+
+async def open_database(url: str, *, migrations: Sequence[Migration] = MIGRATIONS) -> Database:
+    """Create the database and bring its schema up to date; on failure nothing stays open."""
+    database = create_database(url)
+    try:
+        await migrate(database, migrations)
+    except BaseException:
+        await database.aclose()
+        raise
+    return database
+
+
+def create_database(url: str) -> Database:
+    """The engine, not yet connected and not yet migrated: call `migrate` before use.
+
+    For a server whose app is built synchronously and migrates in its startup hook. A bare
+    `sqlite://` URL is given the async driver, since the engine is async-only.
+    """
+    parsed = _with_async_driver(make_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        _create_sqlite_directory(parsed)
+    engine = create_async_engine(parsed)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+    return Database(engine)
+
+
+async def migrate(database: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
+    """Prepare the file (SQLite: WAL) and apply pending migrations; returns those applied."""
+    if database.dialect_name == "sqlite":
+        await _use_write_ahead_log(database.engine)
+    return await apply_migrations(database.engine, migrations)
+
+
+def _with_async_driver(url: URL) -> URL:
+    if url.drivername == "sqlite":
+        return url.set(drivername=_SQLITE_ASYNC_DRIVER)
+    return url
+
+
+def _create_sqlite_directory(url: URL) -> None:
+    database = url.database
+    # In-memory databases and SQLite URI filenames have no directory to create.
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:
+    """Per-connection settings: SQLite forgets both when a connection closes."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+async def _use_write_ahead_log(engine: AsyncEngine) -> None:
+    """Switch the file to WAL, so readers proceed while one writer commits.
+
+    The mode is stored in the file, so once per open is enough. It is not set in the connect
+    hook because switching a new file needs an exclusive lock and SQLite answers SQLITE_BUSY
+    at once, without its busy handler, when another opener holds a lock; so this retries
+    (asynchronously, not blocking the event loop) for up to the busy timeout.
+    """
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            async with engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+            return
+        except OperationalError as error:
+            if not _is_sqlite_busy(error) or loop.time() >= give_up_at:
+                raise
+        await asyncio.sleep(_WAL_RETRY_INTERVAL_S)
+
+
+def _is_sqlite_busy(error: OperationalError) -> bool:
+    code = getattr(error.orig, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

@@ -1,0 +1,137 @@
+"""Append-only schema migrations, applied in order when a database is opened.
+
+Invariants:
+- `MIGRATIONS` only ever grows at the end; a released migration is never edited or removed.
+  Each migration carries its own snapshot of the DDL it runs (it does not import the live
+  tables from `schema`), so later edits to the schema cannot change what it does.
+- A migration is applied at most once per database. Its row in `schema_migrations` is inserted
+  as the first statement of the same transaction that runs it: the primary key makes that
+  insert a claim. When two processes open a new database together, the loser's insert waits
+  for the winner's transaction (SQLite's write lock with busy_timeout, PostgreSQL's unique
+  index), then fails; the loser rolls back, re-checks that the migration is recorded, and
+  moves on. Writing first also keeps SQLite in WAL mode from failing the upgrade of a read
+  transaction to a write one without waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.schema import CreateTable
+
+from cometgate.storage.schema import UtcDateTime, schema_migrations
+
+
+class MigrationError(RuntimeError):
+    """The database and this program disagree about which migrations exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One named, append-only schema change. `apply` runs inside the claiming transaction."""
+
+    name: str
+    apply: Callable[[Connection], None]
+
+
+def _create_api_keys(conn: Connection) -> None:
+    snapshot = MetaData()
+    table = Table(
+        "api_keys",
+        snapshot,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("name", String(64), nullable=False),
+        Column("prefix", String(11), nullable=False),
+        Column("key_hash", String(64), nullable=False, unique=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("last_used_at", UtcDateTime(), nullable=True),
+        Column("revoked_at", UtcDateTime(), nullable=True),
+        Index("ix_api_keys_prefix", "prefix"),
+    )
+    active = table.c.revoked_at.is_(None)
+    Index(
+        "uq_api_keys_active_name",
+        table.c.name,
+        unique=True,
+        sqlite_where=active,
+        postgresql_where=active,
+    )
+    snapshot.create_all(conn, checkfirst=False)
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration("0001_create_api_keys", _create_api_keys),)
+
+
+async def apply_migrations(
+    engine: AsyncEngine, migrations: Sequence[Migration] = MIGRATIONS
+) -> list[str]:
+    """Bring the database up to date; returns the names this call applied (often none)."""
+    _check_unique_names(migrations)
+    await _ensure_ledger(engine)
+    applied = await applied_migrations(engine)
+    _check_known(applied, migrations)
+    newly_applied: list[str] = []
+    for migration in migrations:
+        if migration.name not in applied and await apply_one(engine, migration):
+            newly_applied.append(migration.name)
+    return newly_applied
+
+
+async def applied_migrations(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(schema_migrations.c.name))
+        return {name for (name,) in rows}
+
+
+async def apply_one(engine: AsyncEngine, migration: Migration) -> bool:
+    """Claim and run one migration; False when another process had already applied it."""
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(schema_migrations).values(name=migration.name, applied_at=datetime.now(UTC))
+            )
+            await conn.run_sync(migration.apply)
+    except IntegrityError:
+        # Either our claim lost to a committed one, or the migration itself broke a
+        # constraint; only the ledger can tell which, and only the first is benign.
+        if migration.name in await applied_migrations(engine):
+            return False
+        raise
+    return True
+
+
+async def _ensure_ledger(engine: AsyncEngine) -> None:
+    # IF NOT EXISTS (not a check-then-create) so that concurrent first opens cannot collide.
+    async with engine.begin() as conn:
+        await conn.execute(CreateTable(schema_migrations, if_not_exists=True))
+
+
+def _check_unique_names(migrations: Sequence[Migration]) -> None:
+    names = [m.name for m in migrations]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise MigrationError(f"duplicate migration names: {', '.join(duplicates)}")
+
+
+def _check_known(applied: set[str], migrations: Sequence[Migration]) -> None:
+    unknown = applied - {m.name for m in migrations}
+    if unknown:
+        raise MigrationError(
+            "the database has migrations this version does not know "
+            f"({', '.join(sorted(unknown))}); it was written by a newer cometgate"
+        )

@@ -1,0 +1,131 @@
+"""An in-process OpenAI Chat Completions server for API tests.
+
+It speaks the real wire format (chat.completion, chat.completion.chunk SSE ending in
+`data: [DONE]`, the `{"error":{message,type,param,code}}` envelope) and answers from a script
+the test sets, recording every request body it received.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Reply:
+    """What the fake answers next. `text` is split into `chunks` pieces when streaming."""
+
+    text: str | None = "Hello from the fake upstream."
+    tool_calls: list[dict[str, Any]] | None = None  # [{"name":…, "arguments": {...}}]
+    finish_reason: str = "stop"
+    prompt_tokens: int = 7
+    completion_tokens: int = 5
+    chunks: int = 3
+    status: int = 200
+    error_type: str = "invalid_request_error"
+    error_code: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    fail_mid_stream: bool = False  # send one chunk, then an error frame
+
+
+class FakeOpenAIUpstream:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.replies: list[Reply] = []
+        self.default = Reply()
+        self.tokenize_count = 11
+        self._ids = itertools.count(1)
+        self.app = Starlette(routes=[
+            Route("/v1/chat/completions", self._chat, methods=["POST"]),
+            Route("/tokenize", self._tokenize, methods=["POST"]),
+        ])
+
+    def next_reply(self) -> Reply:
+        return self.replies.pop(0) if self.replies else self.default
+
+    async def _tokenize(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self.requests.append(body)
+        return Response(orjson.dumps({"count": self.tokenize_count, "max_model_len": 8192,
+                                      "tokens": list(range(self.tokenize_count))}),
+                        media_type="application/json")
+
+    async def _chat(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self.requests.append(body)
+        reply = self.next_reply()
+        if reply.status != 200:
+            error = {"error": {"message": f"fake failure {reply.status}", "type": reply.error_type,
+                               "param": None, "code": reply.error_code}}
+            return Response(orjson.dumps(error), status_code=reply.status,
+                            media_type="application/json", headers=reply.headers)
+        ident = f"chatcmpl-fake{next(self._ids)}"
+        if body.get("stream"):
+            return StreamingResponse(self._chunks(ident, body, reply),
+                                     media_type="text/event-stream")
+        return Response(orjson.dumps(self._completion(ident, body, reply)),
+                        media_type="application/json")
+
+    def _completion(self, ident: str, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        if reply.tool_calls:
+            message["tool_calls"] = [
+                {"id": f"call_{i}", "type": "function",
+                 "function": {"name": c["name"],
+                              "arguments": orjson.dumps(c["arguments"]).decode()}}
+                for i, c in enumerate(reply.tool_calls)
+            ]
+        return {
+            "id": ident, "object": "chat.completion", "created": 1_700_000_000,
+            "model": body.get("model"),
+            "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason,
+                         "logprobs": None}],
+            "usage": {"prompt_tokens": reply.prompt_tokens,
+                      "completion_tokens": reply.completion_tokens,
+                      "total_tokens": reply.prompt_tokens + reply.completion_tokens},
+        }
+
+    async def _chunks(
+        self, ident: str, body: dict[str, Any], reply: Reply
+    ) -> AsyncIterator[bytes]:
+        def frame(choices: list[dict[str, Any]], **extra: Any) -> bytes:
+            chunk = {"id": ident, "object": "chat.completion.chunk", "created": 1_700_000_000,
+                     "model": body.get("model"), "choices": choices, **extra}
+            return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+        yield frame([{"index": 0, "delta": {"role": "assistant", "content": ""},
+                      "finish_reason": None}])
+        text = reply.text or ""
+        size = max(1, -(-len(text) // reply.chunks)) if text else 1
+        for start in range(0, len(text), size):
+            yield frame([{"index": 0, "delta": {"content": text[start:start + size]},
+                          "finish_reason": None}])
+            if reply.fail_mid_stream:
+                error = {"error": {"message": "fake upstream broke", "type": "server_error",
+                                   "param": None, "code": None}}
+                yield b"data: " + orjson.dumps(error) + b"\n\n"
+                return
+        for i, call in enumerate(reply.tool_calls or []):
+            arguments = orjson.dumps(call["arguments"]).decode()
+            half = len(arguments) // 2  # argument fragments across chunks, as OpenAI sends them
+            yield frame([{"index": 0, "delta": {"tool_calls": [
+                {"index": i, "id": f"call_{i}", "type": "function",
+                 "function": {"name": call["name"], "arguments": arguments[:half]}}]},
+                "finish_reason": None}])
+            yield frame([{"index": 0, "delta": {"tool_calls": [
+                {"index": i, "function": {"arguments": arguments[half:]}}]},
+                "finish_reason": None}])
+        yield frame([{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}])
+        if (body.get("stream_options") or {}).get("include_usage"):
+            yield frame([], usage={"prompt_tokens": reply.prompt_tokens,
+                                   "completion_tokens": reply.completion_tokens,
+                                   "total_tokens": reply.prompt_tokens + reply.completion_tokens})
+        yield b"data: [DONE]\n\n"

@@ -1,0 +1,279 @@
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from cometgate.storage.database import Database, open_database, sqlite_url
+from cometgate.storage.keys import (
+    AmbiguousKeyError,
+    DuplicateKeyNameError,
+    KeyNotFoundError,
+    KeyRecord,
+    KeyRepository,
+    validate_key_name,
+)
+from cometgate.storage.schema import api_keys
+
+KEY_SHAPE = re.compile(r"cg-[A-Za-z0-9_-]{43}")
+
+
+async def test_create_returns_a_fresh_key_and_a_record_without_it(keys: KeyRepository) -> None:
+    before = datetime.now(UTC)
+    record, key = await keys.create("alice")
+    assert KEY_SHAPE.fullmatch(key)
+    assert record.name == "alice"
+    assert record.prefix == key[:11]
+    assert record.revoked_at is None and not record.revoked
+    assert record.created_at.tzinfo is UTC and record.created_at >= before
+    assert key not in repr(record)
+    assert hashlib.sha256(key.encode()).hexdigest() not in repr(record)
+
+
+async def test_keys_are_different_each_time(keys: KeyRepository) -> None:
+    _, first = await keys.create("one")
+    _, second = await keys.create("two")
+    assert first != second
+
+
+async def test_only_the_digest_is_stored(keys: KeyRepository, database: Database) -> None:
+    record, key = await keys.create("stored")
+    async with database.engine.connect() as conn:
+        row = (await conn.execute(select(api_keys).where(api_keys.c.id == record.id))).one()
+    assert row.key_hash == hashlib.sha256(key.encode("utf-8")).hexdigest()
+    assert key not in [str(value) for value in row]
+
+
+def _all_file_bytes(directory: Path) -> bytes:
+    return b"".join(path.read_bytes() for path in sorted(directory.iterdir()))
+
+
+async def test_the_plaintext_key_never_reaches_the_database_files(data_dir: Path) -> None:
+    async with await open_database(sqlite_url(data_dir)) as db:
+        repo = KeyRepository(db)
+        issued = [(await repo.create(f"k{i}"))[1] for i in range(5)]
+        await repo.revoke("k0")
+        # While open, recent writes may sit in the -wal file; after closing, in the main file.
+        on_disk = _all_file_bytes(data_dir)
+    on_disk += _all_file_bytes(data_dir)
+    assert b"cg-" in on_disk  # the prefixes are there, so we are reading the right bytes
+    for key in issued:
+        assert key.encode() not in on_disk
+        assert key[11:].encode() not in on_disk
+
+
+async def test_list_returns_every_key_oldest_first(keys: KeyRepository) -> None:
+    assert await keys.list() == []
+    await keys.create("a")
+    b, _ = await keys.create("b")
+    revoked_a = await keys.revoke("a")
+    assert await keys.list() == [revoked_a, b]
+    assert all(isinstance(r, KeyRecord) for r in await keys.list())
+
+
+async def test_list_reads_back_exactly_what_create_returned(keys: KeyRepository) -> None:
+    record, _ = await keys.create("roundtrip")
+    assert await keys.list() == [record]
+
+
+async def test_count_counts_active_keys_unless_asked_for_all(keys: KeyRepository) -> None:
+    assert await keys.count() == 0
+    await keys.create("a")
+    await keys.create("b")
+    await keys.revoke("a")
+    assert await keys.count() == 1
+    assert await keys.count(include_revoked=True) == 2
+
+
+@pytest.mark.parametrize("by", ["id", "name", "prefix"])
+async def test_revoke_by_any_identifier(keys: KeyRepository, by: str) -> None:
+    record, _ = await keys.create("target")
+    await keys.create("bystander")
+    ident = {"id": str(record.id), "name": record.name, "prefix": record.prefix}[by]
+    revoked = await keys.revoke(ident)
+    assert revoked.id == record.id
+    assert revoked.revoked_at is not None and revoked.revoked_at.tzinfo is UTC
+    assert revoked.revoked_at >= record.created_at
+    assert [r.name for r in await keys.list() if not r.revoked] == ["bystander"]
+
+
+async def test_revoking_twice_keeps_the_first_revocation(keys: KeyRepository) -> None:
+    record, _ = await keys.create("twice")
+    first = await keys.revoke(str(record.id))
+    second = await keys.revoke(str(record.id))
+    by_name = await keys.revoke("twice")
+    assert first == second == by_name
+    assert first.revoked_at is not None
+
+
+@pytest.mark.parametrize(
+    ("ident", "message"),
+    [
+        ("999", "no API key has id 999"),
+        ("cg-AAAAAAAA", "no API key has prefix"),
+        ("cg-short", "is not a key prefix"),
+        ("nobody", "no API key is named 'nobody'"),
+    ],
+)
+async def test_revoking_an_unknown_key_says_so(
+    keys: KeyRepository, ident: str, message: str
+) -> None:
+    await keys.create("somebody")
+    with pytest.raises(KeyNotFoundError, match=re.escape(message)):
+        await keys.revoke(ident)
+    assert await keys.count() == 1
+
+
+async def test_a_prefix_shared_by_two_keys_is_ambiguous(
+    keys: KeyRepository, database: Database
+) -> None:
+    record, _ = await keys.create("first")
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            api_keys.insert().values(
+                name="second",
+                prefix=record.prefix,
+                key_hash="f" * 64,
+                created_at=datetime.now(UTC),
+            )
+        )
+    with pytest.raises(AmbiguousKeyError, match="use the id"):
+        await keys.revoke(record.prefix)
+    assert (await keys.revoke(str(record.id))).revoked
+
+
+async def test_authenticate_accepts_the_issued_key(keys: KeyRepository) -> None:
+    record, key = await keys.create("caller")
+    assert await keys.authenticate(key) == record
+
+
+async def test_authenticate_rejects_a_wrong_key_with_the_right_prefix(
+    keys: KeyRepository,
+) -> None:
+    _, key = await keys.create("caller")
+    forged = key[:11] + ("A" if key[11] != "A" else "B") + key[12:]
+    assert await keys.authenticate(forged) is None
+    assert await keys.authenticate(key[:-1]) is None
+    assert await keys.authenticate(key + "x") is None
+
+
+async def test_authenticate_picks_the_matching_key_among_same_prefix_rows(
+    keys: KeyRepository, database: Database
+) -> None:
+    record, key = await keys.create("real")
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            api_keys.insert().values(
+                name="decoy", prefix=record.prefix, key_hash="0" * 64, created_at=datetime.now(UTC)
+            )
+        )
+    assert await keys.authenticate(key) == record
+
+
+async def test_authenticate_returns_a_revoked_keys_record(keys: KeyRepository) -> None:
+    _, key = await keys.create("leaver")
+    revoked = await keys.revoke("leaver")
+    found = await keys.authenticate(key)
+    assert found == revoked
+    assert found is not None and found.revoked_at is not None
+
+
+@pytest.mark.parametrize(
+    "presented",
+    [
+        "",
+        "cg-",
+        "cg-AAAAAAAA",
+        "cg-unknownprefix-and-some-more-characters-00",
+        "sk-abc" * 8,
+        "cg-" + "x" * 300,
+        "cg-\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9rest",
+    ],
+)
+async def test_authenticate_answers_none_for_anything_unknown(
+    keys: KeyRepository, presented: str
+) -> None:
+    await keys.create("someone")
+    assert await keys.authenticate(presented) is None
+
+
+async def test_find_prefers_the_active_key_of_a_reused_name(keys: KeyRepository) -> None:
+    old, _ = await keys.create("service")
+    await keys.revoke("service")
+    new, _ = await keys.create("service")
+    assert new.id != old.id
+    assert await keys.find("service") == new
+    assert (await keys.find(str(old.id))).revoked
+
+
+async def test_duplicate_active_name_is_refused(keys: KeyRepository) -> None:
+    await keys.create("dup")
+    with pytest.raises(DuplicateKeyNameError, match="already exists"):
+        await keys.create("dup")
+    assert await keys.count(include_revoked=True) == 1
+
+
+async def test_concurrent_creates_of_one_name_leave_one_key(data_dir: Path) -> None:
+    url = sqlite_url(data_dir)
+    async with await open_database(url) as one, await open_database(url) as two:
+        results = await asyncio.gather(
+            *(KeyRepository(db).create("race") for db in (one, two, one, two)),
+            return_exceptions=True,
+        )
+        assert sum(isinstance(r, tuple) for r in results) == 1
+        assert all(isinstance(r, DuplicateKeyNameError | tuple) for r in results), results
+        assert await KeyRepository(one).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "must not be empty"),
+        ("x" * 65, "65 characters long; the limit is 64"),
+        ("line\nbreak", "U+000A"),
+        ("tab\there", "U+0009"),
+        ("nul\x00", "U+0000"),
+        ("del\x7f", "U+007F"),
+        ("c1\x85", "U+0085"),
+        ("bidi\u202eevil", "U+202E"),
+        ("zero\u200bwidth", "U+200B"),
+        ("sep\u2028", "U+2028"),
+        (" padded", "whitespace"),
+        ("padded ", "whitespace"),
+        ("12345", "all digits"),
+        ("cg-lookalike", "must not start with 'cg-'"),
+    ],
+)
+async def test_bad_names_are_refused_with_a_reason(
+    keys: KeyRepository, name: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        await keys.create(name)
+    assert await keys.count(include_revoked=True) == 0
+
+
+@pytest.mark.parametrize("name", ["a", "x" * 64, "ci runner #2", "équipe-données", "名前", "7a"])
+def test_reasonable_names_are_accepted(name: str) -> None:
+    validate_key_name(name)
+
+
+def test_a_non_string_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="must be a string"):
+        validate_key_name(42)  # type: ignore[arg-type]
+
+
+async def test_a_constraint_failure_other_than_the_name_is_not_called_a_duplicate_name(
+    keys: KeyRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Forces the (otherwise astronomically unlikely) collision of two random keys.
+    monkeypatch.setattr("cometgate.storage.keys.secrets.token_urlsafe", lambda n: "A" * 43)
+    await keys.create("first")
+    with pytest.raises(IntegrityError):
+        await keys.create("second")
+    assert [r.name for r in await keys.list()] == ["first"]
