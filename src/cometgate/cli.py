@@ -116,6 +116,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from cometgate.server import run  # the server stack is only imported when serving
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every upstream request at INFO, health probes included; ours are enough.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     first_key = asyncio.run(_first_key(settings))
     _print_welcome(settings, first_key)
     run(settings)

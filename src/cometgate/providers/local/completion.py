@@ -152,7 +152,10 @@ def _choice(
     index: int, text: str, finished: Finished, plan: CompletionPlan,
     logprobs: tuple[TokenLogprob, ...] | None,
 ) -> ChoiceResult:
-    calls = parse_tool_calls(text, plan.tool_names) if plan.tool_names else None
+    truncated = finished.finish_reason == "length"
+    calls = (
+        parse_tool_calls(text, plan.tool_names, truncated=truncated) if plan.tool_names else None
+    )
     if calls:
         return ChoiceResult(index, None, tuple(calls), "tool_calls", logprobs)
     return ChoiceResult(index, text, (), _wire_finish(finished), logprobs)
@@ -229,7 +232,8 @@ class _ChoiceStream:
         out: list[dict[str, object]] = []
         reason = _wire_finish(finished)
         if self._deciding:
-            calls = parse_tool_calls(self._held, self._plan.tool_names)
+            calls = parse_tool_calls(self._held, self._plan.tool_names,
+                                     truncated=finished.finish_reason == "length")
             if calls:
                 wire = tool_calls_wire(calls, indexed=True)
                 out.append(self._chunk({"tool_calls": wire}, logprobs=self._held_logprobs))

@@ -50,9 +50,15 @@ def new_call_id() -> str:
     return f"call_{secrets.token_hex(12)}"
 
 
-def parse_tool_calls(text: str, allowed_names: frozenset[str]) -> list[ParsedToolCall] | None:
+def parse_tool_calls(
+    text: str, allowed_names: frozenset[str], *, truncated: bool = False
+) -> list[ParsedToolCall] | None:
     """The calls in `text` if it consists solely of well-formed calls to `allowed_names`,
-    otherwise None (the text is then ordinary content)."""
+    otherwise None (the text is then ordinary content).
+
+    `truncated`: generation hit its token limit. A small model under a parallel-call grammar
+    may start yet another call and be cut off inside it; the calls completed before that are
+    whole and valid, so they are kept and the unfinished tail is discarded."""
     stripped = text.strip()
     if not stripped.startswith(TOOL_CALL_OPEN):
         return None
@@ -66,7 +72,10 @@ def parse_tool_calls(text: str, allowed_names: frozenset[str]) -> list[ParsedToo
             return None
         calls.append(call)
         position = match.end()
-    if not calls or stripped[position:].strip():
+    tail = stripped[position:].strip()
+    if truncated and calls and (tail.startswith(TOOL_CALL_OPEN) or TOOL_CALL_OPEN.startswith(tail)):
+        return calls
+    if not calls or tail:
         return None
     return calls
 

@@ -113,3 +113,14 @@ def test_sse_framing_and_chunk_shape() -> None:
 def test_error_envelope() -> None:
     assert error_body("bad", param="n", code="c") == {
         "error": {"message": "bad", "type": "invalid_request_error", "param": "n", "code": "c"}}
+
+
+def test_truncated_parallel_calls_keep_the_complete_ones() -> None:
+    complete = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>\n'
+    cut = complete + '<tool_call>\n{"name": "get_weather", "argum'
+    calls = parse_tool_calls(cut, NAMES, truncated=True)
+    assert calls is not None and [c.arguments for c in calls] == ['{"city":"Paris"}']
+    # Without truncation the same text is not a clean list of calls.
+    assert parse_tool_calls(cut, NAMES) is None
+    # A truncated tail that is not a call keeps the whole output as text.
+    assert parse_tool_calls(complete + "and then", NAMES, truncated=True) is None
