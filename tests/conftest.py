@@ -10,11 +10,10 @@ import httpx
 import pytest
 
 from cometgate.app import create_app
-from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.providers.base import Provider
-from cometgate.providers.http import TokenizingHttpProvider
-from cometgate.providers.timeouts import Timeouts
-from cometgate.settings import Settings, load_settings
+from cometgate.providers.http import http_provider
+from cometgate.providers.registry import openai_options
+from cometgate.settings import OpenAIProviderSettings, Settings, load_settings
 from cometgate.storage.database import open_database
 from cometgate.storage.keys import KeyRepository
 from tests.fakes.openai_upstream import FakeOpenAIUpstream
@@ -22,7 +21,7 @@ from tests.fakes.openai_upstream import FakeOpenAIUpstream
 FAKE_MODELS_YAML = """
 providers:
   fake: {kind: openai, base_url: "http://fake-upstream/v1", accepts_top_k: true,
-         tokenize_endpoint: true}
+         tokenize_endpoint: true, supports_reasoning: true}
 models:
   smollm2-135m-instruct:
     provider: fake
@@ -60,13 +59,13 @@ def upstream() -> FakeOpenAIUpstream:
 
 
 @pytest.fixture
-def fake_provider(upstream: FakeOpenAIUpstream) -> Iterator[Provider]:
+def fake_provider(settings: Settings, upstream: FakeOpenAIUpstream) -> Iterator[Provider]:
+    """The configured "fake" provider, its HTTP client wired to the in-process upstream."""
+    spec = settings.provider("fake")
+    assert isinstance(spec, OpenAIProviderSettings)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=upstream.app))
-    yield TokenizingHttpProvider(
-        "fake",
-        base_url="http://fake-upstream/v1",
-        options=OpenAIOptions(accepts_top_k=True, tokenize_endpoint=True),
-        timeouts=Timeouts(),
+    yield http_provider(
+        "fake", base_url=spec.base_url, options=openai_options(spec), timeouts=spec.timeouts,
         client=client,
     )
 

@@ -27,15 +27,26 @@ from cometgate.routing.resolve import Route, Router
 
 
 @dataclass(frozen=True, slots=True)
+class Dropped:
+    """What was not carried to the upstream, for the caller's report. `caller` holds paths in
+    the caller's own dialect (fields with no canonical meaning); `canonical` holds canonical
+    paths ("params.top_k", "messages[1].parts[0].signature") that the inbound dialect names
+    in its own terms."""
+
+    caller: tuple[str, ...] = ()
+    canonical: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     response: GenerateResponse
-    dropped: tuple[str, ...]  # caller fields that only tune and could not be carried
+    dropped: Dropped
 
 
 @dataclass(frozen=True, slots=True)
 class StreamOutcome:
     events: AsyncIterator[StreamEvent]
-    dropped: tuple[str, ...]
+    dropped: Dropped
 
 
 class Gateway:
@@ -51,17 +62,17 @@ class Gateway:
         return route.info if route else None
 
     async def generate(self, request: GenerateRequest) -> Outcome:
-        route, prepared, dropped = self._prepared(request)
+        route, prepared, caller_drops = self._prepared(request)
         try:
             response = await route.provider.generate(prepared, route.target)
         except UpstreamError as exc:
             self._metrics.upstream_error(route.provider_name, exc.failure_class.value)
             raise
         self._metrics.usage(route.info.id, response.usage)
-        return Outcome(response, dropped + _paths(response.dropped))
+        return Outcome(response, _dropped(request, caller_drops, response.dropped))
 
     async def stream(self, request: GenerateRequest) -> StreamOutcome:
-        route, prepared, dropped = self._prepared(request)
+        route, prepared, caller_drops = self._prepared(request)
         events = route.provider.stream(prepared, route.target)
         try:
             first = await anext(events)
@@ -71,8 +82,8 @@ class Gateway:
             self._metrics.upstream_error(route.provider_name, exc.failure_class.value)
             await events.aclose()
             raise
-        if isinstance(first, StreamStarted):
-            dropped += _paths(first.dropped)
+        upstream_drops = first.dropped if isinstance(first, StreamStarted) else ()
+        dropped = _dropped(request, caller_drops, upstream_drops)
         return StreamOutcome(self._relay(route, first, events), dropped)
 
     async def count_tokens(self, request: GenerateRequest) -> int:
@@ -125,6 +136,16 @@ def _untranslated(request: GenerateRequest, model: ModelInfo) -> tuple[str, ...]
     return tuple(u.path for u in request.untranslated)
 
 
-def _paths(dropped: tuple[str, ...]) -> tuple[str, ...]:
-    """Upstream codecs report "path: reason"; the caller's header lists the paths."""
-    return tuple(entry.partition(":")[0].strip() for entry in dropped)
+def _dropped(
+    request: GenerateRequest, caller: tuple[str, ...], upstream: tuple[str, ...]
+) -> Dropped:
+    """Upstream codecs report "path: reason"; the caller hears the paths of what *it* sent.
+    A parameter the gateway filled in from the model's defaults is not the caller's to hear
+    about."""
+    paths = (entry.partition(":")[0].strip() for entry in upstream)
+    sent = request.params
+    canonical = tuple(
+        path for path in paths
+        if not (path.startswith("params.") and getattr(sent, path[7:], 0) is None)
+    )
+    return Dropped(caller, canonical)

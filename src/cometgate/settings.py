@@ -70,6 +70,9 @@ class OpenAIProviderSettings:
     api_key: Secret | None = None
     accepts_top_k: bool = False  # vLLM, llama.cpp and the local worker accept it; OpenAI does not
     tokenize_endpoint: bool = False  # vLLM-style POST /tokenize at the server root
+    supports_reasoning: bool = False  # honours `reasoning_effort` (thinking models)
+    max_tokens_field: str = "max_tokens"  # OpenAI's reasoning models want max_completion_tokens
+    strict_schemas: bool = True  # json_schema "strict"; OpenAI's strict mode restricts schemas
     timeouts: Timeouts = Timeouts()
     kind: str = "openai"
 
@@ -271,13 +274,21 @@ def _provider(name: str, data: Mapping[str, Any], env: Mapping[str, str]) -> Pro
         )
     if kind == "openai":
         f = _Fields(where, data, {"kind", "base_url", "api_key", "accepts_top_k",
-                                  "tokenize_endpoint", "timeouts"})
+                                  "tokenize_endpoint", "supports_reasoning", "max_tokens_field",
+                                  "strict_schemas", "timeouts"})
+        max_tokens_field = f.get("max_tokens_field", str, "max_tokens")
+        if max_tokens_field not in ("max_tokens", "max_completion_tokens"):
+            raise ConfigError(f"{where}.max_tokens_field must be max_tokens or "
+                              "max_completion_tokens")
         return OpenAIProviderSettings(
             name=name,
             base_url=f.require("base_url", str).rstrip("/"),
             api_key=_secret(f"{where}.api_key", data.get("api_key"), env),
             accepts_top_k=f.get("accepts_top_k", bool, False),
             tokenize_endpoint=f.get("tokenize_endpoint", bool, False),
+            supports_reasoning=f.get("supports_reasoning", bool, False),
+            max_tokens_field=max_tokens_field,
+            strict_schemas=f.get("strict_schemas", bool, True),
             timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
         )
     raise ConfigError(f"{where}.kind must be one of: local, openai")
@@ -329,10 +340,29 @@ def _model(model_id: str, data: Mapping[str, Any]) -> ModelSettings:
 def _check_references(
     providers: tuple[ProviderSettings, ...], models: tuple[ModelSettings, ...]
 ) -> None:
-    names = {p.name for p in providers}
+    """A model may only promise what its provider can deliver: `GET models` reports these
+    capabilities and defaults as facts, so a mismatch is a configuration error, not a
+    surprise at request time."""
+    by_name = {p.name: p for p in providers}
     for model in models:
-        if model.provider not in names:
+        provider = by_name.get(model.provider)
+        if provider is None:
             raise ConfigError(
                 f"models.{model.info.id}.provider names '{model.provider}', which is not among "
-                f"the configured providers ({', '.join(sorted(names)) or 'none'})"
+                f"the configured providers ({', '.join(sorted(by_name)) or 'none'})"
             )
+        _check_capabilities(model, provider)
+
+
+def _check_capabilities(model: ModelSettings, provider: ProviderSettings) -> None:
+    where = f"models.{model.info.id}"
+    thinks = model.info.thinking is not ThinkingStyle.NONE
+    if isinstance(provider, LocalProviderSettings) and thinks:
+        raise ConfigError(f"{where}.thinking: the local worker has no reasoning support")
+    if isinstance(provider, OpenAIProviderSettings):
+        if thinks and not provider.supports_reasoning:
+            raise ConfigError(f"{where}.thinking needs providers.{provider.name}."
+                              "supports_reasoning: true")
+        if model.info.top_k is not None and not provider.accepts_top_k:
+            raise ConfigError(f"{where}.top_k is set, but providers.{provider.name} does not "
+                              "accept top_k (set accepts_top_k: true if it does)")

@@ -34,6 +34,8 @@ class Reply:
     error_code: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     fail_mid_stream: bool = False  # send one chunk, then an error frame
+    fail_at_start: bool = False  # answer 200, then an error frame in place of the first chunk
+    truncate: bool = False  # stop after the content, without finish_reason or [DONE]
 
 
 class FakeOpenAIUpstream:
@@ -101,6 +103,12 @@ class FakeOpenAIUpstream:
                      "model": body.get("model"), "choices": choices, **extra}
             return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
+        if reply.fail_at_start:
+            # vLLM puts the HTTP status in error.code when a request fails after the 200.
+            error = {"error": {"message": "fake upstream refused", "type": "BadRequestError",
+                               "param": None, "code": 400}}
+            yield b"data: " + orjson.dumps(error) + b"\n\n"
+            return
         yield frame([{"index": 0, "delta": {"role": "assistant", "content": ""},
                       "finish_reason": None}])
         text = reply.text or ""
@@ -113,6 +121,8 @@ class FakeOpenAIUpstream:
                                    "param": None, "code": None}}
                 yield b"data: " + orjson.dumps(error) + b"\n\n"
                 return
+        if reply.truncate:
+            return
         for i, call in enumerate(reply.tool_calls or []):
             arguments = orjson.dumps(call["arguments"]).decode()
             half = len(arguments) // 2  # argument fragments across chunks, as OpenAI sends them

@@ -24,10 +24,11 @@ from cometgate.dialects.gemini.inbound import (
     decode_generate_request,
 )
 from cometgate.dialects.gemini.models import encode_count_tokens, encode_model, encode_model_list
+from cometgate.dialects.gemini.paths import gemini_path
 from cometgate.dialects.gemini.response import encode_response
 from cometgate.dialects.gemini.stream import GeminiStreamEncoder
 from cometgate.errors import GatewayError, InternalError, InvalidRequest, NotFound
-from cometgate.pipeline import Gateway
+from cometgate.pipeline import Dropped, Gateway
 
 log = logging.getLogger("cometgate.api")
 
@@ -142,8 +143,9 @@ async def _encoded(
         yield piece
 
 
-def _dropped_headers(dropped: tuple[str, ...]) -> dict[str, str]:
-    return {DROPPED_HEADER: ",".join(dropped)} if dropped else {}
+def _dropped_headers(dropped: Dropped) -> dict[str, str]:
+    paths = dropped.caller + tuple(gemini_path(p) for p in dropped.canonical)
+    return {DROPPED_HEADER: ",".join(dict.fromkeys(paths))} if paths else {}
 
 
 def _int_query(request: Request, name: str) -> int | None:

@@ -19,6 +19,7 @@ access_log = logging.getLogger("cometgate.access")
 
 _SLASHES = re.compile(r"/{2,}")
 _METHOD = re.compile(r":([A-Za-z]+)$")
+_KNOWN_METHODS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
 
 
 def route_label(method: str, path: str) -> str:
@@ -29,7 +30,8 @@ def route_label(method: str, path: str) -> str:
     if "/models" in path:
         found = _METHOD.search(path)
         if found:
-            return found.group(1)
+            # Callers choose the suffix; only known methods may become a label value.
+            return found.group(1) if found.group(1) in _KNOWN_METHODS else "other"
         return "models.get" if path.rstrip("/").split("/")[-1] != "models" else "models.list"
     return "other"
 

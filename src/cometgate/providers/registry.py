@@ -21,9 +21,20 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
                 spec.name,
                 base_url=spec.base_url,
                 api_key=spec.api_key.value if spec.api_key else None,
-                options=OpenAIOptions(
-                    accepts_top_k=spec.accepts_top_k, tokenize_endpoint=spec.tokenize_endpoint
-                ),
+                options=openai_options(spec),
                 timeouts=spec.timeouts,
             )
     return built
+
+
+def openai_options(spec: OpenAIProviderSettings) -> OpenAIOptions:
+    return OpenAIOptions(
+        accepts_top_k=spec.accepts_top_k,
+        tokenize_endpoint=spec.tokenize_endpoint,
+        supports_reasoning=spec.supports_reasoning,
+        max_tokens_field=(
+            "max_completion_tokens" if spec.max_tokens_field == "max_completion_tokens"
+            else "max_tokens"
+        ),
+        strict_schemas=spec.strict_schemas,
+    )

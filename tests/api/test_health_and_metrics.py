@@ -1,0 +1,91 @@
+"""Unauthenticated operational endpoints: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.api.bodies import GENERATE, text_body
+from tests.fakes.openai_upstream import FakeOpenAIUpstream, Reply
+
+
+def samples(exposition: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    }
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    del client.headers["x-goog-api-key"]
+    response = await client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+async def test_readyz_is_ready_with_an_unsupervised_provider(client: httpx.AsyncClient) -> None:
+    del client.headers["x-goog-api-key"]
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "upstreams": {}}
+
+
+async def test_metrics_count_requests_latency_and_tokens(
+    client: httpx.AsyncClient, upstream: FakeOpenAIUpstream
+) -> None:
+    upstream.replies.append(Reply(prompt_tokens=9, completion_tokens=4))
+    assert (await client.post(GENERATE, json=text_body())).status_code == 200
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    values = samples(response.text)
+    route = frozenset({("route", "generateContent"), ("status", "200")})
+    assert values[("cometgate_requests_total", route)] == 1
+    duration = frozenset({("route", "generateContent")})
+    assert values[("cometgate_request_duration_seconds_count", duration)] == 1
+    model = "smollm2-135m-instruct"
+    assert values[("cometgate_tokens_total",
+                   frozenset({("model", model), ("direction", "in")}))] == 9
+    assert values[("cometgate_tokens_total",
+                   frozenset({("model", model), ("direction", "out")}))] == 4
+
+
+async def test_metrics_count_streamed_tokens(
+    client: httpx.AsyncClient, upstream: FakeOpenAIUpstream
+) -> None:
+    upstream.replies.append(Reply(prompt_tokens=3, completion_tokens=8))
+    path = "/v1beta/models/smollm2-135m-instruct:streamGenerateContent?alt=sse"
+    assert (await client.post(path, json=text_body())).status_code == 200
+    values = samples((await client.get("/metrics")).text)
+    key = ("cometgate_tokens_total",
+           frozenset({("model", "smollm2-135m-instruct"), ("direction", "out")}))
+    assert values[key] == 8
+
+
+async def test_metrics_count_upstream_errors(
+    client: httpx.AsyncClient, upstream: FakeOpenAIUpstream
+) -> None:
+    upstream.replies.append(Reply(status=500, error_type="server_error"))
+    upstream.replies.append(Reply(status=429, error_type="requests"))
+    await client.post(GENERATE, json=text_body())
+    await client.post(GENERATE, json=text_body())
+    values = samples((await client.get("/metrics")).text)
+    transient = frozenset({("provider", "fake"), ("failure_class", "transient")})
+    limited = frozenset({("provider", "fake"), ("failure_class", "rate_limited")})
+    assert values[("cometgate_upstream_errors_total", transient)] == 1
+    assert values[("cometgate_upstream_errors_total", limited)] == 1
+    statuses = frozenset({("route", "generateContent"), ("status", "503")})
+    assert values[("cometgate_requests_total", statuses)] == 1
+
+
+async def test_metric_route_labels_stay_bounded(client: httpx.AsyncClient) -> None:
+    # Callers choose the `:method` suffix; it must not mint a new label value per request.
+    for index in range(3):
+        await client.post(f"/v1beta/models/x:bogusMethod{'z' * index}", json=text_body())
+    families = text_string_to_metric_families((await client.get("/metrics")).text)
+    routes = {
+        sample.labels["route"]
+        for family in families if family.name == "cometgate_requests"
+        for sample in family.samples
+    }
+    assert not any(route.startswith("bogusMethod") for route in routes), routes
