@@ -416,7 +416,7 @@ async def test_aclose_closes_only_a_client_it_made() -> None:
     owned = HttpProvider("p", base_url="http://upstream.test/v1", options=OpenAIOptions(),
                          timeouts=FAST)
     await owned.aclose()
-    assert owned._client.is_closed
+    assert owned._transport._client.is_closed
 
 
 @pytest.mark.parametrize("value", [0, -1.0])

@@ -22,6 +22,7 @@ from cometgate.canonical import (
 from cometgate.dialects.openai.history import encode_history
 from cometgate.dialects.openai.stream import decode_stream
 from cometgate.dialects.openai.wire import classify_error, decode_response
+from cometgate.dialects.outbound import Encoded
 from cometgate.errors import InvalidRequest
 
 __all__ = [
@@ -47,15 +48,6 @@ class OpenAIOptions:
     # OpenAI's strict mode demands additionalProperties=false and every property required;
     # a caller's Gemini schema often has neither, so strictness is a per-upstream choice.
     strict_schemas: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Encoded:
-    """A request body ready for orjson, and what the translation could not carry (caller-side
-    descriptions, for the pipeline to report; empty when nothing was lost)."""
-
-    body: dict[str, Any]
-    dropped: tuple[str, ...] = ()
 
 
 def encode_request(
