@@ -1,8 +1,9 @@
 """Settings: one frozen tree, loaded once from the embedded defaults, an optional YAML file and
 the environment, then passed explicitly to whatever needs it.
 
-This is the only module that reads the environment. Secrets appear in config files only as
-references (`env:NAME`) and are resolved here; their values never reach a repr or a log.
+This module and `settings_sections` (which parses each YAML section) are the only ones that
+read the environment. Secrets appear in config files only as references (`env:NAME`) and are
+resolved there; their values never reach a repr or a log.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Any
 
 import yaml
 
-from cometgate.canonical import ModelInfo, ThinkingStyle
+from cometgate.canonical import ModelInfo
 from cometgate.providers.timeouts import Timeouts
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+TOP_LEVEL_KEYS = {"server", "storage", "providers", "models", "data_dir", "routing"}
 
 
 class ConfigError(Exception):
@@ -28,10 +30,10 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Secret:
-    """A resolved secret that refuses to show itself."""
+    """A resolved secret that refuses to show itself. `source` ("env:NAME") is its public id."""
 
     value: str = field(repr=False)
-    source: str = ""  # e.g. "env:OPENAI_API_KEY"
+    source: str = ""
 
     def __repr__(self) -> str:
         return f"Secret({self.source or 'inline'}, ***)"
@@ -44,6 +46,20 @@ class ServerSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     auth_cache_seconds: float = 2.0  # how long a key lookup is trusted before re-reading storage
     access_log: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSettings:
+    """How failover behaves (see routing/failover.py for the policy these tune)."""
+
+    retries: int = 2  # extra attempts on the same target after a transient failure
+    backoff_base: float = 0.1  # seconds; doubled per retry, with jitter
+    backoff_max: float = 2.0
+    breaker_failures: int = 5  # consecutive failures that open a target's circuit
+    breaker_open_seconds: float = 30.0  # then one probe is let through (half-open)
+    rate_limit_cooldown: float = 5.0  # when a 429 names no Retry-After
+    credential_cooldown: float = 60.0  # after a rejected credential or exhausted quota
+    max_retry_after: float = 10.0  # a longer Retry-After moves on instead of waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +83,7 @@ class OpenAIProviderSettings:
 
     name: str
     base_url: str  # including the version segment, e.g. http://10.0.0.5:8000/v1
-    api_key: Secret | None = None
+    api_keys: tuple[Secret, ...] = ()  # rotated; none for servers without auth
     accepts_top_k: bool = False  # vLLM, llama.cpp and the local worker accept it; OpenAI does not
     tokenize_endpoint: bool = False  # vLLM-style POST /tokenize at the server root
     supports_reasoning: bool = False  # honours `reasoning_effort` (thinking models)
@@ -77,14 +93,70 @@ class OpenAIProviderSettings:
     kind: str = "openai"
 
 
-ProviderSettings = LocalProviderSettings | OpenAIProviderSettings
+@dataclass(frozen=True, slots=True)
+class GeminiProviderSettings:
+    """Google's Gemini API or any Gemini-compatible server; Gemini callers are passed through."""
+
+    name: str
+    base_url: str = "https://generativelanguage.googleapis.com"  # server root, no version
+    api_keys: tuple[Secret, ...] = ()
+    timeouts: Timeouts = Timeouts()
+    kind: str = "gemini"
+
+
+@dataclass(frozen=True, slots=True)
+class AnthropicProviderSettings:
+    name: str
+    base_url: str = "https://api.anthropic.com"  # server root; requests go to /v1/messages
+    api_keys: tuple[Secret, ...] = ()
+    version: str = "2023-06-01"  # the anthropic-version header
+    default_max_tokens: int = 4096  # Anthropic requires max_tokens; used when the caller sets none
+    timeouts: Timeouts = Timeouts()
+    kind: str = "anthropic"
+
+
+ProviderSettings = (
+    LocalProviderSettings | OpenAIProviderSettings | GeminiProviderSettings
+    | AnthropicProviderSettings
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateSettings:
+    """One place a model can be served: tried by ascending priority, weighted within one."""
+
+    provider: str
+    upstream_model: str
+    priority: int = 0
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """USD per million tokens."""
+
+    input: float = 0.0
+    output: float = 0.0
+    thinking: float | None = None  # None: billed as output
+    cached_input: float | None = None  # None: billed as input
 
 
 @dataclass(frozen=True, slots=True)
 class ModelSettings:
     info: ModelInfo
-    provider: str
-    upstream_model: str
+    candidates: tuple[CandidateSettings, ...]
+    # default: refuse what changes meaning, drop and report what only tunes;
+    # strict: refuse anything an upstream cannot carry; lenient: drop and report everything.
+    translation: str = "default"
+    prices: Prices | None = None
+
+    @property
+    def provider(self) -> str:
+        return self.candidates[0].provider
+
+    @property
+    def upstream_model(self) -> str:
+        return self.candidates[0].upstream_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +164,7 @@ class Settings:
     data_dir: Path
     database_url: str
     server: ServerSettings = ServerSettings()
+    routing: RoutingSettings = RoutingSettings()
     providers: tuple[ProviderSettings, ...] = ()
     models: tuple[ModelSettings, ...] = ()
     config_path: Path | None = None
@@ -119,22 +192,26 @@ def load_settings(
     """Explicit arguments beat the environment (COMETGATE_CONFIG, COMETGATE_DATA_DIR,
     COMETGATE_HOST, COMETGATE_PORT, COMETGATE_DATABASE_URL), which beats the file, which beats
     the embedded defaults."""
+    from cometgate import settings_sections as sections  # parsers need the types above
+
     env = os.environ if env is None else env
     if config_path is None and env.get("COMETGATE_CONFIG"):
         config_path = Path(env["COMETGATE_CONFIG"])
     raw = _merged_config(config_path)
     chosen_dir = data_dir or _env_path(env, "COMETGATE_DATA_DIR") or _config_path(raw, config_path)
     resolved_dir = (chosen_dir or default_data_dir(env)).expanduser().resolve()
-    server = _server(_section(raw, "server"))
+    server = sections.server(sections.section(raw, "server"))
     server = replace(
         server,
         host=host or env.get("COMETGATE_HOST") or server.host,
         port=port if port is not None else int(env.get("COMETGATE_PORT") or server.port),
     )
-    providers = tuple(_provider(n, v, env) for n, v in _section(raw, "providers").items())
-    models = tuple(_model(n, v) for n, v in _section(raw, "models").items())
-    _check_references(providers, models)
-    storage = _section(raw, "storage")
+    providers = tuple(
+        sections.provider(n, v, env) for n, v in sections.section(raw, "providers").items()
+    )
+    models = tuple(sections.model(n, v) for n, v in sections.section(raw, "models").items())
+    sections.check_references(providers, models)
+    storage = sections.section(raw, "storage")
     url = env.get("COMETGATE_DATABASE_URL") or storage.get("url")
     if url is not None and not isinstance(url, str):
         raise ConfigError("storage.url must be a string")
@@ -143,6 +220,7 @@ def load_settings(
         data_dir=resolved_dir,
         database_url=database_url,
         server=server,
+        routing=sections.routing(sections.section(raw, "routing")),
         providers=providers,
         models=models,
         config_path=config_path,
@@ -162,7 +240,7 @@ def _merged_config(config_path: Path | None) -> dict[str, Any]:
         raise ConfigError(f"config file {config_path} is not valid YAML: {exc}") from exc
     if not isinstance(loaded, dict):
         raise ConfigError(f"config file {config_path} must hold a mapping at the top level")
-    unknown = set(loaded) - {"server", "storage", "providers", "models", "data_dir"}
+    unknown = set(loaded) - TOP_LEVEL_KEYS
     if unknown:
         raise ConfigError(f"unknown top-level config keys: {', '.join(sorted(unknown))}")
     merged.update(loaded)  # a section named in the file replaces the default section whole
@@ -182,187 +260,3 @@ def _config_path(raw: Mapping[str, Any], config_path: Path | None) -> Path | Non
     if not path.is_absolute() and config_path is not None:
         path = config_path.parent / path  # relative to the file that names it
     return path
-
-
-def _section(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
-    value = raw.get(name) or {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"'{name}' must be a mapping")
-    return value
-
-
-class _Fields:
-    """Typed reads from one config mapping, with errors that name the offending key."""
-
-    def __init__(self, where: str, data: Mapping[str, Any], allowed: set[str]) -> None:
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"{where} must be a mapping")
-        unknown = set(data) - allowed
-        if unknown:
-            raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
-        self.where, self.data = where, data
-
-    def get(self, key: str, kind: type[Any], default: Any = None) -> Any:
-        value = self.data.get(key, default)
-        if value is None or isinstance(value, kind):
-            return value
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{self.where}.{key} must be of type {kind.__name__}")
-
-    def require(self, key: str, kind: type[Any]) -> Any:
-        value = self.get(key, kind)
-        if value is None:
-            raise ConfigError(f"{self.where}.{key} is required")
-        return value
-
-
-def _server(data: Mapping[str, Any]) -> ServerSettings:
-    f = _Fields("server", data, {"host", "port", "max_body_bytes", "auth_cache_seconds",
-                                 "access_log"})
-    base = ServerSettings()
-    return ServerSettings(
-        host=f.get("host", str, base.host),
-        port=f.get("port", int, base.port),
-        max_body_bytes=f.get("max_body_bytes", int, base.max_body_bytes),
-        auth_cache_seconds=f.get("auth_cache_seconds", float, base.auth_cache_seconds),
-        access_log=f.get("access_log", bool, base.access_log),
-    )
-
-
-def _timeouts(where: str, data: Mapping[str, Any] | None) -> Timeouts:
-    f = _Fields(where, data or {}, {"connect", "first_byte", "idle", "total"})
-    base = Timeouts()
-    try:
-        return Timeouts(
-            connect=f.get("connect", float, base.connect),
-            first_byte=f.get("first_byte", float, base.first_byte),
-            idle=f.get("idle", float, base.idle),
-            total=f.get("total", float, base.total),
-        )
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
-def _secret(where: str, value: Any, env: Mapping[str, str]) -> Secret | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.startswith("env:"):
-        raise ConfigError(f"{where} must reference the environment as 'env:NAME'; "
-                          "secrets are never written into config files")
-    name = value.removeprefix("env:")
-    if name not in env:
-        raise ConfigError(f"{where} references environment variable {name}, which is not set")
-    return Secret(env[name], source=value)
-
-
-def _provider(name: str, data: Mapping[str, Any], env: Mapping[str, str]) -> ProviderSettings:
-    where = f"providers.{name}"
-    kind = data.get("kind") if isinstance(data, Mapping) else None
-    if kind == "local":
-        f = _Fields(where, data, {"kind", "model_path", "threads", "context_size", "host", "port",
-                                  "timeouts"})
-        path = f.get("model_path", str, "bundled")
-        return LocalProviderSettings(
-            name=name,
-            model_path=None if path == "bundled" else Path(path).expanduser(),
-            threads=f.get("threads", int, 2),
-            context_size=f.get("context_size", int, 8192),
-            host=f.get("host", str, "127.0.0.1"),
-            port=f.get("port", int, 0),
-            timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
-        )
-    if kind == "openai":
-        f = _Fields(where, data, {"kind", "base_url", "api_key", "accepts_top_k",
-                                  "tokenize_endpoint", "supports_reasoning", "max_tokens_field",
-                                  "strict_schemas", "timeouts"})
-        max_tokens_field = f.get("max_tokens_field", str, "max_tokens")
-        if max_tokens_field not in ("max_tokens", "max_completion_tokens"):
-            raise ConfigError(f"{where}.max_tokens_field must be max_tokens or "
-                              "max_completion_tokens")
-        return OpenAIProviderSettings(
-            name=name,
-            base_url=f.require("base_url", str).rstrip("/"),
-            api_key=_secret(f"{where}.api_key", data.get("api_key"), env),
-            accepts_top_k=f.get("accepts_top_k", bool, False),
-            tokenize_endpoint=f.get("tokenize_endpoint", bool, False),
-            supports_reasoning=f.get("supports_reasoning", bool, False),
-            max_tokens_field=max_tokens_field,
-            strict_schemas=f.get("strict_schemas", bool, True),
-            timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
-        )
-    raise ConfigError(f"{where}.kind must be one of: local, openai")
-
-
-_MODEL_KEYS = {
-    "provider", "upstream_model", "display_name", "description", "version", "base_model_id",
-    "input_token_limit", "output_token_limit", "input_mime_types", "thinking", "temperature",
-    "max_temperature", "top_p", "top_k", "builtin_tools",
-}
-
-
-def _model(model_id: str, data: Mapping[str, Any]) -> ModelSettings:
-    where = f"models.{model_id}"
-    f = _Fields(where, data, _MODEL_KEYS)
-    thinking = _Fields(f"{where}.thinking", f.get("thinking", dict) or {"style": "none"},
-                       {"style", "budget_min", "budget_max", "can_disable", "levels"})
-    try:
-        style = ThinkingStyle(thinking.get("style", str, "none"))
-    except ValueError as exc:
-        raise ConfigError(f"{where}.thinking.style must be none, budget or levels") from exc
-    info = ModelInfo(
-        id=model_id,
-        display_name=f.get("display_name", str, model_id),
-        description=f.get("description", str, "") or "",
-        version=str(f.get("version", str, "1") or "1"),
-        base_model_id=f.get("base_model_id", str, model_id),
-        input_token_limit=f.require("input_token_limit", int),
-        output_token_limit=f.require("output_token_limit", int),
-        input_mime_types=tuple(f.get("input_mime_types", list, ["text/plain"])),
-        thinking=style,
-        thinking_budget_min=thinking.get("budget_min", int, 0),
-        thinking_budget_max=thinking.get("budget_max", int, 0),
-        thinking_can_disable=thinking.get("can_disable", bool, True),
-        thinking_levels=tuple(str(v).upper() for v in thinking.get("levels", list, [])),
-        temperature=f.get("temperature", float),
-        max_temperature=f.get("max_temperature", float),
-        top_p=f.get("top_p", float),
-        top_k=f.get("top_k", int),
-        builtin_tools=tuple(f.get("builtin_tools", list, [])),
-    )
-    return ModelSettings(
-        info=info,
-        provider=f.require("provider", str),
-        upstream_model=f.get("upstream_model", str, model_id),
-    )
-
-
-def _check_references(
-    providers: tuple[ProviderSettings, ...], models: tuple[ModelSettings, ...]
-) -> None:
-    """A model may only promise what its provider can deliver: `GET models` reports these
-    capabilities and defaults as facts, so a mismatch is a configuration error, not a
-    surprise at request time."""
-    by_name = {p.name: p for p in providers}
-    for model in models:
-        provider = by_name.get(model.provider)
-        if provider is None:
-            raise ConfigError(
-                f"models.{model.info.id}.provider names '{model.provider}', which is not among "
-                f"the configured providers ({', '.join(sorted(by_name)) or 'none'})"
-            )
-        _check_capabilities(model, provider)
-
-
-def _check_capabilities(model: ModelSettings, provider: ProviderSettings) -> None:
-    where = f"models.{model.info.id}"
-    thinks = model.info.thinking is not ThinkingStyle.NONE
-    if isinstance(provider, LocalProviderSettings) and thinks:
-        raise ConfigError(f"{where}.thinking: the local worker has no reasoning support")
-    if isinstance(provider, OpenAIProviderSettings):
-        if thinks and not provider.supports_reasoning:
-            raise ConfigError(f"{where}.thinking needs providers.{provider.name}."
-                              "supports_reasoning: true")
-        if model.info.top_k is not None and not provider.accepts_top_k:
-            raise ConfigError(f"{where}.top_k is set, but providers.{provider.name} does not "
-                              "accept top_k (set accepts_top_k: true if it does)")

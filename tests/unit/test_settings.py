@@ -6,7 +6,9 @@ import pytest
 
 from cometgate.canonical import ThinkingStyle
 from cometgate.settings import (
+    AnthropicProviderSettings,
     ConfigError,
+    GeminiProviderSettings,
     LocalProviderSettings,
     OpenAIProviderSettings,
     load_settings,
@@ -50,8 +52,8 @@ def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
     settings = load_settings(_write(tmp_path, text % "env:UP_KEY"), env={"UP_KEY": "s3cret"})
     (up,) = settings.providers
     assert isinstance(up, OpenAIProviderSettings)
-    assert up.base_url == "http://h/v1" and up.api_key is not None
-    assert up.api_key.value == "s3cret" and "s3cret" not in repr(settings)
+    assert up.base_url == "http://h/v1" and len(up.api_keys) == 1
+    assert up.api_keys[0].value == "s3cret" and "s3cret" not in repr(settings)
     with pytest.raises(ConfigError, match="never written into config files"):
         load_settings(_write(tmp_path, text % "literal-secret"), env={})
     with pytest.raises(ConfigError, match="UP_KEY, which is not set"):
@@ -83,3 +85,57 @@ def test_bad_config_is_refused_with_the_place_named(
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_settings(tmp_path / "absent.yaml", env={})
+
+
+def test_candidates_credentials_and_provider_kinds(tmp_path: Path) -> None:
+    text = """
+providers:
+  google: {kind: gemini, api_keys: [env:G1, env:G2]}
+  claude: {kind: anthropic, api_key: env:A}
+  vllm: {kind: openai, base_url: "http://v/v1", accepts_top_k: true}
+routing: {retries: 1, breaker_failures: 3}
+models:
+  flash:
+    candidates:
+      - {provider: google, upstream_model: gemini-2.5-flash, weight: 3}
+      - {provider: claude, upstream_model: claude-sonnet, priority: 1}
+      - {provider: vllm, priority: 1, weight: 0.5}
+    translation: strict
+    prices: {input: 0.3, output: 2.5}
+    input_token_limit: 1000
+    output_token_limit: 100
+"""
+    env = {"G1": "a", "G2": "b", "A": "c", "HOME": str(tmp_path)}
+    settings = load_settings(_write(tmp_path, text), env=env)
+    google = settings.provider("google")
+    assert isinstance(google, GeminiProviderSettings)
+    assert google.base_url == "https://generativelanguage.googleapis.com"
+    assert [s.source for s in google.api_keys] == ["env:G1", "env:G2"]
+    assert isinstance(settings.provider("claude"), AnthropicProviderSettings)
+    flash = settings.model("flash")
+    assert flash is not None and flash.translation == "strict"
+    assert [(c.provider, c.upstream_model, c.priority, c.weight) for c in flash.candidates] == [
+        ("google", "gemini-2.5-flash", 0, 3.0), ("claude", "claude-sonnet", 1, 1.0),
+        ("vllm", "flash", 1, 0.5)]
+    assert flash.prices is not None and flash.prices.output == 2.5
+    assert settings.routing.retries == 1 and settings.routing.breaker_failures == 3
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        ("{m: {provider: local, candidates: [{provider: local}], input_token_limit: 1, "
+         "output_token_limit: 1}}", "give provider or candidates, not both"),
+        ("{m: {candidates: [], input_token_limit: 1, output_token_limit: 1}}",
+         "candidates must not be empty"),
+        ("{m: {candidates: [{provider: local, weight: 0}], input_token_limit: 1, "
+         "output_token_limit: 1}}", "weight must be positive"),
+        ("{m: {provider: local, translation: loose, input_token_limit: 1, "
+         "output_token_limit: 1}}", "translation must be one of"),
+        ("{m: {provider: local, thinking: {style: budget}, input_token_limit: 1, "
+         "output_token_limit: 1}}", "local worker has no reasoning support"),
+    ],
+)
+def test_bad_models_are_refused(tmp_path: Path, models: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(_write(tmp_path, f"models: {models}\n"), env={"HOME": str(tmp_path)})

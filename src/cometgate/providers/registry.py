@@ -20,7 +20,7 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
             built[spec.name] = http_provider(
                 spec.name,
                 base_url=spec.base_url,
-                api_key=spec.api_key.value if spec.api_key else None,
+                api_key=spec.api_keys[0].value if spec.api_keys else None,
                 options=openai_options(spec),
                 timeouts=spec.timeouts,
             )

@@ -1,0 +1,329 @@
+"""Parsers for each section of the YAML config, with errors that name the offending key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cometgate.canonical import ModelInfo, ThinkingStyle
+from cometgate.providers.timeouts import Timeouts
+from cometgate.settings import (
+    AnthropicProviderSettings,
+    CandidateSettings,
+    ConfigError,
+    GeminiProviderSettings,
+    LocalProviderSettings,
+    ModelSettings,
+    OpenAIProviderSettings,
+    Prices,
+    ProviderSettings,
+    RoutingSettings,
+    Secret,
+    ServerSettings,
+)
+
+TRANSLATION_POLICIES = ("default", "strict", "lenient")
+
+
+def section(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"'{name}' must be a mapping")
+    return value
+
+
+class Fields:
+    """Typed reads from one config mapping."""
+
+    def __init__(self, where: str, data: Mapping[str, Any], allowed: set[str]) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{where} must be a mapping")
+        unknown = set(data) - allowed
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        self.where, self.data = where, data
+
+    def get(self, key: str, kind: type[Any], default: Any = None) -> Any:
+        value = self.data.get(key, default)
+        if value is None or (isinstance(value, kind) and not (
+            kind in (int, float) and isinstance(value, bool)
+        )):
+            return value
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{self.where}.{key} must be of type {kind.__name__}")
+
+    def require(self, key: str, kind: type[Any]) -> Any:
+        value = self.get(key, kind)
+        if value is None:
+            raise ConfigError(f"{self.where}.{key} is required")
+        return value
+
+    def positive(self, key: str, kind: type[Any], default: Any) -> Any:
+        value = self.get(key, kind, default)
+        if value is not None and value < 0:
+            raise ConfigError(f"{self.where}.{key} must not be negative")
+        return value
+
+
+def server(data: Mapping[str, Any]) -> ServerSettings:
+    f = Fields("server", data, {"host", "port", "max_body_bytes", "auth_cache_seconds",
+                                "access_log"})
+    base = ServerSettings()
+    return ServerSettings(
+        host=f.get("host", str, base.host),
+        port=f.get("port", int, base.port),
+        max_body_bytes=f.positive("max_body_bytes", int, base.max_body_bytes),
+        auth_cache_seconds=f.positive("auth_cache_seconds", float, base.auth_cache_seconds),
+        access_log=f.get("access_log", bool, base.access_log),
+    )
+
+
+def routing(data: Mapping[str, Any]) -> RoutingSettings:
+    base = RoutingSettings()
+    names = {"retries", "backoff_base", "backoff_max", "breaker_failures",
+             "breaker_open_seconds", "rate_limit_cooldown", "credential_cooldown",
+             "max_retry_after"}
+    f = Fields("routing", data, names)
+    values = {
+        name: f.positive(name, int if isinstance(getattr(base, name), int) else float,
+                         getattr(base, name))
+        for name in names
+    }
+    return RoutingSettings(**values)
+
+
+def _timeouts(where: str, data: Mapping[str, Any] | None) -> Timeouts:
+    f = Fields(where, data or {}, {"connect", "first_byte", "idle", "total"})
+    base = Timeouts()
+    try:
+        return Timeouts(
+            connect=f.get("connect", float, base.connect),
+            first_byte=f.get("first_byte", float, base.first_byte),
+            idle=f.get("idle", float, base.idle),
+            total=f.get("total", float, base.total),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _secret(where: str, value: Any, env: Mapping[str, str]) -> Secret:
+    if not isinstance(value, str) or not value.startswith("env:"):
+        raise ConfigError(f"{where} must reference the environment as 'env:NAME'; "
+                          "secrets are never written into config files")
+    name = value.removeprefix("env:")
+    if name not in env:
+        raise ConfigError(f"{where} references environment variable {name}, which is not set")
+    return Secret(env[name], source=value)
+
+
+def _api_keys(where: str, data: Mapping[str, Any], env: Mapping[str, str]) -> tuple[Secret, ...]:
+    """`api_key: env:X` or `api_keys: [env:X, env:Y]` (several credentials, rotated)."""
+    if "api_key" in data and "api_keys" in data:
+        raise ConfigError(f"{where}: give api_key or api_keys, not both")
+    if data.get("api_key") is not None:
+        return (_secret(f"{where}.api_key", data["api_key"], env),)
+    keys = data.get("api_keys") or []
+    if not isinstance(keys, list):
+        raise ConfigError(f"{where}.api_keys must be a list")
+    return tuple(_secret(f"{where}.api_keys[{i}]", v, env) for i, v in enumerate(keys))
+
+
+_REMOTE_KEYS = {"kind", "base_url", "api_key", "api_keys", "timeouts"}
+
+
+def provider(name: str, data: Mapping[str, Any], env: Mapping[str, str]) -> ProviderSettings:
+    where = f"providers.{name}"
+    kind = data.get("kind") if isinstance(data, Mapping) else None
+    parser = {"local": _local, "openai": _openai, "gemini": _gemini,
+              "anthropic": _anthropic}.get(str(kind))
+    if parser is None:
+        raise ConfigError(f"{where}.kind must be one of: local, openai, gemini, anthropic")
+    return parser(name, where, data, env)
+
+
+def _local(
+    name: str, where: str, data: Mapping[str, Any], env: Mapping[str, str]
+) -> ProviderSettings:
+    f = Fields(where, data, {"kind", "model_path", "threads", "context_size", "host", "port",
+                             "timeouts"})
+    path = f.get("model_path", str, "bundled")
+    return LocalProviderSettings(
+        name=name,
+        model_path=None if path == "bundled" else Path(path).expanduser(),
+        threads=f.get("threads", int, 2),
+        context_size=f.get("context_size", int, 8192),
+        host=f.get("host", str, "127.0.0.1"),
+        port=f.get("port", int, 0),
+        timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
+    )
+
+
+def _openai(
+    name: str, where: str, data: Mapping[str, Any], env: Mapping[str, str]
+) -> ProviderSettings:
+    f = Fields(where, data, _REMOTE_KEYS | {"accepts_top_k", "tokenize_endpoint",
+                                            "supports_reasoning", "max_tokens_field",
+                                            "strict_schemas"})
+    max_tokens_field = f.get("max_tokens_field", str, "max_tokens")
+    if max_tokens_field not in ("max_tokens", "max_completion_tokens"):
+        raise ConfigError(f"{where}.max_tokens_field must be max_tokens or max_completion_tokens")
+    return OpenAIProviderSettings(
+        name=name,
+        base_url=f.require("base_url", str).rstrip("/"),
+        api_keys=_api_keys(where, data, env),
+        accepts_top_k=f.get("accepts_top_k", bool, False),
+        tokenize_endpoint=f.get("tokenize_endpoint", bool, False),
+        supports_reasoning=f.get("supports_reasoning", bool, False),
+        max_tokens_field=max_tokens_field,
+        strict_schemas=f.get("strict_schemas", bool, True),
+        timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
+    )
+
+
+def _gemini(
+    name: str, where: str, data: Mapping[str, Any], env: Mapping[str, str]
+) -> ProviderSettings:
+    f = Fields(where, data, _REMOTE_KEYS)
+    base = GeminiProviderSettings(name)
+    return GeminiProviderSettings(
+        name=name,
+        base_url=f.get("base_url", str, base.base_url).rstrip("/"),
+        api_keys=_api_keys(where, data, env),
+        timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
+    )
+
+
+def _anthropic(
+    name: str, where: str, data: Mapping[str, Any], env: Mapping[str, str]
+) -> ProviderSettings:
+    f = Fields(where, data, _REMOTE_KEYS | {"version", "default_max_tokens"})
+    base = AnthropicProviderSettings(name)
+    return AnthropicProviderSettings(
+        name=name,
+        base_url=f.get("base_url", str, base.base_url).rstrip("/"),
+        api_keys=_api_keys(where, data, env),
+        version=f.get("version", str, base.version),
+        default_max_tokens=f.positive("default_max_tokens", int, base.default_max_tokens),
+        timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
+    )
+
+
+_MODEL_KEYS = {
+    "provider", "upstream_model", "candidates", "translation", "prices", "display_name",
+    "description", "version", "base_model_id", "input_token_limit", "output_token_limit",
+    "input_mime_types", "thinking", "temperature", "max_temperature", "top_p", "top_k",
+    "builtin_tools",
+}
+
+
+def model(model_id: str, data: Mapping[str, Any]) -> ModelSettings:
+    where = f"models.{model_id}"
+    f = Fields(where, data, _MODEL_KEYS)
+    translation = f.get("translation", str, "default")
+    if translation not in TRANSLATION_POLICIES:
+        raise ConfigError(f"{where}.translation must be one of {', '.join(TRANSLATION_POLICIES)}")
+    return ModelSettings(
+        info=_model_info(model_id, where, f),
+        candidates=_candidates(model_id, where, f),
+        translation=translation,
+        prices=_prices(f"{where}.prices", f.get("prices", dict)),
+    )
+
+
+def _model_info(model_id: str, where: str, f: Fields) -> ModelInfo:
+    thinking = Fields(f"{where}.thinking", f.get("thinking", dict) or {"style": "none"},
+                      {"style", "budget_min", "budget_max", "can_disable", "levels"})
+    try:
+        style = ThinkingStyle(thinking.get("style", str, "none"))
+    except ValueError as exc:
+        raise ConfigError(f"{where}.thinking.style must be none, budget or levels") from exc
+    return ModelInfo(
+        id=model_id,
+        display_name=f.get("display_name", str, model_id),
+        description=f.get("description", str, "") or "",
+        version=str(f.get("version", str, "1") or "1"),
+        base_model_id=f.get("base_model_id", str, model_id),
+        input_token_limit=f.require("input_token_limit", int),
+        output_token_limit=f.require("output_token_limit", int),
+        input_mime_types=tuple(f.get("input_mime_types", list, ["text/plain"])),
+        thinking=style,
+        thinking_budget_min=thinking.get("budget_min", int, 0),
+        thinking_budget_max=thinking.get("budget_max", int, 0),
+        thinking_can_disable=thinking.get("can_disable", bool, True),
+        thinking_levels=tuple(str(v).upper() for v in thinking.get("levels", list, [])),
+        temperature=f.get("temperature", float),
+        max_temperature=f.get("max_temperature", float),
+        top_p=f.get("top_p", float),
+        top_k=f.get("top_k", int),
+        builtin_tools=tuple(f.get("builtin_tools", list, [])),
+    )
+
+
+def _candidates(model_id: str, where: str, f: Fields) -> tuple[CandidateSettings, ...]:
+    """`provider` + `upstream_model` is shorthand for a single candidate."""
+    listed = f.get("candidates", list)
+    if listed is not None and f.get("provider", str) is not None:
+        raise ConfigError(f"{where}: give provider or candidates, not both")
+    if listed is None:
+        return (CandidateSettings(f.require("provider", str),
+                                  f.get("upstream_model", str, model_id)),)
+    if not listed:
+        raise ConfigError(f"{where}.candidates must not be empty")
+    out = []
+    for index, item in enumerate(listed):
+        c = Fields(f"{where}.candidates[{index}]", item,
+                   {"provider", "upstream_model", "priority", "weight"})
+        weight = c.positive("weight", float, 1.0)
+        if weight == 0:
+            raise ConfigError(f"{c.where}.weight must be positive")
+        out.append(CandidateSettings(c.require("provider", str),
+                                     c.get("upstream_model", str, model_id),
+                                     c.get("priority", int, 0), weight))
+    return tuple(out)
+
+
+def _prices(where: str, data: Mapping[str, Any] | None) -> Prices | None:
+    if data is None:
+        return None
+    f = Fields(where, data, {"input", "output", "thinking", "cached_input"})
+    return Prices(
+        input=f.positive("input", float, 0.0),
+        output=f.positive("output", float, 0.0),
+        thinking=f.positive("thinking", float, None),
+        cached_input=f.positive("cached_input", float, None),
+    )
+
+
+def check_references(
+    providers: tuple[ProviderSettings, ...], models: tuple[ModelSettings, ...]
+) -> None:
+    """A model may only promise what its providers can deliver: `GET models` reports these
+    capabilities and defaults as facts, so a mismatch is a configuration error, not a
+    surprise at request time."""
+    by_name = {p.name: p for p in providers}
+    for spec in models:
+        for index, candidate in enumerate(spec.candidates):
+            found = by_name.get(candidate.provider)
+            if found is None:
+                field_name = "provider" if len(spec.candidates) == 1 else f"candidates[{index}]"
+                raise ConfigError(
+                    f"models.{spec.info.id}.{field_name} names '{candidate.provider}', which is "
+                    f"not among the configured providers ({', '.join(sorted(by_name)) or 'none'})"
+                )
+            _check_capabilities(spec, found)
+
+
+def _check_capabilities(spec: ModelSettings, found: ProviderSettings) -> None:
+    where = f"models.{spec.info.id}"
+    thinks = spec.info.thinking is not ThinkingStyle.NONE
+    if isinstance(found, LocalProviderSettings) and thinks:
+        raise ConfigError(f"{where}.thinking: the local worker has no reasoning support")
+    if isinstance(found, OpenAIProviderSettings):
+        if thinks and not found.supports_reasoning:
+            raise ConfigError(f"{where}.thinking needs providers.{found.name}."
+                              "supports_reasoning: true")
+        if spec.info.top_k is not None and not found.accepts_top_k:
+            raise ConfigError(f"{where}.top_k is set, but providers.{found.name} does not "
+                              "accept top_k (set accepts_top_k: true if it does)")
