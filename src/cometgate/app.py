@@ -27,8 +27,11 @@ from cometgate.metrics import Metrics
 from cometgate.pipeline import Gateway
 from cometgate.providers.base import Provider, Supervised
 from cometgate.providers.registry import build_providers
-from cometgate.routing.resolve import Router, RouteSpec
-from cometgate.settings import Settings
+from cometgate.routing.failover import Failover
+from cometgate.routing.health import Health
+from cometgate.routing.plan import Candidate, Credential, Planner
+from cometgate.routing.resolve import ModelRoute, Router
+from cometgate.settings import LocalProviderSettings, Settings
 from cometgate.storage.database import create_database, migrate
 from cometgate.storage.keys import KeyRepository
 
@@ -39,10 +42,13 @@ def create_app(
     """`providers` replaces the ones the settings describe (tests plug fakes in here)."""
     metrics = Metrics()
     upstreams = dict(providers) if providers is not None else build_providers(settings)
-    router = Router(
-        [RouteSpec(m.info, m.provider, m.upstream_model) for m in settings.models], upstreams
+    health = Health(settings.routing)
+    gateway = Gateway(
+        Router(model_routes(settings, upstreams)),
+        metrics,
+        planner=Planner(health),
+        failover=Failover(settings.routing, health),
     )
-    gateway = Gateway(router, metrics)
     database = create_database(settings.database_url)
     auth = KeyAuthenticator(
         KeyRepository(database), cache_seconds=settings.server.auth_cache_seconds
@@ -79,3 +85,30 @@ def create_app(
         },
         lifespan=lifespan,
     )
+
+
+def model_routes(settings: Settings, upstreams: Mapping[str, Provider]) -> list[ModelRoute]:
+    """Each configured model with its candidates bound to provider objects and credentials."""
+    credentials = {
+        spec.name: tuple(Credential(k.source, k.value) for k in spec.api_keys)
+        for spec in settings.providers
+        if not isinstance(spec, LocalProviderSettings)
+    }
+    return [
+        ModelRoute(
+            info=model.info,
+            candidates=tuple(
+                Candidate(
+                    provider_name=c.provider,
+                    provider=upstreams[c.provider],
+                    upstream_model=c.upstream_model,
+                    priority=c.priority,
+                    weight=c.weight,
+                    credentials=credentials.get(c.provider, ()),
+                )
+                for c in model.candidates
+            ),
+            translation=model.translation,
+        )
+        for model in settings.models
+    ]

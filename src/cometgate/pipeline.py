@@ -1,14 +1,21 @@
-"""The flow of one request, top to bottom: route → check → prepare → attempt → account.
+"""The flow of one request, top to bottom:
 
-    generate(request)  → _prepared → _attempt → metrics
-    stream(request)    → _prepared → first event pulled (errors still become HTTP statuses)
-                       → events relayed → metrics once the stream ends, however it ends
+    generate(call)  → route → plan attempts → failover → _attempt → account
+    stream(call)    → route → plan attempts → failover over "open and read the first event"
+                      → relay (no failover once the first byte can have reached the caller)
+                      → account once the stream ends, however it ends
+    count_tokens    → like generate, for the prompt's token count
+
+An attempt forwards the caller's bytes when the upstream speaks the caller's dialect (the
+fast, faithful path); otherwise it decodes the call once into the canonical model, checks it
+against the model's capabilities and translation policy, and lets the provider translate.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
 from cometgate.canonical import (
     GenerateRequest,
@@ -20,10 +27,22 @@ from cometgate.canonical import (
     UsageReported,
 )
 from cometgate.capabilities import check_request, with_model_defaults
-from cometgate.errors import InternalError, InvalidRequest, NotFound, UpstreamError
+from cometgate.errors import InternalError, InvalidRequest, NotFound, RequestRejected, UpstreamError
 from cometgate.metrics import Metrics
-from cometgate.providers.base import CountsTokens
-from cometgate.routing.resolve import Route, Router
+from cometgate.providers.base import (
+    CountsTokens,
+    ForwardsRaw,
+    RawCall,
+    RawChunk,
+    RawResponse,
+)
+from cometgate.routing.failover import Failover, Skip
+from cometgate.routing.plan import Attempt, Planner
+from cometgate.routing.resolve import ModelRoute, Router
+
+T = TypeVar("T")  # what one request kind's attempt yields
+E = TypeVar("E")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,20 +58,66 @@ class Dropped:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    response: GenerateResponse
-    dropped: Dropped
+    """Either a canonical response (translated path) or the upstream's own bytes."""
+
+    response: GenerateResponse | None
+    dropped: Dropped = Dropped()
+    raw: RawResponse | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class StreamOutcome:
-    events: AsyncIterator[StreamEvent]
-    dropped: Dropped
+    events: AsyncIterator[StreamEvent] | None
+    dropped: Dropped = Dropped()
+    raw: AsyncIterator[RawChunk] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CountOutcome:
+    total: int | None
+    raw: RawResponse | None = None
+
+
+class Call:
+    """One caller request: its model, its dialect, its own bytes for a same-dialect upstream,
+    and how to decode it into the canonical model — done at most once, and only if an attempt
+    needs it (a decode error then belongs to the attempts that needed it)."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        dialect: str,
+        decode: Callable[[], GenerateRequest],
+        raw: RawCall | None = None,
+    ) -> None:
+        self.model, self.dialect, self.raw = model, dialect, raw
+        self._decode = decode
+        self._decoded: GenerateRequest | RequestRejected | None = None
+
+    @classmethod
+    def of(cls, request: GenerateRequest) -> Call:
+        return cls(request.model, dialect="canonical", decode=lambda: request)
+
+    def request(self) -> GenerateRequest:
+        if self._decoded is None:
+            try:
+                self._decoded = self._decode()
+            except RequestRejected as exc:
+                self._decoded = exc
+        if isinstance(self._decoded, RequestRejected):
+            raise self._decoded
+        return self._decoded
 
 
 class Gateway:
-    def __init__(self, router: Router, metrics: Metrics) -> None:
+    def __init__(
+        self, router: Router, metrics: Metrics, *, planner: Planner, failover: Failover
+    ) -> None:
         self._router = router
         self._metrics = metrics
+        self._planner = planner
+        self._failover = failover
 
     def models(self) -> list[ModelInfo]:
         return self._router.models()
@@ -61,52 +126,108 @@ class Gateway:
         route = self._router.resolve(name)
         return route.info if route else None
 
-    async def generate(self, request: GenerateRequest) -> Outcome:
-        route, prepared, caller_drops = self._prepared(request)
-        try:
-            response = await route.provider.generate(prepared, route.target)
-        except UpstreamError as exc:
-            self._metrics.upstream_error(route.provider_name, exc.failure_class.value)
-            raise
-        self._metrics.usage(route.info.id, response.usage)
-        return Outcome(response, _dropped(request, caller_drops, response.dropped))
+    async def generate(self, call: Call | GenerateRequest) -> Outcome:
+        call = call if isinstance(call, Call) else Call.of(call)
+        route = self._route(call)
 
-    async def stream(self, request: GenerateRequest) -> StreamOutcome:
-        route, prepared, caller_drops = self._prepared(request)
-        events = route.provider.stream(prepared, route.target)
-        try:
-            first = await anext(events)
-        except StopAsyncIteration:
-            raise InternalError("the upstream stream ended before it started") from None
-        except UpstreamError as exc:
-            self._metrics.upstream_error(route.provider_name, exc.failure_class.value)
-            await events.aclose()
-            raise
-        upstream_drops = first.dropped if isinstance(first, StreamStarted) else ()
-        dropped = _dropped(request, caller_drops, upstream_drops)
-        return StreamOutcome(self._relay(route, first, events), dropped)
+        async def attempt(option: Attempt) -> Outcome:
+            provider = option.candidate.provider
+            if self._forwards(call, option):
+                assert isinstance(provider, ForwardsRaw) and call.raw is not None
+                raw = await provider.forward(call.raw, option.target)
+                return Outcome(None, raw=raw)
+            request, dropped = self._translated(call, route)
+            response = await _translating(provider.generate(request, option.target))
+            return Outcome(response, _dropped(call.request(), dropped, response.dropped))
 
-    async def count_tokens(self, request: GenerateRequest) -> int:
-        route, prepared, _ = self._prepared(request)
-        if not isinstance(route.provider, CountsTokens):
-            raise InvalidRequest(f"countTokens is not supported for models/{route.info.id}.")
-        try:
-            return await route.provider.count_tokens(prepared, route.target)
-        except UpstreamError as exc:
-            self._metrics.upstream_error(route.provider_name, exc.failure_class.value)
-            raise
+        outcome = await self._run(call, route, attempt)
+        usage = outcome.raw.usage if outcome.raw else (
+            outcome.response.usage if outcome.response else None
+        )
+        if usage is not None:
+            self._metrics.usage(route.info.id, usage)
+        return outcome
 
-    def _prepared(self, request: GenerateRequest) -> tuple[Route, GenerateRequest, tuple[str, ...]]:
-        route = self._router.resolve(request.model)
+    async def stream(self, call: Call | GenerateRequest) -> StreamOutcome:
+        call = call if isinstance(call, Call) else Call.of(call)
+        route = self._route(call)
+
+        async def attempt(option: Attempt) -> StreamOutcome:
+            provider = option.candidate.provider
+            if self._forwards(call, option):
+                assert isinstance(provider, ForwardsRaw) and call.raw is not None
+                chunks = provider.forward_stream(call.raw, option.target)
+                first_chunk = await _first(chunks)
+                relay = self._relay_raw(route, option, first_chunk, chunks)
+                return StreamOutcome(None, raw=relay)
+            request, dropped = self._translated(call, route)
+            events = provider.stream(request, option.target)
+            first = await _first(events)
+            upstream_drops = first.dropped if isinstance(first, StreamStarted) else ()
+            relay_events = self._relay(route, option, first, events)
+            return StreamOutcome(relay_events, _dropped(call.request(), dropped, upstream_drops))
+
+        return await self._run(call, route, attempt)
+
+    async def count_tokens(self, call: Call | GenerateRequest) -> CountOutcome:
+        call = call if isinstance(call, Call) else Call.of(call)
+        route = self._route(call)
+
+        async def attempt(option: Attempt) -> CountOutcome:
+            provider = option.candidate.provider
+            if self._forwards(call, option):
+                assert isinstance(provider, ForwardsRaw) and call.raw is not None
+                return CountOutcome(None, raw=await provider.forward(call.raw, option.target))
+            if not isinstance(provider, CountsTokens):
+                raise Skip(InvalidRequest(
+                    f"countTokens is not supported for models/{route.info.id}."))
+            request, _ = self._translated(call, route)
+            return CountOutcome(await _translating(provider.count_tokens(request, option.target)))
+
+        return await self._run(call, route, attempt)
+
+    def _route(self, call: Call) -> ModelRoute:
+        route = self._router.resolve(call.model)
         if route is None:
-            raise NotFound(f"models/{request.model} is not found.")
-        check_request(request, route.info)
-        dropped = _untranslated(request, route.info)
+            raise NotFound(f"models/{call.model} is not found.")
+        if not any(_can_forward(call, c.provider) for c in route.candidates):
+            call.request()  # nothing will forward the bytes: refuse a bad request up front
+        return route
+
+    async def _run(
+        self, call: Call, route: ModelRoute, attempt: Callable[[Attempt], Awaitable[T]]
+    ) -> T:
+        attempts = self._planner.attempts(
+            route.candidates, route.info.id, strict=route.translation == "strict"
+        )
+        return await self._failover.run(
+            attempts, attempt,
+            on_failure=lambda option, exc: self._metrics.upstream_error(
+                option.candidate.provider_name, exc.failure_class.value
+            ),
+        )
+
+    @staticmethod
+    def _forwards(call: Call, option: Attempt) -> bool:
+        return _can_forward(call, option.candidate.provider)
+
+    def _translated(
+        self, call: Call, route: ModelRoute
+    ) -> tuple[GenerateRequest, tuple[str, ...]]:
+        """The canonical request for a translating attempt, checked and with model defaults.
+        A refusal here concerns this attempt only: another upstream may carry the request."""
+        try:
+            request = call.request()
+            check_request(request, route.info)
+            dropped = _untranslated(request, route)
+        except RequestRejected as exc:
+            raise Skip(exc) from exc
         prepared = with_model_defaults(request, route.info)
-        return route, replace(prepared, model=route.info.id), dropped
+        return replace(prepared, model=route.info.id), dropped
 
     async def _relay(
-        self, route: Route, first: StreamEvent, events: AsyncGenerator[StreamEvent, None]
+        self, route: ModelRoute, option: Attempt, first: StreamEvent,
+        events: AsyncGenerator[StreamEvent, None],
     ) -> AsyncIterator[StreamEvent]:
         usage: Usage | None = None
         try:
@@ -116,32 +237,83 @@ class Gateway:
                     usage = event.usage
                 yield event
         except UpstreamError as exc:
-            self._metrics.upstream_error(route.provider_name, exc.failure_class.value)
+            self._metrics.upstream_error(option.candidate.provider_name, exc.failure_class.value)
             raise
         finally:
             await events.aclose()  # closes the upstream response when the caller goes away
+            if usage is not None:  # recorded once, whether the stream ended well or not
+                self._metrics.usage(route.info.id, usage)
+
+    async def _relay_raw(
+        self, route: ModelRoute, option: Attempt, first: RawChunk,
+        chunks: AsyncGenerator[RawChunk, None],
+    ) -> AsyncIterator[RawChunk]:
+        usage = first.usage
+        try:
+            yield first
+            async for chunk in chunks:
+                usage = chunk.usage or usage
+                yield chunk
+        except UpstreamError as exc:
+            self._metrics.upstream_error(option.candidate.provider_name, exc.failure_class.value)
+            raise
+        finally:
+            await chunks.aclose()
             if usage is not None:
                 self._metrics.usage(route.info.id, usage)
 
 
-def _untranslated(request: GenerateRequest, model: ModelInfo) -> tuple[str, ...]:
-    """Refuse caller fields no upstream of this model can carry; return those that may be
-    dropped with a report. Same-dialect pass-through upstreams will carry them all."""
-    refused = [u for u in request.untranslated if not u.droppable]
+def _can_forward(call: Call, provider: object) -> bool:
+    return (
+        call.raw is not None
+        and isinstance(provider, ForwardsRaw)
+        and provider.dialect == call.dialect
+    )
+
+
+async def _first(stream: AsyncGenerator[E, None]) -> E:
+    """The first item, or the failure that came instead (closing the stream either way), so
+    that failover can still move on: nothing has reached the caller yet."""
+    try:
+        return await anext(stream)
+    except StopAsyncIteration:
+        await stream.aclose()
+        raise InternalError("the upstream stream ended before it started") from None
+    except BaseException:
+        await stream.aclose()
+        raise
+
+
+async def _translating(pending: Awaitable[R]) -> R:
+    """Awaits a provider call; a refusal raised while translating (before anything was sent)
+    concerns this upstream only, so it becomes a Skip and the next candidate is tried."""
+    try:
+        return await pending
+    except RequestRejected as exc:
+        raise Skip(exc) from exc
+
+
+def _untranslated(request: GenerateRequest, route: ModelRoute) -> tuple[str, ...]:
+    """Refuse caller fields no translating upstream can carry, as the model's translation
+    policy says; return those dropped with a report."""
+    policy = route.translation
+    refused = [
+        u for u in request.untranslated
+        if policy == "strict" or (policy == "default" and not u.droppable)
+    ]
     if refused:
-        lines = [f"{u.path} is not supported by models/{model.id}: {u.reason}" for u in refused]
-        raise InvalidRequest(
-            "\n".join(lines), violations={u.path: u.reason for u in refused}
-        )
+        lines = [f"{u.path} is not supported by models/{route.info.id}: {u.reason}"
+                 for u in refused]
+        raise InvalidRequest("\n".join(lines), violations={u.path: u.reason for u in refused})
     return tuple(u.path for u in request.untranslated)
 
 
 def _dropped(
     request: GenerateRequest, caller: tuple[str, ...], upstream: tuple[str, ...]
 ) -> Dropped:
-    """Upstream codecs report "path: reason"; the caller hears the paths of what *it* sent.
-    A parameter the gateway filled in from the model's defaults is not the caller's to hear
-    about."""
+    """Upstream codecs report "path: reason"; the caller hears the paths of what *it* sent
+    (`request` is the call as decoded, before model defaults): a parameter the gateway filled
+    in from the model's defaults is not the caller's to hear about."""
     paths = (entry.partition(":")[0].strip() for entry in upstream)
     sent = request.params
     canonical = tuple(

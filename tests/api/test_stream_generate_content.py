@@ -166,7 +166,11 @@ async def test_upstream_server_errors_become_503_unavailable(
     assert response.status_code == 503
     assert response.headers["content-type"] == JSON_TYPE
     error = error_of(response.content)
-    assert error == {"code": 503, "message": error["message"], "status": "UNAVAILABLE"}
+    # 503 tells the caller when to come back, in the header and as google.rpc.RetryInfo.
+    assert error == {"code": 503, "message": error["message"], "status": "UNAVAILABLE",
+                     "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                                  "retryDelay": "2s"}]}
+    assert response.headers["retry-after"] == "2"
 
 
 async def test_generate_content_maps_upstream_failures_too(

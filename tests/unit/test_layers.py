@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "dialects": {"canonical", "errors"},
     "providers": {"canonical", "errors", "dialects", "settings"},
     "storage": {"errors"},
-    "routing": {"canonical", "errors", "providers"},
+    "routing": {"canonical", "errors", "providers", "settings"},
 }
 NOBODY_IMPORTS = {"api", "app", "cli", "server"}
 

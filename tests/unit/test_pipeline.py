@@ -42,7 +42,11 @@ from cometgate.pipeline import Gateway
 from cometgate.providers.base import Provider, Target
 from cometgate.providers.http import HttpProvider, TokenizingHttpProvider
 from cometgate.providers.timeouts import Timeouts
-from cometgate.routing.resolve import Router, RouteSpec
+from cometgate.routing.failover import Failover
+from cometgate.routing.health import Health
+from cometgate.routing.plan import Candidate, Planner
+from cometgate.routing.resolve import ModelRoute, Router
+from cometgate.settings import RoutingSettings
 
 MODEL = ModelInfo(id="m", display_name="M", description="", version="1", base_model_id="m",
                   input_token_limit=100, output_token_limit=50, temperature=0.5, top_k=7)
@@ -82,8 +86,11 @@ class ScriptedProvider:
 
 
 def gateway_with(provider: Provider, metrics: Metrics | None = None) -> Gateway:
-    router = Router([RouteSpec(MODEL, "up", "upstream-m")], {"up": provider})
-    return Gateway(router, metrics or Metrics())
+    router = Router([ModelRoute(MODEL, (Candidate("up", provider, "upstream-m"),))])
+    # No retries: these tests are about one attempt's flow, not about failover.
+    health = Health(RoutingSettings(retries=0))
+    return Gateway(router, metrics or Metrics(), planner=Planner(health),
+                   failover=Failover(RoutingSettings(retries=0), health))
 
 
 @pytest.fixture
@@ -262,7 +269,7 @@ async def test_count_tokens_uses_the_provider(
     http_provider: HttpProvider, upstream: FakeOpenAIUpstream
 ) -> None:
     upstream.tokenize_count = 4
-    assert await gateway_with(http_provider).count_tokens(request()) == 4
+    assert (await gateway_with(http_provider).count_tokens(request())).total == 4
     assert upstream.requests[0]["model"] == "upstream-m"
 
 

@@ -8,7 +8,7 @@ path and dispatches on that suffix.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -18,7 +18,8 @@ from starlette.routing import BaseRoute, Route
 
 from cometgate.api.auth import KeyAuthenticator
 from cometgate.api.body import read_body
-from cometgate.canonical import StreamEvent
+from cometgate.canonical import GenerateRequest, StreamEvent
+from cometgate.dialects.gemini.errors import encode_stream_error
 from cometgate.dialects.gemini.inbound import (
     decode_count_tokens_request,
     decode_generate_request,
@@ -28,7 +29,8 @@ from cometgate.dialects.gemini.paths import gemini_path
 from cometgate.dialects.gemini.response import encode_response
 from cometgate.dialects.gemini.stream import GeminiStreamEncoder
 from cometgate.errors import GatewayError, InternalError, InvalidRequest, NotFound
-from cometgate.pipeline import Dropped, Gateway
+from cometgate.pipeline import Call, Dropped, Gateway
+from cometgate.providers.base import RawCall, RawChunk
 
 log = logging.getLogger("cometgate.api")
 
@@ -89,7 +91,11 @@ class GeminiApi:
 
     async def generate_content(self, request: Request, name: str) -> Response:
         body = await read_body(request, self.max_body_bytes)
-        outcome = await self.gateway.generate(decode_generate_request(body, name))
+        call = _call(request, name, body, "generateContent", decode_generate_request)
+        outcome = await self.gateway.generate(call)
+        if outcome.raw is not None:
+            return Response(outcome.raw.body, media_type=outcome.raw.content_type)
+        assert outcome.response is not None
         return Response(
             encode_response(outcome.response),
             media_type=JSON_TYPE,
@@ -101,18 +107,29 @@ class GeminiApi:
         if alt not in ("sse", "json"):
             raise InvalidRequest(f"Invalid value at 'alt' (TYPE_ENUM), \"{alt}\"")
         body = await read_body(request, self.max_body_bytes)
-        outcome = await self.gateway.stream(decode_generate_request(body, name))
+        call = _call(request, name, body, "streamGenerateContent", decode_generate_request,
+                     alt="sse" if alt == "sse" else None)
+        outcome = await self.gateway.stream(call)
+        media_type = "text/event-stream" if alt == "sse" else JSON_TYPE
+        if outcome.raw is not None:
+            return StreamingResponse(_forwarded(outcome.raw, sse=alt == "sse"),
+                                     media_type=media_type)
+        assert outcome.events is not None
         encoder = GeminiStreamEncoder("sse" if alt == "sse" else "json")
         return StreamingResponse(
             _encoded(encoder, outcome.events),
-            media_type="text/event-stream" if alt == "sse" else JSON_TYPE,
+            media_type=media_type,
             headers=_dropped_headers(outcome.dropped),
         )
 
     async def count_tokens(self, request: Request, name: str) -> Response:
         body = await read_body(request, self.max_body_bytes)
-        total = await self.gateway.count_tokens(decode_count_tokens_request(body, name))
-        return Response(encode_count_tokens(total), media_type=JSON_TYPE)
+        call = _call(request, name, body, "countTokens", decode_count_tokens_request)
+        outcome = await self.gateway.count_tokens(call)
+        if outcome.raw is not None:
+            return Response(outcome.raw.body, media_type=outcome.raw.content_type)
+        assert outcome.total is not None
+        return Response(encode_count_tokens(outcome.total), media_type=JSON_TYPE)
 
     def _require_model(self, request: Request, name: str, method: str) -> None:
         if self.gateway.model(name) is None:
@@ -141,6 +158,45 @@ async def _encoded(
         pieces = encoder.fail(InternalError("Internal error encountered."))
     for piece in pieces:
         yield piece
+
+
+def _call(
+    request: Request,
+    name: str,
+    body: bytes,
+    method: str,
+    decode: Callable[[bytes, str], GenerateRequest],
+    *,
+    alt: str | None = None,
+) -> Call:
+    """The caller's request as the pipeline sees it: its bytes for a Gemini upstream (under
+    the same API version), and a decoder for everyone else."""
+    version = request.url.path.split("/")[1]
+    version = version if version in ("v1", "v1beta") else ""
+    return Call(
+        name,
+        dialect="gemini",
+        decode=lambda: decode(body, name),
+        raw=RawCall(body=body, version=version, method=method, alt=alt),
+    )
+
+
+async def _forwarded(chunks: AsyncIterator[RawChunk], *, sse: bool) -> AsyncIterator[bytes]:
+    """A Gemini upstream's stream, event by event as received. If it breaks after the first
+    byte, the caller still gets a well-formed ending: an error event (SSE) or an error
+    element closing the array."""
+    opened = False
+    try:
+        async for chunk in chunks:
+            opened = opened or bool(chunk.data.strip(b"[ \r\n"))
+            yield chunk.data
+    except GatewayError as exc:
+        error = encode_stream_error(exc)
+        if sse:
+            yield error
+        else:
+            payload = error.removeprefix(b"data: ").strip()
+            yield (b",\r\n" if opened else b"") + payload + b"]"
 
 
 def _dropped_headers(dropped: Dropped) -> dict[str, str]:

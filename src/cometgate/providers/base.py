@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent
+from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +16,9 @@ class Target:
     upstream_model: str
     model_version: str  # what the caller is told answered (the alias it asked for)
     credential: str | None = None  # resolved secret; never logged
+    # The model's translation policy is "strict": refuse, rather than drop, anything the
+    # upstream's dialect cannot carry.
+    strict: bool = False
 
 
 class Provider(Protocol):
@@ -47,3 +50,39 @@ class Supervised(Protocol):
     async def start(self) -> None: ...
 
     def is_ready(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RawCall:
+    """A caller's request in its own dialect, for an upstream of that same dialect."""
+
+    body: bytes  # forwarded byte for byte
+    version: str  # the caller's API version path segment ("v1beta", "v1" or ""), preserved
+    method: str  # "generateContent" | "streamGenerateContent" | "countTokens"
+    alt: str | None = None  # for streams: "sse", or None for the JSON-array framing
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    body: bytes
+    content_type: str
+    usage: Usage | None  # read from the body for accounting; the body itself is untouched
+
+
+@dataclass(frozen=True, slots=True)
+class RawChunk:
+    data: bytes  # exactly the upstream's bytes: one SSE event, or a piece of a JSON array
+    usage: Usage | None  # the running usage, when this piece carried it
+
+
+@runtime_checkable
+class ForwardsRaw(Protocol):
+    """Same-dialect pass-through: the fast path and the fidelity path."""
+
+    dialect: str
+
+    async def forward(self, call: RawCall, target: Target) -> RawResponse: ...
+
+    def forward_stream(
+        self, call: RawCall, target: Target
+    ) -> AsyncGenerator[RawChunk, None]: ...

@@ -18,7 +18,7 @@ from cometgate.dialects.openai.codec import OpenAICodec
 from cometgate.dialects.openai.outbound import OpenAIOptions, encode_tokenize_request
 from cometgate.dialects.outbound import Encoded, OutboundCodec
 from cometgate.dialects.sse_decode import decode_sse
-from cometgate.errors import FailureClass, UpstreamError
+from cometgate.errors import FailureClass, InvalidRequest, UpstreamError
 from cometgate.providers.base import Target
 from cometgate.providers.timeouts import Timeouts
 from cometgate.providers.transport import ERROR_BODY_LIMIT, Transport, drained
@@ -97,6 +97,12 @@ class HttpProvider:
 
     def _encoded(self, request: GenerateRequest, target: Target, *, stream: bool) -> Encoded:
         encoded = self._codec.encode_request(request, target.upstream_model, stream=stream)
+        if encoded.dropped and target.strict:
+            # The model's translation policy says refuse rather than drop; nothing was sent.
+            raise InvalidRequest(
+                "This upstream cannot carry: " + "; ".join(encoded.dropped),
+                violations=dict(entry.partition(": ")[::2] for entry in encoded.dropped),
+            )
         if encoded.dropped:
             _log.info("provider %s dropped: %s", self.name, "; ".join(encoded.dropped))
         return encoded

@@ -1,27 +1,19 @@
-"""Model names → where a request goes."""
+"""Model names → the candidates that can serve them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cometgate.canonical import ModelInfo
-from cometgate.providers.base import Provider, Target
+from cometgate.routing.plan import Candidate
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
+class ModelRoute:
     info: ModelInfo
-    provider_name: str
-    provider: Provider
-    target: Target
-
-
-@dataclass(frozen=True, slots=True)
-class RouteSpec:
-    info: ModelInfo
-    provider: str
-    upstream_model: str
+    candidates: tuple[Candidate, ...]
+    translation: str = "default"  # default | strict | lenient (see settings.ModelSettings)
 
 
 def model_id(name: str) -> str:
@@ -30,21 +22,10 @@ def model_id(name: str) -> str:
 
 
 class Router:
-    """Resolves a caller's model name to its provider and upstream model. One candidate per
-    model for now; the ordered candidate list is where failover will plug in."""
+    def __init__(self, routes: Sequence[ModelRoute]) -> None:
+        self._routes = {route.info.id: route for route in routes}
 
-    def __init__(self, specs: Sequence[RouteSpec], providers: Mapping[str, Provider]) -> None:
-        self._routes = {
-            spec.info.id: Route(
-                info=spec.info,
-                provider_name=spec.provider,
-                provider=providers[spec.provider],
-                target=Target(upstream_model=spec.upstream_model, model_version=spec.info.id),
-            )
-            for spec in specs
-        }
-
-    def resolve(self, name: str) -> Route | None:
+    def resolve(self, name: str) -> ModelRoute | None:
         return self._routes.get(model_id(name))
 
     def models(self) -> list[ModelInfo]:

@@ -83,9 +83,9 @@ def encode_history(request: GenerateRequest) -> History:
             _add_assistant(encoder, turn, message)
         else:
             _add_user(encoder, turn, message)
-    for message in encoder.messages:
-        if message["role"] == "user":
-            message["content"] = _results_first(message["content"])
+    for encoded in encoder.messages:
+        if encoded["role"] == "user":
+            encoded["content"] = _results_first(encoded["content"])
     return History(system, encoder.messages, tuple(encoder.dropped))
 
 

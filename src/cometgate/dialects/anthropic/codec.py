@@ -1,0 +1,56 @@
+"""The Anthropic Messages dialect as an OutboundCodec object, configured per upstream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+
+from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent
+from cometgate.dialects.anthropic.decode import decode_response
+from cometgate.dialects.anthropic.encode import AnthropicOptions, encode_request
+from cometgate.dialects.anthropic.errors import classify_error
+from cometgate.dialects.anthropic.stream import decode_stream
+from cometgate.dialects.outbound import Encoded
+from cometgate.dialects.sse_decode import SSEFrame
+from cometgate.errors import UpstreamError
+
+
+class AnthropicCodec:
+    """For a provider whose base URL is the server root (https://api.anthropic.com)."""
+
+    def __init__(self, options: AnthropicOptions | None = None) -> None:
+        self.options = options or AnthropicOptions()
+
+    def path(self, upstream_model: str, *, stream: bool) -> str:
+        return "/v1/messages"  # the model travels in the body, streaming in `stream`
+
+    def headers(self, credential: str | None, *, stream: bool) -> dict[str, str]:
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if stream else "application/json",
+            "anthropic-version": self.options.version,
+        }
+        if self.options.beta:
+            headers["anthropic-beta"] = ",".join(self.options.beta)
+        if credential:
+            headers["x-api-key"] = credential
+        return headers
+
+    def encode_request(
+        self, request: GenerateRequest, upstream_model: str, *, stream: bool
+    ) -> Encoded:
+        return encode_request(request, upstream_model, stream=stream, options=self.options)
+
+    def decode_response(
+        self, body: bytes, request: GenerateRequest, model_version: str
+    ) -> GenerateResponse:
+        return decode_response(body, request, model_version)
+
+    def decode_stream(
+        self, frames: AsyncIterator[SSEFrame], request: GenerateRequest, model_version: str
+    ) -> AsyncGenerator[StreamEvent, None]:
+        return decode_stream(frames, request, model_version)
+
+    def classify_error(
+        self, status: int, headers: Mapping[str, str], body: bytes
+    ) -> UpstreamError:
+        return classify_error(status, headers, body)

@@ -1,0 +1,187 @@
+"""A Gemini-dialect upstream (Google's API, or another Gemini-compatible gateway) reached by
+same-dialect pass-through: the caller's body bytes go upstream unchanged, and the upstream's
+bytes come back unchanged; only the model in the URL and the credential are rewritten.
+
+Unknown fields are forwarded, not refused: the upstream validates them, and a field the
+gateway does not know yet keeps working. The answer is still read, cheaply, for usage and
+for a failure reported inside a stream.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import httpx
+
+from cometgate.canonical import Usage
+from cometgate.dialects.gemini.outbound import (
+    JsonArrayElements,
+    SSEEventSplitter,
+    classify_error,
+    stream_error_event,
+    usage_from_event,
+    usage_from_response,
+)
+from cometgate.errors import UpstreamError
+from cometgate.providers.base import Target
+from cometgate.providers.timeouts import Timeouts
+from cometgate.providers.transport import ERROR_BODY_LIMIT, Transport
+
+_VERSION = re.compile(r"[A-Za-z0-9]*")
+_METHOD = re.compile(r"[A-Za-z]+")
+_MODEL_PREFIXES = ("models/", "tunedModels/")
+
+
+@dataclass(frozen=True, slots=True)
+class RawCall:
+    """One caller request to forward as is. `version` and `method` become path segments, so
+    they are checked to be plain words ("" for no version segment)."""
+
+    body: bytes  # the caller's request body, forwarded byte for byte
+    version: str  # "v1beta", "v1" or "": the caller's API version, preserved upstream
+    method: str  # "generateContent" | "streamGenerateContent" | "countTokens"
+    alt: str | None = None  # streamGenerateContent: "sse", or None/"json" for a JSON array
+
+    def __post_init__(self) -> None:
+        if not _VERSION.fullmatch(self.version):
+            raise ValueError(f"not an API version: {self.version!r}")
+        if not _METHOD.fullmatch(self.method):
+            raise ValueError(f"not a method name: {self.method!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    body: bytes
+    content_type: str
+    usage: Usage | None  # from usageMetadata, for accounting; None when there was none
+
+
+@dataclass(frozen=True, slots=True)
+class RawChunk:
+    """A piece of a streamed answer, forwarded to the caller as is. For an SSE stream, exactly
+    one upstream event (blank line included); for a JSON-array stream, one network chunk."""
+
+    data: bytes
+    usage: Usage | None  # the running usage, when this piece completed an element carrying it
+    # The upstream reported a failure here (`{"error":…}`). The bytes still go to the caller;
+    # the pipeline records the stream as failed.
+    error: UpstreamError | None = None
+
+
+class GeminiProvider:
+    """`base_url` is the server root (https://generativelanguage.googleapis.com, or
+    http://gateway/prefix); the caller's API version follows it. The credential of a Target
+    wins over `api_key`. The caller's own key is never forwarded: only the body is."""
+
+    dialect = "gemini"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        base_url: str,
+        api_key: str | None,
+        timeouts: Timeouts,
+        client: httpx.AsyncClient | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        self.name = name
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._transport = Transport(timeouts, client=client, max_connections=max_connections)
+
+    async def forward(self, call: RawCall, target: Target) -> RawResponse:
+        """The whole answer. An unreadable 2xx body is still returned (usage None): the
+        caller, not the gateway, decides what to make of it."""
+        transport = self._transport
+        deadline = transport.deadline()
+        response = await transport.open(
+            self._url(call, target), call.body, self._headers(target), deadline)
+        try:
+            if not response.is_success:
+                raise await self._classified(response, deadline)
+            body = await transport.read(response, deadline)
+        finally:
+            await response.aclose()
+        content_type = response.headers.get("content-type", "application/json")
+        return RawResponse(body, content_type, usage_from_response(body))
+
+    async def forward_stream(
+        self, call: RawCall, target: Target
+    ) -> AsyncGenerator[RawChunk, None]:
+        """Pieces as they arrive. An error status raises before anything is yielded, so the
+        pipeline can still fail over; a transport failure later raises the transient
+        UpstreamError of the Transport. Closing the generator early closes the upstream
+        response, so the upstream stops generating for a caller who has gone."""
+        transport = self._transport
+        deadline = transport.deadline()
+        response = await transport.open(
+            self._url(call, target), call.body, self._headers(target), deadline)
+        try:
+            if not response.is_success:
+                raise await self._classified(response, deadline)
+            framing = _sse_chunks if call.alt == "sse" else _array_chunks
+            async with (
+                aclosing(transport.chunks(response, deadline)) as chunks,
+                aclosing(framing(chunks)) as pieces,
+            ):
+                async for piece in pieces:
+                    yield piece
+        finally:
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    def _url(self, call: RawCall, target: Target) -> str:
+        model = target.upstream_model
+        if not model.startswith(_MODEL_PREFIXES):
+            model = "models/" + model
+        version = f"/{call.version}" if call.version else ""
+        query = f"?{urlencode({'alt': call.alt})}" if call.alt else ""
+        return f"{self._base_url}{version}/{model}:{call.method}{query}"
+
+    def _headers(self, target: Target) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        credential = target.credential or self._api_key
+        if credential:
+            headers["x-goog-api-key"] = credential
+        return headers
+
+    async def _classified(self, response: httpx.Response, deadline: float) -> UpstreamError:
+        body = await self._transport.read(response, deadline, limit=ERROR_BODY_LIMIT)
+        return classify_error(response.status_code, response.headers, body)
+
+
+async def _sse_chunks(chunks: AsyncIterator[bytes]) -> AsyncGenerator[RawChunk, None]:
+    """One RawChunk per event, as soon as its blank line arrives; whatever trails the last
+    event (an event without its blank line, a raw JSON error) comes last, as received."""
+    events = SSEEventSplitter()
+    async for piece in chunks:
+        for event in events.feed(piece):
+            yield _event_chunk(event)
+    rest = events.close()
+    if rest:
+        yield _event_chunk(rest)
+
+
+def _event_chunk(event: bytes) -> RawChunk:
+    return RawChunk(event, usage_from_event(event), stream_error_event(event))
+
+
+async def _array_chunks(chunks: AsyncIterator[bytes]) -> AsyncGenerator[RawChunk, None]:
+    """Network chunks as they arrive. Usage and errors are read from the array elements each
+    chunk completes; only elements that mention usageMetadata or "error" are parsed."""
+    elements = JsonArrayElements()
+    async for piece in chunks:
+        usage: Usage | None = None
+        error: UpstreamError | None = None
+        for element in elements.feed(piece):
+            if b"usageMetadata" in element:
+                usage = usage_from_response(element) or usage
+            error = error or stream_error_event(element)
+        yield RawChunk(piece, usage, error)

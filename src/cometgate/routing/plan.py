@@ -1,0 +1,83 @@
+"""Which upstreams to try for one request, in order.
+
+Candidates are grouped by priority (lowest number first); within a group the order is a
+weighted random permutation, so traffic splits by weight while every candidate stays a
+fallback. Each candidate's credentials are rotated round-robin, and those cooling down after
+a 429 or a rejection are left out, as are targets whose circuit is open.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cometgate.providers.base import Provider, Target
+from cometgate.routing.health import Health
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    id: str  # public, loggable ("env:NAME"); the secret never is
+    secret: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    provider_name: str
+    provider: Provider
+    upstream_model: str
+    priority: int = 0
+    weight: float = 1.0
+    credentials: tuple[Credential, ...] = ()
+
+    @property
+    def target_key(self) -> str:
+        return f"{self.provider_name}/{self.upstream_model}"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    candidate: Candidate
+    target: Target
+    credential_id: str  # "" when the provider needs none
+
+
+class Planner:
+    def __init__(self, health: Health, rng: random.Random | None = None) -> None:
+        self._health = health
+        self._rng = rng or random.Random()
+        self._rotation: dict[str, itertools.count[int]] = {}
+
+    def attempts(
+        self, candidates: Sequence[Candidate], model_version: str, *, strict: bool = False
+    ) -> list[Attempt]:
+        ordered: list[Attempt] = []
+        for priority in sorted({c.priority for c in candidates}):
+            group = [c for c in candidates if c.priority == priority]
+            for candidate in self._weighted_order(group):
+                if not self._health.admissible(candidate.target_key):
+                    continue
+                for credential in self._credentials(candidate):
+                    target = Target(candidate.upstream_model, model_version,
+                                    credential.secret if credential else None, strict=strict)
+                    ordered.append(Attempt(candidate, target, credential.id if credential else ""))
+        return ordered
+
+    def _weighted_order(self, group: list[Candidate]) -> list[Candidate]:
+        if len(group) == 1:
+            return group
+        # Efraimidis-Spirakis: sorting by u^(1/w) draws a permutation weighted by w.
+        keyed = [(self._rng.random() ** (1.0 / c.weight), i) for i, c in enumerate(group)]
+        return [group[i] for _, i in sorted(keyed, reverse=True)]
+
+    def _credentials(self, candidate: Candidate) -> list[Credential | None]:
+        credentials = candidate.credentials
+        if not credentials:
+            return [None]
+        counter = self._rotation.setdefault(candidate.provider_name, itertools.count())
+        start = next(counter) % len(credentials)
+        rotated = credentials[start:] + credentials[:start]
+        usable = [c for c in rotated if self._health.cooling(c.id) == 0]
+        return list(usable)
