@@ -3,8 +3,9 @@ same-dialect pass-through: the caller's body bytes go upstream unchanged, and th
 bytes come back unchanged; only the model in the URL and the credential are rewritten.
 
 Unknown fields are forwarded, not refused: the upstream validates them, and a field the
-gateway does not know yet keeps working. The answer is still read, cheaply, for usage and
-for a failure reported inside a stream.
+gateway does not know yet keeps working. The answer is still read, cheaply, for usage; an
+`{"error":…}` event inside a stream is forwarded like any other (the dialect's
+`stream_error_event` recognises it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import httpx
@@ -22,54 +22,17 @@ from cometgate.dialects.gemini.outbound import (
     JsonArrayElements,
     SSEEventSplitter,
     classify_error,
-    stream_error_event,
     usage_from_event,
     usage_from_response,
 )
 from cometgate.errors import UpstreamError
-from cometgate.providers.base import Target
+from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
 from cometgate.providers.timeouts import Timeouts
 from cometgate.providers.transport import ERROR_BODY_LIMIT, Transport
 
 _VERSION = re.compile(r"[A-Za-z0-9]*")
 _METHOD = re.compile(r"[A-Za-z]+")
 _MODEL_PREFIXES = ("models/", "tunedModels/")
-
-
-@dataclass(frozen=True, slots=True)
-class RawCall:
-    """One caller request to forward as is. `version` and `method` become path segments, so
-    they are checked to be plain words ("" for no version segment)."""
-
-    body: bytes  # the caller's request body, forwarded byte for byte
-    version: str  # "v1beta", "v1" or "": the caller's API version, preserved upstream
-    method: str  # "generateContent" | "streamGenerateContent" | "countTokens"
-    alt: str | None = None  # streamGenerateContent: "sse", or None/"json" for a JSON array
-
-    def __post_init__(self) -> None:
-        if not _VERSION.fullmatch(self.version):
-            raise ValueError(f"not an API version: {self.version!r}")
-        if not _METHOD.fullmatch(self.method):
-            raise ValueError(f"not a method name: {self.method!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class RawResponse:
-    body: bytes
-    content_type: str
-    usage: Usage | None  # from usageMetadata, for accounting; None when there was none
-
-
-@dataclass(frozen=True, slots=True)
-class RawChunk:
-    """A piece of a streamed answer, forwarded to the caller as is. For an SSE stream, exactly
-    one upstream event (blank line included); for a JSON-array stream, one network chunk."""
-
-    data: bytes
-    usage: Usage | None  # the running usage, when this piece completed an element carrying it
-    # The upstream reported a failure here (`{"error":…}`). The bytes still go to the caller;
-    # the pipeline records the stream as failed.
-    error: UpstreamError | None = None
 
 
 class GeminiProvider:
@@ -138,6 +101,9 @@ class GeminiProvider:
         await self._transport.aclose()
 
     def _url(self, call: RawCall, target: Target) -> str:
+        # The version and method become path segments: only plain words may.
+        if not _VERSION.fullmatch(call.version) or not _METHOD.fullmatch(call.method):
+            raise ValueError(f"not a Gemini API call: {call.version!r}, {call.method!r}")
         model = target.upstream_model
         if not model.startswith(_MODEL_PREFIXES):
             model = "models/" + model
@@ -170,18 +136,16 @@ async def _sse_chunks(chunks: AsyncIterator[bytes]) -> AsyncGenerator[RawChunk, 
 
 
 def _event_chunk(event: bytes) -> RawChunk:
-    return RawChunk(event, usage_from_event(event), stream_error_event(event))
+    return RawChunk(event, usage_from_event(event))
 
 
 async def _array_chunks(chunks: AsyncIterator[bytes]) -> AsyncGenerator[RawChunk, None]:
-    """Network chunks as they arrive. Usage and errors are read from the array elements each
-    chunk completes; only elements that mention usageMetadata or "error" are parsed."""
+    """Network chunks as they arrive, each with the usage of the last array element it
+    completes; only elements that mention usageMetadata are parsed."""
     elements = JsonArrayElements()
     async for piece in chunks:
         usage: Usage | None = None
-        error: UpstreamError | None = None
         for element in elements.feed(piece):
             if b"usageMetadata" in element:
                 usage = usage_from_response(element) or usage
-            error = error or stream_error_event(element)
-        yield RawChunk(piece, usage, error)
+        yield RawChunk(piece, usage)

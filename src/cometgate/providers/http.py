@@ -27,9 +27,10 @@ _log = logging.getLogger(__name__)
 
 
 class HttpProvider:
-    """`base_url` includes any version segment (e.g. http://127.0.0.1:9000/v1). The
-    credential of a Target wins over `api_key`. `codec` defaults to OpenAI Chat Completions
-    configured by `options`."""
+    """`base_url` is what the codec's paths are relative to: for OpenAI-compatible servers it
+    includes the version segment (http://127.0.0.1:9000/v1), for Anthropic it is the server
+    root. The credential of a Target wins over `api_key`. `codec` defaults to OpenAI Chat
+    Completions configured by `options`."""
 
     def __init__(
         self,

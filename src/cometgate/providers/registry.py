@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from cometgate.dialects.anthropic.codec import AnthropicCodec
+from cometgate.dialects.anthropic.encode import AnthropicOptions
 from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.providers.base import Provider
-from cometgate.providers.http import http_provider
+from cometgate.providers.http import HttpProvider, http_provider
 from cometgate.providers.local.provider import LocalProvider
-from cometgate.settings import LocalProviderSettings, OpenAIProviderSettings, Settings
+from cometgate.settings import (
+    AnthropicProviderSettings,
+    LocalProviderSettings,
+    OpenAIProviderSettings,
+    Settings,
+)
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:
@@ -22,6 +29,15 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
                 base_url=spec.base_url,
                 api_key=spec.api_keys[0].value if spec.api_keys else None,
                 options=openai_options(spec),
+                timeouts=spec.timeouts,
+            )
+        elif isinstance(spec, AnthropicProviderSettings):
+            built[spec.name] = HttpProvider(
+                spec.name,
+                base_url=spec.base_url,  # the server root; the codec adds /v1/messages
+                api_key=spec.api_keys[0].value if spec.api_keys else None,
+                codec=AnthropicCodec(AnthropicOptions(
+                    version=spec.version, default_max_tokens=spec.default_max_tokens)),
                 timeouts=spec.timeouts,
             )
     return built
