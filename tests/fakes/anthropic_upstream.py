@@ -1,0 +1,240 @@
+"""An in-process Anthropic Messages server for tests.
+
+It speaks the real wire format (a `message` object; SSE with `event:` lines —
+message_start, content_block_start/delta/stop, ping, message_delta, message_stop, error; the
+`{"type":"error","error":{type,message},"request_id"}` envelope) and answers from a script the
+test sets, recording every request body and its headers.
+
+Like the real API it refuses, with a 400 invalid_request_error, the requests Anthropic
+refuses and a translation could get wrong: a missing `max_tokens` or `x-api-key`, roles that
+do not alternate, tool results that do not come first or answer no `tool_use` of the turn
+before, and — when thinking is on — a tool-use continuation whose assistant turn does not
+start with the thinking block this server signed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Reply:
+    """What the fake answers next. `text` is split into `chunks` pieces when streaming."""
+
+    text: str | None = "Hello from the fake upstream."
+    tool_calls: list[dict[str, Any]] | None = None  # [{"name":…, "input": {...}}]
+    thinking: str | None = None  # a thinking block first, signed by this server
+    redacted: str | None = None  # a redacted_thinking block's data, after the thinking
+    stop_reason: str = "end_turn"
+    input_tokens: int = 7
+    output_tokens: int = 5
+    cache_read_tokens: int = 0
+    chunks: int = 3
+    status: int = 200
+    error_type: str = "invalid_request_error"
+    headers: dict[str, str] = field(default_factory=dict)
+    fail_mid_stream: bool = False  # one text delta, then an overloaded_error event
+    fail_at_start: bool = False  # answer 200, then an error event in place of message_start
+    truncate: bool = False  # stop after the content, without message_delta/message_stop
+
+
+def signature_for(thinking: str) -> str:
+    """What this server signs a thinking text with; it checks it when the block returns."""
+    return "sig-" + hashlib.sha256(thinking.encode()).hexdigest()[:32]
+
+
+class RequestRefused(Exception):
+    pass
+
+
+class FakeAnthropicUpstream:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.replies: list[Reply] = []
+        self.default = Reply()
+        self._ids = itertools.count(1)
+        self.app = Starlette(routes=[Route("/v1/messages", self._messages, methods=["POST"])])
+
+    def next_reply(self) -> Reply:
+        return self.replies.pop(0) if self.replies else self.default
+
+    async def _messages(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        if not request.headers.get("x-api-key"):
+            return _error(401, "authentication_error", "x-api-key header is required")
+        try:
+            _validate(body)
+        except RequestRefused as refused:
+            return _error(400, "invalid_request_error", str(refused))
+        reply = self.next_reply()
+        if reply.status != 200:
+            return _error(reply.status, reply.error_type, f"fake failure {reply.status}",
+                          reply.headers)
+        number = next(self._ids)
+        if body.get("stream"):
+            return StreamingResponse(self._events(number, body, reply),
+                                     media_type="text/event-stream")
+        return Response(orjson.dumps(_message(number, body, reply)),
+                        media_type="application/json")
+
+    async def _events(self, number: int, body: dict[str, Any], reply: Reply
+                      ) -> AsyncIterator[bytes]:
+        if reply.fail_at_start:
+            yield _sse("error", {"type": "error", "error": {
+                "type": "overloaded_error", "message": "Overloaded"}})
+            return
+        start = _message(number, body, reply)
+        start.update(content=[], stop_reason=None)
+        start["usage"] = {**start["usage"], "output_tokens": 1}
+        yield _sse("message_start", {"type": "message_start", "message": start})
+        yield _sse("ping", {"type": "ping"})
+        for index, block in enumerate(_content(number, reply)):
+            async for event in _block_events(index, block, reply):
+                yield event
+            if reply.fail_mid_stream:
+                return
+        if reply.truncate:
+            return
+        yield _sse("message_delta", {"type": "message_delta",
+                                     "delta": {"stop_reason": reply.stop_reason,
+                                               "stop_sequence": None},
+                                     "usage": {"output_tokens": reply.output_tokens}})
+        yield _sse("message_stop", {"type": "message_stop"})
+
+
+async def _block_events(index: int, block: dict[str, Any], reply: Reply) -> AsyncIterator[bytes]:
+    def delta(payload: dict[str, Any]) -> bytes:
+        return _sse("content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": payload})
+
+    kind = block["type"]
+    empty = {"text": {"type": "text", "text": ""},
+             "thinking": {"type": "thinking", "thinking": "", "signature": ""},
+             "tool_use": {**block, "input": {}},
+             "redacted_thinking": block}[kind]
+    yield _sse("content_block_start",
+               {"type": "content_block_start", "index": index, "content_block": empty})
+    if kind == "text":
+        for piece in _pieces(block["text"], reply.chunks):
+            yield delta({"type": "text_delta", "text": piece})
+            if reply.fail_mid_stream:
+                yield _sse("error", {"type": "error", "error": {
+                    "type": "overloaded_error", "message": "Overloaded"}})
+                return
+    elif kind == "thinking":
+        for piece in _pieces(block["thinking"], 2):
+            yield delta({"type": "thinking_delta", "thinking": piece})
+        yield delta({"type": "signature_delta", "signature": block["signature"]})
+    elif kind == "tool_use":
+        arguments = orjson.dumps(block["input"]).decode()
+        for piece in ["", *_pieces(arguments, 2)]:  # Anthropic opens with an empty fragment
+            yield delta({"type": "input_json_delta", "partial_json": piece})
+    yield _sse("content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+def _pieces(text: str, count: int) -> list[str]:
+    size = max(1, -(-len(text) // max(count, 1)))
+    return [text[start:start + size] for start in range(0, len(text), size)]
+
+
+def _message(number: int, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    return {
+        "id": f"msg_fake{number:04d}", "type": "message", "role": "assistant",
+        "model": body.get("model"), "content": _content(number, reply),
+        "stop_reason": reply.stop_reason, "stop_sequence": None,
+        "usage": {"input_tokens": reply.input_tokens, "cache_creation_input_tokens": 0,
+                  "cache_read_input_tokens": reply.cache_read_tokens,
+                  "output_tokens": reply.output_tokens},
+    }
+
+
+def _content(number: int, reply: Reply) -> list[dict[str, Any]]:
+    content: list[dict[str, Any]] = []
+    if reply.thinking is not None:
+        content.append({"type": "thinking", "thinking": reply.thinking,
+                        "signature": signature_for(reply.thinking)})
+    if reply.redacted is not None:
+        content.append({"type": "redacted_thinking", "data": reply.redacted})
+    if reply.text:
+        content.append({"type": "text", "text": reply.text})
+    for i, call in enumerate(reply.tool_calls or []):
+        content.append({"type": "tool_use", "id": f"toolu_fake{number}_{i}",
+                        "name": call["name"], "input": call["input"]})
+    return content
+
+
+def _validate(body: dict[str, Any]) -> None:
+    if not isinstance(body.get("max_tokens"), int):
+        raise RequestRefused("max_tokens: Field required")
+    thinking = body.get("thinking") or {}
+    if thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens", 0)
+        if budget < 1024 or budget >= body["max_tokens"]:
+            raise RequestRefused("thinking.budget_tokens: must be ≥ 1024 and < max_tokens")
+    messages = body.get("messages") or []
+    previous_role = None
+    open_calls: set[str] = set()
+    for i, message in enumerate(messages):
+        role, content = message.get("role"), message.get("content")
+        if role == previous_role:
+            raise RequestRefused(f"messages: roles must alternate, found two {role!r} in a row")
+        if not content:
+            raise RequestRefused(f"messages.{i}: all messages must have non-empty content")
+        if role == "user":
+            _check_results(i, content, open_calls)
+            open_calls = set()
+        else:
+            open_calls = {b["id"] for b in content if b.get("type") == "tool_use"}
+            _check_thinking(i, content, thinking.get("type") == "enabled",
+                            i == len(messages) - 2 and bool(open_calls))
+        previous_role = role
+
+
+def _check_results(i: int, content: list[dict[str, Any]], open_calls: set[str]) -> None:
+    kinds = [block.get("type") for block in content]
+    results = [block for block in content if block.get("type") == "tool_result"]
+    if "tool_result" in kinds[len(results):]:
+        raise RequestRefused(f"messages.{i}: tool_result blocks must come first")
+    answered = {block.get("tool_use_id") for block in results}
+    if not answered <= open_calls:
+        raise RequestRefused(f"messages.{i}: unexpected tool_use_id found in tool_result blocks")
+    if open_calls - answered:
+        raise RequestRefused(f"messages.{i}: tool_use ids were found without tool_result blocks")
+
+
+def _check_thinking(i: int, content: list[dict[str, Any]], thinking_on: bool,
+                    continued: bool) -> None:
+    for block in content:
+        if block.get("type") == "thinking" and block.get("signature") != signature_for(
+                block.get("thinking", "")):
+            raise RequestRefused(f"messages.{i}: Invalid `signature` in `thinking` block")
+    if thinking_on and continued and content[0].get("type") not in (
+            "thinking", "redacted_thinking"):
+        raise RequestRefused(f"messages.{i}: Expected `thinking` or `redacted_thinking`, but "
+                             "found `tool_use`. When `thinking` is enabled, a final "
+                             "`assistant` message must start with a thinking block")
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
+
+
+def _error(status: int, kind: str, message: str,
+           headers: dict[str, str] | None = None) -> Response:
+    envelope = {"type": "error", "error": {"type": kind, "message": message},
+                "request_id": "req_fake0001"}
+    return Response(orjson.dumps(envelope), status_code=status, media_type="application/json",
+                    headers={"request-id": "req_fake0001", **(headers or {})})
