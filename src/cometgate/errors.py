@@ -107,6 +107,9 @@ class UpstreamError(GatewayError):
         self.failure_class = failure_class
         self.upstream_status = upstream_status
         self.retry_after = retry_after
+        # (dialect, body): the upstream's own error answer, which a caller of that same dialect
+        # receives verbatim (pass-through), details and all.
+        self.native_body: tuple[str, bytes] | None = None
         if http_status is not None:
             self.http_status = http_status
         if status is not None:

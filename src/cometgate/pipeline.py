@@ -253,6 +253,10 @@ class Gateway:
             yield first
             async for chunk in chunks:
                 usage = chunk.usage or usage
+                if chunk.error is not None:  # the upstream failed in-band; the caller sees it
+                    self._metrics.upstream_error(
+                        option.candidate.provider_name, chunk.error.failure_class.value
+                    )
                 yield chunk
         except UpstreamError as exc:
             self._metrics.upstream_error(option.candidate.provider_name, exc.failure_class.value)

@@ -17,9 +17,13 @@ JSON_TYPE = "application/json; charset=UTF-8"
 
 
 def render(error: GatewayError) -> Response:
-    status, body = api_key_invalid_error() if isinstance(error, ApiKeyInvalid) else encode_error(
-        error
-    )
+    native = getattr(error, "native_body", None)
+    if native is not None and native[0] == "gemini":
+        status, body = error.http_status, native[1]
+    elif isinstance(error, ApiKeyInvalid):
+        status, body = api_key_invalid_error()
+    else:
+        status, body = encode_error(error)
     headers = {}
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:

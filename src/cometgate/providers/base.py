@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent, Usage
+from cometgate.errors import UpstreamError
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,8 @@ class RawResponse:
 class RawChunk:
     data: bytes  # exactly the upstream's bytes: one SSE event, or a piece of a JSON array
     usage: Usage | None  # the running usage, when this piece carried it
+    # The upstream reported a failure here ({"error":…}); the bytes still reach the caller.
+    error: UpstreamError | None = None
 
 
 @runtime_checkable

@@ -17,15 +17,16 @@ from urllib.parse import urlencode
 
 import httpx
 
-from cometgate.canonical import Usage
+from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent, Usage
 from cometgate.dialects.gemini.outbound import (
     JsonArrayElements,
     SSEEventSplitter,
     classify_error,
+    stream_error_event,
     usage_from_event,
     usage_from_response,
 )
-from cometgate.errors import UpstreamError
+from cometgate.errors import InvalidRequest, UpstreamError
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
 from cometgate.providers.timeouts import Timeouts
 from cometgate.providers.transport import ERROR_BODY_LIMIT, Transport
@@ -97,6 +98,22 @@ class GeminiProvider:
         finally:
             await response.aclose()
 
+    async def generate(self, request: GenerateRequest, target: Target) -> GenerateResponse:
+        raise self._untranslatable()
+
+    async def stream(
+        self, request: GenerateRequest, target: Target
+    ) -> AsyncGenerator[StreamEvent, None]:
+        raise self._untranslatable()
+        yield  # pragma: no cover - makes this an async generator, as the protocol asks
+
+    def _untranslatable(self) -> InvalidRequest:
+        # Raised before anything is sent, so failover moves on to another candidate.
+        return InvalidRequest(
+            f"provider {self.name} forwards Gemini API requests as they are; it cannot "
+            "serve a request translated from another dialect"
+        )
+
     async def aclose(self) -> None:
         await self._transport.aclose()
 
@@ -136,7 +153,8 @@ async def _sse_chunks(chunks: AsyncIterator[bytes]) -> AsyncGenerator[RawChunk, 
 
 
 def _event_chunk(event: bytes) -> RawChunk:
-    return RawChunk(event, usage_from_event(event))
+    error = stream_error_event(event) if b'"error"' in event else None
+    return RawChunk(event, usage_from_event(event), error)
 
 
 async def _array_chunks(chunks: AsyncIterator[bytes]) -> AsyncGenerator[RawChunk, None]:
@@ -145,7 +163,10 @@ async def _array_chunks(chunks: AsyncIterator[bytes]) -> AsyncGenerator[RawChunk
     elements = JsonArrayElements()
     async for piece in chunks:
         usage: Usage | None = None
+        error: UpstreamError | None = None
         for element in elements.feed(piece):
             if b"usageMetadata" in element:
                 usage = usage_from_response(element) or usage
-        yield RawChunk(piece, usage)
+            if b'"error"' in element:
+                error = stream_error_event(element) or error
+        yield RawChunk(piece, usage, error)

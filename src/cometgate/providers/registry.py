@@ -6,10 +6,12 @@ from cometgate.dialects.anthropic.codec import AnthropicCodec
 from cometgate.dialects.anthropic.encode import AnthropicOptions
 from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.providers.base import Provider
+from cometgate.providers.gemini import GeminiProvider
 from cometgate.providers.http import HttpProvider, http_provider
 from cometgate.providers.local.provider import LocalProvider
 from cometgate.settings import (
     AnthropicProviderSettings,
+    GeminiProviderSettings,
     LocalProviderSettings,
     OpenAIProviderSettings,
     Settings,
@@ -39,6 +41,11 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
                 codec=AnthropicCodec(AnthropicOptions(
                     version=spec.version, default_max_tokens=spec.default_max_tokens)),
                 timeouts=spec.timeouts,
+            )
+        elif isinstance(spec, GeminiProviderSettings):
+            # Credentials come with each attempt (rotated by the planner), so none here.
+            built[spec.name] = GeminiProvider(
+                spec.name, base_url=spec.base_url, api_key=None, timeouts=spec.timeouts
             )
     return built
 

@@ -19,9 +19,10 @@ from tests.fakes.gemini_upstream import (
 )
 
 from cometgate.canonical import Usage
+from cometgate.dialects.gemini.outbound import JsonArrayElements, stream_error_event
 from cometgate.errors import FailureClass, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from cometgate.providers.base import Target
-from cometgate.providers.gemini import GeminiProvider, RawCall, RawChunk
+from cometgate.providers.base import RawCall, RawChunk, Target
+from cometgate.providers.gemini import GeminiProvider
 from cometgate.providers.timeouts import Timeouts
 
 FAST = Timeouts(connect=2.0, first_byte=5.0, idle=5.0, total=10.0)
@@ -165,9 +166,14 @@ async def test_an_unreadable_success_is_still_returned(server: Server) -> None:
 
 @pytest.mark.parametrize(("version", "method"), [
     ("v1/../admin", "generateContent"), ("v1", "generate?x"), ("v1", ""), ("v 1", "m")])
-def test_raw_calls_refuse_path_syntax(version: str, method: str) -> None:
-    with pytest.raises(ValueError):
-        RawCall(b"{}", version, method)
+async def test_path_syntax_is_refused(server: Server, version: str, method: str) -> None:
+    provider = server.provider()
+    try:
+        with pytest.raises(ValueError):
+            await provider.forward(RawCall(b"{}", version, method), TARGET)
+    finally:
+        await provider.aclose()
+    assert server.fake.requests == []
 
 
 # --- SSE streams ----------------------------------------------------------------------------
@@ -190,7 +196,7 @@ async def test_sse_one_chunk_per_event_bytes_identical(server: Server,
         Usage(prompt_tokens=8, output_tokens=2), Usage(prompt_tokens=8, output_tokens=4),
         Usage(prompt_tokens=8, output_tokens=6)]
     assert b'"finishReason":"STOP"' in chunks[-1].data
-    assert all(chunk.error is None for chunk in chunks)
+    assert all(stream_error_event(chunk.data) is None for chunk in chunks)
 
 
 @pytest.mark.parametrize("piece_size", [1, 5, 64])
@@ -225,9 +231,9 @@ async def test_a_mid_stream_error_event_is_forwarded_and_reported(server: Server
     server.script(Reply(fail_mid_stream=error))
     chunks = await collect(server.provider(), SSE)
     assert [chunk.data for chunk in chunks] == server.fake.sent[0]
-    assert chunks[0].error is None
+    assert stream_error_event(chunks[0].data) is None
     assert chunks[1].data.startswith(b'data: {"error":{"code":503')
-    reported = chunks[1].error
+    reported = stream_error_event(chunks[1].data)
     assert reported is not None
     assert (reported.failure_class, reported.upstream_status) == (FailureClass.TRANSIENT, 503)
 
@@ -244,15 +250,17 @@ async def test_json_array_stream(server: Server, alt: str | None, query: str) ->
     assert [chunk.data for chunk in chunks] == server.fake.sent[0]
     usages = [chunk.usage for chunk in chunks if chunk.usage is not None]
     assert usages == [Usage(prompt_tokens=8, output_tokens=n) for n in (2, 4, 6)]
-    assert all(chunk.error is None for chunk in chunks)
 
 
 async def test_json_array_stream_with_an_error_element(server: Server) -> None:
     server.script(Reply(piece_size=7, fail_mid_stream=google_error(
         429, "RESOURCE_EXHAUSTED", "quota", [retry_info("30s")])))
     chunks = await collect(server.provider(), RawCall(BODY, "v1", "streamGenerateContent"))
-    assert b"".join(chunk.data for chunk in chunks) == b"".join(server.fake.sent[0])
-    errors = [chunk.error for chunk in chunks if chunk.error is not None]
+    body = b"".join(chunk.data for chunk in chunks)
+    assert body == b"".join(server.fake.sent[0])
+    assert chunks[-1].usage is None  # the error element reports no usage
+    elements = JsonArrayElements().feed(body)
+    errors = [e for e in map(stream_error_event, elements) if e is not None]
     assert len(errors) == 1
     assert errors[0].failure_class is FailureClass.RATE_LIMITED
     assert errors[0].retry_after == 30.0

@@ -41,7 +41,7 @@ _STATUS_BY_HTTP = {
     499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED", 503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
-_CALLER_STATUSES = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE"})
+_CALLER_STATUSES = frozenset({"INVALID_ARGUMENT", "OUT_OF_RANGE"})
 _CREDENTIAL_STATUSES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
 # Google answers a bad or expired key with 400 INVALID_ARGUMENT; only the reason tells it
 # apart from a bad request.
@@ -85,6 +85,13 @@ def read_error(http_status: int, body: bytes) -> GoogleError:
 
 
 def classify_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    failure = _classified(status, headers, body)
+    if failure.failure_class is FailureClass.CALLER_FAULT and body.lstrip().startswith(b"{"):
+        failure.native_body = ("gemini", body)  # a Gemini caller gets Google's own answer
+    return failure
+
+
+def _classified(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
     """An upstream's error answer as the failure the pipeline acts on.
 
     - API_KEY_INVALID/API_KEY_EXPIRED, UNAUTHENTICATED, PERMISSION_DENIED (401/403) →
@@ -96,14 +103,16 @@ def classify_error(status: int, headers: Mapping[str, str], body: bytes) -> Upst
     - NOT_FOUND → CALLER_FAULT only when a ResourceInfo detail names something other than a
       model (a file, a cache the request refers to); otherwise the upstream model is unknown
       there, a configuration fault → UNKNOWN, 502.
-    - INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE (and 413) → CALLER_FAULT; the caller
-      sees the upstream's HTTP status, status name and message unchanged.
+    - FAILED_PRECONDITION → CREDENTIAL: Google uses it for the account behind the key
+      (billing not enabled, free tier not offered in the region), the operator's problem.
+    - INVALID_ARGUMENT, OUT_OF_RANGE (and 413) → CALLER_FAULT; the caller sees the
+      upstream's error body unchanged (details such as field violations included).
     - UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED, ABORTED, 408 and any 5xx → TRANSIENT; the
       caller sees 503 UNAVAILABLE (504 DEADLINE_EXCEEDED for a deadline).
     - Anything else → UNKNOWN, 502.
     """
     error = read_error(status, body)
-    if _is_credential_fault(error):
+    if _is_credential_fault(error) or error.status == "FAILED_PRECONDITION":
         return _failure("the upstream rejected the gateway's credential",
                         FailureClass.CREDENTIAL, status, 503, "UNAVAILABLE")
     if error.status == "RESOURCE_EXHAUSTED":

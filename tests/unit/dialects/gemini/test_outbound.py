@@ -58,7 +58,7 @@ CASES: list[tuple[str, int, bytes, FailureClass, int, str]] = [
     ("bad argument", 400, envelope(400, "INVALID_ARGUMENT", "Unknown name \"x\"", BAD_REQUEST),
      FailureClass.CALLER_FAULT, 400, "INVALID_ARGUMENT"),
     ("failed precondition", 400, envelope(400, "FAILED_PRECONDITION", "Enable billing"),
-     FailureClass.CALLER_FAULT, 400, "FAILED_PRECONDITION"),
+     FailureClass.CREDENTIAL, 503, "UNAVAILABLE"),
     ("out of range", 400, envelope(400, "OUT_OF_RANGE"),
      FailureClass.CALLER_FAULT, 400, "OUT_OF_RANGE"),
     ("a file the request names", 404,

@@ -1,0 +1,229 @@
+"""An in-process Gemini REST server (generativelanguage) for provider and API tests.
+
+It speaks the real wire format: pretty-printed GenerateContentResponse bodies with
+`application/json; charset=UTF-8`; `?alt=sse` streams of `data: <one-line JSON>` events with a
+running usageMetadata in every event and finishReason only in the last; JSON-array streams
+without `alt`; errors in Google's envelope `{"error":{code,message,status,details}}` (RetryInfo
+and QuotaFailure on 429s, ErrorInfo API_KEY_INVALID on a bad key); and mid-stream
+`data: {"error":{…}}` events. It answers from a script the test sets and records every
+request's path, query, headers and body bytes, and the exact bytes of every stream it sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+JSON_TYPE = "application/json; charset=UTF-8"
+_RPC = "type.googleapis.com/google.rpc."
+_CALL = re.compile(
+    r"^(?:(?P<prefix>.*)/)?(?P<model>(?:models|tunedModels)/[^/:]+):(?P<method>\w+)$")
+
+
+def error_info(reason: str) -> dict[str, Any]:
+    return {"@type": _RPC + "ErrorInfo", "reason": reason, "domain": "googleapis.com",
+            "metadata": {"service": "generativelanguage.googleapis.com"}}
+
+
+def retry_info(delay: str) -> dict[str, Any]:
+    return {"@type": _RPC + "RetryInfo", "retryDelay": delay}
+
+
+def quota_failure(quota_id: str) -> dict[str, Any]:
+    return {"@type": _RPC + "QuotaFailure", "violations": [{
+        "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+        "quotaId": quota_id, "quotaDimensions": {"location": "global", "model": "gemini-x"},
+        "quotaValue": "10"}]}
+
+
+def resource_info(resource_type: str, name: str) -> dict[str, Any]:
+    return {"@type": _RPC + "ResourceInfo", "resourceType": resource_type, "resourceName": name}
+
+
+def google_error(code: int, status: str, message: str,
+                 details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+@dataclass
+class Reply:
+    """What the fake answers next. `text` is split into `chunks` events when streaming."""
+
+    text: str = "Hello from the fake Gemini upstream."
+    chunks: int = 3
+    prompt_tokens: int = 8
+    candidates_tokens: int = 6
+    thoughts_tokens: int = 0
+    cached_tokens: int = 0
+    finish_reason: str = "STOP"
+    model_version: str = "gemini-2.5-flash"
+    separator: bytes = b"\r\n\r\n"  # what ends each SSE event
+    piece_size: int | None = None  # cut the stream body into pieces of this many bytes
+    # An error answer instead: HTTP status and Google's envelope, or raw bytes (an HTML page).
+    status: int = 200
+    error: dict[str, Any] | None = None
+    raw_error: bytes | None = None
+    raw_body: bytes | None = None  # a 200 answer with exactly these bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    fail_mid_stream: dict[str, Any] | None = None  # after the first event, this error event
+    pause_after: int | None = None  # after this many events, wait for `resume`
+    hold_headers: bool = False  # wait for `resume` before answering at all
+    reset_after_first: bool = False  # break the connection after the first event
+    endless: bool = False  # events until the client goes away
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class FakeGeminiUpstream:
+    def __init__(self) -> None:
+        self.requests: list[Seen] = []
+        self.replies: list[Reply] = []
+        self.default = Reply()
+        self.sent: list[list[bytes]] = []  # per stream, the pieces written, in order
+        self.resume = asyncio.Event()
+        self.stream_closed = asyncio.Event()  # a stream's generator ended, however it ended
+        self.count_tokens_total = 11
+        self.app = Starlette(routes=[Route("/{path:path}", self._call, methods=["POST"])])
+
+    def next_reply(self) -> Reply:
+        return self.replies.pop(0) if self.replies else self.default
+
+    async def _call(self, request: Request) -> Response:
+        body = await request.body()
+        self.requests.append(Seen(request.method, request.url.path, request.url.query,
+                                  dict(request.headers), body))
+        reply = self.next_reply()
+        if reply.hold_headers:
+            await self.resume.wait()
+        match = _CALL.match(request.path_params["path"])
+        if match is None:
+            return _json(404, google_error(404, "NOT_FOUND", "Requested entity was not found."))
+        if reply.status != 200:
+            return self._error(reply)
+        method = match["method"]
+        if method == "countTokens":
+            return _json(200, {"totalTokens": self.count_tokens_total})
+        if reply.raw_body is not None:
+            return Response(reply.raw_body, media_type=JSON_TYPE)
+        if method == "generateContent":
+            return _json(200, self._response(reply, reply.text, final=True))
+        if method == "streamGenerateContent":
+            sse = request.query_params.get("alt") == "sse"
+            pieces = self._sse(reply) if sse else self._array(reply)
+            return StreamingResponse(
+                self._written(pieces, reply),
+                media_type="text/event-stream" if sse else JSON_TYPE)
+        return _json(400, google_error(400, "INVALID_ARGUMENT", f"unknown method {method}"))
+
+    def _error(self, reply: Reply) -> Response:
+        if reply.raw_error is not None:
+            return Response(reply.raw_error, status_code=reply.status, headers=reply.headers,
+                            media_type="text/html; charset=UTF-8")
+        error = reply.error or google_error(reply.status, "INTERNAL", "An internal error.")
+        return _json(reply.status, error, reply.headers)
+
+    def _response(self, reply: Reply, text: str, *, final: bool,
+                  produced: int | None = None) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"},
+                                     "index": 0}
+        if final:
+            candidate["finishReason"] = reply.finish_reason
+        return {"candidates": [candidate],
+                "usageMetadata": _usage(reply, reply.candidates_tokens
+                                        if produced is None else produced),
+                "modelVersion": reply.model_version, "responseId": "fakeResponseId0"}
+
+    def _pieces_of_text(self, reply: Reply) -> list[str]:
+        size = max(1, -(-len(reply.text) // reply.chunks))
+        return [reply.text[i:i + size] for i in range(0, len(reply.text), size)] or [""]
+
+    def _elements(self, reply: Reply) -> list[dict[str, Any]]:
+        pieces = self._pieces_of_text(reply)
+        return [
+            self._response(reply, piece, final=i == len(pieces) - 1,
+                           produced=reply.candidates_tokens * (i + 1) // len(pieces))
+            for i, piece in enumerate(pieces)
+        ]
+
+    async def _sse(self, reply: Reply) -> AsyncIterator[bytes]:
+        def event(document: dict[str, Any]) -> bytes:
+            return b"data: " + orjson.dumps(document) + reply.separator
+
+        if reply.endless:
+            while True:
+                yield event(self._response(reply, "x", final=False, produced=1))
+                await asyncio.sleep(0.01)
+        for sent, element in enumerate(self._elements(reply)):
+            if reply.pause_after is not None and sent == reply.pause_after:
+                await self.resume.wait()
+            yield event(element)
+            if reply.reset_after_first:
+                raise ConnectionResetError("the fake upstream breaks the connection")
+            if reply.fail_mid_stream is not None:
+                yield event(reply.fail_mid_stream)
+                return
+
+    async def _array(self, reply: Reply) -> AsyncIterator[bytes]:
+        # Elements pretty-printed like unary answers, separated by ",\r\n" (d.6).
+        yield b"["
+        for i, element in enumerate(self._elements(reply)):
+            if i:
+                yield b",\r\n"
+            yield orjson.dumps(element, option=orjson.OPT_INDENT_2)
+            if reply.fail_mid_stream is not None:
+                yield b",\r\n" + orjson.dumps(reply.fail_mid_stream, option=orjson.OPT_INDENT_2)
+                break
+        yield b"]"
+
+    async def _written(self, pieces: AsyncIterator[bytes], reply: Reply) -> AsyncIterator[bytes]:
+        sent: list[bytes] = []
+        self.sent.append(sent)
+        try:
+            async for piece in pieces:
+                for part in _cut(piece, reply.piece_size):
+                    sent.append(part)
+                    yield part
+        finally:
+            self.stream_closed.set()
+
+
+def _cut(piece: bytes, size: int | None) -> list[bytes]:
+    if size is None:
+        return [piece]
+    return [piece[i:i + size] for i in range(0, len(piece), size)]
+
+
+def _usage(reply: Reply, produced: int) -> dict[str, Any]:
+    # proto3 JSON omits zero counts: early events carry no candidatesTokenCount.
+    counts = {"promptTokenCount": reply.prompt_tokens, "candidatesTokenCount": produced,
+              "totalTokenCount": reply.prompt_tokens + produced + reply.thoughts_tokens,
+              "cachedContentTokenCount": reply.cached_tokens,
+              "thoughtsTokenCount": reply.thoughts_tokens}
+    usage: dict[str, Any] = {key: value for key, value in counts.items() if value}
+    usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": reply.prompt_tokens}]
+    return usage
+
+
+def _json(status: int, document: dict[str, Any], headers: dict[str, str] | None = None
+          ) -> Response:
+    return Response(orjson.dumps(document, option=orjson.OPT_INDENT_2), status_code=status,
+                    headers=headers, media_type=JSON_TYPE)
