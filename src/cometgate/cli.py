@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     create = keys.add_parser("create", parents=[common], help="create a key; prints only the key")
     create.add_argument("--name", required=True)
+    create.add_argument(
+        "--translation", choices=["default", "strict", "lenient"],
+        help="override the models' translation policy for this key",
+    )
     create.set_defaults(run=_keys_create)
     listing = keys.add_parser("list", parents=[common], help="list keys (never the keys)")
     listing.set_defaults(run=_keys_list)
@@ -74,7 +78,7 @@ def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
     async def create() -> str:
         repository = await _with_keys(settings)
         try:
-            _, key = await repository.create(args.name)
+            _, key = await repository.create(args.name, translation=args.translation)
         finally:
             await repository.database.aclose()
         return key

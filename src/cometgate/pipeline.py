@@ -90,8 +90,10 @@ class Call:
         dialect: str,
         decode: Callable[[], GenerateRequest],
         raw: RawCall | None = None,
+        translation: str | None = None,
     ) -> None:
         self.model, self.dialect, self.raw = model, dialect, raw
+        self.translation = translation  # the caller's key overrides the model's policy
         self._decode = decode
         self._decoded: GenerateRequest | RequestRejected | None = None
 
@@ -198,7 +200,7 @@ class Gateway:
         self, call: Call, route: ModelRoute, attempt: Callable[[Attempt], Awaitable[T]]
     ) -> T:
         attempts = self._planner.attempts(
-            route.candidates, route.info.id, strict=route.translation == "strict"
+            route.candidates, route.info.id, strict=_policy(call, route) == "strict"
         )
         return await self._failover.run(
             attempts, attempt,
@@ -219,7 +221,7 @@ class Gateway:
         try:
             request = call.request()
             check_request(request, route.info)
-            dropped = _untranslated(request, route)
+            dropped = _untranslated(request, route, _policy(call, route))
         except RequestRejected as exc:
             raise Skip(exc) from exc
         prepared = with_model_defaults(request, route.info)
@@ -297,10 +299,15 @@ async def _translating(pending: Awaitable[R]) -> R:
         raise Skip(exc) from exc
 
 
-def _untranslated(request: GenerateRequest, route: ModelRoute) -> tuple[str, ...]:
-    """Refuse caller fields no translating upstream can carry, as the model's translation
-    policy says; return those dropped with a report."""
-    policy = route.translation
+def _policy(call: Call, route: ModelRoute) -> str:
+    return call.translation or route.translation
+
+
+def _untranslated(
+    request: GenerateRequest, route: ModelRoute, policy: str
+) -> tuple[str, ...]:
+    """Refuse caller fields no translating upstream can carry, as the translation policy
+    says; return those dropped with a report."""
     refused = [
         u for u in request.untranslated
         if policy == "strict" or (policy == "default" and not u.droppable)

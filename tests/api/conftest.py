@@ -41,10 +41,12 @@ def build_settings(tmp_path: Path) -> SettingsBuilder:
     return build
 
 
-async def create_key(settings: Settings, name: str = "tests") -> str:
+async def create_key(
+    settings: Settings, name: str = "tests", *, translation: str | None = None
+) -> str:
     database = await open_database(settings.database_url)
     try:
-        _, key = await KeyRepository(database).create(name)
+        _, key = await KeyRepository(database).create(name, translation=translation)
     finally:
         await database.aclose()
     return key

@@ -78,8 +78,9 @@ class GeminiApi:
         }.get(method)
         if handler is None:
             raise _no_such_method(request)
-        await self.auth.authenticate(request)
+        key = await self.auth.authenticate(request)
         self._require_model(request, name, method)
+        request.state.translation = key.translation
         return await handler(request, name)
 
     async def get_model(self, request: Request, name: str) -> Response:
@@ -178,6 +179,7 @@ def _call(
         dialect="gemini",
         decode=lambda: decode(body, name),
         raw=RawCall(body=body, version=version, method=method, alt=alt),
+        translation=getattr(request.state, "translation", None),
     )
 
 

@@ -47,6 +47,7 @@ _RECORD_COLUMNS = (
     api_keys.c.prefix,
     api_keys.c.created_at,
     api_keys.c.revoked_at,
+    api_keys.c.translation,
 )
 
 
@@ -71,6 +72,7 @@ class KeyRecord:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    translation: str | None = None  # overrides the model's translation policy
 
     @property
     def revoked(self) -> bool:
@@ -106,6 +108,9 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+TRANSLATION_POLICIES = ("default", "strict", "lenient")
+
+
 class KeyRepository:
     """Creates, lists, revokes and checks API keys in the `api_keys` table."""
 
@@ -113,9 +118,15 @@ class KeyRepository:
         self.database = database  # the owner closes it; the repository never does
         self._engine = database.engine
 
-    async def create(self, name: str) -> tuple[KeyRecord, str]:
+    async def create(
+        self, name: str, *, translation: str | None = None
+    ) -> tuple[KeyRecord, str]:
         """Store a new key; returns its record and the plaintext key, which is not kept."""
         validate_key_name(name)
+        if translation is not None and translation not in TRANSLATION_POLICIES:
+            raise ValueError(
+                f"translation must be one of {', '.join(TRANSLATION_POLICIES)}, not {translation!r}"
+            )
         key = KEY_SCHEME + secrets.token_urlsafe(_RANDOM_BYTES)
         created_at = datetime.now(UTC)
         values = {
@@ -123,6 +134,7 @@ class KeyRepository:
             "prefix": key[:PREFIX_LENGTH],
             "key_hash": key_digest(key),
             "created_at": created_at,
+            "translation": translation,
         }
         try:
             async with self._engine.begin() as conn:
@@ -136,7 +148,7 @@ class KeyRepository:
             raise
         if not isinstance(key_id, int):
             raise RuntimeError("the database did not report the new key's id")
-        record = KeyRecord(key_id, name, key[:PREFIX_LENGTH], created_at, None)
+        record = KeyRecord(key_id, name, key[:PREFIX_LENGTH], created_at, None, translation)
         return record, key
 
     async def list(self) -> builtins.list[KeyRecord]:
@@ -268,4 +280,5 @@ def _record(row: Row[*tuple[Any, ...]]) -> KeyRecord:
         prefix=row.prefix,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        translation=row.translation,
     )

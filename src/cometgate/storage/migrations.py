@@ -74,7 +74,15 @@ def _create_api_keys(conn: Connection) -> None:
     snapshot.create_all(conn, checkfirst=False)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration("0001_create_api_keys", _create_api_keys),)
+def _add_key_translation(conn: Connection) -> None:
+    # ADD COLUMN with a NULL default is instant and portable (SQLite and PostgreSQL).
+    conn.exec_driver_sql("ALTER TABLE api_keys ADD COLUMN translation VARCHAR(16)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("0001_create_api_keys", _create_api_keys),
+    Migration("0002_key_translation_policy", _add_key_translation),
+)
 
 
 async def apply_migrations(

@@ -76,6 +76,8 @@ api_keys = Table(
     # Kept for a later batched "last seen" write; never written on the request path.
     Column("last_used_at", UtcDateTime(), nullable=True),
     Column("revoked_at", UtcDateTime(), nullable=True),
+    # Overrides the model's translation policy for this key (default/strict/lenient).
+    Column("translation", String(16), nullable=True),
     Index("ix_api_keys_prefix", "prefix"),
 )
 

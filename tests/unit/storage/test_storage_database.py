@@ -16,7 +16,7 @@ from cometgate.storage.database import (
     open_database,
     sqlite_url,
 )
-from cometgate.storage.migrations import Migration
+from cometgate.storage.migrations import MIGRATIONS, Migration
 from cometgate.storage.schema import api_keys
 
 
@@ -123,7 +123,7 @@ async def test_create_then_migrate_is_open_in_two_steps(tmp_path: Path) -> None:
     try:
         assert (tmp_path / "data").is_dir()
         assert not (tmp_path / "data" / "cometgate.db").exists()  # no connection made yet
-        assert await migrate(database) == ["0001_create_api_keys"]
+        assert await migrate(database) == [m.name for m in MIGRATIONS]
         assert await migrate(database) == []
         assert (tmp_path / "data" / "cometgate.db").is_file()
     finally:
