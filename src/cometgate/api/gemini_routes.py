@@ -173,7 +173,8 @@ def _call(
     """The caller's request as the pipeline sees it: its bytes for a Gemini upstream (under
     the same API version), and a decoder for everyone else."""
     version = request.url.path.split("/")[1]
-    version = version if version in ("v1", "v1beta") else ""
+    # Our unversioned routes mean v1beta; Google's own API has no unversioned paths.
+    version = version if version in ("v1", "v1beta") else "v1beta"
     return Call(
         name,
         dialect="gemini",
