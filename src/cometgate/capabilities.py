@@ -29,14 +29,18 @@ def check_request(request: GenerateRequest, model: ModelInfo) -> None:
 
 
 def with_model_defaults(request: GenerateRequest, model: ModelInfo) -> GenerateRequest:
-    """Fill sampling parameters the caller left out with the model's published defaults, so what
-    `GET models/{id}` reports is exactly what a generation uses."""
+    """Fill parameters the caller left out with the model's configured defaults, so what
+    `GET models/{id}` reports (temperature, topP, topK) is exactly what a generation uses."""
     params = request.params
     filled = replace(
         params,
         temperature=params.temperature if params.temperature is not None else model.temperature,
         top_p=params.top_p if params.top_p is not None else model.top_p,
         top_k=params.top_k if params.top_k is not None else model.top_k,
+        max_output_tokens=(
+            params.max_output_tokens if params.max_output_tokens is not None
+            else model.default_max_output_tokens
+        ),
     )
     return request if filled == params else replace(request, params=filled)
 

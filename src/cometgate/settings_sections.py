@@ -214,7 +214,7 @@ _MODEL_KEYS = {
     "provider", "upstream_model", "candidates", "translation", "prices", "display_name",
     "description", "version", "base_model_id", "input_token_limit", "output_token_limit",
     "input_mime_types", "thinking", "temperature", "max_temperature", "top_p", "top_k",
-    "builtin_tools",
+    "builtin_tools", "default_max_output_tokens",
 }
 
 
@@ -258,6 +258,7 @@ def _model_info(model_id: str, where: str, f: Fields) -> ModelInfo:
         top_p=f.get("top_p", float),
         top_k=f.get("top_k", int),
         builtin_tools=tuple(f.get("builtin_tools", list, [])),
+        default_max_output_tokens=f.positive("default_max_output_tokens", int, None),
     )
 
 

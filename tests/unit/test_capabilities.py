@@ -156,3 +156,16 @@ def test_explicit_zero_is_not_replaced_by_a_default() -> None:
 def test_no_defaults_returns_the_same_request() -> None:
     original = request()
     assert with_model_defaults(original, PLAIN) is original
+
+
+def test_a_default_output_limit_applies_only_when_the_caller_sets_none() -> None:
+    from dataclasses import replace as _replace
+
+    from cometgate.canonical import GenerateRequest, GenerationParams, Message, TextPart
+    from cometgate.capabilities import with_model_defaults
+
+    info = _replace(PLAIN, default_max_output_tokens=64)
+    base = GenerateRequest("m", (Message("user", (TextPart("hi"),)),))
+    assert with_model_defaults(base, info).params.max_output_tokens == 64
+    mine = _replace(base, params=GenerationParams(max_output_tokens=5))
+    assert with_model_defaults(mine, info).params.max_output_tokens == 5

@@ -31,5 +31,8 @@ class ModelInfo:
     max_temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
+    # Applied when a caller sets no maxOutputTokens: small models can repeat themselves until
+    # their context is full, and a request should end in seconds, not minutes.
+    default_max_output_tokens: int | None = None
     builtin_tools: tuple[str, ...] = ()  # Gemini built-in tool names the target can serve
     generation_methods: tuple[str, ...] = ("generateContent", "countTokens")
