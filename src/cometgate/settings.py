@@ -21,7 +21,7 @@ from cometgate.canonical import ModelInfo
 from cometgate.providers.timeouts import Timeouts
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
-TOP_LEVEL_KEYS = {"server", "storage", "providers", "models", "data_dir", "routing"}
+TOP_LEVEL_KEYS = {"server", "storage", "providers", "models", "data_dir", "routing", "limits"}
 
 
 class ConfigError(Exception):
@@ -60,6 +60,14 @@ class RoutingSettings:
     rate_limit_cooldown: float = 5.0  # when a 429 names no Retry-After
     credential_cooldown: float = 60.0  # after a rejected credential or exhausted quota
     max_retry_after: float = 10.0  # a longer Retry-After moves on instead of waiting
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsSettings:
+    """Where per-key rate limits, concurrency and budget reservations are counted: in this
+    process (one replica), or in Redis (shared by every replica)."""
+
+    redis_url: Secret | None = None  # None: in-process counters
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +173,9 @@ class Settings:
     database_url: str
     server: ServerSettings = ServerSettings()
     routing: RoutingSettings = RoutingSettings()
+    limits: LimitsSettings = LimitsSettings()
+    # The operator's key for /admin/ (COMETGATE_ADMIN_KEY); never valid on model routes.
+    admin_key: Secret | None = None
     providers: tuple[ProviderSettings, ...] = ()
     models: tuple[ModelSettings, ...] = ()
     config_path: Path | None = None
@@ -190,8 +201,8 @@ def load_settings(
     env: Mapping[str, str] | None = None,
 ) -> Settings:
     """Explicit arguments beat the environment (COMETGATE_CONFIG, COMETGATE_DATA_DIR,
-    COMETGATE_HOST, COMETGATE_PORT, COMETGATE_DATABASE_URL), which beats the file, which beats
-    the embedded defaults."""
+    COMETGATE_HOST, COMETGATE_PORT, COMETGATE_DATABASE_URL, COMETGATE_REDIS_URL), which beats
+    the file, which beats the embedded defaults. COMETGATE_ADMIN_KEY enables /admin/."""
     from cometgate import settings_sections as sections  # parsers need the types above
 
     env = os.environ if env is None else env
@@ -216,11 +227,14 @@ def load_settings(
     if url is not None and not isinstance(url, str):
         raise ConfigError("storage.url must be a string")
     database_url = url or f"sqlite+aiosqlite:///{resolved_dir / 'cometgate.db'}"
+    admin = env.get("COMETGATE_ADMIN_KEY")
     return Settings(
         data_dir=resolved_dir,
         database_url=database_url,
         server=server,
         routing=sections.routing(sections.section(raw, "routing")),
+        limits=sections.limits(sections.section(raw, "limits"), env),
+        admin_key=Secret(admin, source="env:COMETGATE_ADMIN_KEY") if admin else None,
         providers=providers,
         models=models,
         config_path=config_path,

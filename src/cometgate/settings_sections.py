@@ -13,6 +13,7 @@ from cometgate.settings import (
     CandidateSettings,
     ConfigError,
     GeminiProviderSettings,
+    LimitsSettings,
     LocalProviderSettings,
     ModelSettings,
     OpenAIProviderSettings,
@@ -92,6 +93,19 @@ def routing(data: Mapping[str, Any]) -> RoutingSettings:
         for name in names
     }
     return RoutingSettings(**values)
+
+
+def limits(data: Mapping[str, Any], env: Mapping[str, str]) -> LimitsSettings:
+    """`redis_url` as `env:NAME` (it may carry a password) or a literal URL without one."""
+    f = Fields("limits", data, {"redis_url"})
+    url = env.get("COMETGATE_REDIS_URL") or f.get("redis_url", str)
+    if url is None:
+        return LimitsSettings()
+    if url.startswith("env:"):
+        return LimitsSettings(_secret("limits.redis_url", url, env))
+    if "@" in url.split("//", 1)[-1]:
+        raise ConfigError("limits.redis_url carries credentials: reference it as env:NAME")
+    return LimitsSettings(Secret(url, source="limits.redis_url"))
 
 
 def _timeouts(where: str, data: Mapping[str, Any] | None) -> Timeouts:

@@ -20,11 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
+    Float,
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     insert,
@@ -79,9 +82,62 @@ def _add_key_translation(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE api_keys ADD COLUMN translation VARCHAR(16)")
 
 
+_KEY_POLICY_COLUMNS = (
+    ("owner", "VARCHAR(200)"),
+    ("metadata_json", "TEXT"),
+    ("expires_at", "TIMESTAMP WITH TIME ZONE"),
+    ("allowed_models_json", "TEXT"),
+    ("allowed_ips_json", "TEXT"),
+    ("rpm", "INTEGER"),
+    ("tpm", "INTEGER"),
+    ("rpd", "INTEGER"),
+    ("max_concurrent", "INTEGER"),
+    ("budget_total_usd", "NUMERIC(18, 6)"),
+    ("budget_period", "VARCHAR(8)"),
+    ("budget_period_usd", "NUMERIC(18, 6)"),
+    ("updated_at", "TIMESTAMP WITH TIME ZONE"),
+)
+
+
+def _add_key_policies(conn: Connection) -> None:
+    for name, sql_type in _KEY_POLICY_COLUMNS:
+        conn.exec_driver_sql(f"ALTER TABLE api_keys ADD COLUMN {name} {sql_type}")
+
+
+def _create_usage_records(conn: Connection) -> None:
+    snapshot = MetaData()
+    Table(
+        "usage_records",
+        snapshot,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("request_id", String(32), nullable=False, unique=True),
+        Column("key_id", Integer, nullable=False),
+        Column("model", String(200), nullable=False),
+        Column("provider", String(200), nullable=True),
+        Column("upstream_model", String(200), nullable=True),
+        Column("dialect", String(16), nullable=False),
+        Column("stream", Boolean(), nullable=False),
+        Column("status", Integer, nullable=False),
+        Column("failure_class", String(16), nullable=True),
+        Column("prompt_tokens", Integer, nullable=False),
+        Column("output_tokens", Integer, nullable=False),
+        Column("thoughts_tokens", Integer, nullable=False),
+        Column("cached_tokens", Integer, nullable=False),
+        Column("cost_usd", Numeric(18, 9), nullable=False),
+        Column("latency_ms", Float(), nullable=False),
+        Column("ttfb_ms", Float(), nullable=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Index("ix_usage_records_key_created", "key_id", "created_at"),
+        Index("ix_usage_records_model_created", "model", "created_at"),
+    )
+    snapshot.create_all(conn, checkfirst=False)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_api_keys", _create_api_keys),
     Migration("0002_key_translation_policy", _add_key_translation),
+    Migration("0003_key_policies", _add_key_policies),
+    Migration("0004_create_usage_records", _create_usage_records),
 )
 
 

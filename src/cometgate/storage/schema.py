@@ -13,14 +13,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
+    Text,
     TypeDecorator,
 )
 
@@ -78,7 +82,47 @@ api_keys = Table(
     Column("revoked_at", UtcDateTime(), nullable=True),
     # Overrides the model's translation policy for this key (default/strict/lenient).
     Column("translation", String(16), nullable=True),
+    # What an operator sets per key (all optional; NULL means no limit / not set).
+    Column("owner", String(200), nullable=True),
+    Column("metadata_json", Text(), nullable=True),  # free-form JSON object
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("allowed_models_json", Text(), nullable=True),  # JSON list of names or glob patterns
+    Column("allowed_ips_json", Text(), nullable=True),  # JSON list of CIDR ranges
+    Column("rpm", Integer(), nullable=True),  # requests per minute
+    Column("tpm", Integer(), nullable=True),  # tokens per minute
+    Column("rpd", Integer(), nullable=True),  # requests per day
+    Column("max_concurrent", Integer(), nullable=True),
+    Column("budget_total_usd", Numeric(18, 6), nullable=True),
+    Column("budget_period", String(8), nullable=True),  # "day" | "month"
+    Column("budget_period_usd", Numeric(18, 6), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=True),
     Index("ix_api_keys_prefix", "prefix"),
+)
+
+# One row per request that reached the pipeline, written by the group-commit writer.
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(32), nullable=False, unique=True),
+    Column("key_id", Integer, nullable=False),  # no FK: history outlives deleted keys
+    Column("model", String(200), nullable=False),  # the alias the caller asked for
+    Column("provider", String(200), nullable=True),  # who answered (NULL: nobody did)
+    Column("upstream_model", String(200), nullable=True),
+    Column("dialect", String(16), nullable=False),  # the caller's: gemini, openai, anthropic
+    Column("stream", Boolean(), nullable=False),
+    Column("status", Integer, nullable=False),  # the HTTP status the caller got
+    Column("failure_class", String(16), nullable=True),
+    Column("prompt_tokens", Integer, nullable=False),
+    Column("output_tokens", Integer, nullable=False),
+    Column("thoughts_tokens", Integer, nullable=False),
+    Column("cached_tokens", Integer, nullable=False),
+    Column("cost_usd", Numeric(18, 9), nullable=False),
+    Column("latency_ms", Float(), nullable=False),
+    Column("ttfb_ms", Float(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_usage_records_key_created", "key_id", "created_at"),
+    Index("ix_usage_records_model_created", "model", "created_at"),
 )
 
 # A name identifies at most one active key; revoked keys keep their name so that history
