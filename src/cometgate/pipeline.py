@@ -63,6 +63,7 @@ class Outcome:
     response: GenerateResponse | None
     dropped: Dropped = Dropped()
     raw: RawResponse | None = None
+    served_by: tuple[str, str] | None = None  # (provider, upstream model) that answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class StreamOutcome:
     events: AsyncIterator[StreamEvent] | None
     dropped: Dropped = Dropped()
     raw: AsyncIterator[RawChunk] | None = None
+    served_by: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +139,11 @@ class Gateway:
             if self._forwards(call, option):
                 assert isinstance(provider, ForwardsRaw) and call.raw is not None
                 raw = await provider.forward(call.raw, option.target)
-                return Outcome(None, raw=raw)
+                return Outcome(None, raw=raw, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
             response = await _translating(provider.generate(request, option.target))
-            return Outcome(response, _dropped(call.request(), dropped, response.dropped))
+            return Outcome(response, _dropped(call.request(), dropped, response.dropped),
+                           served_by=_served_by(option))
 
         outcome = await self._run(call, route, attempt)
         usage = outcome.raw.usage if outcome.raw else (
@@ -161,13 +164,14 @@ class Gateway:
                 chunks = provider.forward_stream(call.raw, option.target)
                 first_chunk = await _first(chunks)
                 relay = self._relay_raw(route, option, first_chunk, chunks)
-                return StreamOutcome(None, raw=relay)
+                return StreamOutcome(None, raw=relay, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
             events = provider.stream(request, option.target)
             first = await _first(events)
             upstream_drops = first.dropped if isinstance(first, StreamStarted) else ()
             relay_events = self._relay(route, option, first, events)
-            return StreamOutcome(relay_events, _dropped(call.request(), dropped, upstream_drops))
+            return StreamOutcome(relay_events, _dropped(call.request(), dropped, upstream_drops),
+                                 served_by=_served_by(option))
 
         return await self._run(call, route, attempt)
 
@@ -267,6 +271,10 @@ class Gateway:
             await chunks.aclose()
             if usage is not None:
                 self._metrics.usage(route.info.id, usage)
+
+
+def _served_by(option: Attempt) -> tuple[str, str]:
+    return option.candidate.provider_name, option.candidate.upstream_model
 
 
 def _can_forward(call: Call, provider: object) -> bool:
