@@ -10,6 +10,7 @@ where the caller's dialect renders it (Gemini: `{"error":{"code","message","stat
         NotFound              404    NOT_FOUND
         PayloadTooLarge       413    INVALID_ARGUMENT   (Google's front end answers 413)
         RateLimited           429    RESOURCE_EXHAUSTED (.retry_after seconds)
+        BudgetExhausted       429    RESOURCE_EXHAUSTED (.retry_after: period's end, or None)
       UpstreamError                  .failure_class, .upstream_status
         UpstreamUnavailable   503    UNAVAILABLE        (nothing could answer; retry later)
         UpstreamTimeout       504    DEADLINE_EXCEEDED
@@ -82,6 +83,19 @@ class PayloadTooLarge(RequestRejected):
 
 
 class RateLimited(RequestRejected):
+    http_status = 429
+    status = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BudgetExhausted(RequestRejected):
+    """The key's budget (total or this period's) cannot cover the request's worst-case cost.
+    `retry_after` is the time to the period's end; None for a total budget, which never renews.
+    """
+
     http_status = 429
     status = "RESOURCE_EXHAUSTED"
 

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from cometgate.dialects.sse import sse_event
-from cometgate.errors import GatewayError, InvalidRequest, RateLimited, UpstreamError
+from cometgate.errors import GatewayError, InvalidRequest
 
 API_KEY_INVALID_MESSAGE = "API key not valid. Please pass a valid API key."
 _BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
@@ -30,7 +30,7 @@ def _details(err: GatewayError) -> list[dict[str, Any]]:
     details: list[dict[str, Any]] = []
     if isinstance(err, InvalidRequest) and err.violations:
         details.append({"@type": _BAD_REQUEST, "fieldViolations": _field_violations(err)})
-    retry_after = err.retry_after if isinstance(err, RateLimited | UpstreamError) else None
+    retry_after = getattr(err, "retry_after", None)  # RateLimited, BudgetExhausted, upstreams
     if retry_after is not None:
         details.append({"@type": _RETRY_INFO, "retryDelay": duration_text(retry_after)})
     return details
