@@ -76,15 +76,22 @@ async def decode_stream(
     frames: AsyncIterable[SSEFrame], request: GenerateRequest, model_version: str
 ) -> AsyncGenerator[StreamEvent, None]:
     state = _State(request, model_version, Assembler(request))
-    async for frame in frames:
-        for event in _events(state, _event(frame)):
-            yield event
-        if state.stopped:
-            break
-    if not state.stopped:
-        raise UpstreamError("upstream closed the stream early",
-                            failure_class=FailureClass.TRANSIENT, http_status=503,
-                            status="UNAVAILABLE")
+    try:
+        async for frame in frames:
+            for event in _events(state, _event(frame)):
+                yield event
+            if state.stopped:
+                break
+        if not state.stopped:
+            raise UpstreamError("upstream closed the stream early",
+                                failure_class=FailureClass.TRANSIENT, http_status=503,
+                                status="UNAVAILABLE")
+    except UpstreamError:
+        if state.started:
+            # message_start already reported the prompt's tokens: they were spent, so the
+            # caller's usage counts them even though the stream broke.
+            yield UsageReported(state.counts.usage())
+        raise
     yield UsageReported(state.counts.usage())
 
 

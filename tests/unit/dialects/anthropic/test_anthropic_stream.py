@@ -128,7 +128,9 @@ async def test_error_event_midway_is_classified() -> None:
             events.append(event)
     assert raised.value.failure_class is FailureClass.TRANSIENT
     assert raised.value.upstream_status == 529 and raised.value.http_status == 503
-    assert events[1:] == [PartDelta(TextPart("Once upon"))]
+    # The prompt tokens message_start reported were spent: they are reported before the error.
+    assert events[1:] == [PartDelta(TextPart("Once upon")),
+                          UsageReported(Usage(prompt_tokens=12, output_tokens=1))]
 
 
 async def test_error_event_in_place_of_message_start_fails_before_anything() -> None:

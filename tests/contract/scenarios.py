@@ -1,0 +1,569 @@
+"""The contract table: one scenario per behaviour, each run against every provider kind.
+
+A scenario scripts the upstream in its own wire format, calls the gateway's Gemini API, and
+asserts both what the caller got and what the upstream received. Where a kind cannot do what
+a scenario asks, that kind's expectation in the scenario is the exact refusal.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import orjson
+
+from tests.contract.conftest import UPSTREAM_MODEL, Fakes, Gateway
+from tests.contract.upstreams import Fault
+from tests.fakes import anthropic_upstream as anthropic
+from tests.fakes import gemini_upstream as gemini
+from tests.fakes import openai_upstream as openai
+
+Scenario = Callable[[str, Gateway, Fakes], Awaitable[None]]
+SCENARIOS: dict[str, Scenario] = {}
+
+# Only `data: <one line>` events, each closed by a blank line; nothing before, between or after.
+SSE_BODY = re.compile(rb"(?:data: [^\r\n]+\r\n\r\n)+")
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+WEATHER = {"functionDeclarations": [{
+    "name": "get_weather", "description": "Current weather in a city",
+    "parameters": {"type": "OBJECT", "properties": {"city": {"type": "STRING"}},
+                   "required": ["city"]}}]}
+WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}},
+                  "required": ["city"]}
+
+
+def scenario(function: Scenario) -> Scenario:
+    SCENARIOS[function.__name__] = function
+    return function
+
+
+# --- calling the gateway and reading what the upstream saw -----------------------------------
+
+def url(kind: str, model: str = "text", *, stream: bool = False) -> str:
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    return f"/v1beta/models/{kind}-{model}:{method}"
+
+
+def user(text: str) -> dict[str, Any]:
+    return {"role": "user", "parts": [{"text": text}]}
+
+
+def received(kind: str, fakes: Fakes, index: int = -1) -> dict[str, Any]:
+    """The JSON body of one request the upstream of this kind received."""
+    if kind == "gemini":
+        return dict(orjson.loads(fakes.gemini.requests[index].body))
+    fake: openai.FakeOpenAIUpstream | anthropic.FakeAnthropicUpstream = getattr(fakes, kind)
+    return dict(fake.requests[index])
+
+
+def request_count(kind: str, fakes: Fakes) -> int:
+    return len(getattr(fakes, kind).requests)
+
+
+def assert_forwarded(fakes: Fakes, sent: bytes, method: str = "generateContent") -> None:
+    """The Gemini pass-through: the caller's bytes, under the upstream model and our key."""
+    seen = fakes.gemini.requests[-1]
+    assert seen.body == sent
+    assert seen.path == f"/v1beta/models/{UPSTREAM_MODEL['gemini']}:{method}"
+    assert seen.headers["x-goog-api-key"] == "gm-key-1"
+
+
+def parts_of(response: httpx.Response) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    return list(response.json()["candidates"][0]["content"]["parts"])
+
+
+def sse_events(response: httpx.Response) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert SSE_BODY.fullmatch(response.content), response.content[:400]
+    return [orjson.loads(e.removeprefix(b"data: ")) for e in response.content.split(b"\r\n\r\n")
+            if e]
+
+
+def streamed_text(events: list[dict[str, Any]]) -> str:
+    return "".join(part.get("text", "") for event in events
+                   for candidate in event.get("candidates", [])
+                   for part in candidate["content"].get("parts", []))
+
+
+def error_of(response: httpx.Response, code: int, status: str) -> dict[str, Any]:
+    assert response.status_code == code, response.text
+    assert response.headers["content-type"] == "application/json; charset=UTF-8"
+    error = response.json()["error"]
+    assert (error["code"], error["status"]) == (code, status), error
+    assert isinstance(error["message"], str) and error["message"]
+    return dict(error)
+
+
+# --- scripting each kind of upstream in its own wire format ----------------------------------
+
+def script_text(kind: str, fakes: Fakes, text: str, *, chunks: int = 3) -> None:
+    replies: dict[str, Any] = {
+        "openai": lambda: openai.Reply(text=text, chunks=chunks),
+        "anthropic": lambda: anthropic.Reply(text=text, chunks=chunks),
+        "gemini": lambda: gemini.Reply(text=text, chunks=chunks),
+    }
+    getattr(fakes, kind).replies.append(replies[kind]())
+
+
+def script_calls(kind: str, fakes: Fakes, calls: list[tuple[str, dict[str, Any]]]) -> None:
+    if kind == "openai":
+        fakes.openai.replies.append(openai.Reply(
+            text=None, finish_reason="tool_calls",
+            tool_calls=[{"name": n, "arguments": a} for n, a in calls]))
+    elif kind == "anthropic":
+        fakes.anthropic.replies.append(anthropic.Reply(
+            text=None, stop_reason="tool_use",
+            tool_calls=[{"name": n, "input": a} for n, a in calls]))
+    else:
+        parts = [{"functionCall": {"name": n, "args": a}} for n, a in calls]
+        document = {"candidates": [{"content": {"role": "model", "parts": parts},
+                                    "finishReason": "STOP", "index": 0}],
+                    "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 4,
+                                      "totalTokenCount": 13},
+                    "modelVersion": "gemini-up"}
+        fakes.gemini.replies.append(gemini.Reply(raw_body=orjson.dumps(document)))
+
+
+ERROR_TYPES = {
+    "openai": {400: "invalid_request_error", 401: "invalid_request_error",
+               429: "rate_limit_exceeded", 500: "server_error", 503: "server_error"},
+    "anthropic": {400: "invalid_request_error", 401: "authentication_error",
+                  429: "rate_limit_error", 500: "api_error", 503: "overloaded_error"},
+}
+GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 429: "RESOURCE_EXHAUSTED",
+                 500: "INTERNAL", 503: "UNAVAILABLE"}
+
+
+def script_error(kind: str, fakes: Fakes, status: int, *, times: int = 1,
+                 headers: dict[str, str] | None = None) -> None:
+    for _ in range(times):
+        if kind == "openai":
+            code = "invalid_api_key" if status == 401 else None
+            fakes.openai.replies.append(openai.Reply(
+                status=status, error_type=ERROR_TYPES[kind][status], error_code=code,
+                headers=dict(headers or {})))
+        elif kind == "anthropic":
+            fakes.anthropic.replies.append(anthropic.Reply(
+                status=status, error_type=ERROR_TYPES[kind][status],
+                headers=dict(headers or {})))
+        else:
+            details = [gemini.retry_info("7s")] if status == 429 else None
+            fakes.gemini.replies.append(gemini.Reply(
+                status=status, headers=dict(headers or {}),
+                error=gemini.google_error(status, GOOGLE_STATUS[status], f"fake {status}",
+                                          details)))
+
+
+# --- the scenarios ---------------------------------------------------------------------------
+
+@scenario
+async def text(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    script_text(kind, fakes, "Plain answer.")
+    body = {"contents": [user("Say something")]}
+    response = await gw.http.post(url(kind), json=body)
+    assert parts_of(response) == [{"text": "Plain answer."}]
+    document = response.json()
+    assert document["candidates"][0]["finishReason"] == "STOP"
+    usage = document["usageMetadata"]
+    assert usage["totalTokenCount"] == usage["promptTokenCount"] + usage["candidatesTokenCount"]
+    sent = received(kind, fakes)
+    if kind == "openai":
+        assert sent == {"model": "gpt-up", "messages": [{"role": "user",
+                                                         "content": "Say something"}]}
+    elif kind == "anthropic":
+        assert sent == {"model": "claude-up", "max_tokens": 4096, "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Say something"}]}]}
+        assert fakes.anthropic.headers[-1]["x-api-key"] == "sk-ant-1"
+    else:
+        assert_forwarded(fakes, response.request.content)
+
+
+@scenario
+async def multi_turn_with_system_instruction(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    script_text(kind, fakes, "Paris, again.")
+    body = {"systemInstruction": {"parts": [{"text": "Answer in two words."}]},
+            "contents": [user("Capital of France?"),
+                         {"role": "model", "parts": [{"text": "Paris, France."}]},
+                         user("Say it again.")]}
+    response = await gw.http.post(url(kind), json=body)
+    assert parts_of(response) == [{"text": "Paris, again."}]
+    sent = received(kind, fakes)
+    if kind == "openai":
+        assert sent["messages"] == [
+            {"role": "system", "content": "Answer in two words."},
+            {"role": "user", "content": "Capital of France?"},
+            {"role": "assistant", "content": "Paris, France."},
+            {"role": "user", "content": "Say it again."}]
+    elif kind == "anthropic":
+        assert sent["system"] == [{"type": "text", "text": "Answer in two words."}]
+        assert sent["messages"] == [
+            {"role": "user", "content": [{"type": "text", "text": "Capital of France?"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "Paris, France."}]},
+            {"role": "user", "content": [{"type": "text", "text": "Say it again."}]}]
+    else:
+        assert_forwarded(fakes, response.request.content)
+
+
+@scenario
+async def image_inline_data(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    script_text(kind, fakes, "A tiny PNG.")
+    encoded = base64.b64encode(PNG).decode()
+    body = {"contents": [{"role": "user", "parts": [
+        {"text": "What is this?"}, {"inlineData": {"mimeType": "image/png", "data": encoded}}]}]}
+    response = await gw.http.post(url(kind), json=body)
+    assert parts_of(response) == [{"text": "A tiny PNG."}]
+    sent = received(kind, fakes)
+    if kind == "openai":
+        assert sent["messages"] == [{"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{encoded}"}}]}]
+    elif kind == "anthropic":
+        assert sent["messages"] == [{"role": "user", "content": [
+            {"type": "text", "text": "What is this?"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                         "data": encoded}}]}]
+    else:
+        assert_forwarded(fakes, response.request.content)
+
+
+@scenario
+async def image_on_a_text_only_model_is_refused(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    body = {"contents": [{"role": "user", "parts": [
+        {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(PNG).decode()}}]}]}
+    before = request_count(kind, fakes)
+    response = await gw.http.post(url(kind, "slow"), json=body)
+    if kind == "gemini":  # pass-through: the upstream is the judge, and it answered
+        assert response.status_code == 200
+        assert request_count(kind, fakes) == before + 1
+        return
+    error = error_of(response, 400, "INVALID_ARGUMENT")
+    assert "image/png" in error["message"]
+    assert request_count(kind, fakes) == before
+
+
+def call_parts(response: httpx.Response) -> list[dict[str, Any]]:
+    return [p["functionCall"] for p in parts_of(response) if "functionCall" in p]
+
+
+def assert_tools_sent(kind: str, sent: dict[str, Any]) -> None:
+    if kind == "openai":
+        assert sent["tools"] == [{"type": "function", "function": {
+            "name": "get_weather", "description": "Current weather in a city",
+            "parameters": WEATHER_SCHEMA}}]
+    elif kind == "anthropic":
+        assert sent["tools"] == [{"name": "get_weather",
+                                  "description": "Current weather in a city",
+                                  "input_schema": WEATHER_SCHEMA}]
+
+
+@scenario
+async def tools_one_call(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    script_calls(kind, fakes, [("get_weather", {"city": "Lima"})])
+    body = {"contents": [user("Weather in Lima?")], "tools": [WEATHER]}
+    response = await gw.http.post(url(kind), json=body)
+    calls = call_parts(response)
+    assert [(c["name"], c["args"]) for c in calls] == [("get_weather", {"city": "Lima"})]
+    if kind == "openai":
+        assert calls[0]["id"] == "call_0"
+    elif kind == "anthropic":
+        assert calls[0]["id"].startswith("toolu_fake")
+    if kind == "gemini":
+        assert_forwarded(fakes, response.request.content)
+    else:
+        assert_tools_sent(kind, received(kind, fakes))
+
+
+@scenario
+async def parallel_tool_calls(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    script_calls(kind, fakes, [("get_weather", {"city": "Lima"}),
+                               ("get_weather", {"city": "Oslo"})])
+    first = [user("Weather in Lima and Oslo?")]
+    response = await gw.http.post(url(kind), json={"contents": first, "tools": [WEATHER]})
+    calls = call_parts(response)
+    assert [c["args"]["city"] for c in calls] == ["Lima", "Oslo"]
+    if kind != "gemini":  # Gemini may leave ids out; the pass-through does not invent them
+        assert len({c["id"] for c in calls}) == 2
+    model_turn = response.json()["candidates"][0]["content"]
+    answers = [{"functionResponse": {**({"id": c["id"]} if "id" in c else {}),
+                                     "name": c["name"],
+                                     "response": {"temp": 20 + i}}}
+               for i, c in enumerate(calls)]
+    script_text(kind, fakes, "Lima 20, Oslo 21.")
+    body = {"contents": [*first, model_turn, {"role": "user", "parts": answers}],
+            "tools": [WEATHER]}
+    response = await gw.http.post(url(kind), json=body)
+    assert parts_of(response) == [{"text": "Lima 20, Oslo 21."}]
+    sent = received(kind, fakes)
+    if kind == "openai":
+        assistant, *results = sent["messages"][1:]
+        ids = [call["id"] for call in assistant["tool_calls"]]
+        assert ids == [c["id"] for c in calls]
+        assert results == [{"role": "tool", "tool_call_id": ids[i],
+                            "content": orjson.dumps({"temp": 20 + i}).decode()}
+                           for i in range(2)]
+    elif kind == "anthropic":  # the fake refuses results that do not answer the calls
+        assistant, results = sent["messages"][1:]
+        ids = [b["id"] for b in assistant["content"] if b["type"] == "tool_use"]
+        assert ids == [c["id"] for c in calls]
+        assert [b["tool_use_id"] for b in results["content"]] == ids
+    else:
+        assert_forwarded(fakes, response.request.content)
+
+
+@scenario
+async def function_calling_loop_without_ids(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    """google-genai's automatic function calling sends calls and responses without ids."""
+    script_text(kind, fakes, "It is 20 degrees in Lima.")
+    body = {"contents": [
+        user("Weather in Lima?"),
+        {"role": "model", "parts": [{"functionCall": {"name": "get_weather",
+                                                      "args": {"city": "Lima"}}}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "get_weather",
+                                                         "response": {"temp": 20}}}]}],
+        "tools": [WEATHER]}
+    response = await gw.http.post(url(kind), json=body)
+    assert parts_of(response) == [{"text": "It is 20 degrees in Lima."}]
+    sent = received(kind, fakes)
+    if kind == "openai":
+        assistant, result = sent["messages"][1:]
+        (call,) = assistant["tool_calls"]
+        assert call["function"] == {"name": "get_weather", "arguments": '{"city":"Lima"}'}
+        assert result == {"role": "tool", "tool_call_id": call["id"], "content": '{"temp":20}'}
+    elif kind == "anthropic":
+        assistant, result = sent["messages"][1:]
+        (use,) = assistant["content"]
+        assert (use["type"], use["name"], use["input"]) == ("tool_use", "get_weather",
+                                                            {"city": "Lima"})
+        (block,) = result["content"]
+        assert block["type"] == "tool_result" and block["tool_use_id"] == use["id"]
+    else:
+        assert_forwarded(fakes, response.request.content)
+
+
+@scenario
+async def json_schema_output(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    answer = {"city": "Lima"}
+    if kind == "anthropic":  # constrained output rides on one forced tool call
+        fakes.anthropic.replies.append(anthropic.Reply(
+            text=None, stop_reason="tool_use", tool_calls=[{"name": "respond",
+                                                            "input": answer}]))
+    else:
+        script_text(kind, fakes, orjson.dumps(answer).decode())
+    body = {"contents": [user("A city as JSON")],
+            "generationConfig": {"responseMimeType": "application/json",
+                                 "responseJsonSchema": WEATHER_SCHEMA}}
+    response = await gw.http.post(url(kind), json=body)
+    (part,) = parts_of(response)
+    assert orjson.loads(part["text"]) == answer
+    sent = received(kind, fakes)
+    if kind == "openai":
+        assert sent["response_format"]["type"] == "json_schema"
+        assert sent["response_format"]["json_schema"]["schema"]["properties"] == {
+            "city": {"type": "string"}}
+    elif kind == "anthropic":
+        (tool,) = sent["tools"]
+        assert tool["name"] == "respond" and tool["input_schema"]["properties"] == {
+            "city": {"type": "string"}}
+        assert sent["tool_choice"] == {"type": "tool", "name": "respond"}
+    else:
+        assert_forwarded(fakes, response.request.content)
+
+
+@scenario
+async def stream(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    script_text(kind, fakes, "One two three four five.", chunks=4)
+    body = {"contents": [user("Count to five")]}
+    response = await gw.http.post(url(kind, stream=True), json=body)
+    events = sse_events(response)
+    assert len(events) >= 3
+    assert streamed_text(events) == "One two three four five."
+    last = events[-1]
+    assert last["candidates"][0]["finishReason"] == "STOP"
+    assert last["usageMetadata"]["candidatesTokenCount"] > 0
+    assert all("finishReason" not in e["candidates"][0] for e in events[:-1])
+    sent = received(kind, fakes)
+    if kind == "openai":
+        assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+    elif kind == "anthropic":
+        assert sent["stream"] is True
+    else:
+        assert_forwarded(fakes, response.request.content, "streamGenerateContent")
+        assert fakes.gemini.requests[-1].query == "alt=sse"
+        assert response.content == b"".join(fakes.gemini.sent[-1])  # bytes as received
+
+
+@scenario
+async def upstream_400(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    script_error(kind, fakes, 400)
+    response = await gw.http.post(url(kind), json={"contents": [user("Hi")]})
+    error_of(response, 400, "INVALID_ARGUMENT")
+    assert request_count(kind, fakes) == 1  # the caller's fault: never retried
+    if kind == "gemini":  # the upstream's own error, verbatim
+        assert response.json() == gemini.google_error(400, "INVALID_ARGUMENT", "fake 400")
+
+
+@scenario
+async def upstream_401_cools_the_credential(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    script_error(kind, fakes, 401)
+    response = await gw.http.post(url(kind), json={"contents": [user("Hi")]})
+    error_of(response, 503, "UNAVAILABLE")
+    assert request_count(kind, fakes) == 1
+    again = await gw.http.post(url(kind), json={"contents": [user("Hi")]})
+    error_of(again, 503, "UNAVAILABLE")
+    assert int(again.headers["retry-after"]) >= 1
+    assert request_count(kind, fakes) == 1  # the cooling credential is not used again
+
+
+@scenario
+async def upstream_429_with_retry_after(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    script_error(kind, fakes, 429, headers={"retry-after": "7"})
+    response = await gw.http.post(url(kind), json={"contents": [user("Hi")]})
+    error = error_of(response, 429, "RESOURCE_EXHAUSTED")
+    assert response.headers["retry-after"] == "7"
+    assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"} in error[
+        "details"]
+    assert request_count(kind, fakes) == 1
+
+
+async def _transient(kind: str, gw: Gateway, fakes: Fakes, status: int) -> None:
+    script_error(kind, fakes, status, times=3)  # routing.retries is 2: three tries in all
+    script_text(kind, fakes, "never reached")
+    response = await gw.http.post(url(kind), json={"contents": [user("Hi")]})
+    error_of(response, 503, "UNAVAILABLE")
+    assert int(response.headers["retry-after"]) >= 1
+    assert request_count(kind, fakes) == 3
+
+
+@scenario
+async def upstream_500_retried_then_503(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    await _transient(kind, gw, fakes, 500)
+
+
+@scenario
+async def upstream_503_retried_then_503(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    await _transient(kind, gw, fakes, 503)
+
+
+@scenario
+async def upstream_500_then_success(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    script_error(kind, fakes, 500)
+    script_text(kind, fakes, "Second time lucky.")
+    response = await gw.http.post(url(kind), json={"contents": [user("Hi")]})
+    assert parts_of(response) == [{"text": "Second time lucky."}]
+    assert request_count(kind, fakes) == 2
+
+
+@scenario
+async def first_byte_timeout(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    layer = fakes.layers[kind]
+    layer.faults.extend(Fault(hold_seconds=0.6) for _ in range(3))
+    response = await gw.http.post(url(kind, "slow"), json={"contents": [user("Hi")]})
+    error = error_of(response, 504, "DEADLINE_EXCEEDED")
+    assert "0.3s" in error["message"]
+    assert layer.held == 3  # retried as a transient failure, then given up
+
+
+@scenario
+async def reset_before_first_byte(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    response = await gw.http.post(url(kind, "reset"), json={"contents": [user("Hi")]})
+    error_of(response, 503, "UNAVAILABLE")
+    script_text(kind, fakes, "From the second candidate.")
+    response = await gw.http.post(url(kind, "reset-failover"), json={"contents": [user("Hi")]})
+    assert parts_of(response) == [{"text": "From the second candidate."}]
+    assert request_count(kind, fakes) == 1
+
+
+# Body chunks each fake writes before its first text: the break comes right after that text.
+CHUNKS_TO_FIRST_TEXT = {"openai": 2, "anthropic": 4, "gemini": 1}
+
+
+@scenario
+async def reset_after_first_byte(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    fakes.layers[kind].faults.append(Fault(reset_after_chunks=CHUNKS_TO_FIRST_TEXT[kind]))
+    script_text(kind, fakes, "abcdefghi", chunks=3)
+    response = await gw.http.post(url(kind, stream=True), json={"contents": [user("Hi")]})
+    events = sse_events(response)
+    *good, last = events
+    assert streamed_text(good) == "abc"
+    assert list(last) == ["error"]
+    assert list(last["error"])[:2] == ["code", "message"]
+    assert last["error"]["code"] == 503 and last["error"]["status"] == "UNAVAILABLE"
+    assert request_count(kind, fakes) == 1  # no failover once bytes reached the caller
+
+
+THINKING = {"thinkingConfig": {"thinkingBudget": 2048, "includeThoughts": True}}
+
+
+@scenario
+async def thinking_signatures_round_trip(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    """Budget thinking on, thoughts included; the model turn goes back as it came."""
+    script_thinking(kind, fakes)
+    first = [user("What is six times seven?")]
+    response = await gw.http.post(url(kind, "think"),
+                                  json={"contents": first, "generationConfig": THINKING})
+    parts = parts_of(response)
+    sent = received(kind, fakes)
+    if kind == "openai":  # reasoning is asked for; Chat Completions returns none to show
+        assert parts == [{"text": "42"}]
+        assert sent["reasoning_effort"] == "medium"
+        parts = [{"text": "42", "thoughtSignature": "c2ln"}]  # as a Gemini model signs it
+    elif kind == "anthropic":
+        assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+        thought, answer = parts
+        assert (thought["text"], thought["thought"], answer) == (
+            "Six times seven.", True, {"text": "42"})
+        assert thought["thoughtSignature"]  # opaque: it packs Anthropic's signed block
+    else:
+        assert parts == SIGNED_PARTS
+    script_text(kind, fakes, "Yes.")
+    body = {"contents": [*first, {"role": "model", "parts": parts}, user("Sure?")],
+            "generationConfig": THINKING}
+    again = await gw.http.post(url(kind, "think"), json=body)
+    assert parts_of(again) == [{"text": "Yes."}]
+    sent = received(kind, fakes)
+    if kind == "openai":  # the signature cannot travel; the caller is told it was dropped
+        assert sent["messages"][1] == {"role": "assistant", "content": "42"}
+        assert again.headers["x-cometgate-dropped"] == "contents[1].parts[0].thoughtSignature"
+    elif kind == "anthropic":  # the fake refuses a thinking block it did not sign
+        assert sent["messages"][1]["content"] == [
+            {"type": "thinking", "thinking": "Six times seven.",
+             "signature": anthropic.signature_for("Six times seven.")},
+            {"type": "text", "text": "42"}]
+    else:
+        assert_forwarded(fakes, again.request.content)
+
+
+SIGNED_PARTS = [{"text": "Six times seven.", "thought": True},
+                {"text": "42", "thoughtSignature": "c2ln"}]
+
+
+def script_thinking(kind: str, fakes: Fakes) -> None:
+    if kind == "anthropic":
+        fakes.anthropic.replies.append(anthropic.Reply(thinking="Six times seven.", text="42"))
+    elif kind == "openai":
+        script_text(kind, fakes, "42")
+    else:
+        document = {"candidates": [{"content": {"role": "model", "parts": SIGNED_PARTS},
+                                    "finishReason": "STOP", "index": 0}],
+                    "modelVersion": "gemini-up"}
+        fakes.gemini.replies.append(gemini.Reply(raw_body=orjson.dumps(document)))
+
+
+@scenario
+async def thinking_on_a_model_without_thinking_is_refused(
+    kind: str, gw: Gateway, fakes: Fakes
+) -> None:
+    body = {"contents": [user("Hi")], "generationConfig": THINKING}
+    response = await gw.http.post(url(kind), json=body)
+    if kind == "gemini":  # pass-through: the upstream decides
+        assert response.status_code == 200
+        assert request_count(kind, fakes) == 1
+        return
+    error = error_of(response, 400, "INVALID_ARGUMENT")
+    assert error["message"] == f"Thinking is not enabled for models/{kind}-text"
+    assert request_count(kind, fakes) == 0

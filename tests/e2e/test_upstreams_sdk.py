@@ -1,0 +1,215 @@
+"""google-genai (sync and async) against a live `cometgate serve` whose models reach the three
+fake upstreams — OpenAI, Anthropic, Gemini — served by uvicorn on loopback ports in a thread of
+this process. No local model: the config file replaces the models section."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydantic
+import pytest
+from google import genai
+from google.genai import types
+
+from tests.contract.conftest import KINDS, UPSTREAM_MODEL, Fakes, provider_url, running_fakes
+from tests.contract.scenarios import script_calls, script_text
+from tests.e2e.conftest import LiveGateway, start_gateway
+from tests.fakes import anthropic_upstream as anthropic
+
+ENV_KEYS = {kind: f"CG_E2E_{kind.upper()}_KEY" for kind in KINDS}
+
+
+class FakesThread:
+    """The fakes on their own event loop, so that blocking SDK calls in the test can reach
+    them. Scripts are plain list appends, safe from the test thread."""
+
+    def __init__(self) -> None:
+        self.fakes: Fakes | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        async with running_fakes() as fakes:
+            self.fakes = fakes
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> Fakes:
+        self._thread.start()
+        assert self._ready.wait(10), "the fake upstreams did not start"
+        assert self.fakes is not None
+        return self.fakes
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+def config_text(fakes: Fakes) -> str:
+    lines = ["routing: {retries: 0}", "providers:"]
+    for kind in KINDS:
+        lines.append(f"  {kind}: {{kind: {kind}, base_url: '{provider_url(kind, fakes.urls[kind])}'"
+                     f", api_key: 'env:{ENV_KEYS[kind]}'}}")
+    lines.append("models:")
+    for kind in KINDS:
+        lines.append(f"  {kind}-text: {{provider: {kind}, upstream_model: {UPSTREAM_MODEL[kind]},"
+                     " input_token_limit: 100000, output_token_limit: 8192}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Live:
+    gateway: LiveGateway
+    fakes: Fakes
+    clients: list[genai.Client]
+
+    def client(self) -> genai.Client:
+        """A new client, kept alive by `self`: a collected Client closes its HTTP pool."""
+        client = genai.Client(api_key=self.gateway.key, http_options=types.HttpOptions(
+            base_url=self.gateway.base_url, api_version="v1beta", timeout=30_000))
+        self.clients.append(client)
+        return client
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Live]:
+    with FakesThread() as fakes, pytest.MonkeyPatch.context() as patch:
+        for kind, name in ENV_KEYS.items():
+            patch.setenv(name, f"secret-{kind}")  # the server resolves env: references
+        root = tmp_path_factory.mktemp("upstreams")
+        for gateway in start_gateway(root, pytestconfig, config_text(fakes)):
+            yield Live(gateway, fakes, [])
+
+
+@pytest.fixture(autouse=True)
+def clean_scripts(live: Live) -> None:
+    for fake in (live.fakes.openai, live.fakes.anthropic, live.fakes.gemini):
+        fake.replies.clear()
+
+
+def get_weather(city: str) -> dict[str, float]:
+    """Current temperature in a city, in Celsius."""
+    return {"celsius": 21.5 if city == "Lima" else 0.0}
+
+
+class City(pydantic.BaseModel):
+    name: str
+    population: int
+
+
+def model(kind: str) -> str:
+    return f"{kind}-text"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_generate(live: Live, kind: str) -> None:
+    script_text(kind, live.fakes, "Hello through the gateway.")
+    response = live.client().models.generate_content(model=model(kind), contents="Hi")
+    assert response.text == "Hello through the gateway."
+    assert response.candidates and response.candidates[0].finish_reason == types.FinishReason.STOP
+    assert response.usage_metadata and response.usage_metadata.prompt_token_count
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stream(live: Live, kind: str) -> None:
+    script_text(kind, live.fakes, "One two three four.", chunks=4)
+    chunks = list(live.client().models.generate_content_stream(model=model(kind),
+                                                                contents="Count"))
+    assert len(chunks) >= 2
+    assert "".join(c.text or "" for c in chunks) == "One two three four."
+    last = chunks[-1]
+    assert last.candidates and last.candidates[0].finish_reason == types.FinishReason.STOP
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_async_generate_and_stream(live: Live, kind: str) -> None:
+    client = live.client().aio
+    try:
+        script_text(kind, live.fakes, "Async hello.")
+        response = await client.models.generate_content(model=model(kind), contents="Hi")
+        assert response.text == "Async hello."
+        script_text(kind, live.fakes, "Async stream.", chunks=2)
+        stream = await client.models.generate_content_stream(model=model(kind), contents="Hi")
+        assert "".join([chunk.text or "" async for chunk in stream]) == "Async stream."
+    finally:
+        await client.aclose()  # its connections belong to this test's event loop
+
+
+WEATHER_TOOL = types.Tool(function_declarations=[types.FunctionDeclaration(
+    name="get_weather", description="Current temperature in a city",
+    parameters_json_schema={"type": "object", "properties": {"city": {"type": "string"}},
+                            "required": ["city"]})])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_function_calling_with_the_result_fed_back(live: Live, kind: str) -> None:
+    client = live.client()
+    config = types.GenerateContentConfig(tools=[WEATHER_TOOL])
+    question = types.Content(role="user", parts=[types.Part.from_text(text="Weather in Lima?")])
+    script_calls(kind, live.fakes, [("get_weather", {"city": "Lima"})])
+    response = client.models.generate_content(model=model(kind), contents=[question],
+                                              config=config)
+    (call,) = response.function_calls or []
+    assert (call.name, call.args) == ("get_weather", {"city": "Lima"})
+    assert response.candidates and response.candidates[0].content
+    answer = types.Part.from_function_response(name="get_weather",
+                                               response=get_weather("Lima"))
+    if call.id:
+        answer.function_response.id = call.id  # type: ignore[union-attr]
+    script_text(kind, live.fakes, "It is 21.5 degrees in Lima.")
+    final = client.models.generate_content(
+        model=model(kind), config=config,
+        contents=[question, response.candidates[0].content,
+                  types.Content(role="user", parts=[answer])])
+    assert final.text == "It is 21.5 degrees in Lima."
+    sent = str(received_last(live, kind))
+    assert "21.5" in sent  # the result reached the upstream
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_automatic_function_calling(live: Live, kind: str) -> None:
+    script_calls(kind, live.fakes, [("get_weather", {"city": "Lima"})])
+    script_text(kind, live.fakes, "Lima: 21.5 degrees.")
+    response = live.client().models.generate_content(
+        model=model(kind), contents="Weather in Lima?",
+        config=types.GenerateContentConfig(tools=[get_weather]))
+    assert response.text == "Lima: 21.5 degrees."
+    history = response.automatic_function_calling_history or []
+    assert [p.function_response.response for c in history for p in c.parts or []
+            if p.function_response] == [{"result": {"celsius": 21.5}}]
+    assert "21.5" in str(received_last(live, kind))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_json_with_a_pydantic_schema(live: Live, kind: str) -> None:
+    city = {"name": "Lima", "population": 10000000}
+    if kind == "anthropic":  # constrained output comes back as one forced tool call
+        live.fakes.anthropic.replies.append(anthropic.Reply(
+            text=None, stop_reason="tool_use", tool_calls=[{"name": "respond", "input": city}]))
+    else:
+        script_text(kind, live.fakes, '{"name": "Lima", "population": 10000000}')
+    response = live.client().models.generate_content(
+        model=model(kind), contents="A big city",
+        config=types.GenerateContentConfig(response_mime_type="application/json",
+                                           response_schema=City))
+    assert response.parsed == City(name="Lima", population=10000000)
+
+
+def received_last(live: Live, kind: str) -> object:
+    if kind == "gemini":
+        return live.fakes.gemini.requests[-1].body.decode()
+    return getattr(live.fakes, kind).requests[-1]
+
+
+def test_the_config_holds_no_local_model(live: Live) -> None:
+    models = [str(m.name) for m in live.client().models.list()]
+    assert sorted(models) == sorted(f"models/{kind}-text" for kind in KINDS)
+    assert Path(live.gateway.data_dir).is_dir()
