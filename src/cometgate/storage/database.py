@@ -1,8 +1,10 @@
 """Opening the database: engine, per-connection settings, migrations.
 
-SQLite (through aiosqlite) is the default; the same code path will serve PostgreSQL. The only
-SQLite-specific part is what a SQLite file needs before use: its directory, WAL mode (set once
-per open), and the pragmas set on every new connection.
+SQLite (through aiosqlite) is the default; PostgreSQL (through asyncpg) goes through the same
+code path. What is dialect-specific: for SQLite, what a file needs before use (its directory, WAL
+mode set once per open, the pragmas set on every new connection); for PostgreSQL, the driver
+chosen for a bare `postgresql://` URL and the `search_path` URL parameter (below); and in
+`migrations`, the advisory lock that serializes concurrent migrators on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ DATABASE_FILENAME = "cometgate.db"
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
 _SQLITE_ASYNC_DRIVER = "sqlite+aiosqlite"
+_POSTGRES_ASYNC_DRIVER = "postgresql+asyncpg"
+# "postgres" is what Heroku-style DATABASE_URLs say; SQLAlchemy knows only "postgresql".
+_POSTGRES_BARE_DRIVERS = frozenset({"postgresql", "postgres"})
+# asyncpg takes no libpq `options`, only a `server_settings` mapping, which a URL cannot carry;
+# this parameter (spelled as asyncpg's own DSNs accept it) puts cometgate's tables in a schema.
+POSTGRES_SEARCH_PATH_PARAMETER = "search_path"
 _WAL_RETRY_INTERVAL_S = 0.01
 
 
@@ -83,12 +91,14 @@ def create_database(url: str) -> Database:
     """The engine, not yet connected and not yet migrated: call `migrate` before use.
 
     For a server whose app is built synchronously and migrates in its startup hook. A bare
-    `sqlite://` URL is given the async driver, since the engine is async-only.
+    `sqlite://` or `postgresql://` URL is given the async driver, since the engine is async-only.
+    A PostgreSQL URL may end in `?search_path=SCHEMA`: every connection then uses that schema.
     """
     parsed = _with_async_driver(make_url(url))
     if parsed.get_backend_name() == "sqlite":
         _create_sqlite_directory(parsed)
-    engine = create_async_engine(parsed)
+    parsed, connect_args = _postgres_server_settings(parsed)
+    engine = create_async_engine(parsed, connect_args=connect_args)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
     return Database(engine)
@@ -104,7 +114,20 @@ async def migrate(database: Database, migrations: Sequence[Migration] = MIGRATIO
 def _with_async_driver(url: URL) -> URL:
     if url.drivername == "sqlite":
         return url.set(drivername=_SQLITE_ASYNC_DRIVER)
+    if url.drivername in _POSTGRES_BARE_DRIVERS:
+        return url.set(drivername=_POSTGRES_ASYNC_DRIVER)
     return url
+
+
+def _postgres_server_settings(url: URL) -> tuple[URL, dict[str, Any]]:
+    """Moves `search_path` from the URL's query into asyncpg's per-connection server settings."""
+    search_path = url.query.get(POSTGRES_SEARCH_PATH_PARAMETER)
+    if url.get_driver_name() != "asyncpg" or search_path is None:
+        return url, {}
+    if not isinstance(search_path, str) or not search_path.strip():
+        raise ValueError("the search_path URL parameter must be given once, and not empty")
+    stripped = url.difference_update_query([POSTGRES_SEARCH_PATH_PARAMETER])
+    return stripped, {"server_settings": {"search_path": search_path}}
 
 
 def _create_sqlite_directory(url: URL) -> None:

@@ -11,6 +11,12 @@ Invariants:
   index), then fails; the loser rolls back, re-checks that the migration is recorded, and
   moves on. Writing first also keeps SQLite in WAL mode from failing the upgrade of a read
   transaction to a write one without waiting.
+- On PostgreSQL, the ledger's creation and each migration's transaction first take a
+  transaction-level advisory lock for the current schema. CREATE TABLE IF NOT EXISTS is not
+  safe there when two sessions run it at once (both see no table, one fails on the catalog's
+  unique index), and the same holds for the DDL of two migrations racing; the lock makes them
+  take turns. It is released with the transaction, so a crashed migrator cannot leave it held.
+  SQLite needs nothing of the kind: its one writer at a time already serializes them.
 """
 
 from __future__ import annotations
@@ -30,14 +36,19 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    func,
     insert,
     select,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import CreateTable
 
 from cometgate.storage.schema import UtcDateTime, schema_migrations
+
+# The first key of cometgate's PostgreSQL advisory locks ("cmgt" in ASCII); the second is a
+# hash of the schema, so migrators of different schemas in one database do not wait on each other.
+MIGRATION_LOCK_CLASS = 0x636D6774
 
 
 class MigrationError(RuntimeError):
@@ -166,6 +177,7 @@ async def apply_one(engine: AsyncEngine, migration: Migration) -> bool:
     """Claim and run one migration; False when another process had already applied it."""
     try:
         async with engine.begin() as conn:
+            await _serialize_migrators(conn)
             await conn.execute(
                 insert(schema_migrations).values(name=migration.name, applied_at=datetime.now(UTC))
             )
@@ -182,7 +194,15 @@ async def apply_one(engine: AsyncEngine, migration: Migration) -> bool:
 async def _ensure_ledger(engine: AsyncEngine) -> None:
     # IF NOT EXISTS (not a check-then-create) so that concurrent first opens cannot collide.
     async with engine.begin() as conn:
+        await _serialize_migrators(conn)
         await conn.execute(CreateTable(schema_migrations, if_not_exists=True))
+
+
+async def _serialize_migrators(conn: AsyncConnection) -> None:
+    """PostgreSQL only: wait for other migrators of this schema until this transaction ends."""
+    if conn.dialect.name == "postgresql":
+        schema_key = func.hashtext(func.current_schema())
+        await conn.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_CLASS, schema_key)))
 
 
 def _check_unique_names(migrations: Sequence[Migration]) -> None:

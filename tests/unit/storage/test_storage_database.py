@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, make_url, select, text
-from sqlalchemy.exc import DatabaseError, OperationalError, StatementError
+from sqlalchemy.exc import DatabaseError, StatementError
 
 from cometgate.storage.database import (
     Database,
@@ -38,8 +38,10 @@ async def test_open_creates_missing_parent_directories(tmp_path: Path) -> None:
     assert (data_dir / "cometgate.db").is_file()
 
 
-async def test_every_connection_gets_wal_busy_timeout_and_foreign_keys(database: Database) -> None:
-    async with database.engine.connect() as conn:
+async def test_every_connection_gets_wal_busy_timeout_and_foreign_keys(
+    sqlite_database: Database,
+) -> None:
+    async with sqlite_database.engine.connect() as conn:
         journal = (await conn.execute(text("PRAGMA journal_mode"))).scalar_one()
         foreign_keys = (await conn.execute(text("PRAGMA foreign_keys"))).scalar_one()
         busy_timeout = (await conn.execute(text("PRAGMA busy_timeout"))).scalar_one()
@@ -63,12 +65,12 @@ async def test_in_memory_database_opens_and_is_migrated() -> None:
     assert count == []
 
 
-async def test_a_failing_migration_fails_the_open(tmp_path: Path) -> None:
+async def test_a_failing_migration_fails_the_open(database_url: str) -> None:
     def broken(conn: Connection) -> None:
         conn.execute(text("SELECT * FROM no_such_table"))
 
-    with pytest.raises(OperationalError, match="no_such_table"):
-        await open_database(sqlite_url(tmp_path), migrations=[Migration("0001_broken", broken)])
+    with pytest.raises(DatabaseError, match="no_such_table"):
+        await open_database(database_url, migrations=[Migration("0001_broken", broken)])
 
 
 async def test_timestamps_come_back_aware_and_in_utc(database: Database) -> None:
@@ -128,3 +130,41 @@ async def test_create_then_migrate_is_open_in_two_steps(tmp_path: Path) -> None:
         assert (tmp_path / "data" / "cometgate.db").is_file()
     finally:
         await database.aclose()
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+async def test_a_bare_postgresql_url_is_given_asyncpg(scheme: str) -> None:
+    database = create_database(f"{scheme}://someone:hunter2@127.0.0.1:1/nowhere")
+    try:
+        assert database.engine.url.drivername == "postgresql+asyncpg"
+        assert database.dialect_name == "postgresql"
+        assert "hunter2" not in repr(database)  # no connection is made before migrate
+    finally:
+        await database.aclose()
+
+
+@pytest.mark.parametrize("query", ["search_path=%20", "search_path=a&search_path=b"])
+def test_a_search_path_must_be_one_nonempty_value(query: str) -> None:
+    with pytest.raises(ValueError, match="search_path"):
+        create_database(f"postgresql+asyncpg://someone@127.0.0.1:1/nowhere?{query}")
+
+
+async def test_the_search_path_parameter_puts_every_table_in_that_schema(
+    postgres_url: str,
+) -> None:
+    schema = make_url(postgres_url).query["search_path"]
+    async with await open_database(postgres_url) as db, db.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT current_schema()"))).scalar_one() == schema
+        rows = await conn.execute(
+            text(
+                "SELECT table_schema, table_name FROM information_schema.tables"
+                " WHERE table_name IN ('api_keys', 'schema_migrations', 'usage_records')"
+                " AND table_schema = :schema"
+            ),
+            {"schema": schema},
+        )
+        assert sorted(name for _, name in rows) == [
+            "api_keys",
+            "schema_migrations",
+            "usage_records",
+        ]

@@ -9,12 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, inspect, select, text
+from sqlalchemy import Connection, UniqueConstraint, inspect, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import create_async_engine
 
 import cometgate
-from cometgate.storage.database import Database, open_database, sqlite_url
+from cometgate.storage.database import Database, create_database, open_database
 from cometgate.storage.migrations import (
     MIGRATIONS,
     Migration,
@@ -60,12 +59,12 @@ async def test_first_open_applies_and_records_every_migration(database: Database
     assert await _ledger(database) == sorted(m.name for m in MIGRATIONS)
 
 
-async def test_reopening_applies_nothing(data_dir: Path) -> None:
-    async with await open_database(sqlite_url(data_dir)) as db:
+async def test_reopening_applies_nothing(database_url: str) -> None:
+    async with await open_database(database_url) as db:
         first = await _ledger(db)
         async with db.engine.connect() as conn:
             stamped = (await conn.execute(select(schema_migrations.c.applied_at))).scalars().all()
-    async with await open_database(sqlite_url(data_dir)) as db:
+    async with await open_database(database_url) as db:
         assert await apply_migrations(db.engine) == []
         assert await _ledger(db) == first
         async with db.engine.connect() as conn:
@@ -79,7 +78,14 @@ async def test_migrated_database_matches_the_live_schema(database: Database) -> 
         return {
             table: (
                 {(c["name"], c["nullable"]) for c in inspector.get_columns(table)},
-                {(i["name"], bool(i["unique"])) for i in inspector.get_indexes(table)},
+                # PostgreSQL also lists the index behind each unique constraint; those are
+                # compared as the constraints they are, below.
+                {
+                    (i["name"], bool(i["unique"]))
+                    for i in inspector.get_indexes(table)
+                    if "duplicates_constraint" not in i
+                },
+                {tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)},
             )
             for table in inspector.get_table_names()
         }
@@ -90,30 +96,35 @@ async def test_migrated_database_matches_the_live_schema(database: Database) -> 
         table.name: (
             {(c.name, bool(c.nullable)) for c in table.columns},
             {(i.name, bool(i.unique)) for i in table.indexes},
+            {
+                tuple(c.name for c in u.columns)
+                for u in table.constraints
+                if isinstance(u, UniqueConstraint)
+            },
         )
         for table in metadata.sorted_tables
     }
     assert actual == expected
 
 
-async def test_the_loser_of_a_claim_backs_off_without_running(data_dir: Path) -> None:
+async def test_the_loser_of_a_claim_backs_off_without_running(database_url: str) -> None:
     runs: list[str] = []
 
     def once(conn: Connection) -> None:
         runs.append("ran")
 
     migration = Migration("0001_once", once)
-    async with await open_database(sqlite_url(data_dir), migrations=[migration]) as db:
+    async with await open_database(database_url, migrations=[migration]) as db:
         # As a second process would, having read the ledger before the winner committed.
         assert await apply_one(db.engine, migration) is False
     assert runs == ["ran"]
 
 
 async def test_two_engines_opening_a_fresh_database_apply_each_migration_once(
-    data_dir: Path,
+    database_url: str,
 ) -> None:
     migrations = _counting_migrations(8)
-    url = sqlite_url(data_dir)
+    url = database_url
     first, second = await asyncio.gather(
         open_database(url, migrations=migrations), open_database(url, migrations=migrations)
     )
@@ -126,7 +137,7 @@ async def test_two_engines_opening_a_fresh_database_apply_each_migration_once(
 
 
 def test_two_processes_opening_a_fresh_database_apply_each_migration_once(
-    data_dir: Path,
+    database_url: str,
 ) -> None:
     script = textwrap.dedent(
         f"""
@@ -144,7 +155,7 @@ def test_two_processes_opening_a_fresh_database_apply_each_migration_once(
     )
     source_root = str(Path(cometgate.__file__).parent.parent)
     env = {**os.environ, "PYTHONPATH": source_root}
-    url = sqlite_url(data_dir)
+    url = database_url
     processes = [
         subprocess.Popen([sys.executable, "-c", script, url], env=env, stderr=subprocess.PIPE)
         for _ in range(2)
@@ -160,7 +171,7 @@ def test_two_processes_opening_a_fresh_database_apply_each_migration_once(
     assert asyncio.run(inspect_result()) == [f"{i:04d}_step" for i in range(1, 9)]
 
 
-async def test_a_failed_migration_is_not_recorded_and_is_retried(data_dir: Path) -> None:
+async def test_a_failed_migration_is_not_recorded_and_is_retried(database_url: str) -> None:
     attempts: list[int] = []
 
     def flaky(conn: Connection) -> None:
@@ -171,37 +182,37 @@ async def test_a_failed_migration_is_not_recorded_and_is_retried(data_dir: Path)
 
     migration = Migration("0001_flaky", flaky)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        await open_database(sqlite_url(data_dir), migrations=[migration])
-    async with await open_database(sqlite_url(data_dir), migrations=[migration]) as db:
+        await open_database(database_url, migrations=[migration])
+    async with await open_database(database_url, migrations=[migration]) as db:
         assert await _ledger(db) == ["0001_flaky"]
     assert len(attempts) == 2
 
 
 async def test_an_integrity_error_inside_a_migration_is_not_mistaken_for_a_lost_claim(
-    data_dir: Path,
+    database_url: str,
 ) -> None:
     def violates(conn: Connection) -> None:
         conn.execute(text("CREATE TABLE t (x INTEGER PRIMARY KEY)"))
         conn.execute(text("INSERT INTO t (x) VALUES (1), (1)"))
 
     with pytest.raises(IntegrityError):
-        await open_database(sqlite_url(data_dir), migrations=[Migration("0001_bad", violates)])
-    engine = create_async_engine(sqlite_url(data_dir))
+        await open_database(database_url, migrations=[Migration("0001_bad", violates)])
+    database = create_database(database_url)
     try:
-        assert await applied_migrations(engine) == set()
+        assert await applied_migrations(database.engine) == set()
     finally:
-        await engine.dispose()
+        await database.aclose()
 
 
-async def test_a_database_from_a_newer_version_is_refused(data_dir: Path) -> None:
+async def test_a_database_from_a_newer_version_is_refused(database_url: str) -> None:
     newer = [*MIGRATIONS, Migration("9999_from_the_future", lambda conn: None)]
-    async with await open_database(sqlite_url(data_dir), migrations=newer):
+    async with await open_database(database_url, migrations=newer):
         pass
     with pytest.raises(MigrationError, match="9999_from_the_future"):
-        await open_database(sqlite_url(data_dir))
+        await open_database(database_url)
 
 
-async def test_duplicate_migration_names_are_refused(data_dir: Path) -> None:
+async def test_duplicate_migration_names_are_refused(database_url: str) -> None:
     twice = [Migration("0001_same", lambda conn: None), Migration("0001_same", lambda conn: None)]
     with pytest.raises(MigrationError, match="0001_same"):
-        await open_database(sqlite_url(data_dir), migrations=twice)
+        await open_database(database_url, migrations=twice)
