@@ -17,14 +17,19 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
+from cometgate.api.admin_routes import admin_routes
 from cometgate.api.auth import KeyAuthenticator
+from cometgate.api.balance_routes import balance_routes, balance_state
 from cometgate.api.error_handlers import gateway_error, http_error, unexpected_error
 from cometgate.api.gemini_routes import GeminiApi
 from cometgate.api.health_routes import health_routes
 from cometgate.api.middleware import RequestContextMiddleware
 from cometgate.errors import GatewayError
+from cometgate.limits import create_limiter
+from cometgate.metering import Meter
 from cometgate.metrics import Metrics
 from cometgate.pipeline import Gateway
+from cometgate.pricing import PriceBook
 from cometgate.providers.base import Provider, Supervised
 from cometgate.providers.registry import build_providers
 from cometgate.routing.failover import Failover
@@ -33,7 +38,9 @@ from cometgate.routing.plan import Candidate, Credential, Planner
 from cometgate.routing.resolve import ModelRoute, Router
 from cometgate.settings import LocalProviderSettings, Settings
 from cometgate.storage.database import create_database, migrate
-from cometgate.storage.keys import KeyRepository
+from cometgate.storage.keys import KeyRecord, KeyRepository
+from cometgate.storage.usage import UsageQueries
+from cometgate.storage.usage_writer import UsageWriter
 
 
 def create_app(
@@ -50,10 +57,17 @@ def create_app(
         failover=Failover(settings.routing, health),
     )
     database = create_database(settings.database_url)
-    auth = KeyAuthenticator(
-        KeyRepository(database), cache_seconds=settings.server.auth_cache_seconds
-    )
-    gemini = GeminiApi(gateway, auth, settings.server.max_body_bytes)
+    keys = KeyRepository(database)
+    auth = KeyAuthenticator(keys, cache_seconds=settings.server.auth_cache_seconds)
+    usage = UsageQueries(database)
+    writer = UsageWriter(database)
+    redis_url = settings.limits.redis_url
+    limiter = create_limiter(redis_url.value if redis_url else None, usage)
+    meter = Meter(limiter, PriceBook(settings.models), writer)
+    gemini = GeminiApi(gateway, auth, meter, settings.server.max_body_bytes)
+
+    async def limit_state(key: KeyRecord) -> dict[str, object]:
+        return balance_state(await meter.state(key))
 
     def readiness() -> dict[str, bool]:
         return {n: p.is_ready() for n, p in upstreams.items() if isinstance(p, Supervised)}
@@ -61,6 +75,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(database)
+        writer.start()
         for provider in upstreams.values():
             if isinstance(provider, Supervised):
                 await provider.start()
@@ -69,10 +84,17 @@ def create_app(
         finally:
             for provider in upstreams.values():
                 await provider.aclose()
+            await writer.aclose()  # flushes records still queued
+            await limiter.aclose()
             await database.aclose()
 
     return Starlette(
-        routes=[*health_routes(metrics, readiness), *gemini.routes()],
+        routes=[
+            *health_routes(metrics, readiness),
+            *admin_routes(settings, keys, usage, [m.info.id for m in settings.models]),
+            *balance_routes(auth, limit_state, usage),  # before the catch-all model routes
+            *gemini.routes(),
+        ],
         middleware=[
             Middleware(
                 RequestContextMiddleware, metrics=metrics, log_requests=settings.server.access_log

@@ -1,4 +1,4 @@
-"""`cometgate serve | keys create|list|revoke`.
+"""`cometgate serve | keys create|list|show|update|revoke|rotate|delete | usage totals|export`.
 
 Every command takes --config and --data-dir, so keys can be made before the server has ever
 started. Machine-readable output goes to stdout (only the key, for `keys create`); everything
@@ -14,9 +14,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cometgate.admin_commands import add_key_commands, add_usage_commands
 from cometgate.settings import ConfigError, Settings, load_settings
 from cometgate.storage.database import open_database
-from cometgate.storage.keys import KeyRecord, KeyRepository
+from cometgate.storage.keys import KeyRepository
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,69 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to bind (default 8080)")
     serve.set_defaults(run=_serve)
 
-    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
-        required=True, metavar="ACTION"
-    )
-    create = keys.add_parser("create", parents=[common], help="create a key; prints only the key")
-    create.add_argument("--name", required=True)
-    create.add_argument(
-        "--translation", choices=["default", "strict", "lenient"],
-        help="override the models' translation policy for this key",
-    )
-    create.set_defaults(run=_keys_create)
-    listing = keys.add_parser("list", parents=[common], help="list keys (never the keys)")
-    listing.set_defaults(run=_keys_list)
-    revoke = keys.add_parser("revoke", parents=[common], help="revoke a key by id, name or prefix")
-    revoke.add_argument("ident")
-    revoke.set_defaults(run=_keys_revoke)
+    add_key_commands(commands, common)
+    add_usage_commands(commands, common)
     return parser
 
 
 async def _with_keys(settings: Settings) -> KeyRepository:
     database = await open_database(settings.database_url)
     return KeyRepository(database)
-
-
-def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
-    async def create() -> str:
-        repository = await _with_keys(settings)
-        try:
-            _, key = await repository.create(args.name, translation=args.translation)
-        finally:
-            await repository.database.aclose()
-        return key
-
-    print(asyncio.run(create()))
-    return 0
-
-
-def _keys_list(settings: Settings, args: argparse.Namespace) -> int:
-    async def listing() -> list[KeyRecord]:
-        repository = await _with_keys(settings)
-        try:
-            return await repository.list()
-        finally:
-            await repository.database.aclose()
-
-    print(f"{'ID':>4}  {'NAME':24}  {'PREFIX':12}  {'CREATED':20}  STATUS")
-    for record in asyncio.run(listing()):
-        status = f"revoked {record.revoked_at:%Y-%m-%d %H:%M}" if record.revoked_at else "active"
-        print(f"{record.id:>4}  {record.name:24}  {record.prefix:12}  "
-              f"{record.created_at:%Y-%m-%d %H:%M:%S}   {status}")
-    return 0
-
-
-def _keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
-    async def revoke() -> KeyRecord:
-        repository = await _with_keys(settings)
-        try:
-            return await repository.revoke(args.ident)
-        finally:
-            await repository.database.aclose()
-
-    record = asyncio.run(revoke())
-    print(f"revoked key {record.id} ({record.name}, {record.prefix}…)", file=sys.stderr)
-    return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -140,13 +142,16 @@ class CandidateSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class Prices:
-    """USD per million tokens."""
+class PriceVersion:
+    """A model's prices in USD per million tokens, in force from `effective` until the next
+    version's. `effective` is timezone-aware UTC, or None for "since forever" (only ever the
+    first version of a model)."""
 
-    input: float = 0.0
-    output: float = 0.0
-    thinking: float | None = None  # None: billed as output
-    cached_input: float | None = None  # None: billed as input
+    input: Decimal = Decimal(0)
+    output: Decimal = Decimal(0)
+    thinking: Decimal | None = None  # None: billed as output
+    cached_input: Decimal | None = None  # None: billed as input
+    effective: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +161,8 @@ class ModelSettings:
     # default: refuse what changes meaning, drop and report what only tunes;
     # strict: refuse anything an upstream cannot carry; lenient: drop and report everything.
     translation: str = "default"
-    prices: Prices | None = None
+    # Sorted by `effective`, no two alike; empty when the model is not priced (costs 0).
+    prices: tuple[PriceVersion, ...] = ()
 
     @property
     def provider(self) -> str:

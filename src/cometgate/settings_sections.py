@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ from cometgate.settings import (
     LocalProviderSettings,
     ModelSettings,
     OpenAIProviderSettings,
-    Prices,
+    PriceVersion,
     ProviderSettings,
     RoutingSettings,
     Secret,
@@ -25,6 +28,7 @@ from cometgate.settings import (
 )
 
 TRANSLATION_POLICIES = ("default", "strict", "lenient")
+SINCE_FOREVER = datetime.min.replace(tzinfo=UTC)  # where an undated price version sorts
 
 
 def section(raw: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -242,7 +246,7 @@ def model(model_id: str, data: Mapping[str, Any]) -> ModelSettings:
         info=_model_info(model_id, where, f),
         candidates=_candidates(model_id, where, f),
         translation=translation,
-        prices=_prices(f"{where}.prices", f.get("prices", dict)),
+        prices=_prices(f"{where}.prices", f.data.get("prices")),
     )
 
 
@@ -299,16 +303,68 @@ def _candidates(model_id: str, where: str, f: Fields) -> tuple[CandidateSettings
     return tuple(out)
 
 
-def _prices(where: str, data: Mapping[str, Any] | None) -> Prices | None:
+def _prices(where: str, data: Any) -> tuple[PriceVersion, ...]:
+    """One mapping (prices since forever, or since its `effective`) or a list of versions.
+
+    In a list at most one version may omit `effective`; versions come out sorted by date."""
     if data is None:
-        return None
-    f = Fields(where, data, {"input", "output", "thinking", "cached_input"})
-    return Prices(
-        input=f.positive("input", float, 0.0),
-        output=f.positive("output", float, 0.0),
-        thinking=f.positive("thinking", float, None),
-        cached_input=f.positive("cached_input", float, None),
+        return ()
+    if isinstance(data, Mapping):
+        return (_price_version(where, data),)
+    if not isinstance(data, list) or not data:
+        raise ConfigError(f"{where} must be a mapping or a non-empty list of mappings")
+    versions = sorted((_price_version(f"{where}[{i}]", item) for i, item in enumerate(data)),
+                      key=lambda v: v.effective or SINCE_FOREVER)
+    for earlier, later in pairwise(versions):
+        if earlier.effective == later.effective:
+            when = later.effective.isoformat() if later.effective else "forever"
+            raise ConfigError(f"{where}: two versions are effective since {when}")
+    return tuple(versions)
+
+
+def _price_version(where: str, data: Any) -> PriceVersion:
+    f = Fields(where, data, {"input", "output", "thinking", "cached_input", "effective"})
+    return PriceVersion(
+        input=_usd(f, "input") or Decimal(0),
+        output=_usd(f, "output") or Decimal(0),
+        thinking=_usd(f, "thinking"),
+        cached_input=_usd(f, "cached_input"),
+        effective=_effective(f"{where}.effective", f.data.get("effective")),
     )
+
+
+def _usd(f: Fields, key: str) -> Decimal | None:
+    """A price as an exact decimal: YAML's 0.30 is read as the float 0.3, and `str` gives back
+    the shortest text that round-trips, so the price is the one the operator wrote."""
+    value = f.data.get(key)
+    if value is None:
+        return None
+    try:
+        price = Decimal(str(value).strip() if isinstance(value, int | float | str) else "?")
+    except InvalidOperation:
+        raise ConfigError(f"{f.where}.{key} must be a number") from None
+    if not price.is_finite() or price < 0:
+        raise ConfigError(f"{f.where}.{key} must be a non-negative number")
+    return price
+
+
+def _effective(where: str, value: Any) -> datetime | None:
+    """`YYYY-MM-DD` (midnight UTC) or an RFC 3339 timestamp with its offset; YAML may already
+    have turned either into a date or datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+        except ValueError:
+            raise ConfigError(f"{where} must be YYYY-MM-DD or an RFC 3339 timestamp") from None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ConfigError(f"{where} needs a time zone (Z or ±hh:mm)")
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    raise ConfigError(f"{where} must be YYYY-MM-DD or an RFC 3339 timestamp")
 
 
 def check_references(

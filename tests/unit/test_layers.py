@@ -19,7 +19,8 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "dialects": {"canonical", "errors"},
     "providers": {"canonical", "errors", "dialects", "settings"},
-    "storage": {"errors"},
+    "storage": {"errors", "limits"},
+    "limits": {"errors"},
     "routing": {"canonical", "errors", "providers", "settings"},
 }
 NOBODY_IMPORTS = {"api", "app", "cli", "server"}

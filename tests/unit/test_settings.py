@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,8 @@ models:
     assert [(c.provider, c.upstream_model, c.priority, c.weight) for c in flash.candidates] == [
         ("google", "gemini-2.5-flash", 0, 3.0), ("claude", "claude-sonnet", 1, 1.0),
         ("vllm", "flash", 1, 0.5)]
-    assert flash.prices is not None and flash.prices.output == 2.5
+    assert [(p.input, p.output, p.effective) for p in flash.prices] == [
+        (Decimal("0.3"), Decimal("2.5"), None)]
     assert settings.routing.retries == 1 and settings.routing.breaker_failures == 3
 
 

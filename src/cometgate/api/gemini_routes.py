@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -18,8 +20,10 @@ from starlette.routing import BaseRoute, Route
 
 from cometgate.api.auth import KeyAuthenticator
 from cometgate.api.body import read_body
-from cometgate.canonical import GenerateRequest, StreamEvent
-from cometgate.dialects.gemini.errors import encode_stream_error
+from cometgate.api.gemini_streams import encoded_stream, forwarded_stream
+from cometgate.api.rate_limit_headers import rate_limit_headers
+from cometgate.canonical import GenerateRequest, ModelInfo, Usage
+from cometgate.dialects.gemini.estimate import estimate
 from cometgate.dialects.gemini.inbound import (
     decode_count_tokens_request,
     decode_generate_request,
@@ -28,9 +32,10 @@ from cometgate.dialects.gemini.models import encode_count_tokens, encode_model, 
 from cometgate.dialects.gemini.paths import gemini_path
 from cometgate.dialects.gemini.response import encode_response
 from cometgate.dialects.gemini.stream import GeminiStreamEncoder
-from cometgate.errors import GatewayError, InternalError, InvalidRequest, NotFound
+from cometgate.errors import InvalidRequest, NotFound
+from cometgate.metering import Meter, Served, Ticket, check_access, served_failure
 from cometgate.pipeline import Call, Dropped, Gateway
-from cometgate.providers.base import RawCall, RawChunk
+from cometgate.providers.base import RawCall
 
 log = logging.getLogger("cometgate.api")
 
@@ -43,6 +48,7 @@ DROPPED_HEADER = "x-cometgate-dropped"
 class GeminiApi:
     gateway: Gateway
     auth: KeyAuthenticator
+    meter: Meter
     max_body_bytes: int
 
     def routes(self) -> list[BaseRoute]:
@@ -74,14 +80,32 @@ class GeminiApi:
         handler = {
             "generateContent": self.generate_content,
             "streamGenerateContent": self.stream_generate_content,
-            "countTokens": self.count_tokens,
         }.get(method)
-        if handler is None:
+        if handler is None and method != "countTokens":
             raise _no_such_method(request)
         key = await self.auth.authenticate(request)
-        self._require_model(request, name, method)
+        info = self._require_model(request, name, method)
         request.state.translation = key.translation
-        return await handler(request, name)
+        body = await read_body(request, self.max_body_bytes)
+        if handler is None:  # countTokens: access rules apply; it is not metered
+            check_access(key, info.id, _client_ip(request), datetime.now(UTC))
+            return await self.count_tokens(request, name, body)
+        prompt_tokens, max_output = estimate(body)
+        ticket = await self.meter.admit(
+            key, info.id,
+            client_ip=_client_ip(request),
+            prompt_tokens=prompt_tokens,
+            max_output_tokens=max_output or info.default_max_output_tokens
+            or info.output_token_limit,
+            request_id=request.scope["state"]["request_id"],
+            dialect="gemini",
+            stream=method == "streamGenerateContent",
+        )
+        try:
+            return await handler(request, name, body, ticket)
+        except BaseException as exc:
+            await self.meter.finish(ticket, served_failure(exc))
+            raise
 
     async def get_model(self, request: Request, name: str) -> Response:
         await self.auth.authenticate(request)
@@ -90,41 +114,57 @@ class GeminiApi:
             raise NotFound(f"models/{name.removeprefix('models/')} is not found.")
         return Response(orjson.dumps(encode_model(info)), media_type=JSON_TYPE)
 
-    async def generate_content(self, request: Request, name: str) -> Response:
-        body = await read_body(request, self.max_body_bytes)
+    async def generate_content(
+        self, request: Request, name: str, body: bytes, ticket: Ticket
+    ) -> Response:
         call = _call(request, name, body, "generateContent", decode_generate_request)
         outcome = await self.gateway.generate(call)
+        usage = outcome.raw.usage if outcome.raw else (
+            outcome.response.usage if outcome.response else None
+        )
+        await self.meter.finish(ticket, _served(200, usage, outcome.served_by))
+        headers = await self._limit_headers(ticket)
         if outcome.raw is not None:
-            return Response(outcome.raw.body, media_type=outcome.raw.content_type)
+            return Response(outcome.raw.body, media_type=outcome.raw.content_type,
+                            headers=headers)
         assert outcome.response is not None
         return Response(
             encode_response(outcome.response),
             media_type=JSON_TYPE,
-            headers=_dropped_headers(outcome.dropped),
+            headers={**headers, **_dropped_headers(outcome.dropped)},
         )
 
-    async def stream_generate_content(self, request: Request, name: str) -> Response:
+    async def stream_generate_content(
+        self, request: Request, name: str, body: bytes, ticket: Ticket
+    ) -> Response:
         alt = request.query_params.get("alt", "json")
         if alt not in ("sse", "json"):
             raise InvalidRequest(f"Invalid value at 'alt' (TYPE_ENUM), \"{alt}\"")
-        body = await read_body(request, self.max_body_bytes)
         call = _call(request, name, body, "streamGenerateContent", decode_generate_request,
                      alt="sse" if alt == "sse" else None)
         outcome = await self.gateway.stream(call)
         media_type = "text/event-stream" if alt == "sse" else JSON_TYPE
+        headers = await self._limit_headers(ticket)
+
+        async def on_end(served: Served) -> None:
+            await self.meter.finish(ticket, _served(
+                served.status, served.usage, outcome.served_by, served.failure_class))
+
         if outcome.raw is not None:
-            return StreamingResponse(_forwarded(outcome.raw, sse=alt == "sse"),
-                                     media_type=media_type)
+            return StreamingResponse(
+                forwarded_stream(_first_byte(ticket, outcome.raw), sse=alt == "sse",
+                                 on_end=on_end),
+                media_type=media_type, headers=headers,
+            )
         assert outcome.events is not None
         encoder = GeminiStreamEncoder("sse" if alt == "sse" else "json")
         return StreamingResponse(
-            _encoded(encoder, outcome.events),
+            encoded_stream(encoder, _first_byte(ticket, outcome.events), on_end),
             media_type=media_type,
-            headers=_dropped_headers(outcome.dropped),
+            headers={**headers, **_dropped_headers(outcome.dropped)},
         )
 
-    async def count_tokens(self, request: Request, name: str) -> Response:
-        body = await read_body(request, self.max_body_bytes)
+    async def count_tokens(self, request: Request, name: str, body: bytes) -> Response:
         call = _call(request, name, body, "countTokens", decode_count_tokens_request)
         outcome = await self.gateway.count_tokens(call)
         if outcome.raw is not None:
@@ -132,33 +172,44 @@ class GeminiApi:
         assert outcome.total is not None
         return Response(encode_count_tokens(outcome.total), media_type=JSON_TYPE)
 
-    def _require_model(self, request: Request, name: str, method: str) -> None:
-        if self.gateway.model(name) is None:
+    async def _limit_headers(self, ticket: Ticket) -> dict[str, str]:
+        """OpenAI-style rate-limit headers, for keys that have request or token limits."""
+        limits = ticket.key.limits()
+        if limits.rpm is None and limits.tpm is None and limits.rpd is None:
+            return {}
+        return rate_limit_headers(await self.meter.state(ticket.key))
+
+    def _require_model(self, request: Request, name: str, method: str) -> ModelInfo:
+        info = self.gateway.model(name)
+        if info is None:
             version = request.url.path.split("/")[1] if request.url.path.startswith("/v1") else ""
             raise NotFound(
                 f"models/{name.removeprefix('models/')} is not found for API version "
                 f"{version or 'v1beta'}, or is not supported for {method}. Call ListModels to "
                 "see the list of available models and their supported methods."
             )
+        return info
 
 
-async def _encoded(
-    encoder: GeminiStreamEncoder, events: AsyncIterator[StreamEvent]
-) -> AsyncIterator[bytes]:
-    """Stream bytes; once the first byte has gone out, a failure can only be reported in-band,
-    as a final error event (integer code, `error` first) that the SDKs raise on."""
-    try:
-        async for event in events:
-            for piece in encoder.feed(event):
-                yield piece
-        pieces = encoder.end()
-    except GatewayError as exc:
-        pieces = encoder.fail(exc)
-    except Exception:
-        log.exception("stream failed after the first byte")
-        pieces = encoder.fail(InternalError("Internal error encountered."))
-    for piece in pieces:
-        yield piece
+T = TypeVar("T")
+
+
+async def _first_byte(ticket: Ticket, items: AsyncIterator[T]) -> AsyncIterator[T]:
+    async for item in items:
+        ticket.mark_first_byte()
+        yield item
+
+
+def _served(
+    status: int, usage: Usage | None, served_by: tuple[str, str] | None,
+    failure_class: str | None = None,
+) -> Served:
+    provider, upstream = served_by or (None, None)
+    return Served(status, usage, provider, upstream, failure_class)
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 def _call(
@@ -182,24 +233,6 @@ def _call(
         raw=RawCall(body=body, version=version, method=method, alt=alt),
         translation=getattr(request.state, "translation", None),
     )
-
-
-async def _forwarded(chunks: AsyncIterator[RawChunk], *, sse: bool) -> AsyncIterator[bytes]:
-    """A Gemini upstream's stream, event by event as received. If it breaks after the first
-    byte, the caller still gets a well-formed ending: an error event (SSE) or an error
-    element closing the array."""
-    opened = False
-    try:
-        async for chunk in chunks:
-            opened = opened or bool(chunk.data.strip(b"[ \r\n"))
-            yield chunk.data
-    except GatewayError as exc:
-        error = encode_stream_error(exc)
-        if sse:
-            yield error
-        else:
-            payload = error.removeprefix(b"data: ").strip()
-            yield (b",\r\n" if opened else b"") + payload + b"]"
 
 
 def _dropped_headers(dropped: Dropped) -> dict[str, str]:

@@ -1,0 +1,155 @@
+"""Per-key limits around each request, and its one usage record.
+
+    admit     access rules (expiry, client IP, model allow-list), then the limiter reserves
+              the request's worst-case cost and counts it against rpm/rpd/tpm/concurrency
+    finish    the real cost from the real usage: the reservation is settled, and the usage
+              record is committed before the caller receives the last byte of the answer —
+              so a response the caller fully received always has its record, even if the
+              gateway is killed right after (the writer batches concurrent records into one
+              commit, which is what keeps this cheap)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from cometgate.canonical import Usage
+from cometgate.errors import GatewayError, InvalidRequest, PermissionDenied
+from cometgate.limits.limiter import Lease, Limiter
+from cometgate.limits.policy import LimitState
+from cometgate.pricing import PriceBook
+from cometgate.storage.keys import KeyRecord
+from cometgate.storage.usage import UsageRecord
+from cometgate.storage.usage_writer import UsageWriter
+
+
+class KeyExpired(InvalidRequest):
+    def __init__(self) -> None:
+        super().__init__("API key expired. Please renew the API key.")
+
+
+@dataclass(slots=True)
+class Ticket:
+    """One admitted request, from admission to its usage record."""
+
+    key: KeyRecord
+    model: str
+    request_id: str
+    dialect: str
+    stream: bool
+    lease: Lease
+    started: float = field(default_factory=time.perf_counter)
+    first_byte: float | None = None
+    finished: bool = False
+
+    def mark_first_byte(self) -> None:
+        if self.first_byte is None:
+            self.first_byte = time.perf_counter()
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """How a request ended, for its record."""
+
+    status: int
+    usage: Usage | None = None
+    provider: str | None = None
+    upstream_model: str | None = None
+    failure_class: str | None = None
+
+
+class Meter:
+    def __init__(self, limiter: Limiter, prices: PriceBook, writer: UsageWriter) -> None:
+        self._limiter = limiter
+        self._prices = prices
+        self._writer = writer
+
+    async def admit(
+        self,
+        key: KeyRecord,
+        model: str,
+        *,
+        client_ip: str | None,
+        prompt_tokens: int,
+        max_output_tokens: int,
+        request_id: str,
+        dialect: str,
+        stream: bool,
+    ) -> Ticket:
+        now = datetime.now(UTC)
+        check_access(key, model, client_ip, now)
+        worst = self._prices.worst_case(model, prompt_tokens, max_output_tokens, now)
+        lease = await self._limiter.acquire(
+            key.id, key.limits(), tokens=prompt_tokens, cost=worst, now=now
+        )
+        return Ticket(key, model, request_id, dialect, stream, lease)
+
+    async def state(self, key: KeyRecord) -> LimitState:
+        return await self._limiter.state(key.id, key.limits(), datetime.now(UTC))
+
+    async def finish(self, ticket: Ticket, served: Served) -> None:
+        """Settle and record, exactly once per ticket whatever path ends the request."""
+        if ticket.finished:
+            return
+        ticket.finished = True
+        now = datetime.now(UTC)
+        usage = served.usage or Usage()
+        cost = self._prices.cost(ticket.model, usage, now) if served.usage else Decimal(0)
+        await self._limiter.settle(
+            ticket.lease, tokens=usage.total_tokens, cost=cost, now=now
+        )
+        ended = time.perf_counter()
+        await self._writer.record(UsageRecord(
+            request_id=ticket.request_id,
+            key_id=ticket.key.id,
+            model=ticket.model,
+            provider=served.provider,
+            upstream_model=served.upstream_model,
+            dialect=ticket.dialect,
+            stream=ticket.stream,
+            status=served.status,
+            failure_class=served.failure_class,
+            prompt_tokens=usage.prompt_tokens,
+            output_tokens=usage.output_tokens,
+            thoughts_tokens=usage.thoughts_tokens,
+            cached_tokens=usage.cached_tokens,
+            cost_usd=cost,
+            latency_ms=(ended - ticket.started) * 1000,
+            ttfb_ms=(ticket.first_byte - ticket.started) * 1000 if ticket.first_byte else None,
+            created_at=now,
+        ))
+
+
+def served_failure(error: BaseException) -> Served:
+    if isinstance(error, GatewayError):
+        failure = getattr(error, "failure_class", None)
+        return Served(error.http_status, failure_class=failure.value if failure else None)
+    return Served(500, failure_class="unknown")
+
+
+def check_access(key: KeyRecord, model: str, client_ip: str | None, now: datetime) -> None:
+    if key.expires_at is not None and key.expires_at <= now:
+        raise KeyExpired()
+    if key.allowed_ips and not _ip_allowed(client_ip, key.allowed_ips):
+        raise PermissionDenied(
+            f"Requests from IP address {client_ip or 'unknown'} are not allowed for this API key."
+        )
+    if key.allowed_models and not any(
+        fnmatch.fnmatchcase(model, pattern) for pattern in key.allowed_models
+    ):
+        raise PermissionDenied(f"This API key is not allowed to use models/{model}.")
+
+
+def _ip_allowed(client_ip: str | None, ranges: tuple[str, ...]) -> bool:
+    if client_ip is None:
+        return False
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(r, strict=False) for r in ranges)

@@ -1,0 +1,142 @@
+"""Group commit of usage records: durable, yet one transaction for many requests.
+
+Why: a request whose response the caller fully received must never be missing from the usage
+log, even if the process is killed a moment later. So the request waits until its record is
+committed. One transaction per request would make every request pay for its own commit (an
+fsync on SQLite); here concurrent requests share one.
+
+How: `record()` appends the record and a future to a queue, wakes the writer task, and awaits
+the future. The writer task drains whatever is queued (up to `max_batch` rows), inserts it with
+one executemany in one transaction, commits, and only then resolves every future of that batch.
+While it commits, new records queue up and form the next batch, so the batch size adapts to the
+load with no timer and no added latency for a lone request.
+
+Failures: a row-specific error (a duplicate request_id, a value the column refuses) makes the
+writer retry that batch row by row, each in its own transaction, so only the bad record fails
+and the rest are committed. Any other error (the database is unreachable, locked too long) fails
+every waiter of the batch with that exception; the writer itself keeps running. Records are
+validated when built (`UsageRecord.__post_init__`), so most bad input never reaches a batch.
+
+Cancellation: a caller cancelled while waiting (a client that disconnected) does not withdraw
+its record; it is written with its batch.
+
+Durability on SQLite: the database runs in WAL mode (`database.migrate` sets it) and this module
+relies on SQLite's default `synchronous = FULL` (`database` does not lower it). A commit returns
+only after its WAL frames are written to the file, which survives a kill -9 of the process; with
+FULL they are also fsynced, which survives a crash of the machine. NORMAL would still survive
+kill -9, not a power loss; OFF would risk both. PostgreSQL: a commit is durable once it returns
+(`synchronous_commit = on`, its default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import insert
+from sqlalchemy.exc import DataError, IntegrityError
+
+from cometgate.storage.database import Database
+from cometgate.storage.schema import usage_records
+from cometgate.storage.usage import UsageRecord
+
+DEFAULT_MAX_BATCH = 1000
+# Errors that belong to one row, not to the batch or the database: retried row by row.
+_ROW_ERRORS = (IntegrityError, DataError)
+
+
+class UsageWriterClosedError(RuntimeError):
+    """The writer is not running (not started yet, or closed): nothing can be recorded."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiter:
+    record: UsageRecord
+    committed: asyncio.Future[None]
+
+
+class UsageWriter:
+    """Writes usage records in batches; `record` returns once its record is committed.
+
+    Lifecycle: `start()` inside the running event loop, `record()` any number of times,
+    `aclose()` once: it writes everything queued, then stops."""
+
+    def __init__(self, database: Database, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._database = database
+        self._max_batch = max_batch
+        self._queue: list[_Waiter] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._closing and not self._task.done()
+
+    def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("the usage writer was already started")
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="usage-writer")
+
+    async def record(self, record: UsageRecord) -> None:
+        """Return once `record` is committed; raise what made its commit fail."""
+        if not self.running:
+            raise UsageWriterClosedError("the usage writer is not running")
+        committed = asyncio.get_running_loop().create_future()
+        self._queue.append(_Waiter(record, committed))
+        self._wakeup.set()
+        await committed
+
+    async def aclose(self) -> None:
+        """Write every record already queued, then stop. Safe to call more than once."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._queue:
+                    batch = self._queue[: self._max_batch]
+                    del self._queue[: self._max_batch]
+                    await self._commit(batch)
+                if self._closing:
+                    return
+        finally:
+            # Reached with waiters left only if this task was cancelled or failed unexpectedly.
+            left, self._queue = self._queue, []
+            _fail(left, UsageWriterClosedError("the usage writer stopped before writing this"))
+
+    async def _commit(self, batch: Sequence[_Waiter]) -> None:
+        try:
+            await self._insert(batch)
+        except _ROW_ERRORS as error:
+            if len(batch) == 1:
+                _fail(batch, error)
+                return
+            for waiter in batch:
+                await self._commit((waiter,))
+            return
+        except Exception as error:  # the waiters own the failure; the writer carries on
+            _fail(batch, error)
+            return
+        for waiter in batch:
+            if not waiter.committed.done():
+                waiter.committed.set_result(None)
+
+    async def _insert(self, batch: Sequence[_Waiter]) -> None:
+        rows = [waiter.record.as_row() for waiter in batch]
+        async with self._database.engine.begin() as conn:
+            await conn.execute(insert(usage_records), rows)
+
+
+def _fail(waiters: Sequence[_Waiter], error: BaseException) -> None:
+    for waiter in waiters:
+        if not waiter.committed.done():
+            waiter.committed.set_exception(error)
