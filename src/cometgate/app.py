@@ -63,7 +63,8 @@ def create_app(
     writer = UsageWriter(database)
     redis_url = settings.limits.redis_url
     limiter = create_limiter(redis_url.value if redis_url else None, usage)
-    meter = Meter(limiter, PriceBook(settings.models), writer)
+    meter = Meter(limiter, PriceBook(settings.models), writer,
+                  enabled=settings.server.accounting)
     gemini = GeminiApi(gateway, auth, meter, settings.server.max_body_bytes)
 
     async def limit_state(key: KeyRecord) -> dict[str, object]:

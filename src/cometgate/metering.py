@@ -42,7 +42,7 @@ class Ticket:
     request_id: str
     dialect: str
     stream: bool
-    lease: Lease
+    lease: Lease | None  # None when accounting is off
     started: float = field(default_factory=time.perf_counter)
     first_byte: float | None = None
     finished: bool = False
@@ -64,10 +64,16 @@ class Served:
 
 
 class Meter:
-    def __init__(self, limiter: Limiter, prices: PriceBook, writer: UsageWriter) -> None:
+    """`enabled=False` keeps the access rules but neither limits nor records (for measuring
+    what accounting costs; `server.accounting: false`)."""
+
+    def __init__(
+        self, limiter: Limiter, prices: PriceBook, writer: UsageWriter, *, enabled: bool = True
+    ) -> None:
         self._limiter = limiter
         self._prices = prices
         self._writer = writer
+        self._enabled = enabled
 
     async def admit(
         self,
@@ -83,6 +89,8 @@ class Meter:
     ) -> Ticket:
         now = datetime.now(UTC)
         check_access(key, model, client_ip, now)
+        if not self._enabled:
+            return Ticket(key, model, request_id, dialect, stream, lease=None, finished=True)
         worst = self._prices.worst_case(model, prompt_tokens, max_output_tokens, now)
         lease = await self._limiter.acquire(
             key.id, key.limits(), tokens=prompt_tokens, cost=worst, now=now
@@ -94,7 +102,7 @@ class Meter:
 
     async def finish(self, ticket: Ticket, served: Served) -> None:
         """Settle and record, exactly once per ticket whatever path ends the request."""
-        if ticket.finished:
+        if ticket.finished or ticket.lease is None:
             return
         ticket.finished = True
         now = datetime.now(UTC)

@@ -48,6 +48,7 @@ class ServerSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     auth_cache_seconds: float = 2.0  # how long a key lookup is trusted before re-reading storage
     access_log: bool = True
+    accounting: bool = True  # per-key limits and usage records; off only to measure their cost
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,7 +74,7 @@ class Fields:
 
 def server(data: Mapping[str, Any]) -> ServerSettings:
     f = Fields("server", data, {"host", "port", "max_body_bytes", "auth_cache_seconds",
-                                "access_log"})
+                                "access_log", "accounting"})
     base = ServerSettings()
     return ServerSettings(
         host=f.get("host", str, base.host),
@@ -82,6 +82,7 @@ def server(data: Mapping[str, Any]) -> ServerSettings:
         max_body_bytes=f.positive("max_body_bytes", int, base.max_body_bytes),
         auth_cache_seconds=f.positive("auth_cache_seconds", float, base.auth_cache_seconds),
         access_log=f.get("access_log", bool, base.access_log),
+        accounting=f.get("accounting", bool, base.accounting),
     )
 
 
