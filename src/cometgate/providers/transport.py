@@ -26,6 +26,7 @@ ERROR_BODY_LIMIT = 64 * 1024  # an error answer is read for its fields, not stor
 # the connection return to the pool. A server that lingers is not waited for.
 _DRAIN_BYTES = 16 * 1024
 _DRAIN_SECONDS = 0.5
+_FIRST_BYTE_DEADLINE = "cometgate.first_byte_deadline"
 
 
 class Transport:
@@ -55,7 +56,12 @@ class Transport:
         first_byte = asyncio.get_running_loop().time() + self.timeouts.first_byte
         try:
             async with asyncio.timeout_at(min(deadline, first_byte)):
-                return await self._client.send(request, stream=True)
+                response = await self._client.send(request, stream=True)
+                # Servers that queue work (a local model, vLLM) may send headers at once and
+                # the first body bytes only when the job starts: the first-byte allowance
+                # covers that first chunk too, not just the headers.
+                response.extensions[_FIRST_BYTE_DEADLINE] = first_byte
+                return response
         except TimeoutError:
             raise self._timed_out(deadline, "no response from the upstream within "
                                   f"{self.timeouts.first_byte:g}s") from None
@@ -81,10 +87,15 @@ class Transport:
         """The body, each wait bounded by the idle timeout and the attempt's deadline."""
         loop = asyncio.get_running_loop()
         iterator: AsyncIterator[bytes] = response.aiter_bytes()
+        first_chunk_by: float | None = response.extensions.get(_FIRST_BYTE_DEADLINE)
         while True:
+            wait_until = loop.time() + self.timeouts.idle
+            if first_chunk_by is not None:
+                wait_until = max(wait_until, first_chunk_by)
             try:
-                async with asyncio.timeout_at(min(deadline, loop.time() + self.timeouts.idle)):
+                async with asyncio.timeout_at(min(deadline, wait_until)):
                     chunk = await anext(iterator)
+                first_chunk_by = None
             except StopAsyncIteration:
                 return
             except TimeoutError:
