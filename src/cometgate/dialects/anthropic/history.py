@@ -35,6 +35,7 @@ from cometgate.canonical import (
     ToolResultPart,
 )
 from cometgate.dialects.anthropic.envelope import unpack
+from cometgate.dialects.tool_calls import CallLedger
 from cometgate.errors import InvalidRequest
 
 # The image types the Messages API accepts as base64 sources.
@@ -51,20 +52,10 @@ class History:
 
 
 @dataclass(slots=True)
-class _Call:
-    """A call of the latest assistant turn, waiting for its result."""
-
-    id: str
-    name: str
-    had_id: bool
-    answered: bool = False
-
-
-@dataclass(slots=True)
 class _Encoder:
     messages: list[dict[str, Any]] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
-    calls: list[_Call] = field(default_factory=list)
+    ledger: CallLedger = field(default_factory=lambda: CallLedger("toolu"))
 
     def append(self, role: str, content: list[Block]) -> None:
         if not content:
@@ -107,7 +98,7 @@ def _system(encoder: _Encoder, parts: tuple[Part, ...]) -> list[Block]:
 
 def _add_assistant(encoder: _Encoder, turn: int, message: Message) -> None:
     if not encoder.messages or encoder.messages[-1]["role"] != "assistant":
-        encoder.calls = []  # a new assistant turn: only its calls can be answered next
+        encoder.ledger.new_turn()  # a new assistant turn: only its calls can be answered next
     carried = any(unpack(getattr(p, "signature", None)) is not None for p in message.parts)
     content: list[Block] = []
     for index, part in enumerate(message.parts):
@@ -151,9 +142,7 @@ def _thinking_carried(encoder: _Encoder, where: str, part: Part) -> list[Block]:
 
 
 def _tool_use(encoder: _Encoder, turn: int, part: ToolCallPart) -> Block:
-    call = _Call(part.call_id or f"toolu_{turn}_{len(encoder.calls)}", part.name,
-                 had_id=part.call_id is not None)
-    encoder.calls.append(call)
+    call = encoder.ledger.call(part, turn)
     return {"type": "tool_use", "id": call.id, "name": part.name,
             "input": dict(part.arguments)}
 
@@ -166,7 +155,7 @@ def _add_user(encoder: _Encoder, turn: int, message: Message) -> None:
         if signature is not None:
             encoder.dropped.append(f"{where}.signature: only model turns carry thoughts")
         if isinstance(part, ToolResultPart):
-            content.append(_tool_result(encoder.calls, where, part))
+            content.append(_tool_result(encoder.ledger, where, part))
         elif isinstance(part, ReasoningPart):
             encoder.dropped.append(f"{where}: reasoning in a user turn has no Anthropic form")
         elif isinstance(part, ToolCallPart):
@@ -204,32 +193,14 @@ def _base64_source(part: BlobPart) -> Block:
             "data": base64.b64encode(part.data).decode("ascii")}
 
 
-def _tool_result(calls: list[_Call], where: str, result: ToolResultPart) -> Block:
-    call = _paired_call(calls, result)
-    if call is None:
-        raise InvalidRequest(
-            f"{where}: the function response for {result.name!r} answers no function call "
-            "of the preceding model turn",
-            violations={where: "unpaired function response"},
-        )
-    call.answered = True
+def _tool_result(ledger: CallLedger, where: str, result: ToolResultPart) -> Block:
+    call = ledger.answer(result, where)
     block: Block = {"type": "tool_result", "tool_use_id": call.id,
                     "content": orjson.dumps(dict(result.response)).decode()}
     # Gemini's convention: a response holding only "error" reports a failed call.
     if set(result.response) == {"error"}:
         block["is_error"] = True
     return block
-
-
-def _paired_call(calls: list[_Call], result: ToolResultPart) -> _Call | None:
-    waiting = [call for call in calls if not call.answered]
-    if result.call_id is not None:
-        for call in waiting:
-            if call.id == result.call_id:
-                return call
-        # The caller invented an id for a call that came without one: fall back to the name.
-        waiting = [call for call in waiting if not call.had_id]
-    return next((call for call in waiting if call.name == result.name), None)
 
 
 def _results_first(content: list[Block]) -> list[Block]:

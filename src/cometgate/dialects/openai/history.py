@@ -28,6 +28,7 @@ from cometgate.canonical import (
     ToolCallPart,
     ToolResultPart,
 )
+from cometgate.dialects.tool_calls import CallLedger, PendingCall
 from cometgate.errors import InvalidRequest
 
 
@@ -38,20 +39,10 @@ class History:
 
 
 @dataclass(slots=True)
-class _Call:
-    """A call of the latest assistant turn, waiting for its result."""
-
-    id: str
-    name: str
-    had_id: bool
-    answered: bool = False
-
-
-@dataclass(slots=True)
 class _Encoder:
     messages: list[dict[str, Any]] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
-    calls: list[_Call] = field(default_factory=list)
+    ledger: CallLedger = field(default_factory=lambda: CallLedger("call"))
 
 
 def encode_history(request: GenerateRequest) -> History:
@@ -85,17 +76,14 @@ def _system_text(parts: tuple[Part, ...]) -> str:
 def _add_assistant(encoder: _Encoder, turn: int, message: Message) -> None:
     texts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
-    encoder.calls = []
+    encoder.ledger.new_turn()
     for index, part in enumerate(message.parts):
         where = f"messages[{turn}].parts[{index}]"
         _note_signature(encoder, where, part)
         if isinstance(part, TextPart):
             texts.append(part.text)
         elif isinstance(part, ToolCallPart):
-            call = _Call(part.call_id or f"call_{turn}_{len(tool_calls)}", part.name,
-                         had_id=part.call_id is not None)
-            encoder.calls.append(call)
-            tool_calls.append(_tool_call(call, part))
+            tool_calls.append(_tool_call(encoder.ledger.call(part, turn), part))
         elif isinstance(part, ReasoningPart):
             encoder.dropped.append(f"{where}: reasoning (OpenAI has no input field for it)")
         else:
@@ -108,7 +96,7 @@ def _add_assistant(encoder: _Encoder, turn: int, message: Message) -> None:
     encoder.messages.append(entry)
 
 
-def _tool_call(call: _Call, part: ToolCallPart) -> dict[str, Any]:
+def _tool_call(call: PendingCall, part: ToolCallPart) -> dict[str, Any]:
     arguments = orjson.dumps(dict(part.arguments)).decode()
     return {"id": call.id, "type": "function",
             "function": {"name": part.name, "arguments": arguments}}
@@ -121,7 +109,7 @@ def _add_user(encoder: _Encoder, turn: int, message: Message) -> None:
         _note_signature(encoder, where, part)
         if isinstance(part, ToolResultPart):
             # Tool messages must directly follow the assistant turn, before any user text.
-            encoder.messages.append(_tool_message(encoder.calls, where, part))
+            encoder.messages.append(_tool_message(encoder.ledger, where, part))
         elif isinstance(part, ReasoningPart):
             encoder.dropped.append(f"{where}: reasoning (OpenAI has no input field for it)")
         elif isinstance(part, ToolCallPart):
@@ -155,28 +143,10 @@ def _user_content(where: str, part: Part) -> dict[str, Any]:
     raise _unsupported(where, part, "this model's input")
 
 
-def _tool_message(calls: list[_Call], where: str, result: ToolResultPart) -> dict[str, Any]:
-    call = _paired_call(calls, result)
-    if call is None:
-        raise InvalidRequest(
-            f"{where}: the function response for {result.name!r} answers no function call "
-            "of the preceding model turn",
-            violations={where: "unpaired function response"},
-        )
-    call.answered = True
+def _tool_message(ledger: CallLedger, where: str, result: ToolResultPart) -> dict[str, Any]:
+    call = ledger.answer(result, where)
     return {"role": "tool", "tool_call_id": call.id,
             "content": orjson.dumps(dict(result.response)).decode()}
-
-
-def _paired_call(calls: list[_Call], result: ToolResultPart) -> _Call | None:
-    waiting = [call for call in calls if not call.answered]
-    if result.call_id is not None:
-        for call in waiting:
-            if call.id == result.call_id:
-                return call
-        # The caller invented an id for a call that came without one: fall back to the name.
-        waiting = [call for call in waiting if not call.had_id]
-    return next((call for call in waiting if call.name == result.name), None)
 
 
 def _note_signature(encoder: _Encoder, where: str, part: Part) -> None:
