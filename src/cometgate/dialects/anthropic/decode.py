@@ -18,7 +18,6 @@ break out, so `thoughts_tokens` stays 0.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from cometgate.dialects.anthropic.envelope import (
     thinking_block,
 )
 from cometgate.dialects.anthropic.structured import RESPOND_TOOL, output_text
-from cometgate.errors import FailureClass, UpstreamError
+from cometgate.dialects.upstream_answers import new_response_id, unreadable
 
 _FINISH = {
     "end_turn": FinishReason.STOP,
@@ -57,9 +56,6 @@ _FINISH = {
 }
 
 
-def new_response_id() -> str:
-    """A fresh id for the caller; an upstream's own id would leak which upstream answered."""
-    return secrets.token_urlsafe(18)
 
 
 def finish_reason(value: object) -> FinishReason | None:
@@ -68,10 +64,6 @@ def finish_reason(value: object) -> FinishReason | None:
     return _FINISH.get(str(value), FinishReason.OTHER)
 
 
-def unreadable(detail: str) -> UpstreamError:
-    return UpstreamError(f"unreadable upstream response: {detail}",
-                         failure_class=FailureClass.UNKNOWN, http_status=502,
-                         status="UNAVAILABLE")
 
 
 @dataclass(slots=True)

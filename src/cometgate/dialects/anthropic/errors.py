@@ -30,9 +30,10 @@ from typing import Any
 
 import orjson
 
+from cometgate.dialects.upstream_answers import error_message as _message
+from cometgate.dialects.upstream_answers import failure as _failure
 from cometgate.errors import FailureClass, UpstreamError
 
-_MESSAGE_LIMIT = 2000  # an upstream message is shown to the caller; keep it bounded
 _STATUS_OF_TYPE = {
     "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
     "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
@@ -145,14 +146,4 @@ def _error_fields(body: bytes) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-def _message(error: Mapping[str, Any], status: int) -> str:
-    message = error.get("message")
-    if not isinstance(message, str) or not message.strip():
-        return f"the upstream rejected the request (HTTP {status})"
-    return message.strip()[:_MESSAGE_LIMIT]
 
-
-def _failure(message: str, failure_class: FailureClass, status: int, http_status: int,
-             rpc_status: str = "UNAVAILABLE") -> UpstreamError:
-    return UpstreamError(message, failure_class=failure_class, upstream_status=status,
-                         http_status=http_status, status=rpc_status)

@@ -38,12 +38,11 @@ from cometgate.dialects.anthropic.decode import (
     Assembler,
     TokenCounts,
     finish_reason,
-    new_response_id,
-    unreadable,
 )
 from cometgate.dialects.anthropic.envelope import redacted_block, thinking_block
 from cometgate.dialects.anthropic.errors import classify_stream_error
 from cometgate.dialects.sse_decode import SSEFrame
+from cometgate.dialects.upstream_answers import new_response_id, unreadable
 from cometgate.errors import FailureClass, UpstreamError
 
 

@@ -34,13 +34,12 @@ from cometgate.dialects.openai.wire import (
     classify_stream_error,
     decode_usage,
     finish_reason,
-    new_response_id,
     parse_arguments,
     reasoning_text,
-    unreadable,
     wants_thoughts,
 )
 from cometgate.dialects.sse_decode import SSEFrame
+from cometgate.dialects.upstream_answers import new_response_id, unreadable
 from cometgate.errors import FailureClass, UpstreamError
 
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r",

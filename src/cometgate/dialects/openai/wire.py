@@ -8,7 +8,6 @@ read where they carry meaning; everything else is ignored.
 from __future__ import annotations
 
 import email.utils
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +26,9 @@ from cometgate.canonical import (
     ToolCallPart,
     Usage,
 )
+from cometgate.dialects.upstream_answers import error_message as _message
+from cometgate.dialects.upstream_answers import failure as _failure
+from cometgate.dialects.upstream_answers import new_response_id, unreadable
 from cometgate.errors import FailureClass, UpstreamError
 
 _FINISH = {
@@ -36,7 +38,6 @@ _FINISH = {
     "function_call": FinishReason.STOP,  # the legacy name for tool_calls
     "content_filter": FinishReason.SAFETY,
 }
-_MESSAGE_LIMIT = 2000  # an upstream message is shown to the caller; keep it bounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +49,6 @@ class TokenLogprob:
     top: tuple[tuple[str, float], ...] = ()
 
 
-def new_response_id() -> str:
-    """A fresh id for the caller; an upstream's own id would leak which upstream answered."""
-    return secrets.token_urlsafe(18)
 
 
 def finish_reason(value: object) -> FinishReason | None:
@@ -134,10 +132,6 @@ def decode_response(body: bytes, request: GenerateRequest, model_version: str) -
     )
 
 
-def unreadable(detail: str) -> UpstreamError:
-    return UpstreamError(f"unreadable upstream response: {detail}",
-                         failure_class=FailureClass.UNKNOWN, http_status=502,
-                         status="UNAVAILABLE")
 
 
 def _document(body: bytes) -> dict[str, Any]:
@@ -301,17 +295,8 @@ def _error_fields(body: bytes) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-def _message(error: Mapping[str, Any], status: int) -> str:
-    message = error.get("message")
-    if not isinstance(message, str) or not message.strip():
-        return f"the upstream rejected the request (HTTP {status})"
-    return message.strip()[:_MESSAGE_LIMIT]
 
 
-def _failure(message: str, failure_class: FailureClass, status: int, http_status: int,
-             rpc_status: str = "UNAVAILABLE") -> UpstreamError:
-    return UpstreamError(message, failure_class=failure_class, upstream_status=status,
-                         http_status=http_status, status=rpc_status)
 
 
 def _float(value: str | None) -> float | None:
