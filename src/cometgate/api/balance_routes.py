@@ -106,7 +106,7 @@ def balance_state(state: LimitState) -> dict[str, object]:
         "requests_remaining_today": state.remaining_requests_today,
         "tokens_remaining_this_minute": state.remaining_tokens_this_minute,
         "in_flight": state.in_flight,
-        "reserved_usd": str(state.reserved),
+        "reserved_usd": money_text(state.reserved),
         "minute_resets_at": state.minute_resets_at.isoformat(),
         "day_resets_at": state.day_resets_at.isoformat(),
     }

@@ -55,7 +55,9 @@ class UsageRecord:
     upstream_model: str | None
     dialect: str  # the caller's: gemini, openai, anthropic
     stream: bool
-    status: int  # the HTTP status the caller got
+    # The HTTP status the caller got; for a stream that failed after it began (the caller saw
+    # 200, then an error event), the code of that in-band error, so failures stay countable.
+    status: int
     failure_class: str | None
     prompt_tokens: int  # includes cached tokens
     output_tokens: int
