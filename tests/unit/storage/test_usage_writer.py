@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from cometgate.storage.database import Database, create_database
@@ -48,16 +48,26 @@ async def stored_ids(database: Database) -> set[str]:
         return set((await conn.scalars(select(usage_records.c.request_id))).all())
 
 
-def count_commits(database: Database) -> list[int]:
+@pytest.fixture
+def engine_commits() -> Iterator[list[int]]:
+    """Commits on any engine: on SQLite files the writer uses a synchronous engine of its own
+    (see usage_writer._SqliteFileSink), on PostgreSQL the database's async one."""
     commits: list[int] = []
-    event.listen(database.engine.sync_engine, "commit", lambda conn: commits.append(1))
-    return commits
+
+    def counted(conn: object) -> None:
+        commits.append(1)
+
+    event.listen(Engine, "commit", counted)
+    try:
+        yield commits
+    finally:
+        event.remove(Engine, "commit", counted)
 
 
 async def test_concurrent_records_share_a_handful_of_transactions(
-    database: Database, writer: UsageWriter
+    database: Database, writer: UsageWriter, engine_commits: list[int]
 ) -> None:
-    commits = count_commits(database)
+    commits = engine_commits
     ids = [f"req-{n:03d}" for n in range(100)]
     await asyncio.gather(*(writer.record(usage_record(i)) for i in ids))
     assert await stored_ids(database) == set(ids)
@@ -65,17 +75,17 @@ async def test_concurrent_records_share_a_handful_of_transactions(
 
 
 async def test_a_lone_record_is_written_in_its_own_transaction(
-    database: Database, writer: UsageWriter
+    database: Database, writer: UsageWriter, engine_commits: list[int]
 ) -> None:
-    commits = count_commits(database)
+    commits = engine_commits
     await writer.record(usage_record("alone"))
     assert len(commits) == 1 and await stored_ids(database) == {"alone"}
 
 
-async def test_batches_are_capped(database: Database) -> None:
+async def test_batches_are_capped(database: Database, engine_commits: list[int]) -> None:
     small = UsageWriter(database, max_batch=7)
     small.start()
-    commits = count_commits(database)
+    commits = engine_commits
     await asyncio.gather(*(small.record(usage_record(f"r{n}")) for n in range(30)))
     await small.aclose()
     assert len(commits) >= 5  # 30 rows, at most 7 per transaction
@@ -225,7 +235,8 @@ def test_a_record_is_a_value() -> None:
 async def test_sqlite_keeps_the_synchronous_level_the_writer_relies_on(
     sqlite_database: Database,
 ) -> None:
-    # The writer's durability note relies on WAL with synchronous FULL (2), SQLite's default.
+    # The writer's durability note relies on WAL with synchronous NORMAL (1): commits survive
+    # kill -9 (tested in test_usage_durability) without an fsync per commit.
     async with sqlite_database.engine.connect() as conn:
         assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
-        assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2
+        assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 1
