@@ -40,6 +40,7 @@ from cometgate.settings import LocalProviderSettings, Settings
 from cometgate.storage.database import create_database, migrate
 from cometgate.storage.keys import KeyRecord, KeyRepository
 from cometgate.storage.usage import UsageQueries
+from cometgate.storage.usage_log import UsageLog
 from cometgate.storage.usage_writer import UsageWriter
 
 
@@ -59,11 +60,14 @@ def create_app(
     database = create_database(settings.database_url)
     keys = KeyRepository(database)
     auth = KeyAuthenticator(keys, cache_seconds=settings.server.auth_cache_seconds)
-    usage = UsageQueries(database)
-    writer = UsageWriter(database)
+    # Callers do not wait on commits (the journal makes records durable), so the writer can
+    # linger a little to put many records in each commit.
+    writer = UsageWriter(database, linger=0.02)
+    usage_log = UsageLog(writer, settings.data_dir / "usage-journal")
+    usage = UsageQueries(database, before_read=usage_log.flush)
     redis_url = settings.limits.redis_url
     limiter = create_limiter(redis_url.value if redis_url else None, usage)
-    meter = Meter(limiter, PriceBook(settings.models), writer,
+    meter = Meter(limiter, PriceBook(settings.models), usage_log,
                   enabled=settings.server.accounting)
     gemini = GeminiApi(gateway, auth, meter, settings.server.max_body_bytes)
 
@@ -77,6 +81,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(database)
         writer.start()
+        await usage_log.recover(database)
         for provider in upstreams.values():
             if isinstance(provider, Supervised):
                 await provider.start()
@@ -85,11 +90,12 @@ def create_app(
         finally:
             for provider in upstreams.values():
                 await provider.aclose()
-            await writer.aclose()  # flushes records still queued
+            await usage_log.aclose()  # every journaled record committed
+            await writer.aclose()
             await limiter.aclose()
             await database.aclose()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             *health_routes(metrics, readiness),
             *admin_routes(settings, keys, usage, [m.info.id for m in settings.models]),
@@ -108,6 +114,8 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    app.state.usage_log = usage_log  # lets tests wait for records in flight
+    return app
 
 
 def model_routes(settings: Settings, upstreams: Mapping[str, Provider]) -> list[ModelRoute]:

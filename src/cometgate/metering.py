@@ -3,10 +3,10 @@
     admit     access rules (expiry, client IP, model allow-list), then the limiter reserves
               the request's worst-case cost and counts it against rpm/rpd/tpm/concurrency
     finish    the real cost from the real usage: the reservation is settled, and the usage
-              record is committed before the caller receives the last byte of the answer —
+              record is journaled before the caller receives the last byte of the answer —
               so a response the caller fully received always has its record, even if the
-              gateway is killed right after (the writer batches concurrent records into one
-              commit, which is what keeps this cheap)
+              gateway is killed right after; the database commit follows in batches, off the
+              request's path (storage/usage_log.py)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from cometgate.limits.policy import LimitState
 from cometgate.pricing import PriceBook
 from cometgate.storage.keys import KeyRecord
 from cometgate.storage.usage import UsageRecord
-from cometgate.storage.usage_writer import UsageWriter
+from cometgate.storage.usage_log import UsageLog
 
 
 class KeyExpired(InvalidRequest):
@@ -68,11 +68,11 @@ class Meter:
     what accounting costs; `server.accounting: false`)."""
 
     def __init__(
-        self, limiter: Limiter, prices: PriceBook, writer: UsageWriter, *, enabled: bool = True
+        self, limiter: Limiter, prices: PriceBook, usage: UsageLog, *, enabled: bool = True
     ) -> None:
         self._limiter = limiter
         self._prices = prices
-        self._writer = writer
+        self._usage = usage
         self._enabled = enabled
 
     async def admit(
@@ -112,7 +112,7 @@ class Meter:
             ticket.lease, tokens=usage.total_tokens, cost=cost, now=now
         )
         ended = time.perf_counter()
-        await self._writer.record(UsageRecord(
+        self._usage.record(UsageRecord(
             request_id=ticket.request_id,
             key_id=ticket.key.id,
             model=ticket.model,

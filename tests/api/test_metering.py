@@ -31,6 +31,7 @@ from cometgate.settings import OpenAIProviderSettings, Secret, Settings
 from cometgate.storage.database import open_database
 from cometgate.storage.keys import KeyRecord, KeyRepository
 from cometgate.storage.usage import UsageQueries, UsageRecord
+from cometgate.storage.usage_log import UsageLog
 from tests.api.conftest import SettingsBuilder
 from tests.e2e.upstream_gate import UpstreamGate
 from tests.fakes.openai_upstream import FakeOpenAIUpstream, Reply
@@ -61,8 +62,9 @@ class Gateway:
     """An app on the given settings, its gated fake upstream, and a way to make keys."""
 
     def __init__(self, settings: Settings, http: httpx.AsyncClient, gate: UpstreamGate,
-                 upstream: FakeOpenAIUpstream) -> None:
+                 upstream: FakeOpenAIUpstream, usage_log: UsageLog) -> None:
         self.settings = settings
+        self.usage_log = usage_log
         self.http = http
         self.gate = gate
         self.upstream = upstream
@@ -76,6 +78,7 @@ class Gateway:
             await KeyRepository(database).update(ident, **changes)
 
     async def records(self) -> list[UsageRecord]:
+        await self.usage_log.flush()  # records are journaled at once, committed in batches
         async with await open_database(self.settings.database_url) as database:
             return await UsageQueries(database).records()
 
@@ -108,7 +111,7 @@ def open_gateway(build_settings: SettingsBuilder, upstream: FakeOpenAIUpstream) 
         async with app.router.lifespan_context(app):
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                          base_url="http://gateway") as http:
-                yield Gateway(settings, http, gate, upstream)
+                yield Gateway(settings, http, gate, upstream, app.state.usage_log)
 
     return opened
 

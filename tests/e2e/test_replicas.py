@@ -165,6 +165,10 @@ async def _drive(replicas: Replicas, key: str, *, stop_on: str) -> Outcome:
 
 async def _recorded(replicas: Replicas, key_id: int) -> dict[str, dict[str, str]]:
     async with httpx.AsyncClient(timeout=30.0) as http:
+        # Each replica commits its usage records in batches; its own /admin/usage waits for
+        # those in flight. Asking replica 0 first lands its records before replica 1 reads.
+        await http.get(replicas.gateways[0].base_url + "/admin/usage",
+                       headers={"authorization": f"Bearer {ADMIN_KEY}"})
         response = await http.get(
             replicas.gateways[1].base_url + "/admin/usage",
             params={"format": "csv", "key_id": str(key_id)},

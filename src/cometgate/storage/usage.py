@@ -16,15 +16,17 @@ dialect:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from sqlalchemy import BigInteger, ColumnElement, Date, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -121,8 +123,23 @@ TOTALS_CSV_FIELDS = ("key_id", "model", "day", "requests", "prompt_tokens", "out
 class UsageQueries:
     """Read-only questions about usage. Time bounds are half-open: since <= created_at < until."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        before_read: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """`before_read`: awaited before every query, e.g. to let this process's usage records
+        still on their way to the database land first (read-your-writes)."""
         self._database = database
+        self._before_read = before_read
+
+    @contextlib.asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        if self._before_read is not None:
+            await self._before_read()
+        async with self._database.engine.connect() as conn:
+            yield conn
 
     async def totals(
         self,
@@ -137,7 +154,7 @@ class UsageQueries:
         group = _group_column(group_by)
         query = _filtered(select(group.label("group"), *_sums()), since, until, key_id, model)
         query = query.group_by(group).order_by(group)
-        async with self._database.engine.connect() as conn:
+        async with self._connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_totals(row[1:], **{_GROUP_FIELD[group_by]: _group_value(group_by, row[0])})
                 for row in rows]
@@ -155,7 +172,7 @@ class UsageQueries:
         columns = [usage_records.c[name] for name in RECORD_FIELDS]
         query = _filtered(select(*columns), since, until, key_id, model)
         query = query.order_by(usage_records.c.created_at, usage_records.c.id).limit(limit)
-        async with self._database.engine.connect() as conn:
+        async with self._connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_record(row._mapping) for row in rows]
 
@@ -181,7 +198,7 @@ class UsageQueries:
     async def key_totals(self, key_id: int, since: datetime | None = None) -> UsageTotals:
         """Everything one key used since a time (or ever): one aggregate query."""
         query = _filtered(select(*_sums()), since, None, key_id, None)
-        async with self._database.engine.connect() as conn:
+        async with self._connect() as conn:
             row = (await conn.execute(query)).one()
         return _totals(row, key_id=key_id)
 

@@ -64,9 +64,14 @@ class UsageWriter:
     Lifecycle: `start()` inside the running event loop, `record()` any number of times,
     `aclose()` once: it writes everything queued, then stops."""
 
-    def __init__(self, database: Database, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    def __init__(
+        self, database: Database, *, max_batch: int = DEFAULT_MAX_BATCH, linger: float = 0.0
+    ) -> None:
+        """`linger`: seconds to wait after the first queued record before committing, so that
+        records arriving meanwhile share the commit (for callers that do not wait on it)."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
+        self._linger = linger
         self._sink = _sink_for(database)
         self._max_batch = max_batch
         self._queue: list[_Waiter] = []
@@ -104,6 +109,8 @@ class UsageWriter:
         try:
             while True:
                 await self._wakeup.wait()
+                if self._linger and not self._closing:
+                    await asyncio.sleep(self._linger)
                 self._wakeup.clear()
                 while self._queue:
                     batch = self._queue[: self._max_batch]

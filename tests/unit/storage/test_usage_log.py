@@ -1,0 +1,85 @@
+"""The usage journal: records are durable at once and committed in the background; segments a
+dead process left behind are recovered exactly once."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+import orjson
+from tests.unit.storage.test_usage_writer import stored_ids, usage_record
+
+from cometgate.storage.database import Database
+from cometgate.storage.usage import UsageQueries, UsageRecord
+from cometgate.storage.usage_log import UsageLog, _as_json
+from cometgate.storage.usage_writer import UsageWriter
+
+
+async def started_log(database: Database, directory: Path) -> tuple[UsageLog, UsageWriter]:
+    writer = UsageWriter(database, linger=0.01)
+    writer.start()
+    log = UsageLog(writer, directory)
+    await log.recover(database)
+    return log, writer
+
+
+async def test_records_are_journaled_then_committed_and_segments_deleted(
+    database: Database, tmp_path: Path
+) -> None:
+    log, writer = await started_log(database, tmp_path / "journal")
+    for n in range(20):
+        log.record(usage_record(f"r{n}"))
+    # Durable before any commit: every line is already in the journal.
+    (segment,) = list((tmp_path / "journal").glob("*.jsonl"))
+    assert len(segment.read_bytes().splitlines()) == 20
+    await log.flush()
+    assert len(await stored_ids(database)) == 20
+    await log.aclose()
+    await writer.aclose()
+    assert list((tmp_path / "journal").glob("*.jsonl")) == []  # all committed: nothing kept
+
+
+async def test_a_dead_process_segment_is_recovered_once_and_stored_ids_are_skipped(
+    database: Database, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    log, writer = await started_log(database, journal)
+    log.record(usage_record("committed-before-the-kill"))
+    await log.flush()
+    await log.aclose()
+    await writer.aclose()
+    # What a killed process leaves: a segment holding a committed and an uncommitted record,
+    # and a last line cut short by the kill.
+    first = log_line(usage_record("committed-before-the-kill"))
+    second = log_line(usage_record("journaled-only"))
+    (journal / "9-dead.jsonl").write_bytes(first + second + b'{"request_id": "cut')
+    log, writer = await started_log(database, journal)
+    assert await stored_ids(database) == {"committed-before-the-kill", "journaled-only"}
+    assert list(journal.glob("*.jsonl")) == []
+    totals = await UsageQueries(database).totals("key")
+    assert totals[0].requests == 2
+    await log.aclose()
+    await writer.aclose()
+
+
+async def test_a_segment_locked_by_a_live_process_is_left_alone(
+    database: Database, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    live = journal / "1-live.jsonl"
+    live.write_bytes(log_line(usage_record("not-mine")))
+    fd = os.open(live, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        log, writer = await started_log(database, journal)
+        assert await stored_ids(database) == set() and live.exists()
+        await log.aclose()
+        await writer.aclose()
+    finally:
+        os.close(fd)
+
+
+def log_line(record: UsageRecord) -> bytes:
+    return orjson.dumps(_as_json(record)) + b"\n"
