@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
+from cometgate.app import create_app
+from cometgate.providers.base import Provider
+from cometgate.settings import Settings
 from tests.api.bodies import SMOL, error_of, text_body
 from tests.fakes.openai_upstream import FakeOpenAIUpstream
 
@@ -72,3 +77,34 @@ async def test_unknown_colon_method_is_404(
     assert response.status_code == 404
     assert "Method not found" in error_of(response.content)["message"]
     assert upstream.requests == []
+
+
+async def test_a_caller_leaving_mid_body_is_not_an_error_of_ours(
+    settings: Settings, fake_provider: Provider, api_key: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # What uvicorn delivers when the connection drops mid-body: part of it, then a disconnect.
+    app = create_app(settings, providers={"fake": fake_provider})
+    messages = [
+        {"type": "http.request", "body": b'{"contents":', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": f"/v1beta/models/{SMOL}:generateContent", "raw_path": b"",
+        "query_string": b"", "root_path": "", "client": ("127.0.0.1", 5000),
+        "server": ("gateway", 80),
+        "headers": [(b"x-goog-api-key", api_key.encode()), (b"content-length", b"1000")],
+    }
+    async with app.router.lifespan_context(app):
+        await app(scope, receive, send)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert sent[0]["status"] == 499

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from cometgate.errors import InvalidRequest, PayloadTooLarge
+from cometgate.errors import InvalidRequest, PayloadTooLarge, RequestRejected
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -19,12 +19,26 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(size, limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # The caller left mid-body: nobody is there to answer, and it is not our failure.
+        raise CallerGone() from None
     return b"".join(chunks)
+
+
+class CallerGone(RequestRejected):
+    """The caller closed the connection before its request body arrived."""
+
+    http_status = 499
+    status = "CANCELLED"
+
+    def __init__(self) -> None:
+        super().__init__("The client closed the connection before the request body arrived.")
 
 
 def _too_large(size: int, limit: int) -> PayloadTooLarge:
