@@ -1,0 +1,1 @@
+"""Gateway overhead against a mock upstream: direct, through cometgate, through LiteLLM."""

@@ -1,0 +1,182 @@
+"""Gateway overhead, side by side in one run: direct to a mock upstream, through cometgate,
+through LiteLLM. Never two systems at once: each is started, measured on every scenario, and
+stopped before the next; a direct block runs right before each gateway block, as its baseline.
+
+    .venv/bin/python -m bench.proxy.run                 # full run (about 10 minutes)
+    .venv/bin/python -m bench.proxy.run --quick         # smoke run (about 2 minutes)
+    .venv/bin/python -m bench.proxy.run --skip-litellm --profile
+
+Linux only (/proc), 127.0.0.1 only; every child is stopped on exit, Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+from bench.proxy import figures, litellm_env, profile, services
+from bench.proxy.measure import Measured, Plan, measure, run_async
+from bench.proxy.open_loop import Target, one
+from bench.proxy.procstat import load_average, rss_mb
+from bench.proxy.scenarios import SCENARIOS, Scenario
+
+QUICK = Plan(count=120, warmup=20, saturation_seconds=3)
+
+
+def preflight(skip_litellm: bool) -> None:
+    if shutil.which("wrk") is None:
+        print("wrk is missing: apt-get update && apt-get install -y wrk", flush=True)
+        subprocess.run(["apt-get", "update"], check=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, timeout=600)
+    if not skip_litellm:
+        litellm_env.ensure_installed()
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in
+                Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "?")
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout
+    return (f"{time.strftime('%Y-%m-%d %H:%M %Z')}; {os.cpu_count()} CPUs ({cpu}); "
+            f"Python {platform.python_version()}; {wrk.splitlines()[0] if wrk else 'wrk ?'}")
+
+
+def probe(target: Target, scenario: Scenario, system: str, chunks: int) -> None:
+    """One request before measuring: it must succeed and look like the scenario's answer."""
+    sample = run_async(one(target))
+    gemini_out = not (system.startswith("direct") and scenario.translate)
+    marker = b'"candidates"' if gemini_out else b'"choices"'
+    if sample.status != 200 or marker not in sample.body:
+        raise RuntimeError(f"{system}/{scenario.name}: status {sample.status}, "
+                           f"body {sample.body[:300]!r}")
+    if scenario.stream and len(sample.events) < chunks:
+        raise RuntimeError(f"{system}/{scenario.name}: {len(sample.events)} events, "
+                           f"expected ≥ {chunks}")
+
+
+def run_block(plan: Plan, mock: services.Service, system: str, pid: int,
+              targets: dict[str, Target], workdir: Path, profiling: bool) -> list[Measured]:
+    results = []
+    services.set_mock_timing(mock, latency_ms=plan.latency_ms, chunks=plan.chunks,
+                             interval_ms=plan.interval_ms)
+    for scenario in SCENARIOS:
+        if scenario.name not in targets:
+            continue
+        probe(targets[scenario.name], scenario, system, plan.chunks)
+        load = load_average()
+        out = workdir / f"profile-{system}-{scenario.name}.txt" if profiling else None
+        measured = measure(plan, mock, system, pid, scenario.name, targets[scenario.name],
+                           load, out)
+        ok = sum(s.status == 200 for s in measured.samples)
+        errors = collections.Counter(s.error for s in measured.samples if s.status != 200)
+        print(f"  {system:9} {scenario.name:16} fixed-rate ok {ok}/{len(measured.samples)}, "
+              f"saturation {measured.sat_rps:.0f} req/s "
+              f"(load {load})" + (f"; failures: {dict(errors)}" if errors else ""), flush=True)
+        if out is not None:
+            print(profile.hotspots(out), flush=True)
+        results.append(measured)
+    return results
+
+
+def gateway_block(plan: Plan, mock: services.Service, workdir: Path, name: str,
+                  start: Callable[[], tuple[services.Service, str]],
+                  target: Callable[[Scenario, int, str], Target], wanted: set[str],
+                  profiling: bool) -> list[Measured]:
+    service, key = start()
+    try:
+        print(f"{name}: pid {service.pid}, port {service.port}, idle RSS "
+              f"{rss_mb(service.pid):.0f} MB", flush=True)
+        targets = {s.name: target(s, service.port, key) for s in SCENARIOS if s.name in wanted}
+        return run_block(plan, mock, name, service.pid, targets, workdir, profiling)
+    finally:
+        services.stop(service)
+
+
+def direct_block(plan: Plan, mock: services.Service, workdir: Path, wanted: set[str],
+                 label: str = "direct") -> list[Measured]:
+    targets = {s.name: s.direct(mock.port) for s in SCENARIOS if s.name in wanted}
+    return run_block(plan, mock, label, mock.pid, targets, workdir, False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short smoke run")
+    parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy cometgate during saturation; print hotspots")
+    parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
+    parser.add_argument("--json", type=Path, help="also write the summaries here")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else Plan()
+    wanted = set(args.scenarios.split(","))
+    preflight(args.skip_litellm)
+    if args.profile and not profile.available():
+        print("py-spy not found in .venv: .venv/bin/pip install py-spy", file=sys.stderr)
+        return 2
+    services.install_cleanup()
+    print(" ".join(["command:", sys.executable, "-m", "bench.proxy.run", *sys.argv[1:]]))
+    print(f"machine: {machine()}")
+    if not args.skip_litellm:
+        print(f"litellm {litellm_env.version()} (bench/.venv-litellm)")
+    print(f"plan: {plan}\nload average at start: {load_average()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-proxy-") as tmp:
+        workdir = Path(tmp)
+        mock = services.start_mock(workdir)
+        results = direct_block(plan, mock, workdir, wanted)
+        cg = gateway_block(
+            plan, mock, workdir, "cometgate", lambda: services.start_cometgate(workdir, mock),
+            lambda s, port, key: s.cometgate(port, key), wanted, args.profile)
+        rows = report_rows(plan, results, cg, None)
+        if not args.skip_litellm:
+            base_ll = direct_block(plan, mock, workdir, wanted, "direct-2")
+            ll = gateway_block(
+                plan, mock, workdir, "litellm",
+                lambda: (litellm_env.start_litellm(workdir, mock), litellm_env.MASTER_KEY),
+                lambda s, port, key: s.litellm(port, key), wanted, False)
+            rows = report_rows(plan, results, cg, (base_ll, ll))
+        services.stop(mock)
+    print(f"\nload average at end: {load_average()}\n")
+    order = [s.name for s in SCENARIOS]
+    rows.sort(key=lambda r: order.index(r[0].scenario))  # stable: block order within each
+    print(figures.table(rows))
+    cometgate = {r[0].scenario: r[0] for r in rows if r[0].system == "cometgate"}
+    litellm = {r[0].scenario: r[0] for r in rows if r[0].system == "litellm"}
+    bases = {r[0].scenario: r[1] for r in rows if r[0].system == "cometgate"}
+    print("\n" + "\n".join(figures.verdicts(cometgate, bases, litellm)))
+    if args.json:
+        args.json.write_bytes(orjson.dumps([r[0] for r in rows], option=orjson.OPT_INDENT_2))
+    return 0
+
+
+def report_rows(plan: Plan, direct: list[Measured], cg: list[Measured],
+                litellm: tuple[list[Measured], list[Measured]] | None,
+                ) -> list[tuple[figures.Summary, figures.Summary, figures.Summary | None]]:
+    def summary(m: Measured) -> figures.Summary:
+        return figures.summarise(m, plan.chunks)
+
+    base = {m.scenario: summary(m) for m in direct}
+    ll = {m.scenario: summary(m) for m in litellm[1]} if litellm else {}
+    base_ll = {m.scenario: summary(m) for m in litellm[0]} if litellm else {}
+    rows: list[tuple[figures.Summary, figures.Summary, figures.Summary | None]] = []
+    for m in direct:
+        rows.append((base[m.scenario], base[m.scenario], None))
+    for m in cg:
+        rows.append((summary(m), base[m.scenario], ll.get(m.scenario)))
+    rows.extend((s, s, None) for s in base_ll.values())
+    for scenario, s in ll.items():
+        rows.append((s, base_ll[scenario], None))
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main())
