@@ -175,7 +175,8 @@ class GeminiApi:
     async def _limit_headers(self, ticket: Ticket) -> dict[str, str]:
         """OpenAI-style rate-limit headers, for keys that have request or token limits."""
         limits = ticket.key.limits()
-        if limits.rpm is None and limits.tpm is None and limits.rpd is None:
+        no_limits = limits.rpm is None and limits.tpm is None and limits.rpd is None
+        if no_limits or ticket.lease is None:  # nothing to report, or accounting is off
             return {}
         return rate_limit_headers(await self.meter.state(ticket.key))
 
