@@ -1,4 +1,4 @@
-"""Small pieces every outbound codec needs when it reads an upstream's answer."""
+"""Small pieces every outbound codec needs: reading an upstream's answer, refusing a part."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from cometgate.errors import FailureClass, UpstreamError
+from cometgate.canonical import BlobPart, FileRefPart, Part
+from cometgate.errors import FailureClass, InvalidRequest, UpstreamError
 
 MESSAGE_LIMIT = 2000  # an upstream's error message is relayed, but never at any length
 
@@ -33,3 +34,18 @@ def failure(message: str, failure_class: FailureClass, status: int, http_status:
             rpc_status: str = "UNAVAILABLE") -> UpstreamError:
     return UpstreamError(message, failure_class=failure_class, upstream_status=status,
                          http_status=http_status, status=rpc_status)
+
+
+def describe_part(part: Part) -> str:
+    if isinstance(part, BlobPart | FileRefPart):
+        return f"MIME type {part.mime_type or 'unknown'}"
+    return type(part).__name__
+
+
+def unsupported_part(where: str, part: Part, place: str) -> InvalidRequest:
+    """A part this upstream's dialect has no field for, refused before anything is sent."""
+    described = describe_part(part)
+    return InvalidRequest(
+        f"{where}: {described} is not supported in {place}",
+        violations={where: f"unsupported {described}"},
+    )

@@ -36,6 +36,7 @@ from cometgate.canonical import (
 )
 from cometgate.dialects.anthropic.envelope import unpack
 from cometgate.dialects.tool_calls import CallLedger
+from cometgate.dialects.upstream_answers import describe_part, unsupported_part
 from cometgate.errors import InvalidRequest
 
 # The image types the Messages API accepts as base64 sources.
@@ -86,7 +87,7 @@ def _system(encoder: _Encoder, parts: tuple[Part, ...]) -> list[Block]:
         where = f"system[{index}]"
         if not isinstance(part, TextPart):
             raise InvalidRequest(
-                f"the system instruction can only hold text, not {_describe(part)}",
+                f"the system instruction can only hold text, not {describe_part(part)}",
                 violations={where: "must be text"},
             )
         if part.signature is not None:
@@ -113,7 +114,7 @@ def _add_assistant(encoder: _Encoder, turn: int, message: Message) -> None:
         elif isinstance(part, ToolCallPart):
             content.append(_tool_use(encoder, turn, part))
         else:
-            raise _unsupported(where, part, "a model turn")
+            raise unsupported_part(where, part, "a model turn")
     encoder.append("assistant", content)
 
 
@@ -185,7 +186,7 @@ def _media(where: str, part: Part) -> Block:
             return {"type": "image", "source": {"type": "url", "url": part.uri}}
         if part.mime_type == "application/pdf":
             return {"type": "document", "source": {"type": "url", "url": part.uri}}
-    raise _unsupported(where, part, "this model's input")
+    raise unsupported_part(where, part, "this model's input")
 
 
 def _base64_source(part: BlobPart) -> Block:
@@ -210,14 +211,3 @@ def _results_first(content: list[Block]) -> list[Block]:
     return results + [block for block in content if block["type"] != "tool_result"]
 
 
-def _describe(part: Part) -> str:
-    if isinstance(part, BlobPart | FileRefPart):
-        return f"MIME type {part.mime_type or 'unknown'}"
-    return type(part).__name__
-
-
-def _unsupported(where: str, part: Part, place: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"{where}: {_describe(part)} is not supported in {place}",
-        violations={where: f"unsupported {_describe(part)}"},
-    )

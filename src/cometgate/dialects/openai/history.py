@@ -29,6 +29,7 @@ from cometgate.canonical import (
     ToolResultPart,
 )
 from cometgate.dialects.tool_calls import CallLedger, PendingCall
+from cometgate.dialects.upstream_answers import describe_part, unsupported_part
 from cometgate.errors import InvalidRequest
 
 
@@ -66,7 +67,7 @@ def _system_text(parts: tuple[Part, ...]) -> str:
     for index, part in enumerate(parts):
         if not isinstance(part, TextPart):
             raise InvalidRequest(
-                f"the system instruction can only hold text, not {_describe(part)}",
+                f"the system instruction can only hold text, not {describe_part(part)}",
                 violations={f"system[{index}]": "must be text"},
             )
         texts.append(part.text)
@@ -87,7 +88,7 @@ def _add_assistant(encoder: _Encoder, turn: int, message: Message) -> None:
         elif isinstance(part, ReasoningPart):
             encoder.dropped.append(f"{where}: reasoning (OpenAI has no input field for it)")
         else:
-            raise _unsupported(where, part, "a model turn")
+            raise unsupported_part(where, part, "a model turn")
     if not texts and not tool_calls:
         return  # only reasoning: nothing the upstream could read
     entry: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
@@ -140,7 +141,7 @@ def _user_content(where: str, part: Part) -> dict[str, Any]:
     if (isinstance(part, FileRefPart) and (part.mime_type or "").startswith("image/")
             and part.uri.startswith(("http://", "https://"))):
         return {"type": "image_url", "image_url": {"url": part.uri}}
-    raise _unsupported(where, part, "this model's input")
+    raise unsupported_part(where, part, "this model's input")
 
 
 def _tool_message(ledger: CallLedger, where: str, result: ToolResultPart) -> dict[str, Any]:
@@ -155,14 +156,3 @@ def _note_signature(encoder: _Encoder, where: str, part: Part) -> None:
         encoder.dropped.append(f"{where}.signature: thought signatures are Gemini-only")
 
 
-def _describe(part: Part) -> str:
-    if isinstance(part, BlobPart | FileRefPart):
-        return f"MIME type {part.mime_type or 'unknown'}"
-    return type(part).__name__
-
-
-def _unsupported(where: str, part: Part, place: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"{where}: {_describe(part)} is not supported in {place}",
-        violations={where: f"unsupported {_describe(part)}"},
-    )
