@@ -65,6 +65,12 @@ class Outcome:
     raw: RawResponse | None = None
     served_by: tuple[str, str] | None = None  # (provider, upstream model) that answered
 
+    @property
+    def usage(self) -> Usage | None:
+        if self.raw is not None:
+            return self.raw.usage
+        return self.response.usage if self.response is not None else None
+
 
 @dataclass(frozen=True, slots=True)
 class StreamOutcome:
@@ -100,8 +106,11 @@ class Call:
         self._decoded: GenerateRequest | RequestRejected | None = None
 
     @classmethod
-    def of(cls, request: GenerateRequest) -> Call:
-        return cls(request.model, dialect="canonical", decode=lambda: request)
+    def of(cls, call: Call | GenerateRequest) -> Call:
+        """A call as it is, or a canonical request as a call that nothing forwards."""
+        if isinstance(call, Call):
+            return call
+        return cls(call.model, dialect="canonical", decode=lambda: call)
 
     def request(self) -> GenerateRequest:
         if self._decoded is None:
@@ -131,42 +140,38 @@ class Gateway:
         return route.info if route else None
 
     async def generate(self, call: Call | GenerateRequest) -> Outcome:
-        call = call if isinstance(call, Call) else Call.of(call)
+        call = Call.of(call)
         route = self._route(call)
 
         async def attempt(option: Attempt) -> Outcome:
-            provider = option.candidate.provider
-            if self._forwards(call, option):
-                assert isinstance(provider, ForwardsRaw) and call.raw is not None
-                raw = await provider.forward(call.raw, option.target)
+            forwarder, raw_call = _forwarding(call, option.candidate.provider)
+            if forwarder is not None and raw_call is not None:
+                raw = await forwarder.forward(raw_call, option.target)
                 return Outcome(None, raw=raw, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
+            provider = option.candidate.provider
             response = await _translating(provider.generate(request, option.target))
             return Outcome(response, _dropped(call.request(), dropped, response.dropped),
                            served_by=_served_by(option))
 
         outcome = await self._run(call, route, attempt)
-        usage = outcome.raw.usage if outcome.raw else (
-            outcome.response.usage if outcome.response else None
-        )
-        if usage is not None:
-            self._metrics.usage(route.info.id, usage)
+        if outcome.usage is not None:
+            self._metrics.usage(route.info.id, outcome.usage)
         return outcome
 
     async def stream(self, call: Call | GenerateRequest) -> StreamOutcome:
-        call = call if isinstance(call, Call) else Call.of(call)
+        call = Call.of(call)
         route = self._route(call)
 
         async def attempt(option: Attempt) -> StreamOutcome:
-            provider = option.candidate.provider
-            if self._forwards(call, option):
-                assert isinstance(provider, ForwardsRaw) and call.raw is not None
-                chunks = provider.forward_stream(call.raw, option.target)
+            forwarder, raw_call = _forwarding(call, option.candidate.provider)
+            if forwarder is not None and raw_call is not None:
+                chunks = forwarder.forward_stream(raw_call, option.target)
                 first_chunk = await _first(chunks)
                 relay = self._relay_raw(route, option, first_chunk, chunks)
                 return StreamOutcome(None, raw=relay, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
-            events = provider.stream(request, option.target)
+            events = option.candidate.provider.stream(request, option.target)
             first = await _first(events)
             upstream_drops = first.dropped if isinstance(first, StreamStarted) else ()
             relay_events = self._relay(route, option, first, events)
@@ -176,14 +181,14 @@ class Gateway:
         return await self._run(call, route, attempt)
 
     async def count_tokens(self, call: Call | GenerateRequest) -> CountOutcome:
-        call = call if isinstance(call, Call) else Call.of(call)
+        call = Call.of(call)
         route = self._route(call)
 
         async def attempt(option: Attempt) -> CountOutcome:
+            forwarder, raw_call = _forwarding(call, option.candidate.provider)
+            if forwarder is not None and raw_call is not None:
+                return CountOutcome(None, raw=await forwarder.forward(raw_call, option.target))
             provider = option.candidate.provider
-            if self._forwards(call, option):
-                assert isinstance(provider, ForwardsRaw) and call.raw is not None
-                return CountOutcome(None, raw=await provider.forward(call.raw, option.target))
             if not isinstance(provider, CountsTokens):
                 raise Skip(InvalidRequest(
                     f"countTokens is not supported for models/{route.info.id}."))
@@ -196,7 +201,7 @@ class Gateway:
         route = self._router.resolve(call.model)
         if route is None:
             raise NotFound(f"models/{call.model} is not found.")
-        if not any(_can_forward(call, c.provider) for c in route.candidates):
+        if not any(_forwarding(call, c.provider)[0] for c in route.candidates):
             call.request()  # nothing will forward the bytes: refuse a bad request up front
         return route
 
@@ -212,10 +217,6 @@ class Gateway:
                 option.candidate.provider_name, exc.failure_class.value
             ),
         )
-
-    @staticmethod
-    def _forwards(call: Call, option: Attempt) -> bool:
-        return _can_forward(call, option.candidate.provider)
 
     def _translated(
         self, call: Call, route: ModelRoute
@@ -277,14 +278,18 @@ def _served_by(option: Attempt) -> tuple[str, str]:
     return option.candidate.provider_name, option.candidate.upstream_model
 
 
-def _can_forward(call: Call, provider: object) -> bool:
+def _forwarding(call: Call, provider: object) -> tuple[ForwardsRaw | None, RawCall | None]:
+    """The provider as a forwarder of this call's own bytes, when it speaks the call's
+    dialect; (None, None) when the call must be translated instead."""
     # The dialect comparison comes first: isinstance against a runtime-checkable Protocol
     # costs tens of microseconds, and most providers have no dialect to compare.
-    return (
+    if (
         call.raw is not None
         and getattr(provider, "dialect", None) == call.dialect
         and isinstance(provider, ForwardsRaw)
-    )
+    ):
+        return provider, call.raw
+    return None, None
 
 
 async def _first(stream: AsyncGenerator[E, None]) -> E:

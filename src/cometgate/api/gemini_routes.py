@@ -119,10 +119,7 @@ class GeminiApi:
     ) -> Response:
         call = _call(request, name, body, "generateContent", decode_generate_request)
         outcome = await self.gateway.generate(call)
-        usage = outcome.raw.usage if outcome.raw else (
-            outcome.response.usage if outcome.response else None
-        )
-        await self.meter.finish(ticket, _served(200, usage, outcome.served_by))
+        await self.meter.finish(ticket, _served(200, outcome.usage, outcome.served_by))
         headers = await self._limit_headers(ticket)
         if outcome.raw is not None:
             return Response(outcome.raw.body, media_type=outcome.raw.content_type,

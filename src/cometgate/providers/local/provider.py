@@ -31,7 +31,7 @@ class LocalProvider:
         if path is not None and not path.is_file():
             self._problem = f"model file {path} does not exist"
         command = WorkerCommand(
-            model_path=path or settings.model_path or _NOWHERE,
+            model_path=path or _NOWHERE,
             model_name=model_name,
             host=settings.host,
             threads=settings.threads,
