@@ -8,10 +8,10 @@ not CPU and does not show here; the lone-commit figures of writer_rate measure i
 
 from __future__ import annotations
 
-import collections
 import subprocess
 from pathlib import Path
 
+from bench.proxy.profile import read_samples
 from bench.proxy.services import VENV_BIN
 
 PY_SPY = VENV_BIN / "py-spy"
@@ -35,19 +35,8 @@ def hotspots(raw: Path, *, top: int = 12, threshold: float = 0.03) -> str:
     accounting path and its libraries above `threshold`."""
     if not raw.exists():
         return f"    (no profile written at {raw}: py-spy needs ptrace permission)"
-    own: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        samples = int(count)
-        total += samples
-        frames = stack.split(";")
-        own[frames[-1]] += samples
-        for frame in set(frames):
-            inclusive[frame] += samples
+    samples = read_samples(raw)
+    total, own, inclusive = samples.total, samples.own, samples.inclusive
     if not total:
         return "    (empty profile)"
     lines = [f"    {total} samples; self time:"]

@@ -8,6 +8,7 @@ and permission to ptrace the gateway (root, or the same user with ptrace allowed
 from __future__ import annotations
 
 import collections
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -29,10 +30,16 @@ def start(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def hotspots(raw: Path, top: int = 15) -> str:
-    """Self time of the hottest frames and inclusive time of our and our libraries' frames."""
-    if not raw.exists():
-        return f"(no profile at {raw})"
+@dataclasses.dataclass(frozen=True)
+class Samples:
+    """A py-spy raw profile: total samples, self samples and inclusive samples per frame."""
+
+    total: int
+    own: collections.Counter[str]
+    inclusive: collections.Counter[str]
+
+
+def read_samples(raw: Path) -> Samples:
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
@@ -46,6 +53,15 @@ def hotspots(raw: Path, top: int = 15) -> str:
         own[frames[-1]] += samples
         for frame in set(frames):
             inclusive[frame] += samples
+    return Samples(total, own, inclusive)
+
+
+def hotspots(raw: Path, top: int = 15) -> str:
+    """Self time of the hottest frames and inclusive time of our and our libraries' frames."""
+    if not raw.exists():
+        return f"(no profile at {raw})"
+    samples = read_samples(raw)
+    total, own, inclusive = samples.total, samples.own, samples.inclusive
     if not total:
         return "(empty profile)"
     lines = [f"  {total} samples; self time:"]
