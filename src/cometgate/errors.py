@@ -7,6 +7,7 @@ where the caller's dialect renders it (Gemini: `{"error":{"code","message","stat
           ApiKeyInvalid       400    INVALID_ARGUMENT   (Google answers a bad key with 400)
         Unauthenticated       401    UNAUTHENTICATED
         PermissionDenied      403    PERMISSION_DENIED
+          KeyMissing          403    PERMISSION_DENIED  (Google's answer to a request without a key)
         NotFound              404    NOT_FOUND
         PayloadTooLarge       413    INVALID_ARGUMENT   (Google's front end answers 413)
         RateLimited           429    RESOURCE_EXHAUSTED (.retry_after seconds)
@@ -70,6 +71,17 @@ class Unauthenticated(RequestRejected):
 class PermissionDenied(RequestRejected):
     http_status = 403
     status = "PERMISSION_DENIED"
+
+
+class KeyMissing(PermissionDenied):
+    """No API key was presented. Google answers 403; the OpenAI and Anthropic dialects answer
+    401, so their encoders need to tell this apart from a key that lacks a permission."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Method doesn't allow unregistered callers (callers without established identity). "
+            "Please use API Key or other form of API consumer identity to call this API."
+        )
 
 
 class NotFound(RequestRejected):

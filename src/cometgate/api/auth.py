@@ -14,13 +14,9 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from cometgate.errors import ApiKeyInvalid, PermissionDenied
+from cometgate.errors import ApiKeyInvalid, KeyMissing
 from cometgate.storage.keys import KeyRecord, KeyRepository
 
-NO_KEY_MESSAGE = (
-    "Method doesn't allow unregistered callers (callers without established identity). "
-    "Please use API Key or other form of API consumer identity to call this API."
-)
 
 
 def presented_key(request: Request) -> str | None:
@@ -58,7 +54,7 @@ class KeyAuthenticator:
     async def authenticate(self, request: Request) -> KeyRecord:
         key = presented_key(request)
         if key is None:
-            raise PermissionDenied(NO_KEY_MESSAGE)
+            raise KeyMissing()
         record = await self._lookup(key)
         if record is None or record.revoked_at is not None:
             raise ApiKeyInvalid()
