@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from cometgate.api.admin_routes import admin_routes
 from cometgate.api.auth import KeyAuthenticator
 from cometgate.api.balance_routes import balance_routes, balance_state
+from cometgate.api.entrance import Entrance
 from cometgate.api.error_handlers import gateway_error, http_error, unexpected_error
 from cometgate.api.gemini_routes import GeminiApi
 from cometgate.api.health_routes import health_routes
@@ -69,7 +70,8 @@ def create_app(
     limiter = create_limiter(redis_url.value if redis_url else None, usage)
     meter = Meter(limiter, PriceBook(settings.models), usage_log,
                   enabled=settings.server.accounting)
-    gemini = GeminiApi(gateway, auth, meter, settings.server.max_body_bytes)
+    entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes)
+    gemini = GeminiApi(entrance)
 
     async def limit_state(key: KeyRecord) -> dict[str, object]:
         return balance_state(await meter.state(key))

@@ -18,7 +18,6 @@ from cometgate.errors import ApiKeyInvalid, KeyMissing
 from cometgate.storage.keys import KeyRecord, KeyRepository
 
 
-
 def presented_key(request: Request) -> str | None:
     key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
     if not key:

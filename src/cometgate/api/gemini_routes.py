@@ -8,21 +8,17 @@ path and dispatches on that suffix.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TypeVar
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from cometgate.api.auth import KeyAuthenticator
-from cometgate.api.body import read_body
-from cometgate.api.gemini_streams import encoded_stream, forwarded_stream
-from cometgate.api.rate_limit_headers import rate_limit_headers
-from cometgate.canonical import GenerateRequest, ModelInfo, Usage
+from cometgate.api.entrance import Entrance, first_byte
+from cometgate.api.streams import encoded_stream, forwarded_stream
+from cometgate.canonical import GenerateRequest, ModelInfo
 from cometgate.dialects.gemini.estimate import estimate
 from cometgate.dialects.gemini.inbound import (
     decode_count_tokens_request,
@@ -31,11 +27,12 @@ from cometgate.dialects.gemini.inbound import (
 from cometgate.dialects.gemini.models import encode_count_tokens, encode_model, encode_model_list
 from cometgate.dialects.gemini.paths import gemini_path
 from cometgate.dialects.gemini.response import encode_response
-from cometgate.dialects.gemini.stream import GeminiStreamEncoder
+from cometgate.dialects.gemini.stream import ForwardedGeminiFraming, GeminiStreamEncoder
 from cometgate.errors import InvalidRequest, NotFound
-from cometgate.metering import Meter, Served, Ticket, check_access, served_failure
-from cometgate.pipeline import Call, Dropped, Gateway
+from cometgate.metering import Ticket
+from cometgate.pipeline import Call, Dropped
 from cometgate.providers.base import RawCall
+from cometgate.storage.keys import KeyRecord
 
 log = logging.getLogger("cometgate.api")
 
@@ -46,10 +43,7 @@ DROPPED_HEADER = "x-cometgate-dropped"
 
 @dataclass(frozen=True, slots=True)
 class GeminiApi:
-    gateway: Gateway
-    auth: KeyAuthenticator
-    meter: Meter
-    max_body_bytes: int
+    entrance: Entrance
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
@@ -61,9 +55,9 @@ class GeminiApi:
         return routes
 
     async def list_models(self, request: Request) -> Response:
-        await self.auth.authenticate(request)
+        await self.entrance.caller(request)
         page = encode_model_list(
-            self.gateway.models(),
+            self.entrance.gateway.models(),
             page_size=_int_query(request, "pageSize"),
             page_token_text=request.query_params.get("pageToken"),
         )
@@ -83,44 +77,33 @@ class GeminiApi:
         }.get(method)
         if handler is None and method != "countTokens":
             raise _no_such_method(request)
-        key = await self.auth.authenticate(request)
+        entrance = self.entrance
+        key = await entrance.caller(request)
         info = self._require_model(request, name, method)
-        request.state.translation = key.translation
-        body = await read_body(request, self.max_body_bytes)
+        body = await entrance.body(request)
         if handler is None:  # countTokens: access rules apply; it is not metered
-            check_access(key, info.id, _client_ip(request), datetime.now(UTC))
-            return await self.count_tokens(request, name, body)
-        prompt_tokens, max_output = estimate(body)
-        ticket = await self.meter.admit(
-            key, info.id,
-            client_ip=_client_ip(request),
-            prompt_tokens=prompt_tokens,
-            max_output_tokens=max_output or info.default_max_output_tokens
-            or info.output_token_limit,
-            request_id=request.scope["state"]["request_id"],
-            dialect="gemini",
+            entrance.check_access(request, key, info)
+            return await self.count_tokens(request, key, name, body)
+        ticket = await entrance.admit(
+            request, key, info, estimate=estimate(body), dialect="gemini",
             stream=method == "streamGenerateContent",
         )
-        try:
-            return await handler(request, name, body, ticket)
-        except BaseException as exc:
-            await self.meter.finish(ticket, served_failure(exc))
-            raise
+        return await entrance.metered(ticket, lambda: handler(request, key, name, body, ticket))
 
     async def get_model(self, request: Request, name: str) -> Response:
-        await self.auth.authenticate(request)
-        info = self.gateway.model(name)
+        await self.entrance.caller(request)
+        info = self.entrance.model(name)
         if info is None:
             raise NotFound(f"models/{name.removeprefix('models/')} is not found.")
         return Response(orjson.dumps(encode_model(info)), media_type=JSON_TYPE)
 
     async def generate_content(
-        self, request: Request, name: str, body: bytes, ticket: Ticket
+        self, request: Request, key: KeyRecord, name: str, body: bytes, ticket: Ticket
     ) -> Response:
-        call = _call(request, name, body, "generateContent", decode_generate_request)
-        outcome = await self.gateway.generate(call)
-        await self.meter.finish(ticket, _served(200, outcome.usage, outcome.served_by))
-        headers = await self._limit_headers(ticket)
+        call = _call(request, key, name, body, "generateContent", decode_generate_request)
+        outcome = await self.entrance.gateway.generate(call)
+        await self.entrance.finish(ticket, outcome.usage, outcome.served_by)
+        headers = await self.entrance.limit_headers(ticket)
         if outcome.raw is not None:
             return Response(outcome.raw.body, media_type=outcome.raw.content_type,
                             headers=headers)
@@ -132,53 +115,45 @@ class GeminiApi:
         )
 
     async def stream_generate_content(
-        self, request: Request, name: str, body: bytes, ticket: Ticket
+        self, request: Request, key: KeyRecord, name: str, body: bytes, ticket: Ticket
     ) -> Response:
         alt = request.query_params.get("alt", "json")
         if alt not in ("sse", "json"):
             raise InvalidRequest(f"Invalid value at 'alt' (TYPE_ENUM), \"{alt}\"")
-        call = _call(request, name, body, "streamGenerateContent", decode_generate_request,
+        call = _call(request, key, name, body, "streamGenerateContent", decode_generate_request,
                      alt="sse" if alt == "sse" else None)
-        outcome = await self.gateway.stream(call)
+        entrance = self.entrance
+        outcome = await entrance.gateway.stream(call)
         media_type = "text/event-stream" if alt == "sse" else JSON_TYPE
-        headers = await self._limit_headers(ticket)
-
-        async def on_end(served: Served) -> None:
-            await self.meter.finish(ticket, _served(
-                served.status, served.usage, outcome.served_by, served.failure_class))
-
+        headers = await entrance.limit_headers(ticket)
+        on_end = entrance.on_end(ticket, outcome.served_by)
         if outcome.raw is not None:
+            framing = ForwardedGeminiFraming(sse=alt == "sse")
             return StreamingResponse(
-                forwarded_stream(_first_byte(ticket, outcome.raw), sse=alt == "sse",
+                forwarded_stream(first_byte(ticket, outcome.raw), framing=framing,
                                  on_end=on_end),
                 media_type=media_type, headers=headers,
             )
         assert outcome.events is not None
         encoder = GeminiStreamEncoder("sse" if alt == "sse" else "json")
         return StreamingResponse(
-            encoded_stream(encoder, _first_byte(ticket, outcome.events), on_end),
+            encoded_stream(encoder, first_byte(ticket, outcome.events), on_end),
             media_type=media_type,
             headers={**headers, **_dropped_headers(outcome.dropped)},
         )
 
-    async def count_tokens(self, request: Request, name: str, body: bytes) -> Response:
-        call = _call(request, name, body, "countTokens", decode_count_tokens_request)
-        outcome = await self.gateway.count_tokens(call)
+    async def count_tokens(
+        self, request: Request, key: KeyRecord, name: str, body: bytes
+    ) -> Response:
+        call = _call(request, key, name, body, "countTokens", decode_count_tokens_request)
+        outcome = await self.entrance.gateway.count_tokens(call)
         if outcome.raw is not None:
             return Response(outcome.raw.body, media_type=outcome.raw.content_type)
         assert outcome.total is not None
         return Response(encode_count_tokens(outcome.total), media_type=JSON_TYPE)
 
-    async def _limit_headers(self, ticket: Ticket) -> dict[str, str]:
-        """OpenAI-style rate-limit headers, for keys that have request or token limits."""
-        limits = ticket.key.limits()
-        no_limits = limits.rpm is None and limits.tpm is None and limits.rpd is None
-        if no_limits or ticket.lease is None:  # nothing to report, or accounting is off
-            return {}
-        return rate_limit_headers(await self.meter.state(ticket.key))
-
     def _require_model(self, request: Request, name: str, method: str) -> ModelInfo:
-        info = self.gateway.model(name)
+        info = self.entrance.model(name)
         if info is None:
             version = request.url.path.split("/")[1] if request.url.path.startswith("/v1") else ""
             raise NotFound(
@@ -189,29 +164,9 @@ class GeminiApi:
         return info
 
 
-T = TypeVar("T")
-
-
-async def _first_byte(ticket: Ticket, items: AsyncIterator[T]) -> AsyncIterator[T]:
-    async for item in items:
-        ticket.mark_first_byte()
-        yield item
-
-
-def _served(
-    status: int, usage: Usage | None, served_by: tuple[str, str] | None,
-    failure_class: str | None = None,
-) -> Served:
-    provider, upstream = served_by or (None, None)
-    return Served(status, usage, provider, upstream, failure_class)
-
-
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
 def _call(
     request: Request,
+    key: KeyRecord,
     name: str,
     body: bytes,
     method: str,
@@ -229,7 +184,7 @@ def _call(
         dialect="gemini",
         decode=lambda: decode(body, name),
         raw=RawCall(body=body, version=version, method=method, alt=alt),
-        translation=getattr(request.state, "translation", None),
+        translation=key.translation,
     )
 
 

@@ -123,3 +123,22 @@ class GeminiStreamEncoder:
     def _array_element(self, payload: bytes) -> bytes:
         self._elements += 1
         return (b"[" if self._elements == 1 else b",\r\n") + payload
+
+
+class ForwardedGeminiFraming:
+    """What the gateway needs to know of a Gemini upstream's stream it relays unchanged: which
+    piece ends it (the one with `finishReason`), and how to end it after a failure — an error
+    event (SSE), or an error element closing the JSON array."""
+
+    def __init__(self, *, sse: bool) -> None:
+        self._sse = sse
+
+    def is_final(self, data: bytes) -> bool:
+        return b'"finishReason"' in data
+
+    def error(self, err: GatewayError, *, opened: bool) -> bytes:
+        event = encode_stream_error(err)
+        if self._sse:
+            return event
+        payload = event.removeprefix(b"data: ").strip()
+        return (b",\r\n" if opened else b"") + payload + b"]"

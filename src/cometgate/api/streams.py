@@ -1,21 +1,21 @@
-"""Response bodies of Gemini streams, translated or forwarded, with their accounting.
+"""Response bodies of streams in any dialect, translated or forwarded, with their accounting.
 
-Once the first byte has gone out a failure can only be reported in-band: a final error event
-(integer code, `error` first) that the SDKs raise on. The piece that ends a stream — the one
-carrying `finishReason`, and anything after it — is held back until the request's usage
-record is committed, so a caller who received the whole answer always has its record.
+Once the first byte has gone out a failure can only be reported in-band, in the caller's
+dialect (Gemini: a final error event with an integer code, which the SDKs raise on). The piece
+that ends a stream — the one that says the answer finished, and anything after it — is held
+back until the request's usage record is committed, so a caller who received the whole answer
+always has its record.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Protocol
 
 import anyio
 
-from cometgate.canonical import StreamEvent, Usage, UsageReported
-from cometgate.dialects.gemini.errors import encode_stream_error
-from cometgate.dialects.gemini.stream import GeminiStreamEncoder
+from cometgate.canonical import CandidateFinished, StreamEvent, Usage, UsageReported
 from cometgate.errors import GatewayError, InternalError
 from cometgate.metering import Served, served_failure
 from cometgate.providers.base import RawChunk
@@ -24,22 +24,45 @@ log = logging.getLogger("cometgate.api")
 
 OnEnd = Callable[[Served], Awaitable[None]]
 CLIENT_GONE = 499  # the caller closed the connection before the end (nginx's convention)
-_FINAL_MARK = b'"finishReason"'
+
+
+class StreamEncoder(Protocol):
+    """Canonical events → the bytes of one dialect's stream, in order."""
+
+    def feed(self, event: StreamEvent) -> Iterable[bytes]: ...
+
+    def end(self) -> Iterable[bytes]: ...
+
+    def fail(self, err: GatewayError) -> Iterable[bytes]:
+        """The last bytes of a stream that broke after it started."""
+        ...
+
+
+class ForwardedFraming(Protocol):
+    """How a same-dialect upstream's stream says it finished, and how it reports a failure."""
+
+    def is_final(self, data: bytes) -> bool: ...
+
+    def error(self, err: GatewayError, *, opened: bool) -> bytes:
+        """The bytes that end a broken stream; `opened` tells whether content went out."""
+        ...
 
 
 async def encoded_stream(
-    encoder: GeminiStreamEncoder, events: AsyncIterator[StreamEvent], on_end: OnEnd
+    encoder: StreamEncoder, events: AsyncIterator[StreamEvent], on_end: OnEnd
 ) -> AsyncIterator[bytes]:
     usage: Usage | None = None
     held: list[bytes] = []
     served: Served | None = None
     try:
         try:
+            final = False
             async for event in events:
                 if isinstance(event, UsageReported):
                     usage = event.usage
+                final = final or isinstance(event, CandidateFinished)
                 for piece in encoder.feed(event):
-                    if held or _FINAL_MARK in piece:
+                    if final:
                         held.append(piece)
                     else:
                         yield piece
@@ -57,7 +80,7 @@ async def encoded_stream(
 
 
 async def forwarded_stream(
-    chunks: AsyncIterator[RawChunk], *, sse: bool, on_end: OnEnd
+    chunks: AsyncIterator[RawChunk], *, framing: ForwardedFraming, on_end: OnEnd
 ) -> AsyncIterator[bytes]:
     """A same-dialect upstream's stream, relayed piece by piece as received."""
     usage: Usage | None = None
@@ -68,15 +91,17 @@ async def forwarded_stream(
         try:
             async for chunk in chunks:
                 usage = chunk.usage or usage
+                if not chunk.data:  # nothing for the caller (a piece the gateway asked for)
+                    continue
                 opened = opened or bool(chunk.data.strip(b"[ \r\n"))
-                if held or _FINAL_MARK in chunk.data:
+                if held or framing.is_final(chunk.data):
                     held.append(chunk.data)
                 else:
                     yield chunk.data
             tail: tuple[bytes, ...] = ()
             served = Served(200, usage)
         except Exception as exc:
-            tail = (_forwarded_error(_as_gateway_error(exc), sse=sse, opened=opened),)
+            tail = (framing.error(_as_gateway_error(exc), opened=opened),)
             served = _failed(exc, usage)
         await _ended(on_end, served)
         for piece in (*held, *tail):
@@ -103,12 +128,3 @@ def _as_gateway_error(exc: Exception) -> GatewayError:
         return exc
     log.exception("stream failed after the first byte", exc_info=exc)
     return InternalError("Internal error encountered.")
-
-
-def _forwarded_error(error: GatewayError, *, sse: bool, opened: bool) -> bytes:
-    """An error event (SSE), or an error element closing the JSON array."""
-    event = encode_stream_error(error)
-    if sse:
-        return event
-    payload = event.removeprefix(b"data: ").strip()
-    return (b",\r\n" if opened else b"") + payload + b"]"

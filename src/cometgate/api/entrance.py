@@ -1,0 +1,126 @@
+"""What the model routes of every dialect share: who calls, which model, admission against
+the key's limits and budget, and the usage record when the answer ends. One key therefore has
+the same limits, the same budget and the same records whichever dialect it speaks.
+
+    key = await entrance.caller(request)
+    info = entrance.model(name) or raise the dialect's own "not found"
+    ticket = await entrance.admit(request, key, info, estimate=…, dialect=…, stream=…)
+    return await entrance.metered(ticket, lambda: answer(ticket))
+
+`metered` settles the ticket when the answer fails before it is built; a built answer settles
+it itself (`finish`, or `on_end` for a stream, once the stream has ended however it ends).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from cometgate.api.auth import KeyAuthenticator
+from cometgate.api.body import read_body
+from cometgate.api.rate_limit_headers import rate_limit_headers
+from cometgate.api.streams import OnEnd
+from cometgate.canonical import ModelInfo, Usage
+from cometgate.metering import Meter, Served, Ticket, check_access, served_failure
+from cometgate.pipeline import Gateway
+from cometgate.storage.keys import KeyRecord
+
+T = TypeVar("T")
+ServedBy = tuple[str, str] | None  # (provider, upstream model) that answered
+
+
+@dataclass(frozen=True, slots=True)
+class Entrance:
+    gateway: Gateway
+    auth: KeyAuthenticator
+    meter: Meter
+    max_body_bytes: int
+
+    async def caller(self, request: Request) -> KeyRecord:
+        return await self.auth.authenticate(request)
+
+    async def body(self, request: Request) -> bytes:
+        return await read_body(request, self.max_body_bytes)
+
+    def model(self, name: str) -> ModelInfo | None:
+        return self.gateway.model(name)
+
+    def check_access(self, request: Request, key: KeyRecord, info: ModelInfo) -> None:
+        """The key's access rules, for calls that are not metered (token counts)."""
+        check_access(key, info.id, client_ip(request), datetime.now(UTC))
+
+    async def admit(
+        self,
+        request: Request,
+        key: KeyRecord,
+        info: ModelInfo,
+        *,
+        estimate: tuple[int, int | None],
+        dialect: str,
+        stream: bool,
+    ) -> Ticket:
+        """Admission against the key's access rules, limits and budget. `estimate` is (prompt
+        tokens, the caller's output limit or None); without a caller limit the worst case is
+        the model's default output limit, else its maximum."""
+        prompt_tokens, max_output = estimate
+        return await self.meter.admit(
+            key, info.id,
+            client_ip=client_ip(request),
+            prompt_tokens=prompt_tokens,
+            max_output_tokens=max_output or info.default_max_output_tokens
+            or info.output_token_limit,
+            request_id=request.scope["state"]["request_id"],
+            dialect=dialect,
+            stream=stream,
+        )
+
+    async def metered(self, ticket: Ticket, answer: Callable[[], Awaitable[Response]]) -> Response:
+        try:
+            return await answer()
+        except BaseException as exc:
+            await self.meter.finish(ticket, served_failure(exc))
+            raise
+
+    async def finish(self, ticket: Ticket, usage: Usage | None, served_by: ServedBy) -> None:
+        """A whole answer was produced: settle and record it."""
+        await self.meter.finish(ticket, served(200, usage, served_by))
+
+    def on_end(self, ticket: Ticket, served_by: ServedBy) -> OnEnd:
+        """What a stream calls once, when it has ended."""
+
+        async def ended(end: Served) -> None:
+            await self.meter.finish(
+                ticket, served(end.status, end.usage, served_by, end.failure_class))
+
+        return ended
+
+    async def limit_headers(self, ticket: Ticket) -> dict[str, str]:
+        """OpenAI-style rate-limit headers, for keys that have request or token limits."""
+        limits = ticket.key.limits()
+        no_limits = limits.rpm is None and limits.tpm is None and limits.rpd is None
+        if no_limits or ticket.lease is None:  # nothing to report, or accounting is off
+            return {}
+        return rate_limit_headers(await self.meter.state(ticket.key))
+
+
+async def first_byte(ticket: Ticket, items: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Passes items through, noting when the first one went out (the record's TTFB)."""
+    async for item in items:
+        ticket.mark_first_byte()
+        yield item
+
+
+def served(
+    status: int, usage: Usage | None, served_by: ServedBy, failure_class: str | None = None,
+) -> Served:
+    provider, upstream = served_by or (None, None)
+    return Served(status, usage, provider, upstream, failure_class)
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
