@@ -25,7 +25,7 @@ import pytest
 from cometgate.app import create_app
 from cometgate.dialects.gemini.estimate import estimate
 from cometgate.providers.base import Provider
-from cometgate.providers.http import http_provider
+from cometgate.providers.openai_upstream import http_provider
 from cometgate.providers.registry import openai_options
 from cometgate.settings import OpenAIProviderSettings, Secret, Settings
 from cometgate.storage.database import open_database

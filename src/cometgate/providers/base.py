@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent, Usage
 from cometgate.errors import UpstreamError
@@ -57,10 +57,14 @@ class Supervised(Protocol):
 class RawCall:
     """A caller's request in its own dialect, for an upstream of that same dialect."""
 
-    body: bytes  # forwarded byte for byte
+    body: bytes  # forwarded byte for byte (Gemini)
     version: str  # the caller's API version path segment ("v1beta", "v1" or ""), preserved
-    method: str  # "generateContent" | "streamGenerateContent" | "countTokens"
+    method: str  # "generateContent" | "streamGenerateContent" | "countTokens" | "chat"
     alt: str | None = None  # for streams: "sse", or None for the JSON-array framing
+    # The body already parsed, for dialects whose body names the model (OpenAI): the
+    # forwarder rewrites that one field.
+    document: Mapping[str, Any] | None = None
+    stream: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,12 @@ from cometgate.dialects.sse_decode import decode_sse
 from cometgate.errors import FailureClass, InvalidRequest, UpstreamError
 from cometgate.providers.base import Target
 from cometgate.providers.timeouts import Timeouts
-from cometgate.providers.transport import ERROR_BODY_LIMIT, Transport, drained
+from cometgate.providers.transport import (
+    ERROR_BODY_LIMIT,
+    Transport,
+    UpstreamResponse,
+    drained,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -62,28 +67,35 @@ class HttpProvider:
         """Events as they arrive. Closing the generator early closes the upstream response,
         so the upstream stops generating for a caller who has gone."""
         encoded = self._encoded(request, target, stream=True)
+        chunks = self._open_stream(
+            self._url(target, stream=True), orjson.dumps(encoded.body), target)
+        async with (
+            aclosing(chunks),
+            aclosing(decode_sse(chunks)) as frames,
+            aclosing(self._codec.decode_stream(frames, request, target.model_version)) as events,
+        ):
+            async for event in events:
+                if isinstance(event, StreamStarted) and encoded.dropped:
+                    event = replace(event, dropped=encoded.dropped)
+                yield event
+            await drained(chunks)  # what follows the last event, so the connection is reused
+
+    async def _open_stream(
+        self, url: str, body: bytes, target: Target
+    ) -> AsyncGenerator[bytes, None]:
+        """The body of a streamed answer as it arrives. An error status raises before anything
+        is yielded; closing the generator early closes the upstream response, so the upstream
+        stops generating for a caller who has gone."""
         transport = self._transport
         deadline = transport.deadline()
         headers = self._codec.headers(self._credential(target), stream=True)
-        response = await transport.open(
-            self._url(target, stream=True), orjson.dumps(encoded.body), headers, deadline
-        )
+        response = await transport.open(url, body, headers, deadline)
         try:
             if not response.is_success:
                 raise await self._classified(response, deadline)
-            chunks = transport.chunks(response, deadline)
-            async with (
-                aclosing(chunks),
-                aclosing(decode_sse(chunks)) as frames,
-                aclosing(
-                    self._codec.decode_stream(frames, request, target.model_version)
-                ) as events,
-            ):
-                async for event in events:
-                    if isinstance(event, StreamStarted) and encoded.dropped:
-                        event = replace(event, dropped=encoded.dropped)
-                    yield event
-                await drained(chunks)
+            async with aclosing(transport.chunks(response, deadline)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
         finally:
             await response.aclose()
 
@@ -108,12 +120,16 @@ class HttpProvider:
             _log.info("provider %s dropped: %s", self.name, "; ".join(encoded.dropped))
         return encoded
 
-    async def _exchange(self, url: str, body: object, target: Target) -> bytes:
-        """One non-streaming request; the whole success body, or the classified error."""
+    async def _exchange(
+        self, url: str, body: object, target: Target, *, encoded: bool = False
+    ) -> bytes:
+        """One non-streaming request (`body` is JSON-ready, or bytes when `encoded`); the
+        whole success body, or the classified error."""
         transport = self._transport
         deadline = transport.deadline()
         headers = self._codec.headers(self._credential(target), stream=False)
-        response = await transport.open(url, orjson.dumps(body), headers, deadline)
+        content = body if encoded and isinstance(body, bytes) else orjson.dumps(body)
+        response = await transport.open(url, content, headers, deadline)
         try:
             if not response.is_success:
                 raise await self._classified(response, deadline)
@@ -121,7 +137,7 @@ class HttpProvider:
         finally:
             await response.aclose()
 
-    async def _classified(self, response: httpx.Response, deadline: float) -> UpstreamError:
+    async def _classified(self, response: UpstreamResponse, deadline: float) -> UpstreamError:
         body = await self._transport.read(response, deadline, limit=ERROR_BODY_LIMIT)
         return self._codec.classify_error(response.status_code, response.headers, body)
 
@@ -150,16 +166,3 @@ class TokenizingHttpProvider(HttpProvider):
                             status="UNAVAILABLE")
 
 
-def http_provider(
-    name: str,
-    *,
-    base_url: str,
-    api_key: str | None = None,
-    options: OpenAIOptions,
-    timeouts: Timeouts,
-    client: httpx.AsyncClient | None = None,
-) -> HttpProvider:
-    """The OpenAI-dialect provider class whose capabilities match `options`."""
-    kind = TokenizingHttpProvider if options.tokenize_endpoint else HttpProvider
-    return kind(name, base_url=base_url, api_key=api_key, options=options, timeouts=timeouts,
-                client=client)

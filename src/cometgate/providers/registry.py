@@ -7,8 +7,9 @@ from cometgate.dialects.anthropic.encode import AnthropicOptions
 from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.providers.base import Provider
 from cometgate.providers.gemini import GeminiProvider
-from cometgate.providers.http import HttpProvider, http_provider
+from cometgate.providers.http import HttpProvider
 from cometgate.providers.local.provider import LocalProvider
+from cometgate.providers.openai_upstream import http_provider
 from cometgate.settings import (
     AnthropicProviderSettings,
     GeminiProviderSettings,

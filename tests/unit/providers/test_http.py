@@ -35,7 +35,8 @@ from cometgate.canonical import (
 from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.errors import FailureClass, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from cometgate.providers.base import CountsTokens, Target
-from cometgate.providers.http import HttpProvider, TokenizingHttpProvider, http_provider
+from cometgate.providers.http import HttpProvider, TokenizingHttpProvider
+from cometgate.providers.openai_upstream import http_provider
 from cometgate.providers.timeouts import Timeouts
 
 WIRE = Path(__file__).parents[2] / "wire" / "openai"

@@ -215,6 +215,13 @@ def _nested(mapping: Mapping[str, Any], outer: str, inner: str) -> object:
 
 
 def classify_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    failure = _classified(status, headers, body)
+    if failure.failure_class is FailureClass.CALLER_FAULT and body.lstrip().startswith(b"{"):
+        failure.native_body = ("openai", body)  # an OpenAI caller gets the upstream's answer
+    return failure
+
+
+def _classified(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
     """An upstream's error answer as the failure the pipeline acts on. Only structured fields
     decide (HTTP status, error.type, error.code), never the message text.
 

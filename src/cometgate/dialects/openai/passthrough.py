@@ -1,0 +1,84 @@
+"""An OpenAI-dialect caller's request forwarded to an OpenAI-compatible upstream as it is:
+only the model is rewritten, and a stream asks for its usage so that it can be accounted.
+
+When the caller did not ask for usage in its stream (`stream_options.include_usage`), the
+upstream is asked anyway and the usage-only chunk it then sends (`"choices": []`) is kept from
+the caller, who receives exactly the stream it asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cometgate.canonical import Usage
+from cometgate.dialects.gemini.outbound import SSEEventSplitter, event_payload
+from cometgate.dialects.openai.wire import classify_stream_error, decode_usage
+from cometgate.errors import UpstreamError
+
+
+def forwarded_body(document: Mapping[str, Any], upstream_model: str) -> bytes:
+    """The caller's request for the upstream: its own fields, the upstream's model name."""
+    body = dict(document)
+    body["model"] = upstream_model
+    if body.get("stream") is True:
+        options = body.get("stream_options")
+        body["stream_options"] = {**(options if isinstance(options, dict) else {}),
+                                  "include_usage": True}
+    return orjson.dumps(body)
+
+
+def caller_wants_usage(document: Mapping[str, Any]) -> bool:
+    options = document.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def usage_of_response(body: bytes) -> Usage | None:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return decode_usage(document.get("usage")) if isinstance(document, dict) else None
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedEvent:
+    data: bytes  # exactly the upstream's bytes, or b"" when the caller is not to see them
+    usage: Usage | None
+    error: UpstreamError | None
+
+
+class ForwardedEvents:
+    """Cuts an upstream's SSE body into events, reading each only as far as accounting needs:
+    its usage (only events that mention it are parsed) and an in-band `{"error":…}`."""
+
+    def __init__(self, *, caller_wants_usage: bool) -> None:
+        self._events = SSEEventSplitter()
+        self._show_usage_chunk = caller_wants_usage
+
+    def feed(self, piece: bytes) -> list[ForwardedEvent]:
+        return [self._read(event) for event in self._events.feed(piece)]
+
+    def close(self) -> list[ForwardedEvent]:
+        rest = self._events.close()
+        return [self._read(rest)] if rest else []
+
+    def _read(self, event: bytes) -> ForwardedEvent:
+        if b'"usage"' not in event and b'"error"' not in event:
+            return ForwardedEvent(event, None, None)
+        payload = event_payload(event)
+        try:
+            document = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return ForwardedEvent(event, None, None)
+        if not isinstance(document, dict):
+            return ForwardedEvent(event, None, None)
+        if "error" in document and "choices" not in document:
+            return ForwardedEvent(event, None, classify_stream_error(payload))
+        usage = decode_usage(document.get("usage"))
+        usage_only = document.get("choices") == [] and usage is not None
+        hidden = usage_only and not self._show_usage_chunk
+        return ForwardedEvent(b"" if hidden else event, usage, None)

@@ -1,0 +1,73 @@
+"""An OpenAI-compatible upstream (OpenAI, vLLM, Ollama, llama.cpp's server, LM Studio) that also
+takes OpenAI-dialect callers' requests as they are: the fast, faithful path. Gemini and
+Anthropic callers still reach it through the translating HttpProvider it extends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+
+import httpx
+
+from cometgate.dialects.openai.outbound import OpenAIOptions
+from cometgate.dialects.openai.passthrough import (
+    ForwardedEvents,
+    caller_wants_usage,
+    forwarded_body,
+    usage_of_response,
+)
+from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
+from cometgate.providers.http import HttpProvider, TokenizingHttpProvider
+from cometgate.providers.timeouts import Timeouts
+
+
+class OpenAIUpstream(HttpProvider):
+    dialect = "openai"
+
+    async def forward(self, call: RawCall, target: Target) -> RawResponse:
+        body = await self._exchange(
+            self._url(target, stream=False), self._forwarded(call, target), target,
+            encoded=True,
+        )
+        return RawResponse(body, "application/json", usage_of_response(body))
+
+    async def forward_stream(
+        self, call: RawCall, target: Target
+    ) -> AsyncGenerator[RawChunk, None]:
+        """Events as they arrive; an error status raises before anything is yielded, so the
+        pipeline can still fail over."""
+        assert call.document is not None
+        events = ForwardedEvents(caller_wants_usage=caller_wants_usage(call.document))
+        async with aclosing(
+            self._open_stream(self._url(target, stream=True), self._forwarded(call, target),
+                              target)
+        ) as chunks:
+            async for piece in chunks:
+                for event in events.feed(piece):
+                    yield RawChunk(event.data, event.usage, event.error)
+        for event in events.close():
+            yield RawChunk(event.data, event.usage, event.error)
+
+    def _forwarded(self, call: RawCall, target: Target) -> bytes:
+        if call.document is None:
+            raise ValueError("an OpenAI-dialect call carries its parsed body")
+        return forwarded_body(call.document, target.upstream_model)
+
+
+class TokenizingOpenAIUpstream(OpenAIUpstream, TokenizingHttpProvider):
+    """With vLLM's /tokenize, for token counts."""
+
+
+def http_provider(
+    name: str,
+    *,
+    base_url: str,
+    api_key: str | None = None,
+    options: OpenAIOptions,
+    timeouts: Timeouts,
+    client: httpx.AsyncClient | None = None,
+) -> OpenAIUpstream:
+    """The OpenAI-compatible provider class whose capabilities match `options`."""
+    kind = TokenizingOpenAIUpstream if options.tokenize_endpoint else OpenAIUpstream
+    return kind(name, base_url=base_url, api_key=api_key, options=options, timeouts=timeouts,
+                client=client)
