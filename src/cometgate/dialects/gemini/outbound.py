@@ -138,11 +138,11 @@ def usage_from_response(body: bytes) -> Usage | None:
     document = _loads(body)
     if isinstance(document, list):
         for element in reversed(document):
-            usage = _usage_of(element)
+            usage = usage_of(element)
             if usage is not None:
                 return usage
         return None
-    return _usage_of(document)
+    return usage_of(document)
 
 
 def usage_from_event(data: bytes) -> Usage | None:
@@ -150,7 +150,7 @@ def usage_from_event(data: bytes) -> Usage | None:
     included). Events without usageMetadata are not parsed at all."""
     if b"usageMetadata" not in data:
         return None
-    return _usage_of(_loads(event_payload(data)))
+    return usage_of(_loads(event_payload(data)))
 
 
 def stream_error_event(data: bytes) -> UpstreamError | None:
@@ -379,7 +379,8 @@ def _float(text: str) -> float | None:
         return None
 
 
-def _usage_of(document: object) -> Usage | None:
+def usage_of(document: object) -> Usage | None:
+    """What one GenerateContentResponse (or stream chunk) reports; None without usage."""
     metadata = document.get("usageMetadata") if isinstance(document, dict) else None
     if not isinstance(metadata, dict):
         return None

@@ -1,0 +1,71 @@
+"""The Gemini API as an OutboundCodec: canonical requests translated for a Gemini upstream
+(callers of another dialect), driven by the HTTP provider."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from urllib.parse import quote
+
+from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent
+from cometgate.dialects.gemini.outbound import classify_error
+from cometgate.dialects.gemini.upstream_request import encode_request
+from cometgate.dialects.gemini.upstream_response import decode_response, decode_stream
+from cometgate.dialects.outbound import Encoded
+from cometgate.dialects.sse_decode import SSEFrame
+from cometgate.errors import UpstreamError
+
+_VERSION = re.compile(r"[A-Za-z0-9]*")
+_MODEL_PREFIXES = ("models/", "tunedModels/")
+
+
+class GeminiCodec:
+    """For a provider whose base URL is the server root
+    (https://generativelanguage.googleapis.com, or http://gateway/prefix). `version` is the
+    API version path segment ("v1beta", "v1", or "" for none). `vouch_unsigned_calls`: see
+    `upstream_request.encode_request`."""
+
+    def __init__(self, version: str = "v1beta", *, vouch_unsigned_calls: bool = False) -> None:
+        if not _VERSION.fullmatch(version):
+            raise ValueError(f"not a Gemini API version: {version!r}")
+        self.version = version
+        self.vouch_unsigned_calls = vouch_unsigned_calls
+
+    def path(self, upstream_model: str, *, stream: bool) -> str:
+        """`/v1beta/models/<id>:generateContent`, or `:streamGenerateContent?alt=sse`; a
+        model already named `models/…` or `tunedModels/…` is not prefixed again."""
+        model = upstream_model
+        if not model.startswith(_MODEL_PREFIXES):
+            model = "models/" + model
+        # Quoted so that a model name cannot add a query or climb out of the path.
+        model = quote(model, safe="/").replace("..", "%2E%2E")
+        version = f"/{self.version}" if self.version else ""
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{version}/{model}:{method}"
+
+    def headers(self, credential: str | None, *, stream: bool) -> dict[str, str]:
+        headers = {"content-type": "application/json"}
+        if credential:
+            headers["x-goog-api-key"] = credential
+        return headers
+
+    def encode_request(
+        self, request: GenerateRequest, upstream_model: str, *, stream: bool
+    ) -> Encoded:
+        return encode_request(request, upstream_model, stream=stream,
+                              vouch_unsigned_calls=self.vouch_unsigned_calls)
+
+    def decode_response(
+        self, body: bytes, request: GenerateRequest, model_version: str
+    ) -> GenerateResponse:
+        return decode_response(body, request, model_version)
+
+    def decode_stream(
+        self, frames: AsyncIterator[SSEFrame], request: GenerateRequest, model_version: str
+    ) -> AsyncGenerator[StreamEvent, None]:
+        return decode_stream(frames, request, model_version)
+
+    def classify_error(
+        self, status: int, headers: Mapping[str, str], body: bytes
+    ) -> UpstreamError:
+        return classify_error(status, headers, body)
