@@ -28,6 +28,7 @@ from cometgate.canonical import (
     ToolCallPart,
     ToolResultPart,
 )
+from cometgate.dialects.openai.tool_content import tool_message_content
 from cometgate.dialects.tool_calls import CallLedger, PendingCall
 from cometgate.dialects.upstream_answers import describe_part, unsupported_part
 from cometgate.errors import InvalidRequest
@@ -147,7 +148,7 @@ def _user_content(where: str, part: Part) -> dict[str, Any]:
 def _tool_message(ledger: CallLedger, where: str, result: ToolResultPart) -> dict[str, Any]:
     call = ledger.answer(result, where)
     return {"role": "tool", "tool_call_id": call.id,
-            "content": orjson.dumps(dict(result.response)).decode()}
+            "content": tool_message_content(result.response)}
 
 
 def _note_signature(encoder: _Encoder, where: str, part: Part) -> None:

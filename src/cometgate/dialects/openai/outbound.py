@@ -20,6 +20,7 @@ from cometgate.canonical import (
     ToolMode,
 )
 from cometgate.dialects.openai.history import encode_history
+from cometgate.dialects.openai.reasoning_effort import EFFORT_BY_LEVEL
 from cometgate.dialects.openai.stream import decode_stream
 from cometgate.dialects.openai.wire import classify_error, decode_response
 from cometgate.dialects.outbound import Encoded
@@ -182,11 +183,6 @@ def _response_format(output: OutputFormat, opts: OpenAIOptions) -> dict[str, Any
     }
 
 
-# thinkingLevel → reasoning_effort. XHIGH has no portable counterpart: "high" is the most.
-_EFFORT_BY_LEVEL = {"MINIMAL": "minimal", "LOW": "low", "MEDIUM": "medium", "HIGH": "high",
-                    "XHIGH": "high"}
-
-
 def _effort_for_budget(budget: int) -> str | None:
     """thinkingBudget (tokens) → reasoning_effort, mirroring Google's own OpenAI-compatibility
     table (low = 1,024, medium = 8,192, high = 24,576 tokens):
@@ -220,7 +216,7 @@ def _reasoning(
         return {}  # "off" or "dynamic" on a model that never thinks: nothing to send
     if thinking.level is not None:
         level = thinking.level.upper()
-        effort = _EFFORT_BY_LEVEL.get(level)
+        effort = EFFORT_BY_LEVEL.get(level)
         if effort is None:
             raise InvalidRequest(
                 f"unknown thinking level {thinking.level!r}",
