@@ -1,9 +1,9 @@
 """Settings: one frozen tree, loaded once from the embedded defaults, an optional YAML file and
 the environment, then passed explicitly to whatever needs it.
 
-This module and `settings_sections` (which parses each YAML section) are the only ones that
-read the environment. Secrets appear in config files only as references (`env:NAME`) and are
-resolved there; their values never reach a repr or a log.
+This module and the section parsers (`settings_sections`, `settings_providers`) are the only
+ones that read the environment. Secrets appear in config files only as references (`env:NAME`)
+and are resolved there; their values never reach a repr or a log.
 """
 
 from __future__ import annotations
@@ -126,9 +126,18 @@ class AnthropicProviderSettings:
     kind: str = "anthropic"
 
 
+@dataclass(frozen=True, slots=True)
+class LocalEmbeddingProviderSettings:
+    """The bundled sentence-embedding model, run on the CPU inside the gateway's process."""
+
+    name: str
+    threads: int = 2
+    kind: str = "local_embedding"
+
+
 ProviderSettings = (
     LocalProviderSettings | OpenAIProviderSettings | GeminiProviderSettings
-    | AnthropicProviderSettings
+    | AnthropicProviderSettings | LocalEmbeddingProviderSettings
 )
 
 
@@ -210,7 +219,8 @@ def load_settings(
     """Explicit arguments beat the environment (COMETGATE_CONFIG, COMETGATE_DATA_DIR,
     COMETGATE_HOST, COMETGATE_PORT, COMETGATE_DATABASE_URL, COMETGATE_REDIS_URL), which beats
     the file, which beats the embedded defaults. COMETGATE_ADMIN_KEY enables /admin/."""
-    from cometgate import settings_sections as sections  # parsers need the types above
+    from cometgate import settings_providers  # parsers need the types above
+    from cometgate import settings_sections as sections
 
     env = os.environ if env is None else env
     if config_path is None and env.get("COMETGATE_CONFIG"):
@@ -225,7 +235,8 @@ def load_settings(
         port=port if port is not None else int(env.get("COMETGATE_PORT") or server.port),
     )
     providers = tuple(
-        sections.provider(n, v, env) for n, v in sections.section(raw, "providers").items()
+        settings_providers.provider(name, spec, env)
+        for name, spec in sections.section(raw, "providers").items()
     )
     models = tuple(sections.model(n, v) for n, v in sections.section(raw, "models").items())
     sections.check_references(providers, models)

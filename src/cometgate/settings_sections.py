@@ -6,16 +6,12 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 from cometgate.canonical import ModelInfo, ThinkingStyle
-from cometgate.providers.timeouts import Timeouts
 from cometgate.settings import (
-    AnthropicProviderSettings,
     CandidateSettings,
     ConfigError,
-    GeminiProviderSettings,
     LimitsSettings,
     LocalProviderSettings,
     ModelSettings,
@@ -107,27 +103,13 @@ def limits(data: Mapping[str, Any], env: Mapping[str, str]) -> LimitsSettings:
     if url is None:
         return LimitsSettings()
     if url.startswith("env:"):
-        return LimitsSettings(_secret("limits.redis_url", url, env))
+        return LimitsSettings(secret("limits.redis_url", url, env))
     if "@" in url.split("//", 1)[-1]:
         raise ConfigError("limits.redis_url carries credentials: reference it as env:NAME")
     return LimitsSettings(Secret(url, source="limits.redis_url"))
 
 
-def _timeouts(where: str, data: Mapping[str, Any] | None) -> Timeouts:
-    f = Fields(where, data or {}, {"connect", "first_byte", "idle", "total"})
-    base = Timeouts()
-    try:
-        return Timeouts(
-            connect=f.get("connect", float, base.connect),
-            first_byte=f.get("first_byte", float, base.first_byte),
-            idle=f.get("idle", float, base.idle),
-            total=f.get("total", float, base.total),
-        )
-    except ValueError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
-def _secret(where: str, value: Any, env: Mapping[str, str]) -> Secret:
+def secret(where: str, value: Any, env: Mapping[str, str]) -> Secret:
     if not isinstance(value, str) or not value.startswith("env:"):
         raise ConfigError(f"{where} must reference the environment as 'env:NAME'; "
                           "secrets are never written into config files")
@@ -135,98 +117,6 @@ def _secret(where: str, value: Any, env: Mapping[str, str]) -> Secret:
     if name not in env:
         raise ConfigError(f"{where} references environment variable {name}, which is not set")
     return Secret(env[name], source=value)
-
-
-def _api_keys(where: str, data: Mapping[str, Any], env: Mapping[str, str]) -> tuple[Secret, ...]:
-    """`api_key: env:X` or `api_keys: [env:X, env:Y]` (several credentials, rotated)."""
-    if "api_key" in data and "api_keys" in data:
-        raise ConfigError(f"{where}: give api_key or api_keys, not both")
-    if data.get("api_key") is not None:
-        return (_secret(f"{where}.api_key", data["api_key"], env),)
-    keys = data.get("api_keys") or []
-    if not isinstance(keys, list):
-        raise ConfigError(f"{where}.api_keys must be a list")
-    return tuple(_secret(f"{where}.api_keys[{i}]", v, env) for i, v in enumerate(keys))
-
-
-_REMOTE_KEYS = {"kind", "base_url", "api_key", "api_keys", "timeouts"}
-
-
-def provider(name: str, data: Mapping[str, Any], env: Mapping[str, str]) -> ProviderSettings:
-    where = f"providers.{name}"
-    kind = data.get("kind") if isinstance(data, Mapping) else None
-    parser = {"local": _local, "openai": _openai, "gemini": _gemini,
-              "anthropic": _anthropic}.get(str(kind))
-    if parser is None:
-        raise ConfigError(f"{where}.kind must be one of: local, openai, gemini, anthropic")
-    return parser(name, where, data, env)
-
-
-def _local(
-    name: str, where: str, data: Mapping[str, Any], env: Mapping[str, str]
-) -> ProviderSettings:
-    f = Fields(where, data, {"kind", "model_path", "threads", "context_size", "host", "port",
-                             "timeouts"})
-    path = f.get("model_path", str, "bundled")
-    return LocalProviderSettings(
-        name=name,
-        model_path=None if path == "bundled" else Path(path).expanduser(),
-        threads=f.get("threads", int, 2),
-        context_size=f.get("context_size", int, 8192),
-        host=f.get("host", str, "127.0.0.1"),
-        port=f.get("port", int, 0),
-        timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
-    )
-
-
-def _openai(
-    name: str, where: str, data: Mapping[str, Any], env: Mapping[str, str]
-) -> ProviderSettings:
-    f = Fields(where, data, _REMOTE_KEYS | {"accepts_top_k", "tokenize_endpoint",
-                                            "supports_reasoning", "max_tokens_field",
-                                            "strict_schemas"})
-    max_tokens_field = f.get("max_tokens_field", str, "max_tokens")
-    if max_tokens_field not in ("max_tokens", "max_completion_tokens"):
-        raise ConfigError(f"{where}.max_tokens_field must be max_tokens or max_completion_tokens")
-    return OpenAIProviderSettings(
-        name=name,
-        base_url=f.require("base_url", str).rstrip("/"),
-        api_keys=_api_keys(where, data, env),
-        accepts_top_k=f.get("accepts_top_k", bool, False),
-        tokenize_endpoint=f.get("tokenize_endpoint", bool, False),
-        supports_reasoning=f.get("supports_reasoning", bool, False),
-        max_tokens_field=max_tokens_field,
-        strict_schemas=f.get("strict_schemas", bool, True),
-        timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
-    )
-
-
-def _gemini(
-    name: str, where: str, data: Mapping[str, Any], env: Mapping[str, str]
-) -> ProviderSettings:
-    f = Fields(where, data, _REMOTE_KEYS)
-    base = GeminiProviderSettings(name)
-    return GeminiProviderSettings(
-        name=name,
-        base_url=f.get("base_url", str, base.base_url).rstrip("/"),
-        api_keys=_api_keys(where, data, env),
-        timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
-    )
-
-
-def _anthropic(
-    name: str, where: str, data: Mapping[str, Any], env: Mapping[str, str]
-) -> ProviderSettings:
-    f = Fields(where, data, _REMOTE_KEYS | {"version", "default_max_tokens"})
-    base = AnthropicProviderSettings(name)
-    return AnthropicProviderSettings(
-        name=name,
-        base_url=f.get("base_url", str, base.base_url).rstrip("/"),
-        api_keys=_api_keys(where, data, env),
-        version=f.get("version", str, base.version),
-        default_max_tokens=f.positive("default_max_tokens", int, base.default_max_tokens),
-        timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
-    )
 
 
 _MODEL_KEYS = {

@@ -59,7 +59,7 @@ class HttpProvider:
         encoded = self._encoded(request, target, stream=False)
         body = await self._exchange(self._url(target, stream=False), encoded.body, target)
         response = self._codec.decode_response(body, request, target.model_version)
-        return replace(response, dropped=encoded.dropped)
+        return replace(response, dropped=encoded.dropped + response.dropped)
 
     async def stream(
         self, request: GenerateRequest, target: Target
