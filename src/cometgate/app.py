@@ -2,7 +2,8 @@
 
     settings ─► providers (HTTP pools, supervised local workers) ─► Router ─► Gateway
              ─► Database ─► KeyRepository ─► KeyAuthenticator
-    Gateway + KeyAuthenticator ─► GeminiApi routes ─► Starlette app (+ request-context layer)
+    Gateway + KeyAuthenticator + Meter ─► Entrance ─► Gemini, OpenAI and Anthropic routes
+                                                     ─► Starlette app (+ request-context layer)
 
 The lifespan migrates the database and starts supervised upstreams before the first request,
 and closes everything on shutdown.
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from cometgate.api.admin_routes import admin_routes
+from cometgate.api.anthropic_routes import AnthropicApi
 from cometgate.api.auth import KeyAuthenticator
 from cometgate.api.balance_routes import balance_routes, balance_state
 from cometgate.api.entrance import Entrance
@@ -25,6 +27,8 @@ from cometgate.api.error_handlers import gateway_error, http_error, unexpected_e
 from cometgate.api.gemini_routes import GeminiApi
 from cometgate.api.health_routes import health_routes
 from cometgate.api.middleware import RequestContextMiddleware
+from cometgate.api.model_routes import shared_model_routes
+from cometgate.api.openai_routes import OpenAIApi
 from cometgate.errors import GatewayError
 from cometgate.limits import create_limiter
 from cometgate.metering import Meter
@@ -72,6 +76,8 @@ def create_app(
                   enabled=settings.server.accounting)
     entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes)
     gemini = GeminiApi(entrance)
+    openai = OpenAIApi(entrance)
+    anthropic = AnthropicApi(entrance)
 
     async def limit_state(key: KeyRecord) -> dict[str, object]:
         return balance_state(await meter.state(key))
@@ -102,6 +108,9 @@ def create_app(
             *health_routes(metrics, readiness),
             *admin_routes(settings, keys, usage, [m.info.id for m in settings.models]),
             *balance_routes(auth, limit_state, usage),  # before the catch-all model routes
+            *openai.routes(),
+            *anthropic.routes(),
+            *shared_model_routes(gemini, openai, anthropic),  # before Gemini's own /v1/models
             *gemini.routes(),
         ],
         middleware=[

@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from cometgate.canonical import (
+    EmbedRequest,
+    EmbedResponse,
     GenerateRequest,
     GenerateResponse,
     ModelInfo,
@@ -36,6 +38,7 @@ from cometgate.providers.base import (
     RawChunk,
     RawResponse,
 )
+from cometgate.providers.embedding import Embeds
 from cometgate.routing.failover import Failover, Skip
 from cometgate.routing.plan import Attempt, Planner
 from cometgate.routing.resolve import ModelRoute, Router
@@ -78,6 +81,12 @@ class StreamOutcome:
     dropped: Dropped = Dropped()
     raw: AsyncIterator[RawChunk] | None = None
     served_by: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedOutcome:
+    response: EmbedResponse
+    served_by: tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +163,7 @@ class Gateway:
             return Outcome(response, _dropped(call.request(), dropped, response.dropped),
                            served_by=_served_by(option))
 
-        outcome = await self._run(call, route, attempt)
+        outcome = await self._run(route, attempt, strict=_policy(call, route) == "strict")
         if outcome.usage is not None:
             self._metrics.usage(route.info.id, outcome.usage)
         return outcome
@@ -178,7 +187,7 @@ class Gateway:
             return StreamOutcome(relay_events, _dropped(call.request(), dropped, upstream_drops),
                                  served_by=_served_by(option))
 
-        return await self._run(call, route, attempt)
+        return await self._run(route, attempt, strict=_policy(call, route) == "strict")
 
     async def count_tokens(self, call: Call | GenerateRequest) -> CountOutcome:
         call = Call.of(call)
@@ -195,22 +204,46 @@ class Gateway:
             request, _ = self._translated(call, route)
             return CountOutcome(await _translating(provider.count_tokens(request, option.target)))
 
-        return await self._run(call, route, attempt)
+        return await self._run(route, attempt, strict=_policy(call, route) == "strict")
+
+    async def embed(self, request: EmbedRequest) -> EmbedOutcome:
+        """Vectors from the first candidate that can embed; the same failover as a generation
+        (an embedding carries nothing that a translation could lose)."""
+        route = self._router.resolve(request.model)
+        if route is None:
+            raise NotFound(f"models/{request.model} is not found.")
+        if "embedContent" not in route.info.generation_methods:
+            raise InvalidRequest(f"models/{route.info.id} does not make embeddings; it "
+                                 f"supports {', '.join(route.info.generation_methods)}.")
+        upstream_request = replace(request, model=route.info.id)
+
+        async def attempt(option: Attempt) -> EmbedOutcome:
+            provider = option.candidate.provider
+            if not isinstance(provider, Embeds):
+                raise Skip(InvalidRequest(
+                    f"provider {option.candidate.provider_name} cannot make embeddings"))
+            response = await provider.embed(upstream_request, option.target)
+            return EmbedOutcome(response, _served_by(option))
+
+        outcome = await self._run(route, attempt, strict=False)
+        self._metrics.usage(route.info.id, Usage(prompt_tokens=outcome.response.prompt_tokens))
+        return outcome
 
     def _route(self, call: Call) -> ModelRoute:
         route = self._router.resolve(call.model)
         if route is None:
             raise NotFound(f"models/{call.model} is not found.")
+        if "generateContent" not in route.info.generation_methods:
+            raise InvalidRequest(f"models/{route.info.id} does not generate content; it "
+                                 f"supports {', '.join(route.info.generation_methods)}.")
         if not any(_forwarding(call, c.provider)[0] for c in route.candidates):
             call.request()  # nothing will forward the bytes: refuse a bad request up front
         return route
 
     async def _run(
-        self, call: Call, route: ModelRoute, attempt: Callable[[Attempt], Awaitable[T]]
+        self, route: ModelRoute, attempt: Callable[[Attempt], Awaitable[T]], *, strict: bool
     ) -> T:
-        attempts = self._planner.attempts(
-            route.candidates, route.info.id, strict=_policy(call, route) == "strict"
-        )
+        attempts = self._planner.attempts(route.candidates, route.info.id, strict=strict)
         return await self._failover.run(
             attempts, attempt,
             on_failure=lambda option, exc: self._metrics.upstream_error(

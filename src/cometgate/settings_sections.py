@@ -123,7 +123,12 @@ _MODEL_KEYS = {
     "provider", "upstream_model", "candidates", "translation", "prices", "display_name",
     "description", "version", "base_model_id", "input_token_limit", "output_token_limit",
     "input_mime_types", "thinking", "temperature", "max_temperature", "top_p", "top_k",
-    "builtin_tools", "default_max_output_tokens",
+    "builtin_tools", "default_max_output_tokens", "task",
+}
+# What a model is for: Gemini's supportedGenerationMethods, which routes check before a call.
+_METHODS_BY_TASK = {
+    "generate": ("generateContent", "countTokens"),
+    "embed": ("embedContent", "batchEmbedContents"),
 }
 
 
@@ -148,6 +153,10 @@ def _model_info(model_id: str, where: str, f: Fields) -> ModelInfo:
         style = ThinkingStyle(thinking.get("style", str, "none"))
     except ValueError as exc:
         raise ConfigError(f"{where}.thinking.style must be none, budget or levels") from exc
+    task = f.get("task", str, "generate")
+    if task not in _METHODS_BY_TASK:
+        raise ConfigError(f"{where}.task must be one of: {', '.join(_METHODS_BY_TASK)}")
+    embeds = task == "embed"
     return ModelInfo(
         id=model_id,
         display_name=f.get("display_name", str, model_id),
@@ -155,7 +164,9 @@ def _model_info(model_id: str, where: str, f: Fields) -> ModelInfo:
         version=str(f.get("version", str, "1") or "1"),
         base_model_id=f.get("base_model_id", str, model_id),
         input_token_limit=f.require("input_token_limit", int),
-        output_token_limit=f.require("output_token_limit", int),
+        # An embedding answers with one vector, which Google reports as one output token.
+        output_token_limit=f.get("output_token_limit", int, 1) if embeds
+        else f.require("output_token_limit", int),
         input_mime_types=tuple(f.get("input_mime_types", list, ["text/plain"])),
         thinking=style,
         thinking_budget_min=thinking.get("budget_min", int, 0),
@@ -168,6 +179,7 @@ def _model_info(model_id: str, where: str, f: Fields) -> ModelInfo:
         top_k=f.get("top_k", int),
         builtin_tools=tuple(f.get("builtin_tools", list, [])),
         default_max_output_tokens=f.positive("default_max_output_tokens", int, None),
+        generation_methods=_METHODS_BY_TASK[task],
     )
 
 

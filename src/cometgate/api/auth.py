@@ -1,7 +1,8 @@
 """Who is calling: the API key, taken from where real clients put it.
 
 Order (gemini-wire.md §a): `x-goog-api-key` (all Google SDKs), then `?key=` (raw REST
-clients), then `Authorization: Bearer` (aggregator-style clients). Keys never reach a log line:
+clients), then `x-api-key` (Anthropic's clients), then `Authorization: Bearer` (the OpenAI
+SDK and aggregator-style clients). Keys never reach a log line:
 the access log writes the path without its query string.
 """
 
@@ -19,9 +20,11 @@ from cometgate.storage.keys import KeyRecord, KeyRepository
 
 
 def presented_key(request: Request) -> str | None:
-    key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
+    headers = request.headers
+    key = (headers.get("x-goog-api-key") or request.query_params.get("key")
+           or headers.get("x-api-key"))
     if not key:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        scheme, _, token = headers.get("authorization", "").partition(" ")
         key = token if scheme.lower() == "bearer" else None
     key = key.strip() if key else None  # google-genai strips whitespace from keys too
     return key or None

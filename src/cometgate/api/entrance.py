@@ -25,12 +25,14 @@ from cometgate.api.auth import KeyAuthenticator
 from cometgate.api.body import read_body
 from cometgate.api.rate_limit_headers import rate_limit_headers
 from cometgate.api.streams import OnEnd
-from cometgate.canonical import ModelInfo, Usage
+from cometgate.canonical import EmbedRequest, ModelInfo, Usage
+from cometgate.dialects.gemini.estimate import CHARS_PER_TOKEN
 from cometgate.metering import Meter, Served, Ticket, check_access, served_failure
-from cometgate.pipeline import Gateway
+from cometgate.pipeline import Dropped, Gateway
 from cometgate.storage.keys import KeyRecord
 
 T = TypeVar("T")
+DROPPED_HEADER = "x-cometgate-dropped"
 ServedBy = tuple[str, str] | None  # (provider, upstream model) that answered
 
 
@@ -124,3 +126,16 @@ def served(
 
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+def dropped_header(dropped: Dropped, caller_path: Callable[[str], str]) -> dict[str, str]:
+    """What the translation could not carry, named as the caller named it (`caller_path`
+    turns a canonical path into the caller's dialect's)."""
+    paths = dropped.caller + tuple(caller_path(p) for p in dropped.canonical)
+    return {DROPPED_HEADER: ",".join(dict.fromkeys(paths))} if paths else {}
+
+
+def embedding_estimate(request: EmbedRequest) -> tuple[int, int | None]:
+    """Admission's estimate for an embedding: its texts' tokens, and no output to speak of."""
+    chars = sum(len(item.titled_text) for item in request.inputs)
+    return chars // CHARS_PER_TOKEN + len(request.inputs), None

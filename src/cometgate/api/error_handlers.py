@@ -1,4 +1,5 @@
-"""Every failure leaves as JSON in the caller's dialect — never an HTML page or a bare 500."""
+"""Every failure leaves as JSON in the caller's dialect — never an HTML page or a bare 500.
+The dialect is the one the route settled on (`caller_dialect`), else the one the path names."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cometgate.api.caller_dialect import Dialect, dialect_of
+from cometgate.dialects.anthropic.inbound_errors import encode_anthropic_error
 from cometgate.dialects.gemini.errors import api_key_invalid_error, encode_error
+from cometgate.dialects.openai.inbound_errors import encode_openai_error
 from cometgate.errors import ApiKeyInvalid, GatewayError, InternalError, NotFound
 
 log = logging.getLogger("cometgate.errors")
@@ -16,14 +20,8 @@ log = logging.getLogger("cometgate.errors")
 JSON_TYPE = "application/json; charset=UTF-8"
 
 
-def render(error: GatewayError) -> Response:
-    native = getattr(error, "native_body", None)
-    if native is not None and native[0] == "gemini":
-        status, body = error.http_status, native[1]
-    elif isinstance(error, ApiKeyInvalid):
-        status, body = api_key_invalid_error()
-    else:
-        status, body = encode_error(error)
+def render(error: GatewayError, request: Request) -> Response:
+    status, body = _encoded(error, dialect_of(request), request)
     headers = {}
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
@@ -31,26 +29,42 @@ def render(error: GatewayError) -> Response:
     return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
+def _encoded(error: GatewayError, dialect: Dialect, request: Request) -> tuple[int, bytes]:
+    state = request.scope.get("state", {})
+    if dialect == "openai":
+        return encode_openai_error(error, model=state.get("model"))
+    if dialect == "anthropic":
+        return encode_anthropic_error(error, state.get("request_id"))
+    native = getattr(error, "native_body", None)
+    if native is not None and native[0] == "gemini":
+        return error.http_status, native[1]
+    if isinstance(error, ApiKeyInvalid):
+        return api_key_invalid_error()
+    return encode_error(error)
+
+
 async def gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
-    return render(exc)
+    return render(exc, request)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        return render(NotFound(f"Method not found: {request.method} {request.url.path}"))
+        return render(NotFound(f"Method not found: {request.method} {request.url.path}"),
+                      request)
     if exc.status_code == 405:
         error = GatewayError(f"Method {request.method} is not allowed on {request.url.path}.")
         error.http_status, error.status = 405, "UNIMPLEMENTED"
-        return render(error)
+        return render(error, request)
     error = GatewayError(str(exc.detail))
     error.http_status = exc.status_code
     error.status = "INVALID_ARGUMENT" if exc.status_code < 500 else "INTERNAL"
-    return render(error)
+    return render(error, request)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     request_id = request.scope.get("state", {}).get("request_id", "-")
     log.exception("unhandled error in request %s", request_id)
-    return render(InternalError(f"Internal error encountered (request id {request_id})."))
+    error = InternalError(f"Internal error encountered (request id {request_id}).")
+    return render(error, request)

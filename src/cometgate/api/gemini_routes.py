@@ -16,9 +16,15 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from cometgate.api.entrance import Entrance, first_byte
+from cometgate.api.entrance import Entrance, dropped_header, first_byte
 from cometgate.api.streams import encoded_stream, forwarded_stream
-from cometgate.canonical import GenerateRequest, ModelInfo
+from cometgate.canonical import GenerateRequest, ModelInfo, Usage
+from cometgate.dialects.gemini.embed import (
+    decode_batch_embed_contents,
+    decode_embed_content,
+    encode_batch_embed_contents,
+    encode_embed_content,
+)
 from cometgate.dialects.gemini.estimate import estimate
 from cometgate.dialects.gemini.inbound import (
     decode_count_tokens_request,
@@ -30,7 +36,7 @@ from cometgate.dialects.gemini.response import encode_response
 from cometgate.dialects.gemini.stream import ForwardedGeminiFraming, GeminiStreamEncoder
 from cometgate.errors import InvalidRequest, NotFound
 from cometgate.metering import Ticket
-from cometgate.pipeline import Call, Dropped
+from cometgate.pipeline import Call
 from cometgate.providers.base import RawCall
 from cometgate.storage.keys import KeyRecord
 
@@ -38,7 +44,6 @@ log = logging.getLogger("cometgate.api")
 
 JSON_TYPE = "application/json; charset=UTF-8"
 VERSIONS = ("/v1beta", "/v1", "")
-DROPPED_HEADER = "x-cometgate-dropped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,8 @@ class GeminiApi:
         handler = {
             "generateContent": self.generate_content,
             "streamGenerateContent": self.stream_generate_content,
+            "embedContent": self.embed_content,
+            "batchEmbedContents": self.embed_content,
         }.get(method)
         if handler is None and method != "countTokens":
             raise _no_such_method(request)
@@ -111,7 +118,7 @@ class GeminiApi:
         return Response(
             encode_response(outcome.response),
             media_type=JSON_TYPE,
-            headers={**headers, **_dropped_headers(outcome.dropped)},
+            headers={**headers, **dropped_header(outcome.dropped, gemini_path)},
         )
 
     async def stream_generate_content(
@@ -139,8 +146,21 @@ class GeminiApi:
         return StreamingResponse(
             encoded_stream(encoder, first_byte(ticket, outcome.events), on_end),
             media_type=media_type,
-            headers={**headers, **_dropped_headers(outcome.dropped)},
+            headers={**headers, **dropped_header(outcome.dropped, gemini_path)},
         )
+
+    async def embed_content(
+        self, request: Request, key: KeyRecord, name: str, body: bytes, ticket: Ticket
+    ) -> Response:
+        """`:embedContent` (one input) and `:batchEmbedContents` (many), same path inside."""
+        batch = request.path_params["name"].endswith(":batchEmbedContents")
+        decode = decode_batch_embed_contents if batch else decode_embed_content
+        outcome = await self.entrance.gateway.embed(decode(body, name))
+        usage = Usage(prompt_tokens=outcome.response.prompt_tokens)
+        await self.entrance.finish(ticket, usage, outcome.served_by)
+        encode = encode_batch_embed_contents if batch else encode_embed_content
+        return Response(encode(outcome.response), media_type=JSON_TYPE,
+                        headers=await self.entrance.limit_headers(ticket))
 
     async def count_tokens(
         self, request: Request, key: KeyRecord, name: str, body: bytes
@@ -154,7 +174,9 @@ class GeminiApi:
 
     def _require_model(self, request: Request, name: str, method: str) -> ModelInfo:
         info = self.entrance.model(name)
-        if info is None:
+        # A stream is a generateContent; an embedding model lists only its embedding methods.
+        family = "generateContent" if method == "streamGenerateContent" else method
+        if info is None or family not in info.generation_methods:
             version = request.url.path.split("/")[1] if request.url.path.startswith("/v1") else ""
             raise NotFound(
                 f"models/{name.removeprefix('models/')} is not found for API version "
@@ -186,11 +208,6 @@ def _call(
         raw=RawCall(body=body, version=version, method=method, alt=alt),
         translation=key.translation,
     )
-
-
-def _dropped_headers(dropped: Dropped) -> dict[str, str]:
-    paths = dropped.caller + tuple(gemini_path(p) for p in dropped.canonical)
-    return {DROPPED_HEADER: ",".join(dict.fromkeys(paths))} if paths else {}
 
 
 def _int_query(request: Request, name: str) -> int | None:

@@ -19,7 +19,15 @@ access_log = logging.getLogger("cometgate.access")
 
 _SLASHES = re.compile(r"/{2,}")
 _METHOD = re.compile(r":([A-Za-z]+)$")
-_KNOWN_METHODS = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
+_KNOWN_METHODS = frozenset({"generateContent", "streamGenerateContent", "countTokens",
+                            "embedContent", "batchEmbedContents"})
+# The OpenAI and Anthropic surfaces, with or without the version segment.
+_DIALECT_ROUTES = {
+    "/chat/completions": "chat.completions",
+    "/embeddings": "embeddings",
+    "/messages": "messages",
+    "/messages/count_tokens": "messages.count_tokens",
+}
 
 
 def route_label(method: str, path: str) -> str:
@@ -27,6 +35,9 @@ def route_label(method: str, path: str) -> str:
     would make label cardinality unbounded)."""
     if path in ("/healthz", "/readyz", "/metrics"):
         return path.lstrip("/")
+    dialect_route = _DIALECT_ROUTES.get(path.removeprefix("/v1"))
+    if dialect_route is not None:
+        return dialect_route
     if "/models" in path:
         found = _METHOD.search(path)
         if found:

@@ -4,6 +4,7 @@ Frozen value types, no I/O, and no imports from the rest of the package: every d
 translates to and from these, so nothing a dialect cannot say leaks into another.
 """
 
+from cometgate.canonical.embeddings import EmbedInput, EmbedRequest, EmbedResponse
 from cometgate.canonical.messages import (
     JSON,
     BlobPart,
@@ -41,6 +42,9 @@ __all__ = [
     "BlobPart",
     "Candidate",
     "CandidateFinished",
+    "EmbedInput",
+    "EmbedRequest",
+    "EmbedResponse",
     "FileRefPart",
     "FinishReason",
     "FunctionTool",

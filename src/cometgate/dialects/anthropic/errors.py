@@ -30,24 +30,26 @@ from typing import Any
 
 import orjson
 
+from cometgate.dialects.anthropic.error_types import ERROR_TYPE_OF_STATUS, STATUS_OF_ERROR_TYPE
 from cometgate.dialects.upstream_answers import error_message as _message
 from cometgate.dialects.upstream_answers import failure as _failure
 from cometgate.errors import FailureClass, UpstreamError
 
-_STATUS_OF_TYPE = {
-    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
-    "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
-    "rate_limit_error": 429, "api_error": 500, "timeout_error": 504, "overloaded_error": 529,
-}
-_TYPE_OF_STATUS = {status: kind for kind, status in _STATUS_OF_TYPE.items()} | {422: (
-    "invalid_request_error")}
+_TYPE_OF_STATUS = ERROR_TYPE_OF_STATUS | {422: "invalid_request_error"}
 _RESET_LIMITS = ("requests", "tokens", "input-tokens", "output-tokens")
 
 
 def classify_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    failure = _classified(status, headers, body)
+    if failure.failure_class is FailureClass.CALLER_FAULT and body.lstrip().startswith(b"{"):
+        failure.native_body = ("anthropic", body)  # an Anthropic caller gets it as written
+    return failure
+
+
+def _classified(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
     error = _error_fields(body)
     kind = error.get("type")
-    if kind not in _STATUS_OF_TYPE:
+    if kind not in STATUS_OF_ERROR_TYPE:
         kind = _TYPE_OF_STATUS.get(status, "api_error" if status >= 500 else None)
     if kind in ("invalid_request_error", "request_too_large"):
         return UpstreamError(_message(error, status), failure_class=FailureClass.CALLER_FAULT,
@@ -80,7 +82,7 @@ def classify_stream_error(event: Mapping[str, Any]) -> UpstreamError:
     error's type (an overloaded_error mid-stream is the 529 it would have answered)."""
     error = event.get("error")
     kind = error.get("type") if isinstance(error, dict) else None
-    status = _STATUS_OF_TYPE.get(kind, 500) if isinstance(kind, str) else 500
+    status = STATUS_OF_ERROR_TYPE.get(kind, 500) if isinstance(kind, str) else 500
     return classify_error(status, {}, orjson.dumps(dict(event)))
 
 

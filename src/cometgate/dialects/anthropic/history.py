@@ -10,6 +10,8 @@ Anthropic's rules, and how the canonical conversation is bent to meet them:
   functionResponse without one), so ids missing on calls are synthesised as "toolu_<turn>_<n>"
   (stable for a given request), and a result without an id is paired with the earliest
   unanswered call of the same name in the preceding assistant turn;
+- a result's content follows `tool_results` (an Anthropic caller's own block comes back as it
+  was sent; any other response goes as its JSON text);
 - thinking blocks must come back unchanged: they arrive packed in a part's thought signature
   (see `envelope`) and are unpacked in front of that part's own block, which keeps their order;
 - blocks may not be empty: empty text is left out, and a message left with nothing is skipped.
@@ -20,8 +22,6 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 from cometgate.canonical import (
     BlobPart,
@@ -35,6 +35,7 @@ from cometgate.canonical import (
     ToolResultPart,
 )
 from cometgate.dialects.anthropic.envelope import unpack
+from cometgate.dialects.anthropic.tool_results import tool_result_fields
 from cometgate.dialects.tool_calls import CallLedger
 from cometgate.dialects.upstream_answers import describe_part, unsupported_part
 from cometgate.errors import InvalidRequest
@@ -196,12 +197,8 @@ def _base64_source(part: BlobPart) -> Block:
 
 def _tool_result(ledger: CallLedger, where: str, result: ToolResultPart) -> Block:
     call = ledger.answer(result, where)
-    block: Block = {"type": "tool_result", "tool_use_id": call.id,
-                    "content": orjson.dumps(dict(result.response)).decode()}
-    # Gemini's convention: a response holding only "error" reports a failed call.
-    if set(result.response) == {"error"}:
-        block["is_error"] = True
-    return block
+    return {"type": "tool_result", "tool_use_id": call.id,
+            **tool_result_fields(result.response)}
 
 
 def _results_first(content: list[Block]) -> list[Block]:

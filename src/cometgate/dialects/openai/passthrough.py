@@ -16,8 +16,10 @@ import orjson
 
 from cometgate.canonical import Usage
 from cometgate.dialects.gemini.outbound import SSEEventSplitter, event_payload
+from cometgate.dialects.openai.inbound_errors import openai_error
+from cometgate.dialects.openai.inbound_stream import sse_frame
 from cometgate.dialects.openai.wire import classify_stream_error, decode_usage
-from cometgate.errors import UpstreamError
+from cometgate.errors import GatewayError, UpstreamError
 
 
 def forwarded_body(document: Mapping[str, Any], upstream_model: str) -> bytes:
@@ -82,3 +84,15 @@ class ForwardedEvents:
         usage_only = document.get("choices") == [] and usage is not None
         hidden = usage_only and not self._show_usage_chunk
         return ForwardedEvent(b"" if hidden else event, usage, None)
+
+
+class ForwardedOpenAIFraming:
+    """What the gateway needs to know of an OpenAI-compatible upstream's stream it relays: the
+    chunk that ends it carries a non-null `finish_reason`; a broken stream ends with an
+    `{"error":…}` frame, as OpenAI-compatible servers end theirs."""
+
+    def is_final(self, data: bytes) -> bool:
+        return b'"finish_reason":"' in data or b'"finish_reason": "' in data
+
+    def error(self, err: GatewayError, *, opened: bool) -> bytes:
+        return sse_frame(openai_error(err)[1])

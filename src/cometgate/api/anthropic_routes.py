@@ -1,0 +1,111 @@
+"""The Anthropic dialect's surface: `POST /v1/messages`, `POST /v1/messages/count_tokens`
+and the Anthropic side of `GET /v1/models`. Every model is reached through the canonical
+model; the key may come in `x-api-key`, as Anthropic's clients send it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from cometgate.api.caller_dialect import settle_dialect
+from cometgate.api.entrance import Entrance, dropped_header, first_byte
+from cometgate.api.streams import encoded_stream
+from cometgate.canonical import ModelInfo
+from cometgate.dialects.anthropic.inbound import (
+    decode_messages_request,
+    estimate_messages,
+    read_messages_document,
+    wants_stream,
+)
+from cometgate.dialects.anthropic.inbound_response import encode_count_tokens, encode_message
+from cometgate.dialects.anthropic.inbound_stream import MessageStreamEncoder
+from cometgate.dialects.anthropic.models import encode_model, encode_model_list
+from cometgate.errors import NotFound
+from cometgate.metering import Ticket
+from cometgate.pipeline import Call
+
+JSON_TYPE = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class AnthropicApi:
+    entrance: Entrance
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/v1/messages", self.messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
+        ]
+
+    async def list_models(self, request: Request) -> Response:
+        settle_dialect(request, "anthropic")
+        await self.entrance.caller(request)
+        return Response(encode_model_list(self.entrance.gateway.models()),
+                        media_type=JSON_TYPE)
+
+    async def get_model(self, request: Request, name: str) -> Response:
+        settle_dialect(request, "anthropic")
+        await self.entrance.caller(request)
+        return Response(encode_model(self._model(name)), media_type=JSON_TYPE)
+
+    async def messages(self, request: Request) -> Response:
+        settle_dialect(request, "anthropic")
+        entrance = self.entrance
+        key = await entrance.caller(request)
+        document = read_messages_document(await entrance.body(request))
+        name: str = document["model"]
+        info = self._model(name)
+        stream = wants_stream(document)
+        ticket = await entrance.admit(request, key, info, estimate=estimate_messages(document),
+                                      dialect="anthropic", stream=stream)
+        call = Call(name, dialect="anthropic", decode=lambda: decode_messages_request(document),
+                    translation=key.translation)
+        answer = self._stream if stream else self._complete
+        return await entrance.metered(ticket, lambda: answer(call, ticket, name))
+
+    async def count_tokens(self, request: Request) -> Response:
+        settle_dialect(request, "anthropic")
+        entrance = self.entrance
+        key = await entrance.caller(request)
+        document = read_messages_document(await entrance.body(request),
+                                          require_max_tokens=False)
+        name: str = document["model"]
+        entrance.check_access(request, key, self._model(name))
+        call = Call(name, dialect="anthropic", decode=lambda: decode_messages_request(document),
+                    translation=key.translation)
+        outcome = await entrance.gateway.count_tokens(call)
+        assert outcome.total is not None  # nothing forwards an Anthropic caller's bytes
+        return Response(encode_count_tokens(outcome.total), media_type=JSON_TYPE)
+
+    async def _complete(self, call: Call, ticket: Ticket, name: str) -> Response:
+        entrance = self.entrance
+        outcome = await entrance.gateway.generate(call)
+        await entrance.finish(ticket, outcome.usage, outcome.served_by)
+        headers = await entrance.limit_headers(ticket)
+        assert outcome.response is not None
+        return Response(encode_message(outcome.response, name), media_type=JSON_TYPE,
+                        headers={**headers, **dropped_header(outcome.dropped, _as_sent)})
+
+    async def _stream(self, call: Call, ticket: Ticket, name: str) -> Response:
+        entrance = self.entrance
+        outcome = await entrance.gateway.stream(call)
+        headers = await entrance.limit_headers(ticket)
+        assert outcome.events is not None
+        body = encoded_stream(MessageStreamEncoder(name), first_byte(ticket, outcome.events),
+                              entrance.on_end(ticket, outcome.served_by))
+        return StreamingResponse(body, media_type="text/event-stream",
+                                 headers={**headers, **dropped_header(outcome.dropped, _as_sent)})
+
+    def _model(self, name: str) -> ModelInfo:
+        info = self.entrance.model(name)
+        if info is None:
+            raise NotFound(f"model: {name}")  # Anthropic's own wording for an unknown model
+        return info
+
+
+def _as_sent(canonical: str) -> str:
+    """Canonical parameter names are Anthropic's own, less the `params.` prefix."""
+    return canonical.removeprefix("params.")
