@@ -41,7 +41,7 @@ from cometgate.routing.failover import Failover
 from cometgate.routing.health import Health
 from cometgate.routing.plan import Candidate, Credential, Planner
 from cometgate.routing.resolve import ModelRoute, Router
-from cometgate.settings import LocalProviderSettings, Settings
+from cometgate.settings import LocalEmbeddingProviderSettings, LocalProviderSettings, Settings
 from cometgate.storage.database import create_database, migrate
 from cometgate.storage.keys import KeyRecord, KeyRepository
 from cometgate.storage.usage import UsageQueries
@@ -134,7 +134,7 @@ def model_routes(settings: Settings, upstreams: Mapping[str, Provider]) -> list[
     credentials = {
         spec.name: tuple(Credential(k.source, k.value) for k in spec.api_keys)
         for spec in settings.providers
-        if not isinstance(spec, LocalProviderSettings)
+        if not isinstance(spec, (LocalProviderSettings, LocalEmbeddingProviderSettings))
     }
     return [
         ModelRoute(

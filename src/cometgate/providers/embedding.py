@@ -9,18 +9,24 @@ classified by each dialect's own `classify_error`, exactly as for generations.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from cometgate.canonical import EmbedRequest, EmbedResponse
+from cometgate.canonical import (
+    EmbedRequest,
+    EmbedResponse,
+    GenerateRequest,
+    GenerateResponse,
+    StreamEvent,
+)
 from cometgate.dialects.gemini import embed as gemini_embed
 from cometgate.dialects.gemini.outbound import classify_error as classify_gemini_error
 from cometgate.dialects.openai import embeddings as openai_embeddings
 from cometgate.dialects.openai.wire import classify_error as classify_openai_error
-from cometgate.errors import UpstreamError
+from cometgate.errors import InvalidRequest, UpstreamError
 from cometgate.providers.base import Target
 from cometgate.providers.timeouts import Timeouts
 from cometgate.providers.transport import ERROR_BODY_LIMIT, Transport
@@ -122,3 +128,23 @@ class OpenAIEmbedder(_HttpEmbedder):
         answer = await self._post(
             f"{self._base_url}/embeddings", body, headers, classify_openai_error)
         return openai_embeddings.decode_upstream_embeddings(answer, inputs=request.inputs)
+
+
+class GeneratesNothing:
+    """For a provider that only makes embeddings: routing refuses generations on embedding
+    models before any attempt, so these answer only a misconfigured route (a generation model
+    pointed at an embedding provider) — with a refusal that names the provider."""
+
+    name: str
+
+    async def generate(self, request: GenerateRequest, target: Target) -> GenerateResponse:
+        raise self._refusal()
+
+    async def stream(
+        self, request: GenerateRequest, target: Target
+    ) -> AsyncGenerator[StreamEvent, None]:
+        raise self._refusal()
+        yield  # pragma: no cover - makes this an async generator, as the protocol asks
+
+    def _refusal(self) -> InvalidRequest:
+        return InvalidRequest(f"provider {self.name} makes embeddings only")
