@@ -23,6 +23,7 @@ from cometgate.dialects.anthropic.inbound import (
 from cometgate.dialects.anthropic.inbound_response import encode_count_tokens, encode_message
 from cometgate.dialects.anthropic.inbound_stream import MessageStreamEncoder
 from cometgate.dialects.anthropic.models import encode_model, encode_model_list
+from cometgate.dialects.anthropic.paths import anthropic_path
 from cometgate.errors import NotFound
 from cometgate.metering import Ticket
 from cometgate.pipeline import Call
@@ -87,7 +88,7 @@ class AnthropicApi:
         headers = await entrance.limit_headers(ticket)
         assert outcome.response is not None
         return Response(encode_message(outcome.response, name), media_type=JSON_TYPE,
-                        headers={**headers, **dropped_header(outcome.dropped, _as_sent)})
+                        headers={**headers, **dropped_header(outcome.dropped, anthropic_path)})
 
     async def _stream(self, call: Call, ticket: Ticket, name: str) -> Response:
         entrance = self.entrance
@@ -96,16 +97,12 @@ class AnthropicApi:
         assert outcome.events is not None
         body = encoded_stream(MessageStreamEncoder(name), first_byte(ticket, outcome.events),
                               entrance.on_end(ticket, outcome.served_by))
+        dropped = dropped_header(outcome.dropped, anthropic_path)
         return StreamingResponse(body, media_type="text/event-stream",
-                                 headers={**headers, **dropped_header(outcome.dropped, _as_sent)})
+                                 headers={**headers, **dropped})
 
     def _model(self, name: str) -> ModelInfo:
         info = self.entrance.model(name)
         if info is None:
             raise NotFound(f"model: {name}")  # Anthropic's own wording for an unknown model
         return info
-
-
-def _as_sent(canonical: str) -> str:
-    """Canonical parameter names are Anthropic's own, less the `params.` prefix."""
-    return canonical.removeprefix("params.")
