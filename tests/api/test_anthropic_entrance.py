@@ -151,3 +151,27 @@ async def test_bad_requests_are_anthropic_errors_and_reach_nobody(
     assert response.status_code == status, response.text
     assert response.json()["error"]["type"] == kind
     assert upstream.requests == []
+
+
+async def test_a_field_that_only_tunes_is_dropped_and_named(
+    gateway: Opened, upstream: FakeOpenAIUpstream
+) -> None:
+    tools = [{"name": "weather", "input_schema": {"type": "object"}}]
+    response = await gateway.http.post("/v1/messages", json={
+        **MESSAGE, "tools": tools,
+        "tool_choice": {"type": "auto", "disable_parallel_tool_use": True}})
+    assert response.status_code == 200, response.text
+    assert "disable_parallel_tool_use" in response.headers["x-cometgate-dropped"]
+    assert "parallel_tool_calls" not in upstream.requests[-1]
+
+
+async def test_a_field_that_changes_the_meaning_is_refused(
+    gateway: Opened, upstream: FakeOpenAIUpstream
+) -> None:
+    tools = [{"type": "web_search_20250305", "name": "web_search"}]
+    response = await gateway.http.post("/v1/messages", json={**MESSAGE, "tools": tools})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["message"].startswith("tools.0 is not supported")  # Anthropic's paths
+    assert upstream.requests == []
