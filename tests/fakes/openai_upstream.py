@@ -21,7 +21,12 @@ from starlette.routing import Route
 
 @dataclass
 class Reply:
-    """What the fake answers next. `text` is split into `chunks` pieces when streaming."""
+    """What the fake answers next. `text` is split into `chunks` pieces when streaming.
+
+    `logprobs` are (token, logprob) pairs that spell `text`; they are sent only to a request
+    with `logprobs: true`, as OpenAI does, and then a stream sends one token per chunk. Each
+    token's `top_logprobs` are the token itself and made-up alternatives ("alt1", …, each one
+    less likely), as many as the request's `top_logprobs`."""
 
     text: str | None = "Hello from the fake upstream."
     tool_calls: list[dict[str, Any]] | None = None  # [{"name":…, "arguments": {...}}]
@@ -36,6 +41,7 @@ class Reply:
     fail_mid_stream: bool = False  # send one chunk, then an error frame
     fail_at_start: bool = False  # answer 200, then an error frame in place of the first chunk
     truncate: bool = False  # stop after the content, without finish_reason or [DONE]
+    logprobs: list[tuple[str, float]] | None = None
 
 
 class FakeOpenAIUpstream:
@@ -89,7 +95,7 @@ class FakeOpenAIUpstream:
             "id": ident, "object": "chat.completion", "created": 1_700_000_000,
             "model": body.get("model"),
             "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason,
-                         "logprobs": None}],
+                         "logprobs": _logprobs(body, reply.logprobs)}],
             "usage": {"prompt_tokens": reply.prompt_tokens,
                       "completion_tokens": reply.completion_tokens,
                       "total_tokens": reply.prompt_tokens + reply.completion_tokens},
@@ -111,10 +117,9 @@ class FakeOpenAIUpstream:
             return
         yield frame([{"index": 0, "delta": {"role": "assistant", "content": ""},
                       "finish_reason": None}])
-        text = reply.text or ""
-        size = max(1, -(-len(text) // reply.chunks)) if text else 1
-        for start in range(0, len(text), size):
-            yield frame([{"index": 0, "delta": {"content": text[start:start + size]},
+        for piece, logprobs in _pieces(body, reply):
+            extra = {} if logprobs is None else {"logprobs": logprobs}
+            yield frame([{"index": 0, "delta": {"content": piece}, **extra,
                           "finish_reason": None}])
             if reply.fail_mid_stream:
                 error = {"error": {"message": "fake upstream broke", "type": "server_error",
@@ -139,3 +144,35 @@ class FakeOpenAIUpstream:
                                    "completion_tokens": reply.completion_tokens,
                                    "total_tokens": reply.prompt_tokens + reply.completion_tokens})
         yield b"data: [DONE]\n\n"
+
+
+def _pieces(body: dict[str, Any], reply: Reply) -> list[tuple[str, dict[str, Any] | None]]:
+    """The streamed content: one token per chunk with its logprobs when they are sent, else
+    the text cut into `reply.chunks` pieces."""
+    if _logprobs(body, reply.logprobs) is not None:
+        return [(token, _logprobs(body, [(token, logprob)]))
+                for token, logprob in reply.logprobs or []]
+    text = reply.text or ""
+    size = max(1, -(-len(text) // reply.chunks)) if text else 1
+    return [(text[start:start + size], None) for start in range(0, len(text), size)]
+
+
+def _logprobs(
+    body: dict[str, Any], tokens: list[tuple[str, float]] | None
+) -> dict[str, Any] | None:
+    if tokens is None or body.get("logprobs") is not True:
+        return None
+    count = body.get("top_logprobs") or 0
+    return {"content": [
+        {**_entry(token, logprob), "top_logprobs": _top(token, logprob, count)}
+        for token, logprob in tokens
+    ], "refusal": None}
+
+
+def _top(token: str, logprob: float, count: int) -> list[dict[str, Any]]:
+    alternatives = [(token, logprob)] + [(f"alt{n}", logprob - n) for n in range(1, count)]
+    return [_entry(alt, value) for alt, value in alternatives[:count]]
+
+
+def _entry(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode())}

@@ -28,7 +28,13 @@ from cometgate.canonical.request import (
     ToolMode,
     Untranslated,
 )
-from cometgate.canonical.response import Candidate, FinishReason, GenerateResponse, Usage
+from cometgate.canonical.response import (
+    Candidate,
+    FinishReason,
+    GenerateResponse,
+    TokenLogprob,
+    Usage,
+)
 from cometgate.canonical.stream import (
     CandidateFinished,
     PartDelta,
@@ -63,6 +69,7 @@ __all__ = [
     "TextPart",
     "ThinkingConfig",
     "ThinkingStyle",
+    "TokenLogprob",
     "ToolCallPart",
     "ToolChoice",
     "ToolMode",

@@ -30,10 +30,22 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One sampled token with its log probability (natural log, ≤ 0; -inf when the upstream
+    gave none) and the upstream's most likely alternatives at that step, best first."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Candidate:
     parts: tuple[Part, ...]
     finish_reason: FinishReason | None
     index: int = 0
+    # One entry per generated token, in order; empty unless log probabilities were asked for.
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from cometgate.canonical.messages import Part
-from cometgate.canonical.response import FinishReason, Usage
+from cometgate.canonical.response import FinishReason, TokenLogprob, Usage
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +21,13 @@ class StreamStarted:
 @dataclass(frozen=True, slots=True)
 class PartDelta:
     """New content for one candidate. Text and reasoning parts are increments to append;
-    tool calls arrive whole (a decoder assembles argument fragments first)."""
+    tool calls arrive whole (a decoder assembles argument fragments first). `logprobs` are
+    those of the tokens this increment adds; a delta may carry logprobs with empty text
+    (tokens that produced no visible text, such as a stop sequence)."""
 
     part: Part
     index: int = 0
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

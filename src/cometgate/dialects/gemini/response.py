@@ -1,9 +1,20 @@
 """Canonical responses → Gemini `GenerateContentResponse` JSON (camelCase keys, proto3 rules:
-zero counts and empty lists are omitted, bytes are standard base64)."""
+zero counts and empty lists are omitted, bytes are standard base64).
+
+A candidate with log probabilities carries `logprobsResult` (`chosenCandidates`, one per
+token; `topCandidates`, one per token, only when any token has alternatives; and
+`logProbabilitySum`) and `avgLogprobs`, the mean of the chosen tokens' log probabilities.
+`logProbability` is written even when 0.0 (a certain token), so that clients that read the
+field never see it missing; token ids are unknown outside the upstream and are left out. A
+log probability with no finite value is written as -9999.0: clients do arithmetic on it, and
+proto3's "-Infinity" string would break that.
+"""
 
 from __future__ import annotations
 
 import base64
+import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +29,7 @@ from cometgate.canonical import (
     Part,
     ReasoningPart,
     TextPart,
+    TokenLogprob,
     ToolCallPart,
     ToolResultPart,
     Usage,
@@ -31,6 +43,7 @@ FINISH_REASONS = {
     FinishReason.MALFORMED_TOOL_CALL: "MALFORMED_FUNCTION_CALL",
     FinishReason.OTHER: "OTHER",
 }
+_VERY_UNLIKELY = -9999.0
 
 
 def create_time(created: float) -> str:
@@ -83,6 +96,28 @@ def encode_usage(usage: Usage) -> dict[str, Any]:
     return out
 
 
+def encode_logprobs(entries: Sequence[TokenLogprob]) -> dict[str, Any]:
+    """The candidate fields for `entries` (non-empty): avgLogprobs and logprobsResult."""
+    chosen = [_logprob_candidate(entry.token, entry.logprob) for entry in entries]
+    total = math.fsum(item["logProbability"] for item in chosen)
+    result: dict[str, Any] = {"chosenCandidates": chosen}
+    if any(entry.top for entry in entries):
+        result["topCandidates"] = [_top_candidates(entry) for entry in entries]
+    result["logProbabilitySum"] = total
+    return {"avgLogprobs": total / len(chosen), "logprobsResult": result}
+
+
+def _top_candidates(entry: TokenLogprob) -> dict[str, Any]:
+    if not entry.top:
+        return {}  # proto3 leaves out an empty list
+    return {"candidates": [_logprob_candidate(token, value) for token, value in entry.top]}
+
+
+def _logprob_candidate(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "logProbability": logprob if math.isfinite(logprob)
+            else _VERY_UNLIKELY}
+
+
 def encode_candidate(candidate: Candidate) -> dict[str, Any]:
     content: dict[str, Any] = {"role": "model"}
     if candidate.parts:
@@ -90,6 +125,8 @@ def encode_candidate(candidate: Candidate) -> dict[str, Any]:
     out: dict[str, Any] = {"content": content}
     if candidate.finish_reason is not None:
         out["finishReason"] = FINISH_REASONS[candidate.finish_reason]
+    if candidate.logprobs:
+        out.update(encode_logprobs(candidate.logprobs))
     out["index"] = candidate.index
     return out
 

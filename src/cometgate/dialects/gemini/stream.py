@@ -3,7 +3,9 @@
 Invariants of the chunks: every chunk repeats modelVersion, responseId and createTime; once
 usage is known every chunk carries the running usageMetadata; a candidate's finishReason comes
 only in its last chunk, and that chunk carries the final usage: a finish that arrives before
-the usage is held until the usage comes or the caller calls `end()`.
+the usage is held until the usage comes or the caller calls `end()`. A chunk's candidate
+carries the log probabilities of its own increment (logprobsResult, and avgLogprobs over those
+tokens), as every chunk is a GenerateContentResponse of its own.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from cometgate.dialects.gemini.errors import encode_stream_error
 from cometgate.dialects.gemini.response import (
     FINISH_REASONS,
     create_time,
+    encode_logprobs,
     encode_part,
     encode_usage,
 )
@@ -52,9 +55,12 @@ class ChunkAssembler:
                     "createTime": create_time(event.created),
                 }
                 return []
-            case PartDelta(part=part, index=index):
+            case PartDelta(part=part, index=index, logprobs=logprobs):
                 content = {"parts": [encode_part(part)], "role": "model"}
-                return [self._chunk([{"content": content, "index": index}])]
+                candidate: dict[str, Any] = {"content": content}
+                if logprobs:
+                    candidate.update(encode_logprobs(logprobs))
+                return [self._chunk([{**candidate, "index": index}])]
             case CandidateFinished(reason=reason, index=index):
                 self._held[index] = reason
                 return self._release() if self._usage is not None else []

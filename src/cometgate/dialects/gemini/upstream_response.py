@@ -19,6 +19,10 @@ Conventions:
 - Parts with no canonical form (executableCode, codeExecutionResult: answers to built-in tools
   a Gemini caller asked for) are left out, and a whole answer names them in `dropped`; a stream
   cannot report once it has started, so there they are left out unreported.
+- A candidate's `logprobsResult` becomes its log probabilities: chosenCandidates[i] with
+  topCandidates[i] as its alternatives. proto3 leaves out zero values, so a missing
+  logProbability is 0.0. In a stream they ride on the chunk's first new part (an empty text
+  part when the chunk has none). avgLogprobs is not read: it follows from the tokens.
 - A body that is not a GenerateContentResponse is an UpstreamError (UNKNOWN, 502); an
   `{"error":…}` in place of an answer or a chunk is classified like an error status.
 """
@@ -48,6 +52,7 @@ from cometgate.canonical import (
     StreamEvent,
     StreamStarted,
     TextPart,
+    TokenLogprob,
     ToolCallPart,
     Usage,
     UsageReported,
@@ -147,8 +152,7 @@ class _StreamState:
         for position, raw in enumerate(_candidates(chunk)):
             candidate = _candidate(raw, position, self.ids, [])
             self.seen.add(candidate.index)
-            events.extend(PartDelta(part, candidate.index) for part in candidate.parts
-                          if _adds_something(part))
+            events.extend(_deltas(candidate))
             if candidate.finish_reason is not None:
                 events.extend(self._finish(candidate.finish_reason, candidate.index))
         blocked = _blocked(chunk)
@@ -162,6 +166,15 @@ class _StreamState:
         self.seen.add(index)
         self.finished.add(index)
         return [CandidateFinished(reason, index)]
+
+
+def _deltas(candidate: Candidate) -> list[PartDelta]:
+    """A chunk's new parts, its log probabilities on the first."""
+    parts = [part for part in candidate.parts if _adds_something(part)]
+    if candidate.logprobs and not parts:
+        parts = [TextPart("")]
+    return [PartDelta(part, candidate.index, candidate.logprobs if number == 0 else ())
+            for number, part in enumerate(parts)]
 
 
 def _adds_something(part: Part) -> bool:
@@ -239,7 +252,46 @@ def _candidate(raw: object, position: int, ids: _CallIds, dropped: list[str]) ->
                            "form outside the Gemini API")
         else:
             parts.append(part)
-    return Candidate(tuple(parts), finish_reason(raw.get("finishReason")), index)
+    return Candidate(tuple(parts), finish_reason(raw.get("finishReason")), index,
+                     _logprobs(raw.get("logprobsResult")))
+
+
+def _logprobs(result: object) -> tuple[TokenLogprob, ...]:
+    if result is None:
+        return ()
+    if not isinstance(result, dict):
+        raise unreadable("logprobsResult is not a JSON object")
+    chosen = _list(result.get("chosenCandidates"), "chosenCandidates")
+    top = _list(result.get("topCandidates"), "topCandidates")
+    alternatives = [_alternatives(step) for step in top]
+    return tuple(
+        TokenLogprob(*_token(item), alternatives[step] if step < len(alternatives) else ())
+        for step, item in enumerate(chosen)
+    )
+
+
+def _alternatives(step: object) -> tuple[tuple[str, float], ...]:
+    if not isinstance(step, dict):
+        raise unreadable("a topCandidates entry is not a JSON object")
+    return tuple(_token(item) for item in _list(step.get("candidates"), "candidates"))
+
+
+def _token(item: object) -> tuple[str, float]:
+    if not isinstance(item, dict):
+        raise unreadable("a log probability candidate is not a JSON object")
+    token, logprob = item.get("token", ""), item.get("logProbability", 0.0)
+    is_number = isinstance(logprob, int | float) and not isinstance(logprob, bool)
+    if not isinstance(token, str) or not is_number:
+        raise unreadable("a log probability candidate has no token or no number")
+    return token, float(logprob)
+
+
+def _list(value: object, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise unreadable(f"{what} is not a list")
+    return value
 
 
 def _part(raw: object, candidate: int, ids: _CallIds) -> Part | None:

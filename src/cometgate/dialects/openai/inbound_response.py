@@ -5,11 +5,17 @@ live here too, so both answer a request in the same words.
 Finish reasons: STOP → "tool_calls" when the choice made calls, else "stop"; MAX_TOKENS →
 "length"; SAFETY and RECITATION → "content_filter"; MALFORMED_TOOL_CALL and OTHER → "stop"
 (OpenAI has no word for them; the malformed call itself was left out by the decoder).
+
+Log probabilities: `choices[].logprobs` is `{"content": [...], "refusal": null}` when the
+candidate carries any, else null. `bytes` is the token's UTF-8 encoding (the upstream's own
+bytes are not kept, so a token that split a character gives those of U+FFFD); a log
+probability with no finite value is written as -9999.0, OpenAI's value for "very unlikely".
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +28,7 @@ from cometgate.canonical import (
     ModelInfo,
     ReasoningPart,
     TextPart,
+    TokenLogprob,
     ToolCallPart,
     Usage,
 )
@@ -35,6 +42,7 @@ _FINISH = {
     FinishReason.MALFORMED_TOOL_CALL: "stop",
     FinishReason.OTHER: "stop",
 }
+_VERY_UNLIKELY = -9999.0
 
 
 def completion_id(response_id: str) -> str:
@@ -59,6 +67,27 @@ def tool_call_body(call: ToolCallPart, call_id: str) -> dict[str, Any]:
         "id": call_id,
         "type": "function",
         "function": {"name": call.name, "arguments": orjson.dumps(dict(call.arguments)).decode()},
+    }
+
+
+def logprobs_body(entries: Sequence[TokenLogprob]) -> dict[str, Any] | None:
+    if not entries:
+        return None
+    return {
+        "content": [
+            {**_logprob_entry(entry.token, entry.logprob),
+             "top_logprobs": [_logprob_entry(token, logprob) for token, logprob in entry.top]}
+            for entry in entries
+        ],
+        "refusal": None,
+    }
+
+
+def _logprob_entry(token: str, logprob: float) -> dict[str, Any]:
+    return {
+        "token": token,
+        "logprob": logprob if math.isfinite(logprob) else _VERY_UNLIKELY,
+        "bytes": list(token.encode("utf-8", "replace")),
     }
 
 
@@ -109,7 +138,7 @@ def _choice(response_id: str, candidate: Candidate) -> dict[str, Any]:
     return {
         "index": candidate.index,
         "message": message,
-        "logprobs": None,
+        "logprobs": logprobs_body(candidate.logprobs),
         "finish_reason": finish_reason(candidate.finish_reason, bool(calls)),
     }
 

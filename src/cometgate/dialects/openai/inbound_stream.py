@@ -8,6 +8,8 @@ The first chunk of each choice carries `{"role": "assistant", "content": ""}`; t
 send it), each whole tool call in one `delta.tool_calls` entry whose `index` counts that
 choice's calls. With `include_usage`, every chunk has `"usage": null` and one last chunk with
 no choices carries the usage, as OpenAI sends it for `stream_options.include_usage`.
+A delta's log probabilities go in its chunk's `choices[].logprobs` (null elsewhere); a delta
+that carries log probabilities but no text still gets a chunk, with `"content": ""`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from cometgate.dialects.openai.inbound_errors import native_openai_body, openai_
 from cometgate.dialects.openai.inbound_response import (
     completion_id,
     finish_reason,
+    logprobs_body,
     tool_call_body,
     tool_call_id,
     usage_body,
@@ -76,8 +79,11 @@ class ChatChunkEncoder:
         frames = self._opening(event.index)
         if isinstance(event, PartDelta):
             delta = self._delta(event)
+            if not delta and event.logprobs:
+                delta = {"content": ""}
             if delta:
-                frames.append(self._chunk(event.index, delta))
+                frames.append(self._chunk(event.index, delta, logprobs=logprobs_body(
+                    event.logprobs)))
         else:
             made_calls = self._choices[event.index].calls > 0
             frames.append(self._chunk(event.index, {}, finish_reason(event.reason, made_calls)))
@@ -118,8 +124,9 @@ class ChatChunkEncoder:
             return {"tool_calls": [{"index": position, **tool_call_body(part, call_id)}]}
         return {}  # media and tool results have no place in a chat completion chunk
 
-    def _chunk(self, index: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+    def _chunk(self, index: int, delta: dict[str, Any], finish: str | None = None, *,
+               logprobs: dict[str, Any] | None = None) -> bytes:
+        choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
         return sse_frame(self._envelope([choice]))
 
     def _envelope(self, choices: list[dict[str, Any]]) -> dict[str, Any]:

@@ -6,6 +6,11 @@ reasoning increments as they come, each choice's tool calls whole when that choi
 (their arguments arrive as string fragments spread over many chunks), CandidateFinished, and
 one UsageReported at the end (`stream_options.include_usage` puts usage in a last chunk with
 no choices; servers that repeat usage on every chunk are read for the latest).
+
+Log probabilities (`choices[].logprobs.content`) ride on the PartDelta of the text they came
+with. Those that arrive with nothing to show yet (tool-call fragments, the quote of an enum
+value, an empty delta) are held and ride on the choice's next text or first tool call; any
+still held when the choice finishes come in a PartDelta with empty text, so none is lost.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ from cometgate.canonical import (
     StreamEvent,
     StreamStarted,
     TextPart,
+    TokenLogprob,
     ToolCallPart,
     Usage,
     UsageReported,
 )
 from cometgate.dialects.openai.wire import (
     classify_stream_error,
+    decode_logprobs,
     decode_usage,
     finish_reason,
     parse_arguments,
@@ -136,6 +143,11 @@ class _Choice:
     calls: dict[int, _PendingCall] = field(default_factory=dict)
     unquoter: EnumUnquoter | None = None
     finished: bool = False
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # not yet on any PartDelta
+
+    def take_logprobs(self) -> tuple[TokenLogprob, ...]:
+        held, self.logprobs = tuple(self.logprobs), []
+        return held
 
 
 @dataclass(slots=True)
@@ -168,6 +180,9 @@ async def decode_stream(
         raise UpstreamError("upstream closed the stream early",
                             failure_class=FailureClass.TRANSIENT, http_status=503,
                             status="UNAVAILABLE")
+    for index, choice in state.choices.items():  # [DONE] before a choice's finish_reason
+        if choice.logprobs:
+            yield PartDelta(TextPart(""), index, choice.take_logprobs())
     if state.usage is not None:
         yield UsageReported(state.usage)
 
@@ -214,6 +229,7 @@ def _choice_events(state: _StreamState, raw: dict[str, Any]) -> list[StreamEvent
     delta = raw.get("delta")
     delta = delta if isinstance(delta, dict) else {}
     events: list[StreamEvent] = []
+    choice.logprobs.extend(decode_logprobs(raw))
     thought = reasoning_text(delta)
     if thought is not None and wants_thoughts(state.request):
         events.append(PartDelta(ReasoningPart(thought), index))
@@ -221,7 +237,7 @@ def _choice_events(state: _StreamState, raw: dict[str, Any]) -> list[StreamEvent
     if isinstance(content, str) and content:
         text = choice.unquoter.feed(content) if choice.unquoter else content
         if text:
-            events.append(PartDelta(TextPart(text), index))
+            events.append(PartDelta(TextPart(text), index, choice.take_logprobs()))
     _collect_calls(choice, delta.get("tool_calls"))
     reason = finish_reason(raw.get("finish_reason"))
     if reason is not None and not choice.finished:
@@ -260,7 +276,10 @@ def _finish(choice: _Choice, index: int, reason: FinishReason) -> list[StreamEve
         if not pending.name or arguments is None:
             reason = FinishReason.MALFORMED_TOOL_CALL
             continue
-        events.append(PartDelta(ToolCallPart(pending.name, arguments, pending.call_id), index))
+        call = ToolCallPart(pending.name, arguments, pending.call_id)
+        events.append(PartDelta(call, index, choice.take_logprobs()))
     choice.calls.clear()
+    if choice.logprobs:
+        events.append(PartDelta(TextPart(""), index, choice.take_logprobs()))
     events.append(CandidateFinished(reason, index))
     return events

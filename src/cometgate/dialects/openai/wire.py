@@ -10,7 +10,6 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -23,6 +22,7 @@ from cometgate.canonical import (
     Part,
     ReasoningPart,
     TextPart,
+    TokenLogprob,
     ToolCallPart,
     Usage,
 )
@@ -38,17 +38,6 @@ _FINISH = {
     "function_call": FinishReason.STOP,  # the legacy name for tool_calls
     "content_filter": FinishReason.SAFETY,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class TokenLogprob:
-    """One sampled token with its log probability and the upstream's top alternatives."""
-
-    token: str
-    logprob: float
-    top: tuple[tuple[str, float], ...] = ()
-
-
 
 
 def finish_reason(value: object) -> FinishReason | None:
@@ -107,13 +96,13 @@ def decode_usage(usage: object) -> Usage | None:
 
 
 def decode_logprobs(choice: Mapping[str, Any]) -> tuple[TokenLogprob, ...]:
-    """The per-token log probabilities of one choice (empty when none were asked for). The
-    canonical model has no slot for them yet, so callers of the codec read them from here."""
+    """The per-token log probabilities of one choice or stream chunk choice (empty when none
+    were asked for): `logprobs.content`, then `logprobs.refusal`, whose tokens spell a refusal
+    that the decoder shows as text."""
     logprobs = choice.get("logprobs")
-    content = logprobs.get("content") if isinstance(logprobs, dict) else None
-    if not isinstance(content, list):
+    if not isinstance(logprobs, dict):
         return ()
-    return tuple(_token_logprob(item) for item in content if isinstance(item, dict))
+    return _token_logprobs(logprobs.get("content")) + _token_logprobs(logprobs.get("refusal"))
 
 
 def decode_response(body: bytes, request: GenerateRequest, model_version: str) -> GenerateResponse:
@@ -130,8 +119,6 @@ def decode_response(body: bytes, request: GenerateRequest, model_version: str) -
         response_id=new_response_id(),
         created=float(created) if isinstance(created, int | float) else time.time(),
     )
-
-
 
 
 def _document(body: bytes) -> dict[str, Any]:
@@ -165,7 +152,7 @@ def _candidate(choice: Mapping[str, Any], request: GenerateRequest) -> Candidate
     parts.extend(calls)
     if malformed:
         reason = FinishReason.MALFORMED_TOOL_CALL
-    return Candidate(tuple(parts), reason, _int(choice.get("index")))
+    return Candidate(tuple(parts), reason, _int(choice.get("index")), decode_logprobs(choice))
 
 
 def _tool_calls(raw: object) -> tuple[list[ToolCallPart], bool]:
@@ -188,6 +175,12 @@ def _tool_calls(raw: object) -> tuple[list[ToolCallPart], bool]:
     return calls, malformed
 
 
+def _token_logprobs(entries: object) -> tuple[TokenLogprob, ...]:
+    if not isinstance(entries, list):
+        return ()
+    return tuple(_token_logprob(item) for item in entries if isinstance(item, dict))
+
+
 def _token_logprob(item: Mapping[str, Any]) -> TokenLogprob:
     top = item.get("top_logprobs")
     alternatives = tuple(
@@ -199,7 +192,9 @@ def _token_logprob(item: Mapping[str, Any]) -> TokenLogprob:
 
 def _number(value: object) -> float:
     # A token the model could never pick has no finite log probability.
-    return float(value) if isinstance(value, int | float) else float("-inf")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return float("-inf")
 
 
 def _int(value: object) -> int:
@@ -300,10 +295,6 @@ def _error_fields(body: bytes) -> dict[str, Any]:
     if isinstance(error, str):
         return {"message": error}  # Ollama: {"error": "<message>"}
     return error if isinstance(error, dict) else {}
-
-
-
-
 
 
 def _float(value: str | None) -> float | None:

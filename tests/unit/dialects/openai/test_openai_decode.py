@@ -17,11 +17,12 @@ from cometgate.canonical import (
     ReasoningPart,
     TextPart,
     ThinkingConfig,
+    TokenLogprob,
     ToolCallPart,
     Usage,
 )
 from cometgate.dialects.openai.outbound import classify_error, decode_response
-from cometgate.dialects.openai.wire import TokenLogprob, decode_logprobs, retry_after
+from cometgate.dialects.openai.wire import decode_logprobs, retry_after
 from cometgate.errors import FailureClass, UpstreamError
 
 WIRE = Path(__file__).parents[3] / "wire" / "openai"
@@ -103,6 +104,8 @@ def test_logprobs_are_available() -> None:
         TokenLogprob(" there!", -0.2),
     )
     assert decode_logprobs({"logprobs": None}) == ()
+    response = decode_response(fixture("completion_reasoning.json"), REQUEST, "alias")
+    assert response.candidates[0].logprobs == decode_logprobs(choice)
 
 
 def test_enum_output_returns_the_bare_value() -> None:

@@ -158,6 +158,21 @@ def test_logprobs(worker: str) -> None:
     assert "".join(e["token"] for e in content) == body["choices"][0]["message"]["content"]
 
 
+def test_streamed_logprobs_match_the_whole_answer(worker: str) -> None:
+    fields: dict[str, Any] = {"max_tokens": 6, "temperature": 0, "logprobs": True,
+                              "top_logprobs": 2}
+    whole = chat(worker, **fields).json()["choices"][0]["logprobs"]["content"]
+    payloads = sse_payloads(chat(worker, stream=True, **fields).content)
+    streamed = [entry for p in payloads for choice in p["choices"] if choice["logprobs"]
+                for entry in choice["logprobs"]["content"]]
+    # Every token reaches the stream exactly once, in the chunk that shows its text.
+    assert [e["token"] for e in streamed] == [e["token"] for e in whole]
+    assert [e["logprob"] for e in streamed] == pytest.approx([e["logprob"] for e in whole])
+    text = "".join(choice["delta"].get("content", "") for p in payloads
+                   for choice in p["choices"])
+    assert "".join(e["token"] for e in streamed) == text
+
+
 SCHEMAS = [
     {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
                                       "age": {"type": "integer", "minimum": 0}},
@@ -233,6 +248,19 @@ def test_streamed_tool_call(worker: str) -> None:
     assert calls and calls[0]["index"] == 0 and calls[0]["function"]["name"] == "get_weather"
     assert payloads[-1]["choices"][0]["finish_reason"] == "tool_calls"
     assert not any(delta.get("content") for delta in deltas)
+
+
+def test_a_streamed_tool_call_carries_the_logprobs_of_its_tokens(worker: str) -> None:
+    raw = chat(worker, max_tokens=60, temperature=0, tools=[WEATHER_TOOL], stream=True,
+               tool_choice="required", logprobs=True,
+               stream_options={"include_usage": True}).content
+    payloads = sse_payloads(raw)
+    with_calls = [choice for p in payloads for choice in p["choices"]
+                  if choice["delta"].get("tool_calls")]
+    assert len(with_calls) == 1 and with_calls[0]["logprobs"]["content"]
+    tokens = [entry for p in payloads for choice in p["choices"] if choice["logprobs"]
+              for entry in choice["logprobs"]["content"]]
+    assert len(tokens) == payloads[-1]["usage"]["completion_tokens"]
 
 
 def test_tokenize_matches_prompt_tokens(worker: str) -> None:
