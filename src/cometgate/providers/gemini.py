@@ -1,6 +1,8 @@
-"""A Gemini-dialect upstream (Google's API, or another Gemini-compatible gateway) reached by
-same-dialect pass-through: the caller's body bytes go upstream unchanged, and the upstream's
-bytes come back unchanged; only the model in the URL and the credential are rewritten.
+"""A Gemini-dialect upstream (Google's API, or another Gemini-compatible gateway). Gemini
+callers reach it by same-dialect pass-through: the caller's body bytes go upstream unchanged,
+and the upstream's bytes come back unchanged; only the model in the URL and the credential are
+rewritten. Callers of other dialects reach it through the Gemini outbound codec, and
+embeddings through `:batchEmbedContents`.
 
 Unknown fields are forwarded, not refused: the upstream validates them, and a field the
 gateway does not know yet keeps working. The answer is still read, cheaply, for usage; an
@@ -17,7 +19,15 @@ from urllib.parse import urlencode
 
 import httpx
 
-from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent, Usage
+from cometgate.canonical import (
+    EmbedRequest,
+    EmbedResponse,
+    GenerateRequest,
+    GenerateResponse,
+    StreamEvent,
+    Usage,
+)
+from cometgate.dialects.gemini.codec import GeminiCodec
 from cometgate.dialects.gemini.outbound import (
     JsonArrayElements,
     SSEEventSplitter,
@@ -26,10 +36,12 @@ from cometgate.dialects.gemini.outbound import (
     usage_from_event,
     usage_from_response,
 )
-from cometgate.errors import InvalidRequest, UpstreamError
+from cometgate.errors import UpstreamError
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
+from cometgate.providers.embedding import GeminiEmbedder
+from cometgate.providers.http import HttpProvider
 from cometgate.providers.timeouts import Timeouts
-from cometgate.providers.transport import ERROR_BODY_LIMIT, Transport
+from cometgate.providers.transport import ERROR_BODY_LIMIT, Transport, UpstreamResponse
 
 _VERSION = re.compile(r"[A-Za-z0-9]*")
 _METHOD = re.compile(r"[A-Za-z]+")
@@ -57,6 +69,15 @@ class GeminiProvider:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._transport = Transport(timeouts, client=client, max_connections=max_connections)
+        # Callers of other dialects reach the same upstream through the Gemini codec (with a
+        # stand-in signature for their unsigned function calls, which Gemini 3 requires).
+        self._translating = HttpProvider(
+            name, base_url=self._base_url, api_key=api_key, timeouts=timeouts, client=client,
+            codec=GeminiCodec("v1beta", vouch_unsigned_calls=True),
+            max_connections=max_connections,
+        )
+        self._embedder = GeminiEmbedder(self._base_url, api_key, timeouts,
+                                        transport=self._transport)
 
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         """The whole answer. An unreadable 2xx body is still returned (usage None): the
@@ -99,23 +120,19 @@ class GeminiProvider:
             await response.aclose()
 
     async def generate(self, request: GenerateRequest, target: Target) -> GenerateResponse:
-        raise self._untranslatable()
+        return await self._translating.generate(request, target)
 
-    async def stream(
+    def stream(
         self, request: GenerateRequest, target: Target
     ) -> AsyncGenerator[StreamEvent, None]:
-        raise self._untranslatable()
-        yield  # pragma: no cover - makes this an async generator, as the protocol asks
+        return self._translating.stream(request, target)
 
-    def _untranslatable(self) -> InvalidRequest:
-        # Raised before anything is sent, so failover moves on to another candidate.
-        return InvalidRequest(
-            f"provider {self.name} forwards Gemini API requests as they are; it cannot "
-            "serve a request translated from another dialect"
-        )
+    async def embed(self, request: EmbedRequest, target: Target) -> EmbedResponse:
+        return await self._embedder.embed(request, target)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
+        await self._translating.aclose()
 
     def _url(self, call: RawCall, target: Target) -> str:
         # The version and method become path segments: only plain words may.
@@ -135,7 +152,7 @@ class GeminiProvider:
             headers["x-goog-api-key"] = credential
         return headers
 
-    async def _classified(self, response: httpx.Response, deadline: float) -> UpstreamError:
+    async def _classified(self, response: UpstreamResponse, deadline: float) -> UpstreamError:
         body = await self._transport.read(response, deadline, limit=ERROR_BODY_LIMIT)
         return classify_error(response.status_code, response.headers, body)
 

@@ -9,6 +9,7 @@ from contextlib import aclosing
 
 import httpx
 
+from cometgate.canonical import EmbedRequest, EmbedResponse
 from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.dialects.openai.passthrough import (
     ForwardedEvents,
@@ -17,12 +18,18 @@ from cometgate.dialects.openai.passthrough import (
     usage_of_response,
 )
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
+from cometgate.providers.embedding import OpenAIEmbedder
 from cometgate.providers.http import HttpProvider, TokenizingHttpProvider
 from cometgate.providers.timeouts import Timeouts
 
 
 class OpenAIUpstream(HttpProvider):
     dialect = "openai"
+
+    async def embed(self, request: EmbedRequest, target: Target) -> EmbedResponse:
+        embedder = OpenAIEmbedder(self._base_url, self._api_key, self._transport.timeouts,
+                                  transport=self._transport)
+        return await embedder.embed(request, target)
 
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         body = await self._exchange(
