@@ -117,10 +117,16 @@ def assert_model_matches_defaults(model: types.Model) -> None:
     assert "countTokens" in model.supported_actions
 
 
+EMBEDDING_MODEL = "all-minilm-l6-v2"
+
+
 def test_models_list_and_get_report_the_embedded_defaults(client: genai.Client) -> None:
     listed = list(client.models.list())
-    assert [m.name for m in listed] == [f"models/{MODEL}"]
+    assert [m.name for m in listed] == [f"models/{MODEL}", f"models/{EMBEDDING_MODEL}"]
     assert_model_matches_defaults(listed[0])
+    embedder = listed[1]
+    assert embedder.supported_actions == ["embedContent", "batchEmbedContents"]
+    assert embedder.input_token_limit == 256
     assert_model_matches_defaults(client.models.get(model=MODEL))
     assert_model_matches_defaults(client.models.get(model=f"models/{MODEL}"))
 

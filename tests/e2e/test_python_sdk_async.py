@@ -64,7 +64,7 @@ async def test_count_tokens_matches_generation(client: genai.client.AsyncClient)
 
 async def test_models_list(client: genai.client.AsyncClient) -> None:
     names = [model.name async for model in await client.models.list()]
-    assert names == [f"models/{MODEL}"]
+    assert names == [f"models/{MODEL}", "models/all-minilm-l6-v2"]
 
 
 async def test_four_concurrent_streams_all_complete(client: genai.client.AsyncClient) -> None:

@@ -4,8 +4,6 @@ this process. No local model: the config file replaces the models section."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,54 +13,11 @@ import pytest
 from google import genai
 from google.genai import types
 
-from tests.contract.conftest import KINDS, UPSTREAM_MODEL, Fakes, provider_url, running_fakes
+from tests.contract.conftest import KINDS, Fakes
 from tests.contract.scenarios import script_calls, script_text
-from tests.e2e.conftest import LiveGateway, start_gateway
+from tests.e2e.conftest import LiveGateway
+from tests.e2e.fake_upstreams_live import serve_before_fakes
 from tests.fakes import anthropic_upstream as anthropic
-
-ENV_KEYS = {kind: f"CG_E2E_{kind.upper()}_KEY" for kind in KINDS}
-
-
-class FakesThread:
-    """The fakes on their own event loop, so that blocking SDK calls in the test can reach
-    them. Scripts are plain list appends, safe from the test thread."""
-
-    def __init__(self) -> None:
-        self.fakes: Fakes | None = None
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
-
-    async def _main(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        async with running_fakes() as fakes:
-            self.fakes = fakes
-            self._ready.set()
-            await self._stop.wait()
-
-    def __enter__(self) -> Fakes:
-        self._thread.start()
-        assert self._ready.wait(10), "the fake upstreams did not start"
-        assert self.fakes is not None
-        return self.fakes
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._stop is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-
-def config_text(fakes: Fakes) -> str:
-    lines = ["routing: {retries: 0}", "providers:"]
-    for kind in KINDS:
-        lines.append(f"  {kind}: {{kind: {kind}, base_url: '{provider_url(kind, fakes.urls[kind])}'"
-                     f", api_key: 'env:{ENV_KEYS[kind]}'}}")
-    lines.append("models:")
-    for kind in KINDS:
-        lines.append(f"  {kind}-text: {{provider: {kind}, upstream_model: {UPSTREAM_MODEL[kind]},"
-                     " input_token_limit: 100000, output_token_limit: 8192}")
-    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -81,12 +36,8 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Live]:
-    with FakesThread() as fakes, pytest.MonkeyPatch.context() as patch:
-        for kind, name in ENV_KEYS.items():
-            patch.setenv(name, f"secret-{kind}")  # the server resolves env: references
-        root = tmp_path_factory.mktemp("upstreams")
-        for gateway in start_gateway(root, pytestconfig, config_text(fakes)):
-            yield Live(gateway, fakes, [])
+    for running in serve_before_fakes(tmp_path_factory, pytestconfig, "upstreams"):
+        yield Live(running.gateway, running.fakes, [])
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,203 @@
+"""A live `cometgate serve` whose models reach the three fake upstreams — OpenAI, Anthropic,
+Gemini — served by uvicorn on loopback ports in a thread of this process, for the SDK tests of
+every entrance. No local model: the config file replaces the models section.
+
+Models, for each kind K: `K-text` on provider K; with `limited=True` also `K-limited` on a
+provider `K-limited` that points at the same fake with a key of its own. A scripted 429 cools
+the credential that received it, so tests that provoke one use `K-limited` and leave `K-text`
+usable.
+
+What an upstream received is read in its own wire format: `sent_instructions_and_question`
+(the system text and the first question), `assert_results_paired` (tool results answering the
+right calls). `script_streamed_calls` scripts tool calls for a streamed answer.
+
+Usage records are read back with `cometgate usage export` on the gateway's data directory:
+the server commits them in batches just after the answer, so a reader polls for a while.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.contract.conftest import KINDS, UPSTREAM_MODEL, Fakes, provider_url, running_fakes
+from tests.contract.scenarios import received, script_calls
+from tests.e2e.conftest import LiveGateway, run_cli, start_gateway
+from tests.fakes import gemini_upstream as gemini
+
+RECORD_WAIT_SECONDS = 15.0
+
+
+class FakesThread:
+    """The fakes on their own event loop, so that blocking SDK calls in the test can reach
+    them. Scripts are plain list appends, safe from the test thread."""
+
+    def __init__(self) -> None:
+        self.fakes: Fakes | None = None
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        async with running_fakes() as fakes:
+            self.fakes = fakes
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> Fakes:
+        self._thread.start()
+        assert self._ready.wait(10), "the fake upstreams did not start"
+        assert self.fakes is not None
+        return self.fakes
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+def provider_names(*, limited: bool) -> list[str]:
+    return [f"{kind}{suffix}" for kind in KINDS
+            for suffix in (("", "-limited") if limited else ("",))]
+
+
+def env_key(provider: str) -> str:
+    """The variable holding a provider's key. Each provider has its own, because a cooling
+    credential is known by its reference (`env:NAME`): a shared one would cool both."""
+    return "CG_E2E_" + provider.upper().replace("-", "_") + "_KEY"
+
+
+def config_text(fakes: Fakes, *, limited: bool = False) -> str:
+    providers = provider_names(limited=limited)
+    lines = ["routing: {retries: 0}", "providers:"]
+    for name in providers:
+        kind = name.removesuffix("-limited")
+        lines.append(f"  {name}: {{kind: {kind}, base_url: '{provider_url(kind, fakes.urls[kind])}'"
+                     f", api_key: 'env:{env_key(name)}'}}")
+    lines.append("models:")
+    for name in providers:
+        kind = name.removesuffix("-limited")
+        model = name if name != kind else f"{kind}-text"
+        lines.append(f"  {model}: {{provider: {name}, upstream_model: {UPSTREAM_MODEL[kind]},"
+                     " input_token_limit: 100000, output_token_limit: 8192}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class FakesGateway:
+    gateway: LiveGateway
+    fakes: Fakes
+
+    def clear_scripts(self) -> None:
+        for fake in (self.fakes.openai, self.fakes.anthropic, self.fakes.gemini):
+            fake.replies.clear()
+
+
+def serve_before_fakes(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, name: str,
+    *, limited: bool = False,
+) -> Iterator[FakesGateway]:
+    """For a module-scoped fixture: the fakes, then the gateway in front of them; both are
+    stopped when the generator is closed."""
+    with FakesThread() as fakes, pytest.MonkeyPatch.context() as patch:
+        for provider in provider_names(limited=limited):
+            # The server resolves env: references.
+            patch.setenv(env_key(provider), f"secret-{provider}")
+        root = tmp_path_factory.mktemp(name)
+        for gateway in start_gateway(root, pytestconfig, config_text(fakes, limited=limited)):
+            yield FakesGateway(gateway, fakes)
+
+
+def usage_rows(gateway: LiveGateway) -> list[dict[str, str]]:
+    """Every usage record committed so far, one dict per CSV row of `cometgate usage export`."""
+    done = run_cli("usage", "export", "--data-dir", str(gateway.data_dir))
+    assert done.returncode == 0, done.stderr
+    return list(csv.DictReader(io.StringIO(done.stdout)))
+
+
+def records_of(gateway: LiveGateway, request_id: str) -> list[dict[str, str]]:
+    """The records of one request, once at least one is committed (the writer batches them
+    just after the answer went out); fails after RECORD_WAIT_SECONDS without any."""
+    deadline = time.monotonic() + RECORD_WAIT_SECONDS
+    while True:
+        found = [row for row in usage_rows(gateway) if row["request_id"] == request_id]
+        if found or time.monotonic() > deadline:
+            assert found, f"no usage record of request {request_id}"
+            return found
+        time.sleep(0.2)
+
+
+def assert_results_paired(kind: str, fakes: Fakes, calls: dict[str, str],
+                          results: list[str]) -> None:
+    """The upstream of `kind` got the calls (id → name, in order) back, then their results
+    (`results`: a value each result holds), paired in its own dialect: by tool_call_id, by
+    tool_use_id, or by Gemini's functionResponse name (and id, when the call had one)."""
+    sent = received(kind, fakes)
+    if kind == "openai":
+        assistant, *answers = sent["messages"][1:]
+        assert [c["id"] for c in assistant["tool_calls"]] == list(calls)
+        assert [a["tool_call_id"] for a in answers] == list(calls)
+        contents = [a["content"] for a in answers]
+    elif kind == "anthropic":  # the fake itself refuses results that answer no call
+        assistant, answer = sent["messages"][1:]
+        assert [b["id"] for b in assistant["content"] if b["type"] == "tool_use"] == list(calls)
+        blocks = answer["content"]
+        assert [b["tool_use_id"] for b in blocks] == list(calls)
+        contents = [str(b["content"]) for b in blocks]
+    else:
+        model_turn, answer = sent["contents"][1:]
+        asked = [p["functionCall"] for p in model_turn["parts"] if "functionCall" in p]
+        given = [p["functionResponse"] for p in answer["parts"]]
+        assert [c["name"] for c in asked] == [r["name"] for r in given] == list(calls.values())
+        assert [c.get("id") for c in asked] == [r.get("id") for r in given]
+        contents = [str(r["response"]) for r in given]
+    assert all(value in content for value, content in zip(results, contents, strict=True))
+
+
+def script_streamed_calls(kind: str, fakes: Fakes, calls: list[tuple[str, dict[str, Any]]]
+                          ) -> None:
+    """`script_calls` for a streamed answer. The Gemini fake streams only text, so its answer
+    is one raw SSE event holding every call (Gemini sends a call whole, in one event); the
+    fake labels such a body application/json, a header the gateway does not read."""
+    if kind != "gemini":
+        script_calls(kind, fakes, calls)
+        return
+    parts = [{"functionCall": {"name": name, "args": args}} for name, args in calls]
+    event = {"candidates": [{"content": {"role": "model", "parts": parts},
+                             "finishReason": "STOP", "index": 0}],
+             "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 4,
+                               "totalTokenCount": 13},
+             "modelVersion": "gemini-up"}
+    fakes.gemini.replies.append(
+        gemini.Reply(raw_body=b"data: " + orjson.dumps(event) + b"\r\n\r\n"))
+
+
+def sent_instructions_and_question(kind: str, fakes: Fakes) -> tuple[str, str]:
+    """The system instructions and the first user text the upstream of `kind` received last,
+    read from its own wire format (a string, or text blocks/parts joined)."""
+    sent = received(kind, fakes)
+    if kind == "openai":
+        system, user = sent["messages"][:2]
+        assert system["role"] in ("system", "developer") and user["role"] == "user"
+        return _text(system["content"]), _text(user["content"])
+    if kind == "anthropic":
+        return _text(sent["system"]), _text(sent["messages"][0]["content"])
+    return (_text(sent["systemInstruction"]["parts"]),
+            _text(sent["contents"][0]["parts"]))
+
+
+def _text(content: str | list[dict[str, Any]]) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(str(piece.get("text", "")) for piece in content)

@@ -1,0 +1,278 @@
+"""The `anthropic` SDK (sync and async) against live gateways.
+
+One gateway's models reach the three fake upstreams; an Anthropic caller's request is always
+translated through the canonical model, whatever the upstream speaks. The other gateway serves
+the real local model, whose wording is never asserted — only structure, stop reasons and usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import anthropic
+import pytest
+from anthropic.types import Message, MessageParam, TextBlock, ToolParam, ToolUseBlock
+
+from tests.contract.conftest import KINDS
+from tests.contract.scenarios import request_count, script_calls, script_error, script_text
+from tests.e2e.conftest import MODEL, LiveGateway
+from tests.e2e.fake_upstreams_live import (
+    FakesGateway,
+    assert_results_paired,
+    records_of,
+    script_streamed_calls,
+    sent_instructions_and_question,
+    serve_before_fakes,
+)
+
+MAX_TOKENS = 256
+QUESTION: MessageParam = {"role": "user", "content": "Weather in Lima?"}
+WEATHER_TOOL: ToolParam = {
+    "name": "get_weather", "description": "Current temperature in a city, in Celsius",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
+                     "required": ["city"]}}
+
+
+def sdk(gateway: LiveGateway, key: str | None = None) -> anthropic.Anthropic:
+    # No retries: a refusal must surface as the exception of its one answer.
+    return anthropic.Anthropic(api_key=key or gateway.key, base_url=gateway.base_url,
+                               max_retries=0, timeout=60.0)
+
+
+@pytest.fixture(scope="module")
+def live(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[FakesGateway]:
+    yield from serve_before_fakes(tmp_path_factory, pytestconfig, "anthropic-sdk",
+                                  limited=True)
+
+
+@pytest.fixture
+def client(live: FakesGateway) -> Iterator[anthropic.Anthropic]:
+    live.clear_scripts()
+    with sdk(live.gateway) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def async_client(live: FakesGateway) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    live.clear_scripts()
+    async with anthropic.AsyncAnthropic(api_key=live.gateway.key, base_url=live.gateway.base_url,
+                                        max_retries=0, timeout=60.0) as opened:
+        yield opened  # its connections belong to this test's event loop
+
+
+def text_model(kind: str) -> str:
+    return f"{kind}-text"
+
+
+def text_of(message: Message) -> str:
+    return "".join(block.text for block in message.content if isinstance(block, TextBlock))
+
+
+def tool_uses(message: Message) -> list[ToolUseBlock]:
+    return [block for block in message.content if isinstance(block, ToolUseBlock)]
+
+
+def assert_usage(message: Message) -> None:
+    assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+
+
+# --- the fake upstreams ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_create(live: FakesGateway, client: anthropic.Anthropic, kind: str) -> None:
+    script_text(kind, live.fakes, "Hello through the gateway.")
+    message = client.messages.create(model=text_model(kind), max_tokens=MAX_TOKENS,
+                                     system="Be brief.",
+                                     messages=[{"role": "user", "content": "Say hello"}])
+    assert (message.type, message.role, message.model) == ("message", "assistant",
+                                                           text_model(kind))
+    assert [(b.type, text_of(message)) for b in message.content] == [
+        ("text", "Hello through the gateway.")]
+    assert message.stop_reason == "end_turn"
+    assert_usage(message)
+    assert sent_instructions_and_question(kind, live.fakes) == ("Be brief.", "Say hello")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_stream(live: FakesGateway, client: anthropic.Anthropic, kind: str) -> None:
+    script_text(kind, live.fakes, "One two three four.", chunks=4)
+    with client.messages.stream(model=text_model(kind), max_tokens=MAX_TOKENS,
+                                messages=[{"role": "user", "content": "Count"}]) as stream:
+        pieces = list(stream.text_stream)
+        final = stream.get_final_message()
+    assert len(pieces) >= 2 and "".join(pieces) == "One two three four."
+    assert text_of(final) == "One two three four."
+    assert final.stop_reason == "end_turn"
+    assert_usage(final)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_async_create_and_stream(live: FakesGateway,
+                                       async_client: anthropic.AsyncAnthropic,
+                                       kind: str) -> None:
+    script_text(kind, live.fakes, "Async hello.")
+    message = await async_client.messages.create(
+        model=text_model(kind), max_tokens=MAX_TOKENS,
+        messages=[{"role": "user", "content": "Hi"}])
+    assert text_of(message) == "Async hello."
+    script_text(kind, live.fakes, "Async stream.", chunks=2)
+    async with async_client.messages.stream(
+            model=text_model(kind), max_tokens=MAX_TOKENS,
+            messages=[{"role": "user", "content": "Hi"}]) as stream:
+        pieces = [piece async for piece in stream.text_stream]
+        final = await stream.get_final_message()
+    assert "".join(pieces) == text_of(final) == "Async stream."
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tool_use_then_its_result(live: FakesGateway, client: anthropic.Anthropic,
+                                  kind: str) -> None:
+    script_calls(kind, live.fakes, [("get_weather", {"city": "Lima"})])
+    first = client.messages.create(model=text_model(kind), max_tokens=MAX_TOKENS,
+                                   messages=[QUESTION], tools=[WEATHER_TOOL])
+    assert first.stop_reason == "tool_use"
+    (use,) = tool_uses(first)
+    assert use.id and (use.name, use.input) == ("get_weather", {"city": "Lima"})
+    script_text(kind, live.fakes, "It is 21.5 degrees in Lima.")
+    final = client.messages.create(
+        model=text_model(kind), max_tokens=MAX_TOKENS, tools=[WEATHER_TOOL], messages=[
+            QUESTION, {"role": "assistant", "content": first.content},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
+                                          "content": '{"celsius": 21.5}'}]}])
+    assert text_of(final) == "It is 21.5 degrees in Lima."
+    assert final.stop_reason == "end_turn"
+    assert_results_paired(kind, live.fakes, {use.id: "get_weather"}, ["21.5"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_streamed_tool_use_accumulates(live: FakesGateway, client: anthropic.Anthropic,
+                                         kind: str) -> None:
+    script_streamed_calls(kind, live.fakes, [("get_weather", {"city": "Lima"}),
+                                             ("get_weather", {"city": "Oslo"})])
+    with client.messages.stream(model=text_model(kind), max_tokens=MAX_TOKENS,
+                                messages=[QUESTION], tools=[WEATHER_TOOL]) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "tool_use"
+    uses = tool_uses(final)
+    assert [(u.name, u.input) for u in uses] == [("get_weather", {"city": "Lima"}),
+                                                 ("get_weather", {"city": "Oslo"})]
+    assert len({u.id for u in uses}) == 2 and all(u.id for u in uses)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_count_tokens_where_the_upstream_cannot_count(
+    live: FakesGateway, client: anthropic.Anthropic, kind: str
+) -> None:
+    """None of these upstreams counts for a translated request (no tokenize endpoint; the
+    Anthropic and Gemini providers forward counts only in their own callers' dialect)."""
+    before = request_count(kind, live.fakes)
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        client.messages.count_tokens(model=text_model(kind),
+                                     messages=[{"role": "user", "content": "Hi"}])
+    assert raised.value.status_code == 400
+    body = raised.value.body
+    assert isinstance(body, dict) and body["type"] == "error"
+    assert body["error"]["type"] == "invalid_request_error"
+    assert text_model(kind) in body["error"]["message"]
+    assert request_count(kind, live.fakes) == before
+
+
+def test_models_list_and_retrieve(client: anthropic.Anthropic) -> None:
+    models = list(client.models.list())
+    assert sorted(m.id for m in models) == sorted(
+        f"{kind}-{use}" for kind in KINDS for use in ("text", "limited"))
+    assert all(m.type == "model" for m in models)
+    assert client.models.retrieve("gemini-text").id == "gemini-text"
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+
+def test_a_wrong_key_is_an_authentication_error(live: FakesGateway) -> None:
+    before = request_count("anthropic", live.fakes)
+    with sdk(live.gateway, key="cg-not-a-key-of-this-gateway") as stranger, pytest.raises(
+            anthropic.AuthenticationError) as raised:
+        stranger.messages.create(model="anthropic-text", max_tokens=MAX_TOKENS,
+                                 messages=[{"role": "user", "content": "Hi"}])
+    assert raised.value.status_code == 401
+    body = raised.value.body
+    assert isinstance(body, dict) and body["error"]["type"] == "authentication_error"
+    assert request_count("anthropic", live.fakes) == before
+
+
+def test_an_unknown_model_is_not_found(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError) as raised:
+        client.messages.create(model="no-such-model", max_tokens=MAX_TOKENS,
+                               messages=[{"role": "user", "content": "Hi"}])
+    body = raised.value.body
+    assert isinstance(body, dict) and body["error"]["type"] == "not_found_error"
+    assert "no-such-model" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_upstream_429_is_a_rate_limit_error(live: FakesGateway, client: anthropic.Anthropic,
+                                               kind: str) -> None:
+    before = request_count(kind, live.fakes)
+    script_error(kind, live.fakes, 429)
+    with pytest.raises(anthropic.RateLimitError) as raised:
+        client.messages.create(model=f"{kind}-limited", max_tokens=MAX_TOKENS,
+                               messages=[{"role": "user", "content": "Hi"}])
+    body = raised.value.body
+    assert isinstance(body, dict) and body["error"]["type"] == "rate_limit_error"
+    assert request_count(kind, live.fakes) == before + 1  # it did reach the upstream
+
+
+def test_one_usage_record_in_the_anthropic_dialect(live: FakesGateway,
+                                                   client: anthropic.Anthropic) -> None:
+    script_text("openai", live.fakes, "Counted.")
+    raw = client.messages.with_raw_response.create(
+        model="openai-text", max_tokens=MAX_TOKENS,
+        messages=[{"role": "user", "content": "Hi"}])
+    message = raw.parse()
+    (record,) = records_of(live.gateway, raw.headers["x-request-id"])
+    assert (record["dialect"], record["model"], record["provider"], record["status"]) == (
+        "anthropic", "openai-text", "openai", "200")
+    assert (int(record["prompt_tokens"]), int(record["output_tokens"])) == (
+        message.usage.input_tokens, message.usage.output_tokens)
+
+
+# --- the real local model --------------------------------------------------------------------
+
+SHORT = 16  # max_tokens for anything that only needs some text back
+
+
+@pytest.fixture
+def local(gateway: LiveGateway) -> Iterator[anthropic.Anthropic]:
+    with sdk(gateway) as opened:
+        yield opened
+
+
+@pytest.mark.model
+def test_local_create(local: anthropic.Anthropic) -> None:
+    message = local.messages.create(model=MODEL, max_tokens=SHORT,
+                                    messages=[{"role": "user", "content": "Say hi"}])
+    assert text_of(message).strip()
+    assert message.stop_reason in {"end_turn", "max_tokens"}
+    assert 0 < message.usage.output_tokens <= SHORT
+    assert message.usage.input_tokens > 0
+
+
+@pytest.mark.model
+def test_local_stream(local: anthropic.Anthropic) -> None:
+    with local.messages.stream(model=MODEL, max_tokens=SHORT,
+                               messages=[{"role": "user", "content": "Count to five"}]) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text.strip() and text == text_of(final)
+    assert final.stop_reason in {"end_turn", "max_tokens"}
+    assert_usage(final)
+
+
+@pytest.mark.model
+def test_local_count_tokens(local: anthropic.Anthropic) -> None:
+    short = local.messages.count_tokens(model=MODEL, messages=[{"role": "user",
+                                                                "content": "Hi"}])
+    longer = local.messages.count_tokens(model=MODEL, messages=[
+        {"role": "user", "content": "Hi, please tell me a long story about the sea."}])
+    assert 0 < short.input_tokens < longer.input_tokens
