@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from cometgate.canonical import (
     EmbedRequest,
@@ -314,15 +314,24 @@ def _served_by(option: Attempt) -> tuple[str, str]:
 def _forwarding(call: Call, provider: object) -> tuple[ForwardsRaw | None, RawCall | None]:
     """The provider as a forwarder of this call's own bytes, when it speaks the call's
     dialect; (None, None) when the call must be translated instead."""
-    # The dialect comparison comes first: isinstance against a runtime-checkable Protocol
-    # costs tens of microseconds, and most providers have no dialect to compare.
-    if (
-        call.raw is not None
-        and getattr(provider, "dialect", None) == call.dialect
-        and isinstance(provider, ForwardsRaw)
-    ):
-        return provider, call.raw
+    if call.raw is not None and _forwards_dialect(type(provider)) == call.dialect:
+        return cast(ForwardsRaw, provider), call.raw
     return None, None
+
+
+def _forwards_dialect(kind: type) -> str | None:
+    """The dialect a provider class forwards raw, decided once per class: an isinstance
+    check against a runtime-checkable Protocol walks the protocol's attributes each time, and
+    it was the largest single cost of a pass-through request."""
+    if kind not in _FORWARDED_DIALECT:
+        dialect = getattr(kind, "dialect", None)
+        forwards = all(callable(getattr(kind, name, None))
+                       for name in ("forward", "forward_stream"))
+        _FORWARDED_DIALECT[kind] = dialect if forwards and isinstance(dialect, str) else None
+    return _FORWARDED_DIALECT[kind]
+
+
+_FORWARDED_DIALECT: dict[type, str | None] = {}
 
 
 async def _first(stream: AsyncGenerator[E, None]) -> E:

@@ -6,10 +6,8 @@ from cometgate.dialects.anthropic.codec import AnthropicCodec
 from cometgate.dialects.anthropic.encode import AnthropicOptions
 from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.providers.base import Provider
-from cometgate.providers.embedding import GeneratesNothing
 from cometgate.providers.gemini import GeminiProvider
 from cometgate.providers.http import HttpProvider
-from cometgate.providers.local.embedder import LocalEmbedder
 from cometgate.providers.local.provider import LocalProvider
 from cometgate.providers.openai_upstream import http_provider
 from cometgate.settings import (
@@ -20,10 +18,6 @@ from cometgate.settings import (
     OpenAIProviderSettings,
     Settings,
 )
-
-
-class LocalEmbeddingProvider(GeneratesNothing, LocalEmbedder):
-    """The bundled embedding model as a provider."""
 
 
 def build_providers(settings: Settings) -> dict[str, Provider]:
@@ -51,6 +45,9 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
                 timeouts=spec.timeouts,
             )
         elif isinstance(spec, LocalEmbeddingProviderSettings):
+            # Imported only when configured: numpy and onnxruntime cost memory at import.
+            from cometgate.providers.local.embedder import LocalEmbeddingProvider
+
             built[spec.name] = LocalEmbeddingProvider(spec.name, threads=spec.threads)
         elif isinstance(spec, GeminiProviderSettings):
             # Credentials come with each attempt (rotated by the planner), so none here.
