@@ -11,12 +11,14 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from starlette.applications import Starlette
 
 from cometgate.app import create_app
 from cometgate.providers.base import Provider
 from cometgate.settings import Settings, load_settings
 from cometgate.storage.database import open_database
 from cometgate.storage.keys import KeyRepository
+from cometgate.storage.usage import UsageQueries, UsageRecord
 from tests.conftest import FAKE_MODELS_YAML
 
 SettingsBuilder = Callable[..., Settings]
@@ -64,5 +66,35 @@ def open_client(fake_provider: Provider) -> ClientOpener:
                 transport=httpx.ASGITransport(app=app), base_url="http://gateway"
             ) as http:
                 yield http
+
+    return opened
+
+
+class AppWithRecords:
+    """An app on the shared settings and fake upstream, a client with the caller's headers,
+    and the usage records the app wrote."""
+
+    def __init__(self, http: httpx.AsyncClient, app: Starlette, settings: Settings) -> None:
+        self.http, self.app, self.settings = http, app, settings
+
+    async def records(self) -> list[UsageRecord]:
+        await self.app.state.usage_log.flush()  # journaled at once, committed in batches
+        async with await open_database(self.settings.database_url) as database:
+            return await UsageQueries(database).records()
+
+
+OpenAppWithRecords = Callable[
+    [dict[str, str]], contextlib.AbstractAsyncContextManager[AppWithRecords]]
+
+
+@pytest.fixture
+def open_app(settings: Settings, fake_provider: Provider) -> OpenAppWithRecords:
+    @contextlib.asynccontextmanager
+    async def opened(headers: dict[str, str]) -> AsyncIterator[AppWithRecords]:
+        app = create_app(settings, providers={"fake": fake_provider})
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url="http://gateway", headers=headers) as http:
+                yield AppWithRecords(http, app, settings)
 
     return opened

@@ -7,15 +7,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
-from cometgate.app import create_app
-from cometgate.providers.base import Provider
-from cometgate.settings import Settings
-from cometgate.storage.database import open_database
-from cometgate.storage.usage import UsageQueries, UsageRecord
+from tests.api.conftest import AppWithRecords, OpenAppWithRecords
 from tests.fakes.openai_upstream import FakeOpenAIUpstream, Reply
 
 MODEL = "smollm2-135m-instruct"
@@ -23,27 +18,10 @@ MESSAGE = {"model": MODEL, "max_tokens": 64, "system": "Be brief.",
            "messages": [{"role": "user", "content": "Say hello."}]}
 
 
-class Opened:
-    def __init__(self, http: httpx.AsyncClient, app: Any, settings: Settings) -> None:
-        self.http, self.app, self.settings = http, app, settings
-
-    async def records(self) -> list[UsageRecord]:
-        await self.app.state.usage_log.flush()
-        async with await open_database(self.settings.database_url) as database:
-            return await UsageQueries(database).records()
-
-
 @pytest.fixture
-async def gateway(
-    settings: Settings, fake_provider: Provider, api_key: str
-) -> AsyncIterator[Opened]:
-    app = create_app(settings, providers={"fake": fake_provider})
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway",
-            headers={"x-api-key": api_key, "anthropic-version": "2023-06-01"},
-        ) as http:
-            yield Opened(http, app, settings)
+async def gateway(open_app: OpenAppWithRecords, api_key: str) -> AsyncIterator[AppWithRecords]:
+    async with open_app({"x-api-key": api_key, "anthropic-version": "2023-06-01"}) as opened:
+        yield opened
 
 
 def events(body: bytes) -> list[tuple[str, dict[str, Any]]]:
@@ -57,7 +35,7 @@ def events(body: bytes) -> list[tuple[str, dict[str, Any]]]:
 
 
 async def test_a_message_is_translated_there_and_back_with_one_record(
-    gateway: Opened, upstream: FakeOpenAIUpstream
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream
 ) -> None:
     response = await gateway.http.post("/v1/messages", json=MESSAGE)
     assert response.status_code == 200, response.text
@@ -73,7 +51,7 @@ async def test_a_message_is_translated_there_and_back_with_one_record(
     assert (record.dialect, record.status, record.prompt_tokens) == ("anthropic", 200, 7)
 
 
-async def test_a_stream_is_anthropics_event_sequence(gateway: Opened) -> None:
+async def test_a_stream_is_anthropics_event_sequence(gateway: AppWithRecords) -> None:
     response = await gateway.http.post("/v1/messages", json={**MESSAGE, "stream": True})
     assert response.status_code == 200
     seen = events(response.content)
@@ -90,7 +68,7 @@ async def test_a_stream_is_anthropics_event_sequence(gateway: Opened) -> None:
 
 
 async def test_a_tool_loop_keeps_the_call_ids(
-    gateway: Opened, upstream: FakeOpenAIUpstream
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream
 ) -> None:
     upstream.replies.append(Reply(text=None, finish_reason="tool_calls",
                                   tool_calls=[{"name": "weather", "arguments": {"city": "Oslo"}}]))
@@ -113,7 +91,7 @@ async def test_a_tool_loop_keeps_the_call_ids(
     assert sent[-1]["role"] == "tool" and sent[-1]["content"] == "Sunny, 21 C"
 
 
-async def test_count_tokens_counts_with_the_models_tokenizer(gateway: Opened) -> None:
+async def test_count_tokens_counts_with_the_models_tokenizer(gateway: AppWithRecords) -> None:
     body = {key: value for key, value in MESSAGE.items() if key != "max_tokens"}
     response = await gateway.http.post("/v1/messages/count_tokens", json=body)
     assert response.status_code == 200, response.text
@@ -126,7 +104,7 @@ async def test_count_tokens_counts_with_the_models_tokenizer(gateway: Opened) ->
     ({"x-api-key": "sk-ant-wrong"}, 401, "authentication_error"),
 ])
 async def test_key_failures_are_anthropic_errors(
-    gateway: Opened, upstream: FakeOpenAIUpstream, headers: dict[str, str], status: int,
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream, headers: dict[str, str], status: int,
     kind: str,
 ) -> None:
     response = await gateway.http.post("/v1/messages", json=MESSAGE, headers=headers)
@@ -142,7 +120,7 @@ async def test_key_failures_are_anthropic_errors(
     ({"temperature": 3}, 400, "invalid_request_error"),
 ])
 async def test_bad_requests_are_anthropic_errors_and_reach_nobody(
-    gateway: Opened, upstream: FakeOpenAIUpstream, change: dict[str, Any], status: int,
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream, change: dict[str, Any], status: int,
     kind: str,
 ) -> None:
     body = {**MESSAGE, **change}
@@ -154,7 +132,7 @@ async def test_bad_requests_are_anthropic_errors_and_reach_nobody(
 
 
 async def test_a_field_that_only_tunes_is_dropped_and_named(
-    gateway: Opened, upstream: FakeOpenAIUpstream
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream
 ) -> None:
     tools = [{"name": "weather", "input_schema": {"type": "object"}}]
     response = await gateway.http.post("/v1/messages", json={
@@ -166,7 +144,7 @@ async def test_a_field_that_only_tunes_is_dropped_and_named(
 
 
 async def test_a_field_that_changes_the_meaning_is_refused(
-    gateway: Opened, upstream: FakeOpenAIUpstream
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream
 ) -> None:
     tools = [{"type": "web_search_20250305", "name": "web_search"}]
     response = await gateway.http.post("/v1/messages", json={**MESSAGE, "tools": tools})

@@ -5,44 +5,21 @@ keys, records and errors as every dialect — the latter in OpenAI's envelope.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-import httpx
 import orjson
 import pytest
 
-from cometgate.app import create_app
-from cometgate.providers.base import Provider
-from cometgate.settings import Settings
-from cometgate.storage.database import open_database
-from cometgate.storage.usage import UsageQueries, UsageRecord
+from tests.api.conftest import AppWithRecords, OpenAppWithRecords
 from tests.fakes.openai_upstream import FakeOpenAIUpstream, Reply
 
 MODEL = "smollm2-135m-instruct"
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello."}]}
 
 
-class Opened:
-    def __init__(self, http: httpx.AsyncClient, app: Any, settings: Settings) -> None:
-        self.http, self.app, self.settings = http, app, settings
-
-    async def records(self) -> list[UsageRecord]:
-        await self.app.state.usage_log.flush()
-        async with await open_database(self.settings.database_url) as database:
-            return await UsageQueries(database).records()
-
-
 @pytest.fixture
-async def gateway(
-    settings: Settings, fake_provider: Provider, api_key: str
-) -> AsyncIterator[Opened]:
-    app = create_app(settings, providers={"fake": fake_provider})
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway",
-            headers={"authorization": f"Bearer {api_key}"},
-        ) as http:
-            yield Opened(http, app, settings)
+async def gateway(open_app: OpenAppWithRecords, api_key: str) -> AsyncIterator[AppWithRecords]:
+    async with open_app({"authorization": f"Bearer {api_key}"}) as opened:
+        yield opened
 
 
 def frames(body: bytes) -> list[bytes]:
@@ -50,7 +27,7 @@ def frames(body: bytes) -> list[bytes]:
 
 
 async def test_a_completion_is_the_upstreams_answer_with_one_record(
-    gateway: Opened, upstream: FakeOpenAIUpstream
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream
 ) -> None:
     response = await gateway.http.post("/v1/chat/completions", json={**CHAT, "seed": 7})
     assert response.status_code == 200, response.text
@@ -66,7 +43,7 @@ async def test_a_completion_is_the_upstreams_answer_with_one_record(
 
 
 async def test_a_stream_without_usage_hides_the_usage_the_gateway_asked_for(
-    gateway: Opened, upstream: FakeOpenAIUpstream
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream
 ) -> None:
     response = await gateway.http.post("/v1/chat/completions", json={**CHAT, "stream": True})
     assert response.status_code == 200
@@ -82,14 +59,14 @@ async def test_a_stream_without_usage_hides_the_usage_the_gateway_asked_for(
     assert (record.prompt_tokens, record.output_tokens, record.stream) == (7, 5, True)
 
 
-async def test_a_stream_with_usage_keeps_the_usage_chunk(gateway: Opened) -> None:
+async def test_a_stream_with_usage_keeps_the_usage_chunk(gateway: AppWithRecords) -> None:
     response = await gateway.http.post("/v1/chat/completions", json={
         **CHAT, "stream": True, "stream_options": {"include_usage": True}})
     chunks = [orjson.loads(p) for p in frames(response.content)[:-1]]
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] == 12
 
 
-async def test_an_unknown_model_is_openais_model_not_found(gateway: Opened) -> None:
+async def test_an_unknown_model_is_openais_model_not_found(gateway: AppWithRecords) -> None:
     response = await gateway.http.post("/v1/chat/completions", json={**CHAT, "model": "nope"})
     assert response.status_code == 404
     error = response.json()["error"]
@@ -102,7 +79,7 @@ async def test_an_unknown_model_is_openais_model_not_found(gateway: Opened) -> N
     ({"authorization": "Bearer not-a-key"}, "invalid_api_key"),
 ])
 async def test_key_failures_are_401_in_openais_envelope(
-    gateway: Opened, upstream: FakeOpenAIUpstream, headers: dict[str, str], code: str | None
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream, headers: dict[str, str], code: str | None
 ) -> None:
     response = await gateway.http.post("/v1/chat/completions", json=CHAT, headers=headers)
     assert response.status_code == 401
@@ -117,7 +94,7 @@ async def test_key_failures_are_401_in_openais_envelope(
     (orjson.dumps({**CHAT, "stream": "yes"}), "stream"),
 ])
 async def test_bad_requests_are_400_and_reach_nobody(
-    gateway: Opened, upstream: FakeOpenAIUpstream, body: bytes, param: str | None
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream, body: bytes, param: str | None
 ) -> None:
     response = await gateway.http.post(
         "/v1/chat/completions", content=body, headers={"content-type": "application/json"})
@@ -128,7 +105,7 @@ async def test_bad_requests_are_400_and_reach_nobody(
 
 
 async def test_an_upstream_refusal_reaches_the_caller_as_the_upstream_wrote_it(
-    gateway: Opened, upstream: FakeOpenAIUpstream
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream
 ) -> None:
     upstream.replies.append(Reply(status=400, error_code="context_length_exceeded"))
     response = await gateway.http.post("/v1/chat/completions", json=CHAT)
@@ -140,7 +117,7 @@ async def test_an_upstream_refusal_reaches_the_caller_as_the_upstream_wrote_it(
     assert record.status == 400 and record.failure_class == "caller_fault"
 
 
-async def test_chat_completions_answer_without_the_version_segment(gateway: Opened) -> None:
+async def test_chat_completions_answer_without_the_version_segment(gateway: AppWithRecords) -> None:
     response = await gateway.http.post("/chat/completions", json=CHAT)
     assert response.status_code == 200 and response.json()["object"] == "chat.completion"
 
@@ -152,7 +129,7 @@ async def test_chat_completions_answer_without_the_version_segment(gateway: Open
      "anthropic"),
 ])
 async def test_models_are_listed_in_the_dialect_the_caller_speaks(
-    gateway: Opened, api_key: str, headers: dict[str, str], shape: str
+    gateway: AppWithRecords, api_key: str, headers: dict[str, str], shape: str
 ) -> None:
     sent = {name: value.format(key=api_key) for name, value in headers.items()}
     listing = (await gateway.http.get("/v1/models", headers=sent)).json()
@@ -168,12 +145,12 @@ async def test_models_are_listed_in_the_dialect_the_caller_speaks(
         assert one["type"] == "model" and one["id"] == MODEL
 
 
-async def test_an_unknown_model_id_is_404_in_the_callers_dialect(gateway: Opened) -> None:
+async def test_an_unknown_model_id_is_404_in_the_callers_dialect(gateway: AppWithRecords) -> None:
     response = await gateway.http.get("/v1/models/nope")
     assert response.status_code == 404 and response.json()["error"]["code"] == "model_not_found"
 
 
-async def test_every_request_has_exactly_one_record(gateway: Opened) -> None:
+async def test_every_request_has_exactly_one_record(gateway: AppWithRecords) -> None:
     for stream in (False, True, False):
         response = await gateway.http.post("/v1/chat/completions",
                                            json={**CHAT, "stream": stream})

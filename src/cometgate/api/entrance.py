@@ -26,7 +26,7 @@ from cometgate.api.body import read_body
 from cometgate.api.rate_limit_headers import rate_limit_headers
 from cometgate.api.streams import OnEnd
 from cometgate.canonical import EmbedRequest, ModelInfo, Usage
-from cometgate.dialects.gemini.estimate import CHARS_PER_TOKEN
+from cometgate.dialects.estimate import CHARS_PER_TOKEN
 from cometgate.metering import Meter, Served, Ticket, check_access, served_failure
 from cometgate.pipeline import Dropped, Gateway
 from cometgate.storage.keys import KeyRecord

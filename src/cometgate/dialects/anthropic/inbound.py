@@ -66,7 +66,7 @@ from cometgate.dialects.anthropic.inbound_messages import (
     decode_system,
     note_unknown,
 )
-from cometgate.dialects.gemini.estimate import CHARS_PER_TOKEN, MEDIA_PART_TOKENS
+from cometgate.dialects.estimate import estimated_tokens
 from cometgate.errors import InvalidRequest
 
 _READ = frozenset({
@@ -130,12 +130,15 @@ def decode_messages_request(document: Mapping[str, Any]) -> GenerateRequest:
 
 def estimate_messages(document: Mapping[str, Any]) -> tuple[int, int | None]:
     """(a cheap upper estimate of the prompt's tokens, max_tokens if the caller set it)."""
-    chars, media = _walk([document.get("system"), document.get("messages"),
-                          document.get("tools")])
+    counted = [document.get("system"), document.get("messages"), document.get("tools")]
     max_tokens = document.get("max_tokens")
     limit = max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) \
         and max_tokens > 0 else None
-    return chars // CHARS_PER_TOKEN + media * MEDIA_PART_TOKENS + 1, limit
+    return estimated_tokens(counted, _is_media), limit
+
+
+def _is_media(block: Mapping[str, Any]) -> bool:
+    return block.get("type") in _MEDIA_BLOCKS and isinstance(block.get("source"), dict)
 
 
 def wants_stream(document: Mapping[str, Any]) -> bool:
@@ -308,17 +311,3 @@ def _stop_sequences(value: object) -> tuple[str, ...]:
         return ()
     return tuple(string(item, f"stop_sequences.{index}")
                  for index, item in enumerate(array(value, "stop_sequences")))
-
-
-def _walk(value: object) -> tuple[int, int]:
-    """Characters of every string, except media blocks, each counted as one media part."""
-    if isinstance(value, str):
-        return len(value), 0
-    if isinstance(value, list):
-        totals = [_walk(item) for item in value]
-        return sum(t[0] for t in totals), sum(t[1] for t in totals)
-    if isinstance(value, dict):
-        if value.get("type") in _MEDIA_BLOCKS and isinstance(value.get("source"), dict):
-            return 0, 1
-        return _walk(list(value.values()))
-    return 0, 0

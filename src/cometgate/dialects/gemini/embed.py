@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from cometgate.canonical import EmbedInput, EmbedRequest, EmbedResponse
-from cometgate.dialects.gemini.estimate import CHARS_PER_TOKEN
+from cometgate.dialects.estimate import CHARS_PER_TOKEN
 from cometgate.dialects.gemini.inbound import read_json_object
 from cometgate.dialects.gemini.protojson import (
     Normalised,

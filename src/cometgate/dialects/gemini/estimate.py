@@ -4,14 +4,14 @@ Real counts replace it when the request ends."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-# Characters per token for English-like text with the tokenizers in use: an estimate that
-# errs towards more tokens, never fewer, so reservations are not too small.
-CHARS_PER_TOKEN = 3
-MEDIA_PART_TOKENS = 258  # Gemini bills an image or a file part at 258 tokens per tile/page
+from cometgate.dialects.estimate import CHARS_PER_TOKEN, estimated_tokens
+
+_MEDIA_FIELDS = ("inlineData", "inline_data", "fileData", "file_data")
 
 
 def estimate(body: bytes) -> tuple[int, int | None]:
@@ -23,27 +23,11 @@ def estimate(body: bytes) -> tuple[int, int | None]:
         return len(body) // CHARS_PER_TOKEN + 1, None
     if not isinstance(document, dict):
         return len(body) // CHARS_PER_TOKEN + 1, None
-    chars, media = _walk(document)
-    return chars // CHARS_PER_TOKEN + media * MEDIA_PART_TOKENS + 1, _max_output(document)
+    return estimated_tokens(document, _is_media), _max_output(document)
 
 
-def _walk(value: Any) -> tuple[int, int]:
-    """Characters of every string, except inline data (counted as media parts instead)."""
-    if isinstance(value, str):
-        return len(value), 0
-    if isinstance(value, list):
-        totals = [_walk(v) for v in value]
-        return sum(t[0] for t in totals), sum(t[1] for t in totals)
-    if isinstance(value, dict):
-        chars = media = 0
-        for key, inner in value.items():
-            if key in ("inlineData", "inline_data", "fileData", "file_data"):
-                media += 1
-                continue
-            c, m = _walk(inner)
-            chars, media = chars + c, media + m
-        return chars, media
-    return 0, 0
+def _is_media(part: Mapping[str, Any]) -> bool:
+    return any(field in part for field in _MEDIA_FIELDS)
 
 
 def _max_output(document: dict[str, Any]) -> int | None:

@@ -29,9 +29,10 @@ from typing import Any
 import orjson
 
 from cometgate.canonical import EmbedInput, EmbedRequest, EmbedResponse
-from cometgate.dialects.gemini.estimate import CHARS_PER_TOKEN
+from cometgate.dialects.estimate import CHARS_PER_TOKEN
 from cometgate.dialects.openai.inbound_fields import (
     invalid_type,
+    json_object,
     missing,
     optional_int,
     unsupported_value,
@@ -53,7 +54,7 @@ _INVALID_INPUT = (
 def decode_embeddings_request(body: bytes) -> tuple[EmbedRequest, str]:
     """(the request, its encoding_format). Raises InvalidRequest naming the offending
     parameter (the OpenAI error encoder turns the first violation into `param`)."""
-    document = _document(body)
+    document = json_object(body)
     model = document.get("model")
     if model is None or model == "":
         raise InvalidRequest("you must provide a model parameter",
@@ -69,21 +70,6 @@ def decode_embeddings_request(body: bytes) -> tuple[EmbedRequest, str]:
         raise unsupported_value("encoding_format", encoding, ENCODING_FORMATS)
     inputs = tuple(EmbedInput(text) for text in texts)
     return EmbedRequest(model, inputs, output_dimensionality=dimensions), encoding
-
-
-def _document(body: bytes) -> dict[str, Any]:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request. The API expects a JSON payload."
-        ) from None
-    if not isinstance(document, dict):
-        raise InvalidRequest(
-            "Invalid type for the request body: expected an object, but got "
-            f"{'an array' if isinstance(document, list) else 'a scalar'} instead."
-        )
-    return document
 
 
 def _input_texts(document: Mapping[str, Any]) -> list[str]:

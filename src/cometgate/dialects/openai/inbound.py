@@ -32,13 +32,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from cometgate.canonical import JSON, GenerateRequest, Untranslated
-from cometgate.dialects.gemini.estimate import CHARS_PER_TOKEN, MEDIA_PART_TOKENS
+from cometgate.dialects.estimate import estimated_tokens
 from cometgate.dialects.openai.inbound_fields import (
     invalid_type,
     invalid_value,
+    json_object,
     missing,
     optional_bool,
     optional_object,
@@ -84,17 +83,7 @@ _MEDIA_KEYS = frozenset({"image_url", "input_audio", "file"})
 def read_chat_document(body: bytes) -> dict[str, Any]:
     """The request body as a JSON object whose `model` is a string and whose `messages` is a
     non-empty array; anything else is refused before routing."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest(
-            "We could not parse the JSON body of your request. The API expects a JSON payload."
-        ) from None
-    if not isinstance(document, dict):
-        raise InvalidRequest(
-            f"Invalid type for the request body: expected an object, but got "
-            f"{'an array' if isinstance(document, list) else 'a scalar'} instead."
-        )
+    document = json_object(body)
     model = document.get("model")
     if model is None or model == "":
         raise InvalidRequest("you must provide a model parameter",
@@ -173,29 +162,12 @@ def wants_usage_in_stream(document: Mapping[str, Any]) -> bool:
 def estimate_chat(document: Mapping[str, Any]) -> tuple[int, int | None]:
     """(prompt tokens, the caller's output token limit if set): a cheap upper estimate for
     admission, with Gemini's estimate constants (text by characters, a fixed cost per image)."""
-    chars, media = _walk(document.get("messages"))
-    tool_chars, _ = _walk(document.get("tools"))
-    tokens = (chars + tool_chars) // CHARS_PER_TOKEN + media * MEDIA_PART_TOKENS + 1
-    return tokens, _max_output(document)
+    counted = [document.get("messages"), document.get("tools")]
+    return estimated_tokens(counted, _is_media), _max_output(document)
 
 
-def _walk(value: object) -> tuple[int, int]:
-    """Characters of every string, except media (counted as media parts instead)."""
-    if isinstance(value, str):
-        return len(value), 0
-    if isinstance(value, list):
-        totals = [_walk(item) for item in value]
-        return sum(t[0] for t in totals), sum(t[1] for t in totals)
-    if isinstance(value, dict):
-        chars = media = 0
-        for key, inner in value.items():
-            if key in _MEDIA_KEYS and isinstance(inner, dict):
-                media += 1
-                continue
-            counted, found = _walk(inner)
-            chars, media = chars + counted, media + found
-        return chars, media
-    return 0, 0
+def _is_media(part: Mapping[str, Any]) -> bool:
+    return any(isinstance(part.get(key), dict) for key in _MEDIA_KEYS)
 
 
 def _max_output(document: Mapping[str, Any]) -> int | None:

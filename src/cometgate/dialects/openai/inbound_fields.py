@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from cometgate.errors import InvalidRequest
 
 
@@ -131,3 +133,19 @@ def _text(number: float) -> str:
     if isinstance(number, int) or number.is_integer():
         return str(int(number))
     return repr(number)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object, refused in OpenAI's words otherwise."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(
+            "We could not parse the JSON body of your request. The API expects a JSON payload."
+        ) from None
+    if not isinstance(document, dict):
+        raise InvalidRequest(
+            "Invalid type for the request body: expected an object, but got "
+            f"{'an array' if isinstance(document, list) else 'a scalar'} instead."
+        )
+    return document

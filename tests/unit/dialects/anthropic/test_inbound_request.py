@@ -37,7 +37,7 @@ from cometgate.dialects.anthropic.inbound import (
 )
 from cometgate.dialects.anthropic.inbound_thinking import NEXT, OWN
 from cometgate.dialects.anthropic.tool_results import tool_result_fields
-from cometgate.dialects.gemini.estimate import MEDIA_PART_TOKENS
+from cometgate.dialects.estimate import MEDIA_PART_TOKENS
 from cometgate.errors import InvalidRequest
 
 WIRE = Path(__file__).resolve().parents[3] / "wire" / "anthropic"

@@ -502,8 +502,8 @@ def test_estimate_counts_text_and_images_and_reads_the_output_limit() -> None:
         {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
     ]}], max_tokens=50, max_completion_tokens=70)
     tokens, limit = estimate_chat(document)
-    # every string but the images: "user", "text", the 300 characters, "image_url" twice
-    assert tokens == (4 + 4 + 300 + 9 + 9) // 3 + 2 * 258 + 1
+    # every string outside the image parts: "user", "text" and the 300 characters
+    assert tokens == (4 + 4 + 300) // 3 + 2 * 258 + 1
     assert limit == 70
     assert estimate_chat(minimal())[1] is None
     assert estimate_chat(minimal(max_tokens=5))[1] == 5
