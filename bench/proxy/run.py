@@ -5,6 +5,12 @@ stopped before the next; a direct block runs right before each gateway block, as
     .venv/bin/python -m bench.proxy.run                 # full run (about 10 minutes)
     .venv/bin/python -m bench.proxy.run --quick         # smoke run (about 2 minutes)
     .venv/bin/python -m bench.proxy.run --skip-litellm --profile
+    .venv/bin/python -m bench.proxy.run --quick --skip-litellm --floor \
+        --scenarios passthrough,stream
+
+`--floor` adds, between the first direct block and cometgate, the two floor systems of
+`floor_app.py` (uvicorn-only, then the thinnest forwarder) on the pass-through scenarios, and a
+second direct block at the end even without LiteLLM (how far the machine drifted meanwhile).
 
 Linux only (/proc), 127.0.0.1 only; every child is stopped on exit, Ctrl-C or SIGTERM.
 """
@@ -115,6 +121,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true",
                         help="py-spy cometgate during saturation; print hotspots")
     parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
+    parser.add_argument("--floor", action="store_true",
+                        help="also measure the floor apps (uvicorn-only, thinnest forwarder)")
     parser.add_argument("--json", type=Path, help="also write the summaries here")
     args = parser.parse_args()
     plan = QUICK if args.quick else Plan()
@@ -133,17 +141,18 @@ def main() -> int:
         workdir = Path(tmp)
         mock = services.start_mock(workdir)
         results = direct_block(plan, mock, workdir, wanted)
+        floors = floor_blocks(plan, mock, workdir, wanted, args.profile) if args.floor else []
         cg = gateway_block(
             plan, mock, workdir, "cometgate", lambda: services.start_cometgate(workdir, mock),
             lambda s, port, key: s.cometgate(port, key), wanted, args.profile)
-        rows = report_rows(plan, results, cg, None)
-        if not args.skip_litellm:
+        rows = report_rows(plan, results, [*floors, *cg], None)
+        if not args.skip_litellm or args.floor:
             base_ll = direct_block(plan, mock, workdir, wanted, "direct-2")
-            ll = gateway_block(
+            ll = [] if args.skip_litellm else gateway_block(
                 plan, mock, workdir, "litellm",
                 lambda: (litellm_env.start_litellm(workdir, mock), litellm_env.MASTER_KEY),
                 lambda s, port, key: s.litellm(port, key), wanted, False)
-            rows = report_rows(plan, results, cg, (base_ll, ll))
+            rows = report_rows(plan, results, [*floors, *cg], (base_ll, ll))
         services.stop(mock)
     print(f"\nload average at end: {load_average()}\n")
     order = [s.name for s in SCENARIOS]
@@ -153,24 +162,74 @@ def main() -> int:
     litellm = {r[0].scenario: r[0] for r in rows if r[0].system == "litellm"}
     bases = {r[0].scenario: r[1] for r in rows if r[0].system == "cometgate"}
     print("\n" + "\n".join(figures.verdicts(cometgate, bases, litellm)))
+    if args.floor:
+        print("\n" + "\n".join(floor_lines(rows)))
     if args.json:
         args.json.write_bytes(orjson.dumps([r[0] for r in rows], option=orjson.OPT_INDENT_2))
     return 0
 
 
-def report_rows(plan: Plan, direct: list[Measured], cg: list[Measured],
-                litellm: tuple[list[Measured], list[Measured]] | None,
-                ) -> list[tuple[figures.Summary, figures.Summary, figures.Summary | None]]:
+def floor_blocks(plan: Plan, mock: services.Service, workdir: Path, wanted: set[str],
+                 profiling: bool) -> list[Measured]:
+    """uvicorn-only, then the forwarding floor, on the pass-through scenarios asked for."""
+    passing = {s.name for s in SCENARIOS if not s.translate} & wanted
+    results: list[Measured] = []
+    for mode in ("uvicorn-only", "floor"):
+        results += gateway_block(plan, mock, workdir, mode, floor_starter(workdir, mock, mode),
+                                 lambda s, port, _key: s.floor(port), passing, profiling)
+    return results
+
+
+def floor_starter(workdir: Path, mock: services.Service,
+                  mode: str) -> Callable[[], tuple[services.Service, str]]:
+    return lambda: (services.start_floor(workdir, mock, mode), "")  # no key: nothing checks it
+
+
+Row = tuple[figures.Summary, figures.Summary, figures.Summary | None]
+
+
+def floor_lines(rows: list[Row]) -> list[str]:
+    """Per scenario, what each system adds to direct, and cometgate's excess over the floor."""
+    out = ["added to direct   p50 ms  p99 ms  1st event p50 ms  CPU ms/req 40/s  CPU ms/req sat"]
+    by_scenario: dict[str, dict[str, Row]] = collections.defaultdict(dict)
+    for row in rows:
+        by_scenario[row[0].scenario][row[0].system] = row
+    for scenario, systems in by_scenario.items():
+        if "floor" not in systems:
+            continue
+        for name in ("uvicorn-only", "floor", "cometgate"):
+            if name in systems:
+                s, base, _ = systems[name]
+                first = s.first_p50 - base.first_p50 if s.events_p50 > 1 else float("nan")
+                out.append(f"{scenario:11} {name:12} {s.p50 - base.p50:+7.2f} "
+                           f"{s.p99 - base.p99:+7.2f} {first:+17.2f} {s.cpu_fixed_ms:16.2f} "
+                           f"{s.cpu_sat_ms:15.2f}")
+        if "cometgate" in systems:
+            cg, fl = systems["cometgate"][0], systems["floor"][0]
+            out.append(f"{scenario:11} cometgate - floor: p50 {cg.p50 - fl.p50:+.2f} ms, "
+                       f"CPU at saturation {cg.cpu_sat_ms - fl.cpu_sat_ms:+.2f} ms/req")
+        if "direct-2" in systems and "direct" in systems:
+            again, first_run = systems["direct-2"][0], systems["direct"][0]
+            out.append(f"{scenario:11} drift, direct-2 - direct: p50 "
+                       f"{again.p50 - first_run.p50:+.2f} ms, p99 {again.p99 - first_run.p99:+.2f}"
+                       " ms")
+    return out
+
+
+def report_rows(plan: Plan, direct: list[Measured], systems: list[Measured],
+                litellm: tuple[list[Measured], list[Measured]] | None) -> list[Row]:
+    """`systems` are compared with `direct`; LiteLLM with its own direct block, run just
+    before it."""
     def summary(m: Measured) -> figures.Summary:
         return figures.summarise(m, plan.chunks)
 
     base = {m.scenario: summary(m) for m in direct}
     ll = {m.scenario: summary(m) for m in litellm[1]} if litellm else {}
     base_ll = {m.scenario: summary(m) for m in litellm[0]} if litellm else {}
-    rows: list[tuple[figures.Summary, figures.Summary, figures.Summary | None]] = []
+    rows: list[Row] = []
     for m in direct:
         rows.append((base[m.scenario], base[m.scenario], None))
-    for m in cg:
+    for m in systems:
         rows.append((summary(m), base[m.scenario], ll.get(m.scenario)))
     rows.extend((s, s, None) for s in base_ll.values())
     for scenario, s in ll.items():

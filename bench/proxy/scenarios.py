@@ -58,6 +58,15 @@ class Scenario:
         return Target("127.0.0.1", port, f"/v1beta/models/{model}:{self.method()}",
                       GEMINI_BODY, (("x-goog-api-key", key),))
 
+    def floor(self, port: int) -> Target:
+        """The floor apps (`floor_app.py`): cometgate's request, Gemini pass-through only; the
+        key is not checked but sent, as long as cometgate's (46 characters), so the request
+        has the same shape and size."""
+        if self.translate:
+            raise ValueError(f"the floor apps only pass Gemini through, not {self.name}")
+        return Target("127.0.0.1", port, f"/v1beta/models/gem:{self.method()}", GEMINI_BODY,
+                      (("x-goog-api-key", "cg-" + "f" * 43),))
+
     def litellm(self, port: int, key: str) -> Target:
         # Pass-through: its Google AI Studio route; translation: its google-genai route to the
         # `openai/` model. Both take the same Gemini body as cometgate.

@@ -1,6 +1,6 @@
-"""The processes a run starts: the mock upstream, cometgate, LiteLLM. Each runs in its own
-session on 127.0.0.1 and is stopped (its whole process group) when the run ends, however it
-ends: normal exit, exception, SIGINT/SIGTERM/SIGHUP."""
+"""The processes a run starts: the mock upstream, cometgate, LiteLLM, the floor apps. Each runs
+in its own session on 127.0.0.1 and is stopped (its whole process group) when the run ends,
+however it ends: normal exit, exception, SIGINT/SIGTERM/SIGHUP."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ class Service:
 
 
 _running: list[Service] = []
+# Services that answer like the mock and follow its timing (the uvicorn-only floor).
+_timing_mirrors: list[Service] = []
 
 
 def free_port() -> int:
@@ -56,6 +58,8 @@ def spawn(name: str, command: list[str], *, port: int, log: Path,
 def stop(service: Service) -> None:
     if service in _running:
         _running.remove(service)
+    if service in _timing_mirrors:
+        _timing_mirrors.remove(service)
     if service.process.poll() is not None:
         return
     try:
@@ -114,12 +118,14 @@ def start_mock(workdir: Path) -> Service:
 
 
 def set_mock_timing(mock: Service, *, latency_ms: float, chunks: int, interval_ms: float) -> None:
+    """Sets the mock's timing, and that of every running service that mirrors it."""
     body = (f'{{"latency_ms": {latency_ms}, "chunks": {chunks}, '
             f'"interval_ms": {interval_ms}}}').encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{mock.port}/_mock/config",
-                                     data=body, method="POST")
-    with urllib.request.urlopen(request, timeout=5) as answer:
-        answer.read()
+    for service in (mock, *_timing_mirrors):
+        request = urllib.request.Request(f"http://127.0.0.1:{service.port}/_mock/config",
+                                         data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            answer.read()
 
 
 COMETGATE_CONFIG = """\
@@ -153,3 +159,17 @@ def start_cometgate(workdir: Path, mock: Service) -> tuple[Service, str]:
                     port=port, log=workdir / "cometgate.log", env=env)
     wait_ready(service, "/healthz", timeout=60)
     return service, key
+
+
+def start_floor(workdir: Path, mock: Service, mode: str) -> Service:
+    """A floor app (`floor_app.py`): `floor` forwards to the mock; `uvicorn-only` answers like
+    the mock itself and follows the mock's timing from then until it is stopped."""
+    port = free_port()
+    command = [str(VENV_BIN / "python"), "-m", "bench.proxy.floor_app", "--mode", mode,
+               "--port", str(port), "--upstream-port", str(mock.port), "--model", MOCK_MODEL,
+               "--key", "mock-upstream-key"]
+    service = spawn(mode, command, port=port, log=workdir / f"{mode}.log", cwd=ROOT)
+    wait_ready(service, "/healthz", timeout=60)
+    if mode == "uvicorn-only":
+        _timing_mirrors.append(service)
+    return service
