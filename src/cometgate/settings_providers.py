@@ -130,7 +130,10 @@ def _local_embedding(
     name: str, where: str, data: Mapping[str, Any], env: Mapping[str, str]
 ) -> ProviderSettings:
     f = Fields(where, data, {"kind", "threads"})
-    return LocalEmbeddingProviderSettings(name=name, threads=f.positive("threads", int, 2))
+    threads = f.get("threads", int, 2)
+    if threads < 1:
+        raise ConfigError(f"{where}.threads must be at least 1")
+    return LocalEmbeddingProviderSettings(name=name, threads=threads)
 
 
 _PARSERS = {"local": _local, "local_embedding": _local_embedding, "openai": _openai,

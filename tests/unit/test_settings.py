@@ -10,6 +10,7 @@ from cometgate.settings import (
     AnthropicProviderSettings,
     ConfigError,
     GeminiProviderSettings,
+    LocalEmbeddingProviderSettings,
     LocalProviderSettings,
     OpenAIProviderSettings,
     load_settings,
@@ -22,17 +23,23 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_embedded_defaults_describe_the_local_model(tmp_path: Path) -> None:
+def test_embedded_defaults_describe_the_local_models(tmp_path: Path) -> None:
     settings = load_settings(env={"HOME": str(tmp_path)})
     assert settings.server.port == 8080 and settings.server.host == "127.0.0.1"
     assert settings.data_dir == (tmp_path / ".local/share/cometgate").resolve()
     assert settings.database_url.endswith(f"{settings.data_dir}/cometgate.db")
-    (local,) = settings.providers
+    local, embedding = settings.providers
     assert isinstance(local, LocalProviderSettings) and local.model_path is None
+    assert isinstance(embedding, LocalEmbeddingProviderSettings) and embedding.threads == 2
     model = settings.model("smollm2-135m-instruct")
     assert model is not None and model.provider == "local"
     assert model.info.thinking is ThinkingStyle.NONE
     assert model.info.input_token_limit == 8192
+    assert model.info.generation_methods == ("generateContent", "countTokens")
+    embedder = settings.model("all-minilm-l6-v2")
+    assert embedder is not None and embedder.provider == "local-embedding"
+    assert embedder.info.generation_methods == ("embedContent", "batchEmbedContents")
+    assert embedder.info.output_token_limit == 1
 
 
 def test_explicit_arguments_beat_environment_beat_file(tmp_path: Path) -> None:
@@ -141,3 +148,20 @@ models:
 def test_bad_models_are_refused(tmp_path: Path, models: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(_write(tmp_path, f"models: {models}\n"), env={"HOME": str(tmp_path)})
+
+
+def test_an_embedding_model_and_its_mistakes(tmp_path: Path) -> None:
+    base = ("providers:\n  emb: {kind: local_embedding, threads: 3}\n"
+            "models:\n  e: {task: %s, provider: emb, input_token_limit: 256}\n")
+    settings = load_settings(_write(tmp_path, base % "embed"), env={"HOME": str(tmp_path)})
+    (provider,) = settings.providers
+    assert isinstance(provider, LocalEmbeddingProviderSettings) and provider.threads == 3
+    spec = settings.model("e")
+    assert spec is not None and spec.info.generation_methods[0] == "embedContent"
+    with pytest.raises(ConfigError, match=r"models\.e\.task must be one of: generate, embed"):
+        load_settings(_write(tmp_path, base % "summarise"), env={"HOME": str(tmp_path)})
+    with pytest.raises(ConfigError, match=r"output_token_limit"):  # a generation model needs it
+        load_settings(_write(tmp_path, base % "generate"), env={"HOME": str(tmp_path)})
+    bad_threads = base.replace("threads: 3", "threads: 0") % "embed"
+    with pytest.raises(ConfigError, match=r"providers\.emb\.threads"):
+        load_settings(_write(tmp_path, bad_threads), env={"HOME": str(tmp_path)})
