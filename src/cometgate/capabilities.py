@@ -45,6 +45,25 @@ def with_model_defaults(request: GenerateRequest, model: ModelInfo) -> GenerateR
     return request if filled == params else replace(request, params=filled)
 
 
+# A thinking level as a token budget, for callers whose dialect has only levels (OpenAI's
+# reasoning_effort, Anthropic's effort) reaching a model that takes only budgets. The same
+# steps as the outbound table that turns budgets into efforts, read the other way.
+_BUDGET_OF_LEVEL = {"LOW": 1024, "MEDIUM": 8192, "HIGH": 24576}
+
+
+def levels_as_budget(request: GenerateRequest, model: ModelInfo) -> GenerateRequest:
+    """The request with its thinking level turned into a budget within the model's range,
+    when the model takes budgets only; otherwise the request unchanged."""
+    thinking = request.thinking
+    if (thinking is None or thinking.level is None or thinking.budget is not None
+            or model.thinking is not ThinkingStyle.BUDGET):
+        return request
+    low, high = model.thinking_budget_min, model.thinking_budget_max
+    wanted = _BUDGET_OF_LEVEL.get(thinking.level, high if thinking.level == "XHIGH" else low)
+    budget = min(max(wanted, low), high)
+    return replace(request, thinking=replace(thinking, level=None, budget=budget))
+
+
 def _check_thinking(thinking: ThinkingConfig, model: ModelInfo) -> None:
     if model.thinking is ThinkingStyle.NONE:
         raise InvalidRequest(f"Thinking is not enabled for models/{model.id}")

@@ -28,7 +28,7 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.capabilities import check_request, with_model_defaults
+from cometgate.capabilities import check_request, levels_as_budget, with_model_defaults
 from cometgate.errors import InternalError, InvalidRequest, NotFound, RequestRejected, UpstreamError
 from cometgate.metrics import Metrics
 from cometgate.providers.base import (
@@ -258,6 +258,8 @@ class Gateway:
         A refusal here concerns this attempt only: another upstream may carry the request."""
         try:
             request = call.request()
+            if call.dialect != "gemini":  # Gemini's own callers hear Google's refusal
+                request = levels_as_budget(request, route.info)
             check_request(request, route.info)
             dropped = _untranslated(request, route, _policy(call, route))
         except RequestRejected as exc:

@@ -153,3 +153,16 @@ async def test_a_field_that_changes_the_meaning_is_refused(
     assert body["error"]["type"] == "invalid_request_error"
     assert body["error"]["message"].startswith("tools.0 is not supported")  # Anthropic's paths
     assert upstream.requests == []
+
+
+async def test_an_effort_reaches_a_budget_only_model_as_a_budget(
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream
+) -> None:
+    """budget-thinker takes thinking budgets only, and an Anthropic caller's adaptive thinking
+    names an effort: the gateway turns the effort into a budget in the model's range (which
+    the OpenAI codec then sends as reasoning_effort) instead of refusing it."""
+    response = await gateway.http.post("/v1/messages", json={
+        **MESSAGE, "model": "budget-thinker",
+        "thinking": {"type": "adaptive"}, "output_config": {"effort": "low"}})
+    assert response.status_code == 200, response.text
+    assert upstream.requests[-1]["reasoning_effort"] == "low"

@@ -156,3 +156,4 @@ async def test_every_request_has_exactly_one_record(gateway: AppWithRecords) -> 
                                            json={**CHAT, "stream": stream})
         assert response.status_code == 200
     assert [r.stream for r in await gateway.records()] == [False, True, False]
+

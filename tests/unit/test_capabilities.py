@@ -18,7 +18,7 @@ from cometgate.canonical import (
     ThinkingConfig,
     ThinkingStyle,
 )
-from cometgate.capabilities import check_request, with_model_defaults
+from cometgate.capabilities import check_request, levels_as_budget, with_model_defaults
 from cometgate.errors import InvalidRequest
 
 PLAIN = ModelInfo(id="plain", display_name="Plain", description="", version="1",
@@ -169,3 +169,20 @@ def test_a_default_output_limit_applies_only_when_the_caller_sets_none() -> None
     assert with_model_defaults(base, info).params.max_output_tokens == 64
     mine = _replace(base, params=GenerationParams(max_output_tokens=5))
     assert with_model_defaults(mine, info).params.max_output_tokens == 5
+
+
+
+def test_a_level_becomes_a_budget_within_the_models_range() -> None:
+    model = replace(BUDGET, thinking_budget_min=2048, thinking_budget_max=16384)
+
+    def budget_for(level: str) -> int | None:
+        thinking = levels_as_budget(request(thinking=ThinkingConfig(level=level)), model).thinking
+        assert thinking is not None and thinking.level is None
+        return thinking.budget
+
+    assert [budget_for(level) for level in ("MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH")] == [
+        2048, 2048, 8192, 16384, 16384]
+    both = request(thinking=ThinkingConfig(level="LOW", budget=4096))
+    assert levels_as_budget(both, model) is both  # a budget the caller gave stays
+    on_levels = request(thinking=ThinkingConfig(level="LOW"))
+    assert levels_as_budget(on_levels, LEVELS) is on_levels  # a levels model keeps the level
