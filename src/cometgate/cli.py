@@ -108,5 +108,8 @@ def _print_welcome(settings: Settings, first_key: str | None) -> None:
         "    -H \"x-goog-api-key: $KEY\" -H 'Content-Type: application/json' -X POST \\",
         "    -d '{\"contents\":[{\"parts\":[{\"text\":\"How does AI work?\"}]}]}'",
         "",
+        f"The same key works for OpenAI clients (base URL {base}/v1) and Anthropic clients",
+        f"(base URL {base}).",
+        "",
     ]
     print("\n".join(lines), file=sys.stderr, flush=True)
