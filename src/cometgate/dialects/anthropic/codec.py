@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-
-from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent
+from cometgate.canonical import GenerateRequest
 from cometgate.dialects.anthropic.decode import decode_response
 from cometgate.dialects.anthropic.encode import AnthropicOptions, encode_request
 from cometgate.dialects.anthropic.errors import classify_error
 from cometgate.dialects.anthropic.stream import decode_stream
 from cometgate.dialects.outbound import Encoded
-from cometgate.dialects.sse_decode import SSEFrame
-from cometgate.errors import UpstreamError
 
 
 class AnthropicCodec:
@@ -40,17 +36,7 @@ class AnthropicCodec:
     ) -> Encoded:
         return encode_request(request, upstream_model, stream=stream, options=self.options)
 
-    def decode_response(
-        self, body: bytes, request: GenerateRequest, model_version: str
-    ) -> GenerateResponse:
-        return decode_response(body, request, model_version)
-
-    def decode_stream(
-        self, frames: AsyncIterator[SSEFrame], request: GenerateRequest, model_version: str
-    ) -> AsyncGenerator[StreamEvent, None]:
-        return decode_stream(frames, request, model_version)
-
-    def classify_error(
-        self, status: int, headers: Mapping[str, str], body: bytes
-    ) -> UpstreamError:
-        return classify_error(status, headers, body)
+    # Reading answers needs no configuration: the dialect's pure functions serve as they are.
+    decode_response = staticmethod(decode_response)
+    decode_stream = staticmethod(decode_stream)
+    classify_error = staticmethod(classify_error)

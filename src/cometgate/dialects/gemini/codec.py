@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from urllib.parse import quote
 
-from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent
+from cometgate.canonical import GenerateRequest
 from cometgate.dialects.gemini.outbound import classify_error
 from cometgate.dialects.gemini.upstream_request import encode_request
 from cometgate.dialects.gemini.upstream_response import decode_response, decode_stream
 from cometgate.dialects.outbound import Encoded
-from cometgate.dialects.sse_decode import SSEFrame
-from cometgate.errors import UpstreamError
 
 _VERSION = re.compile(r"[A-Za-z0-9]*")
 _MODEL_PREFIXES = ("models/", "tunedModels/")
@@ -55,17 +52,7 @@ class GeminiCodec:
         return encode_request(request, upstream_model, stream=stream,
                               vouch_unsigned_calls=self.vouch_unsigned_calls)
 
-    def decode_response(
-        self, body: bytes, request: GenerateRequest, model_version: str
-    ) -> GenerateResponse:
-        return decode_response(body, request, model_version)
-
-    def decode_stream(
-        self, frames: AsyncIterator[SSEFrame], request: GenerateRequest, model_version: str
-    ) -> AsyncGenerator[StreamEvent, None]:
-        return decode_stream(frames, request, model_version)
-
-    def classify_error(
-        self, status: int, headers: Mapping[str, str], body: bytes
-    ) -> UpstreamError:
-        return classify_error(status, headers, body)
+    # Reading answers needs no configuration: the dialect's pure functions serve as they are.
+    decode_response = staticmethod(decode_response)
+    decode_stream = staticmethod(decode_stream)
+    classify_error = staticmethod(classify_error)
