@@ -30,12 +30,12 @@ from cometgate.canonical import (
 from cometgate.dialects.gemini.codec import GeminiCodec
 from cometgate.dialects.gemini.outbound import (
     JsonArrayElements,
-    SSEEventSplitter,
     classify_error,
     stream_error_event,
     usage_from_event,
     usage_from_response,
 )
+from cometgate.dialects.sse_split import SSEEventSplitter
 from cometgate.errors import UpstreamError
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
 from cometgate.providers.embedding import GeminiEmbedder

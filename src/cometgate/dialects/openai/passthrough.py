@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 
 from cometgate.canonical import Usage
-from cometgate.dialects.gemini.outbound import SSEEventSplitter, event_payload
 from cometgate.dialects.openai.inbound_errors import openai_error
 from cometgate.dialects.openai.inbound_stream import sse_frame
 from cometgate.dialects.openai.wire import classify_stream_error, decode_usage
+from cometgate.dialects.sse_split import SSEEventSplitter, event_payload
 from cometgate.errors import GatewayError, UpstreamError
 
 

@@ -13,15 +13,14 @@ import pytest
 from cometgate.canonical import Usage
 from cometgate.dialects.gemini.outbound import (
     JsonArrayElements,
-    SSEEventSplitter,
     classify_error,
-    event_payload,
     read_error,
     retry_after_header,
     stream_error_event,
     usage_from_event,
     usage_from_response,
 )
+from cometgate.dialects.sse_split import SSEEventSplitter, event_payload
 from cometgate.errors import FailureClass
 
 RPC = "type.googleapis.com/google.rpc."
