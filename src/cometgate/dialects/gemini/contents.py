@@ -45,7 +45,15 @@ _FOREIGN_METADATA = (
     ("media_resolution", "mediaResolution", False),
     ("part_metadata", "partMetadata", True),
 )
+_FOREIGN_NAMES = frozenset(
+    [name for name, _, _ in _FOREIGN_METADATA] + [name for name, _, _ in _FOREIGN_DATA]
+)
 _PART = message_type("Part")
+_FUNCTION_RESPONSE = message_type("FunctionResponse")
+# functionResponse fields kept for Gemini: camelCase name → droppable. Multimodal tool results
+# change what the model sees; scheduling hints only tune the Live API and are meaningless to a
+# single generation.
+_RESPONSE_EXTRAS = {"parts": False, "willContinue": True, "scheduling": True}
 
 
 def decode_contents(contents: list[Normalised], ctx: DecodeContext) -> tuple[Message, ...]:
@@ -67,8 +75,12 @@ def _decode_content(content: Normalised, path: str, ctx: DecodeContext) -> Messa
     if not parts_data:
         ctx.violation(f"{path}.parts", "contents.parts must not be empty.")
         return None
-    parts = (_decode_part(p, f"{path}.parts[{j}]", ctx) for j, p in enumerate(parts_data))
-    return Message(role=role, parts=tuple(part for part in parts if part is not None))
+    parts: list[Part] = []
+    for j, part_data in enumerate(parts_data):
+        part = _decode_part(part_data, f"{path}.parts[{j}]", ctx)
+        if part is not None:
+            parts.append(part)
+    return Message(role=role, parts=tuple(parts))
 
 
 def decode_system_instruction(content: Normalised, ctx: DecodeContext) -> tuple[Part, ...]:
@@ -83,6 +95,23 @@ def decode_system_instruction(content: Normalised, ctx: DecodeContext) -> tuple[
 
 
 def _decode_part(part: Normalised, path: str, ctx: DecodeContext) -> Part | None:
+    if not _FOREIGN_NAMES.isdisjoint(part) and _record_foreign(part, path, ctx):
+        return None
+    decoded = _decode_data(part, path, ctx)
+    signature = part.get("thought_signature")
+    if signature is not None and not _carries_signature(decoded):
+        ctx.untranslated_field(
+            f"{_camel_path(path)}.thoughtSignature",
+            "a thought signature on this kind of part is only understood by Gemini models",
+            to_json(_PART, part, only=("thoughtSignature",)).get("thoughtSignature"),
+            droppable=True,
+        )
+    return decoded
+
+
+def _record_foreign(part: Normalised, path: str, ctx: DecodeContext) -> bool:
+    """Report the part's Gemini-only metadata and data; True if its data is Gemini-only (the
+    part then has no canonical form)."""
     camel_path = _camel_path(path)
     for proto_name, camel, droppable in _FOREIGN_METADATA:
         if proto_name in part:
@@ -98,17 +127,8 @@ def _decode_part(part: Normalised, path: str, ctx: DecodeContext) -> Part | None
             ctx.untranslated_field(
                 f"{camel_path}.{camel}", reason, to_json(_PART, part), droppable=False
             )
-            return None
-    decoded = _decode_data(part, path, ctx)
-    signature = part.get("thought_signature")
-    if signature is not None and not _carries_signature(decoded):
-        ctx.untranslated_field(
-            f"{camel_path}.thoughtSignature",
-            "a thought signature on this kind of part is only understood by Gemini models",
-            to_json(_PART, part).get("thoughtSignature"),
-            droppable=True,
-        )
-    return decoded
+            return True
+    return False
 
 
 def _carries_signature(part: Part | None) -> bool:
@@ -157,10 +177,8 @@ def _decode_function_response(
         ctx.violation(f"{path}.response", "response must be a JSON object.")
         return None
     camel_path = _camel_path(path)
-    extras: dict[str, Any] = to_json(message_type("FunctionResponse"), response)
-    # Multimodal tool results change what the model sees; scheduling hints only tune the
-    # Live API and are meaningless to a single generation.
-    for camel, droppable in (("parts", False), ("willContinue", True), ("scheduling", True)):
+    extras: dict[str, Any] = to_json(_FUNCTION_RESPONSE, response, only=_RESPONSE_EXTRAS)
+    for camel, droppable in _RESPONSE_EXTRAS.items():
         if camel in extras:
             ctx.untranslated_field(
                 f"{camel_path}.{camel}",

@@ -45,6 +45,8 @@ _FOREIGN = (
         "audio transcription is a Gemini feature",
     ),
 )
+_FOREIGN_NAMES = frozenset(camel for _, camel, _, _ in _FOREIGN)
+_FOREIGN_FIELDS = frozenset(proto_name for proto_name, _, _, _ in _FOREIGN)
 _TEXT_MIME = "text/plain"
 _JSON_MIME = "application/json"
 _ENUM_MIME = "text/x.enum"
@@ -104,12 +106,13 @@ def _check_ranges(config: Normalised, ctx: DecodeContext) -> None:
 
 
 def _record_foreign(config: Normalised, ctx: DecodeContext) -> None:
-    rendered = to_json(_CONFIG, config)
-    for proto_name, camel, droppable, reason in _FOREIGN:
-        if proto_name in config:
-            ctx.untranslated_field(
-                f"generationConfig.{camel}", reason, rendered[camel], droppable=droppable
-            )
+    if not _FOREIGN_FIELDS.isdisjoint(config):
+        rendered = to_json(_CONFIG, config, only=_FOREIGN_NAMES)
+        for proto_name, camel, droppable, reason in _FOREIGN:
+            if proto_name in config:
+                ctx.untranslated_field(
+                    f"generationConfig.{camel}", reason, rendered[camel], droppable=droppable
+                )
     modalities = config.get("response_modalities", [])
     if any(m != "TEXT" for m in modalities):
         ctx.untranslated_field(

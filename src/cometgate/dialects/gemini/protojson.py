@@ -13,16 +13,39 @@ import base64
 import binascii
 import math
 import re
+from collections.abc import Container
 from typing import Any
 
 import orjson
 
-from cometgate.dialects.gemini.schema import EnumType, FieldSpec, Kind, MessageType, message_type
+from cometgate.dialects.gemini.schema import (
+    MESSAGE_TYPES,
+    EnumType,
+    FieldSpec,
+    Kind,
+    MessageType,
+    message_type,
+)
 from cometgate.errors import InvalidRequest
 
 Normalised = dict[str, Any]
 
-_INT_RANGE = {Kind.INT32: (-(2**31), 2**31 - 1), Kind.INT64: (-(2**63), 2**63 - 1)}
+_INT32_RANGE = (-(2**31), 2**31 - 1)
+_INT64_RANGE = (-(2**63), 2**63 - 1)
+
+# Enum members bound once: reading `Kind.X` goes through the Enum class machinery, costly
+# when done for every field of every request.
+_STRING = Kind.STRING
+_BOOL = Kind.BOOL
+_INT32 = Kind.INT32
+_INT64 = Kind.INT64
+_FLOAT = Kind.FLOAT
+_DOUBLE = Kind.DOUBLE
+_BYTES = Kind.BYTES
+_MESSAGE = Kind.MESSAGE
+_MESSAGE_MAP = Kind.MESSAGE_MAP
+_VALUE = Kind.VALUE
+_STRING_MAP = Kind.STRING_MAP
 _INT_TEXT = re.compile(r"-?\d+")
 _SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _B64_TEXT = re.compile(r"[A-Za-z0-9+/\-_]*={0,2}")
@@ -73,8 +96,9 @@ class _Reader:
             )
             return {}
         out: Normalised = {}
+        by_key = mtype.by_key
         for key, value in data.items():
-            spec = mtype.by_key.get(key)
+            spec = by_key.get(key)
             if spec is None:
                 self.report(path, unknown_name_message(key, path, "Cannot find field."))
             elif spec.proto_name in out:
@@ -84,35 +108,54 @@ class _Reader:
                         key, path, f"Field '{spec.proto_name}' is set more than once."
                     ),
                 )
-            elif value is not None:  # proto3 JSON: null means "not set"
+            elif value is None:  # proto3 JSON: null means "not set"
+                continue
+            elif spec.kind is _STRING and not spec.repeated and isinstance(value, str):
+                out[spec.proto_name] = value  # the most common field, and valid: read inline
+            else:
                 self._field_into(out, spec, key, value, path)
-        self._check_oneofs(mtype, data, out, path)
+        if mtype.oneof_groups and len(out) > 1:  # a group needs two set members to clash
+            self._check_oneofs(mtype, data, out, path)
         return out
 
     def _field_into(
         self, out: Normalised, spec: FieldSpec, key: str, value: object, path: str
     ) -> None:
-        child = f"{path}.{spec.proto_name}" if path else spec.proto_name
+        name, kind = spec.proto_name, spec.kind
         if spec.repeated:
             # Google's front end takes a lone value where a list is expected.
             items = value if isinstance(value, list) else [value]
-            out[spec.proto_name] = [
-                self.single(spec, item, f"{child}[{i}]") for i, item in enumerate(items)
-            ]
-        elif isinstance(value, list) and spec.kind is not Kind.VALUE:
+            if spec.scalar:
+                out[name] = [self._scalar(spec, item, path, i) for i, item in enumerate(items)]
+            elif kind is _MESSAGE:
+                assert spec.message is not None
+                mtype, child = MESSAGE_TYPES[spec.message], _child_path(path, name)
+                out[name] = [
+                    self.message(mtype, item, f"{child}[{i}]") for i, item in enumerate(items)
+                ]
+            else:
+                child = _child_path(path, name)
+                out[name] = [
+                    self.single(spec, item, f"{child}[{i}]") for i, item in enumerate(items)
+                ]
+        elif isinstance(value, list) and kind is not _VALUE:
             self.report(
                 path,
                 unknown_name_message(key, path, "Proto field is not repeating, cannot start list."),
             )
+        elif spec.scalar:
+            out[name] = self._scalar(spec, value, path)
+        elif kind is _MESSAGE:
+            assert spec.message is not None
+            out[name] = self.message(MESSAGE_TYPES[spec.message], value, _child_path(path, name))
         else:
-            out[spec.proto_name] = self.single(spec, value, child)
+            out[name] = self.single(spec, value, _child_path(path, name))
 
     def _check_oneofs(
         self, mtype: MessageType, data: dict[Any, Any], out: Normalised, path: str
     ) -> None:
-        groups = {spec.oneof for spec in mtype.fields if spec.oneof}
-        for group in sorted(groups):
-            seen = [spec for spec in mtype.oneof_members(group) if spec.proto_name in out]
+        for group, members in mtype.oneof_groups:
+            seen = [spec for spec in members if spec.proto_name in out]
             for extra in seen[1:]:
                 key = next(k for k in data if mtype.by_key.get(k) is extra)
                 self.report(
@@ -123,17 +166,30 @@ class _Reader:
                 )
 
     def single(self, spec: FieldSpec, value: object, path: str) -> Any:
-        if spec.kind is Kind.MESSAGE:
+        kind = spec.kind
+        if kind is _MESSAGE:
             assert spec.message is not None
             return self.message(message_type(spec.message), value, path)
-        if spec.kind is Kind.MESSAGE_MAP:
+        if kind is _MESSAGE_MAP:
             return self._message_map(spec, value, path)
-        if spec.kind is Kind.VALUE:
+        if kind is _VALUE:
             return value
-        if spec.kind is Kind.STRING_MAP:
+        if kind is _STRING_MAP:
             return self._string_map(value, path)
+        return self._scalar_at(spec, value, path)
+
+    def _scalar(self, spec: FieldSpec, value: object, parent: str, index: int = -1) -> Any:
+        """A scalar field of the message at `parent` (item `index` of a list, if not -1); its
+        path is only built for a problem, as valid values are the rule."""
         try:
-            return _scalar(spec, value)
+            return _scalar_value(spec, value)
+        except _Invalid:
+            path = _child_path(parent, spec.proto_name)
+            return self._scalar_at(spec, value, path if index < 0 else f"{path}[{index}]")
+
+    def _scalar_at(self, spec: FieldSpec, value: object, path: str) -> Any:
+        try:
+            return _scalar_value(spec, value)
         except _Invalid:
             self.report(path, invalid_value_message(path, _type_name(spec), value))
             return None
@@ -163,32 +219,35 @@ class _Reader:
         return {k: v for k, v in value.items() if isinstance(v, str)}
 
 
+def _child_path(parent: str, name: str) -> str:
+    return f"{parent}.{name}" if parent else name
+
+
 def _type_name(spec: FieldSpec) -> str:
     if spec.enum is not None:
         return f"type.googleapis.com/{spec.enum.full_name}"
     return spec.kind.value
 
 
-def _scalar(spec: FieldSpec, value: object) -> Any:
+def _scalar_value(spec: FieldSpec, value: object) -> Any:
+    """`value` read as the scalar field `spec`; raises _Invalid if it does not fit."""
     kind = spec.kind
-    if kind is Kind.STRING:
-        return _require(value, isinstance(value, str))
-    if kind is Kind.BOOL:
-        return _require(value, isinstance(value, bool))
-    if kind in _INT_RANGE:
+    if kind is _STRING:
+        if not isinstance(value, str):
+            raise _Invalid
+        return value
+    if kind is _BOOL:
+        if not isinstance(value, bool):
+            raise _Invalid
+        return value
+    if kind is _INT32 or kind is _INT64:
         return _integer(kind, value)
-    if kind in (Kind.FLOAT, Kind.DOUBLE):
+    if kind is _FLOAT or kind is _DOUBLE:
         return _floating(value)
-    if kind is Kind.BYTES:
+    if kind is _BYTES:
         return _bytes(value)
     assert spec.enum is not None
     return _enum_value(spec.enum, value)
-
-
-def _require(value: object, ok: bool) -> object:
-    if not ok:
-        raise _Invalid
-    return value
 
 
 def _integer(kind: Kind, value: object) -> int:
@@ -202,7 +261,7 @@ def _integer(kind: Kind, value: object) -> int:
         number = int(value)  # proto3 JSON: 64-bit integers travel as strings
     else:
         raise _Invalid
-    low, high = _INT_RANGE[kind]
+    low, high = _INT32_RANGE if kind is _INT32 else _INT64_RANGE
     if not low <= number <= high:
         raise _Invalid
     return number
@@ -211,7 +270,7 @@ def _integer(kind: Kind, value: object) -> int:
 def _floating(value: object) -> float:
     if isinstance(value, bool):
         raise _Invalid
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
         if value in _SPECIAL_FLOATS:
@@ -262,11 +321,17 @@ def problems_error(problems: list[tuple[str, str]]) -> InvalidRequest:
     return InvalidRequest("\n".join(message for _, message in problems), violations=violations)
 
 
-def to_json(mtype: MessageType, normalised: Normalised) -> dict[str, Any]:
-    """Render a normalised message back to Google's canonical JSON (json names, std base64)."""
+def to_json(
+    mtype: MessageType, normalised: Normalised, only: Container[str] | None = None
+) -> dict[str, Any]:
+    """Render a normalised message back to Google's canonical JSON (json names, std base64).
+
+    With `only`, the result holds just the fields whose JSON names it contains, each exactly as
+    the full rendering has it; the other fields are not rendered at all.
+    """
     out: dict[str, Any] = {}
     for spec in mtype.fields:
-        if spec.proto_name in normalised:
+        if spec.proto_name in normalised and (only is None or spec.json_name in only):
             value = normalised[spec.proto_name]
             out[spec.json_name] = (
                 [_render_single(spec, item) for item in value]
@@ -277,15 +342,15 @@ def to_json(mtype: MessageType, normalised: Normalised) -> dict[str, Any]:
 
 
 def _render_single(spec: FieldSpec, value: Any) -> Any:
-    if spec.kind is Kind.MESSAGE:
+    if spec.kind is _MESSAGE:
         assert spec.message is not None
         return to_json(message_type(spec.message), value)
-    if spec.kind is Kind.MESSAGE_MAP:
+    if spec.kind is _MESSAGE_MAP:
         assert spec.message is not None
         mtype = message_type(spec.message)
         return {key: to_json(mtype, item) for key, item in value.items()}
-    if spec.kind is Kind.BYTES:
+    if spec.kind is _BYTES:
         return base64.b64encode(value).decode()
-    if spec.kind is Kind.INT64:
+    if spec.kind is _INT64:
         return str(value)  # proto3 JSON renders 64-bit integers as strings
     return value

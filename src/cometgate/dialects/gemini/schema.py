@@ -32,6 +32,9 @@ class Kind(Enum):
     MESSAGE_MAP = "map<string,message>"
 
 
+_COMPOSITE_KINDS = frozenset((Kind.MESSAGE, Kind.VALUE, Kind.STRING_MAP, Kind.MESSAGE_MAP))
+
+
 @dataclass(frozen=True, slots=True)
 class EnumType:
     full_name: str
@@ -48,6 +51,12 @@ class FieldSpec:
     message: str | None = None  # full name, for MESSAGE and MESSAGE_MAP
     enum: EnumType | None = None
     oneof: str | None = None
+    # True for kinds read as one JSON scalar (not a message, map or free-form Value); stored as
+    # readers test it per field, and hashing an Enum member runs Python code.
+    scalar: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scalar", self.kind not in _COMPOSITE_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,10 @@ class MessageType:
     full_name: str
     fields: tuple[FieldSpec, ...]
     by_key: Mapping[str, FieldSpec] = field(init=False, repr=False, compare=False)
+    # (group, its members) sorted by group name; computed once as readers check it per message.
+    oneof_groups: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         keys: dict[str, FieldSpec] = {}
@@ -62,6 +75,10 @@ class MessageType:
             keys[spec.proto_name] = spec
             keys[spec.json_name] = spec
         object.__setattr__(self, "by_key", MappingProxyType(keys))
+        groups = sorted({spec.oneof for spec in self.fields if spec.oneof})
+        object.__setattr__(
+            self, "oneof_groups", tuple((group, self.oneof_members(group)) for group in groups)
+        )
 
     @property
     def short_name(self) -> str:
@@ -366,11 +383,16 @@ _TABLE: dict[str, tuple[FieldSpec, ...]] = {
 _REGISTRY: Mapping[str, MessageType] = MappingProxyType(
     {f"{PACKAGE}.{name}": MessageType(f"{PACKAGE}.{name}", specs) for name, specs in _TABLE.items()}
 )
+# Full name → message, for readers resolving FieldSpec.message (always a full name) per field.
+MESSAGE_TYPES: Mapping[str, MessageType] = _REGISTRY
 
 
 def message_type(name: str) -> MessageType:
     """Look up a message by full name or by its short name ("Content")."""
-    return _REGISTRY[name if name.startswith(PACKAGE) else f"{PACKAGE}.{name}"]
+    found = _REGISTRY.get(name)  # full names, as FieldSpec.message holds them, hit at once
+    if found is None:
+        found = _REGISTRY[name if name.startswith(PACKAGE) else f"{PACKAGE}.{name}"]
+    return found
 
 
 GENERATE_CONTENT_REQUEST = message_type("GenerateContentRequest")

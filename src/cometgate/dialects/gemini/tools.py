@@ -41,19 +41,22 @@ _MODES = {
 }
 _TOOL = message_type("Tool")
 _DECLARATION = message_type("FunctionDeclaration")
+_TOOL_CONFIG = message_type("ToolConfig")
+_RESPONSE_HINTS = ("response", "responseJsonSchema", "behavior")
+_BUILTIN_TUNING = ("retrievalConfig", "includeServerSideToolInvocations")
+# Proto names of the fields above: a tool or declaration with none of them needs no rendering.
+_BUILTIN_FIELDS = frozenset(s.proto_name for s in _TOOL.fields if s.json_name in _BUILTIN_REASONS)
+_RESPONSE_HINT_FIELDS = frozenset(
+    s.proto_name for s in _DECLARATION.fields if s.json_name in _RESPONSE_HINTS
+)
 
 
 def decode_tools(tools: list[Normalised], ctx: DecodeContext) -> tuple[FunctionTool, ...]:
     functions: list[FunctionTool] = []
     seen: set[str] = set()
     for i, tool in enumerate(tools):
-        rendered = to_json(_TOOL, tool)
-        for camel, reason in _BUILTIN_REASONS.items():
-            if camel in rendered:
-                ctx.untranslated_field(
-                    f"tools[{i}].{camel}", reason, rendered[camel], droppable=False
-                )
-                ctx.builtin_tools.append({camel: rendered[camel]})
+        if not _BUILTIN_FIELDS.isdisjoint(tool):
+            _record_builtin_tools(tool, i, ctx)
         for j, declaration in enumerate(tool.get("function_declarations", [])):
             path = f"tools[{i}].function_declarations[{j}]"
             function = _decode_declaration(declaration, path, ctx)
@@ -62,6 +65,16 @@ def decode_tools(tools: list[Normalised], ctx: DecodeContext) -> tuple[FunctionT
             seen.add(function.name)
             functions.append(function)
     return tuple(functions)
+
+
+def _record_builtin_tools(tool: Normalised, index: int, ctx: DecodeContext) -> None:
+    rendered = to_json(_TOOL, tool, only=_BUILTIN_REASONS)
+    for camel, reason in _BUILTIN_REASONS.items():
+        if camel in rendered:
+            ctx.untranslated_field(
+                f"tools[{index}].{camel}", reason, rendered[camel], droppable=False
+            )
+            ctx.builtin_tools.append({camel: rendered[camel]})
 
 
 def _decode_declaration(declaration: Normalised, path: str, ctx: DecodeContext) -> FunctionTool:
@@ -90,9 +103,11 @@ def _decode_declaration(declaration: Normalised, path: str, ctx: DecodeContext) 
 def _record_response_hints(declaration: Normalised, path: str, ctx: DecodeContext) -> None:
     # Response schemas and blocking behaviour only inform Gemini's own planning: dropping them
     # elsewhere does not change what a call means.
-    rendered = to_json(_DECLARATION, declaration)
+    if _RESPONSE_HINT_FIELDS.isdisjoint(declaration):
+        return
+    rendered = to_json(_DECLARATION, declaration, only=_RESPONSE_HINTS)
     camel_path = path.replace("function_declarations", "functionDeclarations")
-    for camel in ("response", "responseJsonSchema", "behavior"):
+    for camel in _RESPONSE_HINTS:
         if camel in rendered:
             ctx.untranslated_field(
                 f"{camel_path}.{camel}",
@@ -105,8 +120,8 @@ def _record_response_hints(declaration: Normalised, path: str, ctx: DecodeContex
 def decode_tool_config(
     config: Normalised, functions: tuple[FunctionTool, ...], ctx: DecodeContext
 ) -> ToolChoice:
-    rendered = to_json(message_type("ToolConfig"), config)
-    for camel in ("retrievalConfig", "includeServerSideToolInvocations"):
+    rendered = to_json(_TOOL_CONFIG, config, only=_BUILTIN_TUNING)
+    for camel in _BUILTIN_TUNING:
         if camel in rendered:
             ctx.untranslated_field(
                 f"toolConfig.{camel}",
