@@ -6,6 +6,8 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from cometgate.canonical import BlobPart, FileRefPart, Part
 from cometgate.errors import FailureClass, InvalidRequest, UpstreamError
 
@@ -21,6 +23,17 @@ def unreadable(detail: str) -> UpstreamError:
     return UpstreamError(f"unreadable upstream response: {detail}",
                          failure_class=FailureClass.UNKNOWN, http_status=502,
                          status="UNAVAILABLE")
+
+
+def answer_object(body: bytes) -> dict[str, Any]:
+    """An upstream's whole answer as a JSON object, or the unreadable-answer failure."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise unreadable("not JSON") from None
+    if not isinstance(document, dict):
+        raise unreadable("not a JSON object")
+    return document
 
 
 def error_message(error: Mapping[str, Any], status: int) -> str:

@@ -23,8 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from cometgate.canonical import (
     Candidate,
     FinishReason,
@@ -43,7 +41,7 @@ from cometgate.dialects.anthropic.envelope import (
     thinking_block,
 )
 from cometgate.dialects.anthropic.structured import RESPOND_TOOL, output_text
-from cometgate.dialects.upstream_answers import new_response_id, unreadable
+from cometgate.dialects.upstream_answers import answer_object, new_response_id, unreadable
 
 _FINISH = {
     "end_turn": FinishReason.STOP,
@@ -148,7 +146,7 @@ class Assembler:
 
 
 def decode_response(body: bytes, request: GenerateRequest, model_version: str) -> GenerateResponse:
-    document = _document(body)
+    document = answer_object(body)
     content = document.get("content")
     if not isinstance(content, list):
         raise unreadable("the upstream message has no content")
@@ -190,13 +188,3 @@ def _part(assembler: Assembler, block: Mapping[str, Any]) -> Part | None:
             raise unreadable("a redacted thinking block has no data")
         return assembler.thinking(redacted_block(data), "")
     return None
-
-
-def _document(body: bytes) -> dict[str, Any]:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise unreadable("not JSON") from None
-    if not isinstance(document, dict):
-        raise unreadable("not a JSON object")
-    return document

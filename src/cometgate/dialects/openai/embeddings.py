@@ -35,6 +35,7 @@ from cometgate.dialects.openai.inbound_fields import (
     json_object,
     missing,
     optional_int,
+    required_model,
     unsupported_value,
 )
 from cometgate.dialects.upstream_answers import unreadable
@@ -55,12 +56,7 @@ def decode_embeddings_request(body: bytes) -> tuple[EmbedRequest, str]:
     """(the request, its encoding_format). Raises InvalidRequest naming the offending
     parameter (the OpenAI error encoder turns the first violation into `param`)."""
     document = json_object(body)
-    model = document.get("model")
-    if model is None or model == "":
-        raise InvalidRequest("you must provide a model parameter",
-                             violations={"model": "required"})
-    if not isinstance(model, str):
-        raise invalid_type("model", "a string", model)
+    model = required_model(document)
     texts = _input_texts(document)
     dimensions = optional_int(document, "dimensions", 1)
     encoding = document.get("encoding_format", "float")

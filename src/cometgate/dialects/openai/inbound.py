@@ -41,6 +41,7 @@ from cometgate.dialects.openai.inbound_fields import (
     missing,
     optional_bool,
     optional_object,
+    required_model,
 )
 from cometgate.dialects.openai.inbound_messages import decode_messages
 from cometgate.dialects.openai.inbound_params import (
@@ -84,12 +85,7 @@ def read_chat_document(body: bytes) -> dict[str, Any]:
     """The request body as a JSON object whose `model` is a string and whose `messages` is a
     non-empty array; anything else is refused before routing."""
     document = json_object(body)
-    model = document.get("model")
-    if model is None or model == "":
-        raise InvalidRequest("you must provide a model parameter",
-                             violations={"model": "required"})
-    if not isinstance(model, str):
-        raise invalid_type("model", "a string", model)
+    required_model(document)
     messages = document.get("messages")
     if messages is None:
         raise missing("messages")

@@ -149,3 +149,14 @@ def json_object(body: bytes) -> dict[str, Any]:
             f"{'an array' if isinstance(document, list) else 'a scalar'} instead."
         )
     return document
+
+
+def required_model(document: Mapping[str, Any]) -> str:
+    """The request's `model`, refused in OpenAI's words when absent or not a string."""
+    model = document.get("model")
+    if model is None or model == "":
+        raise InvalidRequest("you must provide a model parameter",
+                             violations={"model": "required"})
+    if not isinstance(model, str):
+        raise invalid_type("model", "a string", model)
+    return model

@@ -26,9 +26,9 @@ from cometgate.canonical import (
     ToolCallPart,
     Usage,
 )
+from cometgate.dialects.upstream_answers import answer_object, new_response_id, unreadable
 from cometgate.dialects.upstream_answers import error_message as _message
 from cometgate.dialects.upstream_answers import failure as _failure
-from cometgate.dialects.upstream_answers import new_response_id, unreadable
 from cometgate.errors import FailureClass, UpstreamError
 
 _FINISH = {
@@ -106,7 +106,7 @@ def decode_logprobs(choice: Mapping[str, Any]) -> tuple[TokenLogprob, ...]:
 
 
 def decode_response(body: bytes, request: GenerateRequest, model_version: str) -> GenerateResponse:
-    document = _document(body)
+    document = answer_object(body)
     choices = document.get("choices")
     if not isinstance(choices, list):
         raise unreadable("the upstream response has no choices")
@@ -121,14 +121,6 @@ def decode_response(body: bytes, request: GenerateRequest, model_version: str) -
     )
 
 
-def _document(body: bytes) -> dict[str, Any]:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise unreadable("not JSON") from None
-    if not isinstance(document, dict):
-        raise unreadable("not a JSON object")
-    return document
 
 
 def _candidate(choice: Mapping[str, Any], request: GenerateRequest) -> Candidate:
