@@ -9,7 +9,7 @@ classified by each dialect's own `classify_error`, exactly as for generations.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,12 +26,10 @@ from cometgate.dialects.gemini import embed as gemini_embed
 from cometgate.dialects.gemini.outbound import classify_error as classify_gemini_error
 from cometgate.dialects.openai import embeddings as openai_embeddings
 from cometgate.dialects.openai.wire import classify_error as classify_openai_error
-from cometgate.errors import InvalidRequest, UpstreamError
+from cometgate.errors import InvalidRequest
 from cometgate.providers.base import Target
 from cometgate.providers.timeouts import Timeouts
-from cometgate.providers.transport import ERROR_BODY_LIMIT, Transport
-
-Classifier = Callable[[int, Mapping[str, str], bytes], UpstreamError]
+from cometgate.providers.transport import Classifier, Transport
 
 
 @runtime_checkable
@@ -83,16 +81,8 @@ class _HttpEmbedder(ABC):
         self, url: str, body: Any, headers: Mapping[str, str], classify: Classifier
     ) -> bytes:
         """One exchange: the whole success body, or the classified error answer."""
-        transport = self._transport
-        deadline = transport.deadline()
-        response = await transport.open(url, orjson.dumps(body), headers, deadline)
-        try:
-            if not response.is_success:
-                error = await transport.read(response, deadline, limit=ERROR_BODY_LIMIT)
-                raise classify(response.status_code, response.headers, error)
-            return await transport.read(response, deadline)
-        finally:
-            await response.aclose()
+        answer, _ = await self._transport.exchange(url, orjson.dumps(body), headers, classify)
+        return answer
 
 
 class GeminiEmbedder(_HttpEmbedder):

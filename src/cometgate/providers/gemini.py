@@ -41,7 +41,7 @@ from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
 from cometgate.providers.embedding import GeminiEmbedder
 from cometgate.providers.http import HttpProvider
 from cometgate.providers.timeouts import Timeouts
-from cometgate.providers.transport import ERROR_BODY_LIMIT, Transport, UpstreamResponse
+from cometgate.providers.transport import Transport
 
 _VERSION = re.compile(r"[A-Za-z0-9]*")
 _METHOD = re.compile(r"[A-Za-z]+")
@@ -69,12 +69,13 @@ class GeminiProvider:
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._transport = Transport(timeouts, client=client, max_connections=max_connections)
-        # Callers of other dialects reach the same upstream through the Gemini codec (with a
-        # stand-in signature for their unsigned function calls, which Gemini 3 requires).
+        # Callers of other dialects reach the same upstream, over the same connection pool,
+        # through the Gemini codec (with a stand-in signature for their unsigned function
+        # calls, which Gemini 3 requires).
+        self._codec = GeminiCodec("v1beta", vouch_unsigned_calls=True)
         self._translating = HttpProvider(
-            name, base_url=self._base_url, api_key=api_key, timeouts=timeouts, client=client,
-            codec=GeminiCodec("v1beta", vouch_unsigned_calls=True),
-            max_connections=max_connections,
+            name, base_url=self._base_url, api_key=api_key, timeouts=timeouts,
+            codec=self._codec, transport=self._transport,
         )
         self._embedder = GeminiEmbedder(self._base_url, api_key, timeouts,
                                         transport=self._transport)
@@ -82,17 +83,9 @@ class GeminiProvider:
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         """The whole answer. An unreadable 2xx body is still returned (usage None): the
         caller, not the gateway, decides what to make of it."""
-        transport = self._transport
-        deadline = transport.deadline()
-        response = await transport.open(
-            self._url(call, target), call.body, self._headers(target), deadline)
-        try:
-            if not response.is_success:
-                raise await self._classified(response, deadline)
-            body = await transport.read(response, deadline)
-        finally:
-            await response.aclose()
-        content_type = response.headers.get("content-type", "application/json")
+        body, headers = await self._transport.exchange(
+            self._url(call, target), call.body, self._headers(target), classify_error)
+        content_type = headers.get("content-type", "application/json")
         return RawResponse(body, content_type, usage_from_response(body))
 
     async def forward_stream(
@@ -102,22 +95,12 @@ class GeminiProvider:
         pipeline can still fail over; a transport failure later raises the transient
         UpstreamError of the Transport. Closing the generator early closes the upstream
         response, so the upstream stops generating for a caller who has gone."""
-        transport = self._transport
-        deadline = transport.deadline()
-        response = await transport.open(
-            self._url(call, target), call.body, self._headers(target), deadline)
-        try:
-            if not response.is_success:
-                raise await self._classified(response, deadline)
-            framing = _sse_chunks if call.alt == "sse" else _array_chunks
-            async with (
-                aclosing(transport.chunks(response, deadline)) as chunks,
-                aclosing(framing(chunks)) as pieces,
-            ):
-                async for piece in pieces:
-                    yield piece
-        finally:
-            await response.aclose()
+        framing = _sse_chunks if call.alt == "sse" else _array_chunks
+        chunks = self._transport.stream(
+            self._url(call, target), call.body, self._headers(target), classify_error)
+        async with aclosing(chunks), aclosing(framing(chunks)) as pieces:
+            async for piece in pieces:
+                yield piece
 
     async def generate(self, request: GenerateRequest, target: Target) -> GenerateResponse:
         return await self._translating.generate(request, target)
@@ -131,8 +114,7 @@ class GeminiProvider:
         return await self._embedder.embed(request, target)
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
-        await self._translating.aclose()
+        await self._transport.aclose()  # the translating half shares it
 
     def _url(self, call: RawCall, target: Target) -> str:
         # The version and method become path segments: only plain words may.
@@ -146,15 +128,7 @@ class GeminiProvider:
         return f"{self._base_url}{version}/{model}:{call.method}{query}"
 
     def _headers(self, target: Target) -> dict[str, str]:
-        headers = {"content-type": "application/json"}
-        credential = target.credential or self._api_key
-        if credential:
-            headers["x-goog-api-key"] = credential
-        return headers
-
-    async def _classified(self, response: UpstreamResponse, deadline: float) -> UpstreamError:
-        body = await self._transport.read(response, deadline, limit=ERROR_BODY_LIMIT)
-        return classify_error(response.status_code, response.headers, body)
+        return self._codec.headers(target.credential or self._api_key, stream=False)
 
 
 async def _sse_chunks(chunks: AsyncIterator[bytes]) -> AsyncGenerator[RawChunk, None]:

@@ -22,9 +22,7 @@ from cometgate.errors import FailureClass, InvalidRequest, UpstreamError
 from cometgate.providers.base import Target
 from cometgate.providers.timeouts import Timeouts
 from cometgate.providers.transport import (
-    ERROR_BODY_LIMIT,
     Transport,
-    UpstreamResponse,
     drained,
 )
 
@@ -48,16 +46,22 @@ class HttpProvider:
         timeouts: Timeouts,
         client: httpx.AsyncClient | None = None,
         max_connections: int = 100,
+        transport: Transport | None = None,
     ) -> None:
+        """`transport`, when given, is another provider's connection pool, shared rather than
+        duplicated, and closed by its owner."""
         self.name = name
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._codec: OutboundCodec = codec or OpenAICodec(options or OpenAIOptions())
-        self._transport = Transport(timeouts, client=client, max_connections=max_connections)
+        self._owns_transport = transport is None
+        self._transport = transport or Transport(
+            timeouts, client=client, max_connections=max_connections)
 
     async def generate(self, request: GenerateRequest, target: Target) -> GenerateResponse:
         encoded = self._encoded(request, target, stream=False)
-        body = await self._exchange(self._url(target, stream=False), encoded.body, target)
+        body = await self._exchange(
+            self._url(target, stream=False), orjson.dumps(encoded.body), target)
         response = self._codec.decode_response(body, request, target.model_version)
         return replace(response, dropped=encoded.dropped + response.dropped)
 
@@ -80,27 +84,16 @@ class HttpProvider:
                 yield event
             await drained(chunks)  # what follows the last event, so the connection is reused
 
-    async def _open_stream(
+    def _open_stream(
         self, url: str, body: bytes, target: Target
     ) -> AsyncGenerator[bytes, None]:
-        """The body of a streamed answer as it arrives. An error status raises before anything
-        is yielded; closing the generator early closes the upstream response, so the upstream
-        stops generating for a caller who has gone."""
-        transport = self._transport
-        deadline = transport.deadline()
+        """The body of a streamed answer as it arrives (see Transport.stream)."""
         headers = self._codec.headers(self._credential(target), stream=True)
-        response = await transport.open(url, body, headers, deadline)
-        try:
-            if not response.is_success:
-                raise await self._classified(response, deadline)
-            async with aclosing(transport.chunks(response, deadline)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
-        finally:
-            await response.aclose()
+        return self._transport.stream(url, body, headers, self._codec.classify_error)
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        if self._owns_transport:
+            await self._transport.aclose()
 
     def _url(self, target: Target, *, stream: bool) -> str:
         return self._base_url + self._codec.path(target.upstream_model, stream=stream)
@@ -120,26 +113,11 @@ class HttpProvider:
             _log.info("provider %s dropped: %s", self.name, "; ".join(encoded.dropped))
         return encoded
 
-    async def _exchange(
-        self, url: str, body: object, target: Target, *, encoded: bool = False
-    ) -> bytes:
-        """One non-streaming request (`body` is JSON-ready, or bytes when `encoded`); the
-        whole success body, or the classified error."""
-        transport = self._transport
-        deadline = transport.deadline()
+    async def _exchange(self, url: str, body: bytes, target: Target) -> bytes:
+        """One non-streaming request; the whole success body, or the classified error."""
         headers = self._codec.headers(self._credential(target), stream=False)
-        content = body if encoded and isinstance(body, bytes) else orjson.dumps(body)
-        response = await transport.open(url, content, headers, deadline)
-        try:
-            if not response.is_success:
-                raise await self._classified(response, deadline)
-            return await transport.read(response, deadline)
-        finally:
-            await response.aclose()
-
-    async def _classified(self, response: UpstreamResponse, deadline: float) -> UpstreamError:
-        body = await self._transport.read(response, deadline, limit=ERROR_BODY_LIMIT)
-        return self._codec.classify_error(response.status_code, response.headers, body)
+        answer, _ = await self._transport.exchange(url, body, headers, self._codec.classify_error)
+        return answer
 
 
 class TokenizingHttpProvider(HttpProvider):
@@ -150,7 +128,7 @@ class TokenizingHttpProvider(HttpProvider):
     async def count_tokens(self, request: GenerateRequest, target: Target) -> int:
         root = self._base_url.removesuffix("/v1")
         body = encode_tokenize_request(request, target.upstream_model)
-        answer = await self._exchange(f"{root}/tokenize", body, target)
+        answer = await self._exchange(f"{root}/tokenize", orjson.dumps(body), target)
         try:
             document = orjson.loads(answer)
         except orjson.JSONDecodeError:

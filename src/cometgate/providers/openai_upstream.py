@@ -33,9 +33,7 @@ class OpenAIUpstream(HttpProvider):
 
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         body = await self._exchange(
-            self._url(target, stream=False), self._forwarded(call, target), target,
-            encoded=True,
-        )
+            self._url(target, stream=False), self._forwarded(call, target), target)
         return RawResponse(body, "application/json", usage_of_response(body))
 
     async def forward_stream(

@@ -18,7 +18,7 @@ stream, because a stream is an async generator and a timeout scope must never sp
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import Protocol
 
 import httpx
@@ -27,6 +27,8 @@ from cometgate.errors import FailureClass, UpstreamError, UpstreamTimeout, Upstr
 from cometgate.providers.http1 import Http1Client
 from cometgate.providers.timeouts import Timeouts
 
+# A dialect's reading of an error answer: (status, headers, body) → the failure to raise.
+Classifier = Callable[[int, Mapping[str, str], bytes], UpstreamError]
 ERROR_BODY_LIMIT = 64 * 1024  # an error answer is read for its fields, not stored whole
 # After the last event only the chunked-encoding terminator should remain; reading it lets
 # the connection return to the pool. A server that lingers is not waited for.
@@ -117,8 +119,43 @@ class Transport:
         while chunk := await self._next_chunk(response, deadline):
             yield chunk
 
+    async def exchange(
+        self, url: str, content: bytes, headers: Mapping[str, str], classify: Classifier
+    ) -> tuple[bytes, Mapping[str, str]]:
+        """One request answered whole: the success body and headers, or the error answer
+        turned into an UpstreamError by the dialect's `classify`."""
+        deadline = self.deadline()
+        response = await self.open(url, content, headers, deadline)
+        try:
+            await self._refuse_failure(response, deadline, classify)
+            return await self.read(response, deadline), response.headers
+        finally:
+            await response.aclose()
+
+    async def stream(
+        self, url: str, content: bytes, headers: Mapping[str, str], classify: Classifier
+    ) -> AsyncGenerator[bytes, None]:
+        """A streamed answer's body as it arrives. An error status raises before anything is
+        yielded (failover can still move on); closing the generator early closes the upstream
+        response, so the upstream stops generating for a caller who has gone."""
+        deadline = self.deadline()
+        response = await self.open(url, content, headers, deadline)
+        try:
+            await self._refuse_failure(response, deadline, classify)
+            while chunk := await self._next_chunk(response, deadline):
+                yield chunk
+        finally:
+            await response.aclose()
+
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    async def _refuse_failure(
+        self, response: UpstreamResponse, deadline: float, classify: Classifier
+    ) -> None:
+        if not response.is_success:
+            body = await self.read(response, deadline, limit=ERROR_BODY_LIMIT)
+            raise classify(response.status_code, response.headers, body)
 
     async def _next_chunk(self, response: UpstreamResponse, deadline: float) -> bytes:
         """b"" at the end. What is already buffered costs no timer."""
