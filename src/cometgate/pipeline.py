@@ -33,6 +33,7 @@ from cometgate.errors import InternalError, InvalidRequest, NotFound, RequestRej
 from cometgate.metrics import Metrics
 from cometgate.providers.base import (
     CountsTokens,
+    ForwardsCount,
     ForwardsRaw,
     RawCall,
     RawChunk,
@@ -190,17 +191,19 @@ class Gateway:
         return await self._run(route, attempt, strict=_policy(call, route) == "strict")
 
     async def count_tokens(self, call: Call | GenerateRequest) -> CountOutcome:
+        """The prompt's exact count from an upstream that can give one; never an estimate.
+        Not a generation: nothing is recorded as usage."""
         call = Call.of(call)
-        route = self._route(call)
+        route = self._route(call, counting=True)
 
         async def attempt(option: Attempt) -> CountOutcome:
-            forwarder, raw_call = _forwarding(call, option.candidate.provider)
-            if forwarder is not None and raw_call is not None:
-                return CountOutcome(None, raw=await forwarder.forward(raw_call, option.target))
             provider = option.candidate.provider
+            forwarder = _count_forwarding(call, provider)
+            if forwarder is not None and call.raw is not None:
+                return CountOutcome(None, raw=await forwarder.forward_count(call.raw,
+                                                                            option.target))
             if not isinstance(provider, CountsTokens):
-                raise Skip(InvalidRequest(
-                    f"countTokens is not supported for models/{route.info.id}."))
+                raise Skip(_no_exact_count(route.info.id, option.candidate.provider_name))
             request, _ = self._translated(call, route)
             return CountOutcome(await _translating(provider.count_tokens(request, option.target)))
 
@@ -229,14 +232,16 @@ class Gateway:
         self._metrics.usage(route.info.id, Usage(prompt_tokens=outcome.response.prompt_tokens))
         return outcome
 
-    def _route(self, call: Call) -> ModelRoute:
+    def _route(self, call: Call, *, counting: bool = False) -> ModelRoute:
         route = self._router.resolve(call.model)
         if route is None:
             raise NotFound(f"models/{call.model} is not found.")
         if "generateContent" not in route.info.generation_methods:
             raise InvalidRequest(f"models/{route.info.id} does not generate content; it "
                                  f"supports {', '.join(route.info.generation_methods)}.")
-        if not any(_forwarding(call, c.provider)[0] for c in route.candidates):
+        forwarders = (_count_forwarding(call, c.provider) if counting
+                      else _forwarding(call, c.provider)[0] for c in route.candidates)
+        if all(forwarder is None for forwarder in forwarders):
             call.request()  # nothing will forward the bytes: refuse a bad request up front
         return route
 
@@ -319,6 +324,25 @@ def _forwarding(call: Call, provider: object) -> tuple[ForwardsRaw | None, RawCa
     if call.raw is not None and _forwards_dialect(type(provider)) == call.dialect:
         return cast(ForwardsRaw, provider), call.raw
     return None, None
+
+
+def _count_forwarding(call: Call, provider: object) -> ForwardsCount | None:
+    """The provider as a forwarder of this count request's own bytes, when it counts in the
+    call's dialect."""
+    if call.raw is not None and isinstance(provider, ForwardsCount) \
+            and provider.dialect == call.dialect:
+        return provider
+    return None
+
+
+def _no_exact_count(model: str, provider: str) -> InvalidRequest:
+    """Counting where no upstream can count exactly is refused: an estimate passed off as a
+    count would mislead callers who size requests by it."""
+    return InvalidRequest(
+        f"Token counting is not available for {model}: provider {provider} gives no exact "
+        "count (it declares no tokenize endpoint), and the gateway does not estimate one. An "
+        f"operator can enable it with `tokenize_endpoint: true` on provider {provider}, when "
+        "its server offers vLLM's POST /tokenize.")
 
 
 def _forwards_dialect(kind: type) -> str | None:

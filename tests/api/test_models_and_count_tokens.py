@@ -14,25 +14,25 @@ ALL_MODELS = ["smollm2-135m-instruct", "budget-thinker", "level-thinker"]
 async def test_count_tokens_with_contents(
     client: httpx.AsyncClient, upstream: FakeOpenAIUpstream
 ) -> None:
-    upstream.tokenize_count = 17
-    response = await client.post(COUNT, json=text_body("count me"))
+    response = await client.post(COUNT, json=text_body("count these four words"))
     assert response.status_code == 200
-    assert response.json()["totalTokens"] == 17
+    assert response.json() == {  # the fake upstream counts one token per word
+        "totalTokens": 4, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 4}]}
     (sent,) = upstream.requests
-    assert sent == {"model": SMOL, "messages": [{"role": "user", "content": "count me"}]}
+    assert sent == {"model": SMOL,
+                    "messages": [{"role": "user", "content": "count these four words"}]}
 
 
 async def test_count_tokens_with_generate_content_request(
     client: httpx.AsyncClient, upstream: FakeOpenAIUpstream
 ) -> None:
-    upstream.tokenize_count = 23
-    inner = {"model": f"models/{SMOL}", **text_body("inner"),
-             "systemInstruction": {"parts": [{"text": "sys"}]}}
+    inner = {"model": f"models/{SMOL}", **text_body("inner words"),
+             "systemInstruction": {"parts": [{"text": "be very brief"}]}}
     response = await client.post(COUNT, json={"generateContentRequest": inner})
     assert response.status_code == 200
-    assert response.json()["totalTokens"] == 23
+    assert response.json()["totalTokens"] == 5
     assert upstream.requests[0]["messages"] == [
-        {"role": "system", "content": "sys"}, {"role": "user", "content": "inner"}
+        {"role": "system", "content": "be very brief"}, {"role": "user", "content": "inner words"}
     ]
 
 

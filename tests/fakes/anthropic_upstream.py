@@ -2,8 +2,9 @@
 
 It speaks the real wire format (a `message` object; SSE with `event:` lines —
 message_start, content_block_start/delta/stop, ping, message_delta, message_stop, error; the
-`{"type":"error","error":{type,message},"request_id"}` envelope) and answers from a script the
-test sets, recording every request body and its headers.
+`{"type":"error","error":{type,message},"request_id"}` envelope; `/v1/messages/count_tokens`
+answering `{"input_tokens": N}`, one token per word of what it received) and answers from a
+script the test sets, recording every request body and its headers.
 
 Like the real API it refuses, with a 400 invalid_request_error, the requests Anthropic
 refuses and a translation could get wrong: a missing `max_tokens` or `x-api-key`, roles that
@@ -64,7 +65,11 @@ class FakeAnthropicUpstream:
         self.replies: list[Reply] = []
         self.default = Reply()
         self._ids = itertools.count(1)
-        self.app = Starlette(routes=[Route("/v1/messages", self._messages, methods=["POST"])])
+        self.queries: list[str] = []  # of count requests, as received
+        self.app = Starlette(routes=[
+            Route("/v1/messages", self._messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
+        ])
 
     def next_reply(self) -> Reply:
         return self.replies.pop(0) if self.replies else self.default
@@ -88,6 +93,27 @@ class FakeAnthropicUpstream:
             return StreamingResponse(self._events(number, body, reply),
                                      media_type="text/event-stream")
         return Response(orjson.dumps(_message(number, body, reply)),
+                        media_type="application/json")
+
+    async def _count_tokens(self, request: Request) -> Response:
+        """`{"input_tokens": N}`, one token per word of every text the model would read."""
+        body = orjson.loads(await request.body())
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        self.queries.append(request.url.query)
+        if not request.headers.get("x-api-key"):
+            return _error(401, "authentication_error", "x-api-key header is required")
+        if not request.headers.get("anthropic-version"):
+            return _error(400, "invalid_request_error", "anthropic-version: header is required")
+        try:
+            _validate_count(body)
+        except RequestRefused as refused:
+            return _error(400, "invalid_request_error", str(refused))
+        reply = self.next_reply()
+        if reply.status != 200:
+            return _error(reply.status, reply.error_type, f"fake failure {reply.status}",
+                          reply.headers)
+        return Response(orjson.dumps({"input_tokens": _words(body)}),
                         media_type="application/json")
 
     async def _events(self, number: int, body: dict[str, Any], reply: Reply
@@ -184,11 +210,62 @@ def _validate(body: dict[str, Any]) -> None:
         budget = thinking.get("budget_tokens", 0)
         if budget < 1024 or budget >= body["max_tokens"]:
             raise RequestRefused("thinking.budget_tokens: must be ≥ 1024 and < max_tokens")
+    _validate_messages(body)
+
+
+# What count_tokens takes; the generation settings are refused there.
+_COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking",
+                           "context_management", "mcp_servers", "output_config",
+                           "output_format"})
+
+
+def _validate_count(body: dict[str, Any]) -> None:
+    for name in body:
+        if name not in _COUNT_FIELDS:
+            raise RequestRefused(f"{name}: Extra inputs are not permitted")
+    if not isinstance(body.get("model"), str):
+        raise RequestRefused("model: Field required")
+    thinking = body.get("thinking") or {}
+    if thinking.get("type") == "enabled" and thinking.get("budget_tokens", 0) < 1024:
+        raise RequestRefused("thinking.budget_tokens: must be ≥ 1024")
+    _validate_messages(body)
+
+
+def _words(body: dict[str, Any]) -> int:
+    """Words of the system prompt, of every text, tool result and tool_use input value in
+    the messages, and of each tool's name and description."""
+    texts = _texts(body.get("system"))
+    for message in body.get("messages") or []:
+        texts += _texts(message.get("content"))
+    for tool in body.get("tools") or []:
+        texts += [tool.get("name", ""), tool.get("description", "")]
+    return sum(len(text.split()) for text in texts)
+
+
+def _texts(content: Any) -> list[str]:
+    if isinstance(content, str):
+        return [content]
+    texts: list[str] = []
+    for block in content or []:
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block["text"])
+        elif kind == "tool_result":
+            texts += _texts(block.get("content"))
+        elif kind == "tool_use":
+            texts += [str(value) for value in (block.get("input") or {}).values()]
+    return texts
+
+
+def _validate_messages(body: dict[str, Any]) -> None:
+    thinking = body.get("thinking") or {}
     messages = body.get("messages") or []
     previous_role = None
     open_calls: set[str] = set()
     for i, message in enumerate(messages):
         role, content = message.get("role"), message.get("content")
+        if isinstance(content, str):  # Anthropic's shorthand for one text block
+            content = [{"type": "text", "text": content}] if content else []
         if role == previous_role:
             raise RequestRefused(f"messages: roles must alternate, found two {role!r} in a row")
         if not content:

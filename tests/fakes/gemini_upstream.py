@@ -5,8 +5,9 @@ It speaks the real wire format: pretty-printed GenerateContentResponse bodies wi
 running usageMetadata in every event and finishReason only in the last; JSON-array streams
 without `alt`; errors in Google's envelope `{"error":{code,message,status,details}}` (RetryInfo
 and QuotaFailure on 429s, ErrorInfo API_KEY_INVALID on a bad key); and mid-stream
-`data: {"error":{…}}` events. It answers from a script the test sets and records every
-request's path, query, headers and body bytes, and the exact bytes of every stream it sent.
+`data: {"error":{…}}` events; `:countTokens` in both request forms, counting one token per word
+of what it received. It answers from a script the test sets and records every request's path,
+query, headers and body bytes, and the exact bytes of every stream it sent.
 """
 
 from __future__ import annotations
@@ -101,7 +102,6 @@ class FakeGeminiUpstream:
         self.sent: list[list[bytes]] = []  # per stream, the pieces written, in order
         self.resume = asyncio.Event()
         self.stream_closed = asyncio.Event()  # a stream's generator ended, however it ended
-        self.count_tokens_total = 11
         self.app = Starlette(routes=[Route("/{path:path}", self._call, methods=["POST"])])
 
     def next_reply(self) -> Reply:
@@ -120,10 +120,10 @@ class FakeGeminiUpstream:
         if reply.status != 200:
             return self._error(reply)
         method = match["method"]
-        if method == "countTokens":
-            return _json(200, {"totalTokens": self.count_tokens_total})
         if reply.raw_body is not None:
             return Response(reply.raw_body, media_type=JSON_TYPE)
+        if method == "countTokens":
+            return _count_tokens(orjson.loads(body))
         if method == "generateContent":
             return _json(200, self._response(reply, reply.text, final=True))
         if method == "streamGenerateContent":
@@ -221,6 +221,37 @@ def _usage(reply: Reply, produced: int) -> dict[str, Any]:
     usage: dict[str, Any] = {key: value for key, value in counts.items() if value}
     usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": reply.prompt_tokens}]
     return usage
+
+
+def _count_tokens(body: dict[str, Any]) -> Response:
+    """Google's CountTokensResponse, counting one token per word of every text the model
+    would read: contents, and — in the `generateContentRequest` form, the only one that can
+    carry them — the system instruction and the function declarations' names and
+    descriptions. Both spellings of each key are read, as Google's parser reads them."""
+    inner = _either(body, "generateContentRequest", "generate_content_request")
+    if (inner is None) == (body.get("contents") is None):
+        return _json(400, google_error(400, "INVALID_ARGUMENT",
+                                       "* CountTokensRequest: exactly one of contents or "
+                                       "generate_content_request must be set.\n"))
+    if inner is not None and not str(inner.get("model", "")).startswith("models/"):
+        return _json(400, google_error(400, "INVALID_ARGUMENT",
+                                       "* GenerateContentRequest.model: unexpected model name "
+                                       "format\n"))
+    request = inner if inner is not None else body
+    texts = [part.get("text", "") for content in request.get("contents") or []
+             for part in content.get("parts") or []]
+    system = _either(request, "systemInstruction", "system_instruction") or {}
+    texts += [part.get("text", "") for part in system.get("parts") or []]
+    for tool in request.get("tools") or []:
+        for declaration in _either(tool, "functionDeclarations", "function_declarations") or []:
+            texts += [declaration.get("name", ""), declaration.get("description", "")]
+    total = sum(len(text.split()) for text in texts)
+    return _json(200, {"totalTokens": total,
+                       "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]})
+
+
+def _either(document: dict[str, Any], camel: str, snake: str) -> Any:
+    return document.get(camel, document.get(snake))
 
 
 def _json(status: int, document: dict[str, Any], headers: dict[str, str] | None = None

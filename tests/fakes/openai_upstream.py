@@ -1,8 +1,9 @@
 """An in-process OpenAI Chat Completions server for API tests.
 
 It speaks the real wire format (chat.completion, chat.completion.chunk SSE ending in
-`data: [DONE]`, the `{"error":{message,type,param,code}}` envelope) and answers from a script
-the test sets, recording every request body it received.
+`data: [DONE]`, the `{"error":{message,type,param,code}}` envelope; vLLM's `POST /tokenize`,
+counting one token per word of what it received) and answers from a script the test sets,
+recording every request body it received.
 """
 
 from __future__ import annotations
@@ -44,12 +45,27 @@ class Reply:
     logprobs: list[tuple[str, float]] | None = None
 
 
+def _words(body: dict[str, Any]) -> int:
+    """One token per word of every message's text and each tool's name and description: a
+    count that proves what arrived."""
+    texts: list[str] = []
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        else:
+            texts += [part.get("text", "") for part in content or []]
+    for tool in body.get("tools") or []:
+        function = tool.get("function") or {}
+        texts += [function.get("name", ""), function.get("description", "")]
+    return sum(len(text.split()) for text in texts)
+
+
 class FakeOpenAIUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.replies: list[Reply] = []
         self.default = Reply()
-        self.tokenize_count = 11
         self._ids = itertools.count(1)
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -62,8 +78,9 @@ class FakeOpenAIUpstream:
     async def _tokenize(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
         self.requests.append(body)
-        return Response(orjson.dumps({"count": self.tokenize_count, "max_model_len": 8192,
-                                      "tokens": list(range(self.tokenize_count))}),
+        count = _words(body)
+        return Response(orjson.dumps({"count": count, "max_model_len": 8192,
+                                      "tokens": list(range(count)), "token_strs": None}),
                         media_type="application/json")
 
     async def _chat(self, request: Request) -> Response:

@@ -268,8 +268,8 @@ async def test_empty_stream_is_an_internal_error() -> None:
 async def test_count_tokens_uses_the_provider(
     http_provider: HttpProvider, upstream: FakeOpenAIUpstream
 ) -> None:
-    upstream.tokenize_count = 4
-    assert (await gateway_with(http_provider).count_tokens(request())).total == 4
+    words = (Message("user", (TextPart("one two three four"),)),)
+    assert (await gateway_with(http_provider).count_tokens(request(words))).total == 4
     assert upstream.requests[0]["model"] == "upstream-m"
 
 
@@ -279,8 +279,13 @@ async def test_count_tokens_without_the_capability_is_refused(
     plain = HttpProvider("up", base_url="http://fake-upstream/v1", options=OpenAIOptions(),
                          timeouts=Timeouts(),
                          client=httpx.AsyncClient(transport=httpx.ASGITransport(app=upstream.app)))
-    with pytest.raises(InvalidRequest, match="countTokens is not supported for models/m"):
+    with pytest.raises(InvalidRequest) as refused:
         await gateway_with(plain).count_tokens(request())
+    assert refused.value.message == (
+        "Token counting is not available for m: provider up gives no exact count (it "
+        "declares no tokenize endpoint), and the gateway does not estimate one. An operator "
+        "can enable it with `tokenize_endpoint: true` on provider up, when its server offers "
+        "vLLM's POST /tokenize.")
     assert upstream.requests == []
 
 

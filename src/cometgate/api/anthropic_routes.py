@@ -14,6 +14,7 @@ from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance, dropped_header, first_byte
 from cometgate.api.streams import encoded_stream
 from cometgate.canonical import ModelInfo
+from cometgate.dialects.anthropic.count_tokens import caller_headers, caller_query
 from cometgate.dialects.anthropic.inbound import (
     decode_messages_request,
     estimate_messages,
@@ -27,6 +28,7 @@ from cometgate.dialects.anthropic.paths import anthropic_path
 from cometgate.errors import NotFound
 from cometgate.metering import Ticket
 from cometgate.pipeline import Call
+from cometgate.providers.base import RawCall
 
 JSON_TYPE = "application/json"
 
@@ -74,11 +76,17 @@ class AnthropicApi:
         document = read_messages_document(await entrance.body(request),
                                           require_max_tokens=False)
         name: str = document["model"]
-        entrance.check_access(request, key, self._model(name))
+        entrance.check_access(request, key, self._model(name))  # a count is not metered
+        # An Anthropic upstream counts the caller's own request; others count its translation.
+        raw = RawCall(body=b"", version="v1", method="count_tokens", document=document,
+                      headers=caller_headers(request.headers),
+                      query=caller_query(request.query_params))
         call = Call(name, dialect="anthropic", decode=lambda: decode_messages_request(document),
-                    translation=key.translation)
+                    raw=raw, translation=key.translation)
         outcome = await entrance.gateway.count_tokens(call)
-        assert outcome.total is not None  # nothing forwards an Anthropic caller's bytes
+        if outcome.raw is not None:
+            return Response(outcome.raw.body, media_type=outcome.raw.content_type)
+        assert outcome.total is not None
         return Response(encode_count_tokens(outcome.total), media_type=JSON_TYPE)
 
     async def _complete(self, call: Call, ticket: Ticket, name: str) -> Response:

@@ -30,7 +30,12 @@ from cometgate.dialects.gemini.inbound import (
     decode_count_tokens_request,
     decode_generate_request,
 )
-from cometgate.dialects.gemini.models import encode_count_tokens, encode_model, encode_model_list
+from cometgate.dialects.gemini.models import (
+    encode_count_tokens,
+    encode_model,
+    encode_model_list,
+    prompt_is_text,
+)
 from cometgate.dialects.gemini.paths import gemini_path
 from cometgate.dialects.gemini.response import encode_response
 from cometgate.dialects.gemini.stream import ForwardedGeminiFraming, GeminiStreamEncoder
@@ -170,7 +175,9 @@ class GeminiApi:
         if outcome.raw is not None:
             return Response(outcome.raw.body, media_type=outcome.raw.content_type)
         assert outcome.total is not None
-        return Response(encode_count_tokens(outcome.total), media_type=JSON_TYPE)
+        text_only = prompt_is_text(call.request())  # decoded already: it was translated
+        return Response(encode_count_tokens(outcome.total, text_only=text_only),
+                        media_type=JSON_TYPE)
 
     def _require_model(self, request: Request, name: str, method: str) -> ModelInfo:
         info = self.entrance.model(name)

@@ -44,6 +44,17 @@ class CountsTokens(Protocol):
 
 
 @runtime_checkable
+class ForwardsCount(Protocol):
+    """Counts a same-dialect caller's own count request (Gemini `:countTokens`, Anthropic
+    `/v1/messages/count_tokens`) by forwarding it; the upstream's answer comes back as it is.
+    Separate from `ForwardsRaw`: a provider may forward counts without forwarding generations."""
+
+    dialect: str
+
+    async def forward_count(self, call: RawCall, target: Target) -> RawResponse: ...
+
+
+@runtime_checkable
 class Supervised(Protocol):
     """A provider with a process of its own to start (a local model worker); it may be
     not-yet-ready, and then answers 503 UNAVAILABLE rather than hanging."""
@@ -65,6 +76,10 @@ class RawCall:
     # forwarder rewrites that one field.
     document: Mapping[str, Any] | None = None
     stream: bool = False
+    # Caller headers that the dialect itself defines and its upstream reads
+    # (anthropic-version, anthropic-beta), as (lower-case name, value) pairs.
+    headers: tuple[tuple[str, str], ...] = ()
+    query: str = ""  # the caller's query string, for dialects whose query carries meaning
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """A Gemini-dialect upstream (Google's API, or another Gemini-compatible gateway). Gemini
 callers reach it by same-dialect pass-through: the caller's body bytes go upstream unchanged,
 and the upstream's bytes come back unchanged; only the model in the URL and the credential are
-rewritten. Callers of other dialects reach it through the Gemini outbound codec, and
-embeddings through `:batchEmbedContents`.
+rewritten. Callers of other dialects reach it through the Gemini outbound codec, their token
+counts through `:countTokens`, and embeddings through `:batchEmbedContents`.
 
 Unknown fields are forwarded, not refused: the upstream validates them, and a field the
 gateway does not know yet keeps working. The answer is still read, cheaply, for usage; an
@@ -18,6 +18,7 @@ from contextlib import aclosing
 from urllib.parse import urlencode
 
 import httpx
+import orjson
 
 from cometgate.canonical import (
     EmbedRequest,
@@ -35,6 +36,7 @@ from cometgate.dialects.gemini.outbound import (
     usage_from_event,
     usage_from_response,
 )
+from cometgate.dialects.gemini.upstream_count import encode_count_request, read_total_tokens
 from cometgate.dialects.sse_split import SSEEventSplitter
 from cometgate.errors import UpstreamError
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
@@ -101,6 +103,21 @@ class GeminiProvider:
         async with aclosing(chunks), aclosing(framing(chunks)) as pieces:
             async for piece in pieces:
                 yield piece
+
+    async def forward_count(self, call: RawCall, target: Target) -> RawResponse:
+        """A Gemini caller's `:countTokens`: the method travels in the path, so it is a
+        forward like any other."""
+        return await self.forward(call, target)
+
+    async def count_tokens(self, request: GenerateRequest, target: Target) -> int:
+        """Another dialect's count, through `:countTokens` with the whole translated
+        request, so that its system instruction and tools count too."""
+        body = encode_count_request(request, target.upstream_model,
+                                    vouch_unsigned_calls=self._codec.vouch_unsigned_calls)
+        url = self._base_url + self._codec.method_path(target.upstream_model, "countTokens")
+        answer, _ = await self._transport.exchange(
+            url, orjson.dumps(body), self._headers(target), classify_error)
+        return read_total_tokens(answer)
 
     async def generate(self, request: GenerateRequest, target: Target) -> GenerateResponse:
         return await self._translating.generate(request, target)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from cometgate.dialects.anthropic.codec import AnthropicCodec
 from cometgate.dialects.anthropic.encode import AnthropicOptions
 from cometgate.dialects.openai.outbound import OpenAIOptions
+from cometgate.providers.anthropic_upstream import AnthropicUpstream
 from cometgate.providers.base import Provider
 from cometgate.providers.gemini import GeminiProvider
-from cometgate.providers.http import HttpProvider
 from cometgate.providers.local.provider import LocalProvider
 from cometgate.providers.openai_upstream import http_provider
 from cometgate.settings import (
@@ -36,12 +35,12 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
                 timeouts=spec.timeouts,
             )
         elif isinstance(spec, AnthropicProviderSettings):
-            built[spec.name] = HttpProvider(
+            built[spec.name] = AnthropicUpstream(
                 spec.name,
                 base_url=spec.base_url,  # the server root; the codec adds /v1/messages
                 api_key=spec.api_keys[0].value if spec.api_keys else None,
-                codec=AnthropicCodec(AnthropicOptions(
-                    version=spec.version, default_max_tokens=spec.default_max_tokens)),
+                options=AnthropicOptions(
+                    version=spec.version, default_max_tokens=spec.default_max_tokens),
                 timeouts=spec.timeouts,
             )
         elif isinstance(spec, LocalEmbeddingProviderSettings):

@@ -7,6 +7,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 
+import orjson
 import pytest
 import uvicorn
 from tests.fakes.gemini_upstream import (
@@ -18,7 +19,7 @@ from tests.fakes.gemini_upstream import (
     retry_info,
 )
 
-from cometgate.canonical import Usage
+from cometgate.canonical import FunctionTool, GenerateRequest, Message, TextPart, Usage
 from cometgate.dialects.gemini.outbound import JsonArrayElements, stream_error_event
 from cometgate.errors import FailureClass, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from cometgate.providers.base import RawCall, RawChunk, Target
@@ -150,8 +151,57 @@ async def test_count_tokens_is_a_forward(server: Server) -> None:
     finally:
         await provider.aclose()
     assert server.fake.requests[0].path == "/v1/models/gemini-up:countTokens"
-    assert answer.body == b'{\n  "totalTokens": 11\n}'
+    assert orjson.loads(answer.body) == {  # the fake counts one token per word
+        "totalTokens": 1, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1}]}
     assert answer.usage is None
+
+
+async def test_forward_count_is_the_callers_own_request(server: Server) -> None:
+    provider = server.provider()
+    body = b'{"contents":[{"parts":[{"text":"three words here"}]}]}'
+    try:
+        answer = await provider.forward_count(RawCall(body, "v1", "countTokens"), TARGET)
+    finally:
+        await provider.aclose()
+    seen = server.fake.requests[0]
+    assert (seen.path, seen.body) == ("/v1/models/gemini-up:countTokens", body)
+    assert orjson.loads(answer.body)["totalTokens"] == 3
+
+
+async def test_a_translated_count_sends_the_whole_generate_request(server: Server) -> None:
+    request = GenerateRequest(
+        model="alias", system=(TextPart("be brief"),),
+        messages=(Message("user", (TextPart("three words here"),)),),
+        tools=(FunctionTool("lookup", "finds a thing"),))
+    provider = server.provider()
+    try:
+        assert await provider.count_tokens(request, TARGET) == 2 + 3 + 1 + 3
+    finally:
+        await provider.aclose()
+    seen = server.fake.requests[0]
+    assert seen.path == "/v1beta/models/gemini-up:countTokens"
+    assert seen.headers["x-goog-api-key"] == "gw-key"
+    assert orjson.loads(seen.body) == {"generateContentRequest": {
+        "model": "models/gemini-up",
+        "contents": [{"role": "user", "parts": [{"text": "three words here"}]}],
+        "systemInstruction": {"parts": [{"text": "be brief"}]},
+        "tools": [{"functionDeclarations": [{"name": "lookup",
+                                             "description": "finds a thing"}]}]}}
+
+
+@pytest.mark.parametrize(("reply", "failure"), [
+    (Reply(raw_body=b'{"totalTokens": "many"}'), "no totalTokens"),
+    (Reply(status=400, error=google_error(400, "INVALID_ARGUMENT", "bad")), "bad"),
+])
+async def test_a_translated_count_that_fails(server: Server, reply: Reply, failure: str) -> None:
+    server.script(reply)
+    provider = server.provider()
+    request = GenerateRequest(model="alias", messages=(Message("user", (TextPart("hi"),)),))
+    try:
+        with pytest.raises(UpstreamError, match=failure):
+            await provider.count_tokens(request, TARGET)
+    finally:
+        await provider.aclose()
 
 
 async def test_an_unreadable_success_is_still_returned(server: Server) -> None:

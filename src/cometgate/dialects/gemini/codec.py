@@ -31,13 +31,17 @@ class GeminiCodec:
     def path(self, upstream_model: str, *, stream: bool) -> str:
         """`/v1beta/models/<id>:generateContent`, or `:streamGenerateContent?alt=sse`; a
         model already named `models/…` or `tunedModels/…` is not prefixed again."""
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return self.method_path(upstream_model, method)
+
+    def method_path(self, upstream_model: str, method: str) -> str:
+        """`/v1beta/models/<id>:<method>`, e.g. for `countTokens`."""
         model = upstream_model
         if not model.startswith(_MODEL_PREFIXES):
             model = "models/" + model
         # Quoted so that a model name cannot add a query or climb out of the path.
         model = quote(model, safe="/").replace("..", "%2E%2E")
         version = f"/{self.version}" if self.version else ""
-        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
         return f"{version}/{model}:{method}"
 
     def headers(self, credential: str | None, *, stream: bool) -> dict[str, str]:

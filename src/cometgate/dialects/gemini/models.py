@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from cometgate.canonical import ModelInfo, ThinkingStyle
+from cometgate.canonical import BlobPart, FileRefPart, GenerateRequest, ModelInfo, ThinkingStyle
 from cometgate.errors import InvalidRequest
 
 DEFAULT_PAGE_SIZE = 50
@@ -71,8 +71,17 @@ def encode_model_list(
     return out
 
 
-def encode_count_tokens(total: int) -> bytes:
+def encode_count_tokens(total: int, *, text_only: bool = True) -> bytes:
+    """Google's CountTokensResponse. The per-modality detail is given only for a prompt of
+    text alone: a count from another upstream does not say how many of its tokens an image
+    took."""
     out: dict[str, Any] = {"totalTokens": total}
-    if total:
+    if total and text_only:
         out["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": total}]
     return orjson.dumps(out)
+
+
+def prompt_is_text(request: GenerateRequest) -> bool:
+    """No image, audio, video or document anywhere in the prompt."""
+    parts = [*request.system, *(part for message in request.messages for part in message.parts)]
+    return not any(isinstance(part, BlobPart | FileRefPart) for part in parts)
