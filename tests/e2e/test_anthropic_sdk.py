@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import anthropic
+import httpx
 import pytest
 from anthropic.types import Message, MessageParam, TextBlock, ToolParam, ToolUseBlock
 
@@ -161,22 +162,47 @@ def test_a_streamed_tool_use_accumulates(live: FakesGateway, client: anthropic.A
     assert len({u.id for u in uses}) == 2 and all(u.id for u in uses)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_count_tokens_where_the_upstream_cannot_count(
-    live: FakesGateway, client: anthropic.Anthropic, kind: str
-) -> None:
-    """None of these upstreams counts for a translated request (no tokenize endpoint; the
-    Anthropic and Gemini providers forward counts only in their own callers' dialect)."""
-    before = request_count(kind, live.fakes)
+@pytest.mark.parametrize("kind", ["anthropic", "gemini"])
+def test_count_tokens(live: FakesGateway, client: anthropic.Anthropic, kind: str) -> None:
+    """The fakes count one token per word they received: the system prompt (3), the
+    question (3), the tool's name and description (1 + 7)."""
+    counted = client.messages.count_tokens(model=text_model(kind), system="Answer very briefly",
+                                           messages=[QUESTION], tools=[WEATHER_TOOL])
+    assert counted.input_tokens == 3 + 3 + 1 + 7
+
+
+def test_beta_count_tokens_reaches_anthropic_as_sent(live: FakesGateway,
+                                                     client: anthropic.Anthropic) -> None:
+    """The beta namespace, with its beta flag (langchain-anthropic's token counting has
+    called it)."""
+    counted = client.beta.messages.count_tokens(
+        model="anthropic-text", messages=[QUESTION], betas=["token-counting-2024-11-01"])
+    assert counted.input_tokens == 3
+    fake = live.fakes.anthropic
+    assert fake.headers[-1]["anthropic-beta"] == "token-counting-2024-11-01"
+    assert fake.requests[-1] == {"model": "claude-up", "messages": [QUESTION]}
+
+
+async def test_async_count_tokens(async_client: anthropic.AsyncAnthropic) -> None:
+    counted = await async_client.messages.count_tokens(model="anthropic-text",
+                                                       messages=[QUESTION])
+    assert counted.input_tokens == 3
+
+
+def test_count_tokens_where_no_exact_count_exists(live: FakesGateway,
+                                                  client: anthropic.Anthropic) -> None:
+    before = request_count("openai", live.fakes)
     with pytest.raises(anthropic.BadRequestError) as raised:
-        client.messages.count_tokens(model=text_model(kind),
+        client.messages.count_tokens(model="openai-text",
                                      messages=[{"role": "user", "content": "Hi"}])
     assert raised.value.status_code == 400
     body = raised.value.body
     assert isinstance(body, dict) and body["type"] == "error"
     assert body["error"]["type"] == "invalid_request_error"
-    assert text_model(kind) in body["error"]["message"]
-    assert request_count(kind, live.fakes) == before
+    assert body["error"]["message"].startswith(
+        "Token counting is not available for openai-text: provider openai gives no exact count")
+    assert "`tokenize_endpoint: true`" in body["error"]["message"]
+    assert request_count("openai", live.fakes) == before
 
 
 def test_models_list_and_retrieve(client: anthropic.Anthropic) -> None:
@@ -276,3 +302,19 @@ def test_local_count_tokens(local: anthropic.Anthropic) -> None:
     longer = local.messages.count_tokens(model=MODEL, messages=[
         {"role": "user", "content": "Hi, please tell me a long story about the sea."}])
     assert 0 < short.input_tokens < longer.input_tokens
+
+
+@pytest.mark.model
+def test_local_counts_alike_on_both_counting_routes(gateway: LiveGateway,
+                                                    local: anthropic.Anthropic) -> None:
+    """The model's own tokenizer and chat template count the same prompt the same way,
+    whichever dialect asks."""
+    counted = local.messages.count_tokens(model=MODEL, system="Be brief.", messages=[
+        {"role": "user", "content": "Name a colour."}])
+    inner = {"model": f"models/{MODEL}", "systemInstruction": {"parts": [{"text": "Be brief."}]},
+             "contents": [{"role": "user", "parts": [{"text": "Name a colour."}]}]}
+    gemini = httpx.post(f"{gateway.base_url}/v1beta/models/{MODEL}:countTokens",
+                        json={"generateContentRequest": inner},
+                        headers={"x-goog-api-key": gateway.key}, timeout=60.0)
+    assert gemini.status_code == 200, gemini.text
+    assert gemini.json()["totalTokens"] == counted.input_tokens > 0

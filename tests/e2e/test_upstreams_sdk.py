@@ -154,6 +154,40 @@ def test_json_with_a_pydantic_schema(live: Live, kind: str) -> None:
     assert response.parsed == City(name="Lima", population=10000000)
 
 
+@pytest.mark.parametrize("kind", ["gemini", "anthropic"])
+def test_count_tokens(live: Live, kind: str) -> None:
+    """The fakes count one token per word they received: "How warm is Lima today" (5).
+    An Anthropic upstream counts through its own count_tokens."""
+    counted = live.client().models.count_tokens(model=model(kind),
+                                                contents="How warm is Lima today")
+    assert counted.total_tokens == 5
+    if kind == "anthropic":
+        assert live.fakes.anthropic.requests[-1]["messages"] == [
+            {"role": "user", "content": [{"type": "text", "text": "How warm is Lima today"}]}]
+
+
+async def test_async_count_tokens(live: Live) -> None:
+    client = live.client().aio
+    try:
+        counted = await client.models.count_tokens(model=model("anthropic"),
+                                                    contents=["one two", "three"])
+    finally:
+        await client.aclose()
+    assert counted.total_tokens == 3
+
+
+def test_count_tokens_where_no_exact_count_exists(live: Live) -> None:
+    before = len(live.fakes.openai.requests)
+    with pytest.raises(genai.errors.ClientError) as raised:
+        live.client().models.count_tokens(model=model("openai"), contents="Hi")
+    assert raised.value.code == 400 and raised.value.status == "INVALID_ARGUMENT"
+    assert raised.value.message is not None
+    assert raised.value.message.startswith("Token counting is not available for openai-text: "
+                                           "provider openai gives no exact count")
+    assert "`tokenize_endpoint: true`" in raised.value.message
+    assert len(live.fakes.openai.requests) == before
+
+
 def received_last(live: Live, kind: str) -> object:
     if kind == "gemini":
         return live.fakes.gemini.requests[-1].body.decode()

@@ -7,7 +7,8 @@ answering `{"input_tokens": N}`, one token per word of what it received) and ans
 script the test sets, recording every request body and its headers.
 
 Like the real API it refuses, with a 400 invalid_request_error, the requests Anthropic
-refuses and a translation could get wrong: a missing `max_tokens` or `x-api-key`, roles that
+refuses and a translation could get wrong: a missing `max_tokens` or `x-api-key` (and, for a
+count, a missing `anthropic-version` or a generation setting in its body), roles that
 do not alternate, tool results that do not come first or answer no `tool_use` of the turn
 before, and — when thinking is on — a tool-use continuation whose assistant turn does not
 start with the thinking block this server signed.
@@ -213,10 +214,12 @@ def _validate(body: dict[str, Any]) -> None:
     _validate_messages(body)
 
 
-# What count_tokens takes; the generation settings are refused there.
+# What count_tokens takes (the fields the anthropic SDK's count_tokens can send); the
+# generation settings are refused there.
 _COUNT_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking",
                            "context_management", "mcp_servers", "output_config",
-                           "output_format"})
+                           "output_format", "cache_control", "speed", "compaction",
+                           "billing_policy"})
 
 
 def _validate_count(body: dict[str, Any]) -> None:
