@@ -4,7 +4,9 @@
     stream(call)    → route → plan attempts → failover over "open and read the first event"
                       → relay (no failover once the first byte can have reached the caller)
                       → account once the stream ends, however it ends
-    count_tokens    → like generate, for the prompt's token count
+    count_tokens    → route → failover over "count exactly": the caller's own count request
+                      forwarded to an upstream that counts in its dialect, or translated for
+                      one that counts another way; refused, never estimated, where none can
 
 An attempt forwards the caller's bytes when the upstream speaks the caller's dialect (the
 fast, faithful path); otherwise it decodes the call once into the canonical model, checks it
