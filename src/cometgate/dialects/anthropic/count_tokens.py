@@ -36,8 +36,7 @@ def encode_count_request(
     """The count body for a translated request. Sampling settings are cleared first: they
     change no token of the prompt, and a value Anthropic could not take (a temperature above
     1) must not refuse a count."""
-    counted = replace(request, params=GenerationParams(
-        max_output_tokens=request.params.max_output_tokens))
+    counted = replace(request, params=GenerationParams())
     body = encode_request(counted, upstream_model, stream=False, options=options).body
     return {name: body[name] for name in _COUNTED_FIELDS if name in body}
 
