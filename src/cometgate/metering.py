@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from cometgate.canonical import Usage
 from cometgate.errors import GatewayError, InvalidRequest, PermissionDenied
+from cometgate.limits import LeaseKeeper, create_keeper
 from cometgate.limits.limiter import Lease, Limiter
 from cometgate.limits.policy import LimitState
 from cometgate.pricing import PriceBook
@@ -68,11 +69,19 @@ class Meter:
     what accounting costs; `server.accounting: false`)."""
 
     def __init__(
-        self, limiter: Limiter, prices: PriceBook, usage: UsageLog, *, enabled: bool = True
+        self,
+        limiter: Limiter,
+        prices: PriceBook,
+        usage: UsageLog,
+        *,
+        keeper: LeaseKeeper | None = None,
+        enabled: bool = True,
     ) -> None:
         self._limiter = limiter
         self._prices = prices
         self._usage = usage
+        # Renews the leases of requests in flight; the same limiter's, so one lease TTL.
+        self._keeper = keeper if keeper is not None else create_keeper(limiter)
         self._enabled = enabled
 
     async def admit(
@@ -95,7 +104,12 @@ class Meter:
         lease = await self._limiter.acquire(
             key.id, key.limits(), tokens=prompt_tokens, cost=worst, now=now
         )
+        self._keeper.track(lease)
         return Ticket(key, model, request_id, dialect, stream, lease)
+
+    async def aclose(self) -> None:
+        """Stop renewing: leases still open lapse one TTL later (the process is ending)."""
+        await self._keeper.aclose()
 
     async def state(self, key: KeyRecord) -> LimitState:
         return await self._limiter.state(key.id, key.limits(), datetime.now(UTC))
@@ -105,6 +119,7 @@ class Meter:
         if ticket.finished or ticket.lease is None:
             return
         ticket.finished = True
+        self._keeper.forget(ticket.lease)
         now = datetime.now(UTC)
         usage = served.usage or Usage()
         cost = self._prices.cost(ticket.model, usage, now) if served.usage else Decimal(0)

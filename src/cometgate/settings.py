@@ -71,6 +71,9 @@ class LimitsSettings:
     process (one replica), or in Redis (shared by every replica)."""
 
     redis_url: Secret | None = None  # None: in-process counters
+    # A concurrency slot of a replica that died lapses this long after its last renewal;
+    # live requests renew theirs every third of it. Replicas sharing a Redis use the same.
+    lease_ttl_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)

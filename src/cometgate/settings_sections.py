@@ -96,17 +96,27 @@ def routing(data: Mapping[str, Any]) -> RoutingSettings:
     return RoutingSettings(**values)
 
 
+# Below this a renewal (every third of the TTL) would come too often to be worth its round
+# trip, and a slow Redis moment could lapse live leases; above it a dead replica holds a key's
+# slots for longer than a caller would wait.
+LEASE_TTL_RANGE = (3.0, 600.0)
+
+
 def limits(data: Mapping[str, Any], env: Mapping[str, str]) -> LimitsSettings:
     """`redis_url` as `env:NAME` (it may carry a password) or a literal URL without one."""
-    f = Fields("limits", data, {"redis_url"})
+    f = Fields("limits", data, {"redis_url", "lease_ttl_seconds"})
+    ttl = f.get("lease_ttl_seconds", float, LimitsSettings().lease_ttl_seconds)
+    low, high = LEASE_TTL_RANGE
+    if not low <= ttl <= high:
+        raise ConfigError(f"limits.lease_ttl_seconds must be between {low:g} and {high:g}")
     url = env.get("COMETGATE_REDIS_URL") or f.get("redis_url", str)
     if url is None:
-        return LimitsSettings()
+        return LimitsSettings(lease_ttl_seconds=ttl)
     if url.startswith("env:"):
-        return LimitsSettings(secret("limits.redis_url", url, env))
+        return LimitsSettings(secret("limits.redis_url", url, env), ttl)
     if "@" in url.split("//", 1)[-1]:
         raise ConfigError("limits.redis_url carries credentials: reference it as env:NAME")
-    return LimitsSettings(Secret(url, source="limits.redis_url"))
+    return LimitsSettings(Secret(url, source="limits.redis_url"), ttl)
 
 
 def secret(where: str, value: Any, env: Mapping[str, str]) -> Secret:
