@@ -75,7 +75,9 @@ def create_app(
     lease_ttl = timedelta(seconds=settings.limits.lease_ttl_seconds)
     limiter = create_limiter(redis_url.value if redis_url else None, usage, lease_ttl=lease_ttl)
     meter = Meter(limiter, PriceBook(settings.models), usage_log,
-                  keeper=create_keeper(limiter, lease_ttl), enabled=settings.server.accounting)
+                  keeper=create_keeper(limiter, lease_ttl),
+                  max_candidates=settings.limits.max_candidates,
+                  enabled=settings.server.accounting)
     entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes)
     gemini = GeminiApi(entrance)
     openai = OpenAIApi(entrance)
