@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -46,8 +47,10 @@ class LeaseKeeper:
     def track(self, lease: Lease) -> None:
         self._live[lease.lease_id] = lease
         if self._task is None or self._task.done():
+            # An empty context: the task outlives the request that starts it, and must not
+            # carry that request's context (its id in log lines) into every renewal.
             self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="cometgate-lease-renewal")
+                self._run(), name="cometgate-lease-renewal", context=contextvars.Context())
 
     def forget(self, lease: Lease) -> None:
         self._live.pop(lease.lease_id, None)
