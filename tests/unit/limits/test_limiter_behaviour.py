@@ -367,3 +367,15 @@ async def test_renewing_nothing_or_leases_of_unknown_keys_changes_nothing(
     stranger = Lease("0" * 32, 999, Limits(max_concurrent=1), 0, Decimal(0), T0)
     await limiter.renew([stranger], T0)
     assert (await limiter.state(999, Limits(max_concurrent=1), T0)).in_flight == 0
+
+
+async def test_a_renewal_racing_a_settle_does_not_bring_the_lease_back(
+    make_limiter: MakeLimiter,
+) -> None:
+    limiter = make_limiter()
+    limits = Limits(max_concurrent=1)
+    lease = await take(limiter, limits)
+    await limiter.settle(lease, tokens=0, cost=Decimal(0), now=T0)
+    await limiter.renew([lease], T0 + timedelta(seconds=1))
+    assert (await limiter.state(KEY, limits, T0 + timedelta(seconds=1))).in_flight == 0
+    await take(limiter, limits, now=T0 + timedelta(seconds=1))
