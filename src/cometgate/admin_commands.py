@@ -19,7 +19,7 @@ import orjson
 
 from cometgate.settings import Settings
 from cometgate.storage.database import open_database
-from cometgate.storage.key_policy import money_text, parse_money
+from cometgate.storage.key_policy import BILLABLE_FIELDS, money_text, parse_money
 from cometgate.storage.keys import TRANSLATION_POLICIES, KeyRecord, KeyRepository
 from cometgate.storage.usage import GROUPS, UsageQueries, UsageTotals
 
@@ -30,7 +30,7 @@ _FIELD_OF_FLAG = {
     "ips": "allowed_ips", "rpm": "rpm", "tpm": "tpm", "rpd": "rpd",
     "concurrency": "max_concurrent", "budget": "budget_total_usd",
     "budget_period": "budget_period", "period_budget": "budget_period_usd",
-    "translation": "translation",
+    "translation": "translation", "allow_passthrough_field": "allowed_passthrough",
 }
 _CLEARABLE = sorted(flag.replace("_", "-") for flag in _FIELD_OF_FLAG)
 
@@ -96,12 +96,17 @@ def _policy_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--period-budget", help="budget per period in USD")
     parser.add_argument("--translation", choices=TRANSLATION_POLICIES,
                         help="override the models' translation policy for this key")
+    parser.add_argument("--allow-passthrough-field", action="append", metavar="FIELD",
+                        help="a billable request field this key may send despite a budget or "
+                             f"a strict policy (repeat, or comma-separate): "
+                             f"{', '.join(BILLABLE_FIELDS)}; replaces the key's list")
 
 
 def policy_arguments(args: argparse.Namespace) -> dict[str, Any]:
     """Repository fields from the flags given (absent flags are left out)."""
     converters: dict[str, Callable[[Any], Any]] = {
         "metadata": _json_object, "expires": parse_time, "models": _split, "ips": _split,
+        "allow_passthrough_field": lambda given: [f for text in given for f in _split(text)],
         "budget": lambda text: parse_money("--budget", text),
         "period_budget": lambda text: parse_money("--period-budget", text),
     }

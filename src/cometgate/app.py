@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -30,7 +31,7 @@ from cometgate.api.middleware import RequestContextMiddleware
 from cometgate.api.model_routes import shared_model_routes
 from cometgate.api.openai_routes import OpenAIApi
 from cometgate.errors import GatewayError
-from cometgate.limits import create_limiter
+from cometgate.limits import create_keeper, create_limiter
 from cometgate.metering import Meter
 from cometgate.metrics import Metrics
 from cometgate.pipeline import Gateway
@@ -71,8 +72,11 @@ def create_app(
     usage_log = UsageLog(writer, settings.data_dir / "usage-journal")
     usage = UsageQueries(database, before_read=usage_log.flush)
     redis_url = settings.limits.redis_url
-    limiter = create_limiter(redis_url.value if redis_url else None, usage)
+    lease_ttl = timedelta(seconds=settings.limits.lease_ttl_seconds)
+    limiter = create_limiter(redis_url.value if redis_url else None, usage, lease_ttl=lease_ttl)
     meter = Meter(limiter, PriceBook(settings.models), usage_log,
+                  keeper=create_keeper(limiter, lease_ttl),
+                  max_candidates=settings.limits.max_candidates,
                   enabled=settings.server.accounting)
     entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes)
     gemini = GeminiApi(entrance)
@@ -100,6 +104,7 @@ def create_app(
                 await provider.aclose()
             await usage_log.aclose()  # every journaled record committed
             await writer.aclose()
+            await meter.aclose()
             await limiter.aclose()
             await database.aclose()
 

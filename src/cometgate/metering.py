@@ -1,7 +1,8 @@
 """Per-key limits around each request, and its one usage record.
 
-    admit     access rules (expiry, client IP, model allow-list), then the limiter reserves
-              the request's worst-case cost and counts it against rpm/rpd/tpm/concurrency
+    admit     access rules (expiry, client IP, model allow-list, billable fields), then the
+              limiter reserves the request's worst-case cost (every candidate's output, the
+              searches and service tier asked for) and counts it against rpm/rpd/tpm/concurrency
     finish    the real cost from the real usage: the reservation is settled, and the usage
               record is journaled before the caller receives the last byte of the answer —
               so a response the caller fully received always has its record, even if the
@@ -18,11 +19,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from cometgate.billable_policy import check_billable
 from cometgate.canonical import Usage
+from cometgate.dialects.billable import NOTHING_BILLABLE, Billable
 from cometgate.errors import GatewayError, InvalidRequest, PermissionDenied
+from cometgate.limits import LeaseKeeper, create_keeper
 from cometgate.limits.limiter import Lease, Limiter
 from cometgate.limits.policy import LimitState
 from cometgate.pricing import PriceBook
+from cometgate.settings import DEFAULT_MAX_CANDIDATES
 from cometgate.storage.keys import KeyRecord
 from cometgate.storage.usage import UsageRecord
 from cometgate.storage.usage_log import UsageLog
@@ -68,11 +73,21 @@ class Meter:
     what accounting costs; `server.accounting: false`)."""
 
     def __init__(
-        self, limiter: Limiter, prices: PriceBook, usage: UsageLog, *, enabled: bool = True
+        self,
+        limiter: Limiter,
+        prices: PriceBook,
+        usage: UsageLog,
+        *,
+        keeper: LeaseKeeper | None = None,
+        max_candidates: int = DEFAULT_MAX_CANDIDATES,
+        enabled: bool = True,
     ) -> None:
         self._limiter = limiter
         self._prices = prices
         self._usage = usage
+        # Renews the leases of requests in flight; the same limiter's, so one lease TTL.
+        self._keeper = keeper if keeper is not None else create_keeper(limiter)
+        self._max_candidates = max_candidates
         self._enabled = enabled
 
     async def admit(
@@ -86,16 +101,28 @@ class Meter:
         request_id: str,
         dialect: str,
         stream: bool,
+        billable: Billable = NOTHING_BILLABLE,
+        model_translation: str = "default",
     ) -> Ticket:
+        """`max_output_tokens` is one candidate's limit; the reservation counts every one."""
         now = datetime.now(UTC)
         check_access(key, model, client_ip, now)
+        check_billable(key, model_translation, billable, max_candidates=self._max_candidates)
         if not self._enabled:
             return Ticket(key, model, request_id, dialect, stream, lease=None, finished=True)
-        worst = self._prices.worst_case(model, prompt_tokens, max_output_tokens, now)
+        worst = self._prices.worst_case(
+            model, prompt_tokens, max_output_tokens * billable.candidates, now,
+            service_tier=billable.service_tier, searches=1 if billable.search else 0,
+        )
         lease = await self._limiter.acquire(
             key.id, key.limits(), tokens=prompt_tokens, cost=worst, now=now
         )
+        self._keeper.track(lease)
         return Ticket(key, model, request_id, dialect, stream, lease)
+
+    async def aclose(self) -> None:
+        """Stop renewing: leases still open lapse one TTL later (the process is ending)."""
+        await self._keeper.aclose()
 
     async def state(self, key: KeyRecord) -> LimitState:
         return await self._limiter.state(key.id, key.limits(), datetime.now(UTC))
@@ -105,6 +132,7 @@ class Meter:
         if ticket.finished or ticket.lease is None:
             return
         ticket.finished = True
+        self._keeper.forget(ticket.lease)
         now = datetime.now(UTC)
         usage = served.usage or Usage()
         cost = self._prices.cost(ticket.model, usage, now) if served.usage else Decimal(0)

@@ -151,6 +151,11 @@ class Gateway:
         route = self._router.resolve(name)
         return route.info if route else None
 
+    def translation(self, name: str) -> str:
+        """The model's translation policy (a call's key may override it)."""
+        route = self._router.resolve(name)
+        return route.translation if route else "default"
+
     async def generate(self, call: Call | GenerateRequest) -> Outcome:
         call = Call.of(call)
         route = self._route(call)

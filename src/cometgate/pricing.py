@@ -7,6 +7,8 @@ Invariants:
   recomputed from its record after the prices change.
 - A model with no price in force at that time (unpriced, or before its first version) costs 0.
 - `worst_case` never understates (rounded up); `cost` rounds half to even.
+- Beyond tokens, a version may price searches (`per_1k_searches`) and service tiers (a factor
+  on the token prices); a request that reports neither costs its tokens alone.
 - The default decimal context (28 significant digits) computes every product exactly for any
   plausible count (below 10^12 tokens) times a price of up to 15 significant digits.
 """
@@ -47,9 +49,10 @@ class PriceBook:
 
     def cost(self, model_id: str, usage: Usage, at: datetime) -> Decimal:
         """Cached prompt tokens at the cached price, the rest of the prompt at the input price,
-        visible output at the output price, thoughts at the thinking price."""
+        visible output at the output price, thoughts at the thinking price — all times the
+        factor of the service tier that served it — plus the searches that grounded it."""
         _require_counts(usage.prompt_tokens, usage.output_tokens, usage.thoughts_tokens,
-                        usage.cached_tokens)
+                        usage.cached_tokens, usage.searches)
         price = self.price_at(model_id, at)
         if price is None:
             return _ZERO
@@ -61,21 +64,38 @@ class PriceBook:
             + cached * cached_input_price(price)
             + usage.output_tokens * price.output
             + usage.thoughts_tokens * thinking_price(price)
-        )
-        return _usd(amount, ROUND_HALF_EVEN)
+        ) * price.tier_factor(usage.service_tier)
+        return _usd(amount + _searches_per_million(price, usage.searches), ROUND_HALF_EVEN)
 
     def worst_case(
-        self, model_id: str, prompt_tokens: int, max_output_tokens: int, at: datetime
+        self,
+        model_id: str,
+        prompt_tokens: int,
+        max_output_tokens: int,
+        at: datetime,
+        *,
+        service_tier: str | None = None,
+        searches: int = 0,
     ) -> Decimal:
-        """The most the request could cost: no prompt token cached, and every output token
-        billed at the dearer of the output and thinking prices."""
-        _require_counts(prompt_tokens, max_output_tokens)
+        """The most the request could cost: no prompt token cached, every output token (of
+        every candidate: `max_output_tokens` counts them all) billed at the dearer of the
+        output and thinking prices, at the factor of the tier asked for, plus the searches
+        it may run."""
+        _require_counts(prompt_tokens, max_output_tokens, searches)
         price = self.price_at(model_id, at)
         if price is None:
             return _ZERO
         dearest_output = max(price.output, thinking_price(price))
-        amount = prompt_tokens * price.input + max_output_tokens * dearest_output
-        return _usd(amount, ROUND_CEILING)
+        amount = (prompt_tokens * price.input + max_output_tokens * dearest_output
+                  ) * price.tier_factor(service_tier)
+        return _usd(amount + _searches_per_million(price, searches), ROUND_CEILING)
+
+
+def _searches_per_million(price: PriceVersion, searches: int) -> Decimal:
+    """Searches' price in the unit `_usd` divides: USD times a million tokens."""
+    if not searches or price.per_1k_searches is None:
+        return Decimal(0)
+    return searches * price.per_1k_searches * TOKENS_PER_PRICE_UNIT / 1000
 
 
 def thinking_price(price: PriceVersion) -> Decimal:

@@ -23,6 +23,7 @@ from cometgate.canonical import ModelInfo
 from cometgate.providers.timeouts import Timeouts
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_CANDIDATES = 8
 TOP_LEVEL_KEYS = {"server", "storage", "providers", "models", "data_dir", "routing", "limits"}
 
 
@@ -71,6 +72,12 @@ class LimitsSettings:
     process (one replica), or in Redis (shared by every replica)."""
 
     redis_url: Secret | None = None  # None: in-process counters
+    # A concurrency slot of a replica that died lapses this long after its last renewal;
+    # live requests renew theirs every third of it. Replicas sharing a Redis use the same.
+    lease_ttl_seconds: float = 30.0
+    # Candidates (Gemini candidateCount, OpenAI n) a key with a budget or a strict translation
+    # policy may ask for without being allowed more (billable_policy); 8 is Gemini's maximum.
+    max_candidates: int = DEFAULT_MAX_CANDIDATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +169,15 @@ class PriceVersion:
     thinking: Decimal | None = None  # None: billed as output
     cached_input: Decimal | None = None  # None: billed as input
     effective: datetime | None = None
+    # USD per 1,000 answers grounded by a web search (Gemini's Google Search grounding is
+    # billed per grounded prompt); None: searches cost nothing beyond their tokens.
+    per_1k_searches: Decimal | None = None
+    # Token prices are multiplied by the factor of the service tier that served the request
+    # (OpenAI's "priority", "flex"); a tier not listed, "default" and "auto" count as 1.
+    service_tiers: tuple[tuple[str, Decimal], ...] = ()
+
+    def tier_factor(self, tier: str | None) -> Decimal:
+        return next((factor for name, factor in self.service_tiers if name == tier), Decimal(1))
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,17 +96,31 @@ def routing(data: Mapping[str, Any]) -> RoutingSettings:
     return RoutingSettings(**values)
 
 
+# Below this a renewal (every third of the TTL) would come too often to be worth its round
+# trip, and a slow Redis moment could lapse live leases; above it a dead replica holds a key's
+# slots for longer than a caller would wait.
+LEASE_TTL_RANGE = (3.0, 600.0)
+
+
 def limits(data: Mapping[str, Any], env: Mapping[str, str]) -> LimitsSettings:
     """`redis_url` as `env:NAME` (it may carry a password) or a literal URL without one."""
-    f = Fields("limits", data, {"redis_url"})
+    f = Fields("limits", data, {"redis_url", "lease_ttl_seconds", "max_candidates"})
+    base = LimitsSettings()
+    ttl = f.get("lease_ttl_seconds", float, base.lease_ttl_seconds)
+    low, high = LEASE_TTL_RANGE
+    if not low <= ttl <= high:
+        raise ConfigError(f"limits.lease_ttl_seconds must be between {low:g} and {high:g}")
+    candidates = f.get("max_candidates", int, base.max_candidates)
+    if candidates < 1:
+        raise ConfigError("limits.max_candidates must be at least 1")
     url = env.get("COMETGATE_REDIS_URL") or f.get("redis_url", str)
     if url is None:
-        return LimitsSettings()
+        return LimitsSettings(None, ttl, candidates)
     if url.startswith("env:"):
-        return LimitsSettings(secret("limits.redis_url", url, env))
+        return LimitsSettings(secret("limits.redis_url", url, env), ttl, candidates)
     if "@" in url.split("//", 1)[-1]:
         raise ConfigError("limits.redis_url carries credentials: reference it as env:NAME")
-    return LimitsSettings(Secret(url, source="limits.redis_url"))
+    return LimitsSettings(Secret(url, source="limits.redis_url"), ttl, candidates)
 
 
 def secret(where: str, value: Any, env: Mapping[str, str]) -> Secret:
@@ -226,14 +240,41 @@ def _prices(where: str, data: Any) -> tuple[PriceVersion, ...]:
 
 
 def _price_version(where: str, data: Any) -> PriceVersion:
-    f = Fields(where, data, {"input", "output", "thinking", "cached_input", "effective"})
+    f = Fields(where, data, {"input", "output", "thinking", "cached_input", "effective",
+                             "per_1k_searches", "service_tiers"})
     return PriceVersion(
         input=_usd(f, "input") or Decimal(0),
         output=_usd(f, "output") or Decimal(0),
         thinking=_usd(f, "thinking"),
         cached_input=_usd(f, "cached_input"),
         effective=_effective(f"{where}.effective", f.data.get("effective")),
+        per_1k_searches=_usd(f, "per_1k_searches"),
+        service_tiers=_service_tiers(f"{where}.service_tiers", f.data.get("service_tiers")),
     )
+
+
+# The tiers that mean "the standard rate": a factor for them would contradict the token prices.
+_STANDARD_TIERS = ("default", "auto")
+MAX_TIER_FACTOR = Decimal(100)
+
+
+def _service_tiers(where: str, data: Any) -> tuple[tuple[str, Decimal], ...]:
+    """`{priority: 2.0, flex: 0.5}`: each tier's factor on the token prices."""
+    if data is None:
+        return ()
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a mapping of tier name to price factor")
+    tiers: list[tuple[str, Decimal]] = []
+    for name in data:
+        if not isinstance(name, str) or not name or name in _STANDARD_TIERS:
+            raise ConfigError(f"{where}: {name!r} is not a tier to price apart "
+                              f"({' and '.join(_STANDARD_TIERS)} always cost the token prices)")
+        factor = _usd(Fields(where, data, set(data)), name)
+        if factor is None or factor <= 0 or factor > MAX_TIER_FACTOR:
+            raise ConfigError(f"{where}.{name} must be a factor above 0 and at most "
+                              f"{MAX_TIER_FACTOR}")
+        tiers.append((name, factor))
+    return tuple(tiers)
 
 
 def _usd(f: Fields, key: str) -> Decimal | None:

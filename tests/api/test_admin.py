@@ -138,7 +138,7 @@ async def test_create_with_every_field_then_show_reads_it_back(admin: Admin) -> 
         "allowed_models": ["smollm2-*", "budget-thinker"], "allowed_ips": ["10.0.0.0/8"],
         "rpm": 60, "tpm": 100_000, "rpd": 5000, "max_concurrent": 4,
         "budget_total_usd": "100.50", "budget_period": "day", "budget_period_usd": 2.25,
-        "translation": "strict",
+        "translation": "strict", "allowed_passthrough": ["googleSearch", "service_tier"],
     }
     created = await admin.create(**body)
     assert created["key"].startswith("cg-") and created["prefix"] == created["key"][:11]
@@ -190,6 +190,8 @@ async def test_list_shows_every_key_never_a_secret(admin: Admin) -> None:
         ({"name": "x", "expires_at": "2099-01-01T00:00:00"}, "expires_at"),
         ({"name": "x", "expires_at": "soon"}, "expires_at"),
         ({"name": "x", "translation": "loose"}, "translation"),
+        ({"name": "x", "allowed_passthrough": ["googleSerch"]}, "allowed_passthrough"),
+        ({"name": "x", "allowed_passthrough": "n"}, "allowed_passthrough"),
     ],
 )
 async def test_bad_create_bodies_are_400s_naming_the_field(
@@ -220,6 +222,13 @@ async def test_patch_changes_only_what_it_names_and_null_clears(admin: Admin) ->
     updated = response.json()
     assert (updated["rpm"], updated["tpm"], updated["owner"]) == (20, 1000, None)
     assert updated["updated_at"] is not None
+    assert updated["allowed_passthrough"] == []
+    response = await admin.http.patch(f"/admin/keys/{created['id']}",
+                                      json={"allowed_passthrough": ["n", "candidateCount"]})
+    assert response.json()["allowed_passthrough"] == ["n", "candidateCount"]
+    response = await admin.http.patch(f"/admin/keys/{created['id']}",
+                                      json={"allowed_passthrough": None})
+    assert response.json()["allowed_passthrough"] == []
 
 
 @pytest.mark.parametrize(
@@ -382,3 +391,5 @@ async def test_the_documented_create_schema_refuses_what_the_api_refuses(admin: 
     assert not validator.is_valid({"name": "a", "colour": "red"})
     assert not validator.is_valid({"name": "a", "rpm": 0})
     assert not validator.is_valid({"rpm": 5})
+    assert validator.is_valid({"name": "a", "allowed_passthrough": ["googleSearch"]})
+    assert not validator.is_valid({"name": "a", "allowed_passthrough": ["googleSerch"]})

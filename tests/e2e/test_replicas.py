@@ -8,7 +8,10 @@ spread unary and streamed requests over both replicas:
   never sees more than C at once;
 - with a budget B: what the usage log says was spent never exceeds B;
 - in both, the usage log holds one record per answered request, with the tokens the callers
-  were told in usageMetadata.
+  were told in usageMetadata;
+- a replica killed with kill -9 while it holds a key's only concurrency slot frees it for the
+  other replica within the lease TTL (short here, so the test is quick), while a live replica's
+  slot is renewed and outlives that TTL.
 
 The limiter's Redis keys are named by key id and the prefix is not configurable, so the key's
 id is made unique (the schema's id sequence starts at a random number) and its Redis keys are
@@ -67,6 +70,12 @@ PATHS = (
     f"/v1beta/models/{MODEL}:streamGenerateContent",
 )
 MAX_OUTPUT = 40
+LEASE_TTL_SECONDS = 3
+# After a kill, the survivor is asked at this pace until the slot is free; the slot must free
+# within the lease TTL, plus one renewal interval the lease may have been renewed just before
+# the kill, plus slack for a loaded machine.
+KILL_POLL_SECONDS = 0.1
+KILL_FREE_BOUND_SECONDS = LEASE_TTL_SECONDS * 4 / 3 + 3
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Hello"}]}],
         "generationConfig": {"maxOutputTokens": MAX_OUTPUT}}
 PROMPT_ESTIMATE = estimate(orjson.dumps(BODY))[0]
@@ -102,7 +111,8 @@ async def replicas(tmp_path: Path) -> AsyncIterator[Replicas]:
         await _start_ids_at_random(database_url)
         env = gateway_env(COMETGATE_DATABASE_URL=database_url, COMETGATE_REDIS_URL=redis)
         async with served(gate) as (upstream_url,):
-            config = gateway_config(upstream_url)
+            config = gateway_config(upstream_url) + (
+                f"limits: {{lease_ttl_seconds: {LEASE_TTL_SECONDS}}}\n")
             first = await start_serve(tmp_path, "a", config, tmp_path / "a", env)
             try:
                 second = await start_serve(tmp_path, "b", config, tmp_path / "b", env)
@@ -228,3 +238,53 @@ async def test_a_budget_is_never_overspent_across_two_replicas(replicas: Replica
         assert replicas.gate.most <= MAX_CONCURRENT
     finally:
         await delete_prefix(replicas.redis_url, f"cg:{{{key_id}}}")
+
+
+async def test_a_slot_held_by_a_killed_replica_frees_within_the_lease_ttl(
+    replicas: Replicas,
+) -> None:
+    key_id, key = await _key(replicas, "held", max_concurrent=1)
+    holder, survivor = replicas.gateways
+    headers = {"x-goog-api-key": key}
+    path = PATHS[0]
+    try:
+        async with httpx.AsyncClient(timeout=30.0) as http:
+            replicas.gate.close()  # the upstream holds the holder's call: a slow answer
+            held = asyncio.create_task(
+                http.post(holder.base_url + path, json=BODY, headers=headers))
+            await replicas.gate.wait_for_waiting(1)
+            refused = await http.post(survivor.base_url + path, json=BODY, headers=headers)
+            assert refused.status_code == 429, refused.text
+            assert "max_concurrent=1" in refused.json()["error"]["message"]
+            # The holder lives past its lease's first TTL: renewed, its slot stays taken.
+            await asyncio.sleep(LEASE_TTL_SECONDS * 1.5)
+            still = await http.post(survivor.base_url + path, json=BODY, headers=headers)
+            assert still.status_code == 429, still.text
+            holder.kill9()
+            killed_at = asyncio.get_running_loop().time()
+            with pytest.raises(httpx.TransportError):
+                await held
+            replicas.gate.open()
+            answer = await _first_success(http, survivor.base_url + path, headers, killed_at)
+        waited = answer - killed_at
+        assert waited <= KILL_FREE_BOUND_SECONDS
+    finally:
+        replicas.gate.open()
+        await delete_prefix(replicas.redis_url, f"cg:{{{key_id}}}")
+
+
+async def _first_success(
+    http: httpx.AsyncClient, url: str, headers: dict[str, str], since: float
+) -> float:
+    """When a call first succeeded, asking every KILL_POLL_SECONDS; fails past the bound."""
+    loop = asyncio.get_running_loop()
+    answers: list[int] = []
+    while loop.time() - since <= KILL_FREE_BOUND_SECONDS:
+        response = await http.post(url, json=BODY, headers=headers)
+        if response.status_code == 200:
+            return loop.time()
+        assert response.status_code == 429, response.text
+        answers.append(response.status_code)
+        await asyncio.sleep(KILL_POLL_SECONDS)
+    raise AssertionError(f"the slot was still taken {KILL_FREE_BOUND_SECONDS} s after the "
+                         f"kill ({len(answers)} calls refused)")

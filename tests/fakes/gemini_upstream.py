@@ -30,6 +30,18 @@ _CALL = re.compile(
     r"^(?:(?P<prefix>.*)/)?(?P<model>(?:models|tunedModels)/[^/:]+):(?P<method>\w+)$")
 
 
+def search_grounding(*queries: str) -> dict[str, Any]:
+    """groundingMetadata as Google Search grounding reports it."""
+    return {
+        "webSearchQueries": list(queries),
+        "searchEntryPoint": {"renderedContent": "<div class=\"container\">…</div>"},
+        "groundingChunks": [{"web": {"uri": "https://vertexaisearch.cloud.google.com/g/1",
+                                     "title": "example.com"}}],
+        "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": 5, "text": "Hello"},
+                               "groundingChunkIndices": [0]}],
+    }
+
+
 def error_info(reason: str) -> dict[str, Any]:
     return {"@type": _RPC + "ErrorInfo", "reason": reason, "domain": "googleapis.com",
             "metadata": {"service": "generativelanguage.googleapis.com"}}
@@ -83,6 +95,9 @@ class Reply:
     hold_headers: bool = False  # wait for `resume` before answering at all
     reset_after_first: bool = False  # break the connection after the first event
     endless: bool = False  # events until the client goes away
+    # groundingMetadata of the candidate, as Google Search grounding adds it to the final
+    # answer (the last stream event, which also ends the candidate); None: not grounded.
+    grounding: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +162,8 @@ class FakeGeminiUpstream:
                                      "index": 0}
         if final:
             candidate["finishReason"] = reply.finish_reason
+            if reply.grounding is not None:
+                candidate["groundingMetadata"] = reply.grounding
         return {"candidates": [candidate],
                 "usageMetadata": _usage(reply, reply.candidates_tokens
                                         if produced is None else produced),

@@ -116,6 +116,7 @@ class FakeOpenAIUpstream:
             "usage": {"prompt_tokens": reply.prompt_tokens,
                       "completion_tokens": reply.completion_tokens,
                       "total_tokens": reply.prompt_tokens + reply.completion_tokens},
+            **_served_tier(body),
         }
 
     async def _chunks(
@@ -123,7 +124,8 @@ class FakeOpenAIUpstream:
     ) -> AsyncIterator[bytes]:
         def frame(choices: list[dict[str, Any]], **extra: Any) -> bytes:
             chunk = {"id": ident, "object": "chat.completion.chunk", "created": 1_700_000_000,
-                     "model": body.get("model"), "choices": choices, **extra}
+                     "model": body.get("model"), **_served_tier(body), "choices": choices,
+                     **extra}
             return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
         if reply.fail_at_start:
@@ -161,6 +163,15 @@ class FakeOpenAIUpstream:
                                    "completion_tokens": reply.completion_tokens,
                                    "total_tokens": reply.prompt_tokens + reply.completion_tokens})
         yield b"data: [DONE]\n\n"
+
+
+def _served_tier(body: dict[str, Any]) -> dict[str, str]:
+    """`service_tier` as OpenAI reports the tier that served a request that asked for one
+    (answers and every stream chunk carry it; "auto" is served at "default")."""
+    asked = body.get("service_tier")
+    if not isinstance(asked, str):
+        return {}
+    return {"service_tier": "default" if asked == "auto" else asked}
 
 
 def _pieces(body: dict[str, Any], reply: Reply) -> list[tuple[str, dict[str, Any] | None]]:

@@ -177,7 +177,8 @@ def test_create_with_policy_flags_then_show_as_json(
         "--expires", "2099-01-01", "--models", "tiny,ti*", "--ips", "10.0.0.0/8, 192.168.1.0/24",
         "--rpm", "60", "--tpm", "1000", "--rpd", "500", "--concurrency", "2",
         "--budget", "12.50", "--budget-period", "month", "--period-budget", "3",
-        "--translation", "lenient", *where)
+        "--translation", "lenient", "--allow-passthrough-field", "googleSearch,n",
+        "--allow-passthrough-field", "service_tier", *where)
     assert code == 0, err
     key = out.strip()
     assert KEY.fullmatch(key) and err == ""
@@ -190,6 +191,7 @@ def test_create_with_policy_flags_then_show_as_json(
         "allowed_models": ["tiny", "ti*"], "allowed_ips": ["10.0.0.0/8", "192.168.1.0/24"],
         "rpm": 60, "tpm": 1000, "rpd": 500, "max_concurrent": 2, "budget_total_usd": "12.5",
         "budget_period": "month", "budget_period_usd": "3",
+        "allowed_passthrough": ["googleSearch", "n", "service_tier"],
     }
 
 
@@ -206,6 +208,8 @@ def test_create_with_policy_flags_then_show_as_json(
         (["--metadata", "[1]"], "JSON object"),
         (["--expires", "2001-01-01"], "in the past"),
         (["--expires", "2099-01-01T00:00:00"], "no time zone"),
+        (["--allow-passthrough-field", "googleSerch"],
+         "allowed_passthrough: 'googleSerch' is not a billable field; known fields: googleSearch"),
     ],
 )
 def test_create_refuses_bad_policies(
@@ -229,6 +233,14 @@ def test_update_sets_and_clears_fields(
     assert (document["name"], document["rpm"], document["tpm"], document["owner"]) == (
         "renamed", 5, 70, None)
     assert document["budget_period"] is None and document["budget_period_usd"] is None
+    code, out, err = run(capsys, "keys", "update", "1", "--allow-passthrough-field",
+                         "urlContext", *where)
+    assert code == 0, err
+    assert json.loads(out)["allowed_passthrough"] == ["urlContext"]
+    code, out, err = run(capsys, "keys", "update", "1", "--clear", "allow-passthrough-field",
+                         *where)
+    assert code == 0, err
+    assert json.loads(out)["allowed_passthrough"] == []
 
 
 @pytest.mark.parametrize(

@@ -170,6 +170,18 @@ def test_a_list_of_versions_is_sorted_by_effective_date() -> None:
         ("{input: 1, effective: 2025-01-01T10:00:00}", "needs a time zone"),
         ("{input: 1, effective: '2025-01-01T10:00:00'}", "needs a time zone"),
         ("{input: 1, effective: 20250101}", "YYYY-MM-DD or an RFC 3339"),
+        ("{input: 1, per_1k_searches: -35}", "per_1k_searches must be a non-negative number"),
+        ("{input: 1, per_1k_searches: many}", "per_1k_searches must be a number"),
+        ("{input: 1, service_tiers: [priority]}",
+         "service_tiers must be a mapping of tier name to price factor"),
+        ("{input: 1, service_tiers: {default: 2}}",
+         "'default' is not a tier to price apart \\(default and auto always cost"),
+        ("{input: 1, service_tiers: {auto: 1}}", "'auto' is not a tier to price apart"),
+        ("{input: 1, service_tiers: {'': 2}}", "'' is not a tier to price apart"),
+        ("{input: 1, service_tiers: {priority: 0}}",
+         "service_tiers.priority must be a factor above 0 and at most 100"),
+        ("{input: 1, service_tiers: {priority: 101}}", "must be a factor above 0 and at most"),
+        ("{input: 1, service_tiers: {priority: fast}}", "service_tiers.priority must be a number"),
     ],
 )
 def test_bad_prices_are_refused_with_their_place(prices: str, message: str) -> None:
@@ -197,3 +209,50 @@ models:
     usage = Usage(prompt_tokens=1_000_000, output_tokens=1_000_000, thoughts_tokens=1_000_000)
     assert book.cost("m", usage, JAN) == Decimal("0.9")  # 0.1 + 0.4 + 0.4
     assert book.cost("m", usage, JUN) == Decimal("4.25")  # 0.15 + 0.6 + 3.5
+
+
+# Searches at 35 USD per 1,000 grounded answers; priority at twice and flex at half the
+# token prices of input 1 and output 4 (thinking 8) per million.
+EXTRAS = PriceBook([_model("grounded", (PriceVersion(
+    input=_d("1"), output=_d("4"), thinking=_d("8"), per_1k_searches=_d("35"),
+    service_tiers=(("priority", _d("2")), ("flex", _d("0.5")))),))])
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        (Usage(1000, 100), "0.001400000"),  # 1000*1 + 100*4 per million
+        (Usage(1000, 100, searches=1), "0.036400000"),  # + 35/1000
+        (Usage(1000, 100, service_tier="priority"), "0.002800000"),
+        (Usage(1000, 100, service_tier="flex", searches=1), "0.035700000"),
+        (Usage(1000, 100, service_tier="scale"), "0.001400000"),  # not priced apart: 1
+        (Usage(0, 0, searches=2), "0.07"),
+    ],
+)
+def test_searches_and_service_tiers_are_priced_beyond_tokens(
+    usage: Usage, expected: str
+) -> None:
+    assert EXTRAS.cost("grounded", usage, JAN) == Decimal(expected)
+    # A model without such prices bills the same usage for its tokens alone.
+    assert BOOK.cost("forever", usage, JAN) == BOOK.cost(
+        "forever", Usage(usage.prompt_tokens, usage.output_tokens), JAN)
+
+
+def test_the_worst_case_reserves_the_tier_and_the_search_asked_for() -> None:
+    plain = EXTRAS.worst_case("grounded", 1000, 100, JAN)
+    assert plain == Decimal("0.0018")  # 1000*1 + 100*8
+    assert EXTRAS.worst_case("grounded", 1000, 100, JAN, service_tier="priority") == 2 * plain
+    assert EXTRAS.worst_case("grounded", 1000, 100, JAN, searches=1) == plain + _d("0.035")
+    grounded_priority = Usage(1000, 50, 50, searches=1, service_tier="priority")
+    assert EXTRAS.cost("grounded", grounded_priority, JAN) <= EXTRAS.worst_case(
+        "grounded", 1000, 100, JAN, service_tier="priority", searches=1)
+    with pytest.raises(ValueError, match="negative"):
+        EXTRAS.worst_case("grounded", 1, 1, JAN, searches=-1)
+
+
+def test_prices_beyond_tokens_from_the_config() -> None:
+    (version,) = _parsed("{input: 1, output: 2, per_1k_searches: 35.5, "
+                         "service_tiers: {priority: 1.8, flex: 0.5}}")
+    assert version.per_1k_searches == _d("35.5")
+    assert version.service_tiers == (("priority", _d("1.8")), ("flex", _d("0.5")))
+    assert (version.tier_factor("priority"), version.tier_factor(None)) == (_d("1.8"), 1)

@@ -80,6 +80,11 @@ def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
         ("models: {m: {provider: local, output_token_limit: 1}}\n",
          "models.m.input_token_limit is required"),
         ("[1, 2]\n", "mapping at the top level"),
+        ("limits: {lease_ttl_seconds: 2}\n", "limits.lease_ttl_seconds must be between 3 and 600"),
+        ("limits: {lease_ttl_seconds: 601}\n", "limits.lease_ttl_seconds must be between 3"),
+        ("limits: {lease_ttl_seconds: soon}\n", "limits.lease_ttl_seconds must be of type float"),
+        ("limits: {max_candidates: 0}\n", "limits.max_candidates must be at least 1"),
+        ("limits: {max_candidates: 2.5}\n", "limits.max_candidates must be of type int"),
         ("server: {port: [\n", "not valid YAML"),
     ],
 )
@@ -165,3 +170,12 @@ def test_an_embedding_model_and_its_mistakes(tmp_path: Path) -> None:
     bad_threads = base.replace("threads: 3", "threads: 0") % "embed"
     with pytest.raises(ConfigError, match=r"providers\.emb\.threads"):
         load_settings(_write(tmp_path, bad_threads), env={"HOME": str(tmp_path)})
+
+
+def test_lease_ttl_defaults_to_thirty_seconds_and_can_be_set(tmp_path: Path) -> None:
+    assert load_settings(env={"HOME": str(tmp_path)}).limits.lease_ttl_seconds == 30.0
+    config = _write(tmp_path, "limits: {lease_ttl_seconds: 12.5, redis_url: 'redis://r:6379/0'}\n")
+    limits = load_settings(config, env={"HOME": str(tmp_path)}).limits
+    assert limits.lease_ttl_seconds == 12.5
+    assert limits.max_candidates == 8  # Gemini's own maximum
+    assert limits.redis_url is not None and limits.redis_url.value == "redis://r:6379/0"

@@ -74,6 +74,7 @@ KEY_FIELDS: Mapping[str, Parser] = {
     "budget_total_usd": _money,
     "budget_period": _string,
     "budget_period_usd": _money,
+    "allowed_passthrough": _string_list,
 }
 
 

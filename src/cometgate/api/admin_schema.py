@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from cometgate.storage.key_policy import BILLABLE_FIELDS
+
 OPENAPI_PATH = "/admin/openapi.json"
 ADMIN_PATHS = (
     "/admin/keys",
@@ -48,6 +50,11 @@ _POLICY_PROPERTIES: dict[str, Any] = {
     "budget_period": {"enum": ["day", "month"],
                       "description": "Set together with budget_period_usd."},
     "budget_period_usd": _MONEY_IN,
+    "allowed_passthrough": {
+        "type": "array", "items": {"enum": list(BILLABLE_FIELDS)},
+        "description": "Billable request fields (built-in tools, cachedContent, service_tier, "
+                       "n or candidateCount beyond the cap) this key may send although it has "
+                       "a budget or a strict translation policy. Empty: none."},
 }
 
 _SCHEMAS: dict[str, Any] = {
@@ -90,6 +97,7 @@ _SCHEMAS: dict[str, Any] = {
             "budget_total_usd": _nullable(_MONEY),
             "budget_period": _nullable({"enum": ["day", "month"]}),
             "budget_period_usd": _nullable(_MONEY),
+            "allowed_passthrough": {"type": "array", "items": {"type": "string"}},
         },
     },
     "KeyWithSecret": {

@@ -26,6 +26,7 @@ from cometgate.api.body import read_body
 from cometgate.api.rate_limit_headers import rate_limit_headers
 from cometgate.api.streams import OnEnd
 from cometgate.canonical import EmbedRequest, ModelInfo, Usage
+from cometgate.dialects.billable import NOTHING_BILLABLE, Billable
 from cometgate.dialects.estimate import CHARS_PER_TOKEN
 from cometgate.metering import Meter, Served, Ticket, check_access, served_failure
 from cometgate.pipeline import Dropped, Gateway
@@ -65,10 +66,12 @@ class Entrance:
         estimate: tuple[int, int | None],
         dialect: str,
         stream: bool,
+        billable: Billable = NOTHING_BILLABLE,
     ) -> Ticket:
         """Admission against the key's access rules, limits and budget. `estimate` is (prompt
         tokens, the caller's output limit or None); without a caller limit the worst case is
-        the model's default output limit, else its maximum."""
+        the model's default output limit, else its maximum. `billable` is what the request
+        asks for beyond tokens."""
         prompt_tokens, max_output = estimate
         return await self.meter.admit(
             key, info.id,
@@ -79,6 +82,8 @@ class Entrance:
             request_id=request.scope["state"]["request_id"],
             dialect=dialect,
             stream=stream,
+            billable=billable,
+            model_translation=self.gateway.translation(info.id),
         )
 
     async def metered(self, ticket: Ticket, answer: Callable[[], Awaitable[Response]]) -> Response:

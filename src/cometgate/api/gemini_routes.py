@@ -25,7 +25,7 @@ from cometgate.dialects.gemini.embed import (
     encode_batch_embed_contents,
     encode_embed_content,
 )
-from cometgate.dialects.gemini.estimate import estimate
+from cometgate.dialects.gemini.estimate import admission
 from cometgate.dialects.gemini.inbound import (
     decode_count_tokens_request,
     decode_generate_request,
@@ -96,9 +96,10 @@ class GeminiApi:
         if handler is None:  # countTokens: access rules apply; it is not metered
             entrance.check_access(request, key, info)
             return await self.count_tokens(request, key, name, body)
+        estimate, billable = admission(body)
         ticket = await entrance.admit(
-            request, key, info, estimate=estimate(body), dialect="gemini",
-            stream=method == "streamGenerateContent",
+            request, key, info, estimate=estimate, dialect="gemini",
+            stream=method == "streamGenerateContent", billable=billable,
         )
         return await entrance.metered(ticket, lambda: handler(request, key, name, body, ticket))
 

@@ -18,6 +18,7 @@ from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance, dropped_header, embedding_estimate, first_byte
 from cometgate.api.streams import encoded_stream, forwarded_stream
 from cometgate.canonical import Usage
+from cometgate.dialects.openai.billable import billable as chat_billable
 from cometgate.dialects.openai.embeddings import (
     decode_embeddings_request,
     encode_embeddings_response,
@@ -88,7 +89,8 @@ class OpenAIApi:
         stream = wants_stream(document)
         include_usage = wants_usage_in_stream(document)
         ticket = await entrance.admit(request, key, info, estimate=estimate_chat(document),
-                                      dialect="openai", stream=stream)
+                                      dialect="openai", stream=stream,
+                                      billable=chat_billable(document))
         call = Call(
             name,
             dialect="openai",

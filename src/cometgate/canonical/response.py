@@ -23,6 +23,11 @@ class Usage:
     output_tokens: int = 0  # visible output, excluding thoughts
     thoughts_tokens: int = 0
     cached_tokens: int = 0
+    # What the upstream bills beyond tokens, as its answer reports it: whether a web search
+    # grounded the answer (Gemini's groundingMetadata), and the service tier that served it
+    # (OpenAI's `service_tier`; None when not reported).
+    searches: int = 0
+    service_tier: str | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -6,6 +6,10 @@ A request takes a `Lease` before it goes upstream and settles it when it ends:
   adds the prompt estimate to the minute's tokens, takes a concurrency slot and reserves the
   request's worst-case cost — check and update as one step, so concurrent requests (and, with
   Redis, replicas) never both pass a check that only one of them fits.
+- `renew` pushes the expiry of live leases to a full lease TTL from now, all of them in one
+  step (one batched call to Redis); a lease that has already lapsed stays lapsed, so a slot
+  given to another request is never taken back. `renewal.LeaseKeeper` calls it on an interval
+  for every lease this process holds.
 - `settle` gives the slot back, drops the reservation, adds the real cost to what was spent and
   corrects the minute's tokens to the real count. It is idempotent; a failed request settles
   with cost 0.
@@ -19,6 +23,7 @@ most the cost of the requests in that moment, once per key and window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -60,6 +65,10 @@ class Limiter(Protocol):
         self, key_id: int, limits: Limits, *, tokens: int, cost: Decimal, now: datetime
     ) -> Lease:
         """Admit a request or raise `RateLimited` / `BudgetExhausted` (see the module doc)."""
+        ...
+
+    async def renew(self, leases: Sequence[Lease], now: datetime) -> None:
+        """Keep `leases` (this process's live ones) for another lease TTL from `now`."""
         ...
 
     async def settle(self, lease: Lease, *, tokens: int, cost: Decimal, now: datetime) -> None:

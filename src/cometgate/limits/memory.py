@@ -2,13 +2,14 @@
 
 asyncio-safe by construction: the only await in `acquire` (reading spend from the usage log) comes
 before the check, and check and update run with no await between them, so no other task can run
-in the middle. Leases lapse after `lease_ttl`, as they do in Redis, so a request whose settle was
-lost cannot hold its slot and reservation for ever.
+in the middle. Leases lapse after `lease_ttl` unless renewed, as they do in Redis, so a request
+whose settle was lost cannot hold its slot and reservation for ever.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -57,7 +58,8 @@ class _Window:
 @dataclass(slots=True)
 class _Ledger:
     """One key's counters. `open` and `lapsed` are in expiry order because every entry's
-    expiry is its insertion time plus one constant, so pruning stops at the first live entry."""
+    expiry is its insertion (or renewal, which moves it to the end) time plus one constant, so
+    pruning stops at the first live entry."""
 
     minute_requests: _Window = field(default_factory=_Window)
     minute_tokens: _Window = field(default_factory=_Window)
@@ -77,6 +79,12 @@ class _Ledger:
             self.lapsed[lease_id] = now + LAPSED_LEASE_MEMORY
         while self.lapsed and next(iter(self.lapsed.values())) <= now:
             del self.lapsed[next(iter(self.lapsed))]
+
+    def extend(self, lease_id: str, expires_at: datetime) -> None:
+        """A live lease's new expiry; a lapsed or settled one is left as it is."""
+        entry = self.open.pop(lease_id, None)
+        if entry is not None:
+            self.open[lease_id] = (entry[0], expires_at)  # re-inserted last: the latest expiry
 
     def close(self, lease_id: str) -> bool:
         """Whether the lease was open or lapsed (and is now settled)."""
@@ -138,6 +146,14 @@ class MemoryLimiter:
         ledger.open[lease_id] = (cost, now + self._lease_ttl)
         ledger.reserved += cost
         return Lease(lease_id, key_id, limits, tokens, cost, now)
+
+    async def renew(self, leases: Sequence[Lease], now: datetime) -> None:
+        now = as_utc(now)
+        for lease in leases:
+            ledger = self._ledgers.get(lease.key_id)
+            if ledger is not None:
+                ledger.prune(now)
+                ledger.extend(lease.lease_id, now + self._lease_ttl)
 
     async def settle(self, lease: Lease, *, tokens: int, cost: Decimal, now: datetime) -> None:
         check_request(tokens, cost)

@@ -18,10 +18,14 @@ from typing import Literal
 BudgetPeriod = Literal["day", "month"]
 BUDGET_PERIODS: tuple[BudgetPeriod, ...] = ("day", "month")
 
-# A lease that is never settled (its replica crashed, or a stream outlived this) gives back its
-# concurrency slot and its reservation after this long; a settle that comes later still counts
-# the request's real cost and tokens.
-LEASE_TTL = timedelta(minutes=15)
+# A lease that is not renewed (its replica crashed or hung) gives back its concurrency slot and
+# its reservation after this long; a live request's lease is renewed every third of it (see
+# renewal.py), so only a dead replica's slots lapse. A settle that comes later still counts the
+# request's real cost and tokens.
+LEASE_TTL = timedelta(seconds=30)
+# Renewals per lease TTL: two renewals in a row may fail (a slow Redis, a stalled event loop)
+# before a live request loses its slot.
+RENEWALS_PER_TTL = 3
 # How long a lapsed lease is remembered, so that its late settle counts once and only once.
 LAPSED_LEASE_MEMORY = timedelta(days=1)
 

@@ -12,14 +12,18 @@ Keys are `<prefix>:{<key_id>}:…` (default prefix "cg"):
     spent, spent:day:<YYYYmmdd>, spent:month:<YYYYmmdd>
                                                 spent amounts (nano-USD) read from the usage log,
                                                 then kept current by settles; TTL 1 day / period
-A lease lapses after its TTL (15 minutes by default): a replica that crashed mid-request gives
-its slots and reservations back then. A request that outlives the TTL keeps running, but no
-longer holds its slot or reservation; its settle still counts its real cost and tokens.
+A lease lapses after its TTL (30 seconds by default) unless its replica renews it: every
+replica renews all of its live leases in one pipelined round trip every third of the TTL (see
+renewal.py), so a replica killed mid-request gives its slots and reservations back within one
+TTL. A request whose lease lapsed anyway (its replica could not reach Redis for a whole TTL)
+keeps running, but no longer holds its slot or reservation; its settle still counts its real
+cost and tokens.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -50,7 +54,7 @@ from cometgate.limits.policy import (
     month_window,
     period_window,
 )
-from cometgate.limits.redis_scripts import ACQUIRE, SETTLE, STATE
+from cometgate.limits.redis_scripts import ACQUIRE, RENEW, SETTLE, STATE
 
 # Windows' keys outlive their window a little, for a settle that lands just after it closes.
 _WINDOW_GRACE = timedelta(minutes=1)
@@ -136,6 +140,7 @@ class RedisLimiter:
         self._prefix = prefix
         self._acquire = self._redis.register_script(ACQUIRE)
         self._settle = self._redis.register_script(SETTLE)
+        self._renew = self._redis.register_script(RENEW)
         self._state = self._redis.register_script(STATE)
 
     async def acquire(
@@ -168,6 +173,22 @@ class RedisLimiter:
         if answer == b"spend_unknown":  # only if Redis dropped what was just stored
             raise InternalError("The rate limiter could not record this key's spending.")
         raise refusal_error(Refusal(answer.decode()), limits, tokens=tokens, now=now)
+
+    async def renew(self, leases: Sequence[Lease], now: datetime) -> None:
+        """One script run per key (a key's names share one hash slot), all in one pipeline."""
+        now = as_utc(now)
+        by_key: dict[int, list[str]] = {}
+        for lease in leases:
+            by_key.setdefault(lease.key_id, []).append(lease.lease_id)
+        if not by_key:
+            return
+        expiry = _ms(now + self._lease_ttl)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key_id, lease_ids in by_key.items():
+                args: list[int | str] = [*self._clock_args(now), expiry, self._ledger_ttl,
+                                         *lease_ids]
+                await self._renew(keys=self._names(key_id).ledger, args=args, client=pipe)
+            await pipe.execute()
 
     async def settle(self, lease: Lease, *, tokens: int, cost: Decimal, now: datetime) -> None:
         check_request(tokens, cost)

@@ -108,6 +108,24 @@ return 1
 """
 )
 
+# ARGV[3..4]: the renewed expiry (ms), ledger TTL (seconds); ARGV[5..]: the lease ids to renew.
+# Only leases still in `leases` are renewed (ZADD XX): one that lapsed in the meantime may have
+# had its slot taken by another request, and renewing it would put the key over its limit.
+# Answers how many were renewed.
+RENEW = (
+    _COMMON
+    + """
+local renewed = 0
+for i = 5, #ARGV do
+  renewed = renewed + redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[3], ARGV[i])
+end
+for i = 1, 4 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+end
+return renewed
+"""
+)
+
 # KEYS[5..9] as for ACQUIRE. Answers the three window counts, the number in flight, and the
 # reserved, spent-total and spent-this-period amounts (the last two nil when not held).
 STATE = (

@@ -7,8 +7,10 @@ Invariants of a `KeyPolicy` that went through `checked_policy`:
 - `budget_period` and `budget_period_usd` are both set or both None;
 - `allowed_ips` holds canonical network strings (`ipaddress.ip_network(...)` text);
 - each `allowed_models` entry names a configured model or is a glob pattern that matches one;
-- `metadata` is a JSON object whose encoding fits in METADATA_MAX_BYTES.
-Empty allow-lists mean "no restriction".
+- `metadata` is a JSON object whose encoding fits in METADATA_MAX_BYTES;
+- each `allowed_passthrough` entry is one of BILLABLE_FIELDS.
+Empty allow-lists mean "no restriction", except `allowed_passthrough`, whose empty list means
+that a key with a budget or a strict translation policy may send none of the billable fields.
 """
 
 from __future__ import annotations
@@ -37,6 +39,18 @@ LIMIT_MAXIMA: Mapping[str, int] = {
 }
 BUDGET_MAXIMUM = Decimal(1_000_000_000)
 _BUDGET_EXPONENT = -6  # Numeric(18, 6)
+# Request fields the upstream bills beyond one answer's tokens, by the name an operator allows
+# them with (a Gemini field's camelCase spelling; its snake_case spelling is the same field).
+# A key with a budget or a strict translation policy is refused these unless allowed.
+BILLABLE_FIELDS = (
+    # Gemini built-in tools
+    "googleSearch", "googleSearchRetrieval", "urlContext", "codeExecution", "googleMaps",
+    "fileSearch", "computerUse", "enterpriseWebSearch",
+    # Gemini request fields
+    "cachedContent", "candidateCount",
+    # OpenAI request fields
+    "n", "service_tier", "web_search_options",
+)
 _GLOB_CHARACTERS = frozenset("*?[")
 _MAX_LIST_ENTRIES = 1000
 
@@ -55,6 +69,7 @@ class KeyPolicy:
     budget_total_usd: Decimal | None = None
     budget_period: str | None = None
     budget_period_usd: Decimal | None = None
+    allowed_passthrough: tuple[str, ...] = ()  # billable fields this key may send anyway
 
 
 POLICY_FIELDS = tuple(f.name for f in fields(KeyPolicy))
@@ -64,6 +79,7 @@ _COLUMN_OF = {
     "metadata": "metadata_json",
     "allowed_models": "allowed_models_json",
     "allowed_ips": "allowed_ips_json",
+    "allowed_passthrough": "allowed_passthrough_json",
 }
 
 
@@ -81,10 +97,11 @@ def checked_policy(policy: KeyPolicy, *, known_models: Collection[str] | None) -
     total = _checked_budget("budget_total_usd", policy.budget_total_usd)
     period_amount = _checked_budget("budget_period_usd", policy.budget_period_usd)
     period = _checked_period(policy.budget_period, period_amount)
+    passthrough = _checked_billable(policy.allowed_passthrough)
     return KeyPolicy(
         owner=owner, metadata=metadata, expires_at=expires_at, allowed_models=models,
         allowed_ips=ips, budget_total_usd=total, budget_period=period,
-        budget_period_usd=period_amount, **limits,
+        budget_period_usd=period_amount, allowed_passthrough=passthrough, **limits,
     )
 
 
@@ -126,6 +143,7 @@ def policy_columns(policy: KeyPolicy) -> dict[str, Any]:
         "budget_total_usd": policy.budget_total_usd,
         "budget_period": policy.budget_period,
         "budget_period_usd": policy.budget_period_usd,
+        "allowed_passthrough_json": _json_or_none(list(policy.allowed_passthrough)),
     }
 
 
@@ -144,6 +162,7 @@ def policy_from_columns(row: Mapping[str, Any]) -> KeyPolicy:
         budget_total_usd=_stored_money(row["budget_total_usd"]),
         budget_period=row["budget_period"],
         budget_period_usd=_stored_money(row["budget_period_usd"]),
+        allowed_passthrough=tuple(_loads_list(row["allowed_passthrough_json"])),
     )
 
 
@@ -220,6 +239,15 @@ def _checked_networks(allowed: tuple[str, ...]) -> tuple[str, ...]:
         except ValueError as exc:
             raise ValueError(f"allowed_ips: {entry!r} is not a CIDR range ({exc})") from None
     return tuple(dict.fromkeys(networks))
+
+
+def _checked_billable(allowed: tuple[str, ...]) -> tuple[str, ...]:
+    entries = _checked_strings("allowed_passthrough", allowed)
+    for entry in entries:
+        if entry not in BILLABLE_FIELDS:
+            raise ValueError(f"allowed_passthrough: {entry!r} is not a billable field; "
+                             f"known fields: {', '.join(BILLABLE_FIELDS)}")
+    return entries
 
 
 def _checked_strings(name: str, values: Any) -> tuple[str, ...]:

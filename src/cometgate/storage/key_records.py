@@ -48,6 +48,7 @@ RECORD_COLUMNS = (
     api_keys.c.budget_total_usd,
     api_keys.c.budget_period,
     api_keys.c.budget_period_usd,
+    api_keys.c.allowed_passthrough_json,
 )
 
 
@@ -87,6 +88,7 @@ class KeyRecord:
     budget_total_usd: Decimal | None = None
     budget_period: str | None = None  # "day" | "month", with budget_period_usd
     budget_period_usd: Decimal | None = None
+    allowed_passthrough: tuple[str, ...] = ()  # billable fields it may send (key_policy)
 
     @property
     def revoked(self) -> bool:
@@ -127,6 +129,10 @@ class KeyRecord:
                 value = money_text(value)
             document[name] = value
         return document
+
+    @property
+    def budgeted(self) -> bool:
+        return self.budget_total_usd is not None or self.budget_period_usd is not None
 
     def allows_model(self, model: str) -> bool:
         return model_allowed(self.allowed_models, model)

@@ -144,11 +144,16 @@ def _create_usage_records(conn: Connection) -> None:
     snapshot.create_all(conn, checkfirst=False)
 
 
+def _add_key_allowed_passthrough(conn: Connection) -> None:
+    conn.exec_driver_sql("ALTER TABLE api_keys ADD COLUMN allowed_passthrough_json TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_api_keys", _create_api_keys),
     Migration("0002_key_translation_policy", _add_key_translation),
     Migration("0003_key_policies", _add_key_policies),
     Migration("0004_create_usage_records", _create_usage_records),
+    Migration("0005_key_allowed_passthrough_fields", _add_key_allowed_passthrough),
 )
 
 

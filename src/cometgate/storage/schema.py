@@ -96,6 +96,8 @@ api_keys = Table(
     Column("budget_period", String(8), nullable=True),  # "day" | "month"
     Column("budget_period_usd", Numeric(18, 6), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=True),
+    # JSON list of billable request fields the key may send despite a budget or strict policy.
+    Column("allowed_passthrough_json", Text(), nullable=True),
     Index("ix_api_keys_prefix", "prefix"),
 )
 

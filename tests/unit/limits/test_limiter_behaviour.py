@@ -321,3 +321,61 @@ async def test_a_lease_from_before_a_restart_settles_quietly(make_limiter: MakeL
     await restarted.settle(lease, tokens=5, cost=Decimal(0), now=T0)
     assert (await restarted.state(KEY, limits, T0)).in_flight == 0
     await take(restarted, limits)
+
+
+async def test_a_renewed_lease_outlives_its_first_ttl_and_keeps_its_slot(
+    make_limiter: MakeLimiter,
+) -> None:
+    ttl = timedelta(seconds=30)
+    limiter = make_limiter(lease_ttl=ttl)
+    limits = Limits(max_concurrent=1, budget_total=Decimal("10"))
+    long_request = await take(limiter, limits, cost="4")
+    for renewal in range(1, 4):  # renewed every 20 s, for a minute: past its first TTL
+        await limiter.renew([long_request], T0 + renewal * timedelta(seconds=20))
+    past_first_ttl = T0 + timedelta(seconds=65)
+    with pytest.raises(RateLimited):
+        await take(limiter, limits, now=past_first_ttl)
+    state = await limiter.state(KEY, limits, past_first_ttl)
+    assert (state.in_flight, state.reserved) == (1, Decimal(4))
+    await limiter.settle(long_request, tokens=0, cost=Decimal(1), now=past_first_ttl)
+    await take(limiter, limits, now=past_first_ttl)
+
+
+async def test_an_unrenewed_lease_lapses_after_one_ttl_and_a_late_renewal_does_not_revive_it(
+    make_limiter: MakeLimiter,
+) -> None:
+    ttl = timedelta(seconds=30)
+    limiter = make_limiter(lease_ttl=ttl)
+    limits = Limits(max_concurrent=1)
+    dead = await take(limiter, limits)
+    with pytest.raises(RateLimited):
+        await take(limiter, limits, now=T0 + ttl - timedelta(seconds=1))
+    successor = await take(limiter, limits, now=T0 + ttl)
+    await limiter.renew([dead, successor], T0 + ttl + timedelta(seconds=1))
+    state = await limiter.state(KEY, limits, T0 + ttl + timedelta(seconds=1))
+    assert state.in_flight == 1
+    # The successor's renewal held: past its own first TTL it still has the slot.
+    with pytest.raises(RateLimited):
+        await take(limiter, limits, now=T0 + 2 * ttl + timedelta(seconds=0.5))
+
+
+async def test_renewing_nothing_or_leases_of_unknown_keys_changes_nothing(
+    make_limiter: MakeLimiter,
+) -> None:
+    limiter = make_limiter()
+    await limiter.renew([], T0)
+    stranger = Lease("0" * 32, 999, Limits(max_concurrent=1), 0, Decimal(0), T0)
+    await limiter.renew([stranger], T0)
+    assert (await limiter.state(999, Limits(max_concurrent=1), T0)).in_flight == 0
+
+
+async def test_a_renewal_racing_a_settle_does_not_bring_the_lease_back(
+    make_limiter: MakeLimiter,
+) -> None:
+    limiter = make_limiter()
+    limits = Limits(max_concurrent=1)
+    lease = await take(limiter, limits)
+    await limiter.settle(lease, tokens=0, cost=Decimal(0), now=T0)
+    await limiter.renew([lease], T0 + timedelta(seconds=1))
+    assert (await limiter.state(KEY, limits, T0 + timedelta(seconds=1))).in_flight == 0
+    await take(limiter, limits, now=T0 + timedelta(seconds=1))

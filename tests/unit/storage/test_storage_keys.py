@@ -301,9 +301,10 @@ async def test_every_policy_field_is_stored_and_read_back_exactly(
         allowed_models=["gemini-*", "smollm2"], allowed_ips=["10.0.0.0/8", "2001:db8::/32"],
         rpm=60, tpm=10_000, rpd=1000, max_concurrent=3,
         budget_total_usd=Decimal("123456789.123456"), budget_period="month",
-        budget_period_usd=Decimal("0.000001"),
+        budget_period_usd=Decimal("0.000001"), allowed_passthrough=["googleSearch", "n"],
     )
     assert record == await checked_keys.authenticate(key) == await checked_keys.show("full")
+    assert record.allowed_passthrough == ("googleSearch", "n") and record.budgeted
     assert record.metadata == {"cost_centre": 42, "tags": ["a"]}
     assert record.allowed_models == ("gemini-*", "smollm2")
     assert record.expires_at == expires and not record.expired(datetime.now(UTC))
@@ -319,6 +320,7 @@ async def test_a_key_without_policies_allows_everything(keys: KeyRepository) -> 
     record, _ = await keys.create("open")
     assert record.allows_model("anything") and record.allows_address("203.0.113.9")
     assert record.metadata == {} and record.rpm is None and record.budget_total_usd is None
+    assert record.allowed_passthrough == () and not record.budgeted
     assert record.status(datetime.now(UTC)) == "active"
 
 
@@ -354,6 +356,11 @@ async def test_a_key_without_policies_allows_everything(keys: KeyRepository) -> 
         ({"expires_at": datetime(2001, 1, 1, tzinfo=UTC)}, "in the past"),
         ({"expires_at": datetime(2099, 1, 1)}, "time zone"),
         ({"colour": "red"}, "unknown key field(s): colour"),
+        ({"allowed_passthrough": ["google_search"]},
+         "allowed_passthrough: 'google_search' is not a billable field; known fields: "
+         "googleSearch, googleSearchRetrieval, urlContext"),
+        ({"allowed_passthrough": "n"}, "allowed_passthrough must be a list of strings"),
+        ({"allowed_passthrough": [""]}, "allowed_passthrough entries must be non-empty"),
     ],
 )
 async def test_bad_policies_are_refused_with_a_reason(
@@ -373,9 +380,14 @@ async def test_update_changes_named_fields_and_none_clears(checked_keys: KeyRepo
     record, key = await checked_keys.create(
         "u", rpm=5, owner="a", metadata={"x": 1}, allowed_ips=["10.0.0.0/8"])
     updated = await checked_keys.update(
-        str(record.id), rpm=50, owner=None, metadata=None, allowed_ips=None, name="u2")
+        str(record.id), rpm=50, owner=None, metadata=None, allowed_ips=None, name="u2",
+        allowed_passthrough=["cachedContent"])
     assert (updated.rpm, updated.owner, updated.metadata, updated.allowed_ips) == (
         50, None, {}, ())
+    assert updated.allowed_passthrough == ("cachedContent",)
+    cleared = await checked_keys.update(str(record.id), allowed_passthrough=None)
+    assert cleared.allowed_passthrough == ()
+    updated = await checked_keys.update(str(record.id), allowed_passthrough=["cachedContent"])
     assert updated.name == "u2" and updated.prefix == record.prefix
     assert updated.updated_at is not None and updated.updated_at >= record.created_at
     assert await checked_keys.authenticate(key) == updated

@@ -9,7 +9,9 @@ from typing import Any
 
 import orjson
 
+from cometgate.dialects.billable import NOTHING_BILLABLE, Billable
 from cometgate.dialects.estimate import CHARS_PER_TOKEN, estimated_tokens
+from cometgate.dialects.gemini.billable import billable
 
 _MEDIA_FIELDS = ("inlineData", "inline_data", "fileData", "file_data")
 
@@ -38,3 +40,14 @@ def _max_output(document: dict[str, Any]) -> int | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return int(value)
     return None
+
+
+def admission(body: bytes) -> tuple[tuple[int, int | None], Billable]:
+    """`estimate(body)` and what the request asks for beyond tokens, from one parse."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        document = None
+    if not isinstance(document, dict):
+        return (len(body) // CHARS_PER_TOKEN + 1, None), NOTHING_BILLABLE
+    return (estimated_tokens(document, _is_media), _max_output(document)), billable(document)

@@ -337,7 +337,9 @@ def _float(text: str) -> float | None:
 
 def usage_of(document: object) -> Usage | None:
     """What one GenerateContentResponse (or stream chunk) reports; None without usage."""
-    metadata = document.get("usageMetadata") if isinstance(document, dict) else None
+    if not isinstance(document, dict):
+        return None
+    metadata = document.get("usageMetadata")
     if not isinstance(metadata, dict):
         return None
     # Tool-use prompts (search results fed back to the model) are input the upstream counts
@@ -348,7 +350,25 @@ def usage_of(document: object) -> Usage | None:
         output_tokens=_count(metadata, "candidatesTokenCount"),
         thoughts_tokens=_count(metadata, "thoughtsTokenCount"),
         cached_tokens=_count(metadata, "cachedContentTokenCount"),
+        searches=1 if _searched(document) else 0,
     )
+
+
+def _searched(document: Mapping[str, Any]) -> bool:
+    """Whether Google Search grounded this answer: a candidate's groundingMetadata names the
+    queries it ran or the search entry point it must show. Google bills grounding per prompt,
+    not per candidate or query. In a stream it comes in the chunk that ends the candidate,
+    which also carries the final usageMetadata."""
+    candidates = document.get("candidates")
+    if not isinstance(candidates, list):
+        return False
+    for candidate in candidates:
+        grounding = candidate.get("groundingMetadata") if isinstance(candidate, dict) else None
+        if isinstance(grounding, dict) and (
+            grounding.get("webSearchQueries") or grounding.get("searchEntryPoint")
+        ):
+            return True
+    return False
 
 
 def _count(metadata: Mapping[str, Any], key: str) -> int:

@@ -17,7 +17,7 @@ import orjson
 from cometgate.canonical import Usage
 from cometgate.dialects.openai.inbound_errors import openai_error
 from cometgate.dialects.openai.inbound_stream import sse_frame
-from cometgate.dialects.openai.wire import classify_stream_error, decode_usage
+from cometgate.dialects.openai.wire import answer_usage, classify_stream_error
 from cometgate.dialects.sse_split import SSEEventSplitter, event_payload
 from cometgate.errors import GatewayError, UpstreamError
 
@@ -43,7 +43,7 @@ def usage_of_response(body: bytes) -> Usage | None:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-    return decode_usage(document.get("usage")) if isinstance(document, dict) else None
+    return answer_usage(document) if isinstance(document, dict) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,7 @@ class ForwardedEvents:
             return ForwardedEvent(event, None, None)
         if "error" in document and "choices" not in document:
             return ForwardedEvent(event, None, classify_stream_error(payload))
-        usage = decode_usage(document.get("usage"))
+        usage = answer_usage(document)
         usage_only = document.get("choices") == [] and usage is not None
         hidden = usage_only and not self._show_usage_chunk
         return ForwardedEvent(b"" if hidden else event, usage, None)

@@ -37,9 +37,9 @@ from cometgate.canonical import (
     UsageReported,
 )
 from cometgate.dialects.openai.wire import (
+    answer_usage,
     classify_stream_error,
     decode_logprobs,
-    decode_usage,
     finish_reason,
     parse_arguments,
     reasoning_text,
@@ -212,7 +212,7 @@ def _events(state: _StreamState, chunk: dict[str, Any]) -> list[StreamEvent]:
             state.model_version, new_response_id(),
             float(created) if isinstance(created, int | float) else time.time(),
         ))
-    usage = decode_usage(chunk.get("usage"))
+    usage = answer_usage(chunk)
     if usage is not None:
         state.usage = usage
     choices = chunk.get("choices")

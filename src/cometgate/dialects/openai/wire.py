@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -82,6 +83,17 @@ def enum_text(text: str) -> str:
     return value if isinstance(value, str) else text
 
 
+def answer_usage(document: Mapping[str, Any]) -> Usage | None:
+    """The usage an answer or stream chunk reports, with the service tier that served it
+    when it is not the standard one (OpenAI bills `priority` and `flex` at other rates than
+    `default`)."""
+    usage = decode_usage(document.get("usage"))
+    tier = document.get("service_tier")
+    if usage is None or not isinstance(tier, str) or tier in ("", "default", "auto"):
+        return usage
+    return replace(usage, service_tier=tier)
+
+
 def decode_usage(usage: object) -> Usage | None:
     if not isinstance(usage, dict):
         return None
@@ -115,7 +127,7 @@ def decode_response(body: bytes, request: GenerateRequest, model_version: str) -
         model_version=model_version,
         candidates=tuple(_candidate(choice, request) for choice in choices
                          if isinstance(choice, dict)),
-        usage=decode_usage(document.get("usage")) or Usage(),
+        usage=answer_usage(document) or Usage(),
         response_id=new_response_id(),
         created=float(created) if isinstance(created, int | float) else time.time(),
     )

@@ -1,0 +1,61 @@
+"""What a Gemini request asks for that Google bills beyond one answer's tokens (see
+dialects/billable.py): built-in tools (any member of a Tool besides functionDeclarations),
+a `cachedContent`, and `generationConfig.candidateCount`. Both spellings, camelCase and
+snake_case, are read, as Google's own server reads them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cometgate.dialects.billable import Billable, BillableField, BillableKind, candidate_count
+
+_FUNCTION_TOOLS = frozenset({"functionDeclarations", "function_declarations"})
+_SEARCH_TOOLS = frozenset({"googleSearch", "googleSearchRetrieval"})  # billed per grounded prompt
+_CONFIG_KEYS = ("generationConfig", "generation_config")
+_COUNT_KEYS = ("candidateCount", "candidate_count")
+
+
+def billable(document: Mapping[str, Any]) -> Billable:
+    fields = [*_builtin_tools(document.get("tools")), *_cached_content(document)]
+    candidates, count_field = _candidates(document)
+    if count_field is not None:
+        fields.append(count_field)
+    search = any(f.name in _SEARCH_TOOLS for f in fields)
+    return Billable(candidates=candidates, search=search, fields=tuple(fields))
+
+
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _builtin_tools(tools: object) -> list[BillableField]:
+    found: list[BillableField] = []
+    for index, tool in enumerate(tools if isinstance(tools, list) else []):
+        if not isinstance(tool, dict):
+            continue
+        for key, value in tool.items():
+            if key not in _FUNCTION_TOOLS and value is not None:
+                found.append(BillableField(f"tools[{index}].{key}", camel_case(key),
+                                           BillableKind.BUILTIN_TOOL))
+    return found
+
+
+def _cached_content(document: Mapping[str, Any]) -> list[BillableField]:
+    return [BillableField(key, "cachedContent", BillableKind.CACHED_CONTENT)
+            for key in ("cachedContent", "cached_content") if document.get(key)]
+
+
+def _candidates(document: Mapping[str, Any]) -> tuple[int, BillableField | None]:
+    for config_key in _CONFIG_KEYS:
+        config = document.get(config_key)
+        if not isinstance(config, dict):
+            continue
+        for count_key in _COUNT_KEYS:
+            count = candidate_count(config.get(count_key))
+            if count is not None and count > 1:
+                field = BillableField(f"{config_key}.{count_key}", "candidateCount",
+                                      BillableKind.CANDIDATES)
+                return count, field
+    return 1, None
