@@ -321,7 +321,7 @@ async def test_error_answers_are_classified(server: Server, reply: Reply,
         assert error.retry_after == 43.0
     if failure is FailureClass.CALLER_FAULT:
         assert reply.error is not None and error.message == reply.error["error"]["message"]
-        assert error.status == "INVALID_ARGUMENT"
+        assert error.status == reply.error["error"]["status"]
 
 
 async def test_retry_after_header_without_retry_info(server: Server) -> None:
