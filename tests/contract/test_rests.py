@@ -140,6 +140,10 @@ async def test_a_429_rests_one_model_of_one_provider(gw: Gateway, fakes: Fakes,
     again = await gw.http.post(generate(f"{kind}-hot"), json=BODY)
     error_of(again, 429, "RESOURCE_EXHAUSTED")
     assert 28 <= retry_after(again) <= 30
+    streamed = await gw.http.post(f"/v1beta/models/{kind}-hot:streamGenerateContent?alt=sse",
+                                  json=BODY)
+    error_of(streamed, 429, "RESOURCE_EXHAUSTED")
+    assert 28 <= retry_after(streamed) <= 30
     assert len(upstream_models(kind, fakes)) == 3
 
 
