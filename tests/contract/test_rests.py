@@ -34,6 +34,7 @@ KINDS = ("gemini", "openai", "anthropic")
 SECRETS = {"SHARED": "shared-key"}
 BODY = {"contents": [user("Hi")]}
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+BREAKER_FAILURES = 2
 
 
 def rests_config(fakes: Fakes) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def rests_config(fakes: Fakes) -> dict[str, Any]:
         models[f"{kind}-hot"] = model_block([(kind, "hot-up")])
         models[f"{kind}-cool"] = model_block([(kind, "cool-up")])
         models[f"{kind}-twin"] = model_block([(f"{kind}-twin", "hot-up")])
-    routing = {"retries": 0, "breaker_failures": 50, "rate_limit_cooldown": 5.0,
+    routing = {"retries": 0, "breaker_failures": BREAKER_FAILURES, "rate_limit_cooldown": 5.0,
                "credential_cooldown": 60.0, "max_retry_after": 0.0}
     return {"routing": routing, "providers": providers, "models": models}
 
@@ -205,18 +206,19 @@ async def test_an_openai_caller_hears_the_rest_in_its_own_envelope(
 async def test_a_403_without_a_credential_reason_is_the_callers_alone(
     gw: Gateway, fakes: Fakes, kind: str
 ) -> None:
-    forbidden(kind, fakes)
-    refused = await gw.http.post(generate(f"{kind}-hot"), json=BODY)
-    error = error_of(refused, 403, "PERMISSION_DENIED")
-    if kind == "gemini":  # a Gemini caller reads Google's own answer
-        assert error["message"].startswith("You do not have permission to access the File")
+    for _ in range(BREAKER_FAILURES + 1):  # more than would open the circuit, were they counted
+        forbidden(kind, fakes)
+        refused = await gw.http.post(generate(f"{kind}-hot"), json=BODY)
+        error = error_of(refused, 403, "PERMISSION_DENIED")
+        if kind == "gemini":  # a Gemini caller reads Google's own answer
+            assert error["message"].startswith("You do not have permission to access the File")
     # Another key's call reaches the same upstream with the same credential at once.
     other = await another_key(gw.app.state.settings)
     script_text(kind, fakes, "not rested")
     answer = await gw.http.post(generate(f"{kind}-hot"), json=BODY,
                                 headers={"x-goog-api-key": other})
     assert parts_of(answer) == [{"text": "not rested"}]
-    assert fakes.layers[kind].credentials == ["shared-key", "shared-key"]
+    assert fakes.layers[kind].credentials == ["shared-key"] * (BREAKER_FAILURES + 2)
 
 
 async def test_an_openai_caller_gets_a_403_in_its_own_envelope(gw: Gateway, fakes: Fakes) -> None:

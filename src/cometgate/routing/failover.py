@@ -86,16 +86,15 @@ class Failover:
                 last = failed[id(option)] = exc
                 if exc.failure_class not in _MOVE_ON | {FailureClass.TRANSIENT}:
                     raise
-        if last is None and skipped is not None:
-            raise skipped
-        raise self._spent([*attempts, *left_out], failed, last)
-
-    def _spent(
-        self, options: Sequence[Attempt], failed: dict[int, UpstreamError],
-        last: UpstreamError | None,
-    ) -> UpstreamError:
-        waits = [wait for option in options
+        waits = [wait for option in [*attempts, *left_out]
                  if (wait := self._wait(option, failed.get(id(option)))) is not None]
+        # A refusal to carry the request speaks for the caller only when no upstream that
+        # could carry it is merely waiting: otherwise coming back later is the answer.
+        if last is None and skipped is not None and not waits:
+            raise skipped
+        raise self._spent(waits, last)
+
+    def _spent(self, waits: Sequence[Blocked], last: UpstreamError | None) -> UpstreamError:
         soonest = whole_seconds(min(w.seconds for w in waits)) if waits else None
         if last is not None:
             if last.http_status in (429, 503):

@@ -247,3 +247,17 @@ async def test_caller_faults_never_count_against_a_circuit_nor_rest_a_credential
         await spent(runner, [attempt("p", "env:A")], [], script)
     assert not health.is_open("p/m")
     assert health.resting("p", "env:A", "m") is None
+
+
+async def test_a_refusal_to_translate_yields_to_a_resting_option_that_could_carry_it() -> None:
+    runner, health, _ = clocked()
+    health.rest(RestScope("a", "env:A", "m"), 4, Cause.RATE_LIMIT)
+
+    def refuse(option: Attempt) -> Awaitable[str]:
+        async def run() -> str:
+            raise Skip(InvalidRequest("cannot translate"))
+        return run()
+
+    with pytest.raises(UpstreamError) as caught:
+        await runner.run([attempt("b")], refuse, left_out=[attempt("a", "env:A")])
+    assert (caught.value.http_status, caught.value.retry_after) == (429, 4)
