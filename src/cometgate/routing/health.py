@@ -118,6 +118,8 @@ class Health:
 
     def resting(self, provider: str, credential: str, model: str) -> Blocked | None:
         """The longer of the credential's rest and its rest for this model, if any."""
+        if not self._rests:  # the usual case, on every request's plan
+            return None
         longest: Blocked | None = None
         for scope in (RestScope(provider, credential), RestScope(provider, credential, model)):
             left = self._left(scope)
