@@ -200,6 +200,11 @@ async def test_an_openai_caller_hears_the_rest_in_its_own_envelope(
         error = response.json()["error"]
         assert (error["type"], error["code"]) == ("requests", "rate_limit_exceeded")
     assert len(fakes.anthropic.requests) == 1
+    script_text("anthropic", fakes, "cool answers")  # the same key's other model is untouched
+    cool = await gw.http.post("/v1/chat/completions", headers=headers,
+                              json={**body, "model": "anthropic-cool"})
+    assert cool.status_code == 200, cool.text
+    assert cool.json()["choices"][0]["message"]["content"] == "cool answers"
 
 
 @pytest.mark.parametrize("kind", KINDS)
