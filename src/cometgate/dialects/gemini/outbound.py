@@ -264,7 +264,8 @@ def _status_for_http(http_status: int) -> str:
 
 
 def _is_credential_fault(error: GoogleError) -> bool:
-    reasons = {detail.get("reason") for detail in error.details_of("ErrorInfo")}
+    reasons = {reason for detail in error.details_of("ErrorInfo")
+               if isinstance(reason := detail.get("reason"), str)}
     return (error.status == "UNAUTHENTICATED" or error.http_status == 401
             or not reasons.isdisjoint(_CREDENTIAL_REASONS))
 

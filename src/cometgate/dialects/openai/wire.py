@@ -232,8 +232,7 @@ def _classified(status: int, headers: Mapping[str, str], body: bytes) -> Upstrea
     error = _error_fields(body)
     kind, code = error.get("type"), error.get("code")
     message = _message(error, status)
-    if status == 401 or (status == 403 and (kind in _CREDENTIAL_TYPES
-                                            or code in _CREDENTIAL_CODES)):
+    if status == 401 or (status == 403 and _names_credential(kind, code)):
         return _failure("upstream credential rejected", FailureClass.CREDENTIAL, status, 503)
     if status == 403 and code == "model_not_found":  # the project lacks the configured model
         return _failure(f"upstream failed (HTTP {status})", FailureClass.UNKNOWN, status, 502)
@@ -261,6 +260,12 @@ def _classified(status: int, headers: Mapping[str, str], body: bytes) -> Upstrea
                         status, 503)
     # An unknown model or route means the gateway's configuration is wrong, not the request.
     return _failure(f"upstream failed (HTTP {status})", FailureClass.UNKNOWN, status, 502)
+
+
+def _names_credential(kind: object, code: object) -> bool:
+    # Any JSON may stand where a string belongs: only strings are looked up.
+    return (isinstance(kind, str) and kind in _CREDENTIAL_TYPES) or (
+        isinstance(code, str) and code in _CREDENTIAL_CODES)
 
 
 def classify_stream_error(data: bytes) -> UpstreamError:

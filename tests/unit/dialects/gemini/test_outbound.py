@@ -86,6 +86,9 @@ CASES: list[tuple[str, int, bytes, FailureClass, int, str]] = [
                    "API_KEY_IP_ADDRESS_BLOCKED", "ACCESS_TOKEN_SCOPE_INSUFFICIENT")],
     ("api key expired", 400, envelope(400, "INVALID_ARGUMENT", "m", reason("API_KEY_EXPIRED")),
      FailureClass.CREDENTIAL, 503, "UNAVAILABLE"),
+    ("a reason that is not a string", 403, envelope(403, "PERMISSION_DENIED", "m", {
+        "@type": RPC + "ErrorInfo", "reason": ["API_KEY_INVALID"]}),
+     FailureClass.CALLER_FAULT, 403, "PERMISSION_DENIED"),
     ("another reason", 403,
      envelope(403, "PERMISSION_DENIED", "m", reason("IAM_PERMISSION_DENIED")),
      FailureClass.CALLER_FAULT, 403, "PERMISSION_DENIED"),

@@ -215,6 +215,7 @@ def test_classify_by_status_and_structured_fields(
     (403, b'{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}',
      FailureClass.CALLER_FAULT),  # never from message text
     (403, b"<html>Forbidden</html>", FailureClass.CALLER_FAULT),
+    (403, b'{"error":{"type":["authentication_error"],"code":{"x":1}}}', FailureClass.CALLER_FAULT),
     (403, b'{"error":{"message":"x","type":"invalid_request_error","code":"model_not_found"}}',
      FailureClass.UNKNOWN),  # the configured model is not the project's: a configuration fault
 ])
