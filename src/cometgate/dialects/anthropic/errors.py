@@ -51,7 +51,7 @@ def classify_error(status: int, headers: Mapping[str, str], body: bytes) -> Upst
 def _classified(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
     error = _error_fields(body)
     kind = error.get("type")
-    if kind not in STATUS_OF_ERROR_TYPE:
+    if not isinstance(kind, str) or kind not in STATUS_OF_ERROR_TYPE:
         kind = _TYPE_OF_STATUS.get(status, "api_error" if status >= 500 else None)
     if kind in ("invalid_request_error", "request_too_large"):
         return UpstreamError(_message(error, status), failure_class=FailureClass.CALLER_FAULT,

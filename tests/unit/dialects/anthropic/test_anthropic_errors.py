@@ -43,6 +43,7 @@ def test_documented_errors(name: str, status: int, failure: FailureClass, http_s
      FailureClass.CREDENTIAL),
     (401, b"<html>401</html>", FailureClass.CREDENTIAL),  # a 401 is only ever the key
     (403, b"<html>forbidden</html>", FailureClass.CALLER_FAULT),
+    (401, b'{"type":"error","error":{"type":["permission_error"]}}', FailureClass.CREDENTIAL),
     (403, b'{"type":"error","error":{"type":"permission_error","message":"invalid x-api-key"}}',
      FailureClass.CALLER_FAULT),  # never from the message text
 ])
