@@ -255,9 +255,9 @@ class Gateway:
     async def _run(
         self, route: ModelRoute, attempt: Callable[[Attempt], Awaitable[T]], *, strict: bool
     ) -> T:
-        attempts = self._planner.attempts(route.candidates, route.info.id, strict=strict)
+        plan = self._planner.plan(route.candidates, route.info.id, strict=strict)
         return await self._failover.run(
-            attempts, attempt,
+            plan.attempts, attempt, left_out=plan.left_out,
             on_failure=lambda option, exc: self._metrics.upstream_error(
                 option.candidate.provider_name, exc.failure_class.value
             ),

@@ -184,7 +184,8 @@ async def test_generate_content_maps_upstream_failures_too(
     limited = await client.post("/v1beta/models/smollm2-135m-instruct:generateContent",
                                 json=text_body())
     assert limited.status_code == 429 and limited.headers["retry-after"] == "2"
-    assert error_of(limited.content)["details"][0]["retryDelay"] == "1.5s"
+    # Whole seconds, rounded up, and the same in the header and in RetryInfo.
+    assert error_of(limited.content)["details"][0]["retryDelay"] == "2s"
     broken = await client.post("/v1beta/models/smollm2-135m-instruct:generateContent",
                                json=text_body())
     assert broken.status_code == 503

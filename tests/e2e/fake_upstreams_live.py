@@ -3,9 +3,9 @@ Gemini — served by uvicorn on loopback ports in a thread of this process, for 
 every entrance. No local model: the config file replaces the models section.
 
 Models, for each kind K: `K-text` on provider K; with `limited=True` also `K-limited` on a
-provider `K-limited` that points at the same fake with a key of its own. A scripted 429 cools
-the credential that received it, so tests that provoke one use `K-limited` and leave `K-text`
-usable.
+provider `K-limited` that points at the same fake with a key of its own. A scripted 429 rests
+the provider's credential for the model that received it, so tests that provoke one use
+`K-limited` and leave `K-text` usable.
 
 What an upstream received is read in its own wire format: `sent_instructions_and_question`
 (the system text and the first question), `assert_results_paired` (tool results answering the

@@ -4,6 +4,7 @@ The dialect is the one the route settled on (`caller_dialect`), else the one the
 from __future__ import annotations
 
 import logging
+import math
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -25,7 +26,8 @@ def render(error: GatewayError, request: Request) -> Response:
     headers = {}
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
-        headers["retry-after"] = str(max(1, round(retry_after)))
+        # Whole seconds, rounded up: coming back early only meets the same refusal.
+        headers["retry-after"] = str(max(1, math.ceil(retry_after)))
     return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
 
 

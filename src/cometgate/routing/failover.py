@@ -2,25 +2,32 @@
 
     transient      retry the same target (exponential backoff with jitter, bounded), then
                    move on; counts against the target's circuit
-    rate_limited   cool the credential for Retry-After (or a default) and move on at once;
-                   on the last option, a Retry-After up to `max_retry_after` is waited out
-    credential /   cool the credential and move on
+    rate_limited   rest the (provider, credential, upstream model) for Retry-After (or a
+                   default) and move on at once; on the last option, a Retry-After up to
+                   `max_retry_after` is waited out
+    credential /   rest the (provider, credential) for every model and move on
     quota
-    caller_fault   return at once: another upstream would refuse the same request
+    caller_fault   return at once: another upstream would refuse the same request; never
+                   counts against a circuit nor rests a credential
     unknown        return at once: nothing suggests another attempt would fare better
 
-When every option is spent the last failure is raised, with a Retry-After for 429 and 503.
+When every option is spent, the caller hears when to come back: Retry-After is the time until
+the first option of the plan can be tried again (a rest or an open circuit ending, or a short
+wait after a transient failure), in whole seconds, at least 1. The status is the last
+failure's when an upstream was tried; when none could be tried, 429 RESOURCE_EXHAUSTED if every
+option rests after a rate limit, else 503 UNAVAILABLE.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from cometgate.errors import FailureClass, UpstreamError, UpstreamUnavailable
-from cometgate.routing.health import Health
+from cometgate.routing.health import Blocked, Cause, Health, RestScope
 from cometgate.routing.plan import Attempt
 from cometgate.settings import RoutingSettings
 
@@ -57,10 +64,14 @@ class Failover:
         attempts: Sequence[Attempt],
         attempt: Callable[[Attempt], Awaitable[T]],
         *,
+        left_out: Sequence[Attempt] = (),
         on_failure: Callable[[Attempt, UpstreamError], None] = lambda a, e: None,
     ) -> T:
+        """`left_out`: the options the plan could not use (resting, circuit open); they
+        tell how soon the caller may come back."""
         last: UpstreamError | None = None
         skipped: BaseException | None = None
+        failed: dict[int, UpstreamError] = {}  # id(option) → how it failed last
         for index, option in enumerate(attempts):
             key = option.candidate.target_key
             if not self._health.admit(key):
@@ -72,18 +83,50 @@ class Failover:
                 self._health.released(key)
                 skipped = skipped or skip.reason
             except UpstreamError as exc:
-                last = exc
+                last = failed[id(option)] = exc
                 if exc.failure_class not in _MOVE_ON | {FailureClass.TRANSIENT}:
                     raise
-        if last is not None:
-            raise _with_retry_after(last, self._policy)
-        if skipped is not None:
+        waits = [wait for option in [*attempts, *left_out]
+                 if (wait := self._wait(option, failed.get(id(option)))) is not None]
+        # A refusal to carry the request speaks for the caller only when no upstream that
+        # could carry it is merely waiting: otherwise coming back later is the answer.
+        if last is None and skipped is not None and not waits:
             raise skipped
-        raise UpstreamUnavailable(
+        raise self._spent(waits, last)
+
+    def _spent(self, waits: Sequence[Blocked], last: UpstreamError | None) -> UpstreamError:
+        soonest = whole_seconds(min(w.seconds for w in waits)) if waits else None
+        if last is not None:
+            if last.http_status in (429, 503):
+                last.retry_after = soonest if soonest is not None else _default_wait(
+                    last, self._policy)
+            return last
+        if not waits:
+            return UpstreamUnavailable(
+                "No upstream is available for this model right now (circuits open or "
+                "credentials resting); retry shortly.",
+                retry_after=whole_seconds(self._policy.breaker_open_seconds),
+            )
+        if all(w.cause is Cause.RATE_LIMIT for w in waits):
+            return UpstreamError(
+                "Every upstream for this model is rate limited right now; retry after the "
+                "time given.", failure_class=FailureClass.RATE_LIMITED, http_status=429,
+                status="RESOURCE_EXHAUSTED", retry_after=soonest)
+        return UpstreamUnavailable(
             "No upstream is available for this model right now (circuits open or credentials "
-            "cooling down); retry shortly.",
-            retry_after=self._policy.breaker_open_seconds,
-        )
+            "resting); retry after the time given.", retry_after=soonest)
+
+    def _wait(self, option: Attempt, failure: UpstreamError | None) -> Blocked | None:
+        """How long until the option can be tried again; None for one that cannot serve
+        this request at all (skipped) — it says nothing about when to come back."""
+        blocked = option.blocked(self._health)
+        if blocked is not None or failure is None:
+            return blocked
+        # Tried and failed, yet usable at once (a transient fault below the circuit's
+        # threshold, or a keyless upstream's 429, which rests nothing).
+        cause = (Cause.RATE_LIMIT if failure.failure_class is FailureClass.RATE_LIMITED
+                 else Cause.TRANSIENT)
+        return Blocked(cause, _default_wait(failure, self._policy))
 
     async def _on_target(
         self,
@@ -119,11 +162,17 @@ class Failover:
             self._health.failed(key)
         else:
             self._health.released(key)
-        if kind is FailureClass.RATE_LIMITED and option.credential_id:
-            self._health.cool(option.credential_id,
-                              exc.retry_after or self._policy.rate_limit_cooldown)
-        elif kind in (FailureClass.CREDENTIAL, FailureClass.QUOTA) and option.credential_id:
-            self._health.cool(option.credential_id, self._policy.credential_cooldown)
+        provider, credential = option.candidate.provider_name, option.credential_id
+        if not credential:
+            return
+        if kind is FailureClass.RATE_LIMITED:
+            rest = (exc.retry_after if exc.retry_after is not None
+                    else self._policy.rate_limit_cooldown)
+            scope = RestScope(provider, credential, option.candidate.upstream_model)
+            self._health.rest(scope, rest, Cause.RATE_LIMIT)
+        elif kind in (FailureClass.CREDENTIAL, FailureClass.QUOTA):
+            self._health.rest(RestScope(provider, credential), self._policy.credential_cooldown,
+                              Cause.CREDENTIAL)
 
     def _retry_wait(self, exc: UpstreamError, retries: int, last_option: bool) -> float | None:
         """Seconds to wait before trying the same target again, or None to move on."""
@@ -142,10 +191,15 @@ class Failover:
         return ceiling * (0.5 + self._rng.random() / 2)  # jitter spreads synchronized retries
 
 
-def _with_retry_after(error: UpstreamError, policy: RoutingSettings) -> UpstreamError:
-    """429 and 503 always tell the caller when to come back."""
-    if error.http_status in (429, 503) and error.retry_after is None:
-        error.retry_after = (
-            policy.rate_limit_cooldown if error.http_status == 429 else policy.backoff_max
-        )
-    return error
+def whole_seconds(seconds: float) -> int:
+    """A wait as Retry-After can say it: whole seconds, rounded up (coming back early only
+    meets the same refusal), at least 1."""
+    return max(1, math.ceil(seconds))
+
+
+def _default_wait(error: UpstreamError, policy: RoutingSettings) -> float:
+    if error.retry_after is not None:
+        return error.retry_after
+    if error.failure_class is FailureClass.RATE_LIMITED:
+        return policy.rate_limit_cooldown
+    return policy.backoff_max

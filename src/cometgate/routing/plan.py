@@ -2,8 +2,9 @@
 
 Candidates are grouped by priority (lowest number first); within a group the order is a
 weighted random permutation, so traffic splits by weight while every candidate stays a
-fallback. Each candidate's credentials are rotated round-robin, and those cooling down after
-a 429 or a rejection are left out, as are targets whose circuit is open.
+fallback. Each candidate's credentials are rotated round-robin, and those resting after a 429
+(for this model) or a rejection (for every model) are left out, as are targets whose circuit is
+open; the plan keeps what it left out, so that a caller can be told when to come back.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cometgate.providers.base import Provider, Target
-from cometgate.routing.health import Health
+from cometgate.routing.health import Blocked, Cause, Health
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,23 @@ class Attempt:
     target: Target
     credential_id: str  # "" when the provider needs none
 
+    def blocked(self, health: Health) -> Blocked | None:
+        """Why this option cannot be tried now (the longer wait when both its circuit and a
+        rest hold it), or None."""
+        candidate = self.candidate
+        circuit = health.circuit_wait(candidate.target_key)
+        rest = health.resting(candidate.provider_name, self.credential_id,
+                              candidate.upstream_model) if self.credential_id else None
+        if circuit is not None and (rest is None or circuit >= rest.seconds):
+            return Blocked(Cause.CIRCUIT, circuit)
+        return rest
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    attempts: list[Attempt]
+    left_out: list[Attempt]  # options resting or behind an open circuit when planned
+
 
 class Planner:
     def __init__(self, health: Health, rng: random.Random | None = None) -> None:
@@ -53,17 +71,23 @@ class Planner:
     def attempts(
         self, candidates: Sequence[Candidate], model_version: str, *, strict: bool = False
     ) -> list[Attempt]:
+        return self.plan(candidates, model_version, strict=strict).attempts
+
+    def plan(
+        self, candidates: Sequence[Candidate], model_version: str, *, strict: bool = False
+    ) -> Plan:
         ordered: list[Attempt] = []
+        left_out: list[Attempt] = []
         for priority in sorted({c.priority for c in candidates}):
             group = [c for c in candidates if c.priority == priority]
             for candidate in self._weighted_order(group):
-                if not self._health.admissible(candidate.target_key):
-                    continue
                 for credential in self._credentials(candidate):
                     target = Target(candidate.upstream_model, model_version,
                                     credential.secret if credential else None, strict=strict)
-                    ordered.append(Attempt(candidate, target, credential.id if credential else ""))
-        return ordered
+                    option = Attempt(candidate, target, credential.id if credential else "")
+                    blocked = option.blocked(self._health) is not None
+                    (left_out if blocked else ordered).append(option)
+        return Plan(ordered, left_out)
 
     def _weighted_order(self, group: list[Candidate]) -> list[Candidate]:
         if len(group) == 1:
@@ -78,6 +102,4 @@ class Planner:
             return [None]
         counter = self._rotation.setdefault(candidate.provider_name, itertools.count())
         start = next(counter) % len(credentials)
-        rotated = credentials[start:] + credentials[:start]
-        usable = [c for c in rotated if self._health.cooling(c.id) == 0]
-        return list(usable)
+        return list(credentials[start:] + credentials[:start])

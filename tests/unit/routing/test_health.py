@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from cometgate.routing.health import Health
+from cometgate.routing.health import Blocked, Cause, Health, RestScope
 from cometgate.settings import RoutingSettings
 
 
@@ -61,12 +61,39 @@ def test_success_resets_the_failure_count() -> None:
     assert not state.is_open("t")
 
 
-def test_credentials_cool_down_for_the_longest_requested_time() -> None:
+def test_rests_last_for_the_longest_requested_time() -> None:
     clock = Clock()
     state = health(clock)
-    assert state.cooling("k") == 0
-    state.cool("k", 30)
-    state.cool("k", 5)  # a shorter request does not shorten the rest
-    assert state.cooling("k") == 30
+    assert state.resting("p", "k", "m") is None
+    state.rest(RestScope("p", "k"), 30, Cause.CREDENTIAL)
+    state.rest(RestScope("p", "k"), 5, Cause.CREDENTIAL)  # a shorter rest does not shorten it
+    assert state.resting("p", "k", "m") == Blocked(Cause.CREDENTIAL, 30)
     clock.now += 30
-    assert state.cooling("k") == 0
+    assert state.resting("p", "k", "m") is None
+
+
+def test_a_model_rest_holds_that_model_only_and_a_credential_rest_every_model() -> None:
+    clock = Clock()
+    state = health(clock)
+    state.rest(RestScope("p", "k", "hot"), 2, Cause.RATE_LIMIT)
+    assert state.resting("p", "k", "hot") == Blocked(Cause.RATE_LIMIT, 2)
+    assert state.resting("p", "k", "cool") is None
+    assert state.resting("q", "k", "hot") is None  # another provider naming the same key
+    state.rest(RestScope("p", "k"), 60, Cause.CREDENTIAL)
+    assert state.resting("p", "k", "cool") == Blocked(Cause.CREDENTIAL, 60)
+    assert state.resting("p", "k", "hot") == Blocked(Cause.CREDENTIAL, 60)  # the longer one
+    assert state.resting("q", "k", "cool") is None
+
+
+def test_circuit_wait_counts_down_and_is_zero_while_the_probe_is_out() -> None:
+    clock = Clock()
+    state = health(clock)
+    assert state.circuit_wait("t") is None
+    state.failed("t")
+    state.failed("t")
+    clock.now += 4
+    assert state.circuit_wait("t") == 6
+    clock.now += 6
+    assert state.circuit_wait("t") is None  # ready for its probe
+    assert state.admit("t")
+    assert state.circuit_wait("t") == 0

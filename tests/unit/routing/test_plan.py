@@ -4,7 +4,7 @@ import random
 from collections import Counter
 from typing import Any
 
-from cometgate.routing.health import Health
+from cometgate.routing.health import Blocked, Cause, Health, RestScope
 from cometgate.routing.plan import Candidate, Credential, Planner
 from cometgate.settings import RoutingSettings
 
@@ -34,21 +34,38 @@ def test_weights_split_traffic_within_a_priority() -> None:
 
 
 def test_credentials_rotate_and_cooling_ones_are_left_out() -> None:
-    health = Health(RoutingSettings())
+    health = Health(RoutingSettings(), clock=lambda: 100.0)
     keys = (Credential("env:A", "a"), Credential("env:B", "b"), Credential("env:C", "c"))
     planner = Planner(health)
     firsts = [planner.attempts([candidate("p", credentials=keys)], "m")[0].credential_id
               for _ in range(3)]
     assert firsts == ["env:A", "env:B", "env:C"]
-    health.cool("env:B", 60)
-    plan = planner.attempts([candidate("p", credentials=keys)], "m")
-    assert [a.credential_id for a in plan] == ["env:A", "env:C"]
-    assert [a.target.credential for a in plan] == ["a", "c"]
+    health.rest(RestScope("p", "env:B"), 60, Cause.CREDENTIAL)
+    plan = planner.plan([candidate("p", credentials=keys)], "m")
+    assert [a.credential_id for a in plan.attempts] == ["env:A", "env:C"]
+    assert [a.target.credential for a in plan.attempts] == ["a", "c"]
+    assert [a.credential_id for a in plan.left_out] == ["env:B"]
+    assert plan.left_out[0].blocked(health) == Blocked(Cause.CREDENTIAL, 60)
+
+
+def test_a_rate_limit_rest_leaves_out_one_model_of_one_provider() -> None:
+    health = Health(RoutingSettings())
+    keys = (Credential("env:SHARED", "s"),)
+    hot, cool = Candidate("p", PROVIDER, "hot", credentials=keys), Candidate(
+        "p", PROVIDER, "cool", credentials=keys)
+    twin = Candidate("q", PROVIDER, "hot", credentials=keys)  # same env variable, own upstream
+    health.rest(RestScope("p", "env:SHARED", "hot"), 1, Cause.RATE_LIMIT)
+    planner = Planner(health)
+    assert planner.attempts([hot], "m") == []
+    assert [a.target.upstream_model for a in planner.attempts([cool], "m")] == ["cool"]
+    assert [a.candidate.provider_name for a in planner.attempts([twin], "m")] == ["q"]
 
 
 def test_open_circuits_are_skipped_and_strictness_reaches_the_target() -> None:
     health = Health(RoutingSettings(breaker_failures=1))
     health.failed("down/down-model")
-    plan = Planner(health).attempts([candidate("down"), candidate("up", 1)], "m", strict=True)
+    planned = Planner(health).plan([candidate("down"), candidate("up", 1)], "m", strict=True)
+    plan = planned.attempts
     assert [a.candidate.provider_name for a in plan] == ["up"]
     assert plan[0].target.strict and plan[0].credential_id == ""
+    assert [a.candidate.provider_name for a in planned.left_out] == ["down"]

@@ -9,7 +9,9 @@ structured fields decide — error.type, then the HTTP status when the type is m
     invalid_request_error   400     CALLER_FAULT   400 INVALID_ARGUMENT, upstream message
     request_too_large       413     CALLER_FAULT   400 INVALID_ARGUMENT, upstream message
     authentication_error    401     CREDENTIAL     503 UNAVAILABLE
-    permission_error        403     CREDENTIAL     503 UNAVAILABLE
+    permission_error        403     CALLER_FAULT   403 PERMISSION_DENIED, upstream message
+      (the key may not use what this request names — a model, a file, a feature; another
+       caller's request may be fine, so the credential is not rested for everyone)
     billing_error           402     QUOTA          503 UNAVAILABLE
     rate_limit_error        429     RATE_LIMITED   429 RESOURCE_EXHAUSTED, retry delay
       (error.details.error_code "enforced_spend_limit_reached": QUOTA, 503 — retrying is
@@ -22,7 +24,6 @@ structured fields decide — error.type, then the HTTP status when the type is m
 
 from __future__ import annotations
 
-import email.utils
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -31,6 +32,7 @@ from typing import Any
 import orjson
 
 from cometgate.dialects.anthropic.error_types import ERROR_TYPE_OF_STATUS, STATUS_OF_ERROR_TYPE
+from cometgate.dialects.retry_after import retry_after as retry_after_value
 from cometgate.dialects.upstream_answers import error_message as _message
 from cometgate.dialects.upstream_answers import failure as _failure
 from cometgate.errors import FailureClass, UpstreamError
@@ -49,13 +51,16 @@ def classify_error(status: int, headers: Mapping[str, str], body: bytes) -> Upst
 def _classified(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
     error = _error_fields(body)
     kind = error.get("type")
-    if kind not in STATUS_OF_ERROR_TYPE:
+    if not isinstance(kind, str) or kind not in STATUS_OF_ERROR_TYPE:
         kind = _TYPE_OF_STATUS.get(status, "api_error" if status >= 500 else None)
     if kind in ("invalid_request_error", "request_too_large"):
         return UpstreamError(_message(error, status), failure_class=FailureClass.CALLER_FAULT,
                              upstream_status=status, http_status=400, status="INVALID_ARGUMENT")
-    if kind in ("authentication_error", "permission_error"):
+    if kind == "authentication_error":
         return _failure("upstream credential rejected", FailureClass.CREDENTIAL, status, 503)
+    if kind == "permission_error":
+        return UpstreamError(_message(error, status), failure_class=FailureClass.CALLER_FAULT,
+                             upstream_status=status, http_status=403, status="PERMISSION_DENIED")
     if kind == "billing_error" or _spend_limit(error):
         return _failure("upstream quota exhausted", FailureClass.QUOTA, status, 503)
     if kind == "rate_limit_error":
@@ -94,8 +99,9 @@ def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> floa
     lowered = {key.lower(): value for key, value in headers.items()}
     moment = time.time() if now is None else now
     value = lowered.get("retry-after")
-    if value is not None:
-        return _seconds_or_date(value, moment)
+    wait = None if value is None else retry_after_value(value, now=moment)
+    if wait is not None:
+        return wait
     resets: list[tuple[bool, float]] = []
     for limit in _RESET_LIMITS:
         when = _rfc3339(lowered.get(f"anthropic-ratelimit-{limit}-reset"))
@@ -106,20 +112,6 @@ def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> floa
     if exhausted_waits:
         return max(exhausted_waits)
     return min((wait for _, wait in resets), default=None)
-
-
-def _seconds_or_date(value: str, now: float) -> float | None:
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        seconds = None
-    if seconds is not None:
-        return seconds if seconds >= 0 and seconds == seconds else None  # NaN ≠ NaN
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - now, 0.0)
 
 
 def _rfc3339(value: str | None) -> float | None:

@@ -67,6 +67,7 @@ from cometgate.dialects.anthropic.inbound_messages import (
     note_unknown,
 )
 from cometgate.dialects.estimate import estimated_tokens
+from cometgate.dialects.schema_check import schema_violation
 from cometgate.errors import InvalidRequest
 
 _READ = frozenset({
@@ -187,6 +188,7 @@ def _custom_tool(tool: Mapping[str, Any], path: str,
     schema = mapping(tool.get("input_schema"), f"{path}.input_schema")
     if schema.get("type") != "object":
         raise invalid(f"{path}.input_schema.type", "Input should be 'object'")
+    _check_schema(schema, f"{path}.input_schema")
     # strict, input_examples, defer_loading and kin tune how the tool is offered, not what
     # it does: without them the tool is still the same tool.
     for key, value in tool.items():
@@ -283,7 +285,15 @@ def _output(document: Mapping[str, Any], untranslated: list[Untranslated]) -> Ou
 
 def _json_schema(value: object, path: str) -> OutputFormat:
     fields, _ = tagged(value, path, ("json_schema",))
-    return OutputFormat("json", dict(mapping(fields.get("schema"), f"{path}.schema")))
+    schema = mapping(fields.get("schema"), f"{path}.schema")
+    _check_schema(schema, f"{path}.schema")
+    return OutputFormat("json", dict(schema))
+
+
+def _check_schema(schema: Mapping[str, Any], path: str) -> None:
+    problem = schema_violation(schema, path)
+    if problem is not None:
+        raise invalid(*problem)
 
 
 def _params(document: Mapping[str, Any]) -> GenerationParams:

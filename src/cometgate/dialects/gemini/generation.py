@@ -25,6 +25,7 @@ from cometgate.dialects.gemini.context import DecodeContext
 from cometgate.dialects.gemini.openapi_schema import to_json_schema
 from cometgate.dialects.gemini.protojson import Normalised, to_json
 from cometgate.dialects.gemini.schema import message_type
+from cometgate.dialects.schema_check import schema_violation
 
 _GC = "generation_config"
 _CONFIG = message_type("GenerationConfig")
@@ -170,6 +171,10 @@ def _response_schema(config: Normalised, ctx: DecodeContext) -> dict[str, Any] |
     if json_schemas:
         if not isinstance(json_schemas[0], dict):
             ctx.violation(f"{_GC}.response_json_schema", "must be a JSON object.")
+            return None
+        problem = schema_violation(json_schemas[0], f"{_GC}.response_json_schema")
+        if problem is not None:
+            ctx.violation(*problem)
             return None
         return dict(json_schemas[0])
     return None

@@ -12,9 +12,7 @@ Failure classes come from Google's structured fields only (error.status, the HTT
 
 from __future__ import annotations
 
-import email.utils
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import orjson
 
 from cometgate.canonical import Usage
+from cometgate.dialects.retry_after import delay_seconds, header_wait
 from cometgate.dialects.sse_split import event_payload
 from cometgate.errors import FailureClass, UpstreamError
 
@@ -42,11 +41,21 @@ _STATUS_BY_HTTP = {
     499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED", 503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
-_CALLER_STATUSES = frozenset({"INVALID_ARGUMENT", "OUT_OF_RANGE"})
-_CREDENTIAL_STATUSES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
-# Google answers a bad or expired key with 400 INVALID_ARGUMENT; only the reason tells it
-# apart from a bad request.
-_CREDENTIAL_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
+_CALLER_STATUSES = frozenset({"INVALID_ARGUMENT", "OUT_OF_RANGE", "FAILED_PRECONDITION",
+                              "PERMISSION_DENIED"})
+# ErrorInfo reasons (google.api.ErrorReason, and the Gemini API's own) that say the key or the
+# project behind it is refused, whatever the request: the operator's problem. Google answers a
+# bad or expired key with 400 INVALID_ARGUMENT, a blocked or suspended one with 403
+# PERMISSION_DENIED — the very statuses a caller's own bad request or unreadable resource (a
+# fileUri, a cachedContent of another project) gets — so only the reason tells them apart.
+_CREDENTIAL_REASONS = frozenset({
+    "API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED",
+    "API_KEY_HTTP_REFERRER_BLOCKED", "API_KEY_IP_ADDRESS_BLOCKED",
+    "API_KEY_ANDROID_APP_BLOCKED", "API_KEY_IOS_APP_BLOCKED", "SERVICE_DISABLED",
+    "BILLING_DISABLED", "CONSUMER_SUSPENDED", "CONSUMER_INVALID", "USER_PROJECT_DENIED",
+    "ACCESS_TOKEN_EXPIRED", "ACCESS_TOKEN_SCOPE_INSUFFICIENT", "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+    "CREDENTIALS_MISSING", "ACCOUNT_STATE_INVALID", "GCP_SUSPENDED", "SERVICE_NOT_VISIBLE",
+})
 _TRANSIENT_STATUSES = frozenset({"UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED"})
 _MODEL_PREFIXES = ("models/", "tunedModels/")
 
@@ -95,8 +104,14 @@ def classify_error(status: int, headers: Mapping[str, str], body: bytes) -> Upst
 def _classified(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
     """An upstream's error answer as the failure the pipeline acts on.
 
-    - API_KEY_INVALID/API_KEY_EXPIRED, UNAUTHENTICATED, PERMISSION_DENIED (401/403) →
-      CREDENTIAL; the caller sees 503 UNAVAILABLE (the gateway's key is not theirs).
+    - UNAUTHENTICATED (401: only the gateway's credential authenticates an upstream call),
+      or an ErrorInfo reason that refuses the key or its project (API_KEY_INVALID,
+      SERVICE_DISABLED, CONSUMER_SUSPENDED, …, whatever the status) → CREDENTIAL; the caller
+      sees 503 UNAVAILABLE (the gateway's key is not theirs).
+    - PERMISSION_DENIED (403) and FAILED_PRECONDITION without such a reason → CALLER_FAULT:
+      what one caller may not read (a file, a cache of another project) or has not readied
+      (a file still processing) must not rest the credential for every caller; they get the
+      upstream's answer.
     - RESOURCE_EXHAUSTED (429, or 402 for spent prepaid credit) → QUOTA when the quota cannot
       come back within seconds: a 402, or a QuotaFailure violation whose quotaId counts per
       day ("…PerDay…"); the caller sees 503. Otherwise RATE_LIMITED: 429 RESOURCE_EXHAUSTED
@@ -104,8 +119,6 @@ def _classified(status: int, headers: Mapping[str, str], body: bytes) -> Upstrea
     - NOT_FOUND → CALLER_FAULT only when a ResourceInfo detail names something other than a
       model (a file, a cache the request refers to); otherwise the upstream model is unknown
       there, a configuration fault → UNKNOWN, 502.
-    - FAILED_PRECONDITION → CREDENTIAL: Google uses it for the account behind the key
-      (billing not enabled, free tier not offered in the region), the operator's problem.
     - INVALID_ARGUMENT, OUT_OF_RANGE (and 413) → CALLER_FAULT; the caller sees the
       upstream's error body unchanged (details such as field violations included).
     - UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED, ABORTED, 408 and any 5xx → TRANSIENT; the
@@ -113,7 +126,7 @@ def _classified(status: int, headers: Mapping[str, str], body: bytes) -> Upstrea
     - Anything else → UNKNOWN, 502.
     """
     error = read_error(status, body)
-    if _is_credential_fault(error) or error.status == "FAILED_PRECONDITION":
+    if _is_credential_fault(error):
         return _failure("the upstream rejected the gateway's credential",
                         FailureClass.CREDENTIAL, status, 503, "UNAVAILABLE")
     if error.status == "RESOURCE_EXHAUSTED":
@@ -251,8 +264,9 @@ def _status_for_http(http_status: int) -> str:
 
 
 def _is_credential_fault(error: GoogleError) -> bool:
-    reasons = {detail.get("reason") for detail in error.details_of("ErrorInfo")}
-    return (error.status in _CREDENTIAL_STATUSES or error.http_status in (401, 403)
+    reasons = {reason for detail in error.details_of("ErrorInfo")
+               if isinstance(reason := detail.get("reason"), str)}
+    return (error.status == "UNAUTHENTICATED" or error.http_status == 401
             or not reasons.isdisjoint(_CREDENTIAL_REASONS))
 
 
@@ -263,7 +277,7 @@ def _exhausted(error: GoogleError, headers: Mapping[str, str]) -> UpstreamError:
     return UpstreamError(
         "the upstream rate limit was reached", failure_class=FailureClass.RATE_LIMITED,
         upstream_status=error.http_status, http_status=429, status="RESOURCE_EXHAUSTED",
-        retry_after=_retry_info_delay(error) or retry_after_header(headers),
+        retry_after=_retry_info_delay(error) or header_wait(headers),
     )
 
 
@@ -307,32 +321,10 @@ def _retry_info_delay(error: GoogleError) -> float | None:
     for info in error.details_of("RetryInfo"):
         delay = info.get("retryDelay")  # google.protobuf.Duration in JSON: "43s", "1.5s"
         if isinstance(delay, str) and delay.endswith("s"):
-            seconds = _float(delay.removesuffix("s"))
-            if seconds is not None and seconds >= 0:
+            seconds = delay_seconds(delay.removesuffix("s"))
+            if seconds is not None:
                 return seconds
     return None
-
-
-def retry_after_header(headers: Mapping[str, str]) -> float | None:
-    """Retry-After in seconds, or as an HTTP date (RFC 9110)."""
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    seconds = _float(value)
-    if seconds is not None:
-        return max(seconds, 0.0)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def _float(text: str) -> float | None:
-    try:
-        return float(text.strip())
-    except ValueError:
-        return None
 
 
 def usage_of(document: object) -> Usage | None:

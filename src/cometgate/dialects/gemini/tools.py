@@ -15,6 +15,7 @@ from cometgate.dialects.gemini.context import DecodeContext
 from cometgate.dialects.gemini.openapi_schema import to_json_schema
 from cometgate.dialects.gemini.protojson import Normalised, to_json
 from cometgate.dialects.gemini.schema import message_type
+from cometgate.dialects.schema_check import schema_violation
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:\-]{0,127}")
 _NAME_RULE = (
@@ -90,10 +91,13 @@ def _decode_declaration(declaration: Normalised, path: str, ctx: DecodeContext) 
         parameters = to_json_schema(declaration["parameters"])
     elif "parameters_json_schema" in declaration:
         raw = declaration["parameters_json_schema"]
-        if isinstance(raw, dict):
-            parameters = raw
-        else:
+        problem = schema_violation(raw, f"{path}.parameters_json_schema")
+        if not isinstance(raw, dict):
             ctx.violation(f"{path}.parameters_json_schema", "must be a JSON object.")
+        elif problem is not None:
+            ctx.violation(*problem)
+        else:
+            parameters = raw
     _record_response_hints(declaration, path, ctx)
     return FunctionTool(
         name=name, description=declaration.get("description", ""), parameters=parameters

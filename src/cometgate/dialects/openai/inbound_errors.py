@@ -8,7 +8,7 @@ public issue threads):
 | ApiKeyInvalid              | 401    | invalid_request_error     | invalid_api_key       |
 | KeyMissing                 | 401    | invalid_request_error     | null (OpenAI's own)   |
 | Unauthenticated            | 401    | invalid_request_error     | null                  |
-| PermissionDenied           | 403    | request_forbidden         | null                  |
+| PermissionDenied, any 403  | 403    | request_forbidden         | null                  |
 | NotFound (a model)         | 404    | invalid_request_error     | model_not_found       |
 | InvalidRequest             | 400    | invalid_request_error     | null (see below)      |
 | PayloadTooLarge            | 413    | invalid_request_error     | null                  |
@@ -95,7 +95,7 @@ def _type_and_code(error: GatewayError) -> tuple[str, str | None]:
         return "insufficient_quota", "insufficient_quota"
     if error.http_status == 429:
         return "requests", "rate_limit_exceeded"
-    if isinstance(error, PermissionDenied):
+    if isinstance(error, PermissionDenied) or error.http_status == 403:
         return "request_forbidden", None
     if error.http_status == 503:
         return "service_unavailable_error", None

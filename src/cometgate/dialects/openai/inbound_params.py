@@ -45,6 +45,8 @@ from cometgate.dialects.openai.inbound_fields import (
     unsupported_value,
 )
 from cometgate.dialects.openai.reasoning_effort import LEVEL_BY_EFFORT
+from cometgate.dialects.schema_check import schema_violation
+from cometgate.errors import InvalidRequest
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _MAX_STOP_SEQUENCES = 4
@@ -93,7 +95,8 @@ def _function_tool(where: str, item: object) -> tuple[FunctionTool, bool]:
         raise invalid_value(f"{where}.function.name",
                             "expected a string of 1 to 64 letters, digits, '_' or '-'.")
     description = optional_str(function, "description", f"{where}.function.description")
-    parameters = optional_object(function, "parameters", f"{where}.function.parameters")
+    parameters = _schema(optional_object(function, "parameters", f"{where}.function.parameters"),
+                         f"{where}.function.parameters")
     strict = optional_bool(function, "strict", f"{where}.function.strict")
     return FunctionTool(name, description or "", parameters), strict is True
 
@@ -215,8 +218,16 @@ def decode_output(document: Mapping[str, Any]) -> OutputFormat | None:
         raise invalid_value("response_format.json_schema.name",
                             "expected a string of 1 to 64 letters, digits, '_' or '-'.")
     optional_bool(spec, "strict", "response_format.json_schema.strict")
-    return OutputFormat("json", optional_object(spec, "schema",
-                                                "response_format.json_schema.schema"))
+    where = "response_format.json_schema.schema"
+    return OutputFormat("json", _schema(optional_object(spec, "schema", where), where))
+
+
+def _schema(schema: dict[str, Any] | None, param: str) -> dict[str, Any] | None:
+    """A caller's JSON Schema, refused here when malformed (`param` names the keyword)."""
+    problem = None if schema is None else schema_violation(schema, param)
+    if problem is not None:
+        raise InvalidRequest(problem[1], violations={problem[0]: problem[1]})
+    return schema
 
 
 def decode_thinking(document: Mapping[str, Any]) -> ThinkingConfig | None:

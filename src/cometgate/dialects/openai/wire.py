@@ -7,7 +7,6 @@ read where they carry meaning; everything else is ignored.
 
 from __future__ import annotations
 
-import email.utils
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -27,6 +26,7 @@ from cometgate.canonical import (
     ToolCallPart,
     Usage,
 )
+from cometgate.dialects.retry_after import header_wait
 from cometgate.dialects.upstream_answers import answer_object, new_response_id, unreadable
 from cometgate.dialects.upstream_answers import error_message as _message
 from cometgate.dialects.upstream_answers import failure as _failure
@@ -213,6 +213,13 @@ def _nested(mapping: Mapping[str, Any], outer: str, inner: str) -> object:
 # --- errors ----------------------------------------------------------------------------------
 
 
+# OpenAI's own codes for a refused key or account; `authentication_error` is the type
+# llama.cpp's server and many OpenAI-compatible proxies give a refused key.
+_CREDENTIAL_CODES = frozenset({"invalid_api_key", "account_deactivated", "invalid_organization",
+                               "no_organization", "unsupported_country_region_territory"})
+_CREDENTIAL_TYPES = frozenset({"authentication_error"})
+
+
 def classify_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
     failure = _classified(status, headers, body)
     if failure.failure_class is FailureClass.CALLER_FAULT and body.lstrip().startswith(b"{"):
@@ -224,6 +231,11 @@ def _classified(status: int, headers: Mapping[str, str], body: bytes) -> Upstrea
     """An upstream's error answer as the failure the pipeline acts on. Only structured fields
     decide (HTTP status, error.type, error.code), never the message text.
 
+    A 401 always means the gateway's credential (the only one an upstream call carries); a
+    403 only when error.type or error.code says the key, its account or its region is refused
+    — otherwise it is something this caller may not do, returned to them as 403
+    PERMISSION_DENIED, and no reason to rest the credential for every caller.
+
     What the caller sees: their own fault (400/413/422, or 404 for anything but an unknown
     model) → 400 INVALID_ARGUMENT with the upstream's message (e.g. context_length_exceeded);
     a rejected credential or spent quota is the operator's problem, not the caller's →
@@ -232,15 +244,21 @@ def _classified(status: int, headers: Mapping[str, str], body: bytes) -> Upstrea
     error = _error_fields(body)
     kind, code = error.get("type"), error.get("code")
     message = _message(error, status)
-    if status in (401, 403):
+    if status == 401 or (status == 403 and _names_credential(kind, code)):
         return _failure("upstream credential rejected", FailureClass.CREDENTIAL, status, 503)
+    if status == 403 and code == "model_not_found":  # the project lacks the configured model
+        return _failure(f"upstream failed (HTTP {status})", FailureClass.UNKNOWN, status, 502)
+    if status == 403:
+        return UpstreamError(message, failure_class=FailureClass.CALLER_FAULT,
+                             upstream_status=status, http_status=403,
+                             status="PERMISSION_DENIED")
     if status == 429 or "insufficient_quota" in (kind, code):
         if "insufficient_quota" in (kind, code):
             return _failure("upstream quota exhausted", FailureClass.QUOTA, status, 503)
         return UpstreamError(
             "upstream rate limit reached", failure_class=FailureClass.RATE_LIMITED,
             upstream_status=status, http_status=429, status="RESOURCE_EXHAUSTED",
-            retry_after=retry_after(headers),
+            retry_after=header_wait(headers),
         )
     if status in (400, 413, 422) or (status == 404 and code != "model_not_found"
                                       and kind == "invalid_request_error"):
@@ -256,6 +274,12 @@ def _classified(status: int, headers: Mapping[str, str], body: bytes) -> Upstrea
     return _failure(f"upstream failed (HTTP {status})", FailureClass.UNKNOWN, status, 502)
 
 
+def _names_credential(kind: object, code: object) -> bool:
+    # Any JSON may stand where a string belongs: only strings are looked up.
+    return (isinstance(kind, str) and kind in _CREDENTIAL_TYPES) or (
+        isinstance(code, str) and code in _CREDENTIAL_CODES)
+
+
 def classify_stream_error(data: bytes) -> UpstreamError:
     """An error sent as a `data:` frame after a 200: vLLM and llama.cpp put the HTTP status in
     error.code; OpenAI sends only a type."""
@@ -266,26 +290,6 @@ def classify_stream_error(data: bytes) -> UpstreamError:
     else:
         status = 400 if error.get("type") == "invalid_request_error" else 500
     return classify_error(status, {}, data)
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait: `retry-after-ms` (OpenAI) is finer than `retry-after` (seconds or an
-    HTTP date, RFC 9110)."""
-    lowered = {key.lower(): value for key, value in headers.items()}
-    millis = _float(lowered.get("retry-after-ms"))
-    if millis is not None:
-        return millis / 1000
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    seconds = _float(value)
-    if seconds is not None:
-        return seconds
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
 
 
 def _error_fields(body: bytes) -> dict[str, Any]:
@@ -299,13 +303,3 @@ def _error_fields(body: bytes) -> dict[str, Any]:
     if isinstance(error, str):
         return {"message": error}  # Ollama: {"error": "<message>"}
     return error if isinstance(error, dict) else {}
-
-
-def _float(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value.strip())
-    except ValueError:
-        return None
-    return number if number >= 0 and number == number else None  # NaN ≠ NaN

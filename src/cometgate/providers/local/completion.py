@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 
+from cometgate.dialects.schema_check import schema_violation
 from cometgate.providers.local.engine import Engine, Ticket
 from cometgate.providers.local.generation import (
     Failed,
@@ -104,6 +105,7 @@ def _per_choice(job: GenerationJob, n: int) -> tuple[GenerationJob, ...]:
 
 def _grammar_for(request: ChatRequest) -> str | None:
     functions = request.callable_functions()
+    _check_schemas(request)
     try:
         if functions:
             forced = request.tool_choice in ("required", "function")
@@ -115,7 +117,25 @@ def _grammar_for(request: ChatRequest) -> str | None:
             return json_schema_grammar(request.response_format.schema)
     except SchemaNotSupported as error:
         raise RequestError(f"Invalid schema: {error}", param=_constraint_param(request)) from error
+    except (ValueError, TypeError) as error:
+        # Whatever the checks above miss, a schema that cannot be converted is still the
+        # caller's to fix, never a fault of this worker.
+        raise RequestError("The schema could not be compiled into a grammar.",
+                           param=_constraint_param(request)) from error
     return None
+
+
+def _check_schemas(request: ChatRequest) -> None:
+    """Refuse a malformed schema as the caller's fault, naming the keyword."""
+    schemas: list[tuple[str, object]] = [
+        (f"tools[{i}].function.parameters", tool.function.parameters)
+        for i, tool in enumerate(request.tools)]
+    if request.response_format.kind == "json_schema":
+        schemas.append(("response_format.json_schema.schema", request.response_format.schema))
+    for where, schema in schemas:
+        problem = None if schema is None else schema_violation(schema, where)
+        if problem is not None:
+            raise RequestError(problem[1], param=problem[0])
 
 
 def _constraint_param(request: ChatRequest) -> str:

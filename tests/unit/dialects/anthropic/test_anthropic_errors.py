@@ -23,7 +23,8 @@ def fixture(name: str) -> bytes:
     ("invalid_request", 400, FailureClass.CALLER_FAULT, 400, "INVALID_ARGUMENT"),
     ("request_too_large", 413, FailureClass.CALLER_FAULT, 400, "INVALID_ARGUMENT"),
     ("authentication", 401, FailureClass.CREDENTIAL, 503, "UNAVAILABLE"),
-    ("permission", 403, FailureClass.CREDENTIAL, 503, "UNAVAILABLE"),
+    # what this request names is not the key's to use: the caller's fault, not the key's
+    ("permission", 403, FailureClass.CALLER_FAULT, 403, "PERMISSION_DENIED"),
     ("billing", 402, FailureClass.QUOTA, 503, "UNAVAILABLE"),
     ("rate_limit", 429, FailureClass.RATE_LIMITED, 429, "RESOURCE_EXHAUSTED"),
     ("not_found", 404, FailureClass.UNKNOWN, 502, "UNAVAILABLE"),
@@ -35,6 +36,20 @@ def test_documented_errors(name: str, status: int, failure: FailureClass, http_s
     error = classify_error(status, {}, fixture(f"error_{name}.json"))
     assert error.failure_class is failure
     assert (error.http_status, error.status, error.upstream_status) == (http_status, rpc, status)
+
+
+@pytest.mark.parametrize(("status", "body", "failure"), [
+    (401, b'{"type":"error","error":{"type":"authentication_error","message":"x"}}',
+     FailureClass.CREDENTIAL),
+    (401, b"<html>401</html>", FailureClass.CREDENTIAL),  # a 401 is only ever the key
+    (403, b"<html>forbidden</html>", FailureClass.CALLER_FAULT),
+    (401, b'{"type":"error","error":{"type":["permission_error"]}}', FailureClass.CREDENTIAL),
+    (403, b'{"type":"error","error":{"type":"permission_error","message":"invalid x-api-key"}}',
+     FailureClass.CALLER_FAULT),  # never from the message text
+])
+def test_only_authentication_errors_rest_the_key(status: int, body: bytes,
+                                                 failure: FailureClass) -> None:
+    assert classify_error(status, {}, body).failure_class is failure
 
 
 def test_caller_fault_shows_the_upstream_message_other_faults_do_not() -> None:

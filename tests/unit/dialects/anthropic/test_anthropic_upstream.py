@@ -222,7 +222,8 @@ async def test_dropped_fields_are_reported(fake: FakeAnthropicUpstream,
     (Reply(status=400), FailureClass.CALLER_FAULT, 400),
     (Reply(status=500, error_type="api_error"), FailureClass.TRANSIENT, 503),
     (Reply(status=529, error_type="overloaded_error"), FailureClass.TRANSIENT, 503),
-    (Reply(status=403, error_type="permission_error"), FailureClass.CREDENTIAL, 503),
+    (Reply(status=403, error_type="permission_error"), FailureClass.CALLER_FAULT, 403),
+    (Reply(status=401, error_type="authentication_error"), FailureClass.CREDENTIAL, 503),
 ])
 async def test_error_answers(fake: FakeAnthropicUpstream, provider: HttpProvider, reply: Reply,
                              failure: FailureClass, http_status: int) -> None:

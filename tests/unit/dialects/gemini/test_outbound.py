@@ -3,8 +3,6 @@ usage, streamed errors, and byte-exact stream framing."""
 
 from __future__ import annotations
 
-import email.utils
-import time
 from typing import Any
 
 import orjson
@@ -15,7 +13,6 @@ from cometgate.dialects.gemini.outbound import (
     JsonArrayElements,
     classify_error,
     read_error,
-    retry_after_header,
     stream_error_event,
     usage_from_event,
     usage_from_response,
@@ -39,6 +36,10 @@ BAD_REQUEST = {"@type": RPC + "BadRequest", "fieldViolations": [
     {"field": "generation_config.top_k", "description": "Invalid value"}]}
 
 
+def reason(name: str) -> dict[str, Any]:
+    return {"@type": RPC + "ErrorInfo", "reason": name, "domain": "googleapis.com"}
+
+
 def quota(quota_id: str) -> dict[str, Any]:
     return {"@type": RPC + "QuotaFailure", "violations": [{"quotaId": quota_id}]}
 
@@ -56,7 +57,10 @@ def resource(kind: str, name: str) -> dict[str, Any]:
 CASES: list[tuple[str, int, bytes, FailureClass, int, str]] = [
     ("bad argument", 400, envelope(400, "INVALID_ARGUMENT", "Unknown name \"x\"", BAD_REQUEST),
      FailureClass.CALLER_FAULT, 400, "INVALID_ARGUMENT"),
-    ("failed precondition", 400, envelope(400, "FAILED_PRECONDITION", "Enable billing"),
+    # A file still processing is the caller's; a billing problem would name a reason.
+    ("failed precondition", 400, envelope(400, "FAILED_PRECONDITION", "File not ACTIVE"),
+     FailureClass.CALLER_FAULT, 400, "FAILED_PRECONDITION"),
+    ("billing disabled", 403, envelope(403, "PERMISSION_DENIED", "m", reason("BILLING_DISABLED")),
      FailureClass.CREDENTIAL, 503, "UNAVAILABLE"),
     ("out of range", 400, envelope(400, "OUT_OF_RANGE"),
      FailureClass.CALLER_FAULT, 400, "OUT_OF_RANGE"),
@@ -68,8 +72,26 @@ CASES: list[tuple[str, int, bytes, FailureClass, int, str]] = [
      FailureClass.CREDENTIAL, 503, "UNAVAILABLE"),
     ("unauthenticated", 401, envelope(401, "UNAUTHENTICATED"),
      FailureClass.CREDENTIAL, 503, "UNAVAILABLE"),
-    ("permission denied", 403, envelope(403, "PERMISSION_DENIED"),
+    # A file or cache this caller may not read: theirs to hear, not a reason to rest the key.
+    ("permission denied", 403, envelope(403, "PERMISSION_DENIED", "no access to files/x"),
+     FailureClass.CALLER_FAULT, 403, "PERMISSION_DENIED"),
+    ("permission denied, message only", 403,
+     envelope(403, "PERMISSION_DENIED", "API key not valid. SERVICE_DISABLED"),
+     FailureClass.CALLER_FAULT, 403, "PERMISSION_DENIED"),  # never from message text
+    ("html 403", 403, b"<html>Forbidden</html>", FailureClass.CALLER_FAULT, 403,
+     "PERMISSION_DENIED"),
+    *[(f"reason {name}", 403, envelope(403, "PERMISSION_DENIED", "m", reason(name)),
+       FailureClass.CREDENTIAL, 503, "UNAVAILABLE")
+      for name in ("SERVICE_DISABLED", "CONSUMER_SUSPENDED", "API_KEY_SERVICE_BLOCKED",
+                   "API_KEY_IP_ADDRESS_BLOCKED", "ACCESS_TOKEN_SCOPE_INSUFFICIENT")],
+    ("api key expired", 400, envelope(400, "INVALID_ARGUMENT", "m", reason("API_KEY_EXPIRED")),
      FailureClass.CREDENTIAL, 503, "UNAVAILABLE"),
+    ("a reason that is not a string", 403, envelope(403, "PERMISSION_DENIED", "m", {
+        "@type": RPC + "ErrorInfo", "reason": ["API_KEY_INVALID"]}),
+     FailureClass.CALLER_FAULT, 403, "PERMISSION_DENIED"),
+    ("another reason", 403,
+     envelope(403, "PERMISSION_DENIED", "m", reason("IAM_PERMISSION_DENIED")),
+     FailureClass.CALLER_FAULT, 403, "PERMISSION_DENIED"),
     ("per-minute limit", 429, envelope(429, "RESOURCE_EXHAUSTED", "q",
                                        quota("GenerateRequestsPerMinutePerProjectPerModel")),
      FailureClass.RATE_LIMITED, 429, "RESOURCE_EXHAUSTED"),
@@ -143,6 +165,9 @@ def test_the_gateways_own_faults_do_not_leak_the_upstream_message() -> None:
     ([retry("1.5s")], {"Retry-After": "9"}, 1.5),  # RetryInfo is finer and wins
     ([retry("soon")], {"retry-after": "9"}, 9.0),
     ([retry("-3s")], {}, None),
+    ([retry("nans")], {}, None),
+    ([retry("infs")], {}, None),
+    ([], {"Retry-After": "nan"}, None),  # once read as a NaN-second rest
     ([], {"Retry-After": "7"}, 7.0),
     ([], {"Retry-After": "later"}, None),
     ([], {}, None),
@@ -152,14 +177,6 @@ def test_retry_delay(details: list[dict[str, Any]], headers: dict[str, str],
     error = classify_error(429, headers, envelope(429, "RESOURCE_EXHAUSTED", "q", *details))
     assert error.failure_class is FailureClass.RATE_LIMITED
     assert error.retry_after == expected
-
-
-def test_retry_after_as_an_http_date() -> None:
-    when = email.utils.formatdate(time.time() + 3600, usegmt=True)
-    delay = retry_after_header({"Retry-After": when})
-    assert delay is not None and 3000 < delay <= 3600
-    past = email.utils.formatdate(time.time() - 3600, usegmt=True)
-    assert retry_after_header({"Retry-After": past}) == 0.0
 
 
 def test_read_error_fields() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from cometgate.canonical import (
     Usage,
 )
 from cometgate.dialects.openai.outbound import classify_error, decode_response
-from cometgate.dialects.openai.wire import decode_logprobs, retry_after
+from cometgate.dialects.openai.wire import decode_logprobs
 from cometgate.errors import FailureClass, UpstreamError
 
 WIRE = Path(__file__).parents[3] / "wire" / "openai"
@@ -160,6 +158,8 @@ def test_unreadable_success_body(body: bytes) -> None:
     (400, "error_vllm_bad_request.json", FailureClass.CALLER_FAULT, 400, "INVALID_ARGUMENT"),
     (401, "error_invalid_api_key.json", FailureClass.CREDENTIAL, 503, "UNAVAILABLE"),
     (403, "error_invalid_api_key.json", FailureClass.CREDENTIAL, 503, "UNAVAILABLE"),
+    (403, "error_forbidden_resource.json", FailureClass.CALLER_FAULT, 403, "PERMISSION_DENIED"),
+    (403, "error_unsupported_region.json", FailureClass.CREDENTIAL, 503, "UNAVAILABLE"),
     (404, "error_model_not_found.json", FailureClass.UNKNOWN, 502, "UNAVAILABLE"),
     (429, "error_rate_limit.json", FailureClass.RATE_LIMITED, 429, "RESOURCE_EXHAUSTED"),
     (429, "error_insufficient_quota.json", FailureClass.QUOTA, 503, "UNAVAILABLE"),
@@ -205,6 +205,26 @@ def test_classify_by_status_and_structured_fields(
     assert classify_error(status, {}, body).failure_class is failure
 
 
+@pytest.mark.parametrize(("status", "body", "failure"), [
+    (401, b'{"error":"Unauthorized"}', FailureClass.CREDENTIAL),  # vLLM --api-key
+    (401, b"", FailureClass.CREDENTIAL),  # only the gateway's key authenticates an upstream call
+    (403, b'{"error":{"message":"x","type":"authentication_error","code":401}}',
+     FailureClass.CREDENTIAL),  # llama.cpp's server
+    (403, b'{"error":{"message":"x","type":"invalid_request_error","code":"account_deactivated"}}',
+     FailureClass.CREDENTIAL),
+    (403, b'{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}',
+     FailureClass.CALLER_FAULT),  # never from message text
+    (403, b"<html>Forbidden</html>", FailureClass.CALLER_FAULT),
+    (403, b'{"error":{"type":["authentication_error"],"code":{"x":1}}}', FailureClass.CALLER_FAULT),
+    (403, b'{"error":{"message":"x","type":"invalid_request_error","code":"model_not_found"}}',
+     FailureClass.UNKNOWN),  # the configured model is not the project's: a configuration fault
+])
+def test_a_403_rests_the_key_only_for_a_structured_reason(
+    status: int, body: bytes, failure: FailureClass
+) -> None:
+    assert classify_error(status, {}, body).failure_class is failure
+
+
 def test_non_json_caller_fault_body_becomes_the_message() -> None:
     assert classify_error(400, {}, b"  bad things  ").message == "bad things"
     assert classify_error(400, {}, b"").message == "the upstream rejected the request (HTTP 400)"
@@ -221,16 +241,10 @@ def test_message_text_never_decides_the_class() -> None:
     ({"retry-after-ms": "250", "retry-after": "20"}, 0.25),
     ({"retry-after": "soon"}, None),
     ({"retry-after": "-3"}, None),
+    ({"retry-after": "inf"}, None),
+    ({"retry-after-ms": "nan", "retry-after": "2"}, 2.0),
     ({}, None),
 ])
 def test_retry_after(headers: dict[str, str], seconds: float | None) -> None:
     error = classify_error(429, headers, fixture("error_rate_limit.json"))
     assert error.retry_after == seconds
-
-
-def test_retry_after_as_http_date() -> None:
-    when = datetime.now(UTC) + timedelta(seconds=120)
-    delay = retry_after({"Retry-After": format_datetime(when, usegmt=True)})
-    assert delay is not None and 100 < delay <= 120
-    past = format_datetime(datetime.now(UTC) - timedelta(days=1), usegmt=True)
-    assert retry_after({"Retry-After": past}) == 0.0

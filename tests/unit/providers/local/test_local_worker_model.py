@@ -293,6 +293,30 @@ def test_invalid_requests_use_openai_envelope(worker: str) -> None:
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"
 
 
+@pytest.mark.parametrize(("field", "value", "param"), [
+    ("response_format", {"type": "json_schema", "json_schema": {"name": "x", "schema": {
+        "type": "object", "properties": {"a": {"type": "string", "maxLength": "long"}}}}},
+     "response_format.json_schema.schema.properties.a.maxLength"),
+    ("response_format", {"type": "json_schema", "json_schema": {"name": "x", "schema": {
+        "type": "array", "minItems": "many"}}}, "response_format.json_schema.schema.minItems"),
+    ("tools", [{"type": "function", "function": {
+        "name": "f", "parameters": {"type": "object", "properties": {"a": 5}}}}],
+     "tools[0].function.parameters.properties.a"),
+])
+def test_a_malformed_schema_is_the_callers_400_not_a_500(
+    worker: str, field: str, value: object, param: str
+) -> None:
+    """Any client may reach the worker (another gateway, a script): a schema it cannot turn
+    into a grammar is refused as the caller's, which a gateway does not count against it."""
+    extra: dict[str, Any] = {field: value}
+    if field == "tools":
+        extra["tool_choice"] = "required"
+    response = chat(worker, max_tokens=4, **extra)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["type"], error["param"]) == ("invalid_request_error", param)
+
+
 def test_n_choices(worker: str) -> None:
     body = chat(worker, n=2, max_tokens=5, temperature=1.0, seed=3).json()
     assert [c["index"] for c in body["choices"]] == [0, 1]
