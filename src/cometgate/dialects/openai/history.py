@@ -28,7 +28,7 @@ from cometgate.canonical import (
     ToolCallPart,
     ToolResultPart,
 )
-from cometgate.dialects.openai.tool_content import tool_message_content
+from cometgate.dialects.openai.tool_content import failed_call, tool_message_content
 from cometgate.dialects.tool_calls import CallLedger, PendingCall
 from cometgate.dialects.upstream_answers import describe_part, unsupported_part
 from cometgate.errors import InvalidRequest
@@ -112,6 +112,9 @@ def _add_user(encoder: _Encoder, turn: int, message: Message) -> None:
         if isinstance(part, ToolResultPart):
             # Tool messages must directly follow the assistant turn, before any user text.
             encoder.messages.append(_tool_message(encoder.ledger, where, part))
+            if failed_call(part.response):
+                encoder.dropped.append(
+                    f"{where}.is_error: an OpenAI tool message cannot mark a failed call")
         elif isinstance(part, ReasoningPart):
             encoder.dropped.append(f"{where}: reasoning (OpenAI has no input field for it)")
         elif isinstance(part, ToolCallPart):

@@ -170,8 +170,8 @@ def test_tool_loop_pairs_results_without_ids_and_puts_them_first() -> None:
     assert calls[0] == {"type": "tool_use", "id": "toolu_1_0", "name": "get_weather",
                         "input": {"city": "Paris"}}
     assert body["messages"][2]["content"] == [
-        {"type": "tool_result", "tool_use_id": "toolu_1_0", "content": '{"output":"rain"}'},
-        {"type": "tool_result", "tool_use_id": "toolu_1_1", "content": '{"error":"no station"}',
+        {"type": "tool_result", "tool_use_id": "toolu_1_0", "content": "rain"},
+        {"type": "tool_result", "tool_use_id": "toolu_1_1", "content": "no station",
          "is_error": True},
         {"type": "text", "text": "here you go"},
     ]

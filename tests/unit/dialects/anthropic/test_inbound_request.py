@@ -188,9 +188,8 @@ def test_tool_loop_with_thinking_images_and_parallel_results() -> None:
                     {"type": "image", "source": {"type": "base64", "media_type": "image/png",
                                                  "data": b64(PNG)}}]
     assert results.parts == (
-        ToolResultPart("get_weather", {"content": "18°C, cloudy"}, "toolu_01A"),
-        ToolResultPart("get_weather", {"content": [{"type": "text", "text": "station offline"}],
-                                       "is_error": True}, "toolu_01B"),
+        ToolResultPart("get_weather", {"output": "18°C, cloudy"}, "toolu_01A"),
+        ToolResultPart("get_weather", {"error": "station offline"}, "toolu_01B"),
         ToolResultPart("get_time", {"content": image_result}, "toolu_01C"),
         TextPart("Also, what is in this picture?"),
         FileRefPart("https://example.com/cat.webp?size=2", "image/webp"),
@@ -207,6 +206,7 @@ def test_round_trip_through_the_outbound_codec_keeps_blocks_ids_and_signatures()
     expected = copy.deepcopy(messages)
     expected[0]["content"] = [{"type": "text", "text": messages[0]["content"]}]
     del expected[2]["content"][3]["cache_control"]  # a cost hint, not content
+    expected[2]["content"][1]["content"] = "station offline"  # text blocks: one text
     # A URL keeps its image type only by the extension it was read from.
     assert encoded.body["messages"] == expected
     assert encoded.body["system"] == [{"type": "text", "text": "Be brief."}]
@@ -321,15 +321,20 @@ def test_unknown_keys_on_messages_and_blocks_are_untranslated() -> None:
 
 
 @pytest.mark.parametrize(("response", "fields"), [
-    # An Anthropic caller's own results come back as they were sent.
+    # Text answers (an Anthropic caller's text results arrive so) are their text.
+    ({"output": "rain"}, {"content": "rain"}),
+    ({"error": "no station"}, {"content": "no station", "is_error": True}),
+    ({"output": ""}, {"content": ""}),
+    # An Anthropic caller's results with other blocks come back as they were sent.
     ({"content": "ok"}, {"content": "ok"}),
-    ({"content": [{"type": "text", "text": "ok"}], "is_error": False},
-     {"content": [{"type": "text", "text": "ok"}], "is_error": False}),
+    ({"content": [{"type": "image", "source": {}}], "is_error": False},
+     {"content": [{"type": "image", "source": {}}], "is_error": False}),
     ({"is_error": True}, {"is_error": True}),
     ({}, {}),
     # Anything else is JSON text; Gemini's lone "error" marks a failed call.
-    ({"output": "rain"}, {"content": '{"output":"rain"}'}),
-    ({"error": "no station"}, {"content": '{"error":"no station"}', "is_error": True}),
+    ({"output": {"mm": 3}}, {"content": '{"output":{"mm":3}}'}),
+    ({"error": {"code": 7}}, {"content": '{"error":{"code":7}}', "is_error": True}),
+    ({"output": "rain", "source": "met"}, {"content": '{"output":"rain","source":"met"}'}),
     ({"content": None}, {"content": '{"content":null}'}),
     ({"content": 3}, {"content": '{"content":3}'}),
     ({"content": "x", "is_error": "yes"}, {"content": '{"content":"x","is_error":"yes"}'}),

@@ -154,6 +154,8 @@ def test_round_trip_through_the_outbound_codec_gives_the_same_conversation() -> 
     '{"temp": 20, "unit": "C"}',  # an object: the same JSON value comes back
     "plain words",
     '{"content": "looks wrapped"}',
+    '{"output": "looks like a Gemini answer"}',
+    '{"error": "looks like a Gemini failure"}',
     "[1, 2]",
     "",
 ])

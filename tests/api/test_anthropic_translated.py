@@ -1,0 +1,102 @@
+"""What an Anthropic caller's request becomes on translated upstreams (OpenAI-compatible and
+Gemini), as the fake upstreams record it: tool results as plain text with the failure mark
+where the target can say it, Anthropic-only service options dropped and named, adaptive
+thinking on each kind of reasoning control."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cometgate.providers.base import Provider
+from tests.api.translated_gateway import TwoUpstreams, two_upstreams
+from tests.fakes.openai_upstream import FakeOpenAIUpstream
+
+WEATHER = {"name": "weather", "description": "Weather now.",
+           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path, fake_provider: Provider,
+                  upstream: FakeOpenAIUpstream) -> AsyncIterator[TwoUpstreams]:
+    async with two_upstreams(tmp_path, fake_provider, upstream) as opened:
+        yield opened
+
+
+def headers(gateway: TwoUpstreams, **extra: str) -> dict[str, str]:
+    return {"x-api-key": gateway.key, "anthropic-version": "2023-06-01", **extra}
+
+
+def tool_turns(result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_01", "name": "weather",
+             "input": {"city": "Paris"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01",
+                                      **result}]},
+    ]
+
+
+def message(model: str, **fields: Any) -> dict[str, Any]:
+    return {"model": model, "max_tokens": 64,
+            "messages": [{"role": "user", "content": "Say hello."}], **fields}
+
+
+TEXT_RESULTS = [
+    pytest.param({"content": "sunny in Paris"}, id="string"),
+    pytest.param({"content": [{"type": "text", "text": "sunny in Paris"}], "is_error": False},
+                 id="text-blocks"),
+    pytest.param({"content": [{"type": "text", "text": "sunny"},
+                              {"type": "text", "text": "in Paris"}]}, id="two-blocks"),
+]
+
+
+@pytest.mark.parametrize("result", TEXT_RESULTS)
+async def test_a_tool_result_reaches_openai_as_its_text(
+    gateway: TwoUpstreams, result: dict[str, Any]
+) -> None:
+    body = message("smollm2-135m-instruct", tools=[WEATHER], messages=tool_turns(result))
+    response = await gateway.http.post("/v1/messages", json=body, headers=headers(gateway))
+    assert response.status_code == 200, response.text
+    tool_message = gateway.openai.requests[-1]["messages"][-1]
+    expected = "sunny\nin Paris" if len(result["content"]) == 2 else "sunny in Paris"
+    assert tool_message == {"role": "tool", "tool_call_id": tool_message["tool_call_id"],
+                            "content": expected}
+    assert "x-cometgate-dropped" not in response.headers
+
+
+async def test_a_failed_tool_result_reaches_openai_as_its_text_and_the_mark_is_named(
+    gateway: TwoUpstreams,
+) -> None:
+    result = {"content": [{"type": "text", "text": "station offline"}], "is_error": True}
+    body = message("smollm2-135m-instruct", tools=[WEATHER], messages=tool_turns(result))
+    response = await gateway.http.post("/v1/messages", json=body, headers=headers(gateway))
+    assert response.status_code == 200, response.text
+    assert gateway.openai.requests[-1]["messages"][-1]["content"] == "station offline"
+    assert response.headers["x-cometgate-dropped"] == "messages[2].parts[0].is_error"
+
+
+@pytest.mark.parametrize(("result", "response_field"), [
+    ({"content": "sunny in Paris"}, {"output": "sunny in Paris"}),
+    ({"content": [{"type": "text", "text": "sunny in Paris"}], "is_error": False},
+     {"output": "sunny in Paris"}),
+    ({"content": [{"type": "text", "text": "station offline"}], "is_error": True},
+     {"error": "station offline"}),
+    ({"content": "no reading", "is_error": True}, {"error": "no reading"}),
+    ({}, {"output": ""}),
+])
+async def test_a_tool_result_reaches_gemini_as_output_or_error(
+    gateway: TwoUpstreams, result: dict[str, Any], response_field: dict[str, Any]
+) -> None:
+    body = message("gem-plain", tools=[WEATHER], messages=tool_turns(result))
+    response = await gateway.http.post("/v1/messages", json=body, headers=headers(gateway))
+    assert response.status_code == 200, response.text
+    [sent] = gateway.gemini_bodies()
+    [part] = sent["contents"][-1]["parts"]
+    assert part["functionResponse"]["name"] == "weather"
+    assert part["functionResponse"]["response"] == response_field
+    assert "x-cometgate-dropped" not in response.headers

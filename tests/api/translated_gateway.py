@@ -1,0 +1,74 @@
+"""A gateway whose models reach two fake upstreams in process — the shared OpenAI-compatible
+one ("fake") and a Gemini one ("gem") — for tests of what a translation sends each kind."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import yaml
+
+from cometgate.app import create_app
+from cometgate.providers.base import Provider
+from cometgate.providers.gemini import GeminiProvider
+from cometgate.providers.timeouts import Timeouts
+from cometgate.settings import Settings, load_settings
+from tests.api.conftest import create_key
+from tests.conftest import FAKE_MODELS_YAML
+from tests.fakes.gemini_upstream import FakeGeminiUpstream
+from tests.fakes.openai_upstream import FakeOpenAIUpstream
+
+_GEMINI_MODELS: dict[str, Any] = {
+    "gem-budget": {"provider": "gem", "upstream_model": "gemini-up", "input_token_limit": 1000,
+                   "output_token_limit": 500,
+                   "thinking": {"style": "budget", "budget_min": 128, "budget_max": 24576}},
+    "gem-levels": {"provider": "gem", "upstream_model": "gemini-up", "input_token_limit": 1000,
+                   "output_token_limit": 500,
+                   "thinking": {"style": "levels", "levels": ["LOW", "HIGH"]}},
+    "gem-plain": {"provider": "gem", "upstream_model": "gemini-up", "input_token_limit": 1000,
+                  "output_token_limit": 500},
+}
+
+
+@dataclass
+class TwoUpstreams:
+    http: httpx.AsyncClient
+    key: str
+    openai: FakeOpenAIUpstream
+    gemini: FakeGeminiUpstream
+
+    def gemini_bodies(self) -> list[dict[str, Any]]:
+        return [orjson.loads(seen.body) for seen in self.gemini.requests]
+
+
+def two_upstream_settings(tmp_path: Path) -> Settings:
+    config: dict[str, Any] = yaml.safe_load(FAKE_MODELS_YAML)
+    config["providers"]["gem"] = {"kind": "gemini", "base_url": "http://fake-gemini",
+                                  "api_key": "env:CG_TEST_GEMINI"}
+    config["models"].update(_GEMINI_MODELS)
+    path = tmp_path / "two-upstreams.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    env = {"HOME": str(tmp_path), "CG_TEST_GEMINI": "gm-secret"}
+    return load_settings(path, data_dir=tmp_path / "two-data", env=env)
+
+
+@contextlib.asynccontextmanager
+async def two_upstreams(
+    tmp_path: Path, fake_provider: Provider, openai: FakeOpenAIUpstream
+) -> AsyncIterator[TwoUpstreams]:
+    settings = two_upstream_settings(tmp_path)
+    gemini = FakeGeminiUpstream()
+    gem = GeminiProvider("gem", base_url="http://fake-gemini", api_key="gm-secret",
+                         timeouts=Timeouts(),
+                         client=httpx.AsyncClient(transport=httpx.ASGITransport(app=gemini.app)))
+    key = await create_key(settings)
+    app = create_app(settings, providers={"fake": fake_provider, "gem": gem})
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://gateway") as http:
+            yield TwoUpstreams(http, key, openai, gemini)
