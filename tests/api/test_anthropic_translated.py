@@ -100,3 +100,77 @@ async def test_a_tool_result_reaches_gemini_as_output_or_error(
     assert part["functionResponse"]["name"] == "weather"
     assert part["functionResponse"]["response"] == response_field
     assert "x-cometgate-dropped" not in response.headers
+
+
+CACHED = {"type": "ephemeral"}
+
+
+def claude_code_turn(model: str) -> dict[str, Any]:
+    """What Claude Code sends on every turn that only Anthropic's own service acts on."""
+    return {
+        "model": model, "max_tokens": 64,
+        "system": [{"type": "text", "text": "You are a CLI.", "cache_control": CACHED}],
+        "tools": [{**WEATHER, "cache_control": CACHED}],
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "Say hello.", "cache_control": CACHED}]}],
+        "metadata": {"user_id": "user_abc_account_def_session_123"},
+        "context_management": {"edits": [{"type": "clear_thinking_20251015",
+                                          "keep": "all"}]},
+    }
+
+
+SERVICE_ONLY = ["anthropic-beta", "metadata", "context_management", "tools.0.cache_control",
+                "messages.0.content.0.cache_control", "system.0.cache_control"]
+BETA = "claude-code-20250219,context-management-2025-06-27,interleaved-thinking-2025-05-14"
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m-instruct", "gem-plain"])
+async def test_service_only_features_are_dropped_and_named_by_default(
+    gateway: TwoUpstreams, model: str
+) -> None:
+    response = await gateway.http.post("/v1/messages", json=claude_code_turn(model),
+                                       headers=headers(gateway, **{"anthropic-beta": BETA}))
+    assert response.status_code == 200, response.text
+    assert response.headers["x-cometgate-dropped"].split(",") == SERVICE_ONLY
+    sent = (gateway.openai.requests[-1] if model.startswith("smollm")
+            else gateway.gemini_bodies()[-1])
+    flat = str(sent)
+    assert "cache_control" not in flat and "context_management" not in flat
+    assert "user_abc" not in flat and "claude-code-2025" not in flat
+
+
+async def test_service_only_features_are_refused_under_the_strict_policy(
+    gateway: TwoUpstreams,
+) -> None:
+    strict = await gateway.key_with("strict")
+    response = await gateway.http.post(
+        "/v1/messages", json=claude_code_turn("smollm2-135m-instruct"),
+        headers={**headers(gateway, **{"anthropic-beta": BETA}), "x-api-key": strict})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    lines = body["error"]["message"].split("\n")
+    assert [line.split(" is not supported")[0] for line in lines] == SERVICE_ONLY
+    assert lines[0] == ("anthropic-beta is not supported by models/smollm2-135m-instruct: "
+                        "beta features are switched on only in Anthropic's own API")
+    assert gateway.openai.requests == []
+
+
+async def test_service_only_features_are_dropped_and_named_by_a_lenient_key(
+    gateway: TwoUpstreams,
+) -> None:
+    lenient = await gateway.key_with("lenient")
+    response = await gateway.http.post(
+        "/v1/messages", json=claude_code_turn("gem-plain"),
+        headers={**headers(gateway, **{"anthropic-beta": BETA}), "x-api-key": lenient})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-cometgate-dropped"].split(",") == SERVICE_ONLY
+
+
+async def test_a_stream_names_the_dropped_features_too(gateway: TwoUpstreams) -> None:
+    body = {**claude_code_turn("gem-plain"), "stream": True}
+    response = await gateway.http.post("/v1/messages", json=body,
+                                       headers=headers(gateway, **{"anthropic-beta": BETA}))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["x-cometgate-dropped"].split(",") == SERVICE_ONLY

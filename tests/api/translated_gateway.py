@@ -41,6 +41,11 @@ class TwoUpstreams:
     key: str
     openai: FakeOpenAIUpstream
     gemini: FakeGeminiUpstream
+    settings: Settings
+
+    async def key_with(self, translation: str) -> str:
+        """A new key whose translation policy overrides the models'."""
+        return await create_key(self.settings, translation, translation=translation)
 
     def gemini_bodies(self) -> list[dict[str, Any]]:
         return [orjson.loads(seen.body) for seen in self.gemini.requests]
@@ -71,4 +76,4 @@ async def two_upstreams(
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://gateway") as http:
-            yield TwoUpstreams(http, key, openai, gemini)
+            yield TwoUpstreams(http, key, openai, gemini, settings)

@@ -16,6 +16,7 @@ from cometgate.api.streams import encoded_stream
 from cometgate.canonical import ModelInfo
 from cometgate.dialects.anthropic.count_tokens import caller_headers, caller_query
 from cometgate.dialects.anthropic.inbound import (
+    BETA_HEADER,
     decode_messages_request,
     estimate_messages,
     read_messages_document,
@@ -64,7 +65,9 @@ class AnthropicApi:
         stream = wants_stream(document)
         ticket = await entrance.admit(request, key, info, estimate=estimate_messages(document),
                                       dialect="anthropic", stream=stream)
-        call = Call(name, dialect="anthropic", decode=lambda: decode_messages_request(document),
+        beta = request.headers.get(BETA_HEADER)
+        call = Call(name, dialect="anthropic",
+                    decode=lambda: decode_messages_request(document, beta=beta),
                     translation=key.translation)
         answer = self._stream if stream else self._complete
         return await entrance.metered(ticket, lambda: answer(call, ticket, name))

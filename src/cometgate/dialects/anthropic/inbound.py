@@ -23,9 +23,12 @@
       thinking                                turn thinking on)
     output_config.format, output_format     OutputFormat("json", schema)
       ({type: json_schema, schema})
-    metadata, service_tier, stream,         ignored (the stream flag is the route's to read,
-      cache_control                           with `wants_stream`)
-    speed, diagnostics                      untranslated, droppable
+    stream                                  ignored (the route's to read, `wants_stream`)
+    context_management, metadata,           untranslated, droppable: they steer only
+      service_tier, cache_control (here       Anthropic's own service (context editing, abuse
+      and on any block or tool), speed,       tracking, capacity tier, prompt caching, fast
+      diagnostics, the anthropic-beta         mode, cache diagnostics, beta features); no
+      header                                  other model's answer depends on them
     anything else                           untranslated, not droppable; its value rides in
                                               extensions["anthropic"] for an Anthropic upstream
 
@@ -62,6 +65,8 @@ from cometgate.dialects.anthropic.inbound_fields import (
     tagged,
 )
 from cometgate.dialects.anthropic.inbound_messages import (
+    CACHE_CONTROL,
+    CACHING,
     decode_messages,
     decode_system,
     note_unknown,
@@ -74,11 +79,17 @@ _READ = frozenset({
     "model", "messages", "max_tokens", "system", "stop_sequences", "temperature", "top_p",
     "top_k", "tools", "tool_choice", "thinking", "output_config", "output_format",
 })
-_IGNORED = frozenset({"metadata", "service_tier", "stream", "cache_control"})
+_IGNORED = frozenset({"stream"})
 _DROPPABLE = {
     "speed": "fast output mode is an Anthropic service option",
     "diagnostics": "prompt-cache diagnostics come only from Anthropic",
+    "context_management": "context editing is a service of Anthropic's own API",
+    "metadata": "request metadata is read only by Anthropic's own API",
+    "service_tier": "capacity tiers are Anthropic's own",
+    CACHE_CONTROL: CACHING,
 }
+BETA_HEADER = "anthropic-beta"
+_BETA = "beta features are switched on only in Anthropic's own API"
 _FOREIGN = "only Anthropic's own API understands this field"
 _EFFORT_LEVEL = {"low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "XHIGH",
                  "max": "XHIGH"}
@@ -106,10 +117,13 @@ def read_messages_document(body: bytes, *, require_max_tokens: bool = True) -> d
     return document
 
 
-def decode_messages_request(document: Mapping[str, Any]) -> GenerateRequest:
+def decode_messages_request(document: Mapping[str, Any], *,
+                            beta: str | None = None) -> GenerateRequest:
     """Raises InvalidRequest (Anthropic's wording, violations keyed by the dotted field path)
-    for what Anthropic itself would refuse."""
+    for what Anthropic itself would refuse. `beta`: the anthropic-beta header, if sent."""
     untranslated: list[Untranslated] = []
+    if beta:
+        untranslated.append(Untranslated(BETA_HEADER, _BETA, droppable=True))
     foreign = _top_level_foreign(document, untranslated)
     tools = _tools(document.get("tools"), untranslated)
     params = _params(document)
@@ -192,8 +206,9 @@ def _custom_tool(tool: Mapping[str, Any], path: str,
     # strict, input_examples, defer_loading and kin tune how the tool is offered, not what
     # it does: without them the tool is still the same tool.
     for key, value in tool.items():
-        if key not in _TOOL_KEYS and key != "cache_control" and value is not None:
-            untranslated.append(Untranslated(f"{path}.{key}", _FOREIGN, droppable=True))
+        if key not in _TOOL_KEYS and value is not None:
+            reason = CACHING if key == CACHE_CONTROL else _FOREIGN
+            untranslated.append(Untranslated(f"{path}.{key}", reason, droppable=True))
     return FunctionTool(name, description, dict(schema))
 
 

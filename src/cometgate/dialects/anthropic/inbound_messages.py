@@ -8,8 +8,10 @@ Read as Anthropic reads them:
 - User blocks: text, image, document, tool_result. Assistant blocks: text, thinking,
   redacted_thinking, tool_use. Anything else (server tool calls and their results, search
   results, container uploads) is refused: no other model could read it.
-- `cache_control` is ignored everywhere (prompt caching changes only the cost), and so are
-  `citations` on text (the caller's copy of an earlier answer's citations).
+- `cache_control`, wherever it is (a block, a tool, a block inside a tool_result), is
+  reported as untranslated but droppable: prompt caching changes only the cost, and only
+  Anthropic's own service does it. `citations` on text (the caller's copy of an earlier
+  answer's citations) are ignored.
 
 Blocks → parts:
 - image: base64 → BlobPart; url → FileRefPart typed by the URL's extension, image/jpeg when it
@@ -79,7 +81,9 @@ _KNOWN_KEYS = {
     "redacted_thinking": {"data"},
     "message": {"role", "content"},
 }
-_ALWAYS_IGNORED = frozenset({"type", "cache_control"})
+_ALWAYS_IGNORED = frozenset({"type"})
+CACHE_CONTROL = "cache_control"
+CACHING = "prompt caching is a service of Anthropic's own API"
 _DOCUMENT_EXTRAS = ("citations", "context", "title")
 _IMAGE_EXTENSIONS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
                      ".gif": "image/gif", ".webp": "image/webp"}
@@ -112,6 +116,9 @@ def note_unknown(fields: Mapping[str, Any], known: set[str], path: str,
                  untranslated: list[Untranslated]) -> None:
     for key, value in fields.items():
         if key in known or key in _ALWAYS_IGNORED or value is None:
+            continue
+        if key == CACHE_CONTROL:
+            untranslated.append(Untranslated(f"{path}.{key}", CACHING, droppable=True))
             continue
         untranslated.append(
             Untranslated(f"{path}.{key}", "only Anthropic's own API understands this field"))
@@ -198,7 +205,7 @@ class _Decoder:
             raise invalid(path, f"unexpected `tool_use_id` found in `tool_result` blocks: "
                                 f"{call_id}. Each `tool_result` block must have a "
                                 "corresponding `tool_use` block in the previous message.")
-        content = _result_content(block.get("content"), f"{path}.content")
+        content = _result_content(block.get("content"), f"{path}.content", self.untranslated)
         is_error = block.get("is_error")
         if is_error is not None:
             is_error = boolean(is_error, f"{path}.is_error")
@@ -273,7 +280,8 @@ def _base64(value: object, path: str) -> bytes:
         raise invalid(path, "Invalid base64 data") from None
 
 
-def _result_content(value: object, path: str) -> str | list[Any] | None:
+def _result_content(value: object, path: str,
+                    untranslated: list[Untranslated]) -> str | list[Any] | None:
     if value is None or isinstance(value, str):
         return value
     blocks = array(value, path)
@@ -281,4 +289,7 @@ def _result_content(value: object, path: str) -> str | list[Any] | None:
         block, kind = tagged(raw, f"{path}.{index}", tuple(sorted(TOOL_RESULT_BLOCK_TYPES)))
         if kind == "text":
             _text(block, f"{path}.{index}")
+        if block.get(CACHE_CONTROL) is not None:
+            untranslated.append(Untranslated(f"{path}.{index}.{CACHE_CONTROL}", CACHING,
+                                             droppable=True))
     return blocks

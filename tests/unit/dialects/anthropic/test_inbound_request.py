@@ -368,7 +368,8 @@ def test_single_call_requests_and_tool_options_are_reported_droppable() -> None:
     request = decode(tools=[{**TIME_TOOL, "strict": True, "cache_control": {"type": "ephemeral"}}],
                      tool_choice={"type": "auto", "disable_parallel_tool_use": True})
     assert [(u.path, u.droppable) for u in request.untranslated] == [
-        ("tools.0.strict", True), ("tool_choice.disable_parallel_tool_use", True)]
+        ("tools.0.strict", True), ("tools.0.cache_control", True),
+        ("tool_choice.disable_parallel_tool_use", True)]
     assert decode(tools=[TIME_TOOL], tool_choice={
         "type": "auto", "disable_parallel_tool_use": False}).untranslated == ()
 
@@ -437,11 +438,40 @@ def test_unknown_fields_are_untranslated_and_ride_along_for_anthropic() -> None:
     document.update({"container": "cntr_1", "speed": "fast", "cache_control": {"type": "x"}})
     request = decode_messages_request(document)
     assert [(u.path, u.droppable) for u in request.untranslated] == [
-        ("container", False), ("speed", True)]
-    assert request.extensions == {"anthropic": {"container": "cntr_1", "speed": "fast"}}
+        ("metadata", True), ("service_tier", True), ("container", False), ("speed", True),
+        ("cache_control", True)]
+    assert request.extensions == {"anthropic": {
+        "metadata": {"user_id": "u-1"}, "service_tier": "auto", "container": "cntr_1",
+        "speed": "fast", "cache_control": {"type": "x"}}}
     # An Anthropic upstream is sent them as they came.
     body = encode_request(request, "claude-upstream", stream=False).body
-    assert (body["container"], body["speed"]) == ("cntr_1", "fast")
+    assert (body["container"], body["speed"], body["metadata"]) == (
+        "cntr_1", "fast", {"user_id": "u-1"})
+
+
+def test_service_only_fields_and_the_beta_header_are_droppable() -> None:
+    cached = {"type": "ephemeral"}
+    document = request_body(
+        system=[{"type": "text", "text": "Be brief.", "cache_control": cached}],
+        tools=[{**TIME_TOOL, "cache_control": cached}],
+        messages=[
+            {"role": "user", "content": "Time?"},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "get_time", "input": {}}]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "cache_control": cached,
+                 "content": [{"type": "text", "text": "12:00", "cache_control": cached}]}]},
+        ])
+    # Claude Code sends it; the SDK's typed create() does not know it yet.
+    document["context_management"] = {"edits": [{"type": "clear_tool_uses_20250919"}]}
+    request = decode_messages_request(
+        document, beta="context-management-2025-06-27,interleaved-thinking-2025-05-14")
+    assert [(u.path, u.droppable) for u in request.untranslated] == [
+        ("anthropic-beta", True), ("context_management", True), ("tools.0.cache_control", True),
+        ("messages.2.content.0.cache_control", True),
+        ("messages.2.content.0.content.0.cache_control", True),
+        ("system.0.cache_control", True)]
+    assert decode_messages_request(request_body(), beta="").untranslated == ()
 
 
 # --- refusals ----------------------------------------------------------------------------
