@@ -17,6 +17,7 @@ from cometgate.canonical import (
     ThinkingConfig,
     ThinkingStyle,
 )
+from cometgate.canonical.thinking_levels import level_budget, nearest_level
 from cometgate.errors import InvalidRequest
 
 
@@ -45,23 +46,28 @@ def with_model_defaults(request: GenerateRequest, model: ModelInfo) -> GenerateR
     return request if filled == params else replace(request, params=filled)
 
 
-# A thinking level as a token budget, for callers whose dialect has only levels (OpenAI's
-# reasoning_effort, Anthropic's effort) reaching a model that takes only budgets. The same
-# steps as the outbound table that turns budgets into efforts, read the other way.
-_BUDGET_OF_LEVEL = {"LOW": 1024, "MEDIUM": 8192, "HIGH": 24576}
-
-
 def levels_as_budget(request: GenerateRequest, model: ModelInfo) -> GenerateRequest:
-    """The request with its thinking level turned into a budget within the model's range,
-    when the model takes budgets only; otherwise the request unchanged."""
+    """The request with its thinking level turned into a budget within the model's range
+    (`thinking_levels`), when the model takes budgets only; otherwise the request unchanged.
+    For callers whose dialect has only levels (OpenAI's reasoning_effort, Anthropic's effort)."""
     thinking = request.thinking
     if (thinking is None or thinking.level is None or thinking.budget is not None
             or model.thinking is not ThinkingStyle.BUDGET):
         return request
-    low, high = model.thinking_budget_min, model.thinking_budget_max
-    wanted = _BUDGET_OF_LEVEL.get(thinking.level, high if thinking.level == "XHIGH" else low)
-    budget = min(max(wanted, low), high)
+    budget = level_budget(thinking.level, model.thinking_budget_min, model.thinking_budget_max)
     return replace(request, thinking=replace(thinking, level=None, budget=budget))
+
+
+def efforts_as_offered_levels(request: GenerateRequest, model: ModelInfo) -> GenerateRequest:
+    """The request with its thinking level moved to the nearest level the model offers, when
+    the model takes levels. For Anthropic callers: every Claude model takes every effort, so
+    an effort is a wish to be met as closely as the model allows, not a level to refuse."""
+    thinking = request.thinking
+    if thinking is None or thinking.level is None or model.thinking is not ThinkingStyle.LEVELS:
+        return request
+    level = nearest_level(thinking.level, model.thinking_levels)
+    return request if level == thinking.level else replace(
+        request, thinking=replace(thinking, level=level))
 
 
 def _check_thinking(thinking: ThinkingConfig, model: ModelInfo) -> None:

@@ -30,7 +30,12 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.capabilities import check_request, levels_as_budget, with_model_defaults
+from cometgate.capabilities import (
+    check_request,
+    efforts_as_offered_levels,
+    levels_as_budget,
+    with_model_defaults,
+)
 from cometgate.errors import InternalError, InvalidRequest, NotFound, RequestRejected, UpstreamError
 from cometgate.metrics import Metrics
 from cometgate.providers.base import (
@@ -272,6 +277,8 @@ class Gateway:
             request = call.request()
             if call.dialect != "gemini":  # Gemini's own callers hear Google's refusal
                 request = levels_as_budget(request, route.info)
+            if call.dialect == "anthropic":
+                request = efforts_as_offered_levels(request, route.info)
             check_request(request, route.info)
             dropped = _untranslated(request, route, _policy(call, route))
         except RequestRejected as exc:

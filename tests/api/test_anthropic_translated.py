@@ -174,3 +174,70 @@ async def test_a_stream_names_the_dropped_features_too(gateway: TwoUpstreams) ->
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.headers["x-cometgate-dropped"].split(",") == SERVICE_ONLY
+
+
+# --- adaptive thinking and output_config.effort -----------------------------------------------
+
+EFFORTS = ["low", "medium", "high", "max"]
+
+
+def adaptive(model: str, effort: str | None) -> dict[str, Any]:
+    extra: dict[str, Any] = {"thinking": {"type": "adaptive"}}
+    if effort is not None:
+        extra["output_config"] = {"effort": effort}
+    return message(model, max_tokens=400, **extra)
+
+
+@pytest.mark.parametrize(("model", "field", "expected"), [
+    # Gemini, budget-style (128 … 24576): the table's budgets, "max" the model's maximum.
+    ("gem-budget", "thinkingBudget", [1024, 8192, 24576, 24576]),
+    # Gemini, level-style offering LOW and HIGH: the nearest offered level, ties upward.
+    ("gem-levels", "thinkingLevel", ["LOW", "HIGH", "HIGH", "HIGH"]),
+])
+async def test_an_effort_reaches_gemini_as_its_thinking_control(
+    gateway: TwoUpstreams, model: str, field: str, expected: list[Any]
+) -> None:
+    for effort in EFFORTS:
+        response = await gateway.http.post("/v1/messages", json=adaptive(model, effort),
+                                           headers=headers(gateway))
+        assert response.status_code == 200, response.text
+        assert "x-cometgate-dropped" not in response.headers
+    configs = [body["generationConfig"]["thinkingConfig"] for body in gateway.gemini_bodies()]
+    assert [config[field] for config in configs] == expected
+    assert all(config["includeThoughts"] is True and len(config) == 2 for config in configs)
+
+
+@pytest.mark.parametrize("model", ["budget-thinker", "level-thinker"])
+async def test_an_effort_reaches_openai_as_reasoning_effort(
+    gateway: TwoUpstreams, model: str
+) -> None:
+    for effort in EFFORTS:
+        response = await gateway.http.post("/v1/messages", json=adaptive(model, effort),
+                                           headers=headers(gateway))
+        assert response.status_code == 200, response.text
+    sent = [body["reasoning_effort"] for body in gateway.openai.requests]
+    # level-thinker offers LOW and HIGH only: "medium" is met by the nearest, HIGH.
+    assert sent == (["low", "medium", "high", "high"] if model == "budget-thinker"
+                    else ["low", "high", "high", "high"])
+
+
+async def test_adaptive_thinking_without_an_effort_lets_the_model_decide(
+    gateway: TwoUpstreams,
+) -> None:
+    for model in ("gem-budget", "gem-levels", "budget-thinker"):
+        response = await gateway.http.post("/v1/messages", json=adaptive(model, None),
+                                           headers=headers(gateway))
+        assert response.status_code == 200, response.text
+    assert [body["generationConfig"]["thinkingConfig"] for body in gateway.gemini_bodies()] == [
+        {"includeThoughts": True, "thinkingBudget": -1}] * 2
+    assert "reasoning_effort" not in gateway.openai.requests[-1]
+
+
+async def test_an_effort_without_adaptive_thinking_is_dropped_and_named(
+    gateway: TwoUpstreams,
+) -> None:
+    body = message("gem-budget", output_config={"effort": "low"})
+    response = await gateway.http.post("/v1/messages", json=body, headers=headers(gateway))
+    assert response.status_code == 200, response.text
+    assert response.headers["x-cometgate-dropped"] == "output_config.effort"
+    assert "thinkingConfig" not in gateway.gemini_bodies()[-1].get("generationConfig", {})

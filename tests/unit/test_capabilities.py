@@ -18,7 +18,12 @@ from cometgate.canonical import (
     ThinkingConfig,
     ThinkingStyle,
 )
-from cometgate.capabilities import check_request, levels_as_budget, with_model_defaults
+from cometgate.capabilities import (
+    check_request,
+    efforts_as_offered_levels,
+    levels_as_budget,
+    with_model_defaults,
+)
 from cometgate.errors import InvalidRequest
 
 PLAIN = ModelInfo(id="plain", display_name="Plain", description="", version="1",
@@ -186,3 +191,27 @@ def test_a_level_becomes_a_budget_within_the_models_range() -> None:
     assert levels_as_budget(both, model) is both  # a budget the caller gave stays
     on_levels = request(thinking=ThinkingConfig(level="LOW"))
     assert levels_as_budget(on_levels, LEVELS) is on_levels  # a levels model keeps the level
+
+
+@pytest.mark.parametrize(("offered", "expected"), [
+    # wanted:       MINIMAL    LOW      MEDIUM    HIGH     XHIGH
+    (("LOW", "HIGH"), ["LOW", "LOW", "HIGH", "HIGH", "HIGH"]),
+    (("MINIMAL", "LOW", "MEDIUM", "HIGH"), ["MINIMAL", "LOW", "MEDIUM", "HIGH", "HIGH"]),
+    (("HIGH",), ["HIGH"] * 5),
+    (("LOW", "XHIGH"), ["LOW", "LOW", "LOW", "XHIGH", "XHIGH"]),
+])
+def test_an_effort_becomes_the_nearest_level_the_model_offers(
+    offered: tuple[str, ...], expected: list[str]
+) -> None:
+    model = replace(LEVELS, thinking_levels=offered)
+
+    def level_for(level: str) -> str | None:
+        thinking = efforts_as_offered_levels(
+            request(thinking=ThinkingConfig(level=level)), model).thinking
+        assert thinking is not None
+        return thinking.level
+
+    assert [level_for(level) for level in ("MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH")] == (
+        expected)
+    on_budget = request(thinking=ThinkingConfig(level="MEDIUM"))
+    assert efforts_as_offered_levels(on_budget, BUDGET) is on_budget  # budgets: not here

@@ -54,6 +54,7 @@ from cometgate.canonical import (
     ToolMode,
     Untranslated,
 )
+from cometgate.canonical.thinking_levels import LEVEL_OF_ANTHROPIC_EFFORT
 from cometgate.dialects.anthropic.inbound_fields import (
     array,
     boolean,
@@ -91,8 +92,7 @@ _DROPPABLE = {
 BETA_HEADER = "anthropic-beta"
 _BETA = "beta features are switched on only in Anthropic's own API"
 _FOREIGN = "only Anthropic's own API understands this field"
-_EFFORT_LEVEL = {"low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "XHIGH",
-                 "max": "XHIGH"}
+_EFFORT_LEVEL = LEVEL_OF_ANTHROPIC_EFFORT
 _MIN_BUDGET = 1024
 _TOOL_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _TOOL_KEYS = {"type", "name", "description", "input_schema"}

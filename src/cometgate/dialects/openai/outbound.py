@@ -19,6 +19,7 @@ from cometgate.canonical import (
     ThinkingConfig,
     ToolMode,
 )
+from cometgate.canonical.thinking_levels import THINKING_LEVELS
 from cometgate.dialects.openai.history import encode_history
 from cometgate.dialects.openai.reasoning_effort import EFFORT_BY_LEVEL
 from cometgate.dialects.openai.stream import decode_stream
@@ -184,8 +185,8 @@ def _response_format(output: OutputFormat, opts: OpenAIOptions) -> dict[str, Any
 
 
 def _effort_for_budget(budget: int) -> str | None:
-    """thinkingBudget (tokens) → reasoning_effort, mirroring Google's own OpenAI-compatibility
-    table (low = 1,024, medium = 8,192, high = 24,576 tokens):
+    """thinkingBudget (tokens) → reasoning_effort, by the budgets of the table of thinking
+    levels (`canonical.thinking_levels`: low = 1,024, medium = 8,192, high = 24,576 tokens):
 
         budget          effort
         -1 (dynamic)    none sent: the upstream's default
@@ -198,9 +199,12 @@ def _effort_for_budget(budget: int) -> str | None:
         return None
     if budget == 0:
         return "minimal"
-    if budget <= 1024:
-        return "low"
-    return "medium" if budget <= 8192 else "high"
+    return next((effort for step, effort in _BUDGET_STEPS if budget <= step), "high")
+
+
+# (the most tokens a level's effort stands for, that effort), lowest first.
+_BUDGET_STEPS = tuple((level.budget, level.reasoning_effort) for level in THINKING_LEVELS
+                      if isinstance(level.budget, int))
 
 
 def _reasoning(

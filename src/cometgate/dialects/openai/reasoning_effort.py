@@ -6,10 +6,11 @@ so a level that leaves as an effort comes back as the same level.
 
 from __future__ import annotations
 
-# thinkingLevel → reasoning_effort. XHIGH is sent as "high": not every OpenAI-compatible
-# server knows "xhigh", while "high" is understood everywhere.
-EFFORT_BY_LEVEL = {"MINIMAL": "minimal", "LOW": "low", "MEDIUM": "medium", "HIGH": "high",
-                   "XHIGH": "high"}
+from cometgate.canonical.thinking_levels import REASONING_EFFORT_OF_LEVEL
+
+# thinkingLevel → reasoning_effort, from the one table of levels. XHIGH is sent as "high": not
+# every OpenAI-compatible server knows "xhigh", while "high" is understood everywhere.
+EFFORT_BY_LEVEL = REASONING_EFFORT_OF_LEVEL
 
 # reasoning_effort → thinkingLevel. OpenAI's newest models add "xhigh" and "max" above
 # "high"; both are the highest canonical level. "none" (reasoning off) is no level at all:
