@@ -1,11 +1,13 @@
 """Checks a canonical request against what the chosen model can do, before any upstream sees it.
 
-Messages follow the real Gemini API's wording where it has one (gemini-wire.md §b.2), because
-clients and people search for those exact strings.
+What the model cannot honour is found as a fact (`canonical.refusals`) and worded by the
+caller's dialect: Google's wording for Gemini callers (the default), OpenAI's and Anthropic's
+for theirs, each naming the caller's own fields.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from cometgate.canonical import (
@@ -17,16 +19,41 @@ from cometgate.canonical import (
     ThinkingConfig,
     ThinkingStyle,
 )
+from cometgate.canonical.refusals import (
+    BudgetOutOfRange,
+    LevelNotOffered,
+    LevelOnBudgetModel,
+    MediaUnsupported,
+    OutputTooLong,
+    Refusal,
+    TemperatureTooHigh,
+    ThinkingRequired,
+    ThinkingUnsupported,
+)
 from cometgate.canonical.thinking_levels import level_budget, nearest_level
+from cometgate.dialects.gemini.refusals import gemini_refusal
 from cometgate.errors import InvalidRequest
 
+# A refusal in the words of the caller's dialect.
+RefusalWords = Callable[[Refusal], InvalidRequest]
 
-def check_request(request: GenerateRequest, model: ModelInfo) -> None:
-    """Raise InvalidRequest for anything the model cannot honour; return quietly otherwise."""
+
+def check_request(
+    request: GenerateRequest, model: ModelInfo, words: RefusalWords = gemini_refusal
+) -> None:
+    """Raise InvalidRequest, worded by `words`, for the first thing the model cannot honour;
+    return quietly otherwise."""
+    refusal = refusal_of(request, model)
+    if refusal is not None:
+        raise words(refusal)
+
+
+def refusal_of(request: GenerateRequest, model: ModelInfo) -> Refusal | None:
     if request.thinking is not None:
-        _check_thinking(request.thinking, model)
-    _check_inputs(request, model)
-    _check_params(request.params, model)
+        refusal = _thinking_refusal(request.thinking, model)
+        if refusal is not None:
+            return refusal
+    return _input_refusal(request, model) or _params_refusal(request.params, model)
 
 
 def with_model_defaults(request: GenerateRequest, model: ModelInfo) -> GenerateRequest:
@@ -70,58 +97,43 @@ def efforts_as_offered_levels(request: GenerateRequest, model: ModelInfo) -> Gen
         request, thinking=replace(thinking, level=level))
 
 
-def _check_thinking(thinking: ThinkingConfig, model: ModelInfo) -> None:
+def _thinking_refusal(thinking: ThinkingConfig, model: ModelInfo) -> Refusal | None:
     if model.thinking is ThinkingStyle.NONE:
-        raise InvalidRequest(f"Thinking is not enabled for models/{model.id}")
+        return ThinkingUnsupported(model.id)
     if thinking.level is not None:
         if model.thinking is ThinkingStyle.BUDGET:
-            raise InvalidRequest("Thinking level is not supported for this model.")
+            return LevelOnBudgetModel(model.id, thinking.level)
         if thinking.level not in model.thinking_levels:
-            raise InvalidRequest(
-                f"Thinking level {thinking.level} is not supported for this model."
-            )
+            return LevelNotOffered(model.id, thinking.level, model.thinking_levels)
     budget = thinking.budget
     if budget is None or budget == -1:  # -1 asks for a dynamic budget, valid everywhere
-        return
+        return None
     if budget == 0:
-        if not model.thinking_can_disable:
-            raise InvalidRequest("Budget 0 is invalid. This model only works in thinking mode.")
-        return
+        return None if model.thinking_can_disable else ThinkingRequired(model.id)
     if model.thinking is ThinkingStyle.BUDGET and not (
         model.thinking_budget_min <= budget <= model.thinking_budget_max
     ):
-        raise InvalidRequest(
-            f"The thinking budget ({budget}) is invalid. Valid budgets for models/{model.id} "
-            f"are {model.thinking_budget_min} to {model.thinking_budget_max}, 0 (off) or -1."
-        )
+        return BudgetOutOfRange(model.id, budget, model.thinking_budget_min,
+                                model.thinking_budget_max)
+    return None
 
 
-def _check_inputs(request: GenerateRequest, model: ModelInfo) -> None:
+def _input_refusal(request: GenerateRequest, model: ModelInfo) -> Refusal | None:
     for m_index, message in enumerate(request.messages):
         for p_index, part in enumerate(message.parts):
             if isinstance(part, BlobPart | FileRefPart):
                 mime = part.mime_type or "unknown"
                 if mime not in model.input_mime_types:
-                    kind = "inline_data" if isinstance(part, BlobPart) else "file_data"
-                    raise InvalidRequest(
-                        f"Unsupported MIME type: {mime}. models/{model.id} accepts only "
-                        f"{', '.join(model.input_mime_types)} input "
-                        f"(contents[{m_index}].parts[{p_index}].{kind}).",
-                        violations={f"contents[{m_index}].parts[{p_index}].{kind}.mime_type":
-                                    f"{mime} is not supported by models/{model.id}"},
-                    )
+                    return MediaUnsupported(model.id, mime, model.input_mime_types, m_index,
+                                            p_index, inline=isinstance(part, BlobPart))
+    return None
 
 
-def _check_params(params: GenerationParams, model: ModelInfo) -> None:
+def _params_refusal(params: GenerationParams, model: ModelInfo) -> Refusal | None:
     top = model.max_temperature
     if params.temperature is not None and top is not None and params.temperature > top:
-        raise InvalidRequest(
-            f"* GenerateContentRequest.generation_config.temperature: temperature must be "
-            f"between 0 and {top:g} for models/{model.id}."
-        )
+        return TemperatureTooHigh(model.id, params.temperature, top)
     limit = model.output_token_limit
     if params.max_output_tokens is not None and params.max_output_tokens > limit:
-        raise InvalidRequest(
-            f"* GenerateContentRequest.generation_config.max_output_tokens: max_output_tokens "
-            f"({params.max_output_tokens}) exceeds the limit of models/{model.id} ({limit})."
-        )
+        return OutputTooLong(model.id, params.max_output_tokens, limit)
+    return None

@@ -50,12 +50,17 @@ class RequestRejected(GatewayError):
 
 
 class InvalidRequest(RequestRejected):
+    """`code`: a machine-readable reason, for dialects whose errors carry one (OpenAI's
+    `error.code`, e.g. "context_length_exceeded")."""
+
     http_status = 400
     status = "INVALID_ARGUMENT"
 
-    def __init__(self, message: str, *, violations: Mapping[str, str] | None = None) -> None:
+    def __init__(self, message: str, *, violations: Mapping[str, str] | None = None,
+                 code: str | None = None) -> None:
         super().__init__(message)
         self.violations = dict(violations or {})
+        self.code = code
 
 
 class ApiKeyInvalid(InvalidRequest):

@@ -31,11 +31,13 @@ from cometgate.canonical import (
     UsageReported,
 )
 from cometgate.capabilities import (
+    RefusalWords,
     check_request,
     efforts_as_offered_levels,
     levels_as_budget,
     with_model_defaults,
 )
+from cometgate.dialects.gemini.refusals import gemini_refusal
 from cometgate.errors import InternalError, InvalidRequest, NotFound, RequestRejected, UpstreamError
 from cometgate.metrics import Metrics
 from cometgate.providers.base import (
@@ -116,9 +118,11 @@ class Call:
         decode: Callable[[], GenerateRequest],
         raw: RawCall | None = None,
         translation: str | None = None,
+        words: RefusalWords = gemini_refusal,
     ) -> None:
         self.model, self.dialect, self.raw = model, dialect, raw
         self.translation = translation  # the caller's key overrides the model's policy
+        self.words = words  # a model's refusals, in the caller's dialect
         self._decode = decode
         self._decoded: GenerateRequest | RequestRejected | None = None
 
@@ -279,7 +283,7 @@ class Gateway:
                 request = levels_as_budget(request, route.info)
             if call.dialect == "anthropic":
                 request = efforts_as_offered_levels(request, route.info)
-            check_request(request, route.info)
+            check_request(request, route.info, call.words)
             dropped = _untranslated(request, route, _policy(call, route))
         except RequestRejected as exc:
             raise Skip(exc) from exc

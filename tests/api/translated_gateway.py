@@ -51,11 +51,11 @@ class TwoUpstreams:
         return [orjson.loads(seen.body) for seen in self.gemini.requests]
 
 
-def two_upstream_settings(tmp_path: Path) -> Settings:
+def two_upstream_settings(tmp_path: Path, models: dict[str, Any] | None = None) -> Settings:
     config: dict[str, Any] = yaml.safe_load(FAKE_MODELS_YAML)
     config["providers"]["gem"] = {"kind": "gemini", "base_url": "http://fake-gemini",
                                   "api_key": "env:CG_TEST_GEMINI"}
-    config["models"].update(_GEMINI_MODELS)
+    config["models"].update({**_GEMINI_MODELS, **(models or {})})
     path = tmp_path / "two-upstreams.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     env = {"HOME": str(tmp_path), "CG_TEST_GEMINI": "gm-secret"}
@@ -64,9 +64,11 @@ def two_upstream_settings(tmp_path: Path) -> Settings:
 
 @contextlib.asynccontextmanager
 async def two_upstreams(
-    tmp_path: Path, fake_provider: Provider, openai: FakeOpenAIUpstream
+    tmp_path: Path, fake_provider: Provider, openai: FakeOpenAIUpstream,
+    models: dict[str, Any] | None = None,
 ) -> AsyncIterator[TwoUpstreams]:
-    settings = two_upstream_settings(tmp_path)
+    """`models`: more models (or replacements), on "fake" or "gem"."""
+    settings = two_upstream_settings(tmp_path, models)
     gemini = FakeGeminiUpstream()
     gem = GeminiProvider("gem", base_url="http://fake-gemini", api_key="gm-secret",
                          timeouts=Timeouts(),

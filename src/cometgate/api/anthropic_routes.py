@@ -26,6 +26,7 @@ from cometgate.dialects.anthropic.inbound_response import encode_count_tokens, e
 from cometgate.dialects.anthropic.inbound_stream import MessageStreamEncoder
 from cometgate.dialects.anthropic.models import encode_model, encode_model_list
 from cometgate.dialects.anthropic.paths import anthropic_path
+from cometgate.dialects.anthropic.refusals import anthropic_refusal
 from cometgate.errors import NotFound
 from cometgate.metering import Ticket
 from cometgate.pipeline import Call
@@ -68,7 +69,7 @@ class AnthropicApi:
         beta = request.headers.get(BETA_HEADER)
         call = Call(name, dialect="anthropic",
                     decode=lambda: decode_messages_request(document, beta=beta),
-                    translation=key.translation)
+                    translation=key.translation, words=anthropic_refusal)
         answer = self._stream if stream else self._complete
         return await entrance.metered(ticket, lambda: answer(call, ticket, name))
 
@@ -85,7 +86,7 @@ class AnthropicApi:
                       headers=caller_headers(request.headers),
                       query=caller_query(request.query_params))
         call = Call(name, dialect="anthropic", decode=lambda: decode_messages_request(document),
-                    raw=raw, translation=key.translation)
+                    raw=raw, translation=key.translation, words=anthropic_refusal)
         outcome = await entrance.gateway.count_tokens(call)
         if outcome.raw is not None:
             return Response(outcome.raw.body, media_type=outcome.raw.content_type)

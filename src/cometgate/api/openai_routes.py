@@ -38,6 +38,7 @@ from cometgate.dialects.openai.inbound_response import (
 from cometgate.dialects.openai.inbound_stream import ChatChunkEncoder
 from cometgate.dialects.openai.passthrough import ForwardedOpenAIFraming
 from cometgate.dialects.openai.paths import openai_path
+from cometgate.dialects.openai.refusals import openai_refusals
 from cometgate.errors import NotFound
 from cometgate.metering import Ticket
 from cometgate.pipeline import Call
@@ -98,6 +99,7 @@ class OpenAIApi:
             raw=RawCall(body=b"", version="v1", method="chat", document=document,
                         stream=stream),
             translation=key.translation,
+            words=openai_refusals(document),
         )
         if stream:
             return await entrance.metered(

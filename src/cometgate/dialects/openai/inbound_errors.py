@@ -10,7 +10,7 @@ public issue threads):
 | Unauthenticated            | 401    | invalid_request_error     | null                  |
 | PermissionDenied, any 403  | 403    | request_forbidden         | null                  |
 | NotFound (a model)         | 404    | invalid_request_error     | model_not_found       |
-| InvalidRequest             | 400    | invalid_request_error     | null (see below)      |
+| InvalidRequest             | 400    | invalid_request_error     | its code, else null   |
 | PayloadTooLarge            | 413    | invalid_request_error     | null                  |
 | RateLimited, 429 upstream  | 429    | requests                  | rate_limit_exceeded   |
 | BudgetExhausted            | 429    | insufficient_quota        | insufficient_quota    |
@@ -101,7 +101,7 @@ def _type_and_code(error: GatewayError) -> tuple[str, str | None]:
         return "service_unavailable_error", None
     if error.http_status >= 500:
         return "server_error", None
-    return _INVALID, None
+    return _INVALID, error.code if isinstance(error, InvalidRequest) else None
 
 
 def _param(error: GatewayError) -> str | None:

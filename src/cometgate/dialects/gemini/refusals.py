@@ -1,0 +1,61 @@
+"""A model's refusals (`canonical.refusals`) in Google's words, for Gemini callers: the
+messages the real Gemini API sends where it has one (gemini-wire.md §b.2), because clients
+and people search for those exact strings."""
+
+from __future__ import annotations
+
+from cometgate.canonical.refusals import (
+    BudgetOutOfRange,
+    LevelNotOffered,
+    LevelOnBudgetModel,
+    MediaUnsupported,
+    OutputTooLong,
+    PromptTooLong,
+    Refusal,
+    TemperatureTooHigh,
+    ThinkingRequired,
+    ThinkingUnsupported,
+)
+from cometgate.errors import InvalidRequest
+
+_CONFIG = "* GenerateContentRequest.generation_config"
+
+
+def gemini_refusal(refusal: Refusal) -> InvalidRequest:
+    match refusal:
+        case ThinkingUnsupported(model=model):
+            return InvalidRequest(f"Thinking is not enabled for models/{model}")
+        case LevelOnBudgetModel():
+            return InvalidRequest("Thinking level is not supported for this model.")
+        case LevelNotOffered(level=level):
+            return InvalidRequest(f"Thinking level {level} is not supported for this model.")
+        case ThinkingRequired():
+            return InvalidRequest("Budget 0 is invalid. This model only works in thinking mode.")
+        case BudgetOutOfRange(model=model, budget=budget, low=low, high=high):
+            return InvalidRequest(
+                f"The thinking budget ({budget}) is invalid. Valid budgets for models/{model} "
+                f"are {low} to {high}, 0 (off) or -1.")
+        case MediaUnsupported():
+            return _media(refusal)
+        case TemperatureTooHigh(model=model, maximum=maximum):
+            return InvalidRequest(f"{_CONFIG}.temperature: temperature must be between 0 and "
+                                  f"{maximum:g} for models/{model}.")
+        case OutputTooLong(model=model, max_output_tokens=wanted, limit=limit):
+            return InvalidRequest(
+                f"{_CONFIG}.max_output_tokens: max_output_tokens ({wanted}) exceeds the limit "
+                f"of models/{model} ({limit}).")
+        case PromptTooLong(prompt_tokens=tokens, limit=limit):
+            counted = "" if tokens is None else f" ({tokens})"
+            return InvalidRequest(f"The input token count{counted} exceeds the maximum number "
+                                  f"of tokens allowed ({limit}).")
+
+
+def _media(refusal: MediaUnsupported) -> InvalidRequest:
+    kind = "inline_data" if refusal.inline else "file_data"
+    where = f"contents[{refusal.message}].parts[{refusal.part}].{kind}"
+    return InvalidRequest(
+        f"Unsupported MIME type: {refusal.mime_type}. models/{refusal.model} accepts only "
+        f"{', '.join(refusal.accepted)} input ({where}).",
+        violations={f"{where}.mime_type":
+                    f"{refusal.mime_type} is not supported by models/{refusal.model}"},
+    )
