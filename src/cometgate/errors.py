@@ -133,11 +133,14 @@ class UpstreamError(GatewayError):
         http_status: int | None = None,
         status: str | None = None,
         retry_after: float | None = None,
+        prompt_too_long: bool = False,
     ) -> None:
         super().__init__(message)
         self.failure_class = failure_class
         self.upstream_status = upstream_status
         self.retry_after = retry_after
+        # The upstream said, in a structured field, that the prompt is over its context.
+        self.prompt_too_long = prompt_too_long
         # (dialect, body): the upstream's own error answer, which a caller of that same dialect
         # receives verbatim (pass-through), details and all.
         self.native_body: tuple[str, bytes] | None = None

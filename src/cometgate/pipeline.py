@@ -37,6 +37,7 @@ from cometgate.capabilities import (
     levels_as_budget,
     with_model_defaults,
 )
+from cometgate.context_window import refusal_after_failure, refusal_before_sending
 from cometgate.dialects.gemini.refusals import gemini_refusal
 from cometgate.errors import InternalError, InvalidRequest, NotFound, RequestRejected, UpstreamError
 from cometgate.metrics import Metrics
@@ -176,7 +177,8 @@ class Gateway:
                 return Outcome(None, raw=raw, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
             provider = option.candidate.provider
-            response = await _translating(provider.generate(request, option.target))
+            response = await self._sent(
+                call, route, option, request, lambda: provider.generate(request, option.target))
             return Outcome(response, _dropped(call.request(), dropped, response.dropped),
                            served_by=_served_by(option))
 
@@ -197,8 +199,12 @@ class Gateway:
                 relay = self._relay_raw(route, option, first_chunk, chunks)
                 return StreamOutcome(None, raw=relay, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
-            events = option.candidate.provider.stream(request, option.target)
-            first = await _first(events)
+
+            async def opened() -> tuple[AsyncGenerator[StreamEvent, None], StreamEvent]:
+                events = option.candidate.provider.stream(request, option.target)
+                return events, await _first(events)
+
+            events, first = await self._sent(call, route, option, request, opened)
             upstream_drops = first.dropped if isinstance(first, StreamStarted) else ()
             relay_events = self._relay(route, option, first, events)
             return StreamOutcome(relay_events, _dropped(call.request(), dropped, upstream_drops),
@@ -289,6 +295,24 @@ class Gateway:
             raise Skip(exc) from exc
         prepared = with_model_defaults(request, route.info)
         return replace(prepared, model=route.info.id), dropped
+
+    async def _sent(
+        self, call: Call, route: ModelRoute, option: Attempt, request: GenerateRequest,
+        send: Callable[[], Awaitable[R]],
+    ) -> R:
+        """`send()` to a translating upstream, with the model's context window checked: before
+        sending when the prompt may not fit, and after the upstream refused it; a prompt over
+        the window is refused as the caller's dialect says it (`context_window`)."""
+        provider, target = option.candidate.provider, option.target
+        refusal = await refusal_before_sending(provider, request, target, route.info)
+        if refusal is None:
+            try:
+                return await _translating(send())
+            except UpstreamError as exc:
+                refusal = await refusal_after_failure(exc, provider, request, target, route.info)
+                if refusal is None:
+                    raise
+        raise call.words(refusal)
 
     async def _relay(
         self, route: ModelRoute, option: Attempt, first: StreamEvent,

@@ -192,4 +192,6 @@ async def test_generate_content_maps_upstream_failures_too(
     refused = await client.post("/v1beta/models/smollm2-135m-instruct:generateContent",
                                 json=text_body())
     assert refused.status_code == 400
-    assert error_of(refused.content)["message"] == "fake failure 400"
+    # context_length_exceeded, in Google's words (the prompt counts 11: no count to give).
+    assert error_of(refused.content)["message"] == (
+        "The input token count exceeds the maximum number of tokens allowed (8192).")

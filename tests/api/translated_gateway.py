@@ -1,5 +1,8 @@
 """A gateway whose models reach two fake upstreams in process — the shared OpenAI-compatible
-one ("fake") and a Gemini one ("gem") — for tests of what a translation sends each kind."""
+one ("fake") and a Gemini one ("gem") — for tests of what a translation sends each kind.
+
+"worker" reaches the OpenAI-compatible fake as the local model's provider reaches its worker:
+it translates every caller's request (it forwards no one's bytes) and counts tokens."""
 
 from __future__ import annotations
 
@@ -14,8 +17,10 @@ import orjson
 import yaml
 
 from cometgate.app import create_app
+from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.providers.base import Provider
 from cometgate.providers.gemini import GeminiProvider
+from cometgate.providers.http import TokenizingHttpProvider
 from cometgate.providers.timeouts import Timeouts
 from cometgate.settings import Settings, load_settings
 from tests.api.conftest import create_key
@@ -55,6 +60,8 @@ def two_upstream_settings(tmp_path: Path, models: dict[str, Any] | None = None) 
     config: dict[str, Any] = yaml.safe_load(FAKE_MODELS_YAML)
     config["providers"]["gem"] = {"kind": "gemini", "base_url": "http://fake-gemini",
                                   "api_key": "env:CG_TEST_GEMINI"}
+    config["providers"]["worker"] = {"kind": "openai", "base_url": "http://fake-upstream/v1",
+                                     "tokenize_endpoint": True}
     config["models"].update({**_GEMINI_MODELS, **(models or {})})
     path = tmp_path / "two-upstreams.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -73,8 +80,12 @@ async def two_upstreams(
     gem = GeminiProvider("gem", base_url="http://fake-gemini", api_key="gm-secret",
                          timeouts=Timeouts(),
                          client=httpx.AsyncClient(transport=httpx.ASGITransport(app=gemini.app)))
+    worker = TokenizingHttpProvider(
+        "worker", base_url="http://fake-upstream/v1",
+        options=OpenAIOptions(accepts_top_k=True, supports_reasoning=True), timeouts=Timeouts(),
+        client=httpx.AsyncClient(transport=httpx.ASGITransport(app=openai.app)))
     key = await create_key(settings)
-    app = create_app(settings, providers={"fake": fake_provider, "gem": gem})
+    app = create_app(settings, providers={"fake": fake_provider, "gem": gem, "worker": worker})
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://gateway") as http:

@@ -64,6 +64,7 @@ def _words(body: dict[str, Any]) -> int:
 class FakeOpenAIUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.paths: list[str] = []  # each request's path, in the order of `requests`
         self.replies: list[Reply] = []
         self.default = Reply()
         self._ids = itertools.count(1)
@@ -78,6 +79,7 @@ class FakeOpenAIUpstream:
     async def _tokenize(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
         self.requests.append(body)
+        self.paths.append(request.url.path)
         count = _words(body)
         return Response(orjson.dumps({"count": count, "max_model_len": 8192,
                                       "tokens": list(range(count)), "token_strs": None}),
@@ -86,6 +88,7 @@ class FakeOpenAIUpstream:
     async def _chat(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
         self.requests.append(body)
+        self.paths.append(request.url.path)
         reply = self.next_reply()
         if reply.status != 200:
             error = {"error": {"message": f"fake failure {reply.status}", "type": reply.error_type,

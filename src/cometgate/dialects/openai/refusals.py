@@ -21,9 +21,9 @@ from cometgate.canonical.refusals import (
     ThinkingUnsupported,
 )
 from cometgate.dialects.openai.reasoning_effort import EFFORT_BY_LEVEL
+from cometgate.dialects.openai.wire import CONTEXT_LENGTH_EXCEEDED
 from cometgate.errors import InvalidRequest
 
-CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 _EFFORT = "reasoning_effort"
 
 

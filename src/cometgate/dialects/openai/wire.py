@@ -210,6 +210,9 @@ def _nested(mapping: Mapping[str, Any], outer: str, inner: str) -> object:
     return section.get(inner) if isinstance(section, dict) else None
 
 
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"  # OpenAI's error.code for it
+
+
 # --- errors ----------------------------------------------------------------------------------
 
 
@@ -237,7 +240,8 @@ def _classified(status: int, headers: Mapping[str, str], body: bytes) -> Upstrea
     PERMISSION_DENIED, and no reason to rest the credential for every caller.
 
     What the caller sees: their own fault (400/413/422, or 404 for anything but an unknown
-    model) → 400 INVALID_ARGUMENT with the upstream's message (e.g. context_length_exceeded);
+    model) → 400 INVALID_ARGUMENT with the upstream's message, marked `prompt_too_long` when
+    error.code is context_length_exceeded (OpenAI's, and the local worker's);
     a rejected credential or spent quota is the operator's problem, not the caller's →
     503 UNAVAILABLE; rate limited → 429 RESOURCE_EXHAUSTED with the upstream's retry delay;
     408/409/5xx → 503 UNAVAILABLE (504 DEADLINE_EXCEEDED for an upstream 504)."""
@@ -263,7 +267,8 @@ def _classified(status: int, headers: Mapping[str, str], body: bytes) -> Upstrea
     if status in (400, 413, 422) or (status == 404 and code != "model_not_found"
                                       and kind == "invalid_request_error"):
         return UpstreamError(message, failure_class=FailureClass.CALLER_FAULT,
-                             upstream_status=status, http_status=400, status="INVALID_ARGUMENT")
+                             upstream_status=status, http_status=400, status="INVALID_ARGUMENT",
+                             prompt_too_long=code == CONTEXT_LENGTH_EXCEEDED)
     if status == 504:
         return _failure("upstream timed out", FailureClass.TRANSIENT, status, 504,
                         "DEADLINE_EXCEEDED")
