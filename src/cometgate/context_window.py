@@ -6,8 +6,9 @@ Two ways to know, never the text of an upstream's message:
   "context_length_exceeded", read by the outbound codec into `UpstreamError.prompt_too_long`);
 - the gateway's own check against the model's limit, with an exact count from the provider
   (`CountsTokens`): before sending, when a cheap upper estimate says the prompt may not fit
-  (so a prompt that plainly fits costs nothing), and after an upstream refused the request
-  as the caller's fault giving only a status (vLLM, Anthropic and Gemini say it in words).
+  (so a prompt that plainly fits costs nothing; translated requests only — a passed-through
+  one is its upstream's to judge), and after an upstream refused the request as the caller's
+  fault giving only a status (vLLM, Anthropic and Gemini say it in words), on either path.
 Without an exact count the number is left out, never made up.
 """
 

@@ -39,7 +39,14 @@ from cometgate.capabilities import (
 )
 from cometgate.context_window import refusal_after_failure, refusal_before_sending
 from cometgate.dialects.gemini.refusals import gemini_refusal
-from cometgate.errors import InternalError, InvalidRequest, NotFound, RequestRejected, UpstreamError
+from cometgate.errors import (
+    FailureClass,
+    InternalError,
+    InvalidRequest,
+    NotFound,
+    RequestRejected,
+    UpstreamError,
+)
 from cometgate.metrics import Metrics
 from cometgate.providers.base import (
     CountsTokens,
@@ -173,7 +180,8 @@ class Gateway:
         async def attempt(option: Attempt) -> Outcome:
             forwarder, raw_call = _forwarding(call, option.candidate.provider)
             if forwarder is not None and raw_call is not None:
-                raw = await forwarder.forward(raw_call, option.target)
+                raw = await self._forwarded(
+                    call, route, option, lambda: forwarder.forward(raw_call, option.target))
                 return Outcome(None, raw=raw, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
             provider = option.candidate.provider
@@ -195,7 +203,7 @@ class Gateway:
             forwarder, raw_call = _forwarding(call, option.candidate.provider)
             if forwarder is not None and raw_call is not None:
                 chunks = forwarder.forward_stream(raw_call, option.target)
-                first_chunk = await _first(chunks)
+                first_chunk = await self._forwarded(call, route, option, lambda: _first(chunks))
                 relay = self._relay_raw(route, option, first_chunk, chunks)
                 return StreamOutcome(None, raw=relay, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
@@ -312,6 +320,28 @@ class Gateway:
                 refusal = await refusal_after_failure(exc, provider, request, target, route.info)
                 if refusal is None:
                     raise
+        raise call.words(refusal)
+
+    async def _forwarded(
+        self, call: Call, route: ModelRoute, option: Attempt, send: Callable[[], Awaitable[R]]
+    ) -> R:
+        """`send()` the caller's own bytes. The upstream speaks the caller's dialect, so its
+        refusal is relayed as it is — unless it gave only a status for a prompt that the
+        provider's exact count puts over the model's window (vLLM says that only in words):
+        then the caller hears its dialect's context-length error."""
+        try:
+            return await send()
+        except UpstreamError as exc:
+            if exc.prompt_too_long or exc.failure_class is not FailureClass.CALLER_FAULT:
+                raise
+            try:
+                request = call.request()
+            except RequestRejected:
+                raise exc from None
+            refusal = await refusal_after_failure(exc, option.candidate.provider, request,
+                                                  option.target, route.info)
+            if refusal is None:
+                raise
         raise call.words(refusal)
 
     async def _relay(

@@ -18,8 +18,11 @@ from tests.api.translated_gateway import TwoUpstreams, two_upstreams
 from tests.fakes.openai_upstream import FakeOpenAIUpstream, Reply
 
 MODEL = "window"  # on "worker": every dialect's request is translated; it counts tokens
+PASSED = "window-passed"  # on "fake": an OpenAI caller's body is passed through
 WINDOW = {MODEL: {"provider": "worker", "upstream_model": "worker-up",
-                  "input_token_limit": 1000, "output_token_limit": 500}}
+                  "input_token_limit": 1000, "output_token_limit": 500},
+          PASSED: {"provider": "fake", "upstream_model": "fake-up",
+                   "input_token_limit": 1000, "output_token_limit": 500}}
 
 
 @pytest.fixture
@@ -35,7 +38,7 @@ OVER, UNDER = "a " * 1500, "a " * 900
 LONG_OVER, LONG_UNDER = "word " * 1500, "word " * 999
 
 
-async def ask(gateway: TwoUpstreams, dialect: str, text: str = OVER,
+async def ask(gateway: TwoUpstreams, dialect: str, text: str = OVER, model: str = MODEL,
               **extra: Any) -> httpx.Response:
     if dialect == "gemini":
         return await gateway.http.post(
@@ -45,7 +48,7 @@ async def ask(gateway: TwoUpstreams, dialect: str, text: str = OVER,
     if dialect == "openai":
         return await gateway.http.post(
             "/v1/chat/completions",
-            json={"model": MODEL, "messages": [{"role": "user", "content": text}], **extra},
+            json={"model": model, "messages": [{"role": "user", "content": text}], **extra},
             headers={"authorization": f"Bearer {gateway.key}"})
     return await gateway.http.post(
         "/v1/messages",
@@ -142,3 +145,29 @@ async def test_a_stream_is_refused_before_it_starts(gateway: TwoUpstreams, diale
     response = await ask(gateway, dialect, stream=True)
     assert response.status_code == 400
     assert answer(response) == context_error(dialect, 1500)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_passed_through_status_only_refusal_over_the_window_is_openais(
+    gateway: TwoUpstreams, stream: bool
+) -> None:
+    gateway.openai.replies.append(STATUS_ONLY)
+    response = await ask(gateway, "openai", model=PASSED, stream=stream)
+    assert response.status_code == 400
+    assert answer(response) == context_error("openai", 1500)
+    assert gateway.openai.paths == ["/v1/chat/completions", "/tokenize"]
+
+
+async def test_a_passed_through_refusal_otherwise_is_the_upstreams_own(
+    gateway: TwoUpstreams,
+) -> None:
+    gateway.openai.replies.extend([CONTEXT_LENGTH, STATUS_ONLY])
+    coded = await ask(gateway, "openai", UNDER, model=PASSED)  # already OpenAI's own words
+    under = await ask(gateway, "openai", UNDER, model=PASSED)  # some other fault
+    assert coded.json() == {"error": {"message": "fake failure 400",
+                                      "type": "invalid_request_error", "param": None,
+                                      "code": "context_length_exceeded"}}
+    assert under.json() == {"error": {"message": "fake failure 400", "type": "BadRequestError",
+                                      "param": None, "code": None}}
+    assert gateway.openai.paths == [
+        "/v1/chat/completions", "/v1/chat/completions", "/tokenize"]
