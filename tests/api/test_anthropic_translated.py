@@ -241,3 +241,20 @@ async def test_an_effort_without_adaptive_thinking_is_dropped_and_named(
     assert response.status_code == 200, response.text
     assert response.headers["x-cometgate-dropped"] == "output_config.effort"
     assert "thinkingConfig" not in gateway.gemini_bodies()[-1].get("generationConfig", {})
+
+
+@pytest.mark.parametrize("thinking", [{"type": "adaptive"},
+                                      {"type": "enabled", "budget_tokens": 1024}])
+async def test_thinking_on_a_model_without_it_is_refused_alike(
+    gateway: TwoUpstreams, thinking: dict[str, Any]
+) -> None:
+    body = message("gem-plain", max_tokens=2048, thinking=thinking,
+                   output_config={"effort": "high"} if thinking["type"] == "adaptive" else None)
+    body = {key: value for key, value in body.items() if value is not None}
+    response = await gateway.http.post("/v1/messages", json=body, headers=headers(gateway))
+    assert response.status_code == 400
+    error = response.json()
+    assert error["type"] == "error" and error["error"] == {
+        "type": "invalid_request_error",
+        "message": "thinking: 'gem-plain' does not support thinking"}
+    assert gateway.gemini.requests == []
