@@ -8,7 +8,8 @@ Two ways to know, never the text of an upstream's message:
   (`CountsTokens`): before sending, when a cheap upper estimate says the prompt may not fit
   (so a prompt that plainly fits costs nothing; translated requests only — a passed-through
   one is its upstream's to judge), and after an upstream refused the request as the caller's
-  fault giving only a status (vLLM, Anthropic and Gemini say it in words), on either path.
+  fault giving only a status (vLLM, Anthropic and Gemini say it in words) — then only for a
+  prompt whose estimate is within reach of the window.
 Without an exact count the number is left out, never made up.
 """
 
@@ -35,6 +36,9 @@ from cometgate.providers.base import CountsTokens, Target
 # errs towards more tokens), and what a media part may cost (Gemini bills 258 per image tile).
 _CHARS_PER_TOKEN = 3
 _MEDIA_TOKENS = 258
+# After a status-only refusal, a prompt is counted only when its estimate is at least this
+# fraction of the window (1/4: far below where any tokenizer's count of ordinary text lands).
+_WITHIN_REACH = 4
 
 
 async def refusal_before_sending(
@@ -54,6 +58,8 @@ async def refusal_after_failure(
     if error.failure_class is not FailureClass.CALLER_FAULT:
         return None
     limit = model.input_token_limit
+    if not error.prompt_too_long and estimated_tokens(request) * _WITHIN_REACH < limit:
+        return None  # a short prompt's refusal is about something else: no count to pay for
     count = await exact_count(provider, request, target)
     over = count is not None and count > limit
     if not (over or error.prompt_too_long):

@@ -326,13 +326,15 @@ class Gateway:
         self, call: Call, route: ModelRoute, option: Attempt, send: Callable[[], Awaitable[R]]
     ) -> R:
         """`send()` the caller's own bytes. The upstream speaks the caller's dialect, so its
-        refusal is relayed as it is — unless it gave only a status for a prompt that the
-        provider's exact count puts over the model's window (vLLM says that only in words):
-        then the caller hears its dialect's context-length error."""
+        refusal is relayed as it is (Google's and Anthropic's context-length errors are their
+        dialects' own) — unless an OpenAI-compatible server gave only a status for a prompt
+        that the provider's exact count puts over the model's window (vLLM says that only in
+        words, without OpenAI's code): then the caller hears OpenAI's context-length error."""
         try:
             return await send()
         except UpstreamError as exc:
-            if exc.prompt_too_long or exc.failure_class is not FailureClass.CALLER_FAULT:
+            if (call.dialect != "openai" or exc.prompt_too_long
+                    or exc.failure_class is not FailureClass.CALLER_FAULT):
                 raise
             try:
                 request = call.request()

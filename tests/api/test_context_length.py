@@ -15,13 +15,18 @@ import pytest
 
 from cometgate.providers.base import Provider
 from tests.api.translated_gateway import TwoUpstreams, two_upstreams
+from tests.fakes.gemini_upstream import Reply as GeminiReply
+from tests.fakes.gemini_upstream import google_error
 from tests.fakes.openai_upstream import FakeOpenAIUpstream, Reply
 
 MODEL = "window"  # on "worker": every dialect's request is translated; it counts tokens
 PASSED = "window-passed"  # on "fake": an OpenAI caller's body is passed through
+GEMINI = "window-gemini"  # on "gem": other dialects' requests are translated
 WINDOW = {MODEL: {"provider": "worker", "upstream_model": "worker-up",
                   "input_token_limit": 1000, "output_token_limit": 500},
           PASSED: {"provider": "fake", "upstream_model": "fake-up",
+                   "input_token_limit": 1000, "output_token_limit": 500},
+          GEMINI: {"provider": "gem", "upstream_model": "gemini-up",
                    "input_token_limit": 1000, "output_token_limit": 500}}
 
 
@@ -42,7 +47,7 @@ async def ask(gateway: TwoUpstreams, dialect: str, text: str = OVER, model: str 
               **extra: Any) -> httpx.Response:
     if dialect == "gemini":
         return await gateway.http.post(
-            f"/v1beta/models/{MODEL}:generateContent",
+            f"/v1beta/models/{model}:generateContent",
             json={"contents": [{"role": "user", "parts": [{"text": text}]}]},
             headers={"x-goog-api-key": gateway.key})
     if dialect == "openai":
@@ -52,7 +57,7 @@ async def ask(gateway: TwoUpstreams, dialect: str, text: str = OVER, model: str 
             headers={"authorization": f"Bearer {gateway.key}"})
     return await gateway.http.post(
         "/v1/messages",
-        json={"model": MODEL, "max_tokens": 64,
+        json={"model": model, "max_tokens": 64,
               "messages": [{"role": "user", "content": text}], **extra},
         headers={"x-api-key": gateway.key, "anthropic-version": "2023-06-01"})
 
@@ -171,3 +176,28 @@ async def test_a_passed_through_refusal_otherwise_is_the_upstreams_own(
                                       "param": None, "code": None}}
     assert gateway.openai.paths == [
         "/v1/chat/completions", "/v1/chat/completions", "/tokenize"]
+
+
+async def test_a_short_prompts_refusal_is_not_counted(gateway: TwoUpstreams) -> None:
+    gateway.openai.replies.append(STATUS_ONLY)
+    response = await ask(gateway, "gemini", "Hello")
+    assert response.json()["error"]["message"] == "fake failure 400"
+    assert gateway.openai.paths == ["/v1/chat/completions"]  # nothing counted
+
+
+GEMINI_TOO_LONG = GeminiReply(status=400, error=google_error(
+    400, "INVALID_ARGUMENT",
+    "The input token count (1500) exceeds the maximum number of tokens allowed (1000)."))
+
+
+@pytest.mark.parametrize("dialect", ["openai", "anthropic"])
+async def test_geminis_status_only_refusal_reaches_other_callers_in_their_words(
+    gateway: TwoUpstreams, dialect: str
+) -> None:
+    # Gemini says it only in words: the gateway counts with :countTokens (a token a word).
+    gateway.gemini.replies.append(GEMINI_TOO_LONG)
+    response = await ask(gateway, dialect, model=GEMINI)
+    assert response.status_code == 400
+    assert answer(response) == context_error(dialect, 1500)
+    assert [seen.path.rsplit(":", 1)[1] for seen in gateway.gemini.requests] == [
+        "generateContent", "countTokens"]
