@@ -55,8 +55,8 @@ async def refusal_after_failure(
     error: UpstreamError, provider: object, request: GenerateRequest, target: Target,
     model: ModelInfo,
 ) -> PromptTooLong | None:
-    if error.failure_class is not FailureClass.CALLER_FAULT:
-        return None
+    if error.failure_class is not FailureClass.CALLER_FAULT or error.http_status != 400:
+        return None  # not a refusal of the request itself (a 403: something not allowed)
     limit = model.input_token_limit
     if not error.prompt_too_long and estimated_tokens(request) * _WITHIN_REACH < limit:
         return None  # a short prompt's refusal is about something else: no count to pay for
