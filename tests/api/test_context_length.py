@@ -15,6 +15,7 @@ import pytest
 
 from cometgate.providers.base import Provider
 from tests.api.translated_gateway import TwoUpstreams, two_upstreams
+from tests.fakes.anthropic_upstream import Reply as AnthropicReply
 from tests.fakes.gemini_upstream import Reply as GeminiReply
 from tests.fakes.gemini_upstream import google_error
 from tests.fakes.openai_upstream import FakeOpenAIUpstream, Reply
@@ -22,11 +23,14 @@ from tests.fakes.openai_upstream import FakeOpenAIUpstream, Reply
 MODEL = "window"  # on "worker": every dialect's request is translated; it counts tokens
 PASSED = "window-passed"  # on "fake": an OpenAI caller's body is passed through
 GEMINI = "window-gemini"  # on "gem": other dialects' requests are translated
+CLAUDE = "window-claude"  # on "ant": other dialects' requests are translated
 WINDOW = {MODEL: {"provider": "worker", "upstream_model": "worker-up",
                   "input_token_limit": 1000, "output_token_limit": 500},
           PASSED: {"provider": "fake", "upstream_model": "fake-up",
                    "input_token_limit": 1000, "output_token_limit": 500},
           GEMINI: {"provider": "gem", "upstream_model": "gemini-up",
+                   "input_token_limit": 1000, "output_token_limit": 500},
+          CLAUDE: {"provider": "ant", "upstream_model": "claude-up",
                    "input_token_limit": 1000, "output_token_limit": 500}}
 
 
@@ -201,3 +205,16 @@ async def test_geminis_status_only_refusal_reaches_other_callers_in_their_words(
     assert answer(response) == context_error(dialect, 1500)
     assert [seen.path.rsplit(":", 1)[1] for seen in gateway.gemini.requests] == [
         "generateContent", "countTokens"]
+
+
+@pytest.mark.parametrize("dialect", ["gemini", "openai"])
+async def test_anthropics_prompt_too_long_reaches_other_callers_in_their_words(
+    gateway: TwoUpstreams, dialect: str
+) -> None:
+    # Anthropic's "prompt is too long" is an invalid_request_error like any other: the gateway
+    # counts with count_tokens (a token a word) to know it.
+    gateway.anthropic.replies.append(AnthropicReply(status=400))
+    response = await ask(gateway, dialect, model=CLAUDE)
+    assert response.status_code == 400
+    assert answer(response) == context_error(dialect, 1500)
+    assert len(gateway.anthropic.requests) == 2  # the generation, then the count

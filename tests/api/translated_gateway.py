@@ -1,8 +1,9 @@
-"""A gateway whose models reach two fake upstreams in process — the shared OpenAI-compatible
-one ("fake") and a Gemini one ("gem") — for tests of what a translation sends each kind.
+"""A gateway whose models reach fake upstreams in process — the shared OpenAI-compatible one
+("fake") and a Gemini one ("gem") above all — for tests of what a translation sends each kind.
 
 "worker" reaches the OpenAI-compatible fake as the local model's provider reaches its worker:
-it translates every caller's request (it forwards no one's bytes) and counts tokens."""
+it translates every caller's request (it forwards no one's bytes) and counts tokens. "ant"
+reaches a fake Anthropic upstream."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ import orjson
 import yaml
 
 from cometgate.app import create_app
+from cometgate.dialects.anthropic.encode import AnthropicOptions
 from cometgate.dialects.openai.outbound import OpenAIOptions
+from cometgate.providers.anthropic_upstream import AnthropicUpstream
 from cometgate.providers.base import Provider
 from cometgate.providers.gemini import GeminiProvider
 from cometgate.providers.http import TokenizingHttpProvider
@@ -25,6 +28,7 @@ from cometgate.providers.timeouts import Timeouts
 from cometgate.settings import Settings, load_settings
 from tests.api.conftest import create_key
 from tests.conftest import FAKE_MODELS_YAML
+from tests.fakes.anthropic_upstream import FakeAnthropicUpstream
 from tests.fakes.gemini_upstream import FakeGeminiUpstream
 from tests.fakes.openai_upstream import FakeOpenAIUpstream
 
@@ -47,6 +51,7 @@ class TwoUpstreams:
     openai: FakeOpenAIUpstream
     gemini: FakeGeminiUpstream
     settings: Settings
+    anthropic: FakeAnthropicUpstream
 
     async def key_with(self, translation: str) -> str:
         """A new key whose translation policy overrides the models'."""
@@ -62,10 +67,13 @@ def two_upstream_settings(tmp_path: Path, models: dict[str, Any] | None = None) 
                                   "api_key": "env:CG_TEST_GEMINI"}
     config["providers"]["worker"] = {"kind": "openai", "base_url": "http://fake-upstream/v1",
                                      "tokenize_endpoint": True}
+    config["providers"]["ant"] = {"kind": "anthropic", "base_url": "http://fake-anthropic",
+                                  "api_key": "env:CG_TEST_ANTHROPIC"}
     config["models"].update({**_GEMINI_MODELS, **(models or {})})
     path = tmp_path / "two-upstreams.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    env = {"HOME": str(tmp_path), "CG_TEST_GEMINI": "gm-secret"}
+    env = {"HOME": str(tmp_path), "CG_TEST_GEMINI": "gm-secret",
+           "CG_TEST_ANTHROPIC": "sk-ant-secret"}
     return load_settings(path, data_dir=tmp_path / "two-data", env=env)
 
 
@@ -84,9 +92,15 @@ async def two_upstreams(
         "worker", base_url="http://fake-upstream/v1",
         options=OpenAIOptions(accepts_top_k=True, supports_reasoning=True), timeouts=Timeouts(),
         client=httpx.AsyncClient(transport=httpx.ASGITransport(app=openai.app)))
+    anthropic = FakeAnthropicUpstream()
+    ant = AnthropicUpstream(
+        "ant", base_url="http://fake-anthropic", api_key="sk-ant-secret",
+        options=AnthropicOptions(), timeouts=Timeouts(),
+        client=httpx.AsyncClient(transport=httpx.ASGITransport(app=anthropic.app)))
     key = await create_key(settings)
-    app = create_app(settings, providers={"fake": fake_provider, "gem": gem, "worker": worker})
+    app = create_app(settings, providers={"fake": fake_provider, "gem": gem, "worker": worker,
+                                          "ant": ant})
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://gateway") as http:
-            yield TwoUpstreams(http, key, openai, gemini, settings)
+            yield TwoUpstreams(http, key, openai, gemini, settings, anthropic)
