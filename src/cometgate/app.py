@@ -2,7 +2,7 @@
 
     settings ─► providers (HTTP pools, supervised local workers) ─► Router ─► Gateway
              ─► Database ─► KeyRepository ─► KeyAuthenticator
-    Gateway + KeyAuthenticator + Meter ─► Entrance ─► Gemini, OpenAI and Anthropic routes
+    Gateway + KeyAuthenticator + Meter ─► Entrance ─► Gemini, OpenAI, Responses and Anthropic routes
                                                      ─► Starlette app (+ request-context layer)
 
 The lifespan migrates the database and starts supervised upstreams before the first request,
@@ -30,6 +30,7 @@ from cometgate.api.health_routes import health_routes
 from cometgate.api.middleware import RequestContextMiddleware
 from cometgate.api.model_routes import shared_model_routes
 from cometgate.api.openai_routes import OpenAIApi
+from cometgate.api.responses_routes import ResponsesApi
 from cometgate.errors import GatewayError
 from cometgate.limits import create_keeper, create_limiter
 from cometgate.metering import Meter
@@ -114,6 +115,7 @@ def create_app(
             *admin_routes(settings, keys, usage, [m.info.id for m in settings.models]),
             *balance_routes(auth, limit_state, usage),  # before the catch-all model routes
             *openai.routes(),
+            *ResponsesApi(entrance).routes(),
             *anthropic.routes(),
             *shared_model_routes(gemini, openai, anthropic),  # before Gemini's own /v1/models
             *gemini.routes(),

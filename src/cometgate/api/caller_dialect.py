@@ -22,7 +22,8 @@ from starlette.requests import HTTPConnection
 
 Dialect = Literal["gemini", "openai", "anthropic"]
 
-_OPENAI_PATHS = ("/v1/chat/", "/v1/embeddings", "/v1/completions", "/chat/", "/embeddings")
+_OPENAI_PATHS = ("/v1/chat/", "/v1/embeddings", "/v1/completions", "/v1/responses", "/chat/",
+                 "/embeddings", "/responses")
 _ANTHROPIC_PATHS = ("/v1/messages",)
 
 
@@ -40,6 +41,17 @@ def sniffed_dialect(request: HTTPConnection) -> Dialect:
 
 def settle_dialect(request: HTTPConnection, dialect: Dialect) -> None:
     request.scope.setdefault("state", {})["dialect"] = dialect
+
+
+def settle_unknown_route(request: HTTPConnection) -> None:
+    """A path no route serves: under /v1/, an OpenAI-style caller (Bearer key, no Google or
+    Anthropic headers) hears OpenAI's 404, as the OpenAI SDKs expect; a Gemini-style path (a
+    `:method`) stays Google's."""
+    path = request.url.path
+    if (path.startswith("/v1/") and ":" not in path.rpartition("/")[2]
+            and "dialect" not in request.scope.get("state", {})
+            and sniffed_dialect(request) == "openai"):
+        settle_dialect(request, "openai")
 
 
 def dialect_of(request: HTTPConnection) -> Dialect:

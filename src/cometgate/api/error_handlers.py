@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cometgate.api.caller_dialect import Dialect, dialect_of
+from cometgate.api.caller_dialect import Dialect, dialect_of, settle_unknown_route
 from cometgate.dialects.anthropic.inbound_errors import encode_anthropic_error
 from cometgate.dialects.gemini.errors import api_key_invalid_error, encode_error
 from cometgate.dialects.openai.inbound_errors import encode_openai_error
@@ -53,8 +53,11 @@ async def gateway_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
-        return render(NotFound(f"Method not found: {request.method} {request.url.path}"),
-                      request)
+        settle_unknown_route(request)
+        where = f"{request.method} {request.url.path}"
+        if dialect_of(request) == "openai":  # OpenAI's own wording for a path it lacks
+            return render(NotFound(f"Invalid URL ({where})"), request)
+        return render(NotFound(f"Method not found: {where}"), request)
     if exc.status_code == 405:
         error = GatewayError(f"Method {request.method} is not allowed on {request.url.path}.")
         error.http_status, error.status = 405, "UNIMPLEMENTED"

@@ -1,0 +1,169 @@
+"""The Responses dialect's surface: `POST /v1/responses` (whole or streamed) and
+`POST /v1/responses/input_tokens`, also without `/v1`. Every model is reached through the
+canonical model, with the same keys, limits, budgets and usage records as every dialect.
+
+Stored responses are not kept yet: `previous_response_id` is refused before routing, and
+`GET /v1/responses/{id}` answers 404. The seam for a store is `ResponseKeeper`: given one, the
+routes hand it a `ResponseRecord` for each answer whose request has `store` on (OpenAI's
+default), once the answer is final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from cometgate.api.caller_dialect import settle_dialect
+from cometgate.api.entrance import Entrance, dropped_header, first_byte
+from cometgate.api.streams import OnEnd, encoded_stream
+from cometgate.canonical import ModelInfo
+from cometgate.dialects.responses.inbound import (
+    decode_responses_request,
+    estimate_responses,
+    read_responses_document,
+    wants_store,
+    wants_stream,
+)
+from cometgate.dialects.responses.inbound_params import decode_include
+from cometgate.dialects.responses.inbound_response import (
+    Frame,
+    encode_input_tokens,
+    encode_response,
+    new_frame,
+)
+from cometgate.dialects.responses.inbound_stream import ResponseStreamEncoder
+from cometgate.dialects.responses.paths import responses_path
+from cometgate.dialects.responses.record import ResponseRecord, response_record
+from cometgate.errors import NotFound
+from cometgate.metering import Served, Ticket
+from cometgate.pipeline import Call
+from cometgate.storage.keys import KeyRecord
+
+JSON_TYPE = "application/json"
+SSE_TYPE = "text/event-stream"
+DIALECT = "responses"  # as usage records name it
+
+
+class ResponseKeeper(Protocol):
+    """Where stored responses go: `keep` is awaited once per answer with `store` on."""
+
+    async def keep(self, key: KeyRecord, record: ResponseRecord) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ResponsesApi:
+    entrance: Entrance
+    keeper: ResponseKeeper | None = None
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            route
+            for prefix in ("/v1", "")
+            for route in (
+                Route(f"{prefix}/responses", self.create, methods=["POST"]),
+                Route(f"{prefix}/responses/input_tokens", self.input_tokens,
+                      methods=["POST"]),
+                Route(f"{prefix}/responses/{{response_id}}", self.retrieve,
+                      methods=["GET", "DELETE"]),
+            )
+        ]
+
+    async def create(self, request: Request) -> Response:
+        settle_dialect(request, "openai")
+        entrance = self.entrance
+        key = await entrance.caller(request)
+        document = read_responses_document(await entrance.body(request))
+        name: str = document["model"]
+        info = self._model(request, name)
+        stream = wants_stream(document)
+        frame = new_frame(document, decode_include(document))
+        ticket = await entrance.admit(request, key, info, estimate=estimate_responses(document),
+                                      dialect=DIALECT, stream=stream)
+        call = Call(name, dialect=DIALECT, decode=lambda: decode_responses_request(document),
+                    translation=key.translation)
+        keep = self._keeping(key, document)
+        if stream:
+            return await entrance.metered(ticket, lambda: self._stream(call, ticket, frame,
+                                                                       keep))
+        return await entrance.metered(ticket, lambda: self._complete(call, ticket, frame,
+                                                                     keep))
+
+    async def input_tokens(self, request: Request) -> Response:
+        settle_dialect(request, "openai")
+        entrance = self.entrance
+        key = await entrance.caller(request)
+        document = read_responses_document(await entrance.body(request))
+        name: str = document["model"]
+        entrance.check_access(request, key, self._model(request, name))
+        call = Call(name, dialect=DIALECT, decode=lambda: decode_responses_request(document),
+                    translation=key.translation)
+        outcome = await entrance.gateway.count_tokens(call)
+        assert outcome.total is not None  # nothing forwards a Responses caller's bytes yet
+        return Response(encode_input_tokens(outcome.total), media_type=JSON_TYPE)
+
+    async def retrieve(self, request: Request) -> Response:
+        settle_dialect(request, "openai")
+        await self.entrance.caller(request)
+        response_id = request.path_params["response_id"]
+        raise NotFound(f"Response with id '{response_id}' not found.")
+
+    async def _complete(self, call: Call, ticket: Ticket, frame: Frame, keep: _Keep) -> Response:
+        entrance = self.entrance
+        outcome = await entrance.gateway.generate(call)
+        await entrance.finish(ticket, outcome.usage, outcome.served_by)
+        headers = await entrance.limit_headers(ticket)
+        assert outcome.response is not None
+        body = encode_response(outcome.response, frame)
+        await keep(body)
+        return Response(orjson.dumps(body), media_type=JSON_TYPE,
+                        headers={**headers, **dropped_header(outcome.dropped, responses_path)})
+
+    async def _stream(self, call: Call, ticket: Ticket, frame: Frame, keep: _Keep) -> Response:
+        entrance = self.entrance
+        outcome = await entrance.gateway.stream(call)
+        headers = await entrance.limit_headers(ticket)
+        assert outcome.events is not None
+        encoder = ResponseStreamEncoder(frame)
+        on_end = _then_keep(entrance.on_end(ticket, outcome.served_by), encoder, keep)
+        body = encoded_stream(encoder, first_byte(ticket, outcome.events), on_end)
+        return StreamingResponse(body, media_type=SSE_TYPE, headers={
+            **headers, **dropped_header(outcome.dropped, responses_path)})
+
+    def _keeping(self, key: KeyRecord, document: Mapping[str, Any]) -> _Keep:
+        keeper = self.keeper if wants_store(document) else None
+
+        async def keep(body: Mapping[str, Any]) -> None:
+            if keeper is not None:
+                await keeper.keep(key, response_record(document, body))
+
+        return keep
+
+    def _model(self, request: Request, name: str) -> ModelInfo:
+        request.scope["state"]["model"] = name  # a 404 names it, as OpenAI's does
+        info = self.entrance.model(name)
+        if info is None:
+            raise NotFound(f"The model `{name}` does not exist.")
+        return info
+
+
+class _Keep(Protocol):
+    async def __call__(self, body: Mapping[str, Any]) -> None: ...
+
+
+def _then_keep(on_end: OnEnd, encoder: ResponseStreamEncoder, keep: _Keep) -> OnEnd:
+    """The stream's record first, then the final Response to the store. A stream the caller
+    left has no final Response, and nothing is kept of it."""
+
+    async def ended(served: Served) -> None:
+        await on_end(served)
+        final = encoder.final
+        if final is not None:
+            await keep(final)
+
+    return ended
