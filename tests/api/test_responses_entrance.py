@@ -6,13 +6,18 @@ same usage records as every dialect."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import orjson
 import pytest
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
+from cometgate.settings import Settings
+from cometgate.storage.database import open_database
+from cometgate.storage.keys import KeyRepository
 from tests.api.conftest import AppWithRecords, OpenAppWithRecords
 from tests.fakes.openai_upstream import FakeOpenAIUpstream, Reply
 
@@ -296,3 +301,26 @@ async def test_a_missing_key_is_openais_401(gateway: AppWithRecords) -> None:
                                        headers={"authorization": ""})
     assert response.status_code == 401
     assert response.json()["error"]["message"].startswith("You didn't provide an API key.")
+
+
+async def test_the_keys_limits_and_allow_list_hold_in_this_dialect(
+    gateway: AppWithRecords, settings: Settings
+) -> None:
+    if datetime.now(UTC).second > 50:  # per-minute counts reset at the minute's end
+        await anyio.sleep(61 - datetime.now(UTC).second)
+    async with await open_database(settings.database_url) as database:
+        keys = KeyRepository(database)
+        _, limited = await keys.create("limited", rpm=1)
+        _, elsewhere = await keys.create("elsewhere", allowed_models=("budget-thinker",))
+    chat = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}
+    headers = {"authorization": f"Bearer {limited}"}
+    assert (await gateway.http.post("/v1/chat/completions", json=chat,
+                                    headers=headers)).status_code == 200
+    refused = await gateway.http.post("/v1/responses", json=REQUEST, headers=headers)
+    assert refused.status_code == 429 and "retry-after" in refused.headers
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    forbidden = await gateway.http.post("/v1/responses", json=REQUEST,
+                                        headers={"authorization": f"Bearer {elsewhere}"})
+    assert forbidden.status_code == 403
+    assert forbidden.json()["error"]["type"] == "request_forbidden"
+    assert [r.dialect for r in await gateway.records()] == ["openai"]
