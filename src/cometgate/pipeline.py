@@ -395,7 +395,7 @@ def _served_by(option: Attempt) -> tuple[str, str]:
 def _forwarding(call: Call, provider: object) -> tuple[ForwardsRaw | None, RawCall | None]:
     """The provider as a forwarder of this call's own bytes, when it speaks the call's
     dialect; (None, None) when the call must be translated instead."""
-    if call.raw is not None and _forwards_dialect(type(provider)) == call.dialect:
+    if call.raw is not None and call.dialect in _forwards_dialects(type(provider)):
         return cast(ForwardsRaw, provider), call.raw
     return None, None
 
@@ -419,19 +419,22 @@ def _no_exact_count(model: str, provider: str) -> InvalidRequest:
         "its server offers vLLM's POST /tokenize.")
 
 
-def _forwards_dialect(kind: type) -> str | None:
-    """The dialect a provider class forwards raw, decided once per class: an isinstance
-    check against a runtime-checkable Protocol walks the protocol's attributes each time, and
-    it was the largest single cost of a pass-through request."""
-    if kind not in _FORWARDED_DIALECT:
+def _forwards_dialects(kind: type) -> tuple[str, ...]:
+    """The dialects a provider class forwards raw (its `dialect`, or `forwarded_dialects`
+    when it forwards more than one), decided once per class: an isinstance check against a
+    runtime-checkable Protocol walks the protocol's attributes each time, and it was the
+    largest single cost of a pass-through request."""
+    if kind not in _FORWARDED_DIALECTS:
         dialect = getattr(kind, "dialect", None)
+        dialects = getattr(kind, "forwarded_dialects", (dialect,))
         forwards = all(callable(getattr(kind, name, None))
                        for name in ("forward", "forward_stream"))
-        _FORWARDED_DIALECT[kind] = dialect if forwards and isinstance(dialect, str) else None
-    return _FORWARDED_DIALECT[kind]
+        _FORWARDED_DIALECTS[kind] = tuple(d for d in dialects if isinstance(d, str)) \
+            if forwards else ()
+    return _FORWARDED_DIALECTS[kind]
 
 
-_FORWARDED_DIALECT: dict[type, str | None] = {}
+_FORWARDED_DIALECTS: dict[type, tuple[str, ...]] = {}
 
 
 async def _first(stream: AsyncGenerator[E, None]) -> E:

@@ -104,6 +104,7 @@ class OpenAIProviderSettings:
     api_keys: tuple[Secret, ...] = ()  # rotated; none for servers without auth
     accepts_top_k: bool = False  # vLLM, llama.cpp and the local worker accept it; OpenAI does not
     tokenize_endpoint: bool = False  # vLLM-style POST /tokenize at the server root
+    responses_api: bool = False  # also serves the Responses API at {base_url}/responses
     supports_reasoning: bool = False  # honours `reasoning_effort` (thinking models)
     max_tokens_field: str = "max_tokens"  # OpenAI's reasoning models want max_completion_tokens
     strict_schemas: bool = True  # json_schema "strict"; OpenAI's strict mode restricts schemas

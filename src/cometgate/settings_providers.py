@@ -81,7 +81,7 @@ def _openai(
 ) -> ProviderSettings:
     f = Fields(where, data, _REMOTE_KEYS | {"accepts_top_k", "tokenize_endpoint",
                                             "supports_reasoning", "max_tokens_field",
-                                            "strict_schemas"})
+                                            "strict_schemas", "responses_api"})
     max_tokens_field = f.get("max_tokens_field", str, "max_tokens")
     if max_tokens_field not in ("max_tokens", "max_completion_tokens"):
         raise ConfigError(f"{where}.max_tokens_field must be max_tokens or max_completion_tokens")
@@ -91,6 +91,7 @@ def _openai(
         api_keys=_api_keys(where, data, env),
         accepts_top_k=f.get("accepts_top_k", bool, False),
         tokenize_endpoint=f.get("tokenize_endpoint", bool, False),
+        responses_api=f.get("responses_api", bool, False),
         supports_reasoning=f.get("supports_reasoning", bool, False),
         max_tokens_field=max_tokens_field,
         strict_schemas=f.get("strict_schemas", bool, True),

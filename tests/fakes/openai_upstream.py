@@ -1,4 +1,5 @@
-"""An in-process OpenAI Chat Completions server for API tests.
+"""An in-process OpenAI Chat Completions server for API tests (and its Responses API, for
+upstreams configured with `responses_api: true`: see `openai_responses`).
 
 It speaks the real wire format (chat.completion, chat.completion.chunk SSE ending in
 `data: [DONE]`, the `{"error":{message,type,param,code}}` envelope; vLLM's `POST /tokenize`,
@@ -18,6 +19,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.openai_responses import response_body, response_events
 
 
 @dataclass
@@ -71,6 +74,7 @@ class FakeOpenAIUpstream:
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/tokenize", self._tokenize, methods=["POST"]),
+            Route("/v1/responses", self._responses, methods=["POST"]),
         ])
 
     def next_reply(self) -> Reply:
@@ -85,16 +89,32 @@ class FakeOpenAIUpstream:
                                       "tokens": list(range(count)), "token_strs": None}),
                         media_type="application/json")
 
+    async def _responses(self, request: Request) -> Response:
+        body = orjson.loads(await request.body())
+        self.requests.append(body)
+        reply = self.next_reply()
+        if reply.status != 200:
+            return self._error(reply)
+        ident = f"resp_fake{next(self._ids)}"
+        if body.get("stream"):
+            return StreamingResponse(response_events(ident, body, reply),
+                                     media_type="text/event-stream")
+        return Response(orjson.dumps(response_body(ident, body, reply)),
+                        media_type="application/json")
+
+    def _error(self, reply: Reply) -> Response:
+        error = {"error": {"message": f"fake failure {reply.status}", "type": reply.error_type,
+                           "param": None, "code": reply.error_code}}
+        return Response(orjson.dumps(error), status_code=reply.status,
+                        media_type="application/json", headers=reply.headers)
+
     async def _chat(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
         self.requests.append(body)
         self.paths.append(request.url.path)
         reply = self.next_reply()
         if reply.status != 200:
-            error = {"error": {"message": f"fake failure {reply.status}", "type": reply.error_type,
-                               "param": None, "code": reply.error_code}}
-            return Response(orjson.dumps(error), status_code=reply.status,
-                            media_type="application/json", headers=reply.headers)
+            return self._error(reply)
         ident = f"chatcmpl-fake{next(self._ids)}"
         if body.get("stream"):
             return StreamingResponse(self._chunks(ident, body, reply),

@@ -1,11 +1,15 @@
 """The Responses dialect's surface: `POST /v1/responses` (whole or streamed) and
-`POST /v1/responses/input_tokens`, also without `/v1`. Every model is reached through the
-canonical model, with the same keys, limits, budgets and usage records as every dialect.
+`POST /v1/responses/input_tokens`, also without `/v1`, with the same keys, limits, budgets and
+usage records as every dialect. An OpenAI-compatible upstream that serves the Responses API
+itself (`responses_api: true`) gets the caller's request as it is (pass-through); every other
+model is reached through the canonical model. Token counts are always translated: the count
+goes to an upstream that counts tokens.
 
 Stored responses are not kept yet: `previous_response_id` is refused before routing, and
 `GET /v1/responses/{id}` answers 404. The seam for a store is `ResponseKeeper`: given one, the
 routes hand it a `ResponseRecord` for each answer whose request has `store` on (OpenAI's
-default), once the answer is final.
+default), once the answer is final — a whole answer, translated or forwarded, and a translated
+stream once it has ended (a forwarded stream is relayed unread, and so is not handed over).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance, dropped_header, first_byte
-from cometgate.api.streams import OnEnd, encoded_stream
+from cometgate.api.streams import OnEnd, encoded_stream, forwarded_stream
 from cometgate.canonical import ModelInfo
 from cometgate.dialects.responses.inbound import (
     decode_responses_request,
@@ -38,11 +42,13 @@ from cometgate.dialects.responses.inbound_response import (
     new_frame,
 )
 from cometgate.dialects.responses.inbound_stream import ResponseStreamEncoder
+from cometgate.dialects.responses.passthrough import ForwardedResponsesFraming
 from cometgate.dialects.responses.paths import responses_path
 from cometgate.dialects.responses.record import ResponseRecord, response_record
 from cometgate.errors import NotFound
 from cometgate.metering import Served, Ticket
 from cometgate.pipeline import Call
+from cometgate.providers.base import RawCall
 from cometgate.storage.keys import KeyRecord
 
 JSON_TYPE = "application/json"
@@ -86,6 +92,8 @@ class ResponsesApi:
         ticket = await entrance.admit(request, key, info, estimate=estimate_responses(document),
                                       dialect=DIALECT, stream=stream)
         call = Call(name, dialect=DIALECT, decode=lambda: decode_responses_request(document),
+                    raw=RawCall(body=b"", version="v1", method="responses", document=document,
+                                stream=stream),
                     translation=key.translation)
         keep = self._keeping(key, document)
         if stream:
@@ -118,6 +126,11 @@ class ResponsesApi:
         outcome = await entrance.gateway.generate(call)
         await entrance.finish(ticket, outcome.usage, outcome.served_by)
         headers = await entrance.limit_headers(ticket)
+        if outcome.raw is not None:
+            forwarded = orjson.loads(outcome.raw.body) if keep.wanted else None
+            if isinstance(forwarded, dict):
+                await keep(forwarded)
+            return Response(outcome.raw.body, media_type=JSON_TYPE, headers=headers)
         assert outcome.response is not None
         body = encode_response(outcome.response, frame)
         await keep(body)
@@ -128,6 +141,11 @@ class ResponsesApi:
         entrance = self.entrance
         outcome = await entrance.gateway.stream(call)
         headers = await entrance.limit_headers(ticket)
+        if outcome.raw is not None:
+            relayed = forwarded_stream(first_byte(ticket, outcome.raw),
+                                       framing=ForwardedResponsesFraming(),
+                                       on_end=entrance.on_end(ticket, outcome.served_by))
+            return StreamingResponse(relayed, media_type=SSE_TYPE, headers=headers)
         assert outcome.events is not None
         encoder = ResponseStreamEncoder(frame)
         on_end = _then_keep(entrance.on_end(ticket, outcome.served_by), encoder, keep)
@@ -136,13 +154,7 @@ class ResponsesApi:
             **headers, **dropped_header(outcome.dropped, responses_path)})
 
     def _keeping(self, key: KeyRecord, document: Mapping[str, Any]) -> _Keep:
-        keeper = self.keeper if wants_store(document) else None
-
-        async def keep(body: Mapping[str, Any]) -> None:
-            if keeper is not None:
-                await keeper.keep(key, response_record(document, body))
-
-        return keep
+        return _Keep(self.keeper if wants_store(document) else None, key, document)
 
     def _model(self, request: Request, name: str) -> ModelInfo:
         request.scope["state"]["model"] = name  # a 404 names it, as OpenAI's does
@@ -152,8 +164,22 @@ class ResponsesApi:
         return info
 
 
-class _Keep(Protocol):
-    async def __call__(self, body: Mapping[str, Any]) -> None: ...
+@dataclass(frozen=True, slots=True)
+class _Keep:
+    """Hands one request's final Response to the keeper, when there is one and the request
+    has `store` on."""
+
+    keeper: ResponseKeeper | None
+    key: KeyRecord
+    document: Mapping[str, Any]
+
+    @property
+    def wanted(self) -> bool:
+        return self.keeper is not None
+
+    async def __call__(self, body: Mapping[str, Any]) -> None:
+        if self.keeper is not None:
+            await self.keeper.keep(self.key, response_record(self.document, body))
 
 
 def _then_keep(on_end: OnEnd, encoder: ResponseStreamEncoder, keep: _Keep) -> OnEnd:

@@ -17,6 +17,7 @@ from cometgate.dialects.openai.passthrough import (
     forwarded_body,
     usage_of_response,
 )
+from cometgate.dialects.responses import passthrough as responses
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
 from cometgate.providers.embedding import OpenAIEmbedder
 from cometgate.providers.http import HttpProvider, TokenizingHttpProvider
@@ -63,6 +64,50 @@ class TokenizingOpenAIUpstream(OpenAIUpstream, TokenizingHttpProvider):
     """With vLLM's /tokenize, for token counts."""
 
 
+class ResponsesOpenAIUpstream(OpenAIUpstream):
+    """An upstream that also serves the Responses API (`POST {base_url}/responses`): a
+    Responses caller's request is forwarded with only its model rewritten."""
+
+    forwarded_dialects = ("openai", "responses")
+
+    async def forward(self, call: RawCall, target: Target) -> RawResponse:
+        if call.method != "responses":
+            return await super().forward(call, target)
+        body = await self._exchange(self._responses_url, self._responses_body(call, target),
+                                    target)
+        return RawResponse(body, "application/json", responses.usage_of_response(body))
+
+    async def forward_stream(
+        self, call: RawCall, target: Target
+    ) -> AsyncGenerator[RawChunk, None]:
+        if call.method != "responses":
+            async with aclosing(super().forward_stream(call, target)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+            return
+        events = responses.ForwardedResponseEvents()
+        async with aclosing(self._open_stream(
+                self._responses_url, self._responses_body(call, target), target)) as pieces:
+            async for piece in pieces:
+                for event in events.feed(piece):
+                    yield RawChunk(event.data, event.usage, event.error)
+        for event in events.close():
+            yield RawChunk(event.data, event.usage, event.error)
+
+    @property
+    def _responses_url(self) -> str:
+        return self._base_url + "/responses"
+
+    def _responses_body(self, call: RawCall, target: Target) -> bytes:
+        if call.document is None:
+            raise ValueError("a Responses call carries its parsed body")
+        return responses.forwarded_body(call.document, target.upstream_model)
+
+
+class TokenizingResponsesOpenAIUpstream(ResponsesOpenAIUpstream, TokenizingHttpProvider):
+    """Serves the Responses API and vLLM's /tokenize."""
+
+
 def http_provider(
     name: str,
     *,
@@ -73,6 +118,10 @@ def http_provider(
     client: httpx.AsyncClient | None = None,
 ) -> OpenAIUpstream:
     """The OpenAI-compatible provider class whose capabilities match `options`."""
-    kind = TokenizingOpenAIUpstream if options.tokenize_endpoint else OpenAIUpstream
+    kinds: dict[tuple[bool, bool], type[OpenAIUpstream]] = {
+        (False, False): OpenAIUpstream, (True, False): TokenizingOpenAIUpstream,
+        (False, True): ResponsesOpenAIUpstream, (True, True): TokenizingResponsesOpenAIUpstream,
+    }
+    kind = kinds[options.tokenize_endpoint, options.responses_api]
     return kind(name, base_url=base_url, api_key=api_key, options=options, timeouts=timeouts,
                 client=client)

@@ -60,6 +60,7 @@ def openai_options(spec: OpenAIProviderSettings) -> OpenAIOptions:
     return OpenAIOptions(
         accepts_top_k=spec.accepts_top_k,
         tokenize_endpoint=spec.tokenize_endpoint,
+        responses_api=spec.responses_api,
         supports_reasoning=spec.supports_reasoning,
         max_tokens_field=(
             "max_completion_tokens" if spec.max_tokens_field == "max_completion_tokens"

@@ -45,6 +45,7 @@ class OpenAIOptions:
     accepts_top_k: bool = False  # vLLM, llama.cpp and Ollama take `top_k`; OpenAI rejects it
     supports_reasoning: bool = False  # the upstream honours `reasoning_effort`
     tokenize_endpoint: bool = False  # vLLM-style POST /tokenize at the server root
+    responses_api: bool = False  # also serves POST /responses (Responses callers forwarded)
     # OpenAI's reasoning models refuse `max_tokens` and want `max_completion_tokens`.
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     # OpenAI's strict mode demands additionalProperties=false and every property required;
