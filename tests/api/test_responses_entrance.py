@@ -324,3 +324,15 @@ async def test_the_keys_limits_and_allow_list_hold_in_this_dialect(
     assert forbidden.status_code == 403
     assert forbidden.json()["error"]["type"] == "request_forbidden"
     assert [r.dialect for r in await gateway.records()] == ["openai"]
+
+
+async def test_an_upstream_429_before_the_stream_started_is_an_http_429(
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream
+) -> None:
+    upstream.replies.append(Reply(status=429, error_type="requests",
+                                  error_code="rate_limit_exceeded"))
+    response = await gateway.http.post("/v1/responses", json={**REQUEST, "stream": True})
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "rate_limit_exceeded"
+    [record] = await gateway.records()
+    assert (record.dialect, record.status) == ("responses", 429)
