@@ -4,7 +4,7 @@ Responses dialect). Pure functions: the route reads the body, calls these, and o
 | field                                     | becomes                                          |
 |-------------------------------------------|--------------------------------------------------|
 | model                                     | model                                            |
-| instructions, input                       | system + messages (inbound_items)                |
+| instructions, input                       | system + messages (inbound_messages)                |
 | tools, tool_choice                        | tools, tool_choice (inbound_params)              |
 | temperature, top_p, max_output_tokens,    | params (inbound_params)                          |
 | top_logprobs, include                     |                                                  |
@@ -38,7 +38,7 @@ from cometgate.dialects.openai.inbound_fields import (
     required_model,
     unsupported_value,
 )
-from cometgate.dialects.responses.inbound_items import decode_input
+from cometgate.dialects.responses.inbound_messages import decode_input
 from cometgate.dialects.responses.inbound_params import (
     decode_include,
     decode_output,

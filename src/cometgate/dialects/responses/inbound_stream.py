@@ -37,7 +37,7 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.openai.inbound_errors import native_openai_body, openai_error
+from cometgate.dialects.responses.inbound_errors import error_event_fields, response_error
 from cometgate.dialects.responses.inbound_response import (
     Frame,
     arguments_of,
@@ -109,15 +109,11 @@ class ResponseStreamEncoder:
 
     def fail(self, error: GatewayError) -> list[bytes]:
         frames = self._opening()
-        envelope = (native_openai_body(error) or openai_error(error)[1]).get("error")
-        detail = envelope if isinstance(envelope, dict) else {}
-        code = detail.get("code") or detail.get("type") or "server_error"
-        message = str(detail.get("message") or error.message)
-        frames.append(self._event("error", code=code, message=message,
-                                  param=detail.get("param")))
+        fields = error_event_fields(error)
+        frames.append(self._event("error", **fields))
         output = [*self._items, *self._unfinished()]
         body = self._frame.body("failed", output, self._usage,
-                                error={"code": _failed_code(error), "message": message})
+                                error=response_error(error, fields["message"]))
         self.final = body
         frames.append(self._event("response.failed", response=body))
         return frames
@@ -244,9 +240,4 @@ class ResponseStreamEncoder:
         payload = {"type": kind, "sequence_number": self._sequence, **fields}
         self._sequence += 1
         return sse_event(payload)
-
-
-def _failed_code(error: GatewayError) -> str:
-    """ResponseError codes are few: a server fault, or a rate limit."""
-    return "rate_limit_exceeded" if error.http_status == 429 else "server_error"
 

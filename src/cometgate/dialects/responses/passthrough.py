@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 
 from cometgate.canonical import Usage
-from cometgate.dialects.openai.inbound_errors import openai_error
 from cometgate.dialects.openai.wire import classify_stream_error
+from cometgate.dialects.responses.inbound_errors import error_event_fields, response_error
 from cometgate.dialects.responses.inbound_stream import sse_event
 from cometgate.dialects.sse_split import SSEEventSplitter, event_payload
 from cometgate.errors import GatewayError, UpstreamError
@@ -109,16 +109,13 @@ class ForwardedResponsesFraming:
         return any(kind in data for kind in _FINAL)
 
     def error(self, err: GatewayError, *, opened: bool) -> bytes:
-        detail = openai_error(err)[1]["error"]
-        message = str(detail.get("message"))
+        fields = error_event_fields(err)
         self._sequence += 1
-        frames = sse_event({"type": "error", "sequence_number": self._sequence,
-                            "code": detail.get("code") or detail.get("type"),
-                            "message": message, "param": detail.get("param")})
+        frames = sse_event({"type": "error", "sequence_number": self._sequence, **fields})
         if self._response is not None:
             self._sequence += 1
             failed = {**self._response, "status": "failed",
-                      "error": {"code": "server_error", "message": message}}
+                      "error": response_error(err, fields["message"])}
             frames += sse_event({"type": "response.failed", "sequence_number": self._sequence,
                                  "response": failed})
         return frames
