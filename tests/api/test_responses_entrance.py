@@ -200,10 +200,14 @@ async def test_an_upstream_failure_mid_stream_ends_with_error_then_failed(
     assert record.status >= 500
 
 
-async def test_input_tokens_counts_with_the_models_tokenizer(gateway: AppWithRecords) -> None:
+async def test_input_tokens_counts_with_the_models_tokenizer(
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream
+) -> None:
     response = await gateway.http.post("/v1/responses/input_tokens", json=REQUEST)
     assert response.status_code == 200, response.text
-    assert response.json() == {"object": "response.input_tokens", "input_tokens": 11}
+    # The fake tokenizer counts words: "Be brief." and "Say hello."
+    assert response.json() == {"object": "response.input_tokens", "input_tokens": 4}
+    assert upstream.paths[-1] == "/tokenize"
     assert await gateway.records() == []  # a count is not a generation
 
 

@@ -56,6 +56,7 @@ async def test_a_whole_answer_is_forwarded(gateway: AppWithRecords,
     response = await gateway.http.post("/v1/responses", json=REQUEST)
     assert response.status_code == 200, response.text
     assert upstream.requests[-1] == {**REQUEST, "model": MODEL}  # nothing but the model
+    assert upstream.paths[-1] == "/v1/responses"
     body = response.json()
     assert body["id"].startswith("resp_fake")  # the upstream's own answer
     Response.model_validate(body)

@@ -156,15 +156,22 @@ def test_parse_into_a_pydantic_model(live: FakesGateway, client: openai.OpenAI,
         assert sent["generationConfig"]["responseMimeType"] == "application/json"
 
 
+@pytest.mark.parametrize("kind", ["anthropic", "gemini"])
+def test_input_tokens(client: openai.OpenAI, kind: str) -> None:
+    """Counted through the shared pipeline, by the upstream's own count."""
+    counted = client.responses.input_tokens.count(model=text_model(kind), input="Count me",
+                                                  instructions="Be brief.")
+    assert counted.object == "response.input_tokens" and counted.input_tokens > 0
+
+
 def test_input_tokens_where_the_upstream_cannot_count(client: openai.OpenAI) -> None:
-    """Counting goes through the shared pipeline: a translated request is counted by an
-    upstream that counts tokens (the local model, a tokenizing OpenAI-compatible server);
-    the others refuse, in OpenAI's envelope."""
+    """This OpenAI-kind provider declares no tokenize endpoint: refused in OpenAI's envelope
+    rather than estimated."""
     with pytest.raises(openai.BadRequestError) as raised:
-        client.responses.input_tokens.count(model="gemini-text", input="Count me")
+        client.responses.input_tokens.count(model="openai-text", input="Count me")
     assert isinstance(raised.value.body, dict)
-    assert raised.value.body["message"] == "countTokens is not supported for models/gemini-text."
-    assert raised.value.body["type"] == "invalid_request_error"
+    assert raised.value.body["message"].startswith(
+        "Token counting is not available for openai-text")
 
 
 def test_refusals_are_sdk_errors(live: FakesGateway, client: openai.OpenAI) -> None:

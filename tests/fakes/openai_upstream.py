@@ -92,6 +92,7 @@ class FakeOpenAIUpstream:
     async def _responses(self, request: Request) -> Response:
         body = orjson.loads(await request.body())
         self.requests.append(body)
+        self.paths.append(request.url.path)
         reply = self.next_reply()
         if reply.status != 200:
             return self._error(reply)
