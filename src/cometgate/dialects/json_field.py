@@ -1,31 +1,43 @@
 """One string field of a JSON document replaced in place, every other byte kept as it was.
 
 The pass-through promises the upstream's (and the caller's) bytes unchanged but for the model
-name; decoding and re-encoding a whole body would reorder nothing but could still change
-spacing, escapes and number spellings, and it costs a full encode. Here only strings and
-brackets are scanned (strings are skipped in C by the regular expression), the object keys
-leading to the field are tracked, and the one string value found at the path is replaced.
+name; decoding and re-encoding a whole body would keep the values but could still change
+spacing, escapes and number spellings, and it costs a full encode.
 
 The path is exact: a key of the same name deeper in the document (a tool's input that has a
-"model" argument) is never the one replaced.
+"model" argument), inside a string, or at the end of another key is never the one replaced.
+Three ways to find it, cheapest first:
 
-Scanning costs a Python step per string, which is nothing for an answer or a stream event but
-adds up over a large request (tool schemas, a long history) whose model key comes last. A
-request's top-level key, whose current value is known, is therefore found by searching for
-the key in C and checking the one candidate with a parse (`with_top_level_string`).
+- search in C for `"name": "<string>"`. A match is always one whole object member: JSON
+  escapes every quote inside a string, so `name"` followed by a colon can only end an object
+  key, and what follows the colon is that member's whole string value. The first match is
+  at the path when the bytes before it open exactly the path's objects — as many `{` as the
+  path is long, each but the first right after the member name the path gives, and no `[`
+  or `}` at all (a brace inside a string only makes this check fail, never pass wrongly);
+- for a top-level field, the last match is at the path when the bytes after it hold no
+  bracket but the one `}` that ends the document (Gemini puts modelVersion last);
+- otherwise scan strings and brackets (strings skipped in C), tracking the keys that lead
+  to each open object: a Python step per string, fine for an answer or an event.
+
+A request's top-level key, whose current value is known, has a fourth way when it comes
+after nested values (an agent's tool schemas and history): each match is tried and checked
+by one parse (`with_top_level_string`), cheaper than scanning a large body string by string.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
+_STRING = rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
 # A whole JSON string, with the colon that makes it an object key; or a bracket.
-_TOKEN = re.compile(rb'("[^"\\]*+(?:\\.[^"\\]*+)*+")(\s*+:)?|[{}\[\]]', re.DOTALL)
+_TOKEN = re.compile(rb"(" + _STRING + rb")(\s*+:)?|[{}\[\]]", re.DOTALL)
 _OPENING = frozenset((b"{", b"["))
+_SPACE = b" \t\r\n"
 _BACKSLASH = ord("\\")
 
 
@@ -34,9 +46,102 @@ def replaced_string(body: bytes, path: tuple[str, ...], value: str) -> bytes | N
     `value`; None when no string value is there (no such key, another type, not JSON)."""
     if not path:
         return None
-    wanted = [None, *(_key(name) for name in path[:-1])]  # the containers' keys, top down
-    last = _key(path[-1])
-    depth = len(wanted)
+    keys = _keys(path)
+    found = _found_quickly(body, keys, _member(path[-1]))
+    if found is not None:
+        return _spliced(body, found, value)
+    return _scanned(body, keys, value)
+
+
+def with_top_level_string(
+    body: bytes, document: Mapping[str, Any], key: str, value: str
+) -> bytes:
+    """`body` (whose parse is `document`) with its top-level `key` set to the string `value`:
+    in place when that key holds a string, else by encoding the document again."""
+    if document.get(key) == value:
+        return body
+    pattern = _member(key)
+    found = _found_quickly(body, _keys((key,)), pattern)
+    if found is not None:
+        return _spliced(body, found, value)
+    for found in pattern.finditer(body):
+        replaced = _spliced(body, found, value)
+        if _top_level(replaced, key) == value:
+            return replaced
+    return orjson.dumps({**document, key: value})
+
+
+def _found_quickly(
+    body: bytes, keys: tuple[bytes, ...], pattern: re.Pattern[bytes]
+) -> re.Match[bytes] | None:
+    """The member at the path when the first match is opened by the path, or, for a
+    top-level field, the last match closes the document; None when neither tells."""
+    first = pattern.search(body)
+    if first is None:
+        return None
+    if _opened_by_path(body, first.start(), keys):
+        return first
+    if len(keys) > 1:
+        return None
+    last = first
+    for later in pattern.finditer(body, first.end()):
+        last = later
+    return last if _closes_document(body, last) else None
+
+
+@functools.cache
+def _keys(path: tuple[str, ...]) -> tuple[bytes, ...]:
+    return tuple(_key(name) for name in path)
+
+
+@functools.cache
+def _member(name: str) -> re.Pattern[bytes]:
+    return re.compile(re.escape(_key(name)) + rb"\s*+:\s*+(" + _STRING + rb")", re.DOTALL)
+
+
+def _spliced(body: bytes, found: re.Match[bytes], value: str) -> bytes:
+    start, end = found.span(1)
+    return body[:start] + orjson.dumps(value) + body[end:]
+
+
+def _escaped(body: bytes, quote: int) -> bool:
+    """Whether the quote at `quote` is escaped: then the key only ends in the name."""
+    return quote > 0 and body[quote - 1] == _BACKSLASH
+
+
+def _opened_by_path(body: bytes, member: int, keys: tuple[bytes, ...]) -> bool:
+    if _escaped(body, member) or body.find(b"[", 0, member) >= 0:
+        return False
+    if body.find(b"}", 0, member) >= 0 or body.count(b"{", 0, member) != len(keys):
+        return False
+    brace = body.find(b"{")
+    for key in keys[:-1]:
+        brace = body.find(b"{", brace + 1)
+        if not _value_of(body, brace, key):
+            return False
+    return True
+
+
+def _value_of(body: bytes, brace: int, key: bytes) -> bool:
+    """Whether the `{` at `brace` opens the value of the member named `key`."""
+    before = body[:brace].rstrip(_SPACE)
+    if not before.endswith(b":"):
+        return False
+    before = before[:-1].rstrip(_SPACE)
+    return before.endswith(key) and not _escaped(before, len(before) - len(key))
+
+
+def _closes_document(body: bytes, found: re.Match[bytes]) -> bool:
+    if _escaped(body, found.start()):
+        return False
+    after = body[found.end():]
+    return (after.count(b"}") == 1 and after.rstrip(_SPACE).endswith(b"}")
+            and b"{" not in after and b"[" not in after and b"]" not in after)
+
+
+def _scanned(body: bytes, keys: tuple[bytes, ...], value: str) -> bytes | None:
+    wanted = [None, *keys[:-1]]  # for each open object on the path, the key that holds it
+    last, depth = keys[-1], len(keys)
     open_keys: list[bytes | None] = []  # for each open container, the key that holds it
     key: bytes | None = None  # the key whose value comes next
     for token in _TOKEN.finditer(body):
@@ -57,31 +162,6 @@ def replaced_string(body: bytes, path: tuple[str, ...], value: str) -> bytes | N
                 return body[:start] + orjson.dumps(value) + body[end:]
             key = None
     return None
-
-
-def with_top_level_string(
-    body: bytes, document: Mapping[str, Any], key: str, value: str
-) -> bytes:
-    """`body` (whose parse is `document`) with its top-level `key` set to the string `value`:
-    in place when that key holds a string, else by encoding the document again.
-
-    A match of `"key":"…"` always spans one whole string value (JSON escapes every quote
-    inside a string, so `key"` followed by a colon can only close an object key); it is the
-    top-level one when it comes before any nested container, or when replacing it changes
-    the top-level value, which a parse of the result tells."""
-    if document.get(key) == value:
-        return body
-    pattern = re.compile(re.escape(_key(key)) + rb'\s*+:\s*+("[^"\\]*+(?:\\.[^"\\]*+)*+")')
-    for found in pattern.finditer(body):
-        start, end = found.span(1)
-        replaced = body[:start] + orjson.dumps(value) + body[end:]
-        opening = found.start()
-        escaped = opening > 0 and body[opening - 1] == _BACKSLASH  # a key ending in `\"key`
-        if not escaped and body.count(b"{", 0, opening) == 1 and b"[" not in body[:opening]:
-            return replaced  # nothing nested opened before it: it is at the top
-        if _top_level(replaced, key) == value:
-            return replaced
-    return orjson.dumps({**document, key: value})
 
 
 def _top_level(body: bytes, key: str) -> object:

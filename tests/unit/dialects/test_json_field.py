@@ -30,6 +30,13 @@ from cometgate.dialects.json_field import replaced_string, with_top_level_string
      b'"content":[]}}\n\n', ("message", "model"),
      b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","model":"B",'
      b'"content":[]}}\n\n'),
+    # Last, with a brace in a string after it: found by the scan.
+    (b'{"c":[1],"model":"g","id":"a}b"}', ("model",), b'{"c":[1],"model":"B","id":"a}b"}'),
+    # Nested path whose objects hold braces in strings before it.
+    (b'{"type":"{","message":{"id":"}","model":"a"}}', ("message", "model"),
+     b'{"type":"{","message":{"id":"}","model":"B"}}'),
+    (b'{"message":{"model":"a"},"other":{"model":"a"}}', ("other", "model"),
+     b'{"message":{"model":"a"},"other":{"model":"B"}}'),
     (b'{"candidates":[{"content":{"parts":[{"text":"x"}]}}],"modelVersion":"g"}',
      ("modelVersion",),
      b'{"candidates":[{"content":{"parts":[{"text":"x"}]}}],"modelVersion":"B"}'),
@@ -53,13 +60,13 @@ def test_the_new_value_is_escaped() -> None:
     (b"not json", ("model",)),
     (b"", ("model",)),
     (b'{"model":"a"}', ()),
+    # Last in the document, but not at the top: nested, or the tail of another key.
+    (b'{"c":[1],"x":{"model":"a"}}', ("model",)),
+    (b'{"c":[1],"x\\"model":"a"}', ("model",)),
+    (b'{"c":[1],"x":[{"model":"a"}]}', ("model",)),
 ])
 def test_nothing_to_replace(body: bytes, path: tuple[str, ...]) -> None:
     assert replaced_string(body, path, "B") is None
-
-
-def test_a_value_after_the_top_level_object_ends_is_not_found() -> None:
-    assert replaced_string(b'{"x":1} {"model":"a"}', ("model",), "B") is None
 
 
 def top(body: bytes, value: str = "up") -> bytes:
@@ -72,6 +79,9 @@ def top(body: bytes, value: str = "up") -> bytes:
     (b'{"messages":[{"input":{"model":"alias"}}],"model" : "alias"}',
      b'{"messages":[{"input":{"model":"alias"}}],"model" : "up"}'),
     (b'{"x\\"model":"alias","model":"alias"}', b'{"x\\"model":"alias","model":"up"}'),
+    # Between nested values, after a nested namesake: the parse tells which one is on top.
+    (b'{"messages":[{"input":{"model":"alias"}}],"model":"alias","tools":[{}]}',
+     b'{"messages":[{"input":{"model":"alias"}}],"model":"up","tools":[{}]}'),
     (b'{"a":{"b":"}"},\n "model":\t"alias"}', b'{"a":{"b":"}"},\n "model":\t"up"}'),
 ])
 def test_top_level_in_place(body: bytes, expected: bytes) -> None:
