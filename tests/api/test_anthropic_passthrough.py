@@ -179,6 +179,20 @@ async def test_overloaded_fails_over_to_a_translated_candidate(gw: Gateway) -> N
     assert gw.fakes.openai.requests[-1]["model"] == "gpt-up"
 
 
+async def test_an_error_event_before_the_answer_fails_over(gw: Gateway) -> None:
+    """Overloaded after the 200 but before message_start: nothing reached the caller yet."""
+    gw.fakes.anthropic.replies.append(anthropic.Reply(fail_at_start=True))
+    gw.fakes.openai.replies.append(openai.Reply(text="Served instead."))
+    response = await gw.messages(body_of(model="claude-failover", stream=True))
+    assert response.status_code == 200
+    deltas = [orjson.loads(line[6:])["delta"] for line in response.content.split(b"\n")
+              if line.startswith(b'data: {"type":"content_block_delta"')]
+    assert "".join(delta["text"] for delta in deltas) == "Served instead."
+    assert response.content.count(b"event: error") == 0
+    assert response.headers[UPSTREAM_HEADER] == "gpt-up"
+    assert len(gw.fakes.anthropic.requests) == len(gw.fakes.openai.requests) == 1
+
+
 async def test_overloaded_with_nothing_else_is_a_529(gw: Gateway) -> None:
     gw.fakes.anthropic.replies.append(anthropic.Reply(status=529, error_type="overloaded_error"))
     response = await gw.messages(body_of())
