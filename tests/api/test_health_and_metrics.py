@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.bodies import GENERATE, text_body
@@ -21,6 +22,22 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
     del client.headers["x-goog-api-key"]
     response = await client.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+async def test_head_root_answers_without_a_key(client: httpx.AsyncClient) -> None:
+    del client.headers["x-goog-api-key"]
+    response = await client.head("/")
+    assert (response.status_code, response.content) == (200, b"")
+    assert "x-request-id" in response.headers
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+async def test_root_serves_nothing_else(client: httpx.AsyncClient, method: str) -> None:
+    del client.headers["x-goog-api-key"]
+    response = await client.request(method, "/")
+    assert response.status_code == 404
+    assert response.json()["error"] == {"code": 404, "message": f"Method not found: {method} /",
+                                        "status": "NOT_FOUND"}
 
 
 async def test_readyz_is_ready_with_an_unsupervised_provider(client: httpx.AsyncClient) -> None:

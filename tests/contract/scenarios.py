@@ -394,7 +394,11 @@ async def stream(kind: str, gw: Gateway, fakes: Fakes) -> None:
     else:
         assert_forwarded(fakes, response.request.content, "streamGenerateContent")
         assert fakes.gemini.requests[-1].query == "alt=sse"
-        assert response.content == b"".join(fakes.gemini.sent[-1])  # bytes as received
+        # The bytes as received, but for the model's name: the caller's, not the upstream's.
+        received_bytes = b"".join(fakes.gemini.sent[-1])
+        assert b'"modelVersion":"gemini-2.5-flash"' in received_bytes
+        assert response.content == received_bytes.replace(
+            b'"modelVersion":"gemini-2.5-flash"', b'"modelVersion":"gemini-text"')
 
 
 @scenario

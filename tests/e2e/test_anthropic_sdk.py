@@ -1,16 +1,19 @@
 """The `anthropic` SDK (sync and async) against live gateways.
 
-One gateway's models reach the three fake upstreams; an Anthropic caller's request is always
-translated through the canonical model, whatever the upstream speaks. The other gateway serves
-the real local model, whose wording is never asserted — only structure, stop reasons and usage.
+One gateway's models reach the three fake upstreams; an Anthropic caller's request is passed
+through to the Anthropic upstream (only the model rewritten) and translated through the
+canonical model for the others. The other gateway serves the real local model, whose wording
+is never asserted — only structure, stop reasons and usage.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import anthropic
 import httpx
+import httpx2
 import pytest
 from anthropic.types import Message, MessageParam, TextBlock, ToolParam, ToolUseBlock
 
@@ -261,6 +264,71 @@ def test_one_usage_record_in_the_anthropic_dialect(live: FakesGateway,
         "anthropic", "openai-text", "openai", "200")
     assert (int(record["prompt_tokens"]), int(record["output_tokens"])) == (
         message.usage.input_tokens, message.usage.output_tokens)
+
+
+# --- the Anthropic pass-through ---------------------------------------------------------------
+
+BETA = "context-management-2025-06-27"
+
+
+@pytest.fixture
+def recording_client(live: FakesGateway) -> Iterator[tuple[anthropic.Anthropic,
+                                                            list[httpx2.Request]]]:
+    """A client that keeps every request it sends, to compare with what the upstream got."""
+    live.clear_scripts()
+    sent: list[httpx2.Request] = []
+    http = anthropic.DefaultHttpxClient(event_hooks={"request": [sent.append]})
+    with anthropic.Anthropic(api_key=live.gateway.key, base_url=live.gateway.base_url,
+                             max_retries=0, timeout=60.0, http_client=http) as opened:
+        yield opened, sent
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_beta_features_pass_through_unchanged(
+    live: FakesGateway, recording_client: tuple[anthropic.Anthropic, list[httpx2.Request]],
+    stream: bool,
+) -> None:
+    client, sent = recording_client
+    script_text("anthropic", live.fakes, "Passed through.", chunks=2)
+    fields: dict[str, Any] = {
+        "model": "anthropic-text", "max_tokens": MAX_TOKENS, "betas": [BETA],
+        "messages": [{"role": "user", "content": "Hi"}],
+        "context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]},
+        "thinking": {"type": "adaptive"}, "output_config": {"effort": "low"},
+        "metadata": {"user_id": "user-1"}, "extra_query": {"beta": "true"}}
+    if stream:
+        with client.beta.messages.stream(**fields) as events:
+            text = "".join(events.text_stream)
+            message = events.get_final_message()
+    else:
+        message = client.beta.messages.create(**fields)
+        text = "".join(b.text for b in message.content if b.type == "text")
+    assert (text, message.model, message.stop_reason) == (
+        "Passed through.", "anthropic-text", "end_turn")
+    assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+    fake = live.fakes.anthropic
+    request = sent[-1]
+    assert fake.bodies[-1] == request.content.replace(b'"model":"anthropic-text"',
+                                                      b'"model":"claude-up"')
+    assert fake.headers[-1]["anthropic-beta"] == BETA
+    assert fake.headers[-1]["anthropic-version"] == request.headers["anthropic-version"]
+    assert fake.headers[-1]["x-api-key"] == "secret-anthropic"
+    assert fake.queries[-1] == "beta=true"
+
+
+def test_an_anthropic_refusal_passes_through(
+    live: FakesGateway, recording_client: tuple[anthropic.Anthropic, list[httpx2.Request]],
+) -> None:
+    client, _ = recording_client
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        client.beta.messages.create(  # the fake refuses a budget below 1024, as Anthropic does
+            model="anthropic-text", max_tokens=MAX_TOKENS, betas=[BETA],
+            thinking={"type": "enabled", "budget_tokens": 100},
+            messages=[{"role": "user", "content": "Hi"}])
+    body = raised.value.body
+    assert isinstance(body, dict) and body["request_id"] == "req_fake0001"
+    assert body["error"] == {"type": "invalid_request_error",
+                             "message": "thinking.budget_tokens: must be ≥ 1024 and < max_tokens"}
 
 
 # --- the real local model --------------------------------------------------------------------

@@ -4,7 +4,8 @@ It speaks the real wire format (a `message` object; SSE with `event:` lines —
 message_start, content_block_start/delta/stop, ping, message_delta, message_stop, error; the
 `{"type":"error","error":{type,message},"request_id"}` envelope; `/v1/messages/count_tokens`
 answering `{"input_tokens": N}`, one token per word of what it received) and answers from a
-script the test sets, recording every request body and its headers.
+script the test sets, recording every request: its body (parsed, and as the bytes that
+arrived), its headers and its query string; and, per stream, the events it wrote.
 
 Like the real API it refuses, with a 400 invalid_request_error, the requests Anthropic
 refuses and a translation could get wrong: a missing `max_tokens` or `x-api-key` (and, for a
@@ -41,6 +42,7 @@ class Reply:
     input_tokens: int = 7
     output_tokens: int = 5
     cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
     chunks: int = 3
     status: int = 200
     error_type: str = "invalid_request_error"
@@ -62,11 +64,13 @@ class RequestRefused(Exception):
 class FakeAnthropicUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.bodies: list[bytes] = []  # the request bodies exactly as they arrived
         self.headers: list[dict[str, str]] = []
+        self.queries: list[str] = []  # of every request, messages and counts, as received
+        self.sent: list[list[bytes]] = []  # per stream, the events written, in order
         self.replies: list[Reply] = []
         self.default = Reply()
         self._ids = itertools.count(1)
-        self.queries: list[str] = []  # of count requests, as received
         self.app = Starlette(routes=[
             Route("/v1/messages", self._messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
@@ -76,9 +80,12 @@ class FakeAnthropicUpstream:
         return self.replies.pop(0) if self.replies else self.default
 
     async def _messages(self, request: Request) -> Response:
-        body = orjson.loads(await request.body())
+        raw = await request.body()
+        body = orjson.loads(raw)
         self.requests.append(body)
+        self.bodies.append(raw)
         self.headers.append(dict(request.headers))
+        self.queries.append(request.url.query)
         if not request.headers.get("x-api-key"):
             return _error(401, "authentication_error", "x-api-key header is required")
         try:
@@ -91,15 +98,17 @@ class FakeAnthropicUpstream:
                           reply.headers)
         number = next(self._ids)
         if body.get("stream"):
-            return StreamingResponse(self._events(number, body, reply),
+            return StreamingResponse(self._written(self._events(number, body, reply)),
                                      media_type="text/event-stream")
         return Response(orjson.dumps(_message(number, body, reply)),
                         media_type="application/json")
 
     async def _count_tokens(self, request: Request) -> Response:
         """`{"input_tokens": N}`, one token per word of every text the model would read."""
-        body = orjson.loads(await request.body())
+        raw = await request.body()
+        body = orjson.loads(raw)
         self.requests.append(body)
+        self.bodies.append(raw)
         self.headers.append(dict(request.headers))
         self.queries.append(request.url.query)
         if not request.headers.get("x-api-key"):
@@ -116,6 +125,13 @@ class FakeAnthropicUpstream:
                           reply.headers)
         return Response(orjson.dumps({"input_tokens": _words(body)}),
                         media_type="application/json")
+
+    async def _written(self, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        sent: list[bytes] = []
+        self.sent.append(sent)
+        async for event in events:
+            sent.append(event)
+            yield event
 
     async def _events(self, number: int, body: dict[str, Any], reply: Reply
                       ) -> AsyncIterator[bytes]:
@@ -182,7 +198,8 @@ def _message(number: int, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         "id": f"msg_fake{number:04d}", "type": "message", "role": "assistant",
         "model": body.get("model"), "content": _content(number, reply),
         "stop_reason": reply.stop_reason, "stop_sequence": None,
-        "usage": {"input_tokens": reply.input_tokens, "cache_creation_input_tokens": 0,
+        "usage": {"input_tokens": reply.input_tokens,
+                  "cache_creation_input_tokens": reply.cache_creation_tokens,
                   "cache_read_input_tokens": reply.cache_read_tokens,
                   "output_tokens": reply.output_tokens},
     }
@@ -273,6 +290,8 @@ def _validate_messages(body: dict[str, Any]) -> None:
             raise RequestRefused(f"messages: roles must alternate, found two {role!r} in a row")
         if not content:
             raise RequestRefused(f"messages.{i}: all messages must have non-empty content")
+        if isinstance(content, str):  # shorthand for one text block, as the API accepts
+            content = [{"type": "text", "text": content}]
         if role == "user":
             _check_results(i, content, open_calls)
             open_calls = set()

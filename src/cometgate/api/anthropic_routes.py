@@ -1,10 +1,12 @@
 """The Anthropic dialect's surface: `POST /v1/messages`, `POST /v1/messages/count_tokens`
-and the Anthropic side of `GET /v1/models`. Every model is reached through the canonical
-model; the key may come in `x-api-key`, as Anthropic's clients send it."""
+and the Anthropic side of `GET /v1/models`. A model whose upstream speaks Anthropic gets the
+caller's request as it is (pass-through); any other is reached through the canonical model.
+The key may come in `x-api-key`, as Anthropic's clients send it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -12,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance, dropped_header, first_byte
-from cometgate.api.streams import encoded_stream
+from cometgate.api.streams import encoded_stream, forwarded_stream
 from cometgate.canonical import ModelInfo
 from cometgate.dialects.anthropic.count_tokens import caller_headers, caller_query
 from cometgate.dialects.anthropic.inbound import (
@@ -25,6 +27,7 @@ from cometgate.dialects.anthropic.inbound import (
 from cometgate.dialects.anthropic.inbound_response import encode_count_tokens, encode_message
 from cometgate.dialects.anthropic.inbound_stream import MessageStreamEncoder
 from cometgate.dialects.anthropic.models import encode_model, encode_model_list
+from cometgate.dialects.anthropic.passthrough import ForwardedAnthropicFraming
 from cometgate.dialects.anthropic.paths import anthropic_path
 from cometgate.dialects.anthropic.refusals import anthropic_refusal
 from cometgate.errors import NotFound
@@ -33,6 +36,7 @@ from cometgate.pipeline import Call
 from cometgate.providers.base import RawCall
 
 JSON_TYPE = "application/json"
+SSE_TYPE = "text/event-stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +64,8 @@ class AnthropicApi:
         settle_dialect(request, "anthropic")
         entrance = self.entrance
         key = await entrance.caller(request)
-        document = read_messages_document(await entrance.body(request))
+        body = await entrance.body(request)
+        document = read_messages_document(body)
         name: str = document["model"]
         info = self._model(name)
         stream = wants_stream(document)
@@ -69,6 +74,7 @@ class AnthropicApi:
         beta = request.headers.get(BETA_HEADER)
         call = Call(name, dialect="anthropic",
                     decode=lambda: decode_messages_request(document, beta=beta),
+                    raw=_raw_call(request, body, document, stream=stream),
                     translation=key.translation, words=anthropic_refusal)
         answer = self._stream if stream else self._complete
         return await entrance.metered(ticket, lambda: answer(call, ticket, name))
@@ -97,7 +103,9 @@ class AnthropicApi:
         entrance = self.entrance
         outcome = await entrance.gateway.generate(call)
         await entrance.finish(ticket, outcome.usage, outcome.served_by)
-        headers = await entrance.limit_headers(ticket)
+        headers = await entrance.answer_headers(ticket, outcome.served_by)
+        if outcome.raw is not None:
+            return Response(outcome.raw.body, media_type=JSON_TYPE, headers=headers)
         assert outcome.response is not None
         return Response(encode_message(outcome.response, name), media_type=JSON_TYPE,
                         headers={**headers, **dropped_header(outcome.dropped, anthropic_path)})
@@ -105,12 +113,17 @@ class AnthropicApi:
     async def _stream(self, call: Call, ticket: Ticket, name: str) -> Response:
         entrance = self.entrance
         outcome = await entrance.gateway.stream(call)
-        headers = await entrance.limit_headers(ticket)
+        headers = await entrance.answer_headers(ticket, outcome.served_by)
+        on_end = entrance.on_end(ticket, outcome.served_by)
+        if outcome.raw is not None:
+            relayed = forwarded_stream(first_byte(ticket, outcome.raw),
+                                       framing=ForwardedAnthropicFraming(), on_end=on_end)
+            return StreamingResponse(relayed, media_type=SSE_TYPE, headers=headers)
         assert outcome.events is not None
         body = encoded_stream(MessageStreamEncoder(name), first_byte(ticket, outcome.events),
-                              entrance.on_end(ticket, outcome.served_by))
+                              on_end)
         dropped = dropped_header(outcome.dropped, anthropic_path)
-        return StreamingResponse(body, media_type="text/event-stream",
+        return StreamingResponse(body, media_type=SSE_TYPE,
                                  headers={**headers, **dropped})
 
     def _model(self, name: str) -> ModelInfo:
@@ -118,3 +131,12 @@ class AnthropicApi:
         if info is None:
             raise NotFound(f"model: {name}")  # Anthropic's own wording for an unknown model
         return info
+
+
+def _raw_call(request: Request, body: bytes, document: dict[str, Any], *, stream: bool
+              ) -> RawCall:
+    """The caller's request for an Anthropic upstream: its bytes, the headers that say what
+    they mean, and its `beta` query flag."""
+    return RawCall(body=body, version="v1", method="messages", document=document,
+                   stream=stream, headers=caller_headers(request.headers),
+                   query=caller_query(request.query_params))

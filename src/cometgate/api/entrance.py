@@ -34,6 +34,7 @@ from cometgate.storage.keys import KeyRecord
 
 T = TypeVar("T")
 DROPPED_HEADER = "x-cometgate-dropped"
+UPSTREAM_MODEL_HEADER = "x-cometgate-upstream-model"
 ServedBy = tuple[str, str] | None  # (provider, upstream model) that answered
 
 
@@ -105,6 +106,14 @@ class Entrance:
                 ticket, served(end.status, end.usage, served_by, end.failure_class))
 
         return ended
+
+    async def answer_headers(self, ticket: Ticket, served_by: ServedBy) -> dict[str, str]:
+        """The headers of a generated answer: the rate-limit headers, and the upstream's own
+        name of the model that answered (the body names the model as the caller asked)."""
+        headers = await self.limit_headers(ticket)
+        if served_by is not None:
+            headers[UPSTREAM_MODEL_HEADER] = served_by[1]
+        return headers
 
     async def limit_headers(self, ticket: Ticket) -> dict[str, str]:
         """OpenAI-style rate-limit headers, for keys that have request or token limits."""

@@ -116,7 +116,7 @@ class GeminiApi:
         call = _call(request, key, name, body, "generateContent", decode_generate_request)
         outcome = await self.entrance.gateway.generate(call)
         await self.entrance.finish(ticket, outcome.usage, outcome.served_by)
-        headers = await self.entrance.limit_headers(ticket)
+        headers = await self.entrance.answer_headers(ticket, outcome.served_by)
         if outcome.raw is not None:
             return Response(outcome.raw.body, media_type=outcome.raw.content_type,
                             headers=headers)
@@ -138,7 +138,7 @@ class GeminiApi:
         entrance = self.entrance
         outcome = await entrance.gateway.stream(call)
         media_type = "text/event-stream" if alt == "sse" else JSON_TYPE
-        headers = await entrance.limit_headers(ticket)
+        headers = await entrance.answer_headers(ticket, outcome.served_by)
         on_end = entrance.on_end(ticket, outcome.served_by)
         if outcome.raw is not None:
             framing = ForwardedGeminiFraming(sse=alt == "sse")

@@ -133,7 +133,7 @@ class OpenAIApi:
         entrance = self.entrance
         outcome = await entrance.gateway.generate(call)
         await entrance.finish(ticket, outcome.usage, outcome.served_by)
-        headers = await entrance.limit_headers(ticket)
+        headers = await entrance.answer_headers(ticket, outcome.served_by)
         if outcome.raw is not None:
             return Response(outcome.raw.body, media_type=JSON_TYPE, headers=headers)
         assert outcome.response is not None
@@ -145,7 +145,7 @@ class OpenAIApi:
     ) -> Response:
         entrance = self.entrance
         outcome = await entrance.gateway.stream(call)
-        headers: dict[str, Any] = await entrance.limit_headers(ticket)
+        headers: dict[str, Any] = await entrance.answer_headers(ticket, outcome.served_by)
         on_end = entrance.on_end(ticket, outcome.served_by)
         if outcome.raw is not None:
             body = forwarded_stream(first_byte(ticket, outcome.raw),

@@ -1,8 +1,12 @@
-"""An Anthropic Messages upstream. Generations go through the translating HttpProvider it
-extends; token counts through Anthropic's `POST /v1/messages/count_tokens` — an Anthropic
-caller's own count request forwarded, anyone else's translated."""
+"""An Anthropic Messages upstream. An Anthropic caller's generation is forwarded as it is
+(dialects/anthropic/passthrough) and so is its count request, through Anthropic's
+`POST /v1/messages/count_tokens`; callers of other dialects reach it through the translating
+HttpProvider it extends, over the same connection pool, their counts translated."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 
 import httpx
 import orjson
@@ -18,7 +22,12 @@ from cometgate.dialects.anthropic.count_tokens import (
 )
 from cometgate.dialects.anthropic.encode import AnthropicOptions
 from cometgate.dialects.anthropic.errors import classify_error
-from cometgate.providers.base import RawCall, RawResponse, Target
+from cometgate.dialects.anthropic.passthrough import (
+    ForwardedMessageEvents,
+    answer_for_caller,
+    forwarded_body,
+)
+from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
 from cometgate.providers.http import HttpProvider
 from cometgate.providers.timeouts import Timeouts
 
@@ -42,6 +51,36 @@ class AnthropicUpstream(HttpProvider):
         super().__init__(name, base_url=base_url, api_key=api_key, codec=self._anthropic,
                          timeouts=timeouts, client=client)
 
+    async def forward(self, call: RawCall, target: Target) -> RawResponse:
+        body, headers = await self._transport.exchange(
+            self._forward_url(call, target), self._forwarded(call, target),
+            self._forward_headers(call, target, stream=False), classify_error)
+        answer, usage = answer_for_caller(body, target.model_version)
+        return RawResponse(answer, headers.get("content-type", "application/json"), usage)
+
+    async def forward_stream(
+        self, call: RawCall, target: Target
+    ) -> AsyncGenerator[RawChunk, None]:
+        """Events as they arrive; an error status, or an error event in place of
+        message_start, raises before anything of the answer is yielded, so the pipeline can
+        still fail over. A stream that ends before message_stop, with no error event to say
+        why, fails as a transient upstream error."""
+        events = ForwardedMessageEvents(target.model_version)
+        chunks = self._transport.stream(
+            self._forward_url(call, target), self._forwarded(call, target),
+            self._forward_headers(call, target, stream=True), classify_error)
+        async with aclosing(chunks):
+            async for piece in chunks:
+                for event in events.feed(piece):
+                    if event.error is not None and not events.started:
+                        raise event.error
+                    yield RawChunk(event.data, event.usage, event.error)
+        for event in events.close():
+            yield RawChunk(event.data, event.usage, event.error)
+        failure = events.early_end()
+        if failure is not None:
+            raise failure
+
     async def count_tokens(self, request: GenerateRequest, target: Target) -> int:
         body = encode_count_request(request, target.upstream_model, self._anthropic.options)
         answer = await self._exchange(self._base_url + COUNT_PATH, orjson.dumps(body), target)
@@ -58,3 +97,16 @@ class AnthropicUpstream(HttpProvider):
             url, forwarded_count_body(call.document, target.upstream_model), headers,
             classify_error)
         return RawResponse(answer, answered.get("content-type", "application/json"), None)
+
+    def _forward_url(self, call: RawCall, target: Target) -> str:
+        url = self._url(target, stream=call.stream)
+        return f"{url}?{call.query}" if call.query else url
+
+    def _forwarded(self, call: RawCall, target: Target) -> bytes:
+        if call.document is None:
+            raise ValueError("an Anthropic-dialect call carries its parsed body")
+        return forwarded_body(call.body, call.document, target.upstream_model)
+
+    def _forward_headers(self, call: RawCall, target: Target, *, stream: bool) -> dict[str, str]:
+        own = self._anthropic.headers(self._credential(target), stream=stream)
+        return forwarded_headers(own, call.headers)

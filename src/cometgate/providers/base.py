@@ -68,12 +68,13 @@ class Supervised(Protocol):
 class RawCall:
     """A caller's request in its own dialect, for an upstream of that same dialect."""
 
-    body: bytes  # forwarded byte for byte (Gemini)
+    body: bytes  # forwarded byte for byte (Gemini), or but for the model (Anthropic)
     version: str  # the caller's API version path segment ("v1beta", "v1" or ""), preserved
-    method: str  # "generateContent" | "streamGenerateContent" | "countTokens" | "chat"
+    # "generateContent" | "streamGenerateContent" | "countTokens" | "chat" | "messages"
+    method: str
     alt: str | None = None  # for streams: "sse", or None for the JSON-array framing
-    # The body already parsed, for dialects whose body names the model (OpenAI): the
-    # forwarder rewrites that one field.
+    # The body already parsed, for dialects whose body names the model (OpenAI, Anthropic):
+    # the forwarder rewrites that one field.
     document: Mapping[str, Any] | None = None
     stream: bool = False
     # Caller headers that the dialect itself defines and its upstream reads

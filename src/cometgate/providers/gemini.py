@@ -1,8 +1,9 @@
 """A Gemini-dialect upstream (Google's API, or another Gemini-compatible gateway). Gemini
 callers reach it by same-dialect pass-through: the caller's body bytes go upstream unchanged,
-and the upstream's bytes come back unchanged; only the model in the URL and the credential are
-rewritten. Callers of other dialects reach it through the Gemini outbound codec, their token
-counts through `:countTokens`, and embeddings through `:batchEmbedContents`.
+and the upstream's bytes come back unchanged but for `modelVersion`, which names the model as
+the caller asked for it; only the model in the URL and the credential are rewritten. Callers
+of other dialects reach it through the Gemini outbound codec, their token counts through
+`:countTokens`, and embeddings through `:batchEmbedContents`.
 
 Unknown fields are forwarded, not refused: the upstream validates them, and a field the
 gateway does not know yet keeps working. The answer is still read, cheaply, for usage; an
@@ -26,19 +27,17 @@ from cometgate.canonical import (
     GenerateRequest,
     GenerateResponse,
     StreamEvent,
-    Usage,
 )
 from cometgate.dialects.gemini.codec import GeminiCodec
 from cometgate.dialects.gemini.outbound import (
-    JsonArrayElements,
     classify_error,
     stream_error_event,
     usage_from_event,
     usage_from_response,
 )
+from cometgate.dialects.gemini.passthrough import ArrayPieces, renamed
 from cometgate.dialects.gemini.upstream_count import encode_count_request, read_total_tokens
 from cometgate.dialects.sse_split import SSEEventSplitter
-from cometgate.errors import UpstreamError
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
 from cometgate.providers.embedding import GeminiEmbedder
 from cometgate.providers.http import HttpProvider
@@ -88,7 +87,8 @@ class GeminiProvider:
         body, headers = await self._transport.exchange(
             self._url(call, target), call.body, self._headers(target), classify_error)
         content_type = headers.get("content-type", "application/json")
-        return RawResponse(body, content_type, usage_from_response(body))
+        answer = renamed(body, target.model_version)
+        return RawResponse(answer, content_type, usage_from_response(body))
 
     async def forward_stream(
         self, call: RawCall, target: Target
@@ -100,7 +100,7 @@ class GeminiProvider:
         framing = _sse_chunks if call.alt == "sse" else _array_chunks
         chunks = self._transport.stream(
             self._url(call, target), call.body, self._headers(target), classify_error)
-        async with aclosing(chunks), aclosing(framing(chunks)) as pieces:
+        async with aclosing(chunks), aclosing(framing(chunks, target.model_version)) as pieces:
             async for piece in pieces:
                 yield piece
 
@@ -148,33 +148,36 @@ class GeminiProvider:
         return self._codec.headers(target.credential or self._api_key, stream=False)
 
 
-async def _sse_chunks(chunks: AsyncIterator[bytes]) -> AsyncGenerator[RawChunk, None]:
+async def _sse_chunks(
+    chunks: AsyncIterator[bytes], model: str
+) -> AsyncGenerator[RawChunk, None]:
     """One RawChunk per event, as soon as its blank line arrives; whatever trails the last
     event (an event without its blank line, a raw JSON error) comes last, as received."""
     events = SSEEventSplitter()
     async for piece in chunks:
         for event in events.feed(piece):
-            yield _event_chunk(event)
+            yield _event_chunk(event, model)
     rest = events.close()
     if rest:
-        yield _event_chunk(rest)
+        yield _event_chunk(rest, model)
 
 
-def _event_chunk(event: bytes) -> RawChunk:
+def _event_chunk(event: bytes, model: str) -> RawChunk:
     error = stream_error_event(event) if b'"error"' in event else None
-    return RawChunk(event, usage_from_event(event), error)
+    return RawChunk(renamed(event, model), usage_from_event(event), error)
 
 
-async def _array_chunks(chunks: AsyncIterator[bytes]) -> AsyncGenerator[RawChunk, None]:
-    """Network chunks as they arrive, each with the usage of the last array element it
-    completes; only elements that mention usageMetadata are parsed."""
-    elements = JsonArrayElements()
-    async for piece in chunks:
-        usage: Usage | None = None
-        error: UpstreamError | None = None
-        for element in elements.feed(piece):
-            if b"usageMetadata" in element:
-                usage = usage_from_response(element) or usage
-            if b'"error"' in element:
-                error = stream_error_event(element) or error
-        yield RawChunk(piece, usage, error)
+async def _array_chunks(
+    chunks: AsyncIterator[bytes], model: str
+) -> AsyncGenerator[RawChunk, None]:
+    """One RawChunk per array element, as soon as it is complete, with its usage; only
+    elements that mention usageMetadata are parsed. What follows the last element (the
+    closing bracket, or a body that was no array at all) comes last, as received."""
+    pieces = ArrayPieces(model)
+    async for chunk in chunks:
+        for piece, element in pieces.feed(chunk):
+            usage = usage_from_response(element) if b"usageMetadata" in element else None
+            yield RawChunk(piece, usage, stream_error_event(element))
+    rest = pieces.close()
+    if rest:
+        yield RawChunk(rest, None, stream_error_event(rest))

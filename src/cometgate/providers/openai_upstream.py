@@ -13,6 +13,7 @@ from cometgate.canonical import EmbedRequest, EmbedResponse
 from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.dialects.openai.passthrough import (
     ForwardedEvents,
+    answer_for_caller,
     caller_wants_usage,
     forwarded_body,
     usage_of_response,
@@ -35,7 +36,8 @@ class OpenAIUpstream(HttpProvider):
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         body = await self._exchange(
             self._url(target, stream=False), self._forwarded(call, target), target)
-        return RawResponse(body, "application/json", usage_of_response(body))
+        answer = answer_for_caller(body, target.model_version)
+        return RawResponse(answer, "application/json", usage_of_response(body))
 
     async def forward_stream(
         self, call: RawCall, target: Target
@@ -43,7 +45,8 @@ class OpenAIUpstream(HttpProvider):
         """Events as they arrive; an error status raises before anything is yielded, so the
         pipeline can still fail over."""
         assert call.document is not None
-        events = ForwardedEvents(caller_wants_usage=caller_wants_usage(call.document))
+        events = ForwardedEvents(caller_wants_usage=caller_wants_usage(call.document),
+                                 model=target.model_version)
         async with aclosing(
             self._open_stream(self._url(target, stream=True), self._forwarded(call, target),
                               target)

@@ -77,6 +77,13 @@ async def collect(provider: GeminiProvider, call: RawCall,
         await provider.aclose()
 
 
+def as_caller_sees(data: bytes) -> bytes:
+    """The upstream's bytes with the model named as the caller asked for it (TARGET's alias):
+    the one change the pass-through makes to an answer."""
+    return (data.replace(b'"modelVersion":"gemini-2.5-flash"', b'"modelVersion":"alias"')
+            .replace(b'"modelVersion": "gemini-2.5-flash"', b'"modelVersion": "alias"'))
+
+
 # --- the request ----------------------------------------------------------------------------
 
 
@@ -94,6 +101,7 @@ async def test_unary_forwards_bytes_both_ways(server: Server) -> None:
     assert answer.content_type == "application/json; charset=UTF-8"
     assert answer.body.startswith(b'{\n  "candidates": [')  # Google's pretty printing kept
     assert b"Hello from the fake Gemini upstream." in answer.body
+    assert b'"modelVersion": "alias",' in answer.body and b"gemini-2.5-flash" not in answer.body
     assert answer.usage == Usage(prompt_tokens=8, output_tokens=6)
 
 
@@ -240,7 +248,8 @@ async def test_sse_one_chunk_per_event_bytes_identical(server: Server,
     assert seen.body == BODY
     events = server.fake.sent[0]
     assert len(events) == 3
-    assert [chunk.data for chunk in chunks] == events
+    assert [chunk.data for chunk in chunks] == [as_caller_sees(event) for event in events]
+    assert all(b'"modelVersion":"alias"' in chunk.data for chunk in chunks)
     assert all(event.endswith(separator) for event in events)
     assert [chunk.usage for chunk in chunks] == [
         Usage(prompt_tokens=8, output_tokens=2), Usage(prompt_tokens=8, output_tokens=4),
@@ -256,7 +265,7 @@ async def test_sse_events_cut_by_the_network_come_out_whole(server: Server,
     chunks = await collect(server.provider(), SSE)
     body = b"".join(server.fake.sent[0])
     events = [part + b"\r\n\r\n" for part in body.split(b"\r\n\r\n")[:-1]]
-    assert [chunk.data for chunk in chunks] == events
+    assert [chunk.data for chunk in chunks] == [as_caller_sees(event) for event in events]
     assert chunks[-1].usage == Usage(prompt_tokens=8, output_tokens=6)
 
 
@@ -266,7 +275,7 @@ async def test_an_event_is_yielded_before_the_next_one_exists(server: Server) ->
     stream = provider.forward_stream(SSE, TARGET)
     try:
         first = await anext(stream)  # the upstream is now waiting for `resume`
-        assert first.data == server.fake.sent[0][0]
+        assert first.data == as_caller_sees(server.fake.sent[0][0])
         assert len(server.fake.sent[0]) == 1
         server.fake.resume.set()
         rest = [chunk async for chunk in stream]
@@ -280,7 +289,7 @@ async def test_a_mid_stream_error_event_is_forwarded_and_reported(server: Server
     error = google_error(503, "UNAVAILABLE", "The model is overloaded.")
     server.script(Reply(fail_mid_stream=error))
     chunks = await collect(server.provider(), SSE)
-    assert [chunk.data for chunk in chunks] == server.fake.sent[0]
+    assert [chunk.data for chunk in chunks] == [as_caller_sees(e) for e in server.fake.sent[0]]
     assert stream_error_event(chunks[0].data) is None
     assert chunks[1].data.startswith(b'data: {"error":{"code":503')
     reported = stream_error_event(chunks[1].data)
@@ -297,7 +306,11 @@ async def test_json_array_stream(server: Server, alt: str | None, query: str) ->
     chunks = await collect(server.provider(),
                            RawCall(BODY, "v1", "streamGenerateContent", alt))
     assert server.fake.requests[0].query == query
-    assert [chunk.data for chunk in chunks] == server.fake.sent[0]
+    body = b"".join(server.fake.sent[0])
+    assert b"".join(chunk.data for chunk in chunks) == as_caller_sees(body)
+    # One chunk per element, as soon as it is complete, then the closing bracket.
+    assert len(chunks) == 4 and chunks[-1].data == b"]"
+    assert all(b'"modelVersion": "alias"' in chunk.data for chunk in chunks[:-1])
     usages = [chunk.usage for chunk in chunks if chunk.usage is not None]
     assert usages == [Usage(prompt_tokens=8, output_tokens=n) for n in (2, 4, 6)]
 
@@ -307,8 +320,10 @@ async def test_json_array_stream_with_an_error_element(server: Server) -> None:
         429, "RESOURCE_EXHAUSTED", "quota", [retry_info("30s")])))
     chunks = await collect(server.provider(), RawCall(BODY, "v1", "streamGenerateContent"))
     body = b"".join(chunk.data for chunk in chunks)
-    assert body == b"".join(server.fake.sent[0])
+    assert body == as_caller_sees(b"".join(server.fake.sent[0]))
     assert chunks[-1].usage is None  # the error element reports no usage
+    # Reported on the chunk that carries the error element; the closing bracket comes last.
+    assert [chunk.error is not None for chunk in chunks] == [False, True, False]
     elements = JsonArrayElements().feed(body)
     errors = [e for e in map(stream_error_event, elements) if e is not None]
     assert len(errors) == 1
@@ -425,7 +440,7 @@ async def test_idle_timeout_mid_stream(server: Server) -> None:
     stream = provider.forward_stream(SSE, TARGET)
     try:
         first = await anext(stream)
-        assert first.data == server.fake.sent[0][0]
+        assert first.data == as_caller_sees(server.fake.sent[0][0])
         with pytest.raises(UpstreamTimeout, match="sent nothing"):
             await anext(stream)
     finally:
@@ -455,7 +470,8 @@ async def test_leaving_early_closes_the_upstream_response(server: Server) -> Non
     stream = provider.forward_stream(SSE, TARGET)
     try:
         received = [await anext(stream) for _ in range(3)]
-        assert [chunk.data for chunk in received] == server.fake.sent[0][:3]
+        assert [chunk.data for chunk in received] == [
+            as_caller_sees(event) for event in server.fake.sent[0][:3]]
         assert not server.fake.stream_closed.is_set()
         await stream.aclose()
         # The fake's generator ends only when it sees the client disconnect.

@@ -22,7 +22,8 @@ request id only when there is one). Types follow the status as Anthropic documen
 503 becomes 529: Anthropic never answers 503; 529 overloaded_error is how it says "nothing can
 serve this now, retry later", and Anthropic clients treat it so (the SDK retries it; Claude
 Code reports it as overload and may fall back to another model). A failure relayed from an
-Anthropic upstream (`native_body` ("anthropic", bytes)) keeps the upstream's own body.
+Anthropic upstream (`native_body` ("anthropic", bytes)) keeps the upstream's own body and 4xx
+status.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ _KEY_INVALID = "invalid x-api-key"
 def encode_anthropic_error(error: GatewayError, request_id: str | None = None) -> tuple[int, bytes]:
     native = getattr(error, "native_body", None)
     if native is not None and native[0] == "anthropic":
+        # As Anthropic answered it: a 413 request_too_large stays a 413.
+        upstream_status = getattr(error, "upstream_status", None)
+        if isinstance(upstream_status, int) and 400 <= upstream_status < 500:
+            return upstream_status, native[1]
         return error.http_status, native[1]
     status, kind = _status_and_type(error)
     body: dict[str, object] = {"type": "error",

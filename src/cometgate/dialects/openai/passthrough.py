@@ -1,5 +1,6 @@
 """An OpenAI-dialect caller's request forwarded to an OpenAI-compatible upstream as it is:
-only the model is rewritten, and a stream asks for its usage so that it can be accounted.
+only the model is rewritten, and a stream asks for its usage so that it can be accounted. The
+answer's `model`, in the completion and in every chunk, is the name the caller asked for.
 
 When the caller did not ask for usage in its stream (`stream_options.include_usage`), the
 upstream is asked anyway and the usage-only chunk it then sends (`"choices": []`) is kept from
@@ -9,12 +10,13 @@ the caller, who receives exactly the stream it asked for.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
 from cometgate.canonical import Usage
+from cometgate.dialects.json_field import replaced_string
 from cometgate.dialects.openai.inbound_errors import openai_error
 from cometgate.dialects.openai.inbound_stream import sse_frame
 from cometgate.dialects.openai.wire import answer_usage, classify_stream_error
@@ -48,25 +50,40 @@ def usage_of_response(body: bytes) -> Usage | None:
 
 @dataclass(frozen=True, slots=True)
 class ForwardedEvent:
-    data: bytes  # exactly the upstream's bytes, or b"" when the caller is not to see them
+    # The upstream's bytes but for the model's name, or b"" when the caller is not to see them
+    data: bytes
     usage: Usage | None
     error: UpstreamError | None
 
 
+def answer_for_caller(body: bytes, model: str) -> bytes:
+    """A whole completion naming the model as the caller asked for it; the rest unchanged."""
+    return replaced_string(body, ("model",), model) or body
+
+
 class ForwardedEvents:
     """Cuts an upstream's SSE body into events, reading each only as far as accounting needs:
-    its usage (only events that mention it are parsed) and an in-band `{"error":…}`."""
+    its usage (only events that mention it are parsed) and an in-band `{"error":…}`. Each
+    chunk names the model as the caller asked for it (`model`)."""
 
-    def __init__(self, *, caller_wants_usage: bool) -> None:
+    def __init__(self, *, caller_wants_usage: bool, model: str | None = None) -> None:
+        """`model` None leaves the name as the upstream wrote it."""
         self._events = SSEEventSplitter()
         self._show_usage_chunk = caller_wants_usage
+        self._model = model
 
     def feed(self, piece: bytes) -> list[ForwardedEvent]:
-        return [self._read(event) for event in self._events.feed(piece)]
+        return [self._renamed(self._read(event)) for event in self._events.feed(piece)]
 
     def close(self) -> list[ForwardedEvent]:
         rest = self._events.close()
-        return [self._read(rest)] if rest else []
+        return [self._renamed(self._read(rest))] if rest else []
+
+    def _renamed(self, event: ForwardedEvent) -> ForwardedEvent:
+        if self._model is None or b'"model"' not in event.data:
+            return event
+        data = replaced_string(event.data, ("model",), self._model)
+        return event if data is None else replace(event, data=data)
 
     def _read(self, event: bytes) -> ForwardedEvent:
         if b'"usage"' not in event and b'"error"' not in event:
