@@ -567,3 +567,56 @@ async def thinking_on_a_model_without_thinking_is_refused(
     error = error_of(response, 400, "INVALID_ARGUMENT")
     assert error["message"] == f"Thinking is not enabled for models/{kind}-text"
     assert request_count(kind, fakes) == 0
+
+
+# --- failures the upstream reports in-band, after its stream began ---------------------------
+
+def script_in_band_error(kind: str, fakes: Fakes) -> None:
+    """A stream that sends its first content, then the upstream's own error event: Gemini's
+    `data: {"error":{"code":500,…,"status":"INTERNAL"}}`, OpenAI's `data: {"error":{…}}`,
+    Anthropic's `event: error` (overloaded_error)."""
+    if kind == "gemini":
+        fakes.gemini.replies.append(gemini.Reply(text="abcdef", chunks=3, fail_mid_stream=(
+            gemini.google_error(500, "INTERNAL", "An internal error has occurred."))))
+    elif kind == "openai":
+        fakes.openai.replies.append(openai.Reply(text="abcdef", chunks=3,
+                                                 fail_mid_stream=True))
+    else:
+        fakes.anthropic.replies.append(anthropic.Reply(text="abcdef", chunks=3,
+                                                       fail_mid_stream=True))
+
+
+@scenario
+async def in_band_error_mid_stream(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    """The caller gets the content, then an error event; the record says the request failed
+    (for Gemini this is the pass-through, which relays the upstream's own event)."""
+    script_in_band_error(kind, fakes)
+    response = await gw.http.post(url(kind, stream=True), json={"contents": [user("Hi")]})
+    *good, last = sse_events(response)
+    assert streamed_text(good) == "ab"
+    assert list(last) == ["error"] and last["error"]["code"] in (500, 503)
+    if kind == "gemini":  # relayed as the upstream sent it
+        assert last == gemini.google_error(500, "INTERNAL", "An internal error has occurred.")
+    assert await gw.status_and_class(response) == (503, "transient")
+    assert request_count(kind, fakes) == 1
+
+
+@scenario
+async def in_band_error_mid_stream_openai_caller(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    """The same through the OpenAI entrance (for the OpenAI kind, its pass-through)."""
+    script_in_band_error(kind, fakes)
+    response = await gw.http.post("/v1/chat/completions", json={
+        "model": f"{kind}-text", "stream": True,
+        "messages": [{"role": "user", "content": "Hi"}]})
+    assert response.status_code == 200
+    frames = [orjson.loads(line.removeprefix(b"data: "))
+              for line in response.content.split(b"\n\n") if line.startswith(b"data: {")]
+    last = frames[-1]
+    assert list(last) == ["error"], last
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in frames[:-1]
+                   if c["choices"])
+    assert text == "ab"
+    if kind == "openai":  # relayed as the upstream sent it
+        assert last["error"]["message"] == "fake upstream broke"
+    assert await gw.status_and_class(response) == (503, "transient")
+    assert request_count(kind, fakes) == 1

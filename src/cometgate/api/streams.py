@@ -16,7 +16,7 @@ from typing import Protocol
 import anyio
 
 from cometgate.canonical import CandidateFinished, StreamEvent, Usage, UsageReported
-from cometgate.errors import GatewayError, InternalError
+from cometgate.errors import GatewayError, InternalError, UpstreamError
 from cometgate.metering import Served, served_failure
 from cometgate.providers.base import RawChunk
 
@@ -87,10 +87,12 @@ async def forwarded_stream(
     held: list[bytes] = []
     opened = False
     served: Served | None = None
+    in_band: UpstreamError | None = None  # the upstream's own error event, relayed as is
     try:
         try:
             async for chunk in chunks:
                 usage = chunk.usage or usage
+                in_band = chunk.error or in_band
                 if not chunk.data:  # nothing for the caller (a piece the gateway asked for)
                     continue
                 opened = opened or bool(chunk.data.strip(b"[ \r\n"))
@@ -99,7 +101,9 @@ async def forwarded_stream(
                 else:
                     yield chunk.data
             tail: tuple[bytes, ...] = ()
-            served = Served(200, usage)
+            # The caller saw 200 and then the upstream's error event: the record says the
+            # request failed, with the status and class a translated stream records for it.
+            served = Served(200, usage) if in_band is None else _failed(in_band, usage)
         except Exception as exc:
             tail = (framing.error(_as_gateway_error(exc), opened=opened),)
             served = _failed(exc, usage)
