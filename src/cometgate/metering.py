@@ -22,7 +22,7 @@ from decimal import Decimal
 from cometgate.billable_policy import check_billable
 from cometgate.canonical import Usage
 from cometgate.dialects.billable import NOTHING_BILLABLE, Billable
-from cometgate.errors import GatewayError, InvalidRequest, PermissionDenied
+from cometgate.errors import CallerGone, GatewayError, InvalidRequest, PermissionDenied
 from cometgate.limits import LeaseKeeper, create_keeper
 from cometgate.limits.limiter import Lease, Limiter
 from cometgate.limits.policy import LimitState
@@ -31,6 +31,10 @@ from cometgate.settings import DEFAULT_MAX_CANDIDATES
 from cometgate.storage.keys import KeyRecord
 from cometgate.storage.usage import UsageRecord
 from cometgate.storage.usage_log import UsageLog
+
+# The failure class of a request its caller abandoned; not a FailureClass, which classifies
+# upstream faults for failover.
+CANCELLED = "cancelled"
 
 
 class KeyExpired(InvalidRequest):
@@ -51,6 +55,7 @@ class Ticket:
     started: float = field(default_factory=time.perf_counter)
     first_byte: float | None = None
     finished: bool = False
+    answered: bool = False  # a whole answer exists and is being settled
 
     def mark_first_byte(self) -> None:
         if self.first_byte is None:
@@ -162,6 +167,8 @@ class Meter:
 
 
 def served_failure(error: BaseException) -> Served:
+    if isinstance(error, CallerGone):  # the usage the upstream reported is not known here
+        return Served(error.http_status, failure_class=CANCELLED)
     if isinstance(error, GatewayError):
         failure = getattr(error, "failure_class", None)
         return Served(error.http_status, failure_class=failure.value if failure else None)

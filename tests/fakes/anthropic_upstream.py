@@ -16,6 +16,7 @@ start with the thinking block this server signed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 from collections.abc import AsyncIterator
@@ -48,6 +49,7 @@ class Reply:
     fail_mid_stream: bool = False  # one text delta, then an overloaded_error event
     fail_at_start: bool = False  # answer 200, then an error event in place of message_start
     truncate: bool = False  # stop after the content, without message_delta/message_stop
+    endless: bool = False  # text deltas until the client goes away
 
 
 def signature_for(thinking: str) -> str:
@@ -128,6 +130,13 @@ class FakeAnthropicUpstream:
         start["usage"] = {**start["usage"], "output_tokens": 1}
         yield _sse("message_start", {"type": "message_start", "message": start})
         yield _sse("ping", {"type": "ping"})
+        if reply.endless:
+            yield _sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                               "content_block": {"type": "text", "text": ""}})
+            while True:
+                yield _sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                   "delta": {"type": "text_delta", "text": "x"}})
+                await asyncio.sleep(0.005)
         for index, block in enumerate(_content(number, reply)):
             async for event in _block_events(index, block, reply):
                 yield event

@@ -8,6 +8,7 @@ recording every request body it received.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class Reply:
     fail_at_start: bool = False  # answer 200, then an error frame in place of the first chunk
     truncate: bool = False  # stop after the content, without finish_reason or [DONE]
     logprobs: list[tuple[str, float]] | None = None
+    endless: bool = False  # content chunks (with no usage) until the client goes away
 
 
 def _words(body: dict[str, Any]) -> int:
@@ -139,6 +141,9 @@ class FakeOpenAIUpstream:
             return
         yield frame([{"index": 0, "delta": {"role": "assistant", "content": ""},
                       "finish_reason": None}])
+        while reply.endless:
+            yield frame([{"index": 0, "delta": {"content": "x"}, "finish_reason": None}])
+            await asyncio.sleep(0.005)
         for piece, logprobs in _pieces(body, reply):
             extra = {} if logprobs is None else {"logprobs": logprobs}
             yield frame([{"index": 0, "delta": {"content": piece}, **extra,

@@ -71,7 +71,7 @@ class AnthropicApi:
                     decode=lambda: decode_messages_request(document, beta=beta),
                     translation=key.translation, words=anthropic_refusal)
         answer = self._stream if stream else self._complete
-        return await entrance.metered(ticket, lambda: answer(call, ticket, name))
+        return await entrance.metered(request, ticket, lambda: answer(call, ticket, name))
 
     async def count_tokens(self, request: Request) -> Response:
         settle_dialect(request, "anthropic")

@@ -101,7 +101,8 @@ class GeminiApi:
             request, key, info, estimate=estimate, dialect="gemini",
             stream=method == "streamGenerateContent", billable=billable,
         )
-        return await entrance.metered(ticket, lambda: handler(request, key, name, body, ticket))
+        return await entrance.metered(
+            request, ticket, lambda: handler(request, key, name, body, ticket))
 
     async def get_model(self, request: Request, name: str) -> Response:
         await self.entrance.caller(request)

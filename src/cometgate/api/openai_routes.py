@@ -103,8 +103,8 @@ class OpenAIApi:
         )
         if stream:
             return await entrance.metered(
-                ticket, lambda: self._stream(call, ticket, name, include_usage))
-        return await entrance.metered(ticket, lambda: self._complete(call, ticket, name))
+                request, ticket, lambda: self._stream(call, ticket, name, include_usage))
+        return await entrance.metered(request, ticket, lambda: self._complete(call, ticket, name))
 
     async def embeddings(self, request: Request) -> Response:
         settle_dialect(request, "openai")
@@ -127,7 +127,7 @@ class OpenAIApi:
             return Response(encode_embeddings_response(outcome.response, name, encoding),
                             media_type=JSON_TYPE, headers=await entrance.limit_headers(ticket))
 
-        return await entrance.metered(ticket, answer)
+        return await entrance.metered(request, ticket, answer)
 
     async def _complete(self, call: Call, ticket: Ticket, name: str) -> Response:
         entrance = self.entrance

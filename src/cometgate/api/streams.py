@@ -17,7 +17,7 @@ import anyio
 
 from cometgate.canonical import CandidateFinished, StreamEvent, Usage, UsageReported
 from cometgate.errors import GatewayError, InternalError, UpstreamError
-from cometgate.metering import Served, served_failure
+from cometgate.metering import CANCELLED, Served, served_failure
 from cometgate.providers.base import RawChunk
 
 log = logging.getLogger("cometgate.api")
@@ -76,7 +76,7 @@ async def encoded_stream(
             yield piece
     finally:
         if served is None:
-            await _ended(on_end, Served(CLIENT_GONE, usage, failure_class="cancelled"))
+            await _ended(on_end, Served(CLIENT_GONE, usage, failure_class=CANCELLED))
 
 
 async def forwarded_stream(
@@ -112,7 +112,7 @@ async def forwarded_stream(
             yield piece
     finally:
         if served is None:
-            await _ended(on_end, Served(CLIENT_GONE, usage, failure_class="cancelled"))
+            await _ended(on_end, Served(CLIENT_GONE, usage, failure_class=CANCELLED))
 
 
 async def _ended(on_end: OnEnd, served: Served) -> None:
