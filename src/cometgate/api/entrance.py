@@ -104,7 +104,10 @@ class Entrance:
         await self.meter.finish(ticket, served(200, usage, served_by))
 
     def on_end(self, ticket: Ticket, served_by: ServedBy) -> OnEnd:
-        """What a stream calls once, when it has ended."""
+        """What a stream calls once, when it has ended. Called as the stream's headers are
+        about to go out: its stand-in record is journaled now (see Meter.reserve)."""
+        provider, upstream = served_by or (None, None)
+        self.meter.reserve(ticket, provider, upstream)
 
         async def ended(end: Served) -> None:
             await self.meter.finish(
