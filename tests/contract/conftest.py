@@ -5,7 +5,7 @@ For each provider kind K the configuration holds:
     providers  K (the fake), K-slow (the fake with a 0.3 s first-byte timeout),
                K-reset (a server that resets every connection)
     models     K-text (text + image/png), K-think (budget thinking), K-slow, K-reset,
-               K-reset-failover (K-reset first, then K)
+               K-reset-failover (K-reset first, then K), K-fallback (K, then K-slow)
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ def contract_config(fakes: Fakes) -> dict[str, Any]:
         models[f"{kind}-reset"] = model_block([(f"{kind}-reset", upstream)])
         models[f"{kind}-reset-failover"] = model_block(
             [(f"{kind}-reset", upstream), (kind, upstream)])
+        # Two candidates on the same fake: what the first gets, the second can still answer.
+        models[f"{kind}-fallback"] = model_block([(kind, upstream), (f"{kind}-slow", upstream)])
     return {"routing": ROUTING, "providers": providers, "models": models}
 
 

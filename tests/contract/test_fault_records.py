@@ -30,6 +30,10 @@ FAULT_RECORDS: dict[str, list[Expected]] = {
     "reset_after_first_byte": [TRANSIENT],
     "in_band_error_mid_stream": [TRANSIENT],
     "in_band_error_mid_stream_openai_caller": [TRANSIENT],
+    "malformed_answer_fails_over": [OK],
+    "malformed_answer_everywhere_is_a_502": [(502, "transient")],
+    "malformed_first_event_fails_over": [OK],
+    "malformed_first_event_everywhere_is_a_502": [(502, "transient")],
 }
 
 

@@ -50,6 +50,7 @@ class Reply:
     fail_at_start: bool = False  # answer 200, then an error event in place of message_start
     truncate: bool = False  # stop after the content, without message_delta/message_stop
     endless: bool = False  # text deltas until the client goes away
+    raw_body: bytes | None = None  # a 200 answer with exactly these bytes (stream or not)
 
 
 def signature_for(thinking: str) -> str:
@@ -91,6 +92,9 @@ class FakeAnthropicUpstream:
         if reply.status != 200:
             return _error(reply.status, reply.error_type, f"fake failure {reply.status}",
                           reply.headers)
+        if reply.raw_body is not None:
+            media_type = "text/event-stream" if body.get("stream") else "application/json"
+            return Response(reply.raw_body, media_type=media_type)
         number = next(self._ids)
         if body.get("stream"):
             return StreamingResponse(self._events(number, body, reply),

@@ -45,6 +45,7 @@ class Reply:
     truncate: bool = False  # stop after the content, without finish_reason or [DONE]
     logprobs: list[tuple[str, float]] | None = None
     endless: bool = False  # content chunks (with no usage) until the client goes away
+    raw_body: bytes | None = None  # a 200 answer with exactly these bytes (stream or not)
 
 
 def _words(body: dict[str, Any]) -> int:
@@ -97,6 +98,9 @@ class FakeOpenAIUpstream:
                                "param": None, "code": reply.error_code}}
             return Response(orjson.dumps(error), status_code=reply.status,
                             media_type="application/json", headers=reply.headers)
+        if reply.raw_body is not None:
+            media_type = "text/event-stream" if body.get("stream") else "application/json"
+            return Response(reply.raw_body, media_type=media_type)
         ident = f"chatcmpl-fake{next(self._ids)}"
         if body.get("stream"):
             return StreamingResponse(self._chunks(ident, body, reply),

@@ -31,13 +31,16 @@ from cometgate.canonical import (
 from cometgate.dialects.gemini.codec import GeminiCodec
 from cometgate.dialects.gemini.outbound import (
     JsonArrayElements,
+    check_first_event,
     classify_error,
     stream_error_event,
     usage_from_event,
     usage_from_response,
+    usage_of_forwarded,
 )
 from cometgate.dialects.gemini.upstream_count import encode_count_request, read_total_tokens
 from cometgate.dialects.sse_split import SSEEventSplitter
+from cometgate.dialects.upstream_answers import unreadable
 from cometgate.errors import UpstreamError
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
 from cometgate.providers.embedding import GeminiEmbedder
@@ -83,12 +86,11 @@ class GeminiProvider:
                                         transport=self._transport)
 
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
-        """The whole answer. An unreadable 2xx body is still returned (usage None): the
-        caller, not the gateway, decides what to make of it."""
+        """The whole answer; a 2xx body that is no answer raises (see usage_of_forwarded)."""
         body, headers = await self._transport.exchange(
             self._url(call, target), call.body, self._headers(target), classify_error)
         content_type = headers.get("content-type", "application/json")
-        return RawResponse(body, content_type, usage_from_response(body))
+        return RawResponse(body, content_type, usage_of_forwarded(body, call.method))
 
     async def forward_stream(
         self, call: RawCall, target: Target
@@ -152,11 +154,17 @@ async def _sse_chunks(chunks: AsyncIterator[bytes]) -> AsyncGenerator[RawChunk, 
     """One RawChunk per event, as soon as its blank line arrives; whatever trails the last
     event (an event without its blank line, a raw JSON error) comes last, as received."""
     events = SSEEventSplitter()
+    first = True
     async for piece in chunks:
         for event in events.feed(piece):
+            if first:
+                check_first_event(event)
+                first = False
             yield _event_chunk(event)
     rest = events.close()
     if rest:
+        if first:
+            check_first_event(rest)
         yield _event_chunk(rest)
 
 
@@ -169,12 +177,24 @@ async def _array_chunks(chunks: AsyncIterator[bytes]) -> AsyncGenerator[RawChunk
     """Network chunks as they arrive, each with the usage of the last array element it
     completes; only elements that mention usageMetadata are parsed."""
     elements = JsonArrayElements()
+    held: list[bytes] | None = []  # pieces until the first element is whole, to check it
     async for piece in chunks:
         usage: Usage | None = None
         error: UpstreamError | None = None
-        for element in elements.feed(piece):
+        found = elements.feed(piece)
+        if held is not None:
+            held.append(piece)
+            if not found:
+                if b"".join(held).lstrip()[:1] not in (b"", b"["):
+                    raise unreadable("the stream is not a JSON array")
+                continue
+            check_first_event(found[0])
+            piece, held = b"".join(held), None
+        for element in found:
             if b"usageMetadata" in element:
                 usage = usage_from_response(element) or usage
             if b'"error"' in element:
                 error = stream_error_event(element) or error
         yield RawChunk(piece, usage, error)
+    if held is not None:
+        raise unreadable("the stream ended before its first element")
