@@ -77,13 +77,15 @@ def request_bytes(caller: str, kind: str, key: str, *, stream: bool) -> bytes:
     return head.encode() + body
 
 
-def script_endless(kind: str, fakes: Fakes) -> None:
+def script_endless(kind: str, fakes: Fakes, *, firehose: bool) -> None:
+    """A stream that never ends: paced, or as fast as the gateway reads (a firehose)."""
+    flags = {"firehose": True} if firehose else {"endless": True}
     if kind == "gemini":
-        fakes.gemini.replies.append(gemini.Reply(endless=True))
+        fakes.gemini.replies.append(gemini.Reply(**flags))
     elif kind == "openai":
-        fakes.openai.replies.append(openai.Reply(endless=True))
+        fakes.openai.replies.append(openai.Reply(**flags))
     else:
-        fakes.anthropic.replies.append(anthropic.Reply(endless=True))
+        fakes.anthropic.replies.append(anthropic.Reply(**flags))
 
 
 async def eventually(condition: Any, what: str) -> None:
@@ -169,13 +171,16 @@ async def test_a_caller_gone_during_a_slow_call_cancels_it(
         "0", "0", "0.000000000")
 
 
+@pytest.mark.parametrize("firehose", [False, True], ids=["paced", "firehose"])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("caller", CALLERS)
 async def test_a_caller_gone_mid_stream_stops_an_endless_upstream(
-    live: Live, caller: str, kind: str
+    live: Live, caller: str, kind: str, firehose: bool
 ) -> None:
+    """A firehose upstream (its next event always already there) is the hard case: a cancel
+    that waits for the relaying task to wait on something never lands."""
     layer = live.fakes.layers[kind]
-    script_endless(kind, live.fakes)
+    script_endless(kind, live.fakes, firehose=firehose)
     gone = layer.gone
     request_id = await call_then_hang_up(live, caller, kind, stream=True)
     assert request_id is not None

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.gemini_upstream import FIREHOSE_SECONDS
+
 
 @dataclass
 class Reply:
@@ -45,6 +47,7 @@ class Reply:
     truncate: bool = False  # stop after the content, without finish_reason or [DONE]
     logprobs: list[tuple[str, float]] | None = None
     endless: bool = False  # content chunks (with no usage) until the client goes away
+    firehose: bool = False  # content chunks as fast as the client reads, 20 s at most
     raw_body: bytes | None = None  # a 200 answer with exactly these bytes (stream or not)
 
 
@@ -145,9 +148,10 @@ class FakeOpenAIUpstream:
             return
         yield frame([{"index": 0, "delta": {"role": "assistant", "content": ""},
                       "finish_reason": None}])
-        while reply.endless:
+        deadline = asyncio.get_running_loop().time() + FIREHOSE_SECONDS
+        while reply.endless or (reply.firehose and asyncio.get_running_loop().time() < deadline):
             yield frame([{"index": 0, "delta": {"content": "x"}, "finish_reason": None}])
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0 if reply.firehose else 0.005)
         for piece, logprobs in _pieces(body, reply):
             extra = {} if logprobs is None else {"logprobs": logprobs}
             yield frame([{"index": 0, "delta": {"content": piece}, **extra,

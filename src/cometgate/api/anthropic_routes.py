@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance, dropped_header, first_byte
-from cometgate.api.streams import encoded_stream
+from cometgate.api.streams import CallerStream, encoded_stream
 from cometgate.canonical import ModelInfo
 from cometgate.dialects.anthropic.count_tokens import caller_headers, caller_query
 from cometgate.dialects.anthropic.inbound import (
@@ -107,11 +107,12 @@ class AnthropicApi:
         outcome = await entrance.gateway.stream(call)
         headers = await entrance.limit_headers(ticket)
         assert outcome.events is not None
+        on_end = entrance.on_end(ticket, outcome.served_by)
         body = encoded_stream(MessageStreamEncoder(name), first_byte(ticket, outcome.events),
-                              entrance.on_end(ticket, outcome.served_by))
+                              on_end)
         dropped = dropped_header(outcome.dropped, anthropic_path)
-        return StreamingResponse(body, media_type="text/event-stream",
-                                 headers={**headers, **dropped})
+        return CallerStream(body, on_end=on_end, media_type="text/event-stream",
+                            headers={**headers, **dropped})
 
     def _model(self, name: str) -> ModelInfo:
         info = self.entrance.model(name)

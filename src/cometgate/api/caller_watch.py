@@ -1,15 +1,18 @@
-"""Noticing a caller who hangs up while the gateway waits on an upstream for them.
+"""Noticing a caller who hangs up while the gateway works for them.
 
 An ASGI server reports a closed connection only through `receive()` (`http.disconnect`), and
 nothing reads it while a handler awaits an upstream's answer: a caller who left would keep its
 upstream call, its pooled connection and its concurrency slot until the upstream finished.
-`until_caller_leaves` runs the answer with one watcher task parked on `receive()` beside it —
-no polling: the watcher sleeps until the server wakes it. On a disconnect the answer's task
-is cancelled (so the upstream request is cancelled, its connection closed rather than pooled)
-and CallerGone is raised in its place.
+A CallerWatch is one watcher task parked on `receive()` beside the work — no polling: it
+sleeps until the server wakes it. On a disconnect it cancels the task doing the work (so the
+upstream request is cancelled, and its connection closed rather than pooled).
 
-Once a stream has begun, Starlette's StreamingResponse watches `receive()` itself and cancels
-the stream; this covers the wait before it: a whole answer, or a stream's first event.
+The cancel is asyncio's own, not a cancel scope's: a scope delivers its cancel only to a task
+found waiting on an unfinished future, which a task relaying a firehose upstream (its next
+piece always already there) may never be; `Task.cancel()` lands at the task's next step.
+
+`until_caller_leaves` covers the wait for a whole answer or a stream's first event; once a
+stream has begun, streams.CallerStream watches it.
 """
 
 from __future__ import annotations
@@ -25,35 +28,58 @@ from cometgate.errors import CallerGone
 T = TypeVar("T")
 
 
+class CallerWatch:
+    """Started in the task to cancel. `settling()` says the work is past the point where a
+    disconnect should interrupt it (the answer exists and is being recorded)."""
+
+    def __init__(self, receive: Receive, *, settling: Callable[[], bool]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.gone = False
+        self._withdrawn = False
+        self._task = task
+        self._settling = settling
+        self._watcher = asyncio.get_running_loop().create_task(_disconnect(receive, self._left))
+
+    def caused(self, exc: BaseException) -> bool:
+        """Whether `exc` comes of the caller leaving; its cancel is then withdrawn. A cancel
+        that is not the watcher's alone (a server shutting down) is not."""
+        if not self.gone:
+            return False
+        return self._withdraw() == 0 or not isinstance(exc, asyncio.CancelledError)
+
+    def stop(self) -> None:
+        """Once the work is over: no cancel can come after this."""
+        self._watcher.cancel()
+        if self.gone:
+            self._withdraw()  # the work ended anyway, its cancel swallowed on the way
+
+    def _withdraw(self) -> int:
+        """Takes back the watcher's cancel request (once); how many others remain."""
+        if not self._withdrawn:
+            self._withdrawn = True
+            return self._task.uncancel()
+        return self._task.cancelling()
+
+    def _left(self) -> None:
+        if not self._settling():
+            self.gone = True
+            self._task.cancel()
+
+
 async def until_caller_leaves(
     receive: Receive, answer: Callable[[], Awaitable[T]], *, settling: Callable[[], bool],
 ) -> T:
-    """`answer()`, or CallerGone if the caller disconnects first. `settling()` tells that the
-    answer exists and is being settled and recorded: a disconnect then interrupts nothing."""
-    task = asyncio.current_task()
-    assert task is not None
-    left = False
-
-    def on_disconnect() -> None:
-        nonlocal left
-        if not settling():
-            left = True
-            task.cancel()
-
-    watcher = asyncio.get_running_loop().create_task(_disconnect(receive, on_disconnect))
+    """`answer()`, or CallerGone if the caller disconnects first."""
+    watch = CallerWatch(receive, settling=settling)
     try:
-        result = await answer()
+        return await answer()
     except BaseException as exc:
-        # A cancel is ours only if it is the watcher's alone; another (server shutdown) goes on.
-        ours = left and (task.uncancel() == 0 or not isinstance(exc, asyncio.CancelledError))
-        if ours:
+        if watch.caused(exc):
             raise CallerGone() from None
         raise
     finally:
-        watcher.cancel()
-    if left:  # the answer came anyway, its cancel swallowed on the way: withdraw it
-        task.uncancel()
-    return result
+        watch.stop()
 
 
 async def _disconnect(receive: Receive, then: Callable[[], None]) -> None:

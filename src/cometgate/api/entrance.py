@@ -125,10 +125,16 @@ class Entrance:
 
 
 async def first_byte(ticket: Ticket, items: AsyncIterator[T]) -> AsyncIterator[T]:
-    """Passes items through, noting when the first one went out (the record's TTFB)."""
-    async for item in items:
-        ticket.mark_first_byte()
-        yield item
+    """Passes items through, noting when the first one went out (the record's TTFB).
+    Closing it closes `items` at once (the upstream's stream, for a caller who left)."""
+    try:
+        async for item in items:
+            ticket.mark_first_byte()
+            yield item
+    finally:
+        close = getattr(items, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def served(
