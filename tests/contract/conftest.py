@@ -2,10 +2,11 @@
 loopback sockets, configured only through YAML, driven through its Gemini API in process.
 
 For each provider kind K the configuration holds:
-    providers  K (the fake), K-slow (the fake with a 0.3 s first-byte timeout),
+    providers  K (the fake), K-slow (the fake with a 0.3 s first-byte timeout), K-second (the
+               fake again, as another provider),
                K-reset (a server that resets every connection)
     models     K-text (text + image/png), K-think (budget thinking), K-slow, K-reset,
-               K-reset-failover (K-reset first, then K), K-fallback (K, then K-slow)
+               K-reset-failover (K-reset first, then K), K-fallback (K, then K-second: the same fake)
 """
 
 from __future__ import annotations
@@ -87,8 +88,9 @@ def contract_config(fakes: Fakes) -> dict[str, Any]:
         models[f"{kind}-reset"] = model_block([(f"{kind}-reset", upstream)])
         models[f"{kind}-reset-failover"] = model_block(
             [(f"{kind}-reset", upstream), (kind, upstream)])
+        providers[f"{kind}-second"] = provider_block(kind, root, key)
         # Two candidates on the same fake: what the first gets, the second can still answer.
-        models[f"{kind}-fallback"] = model_block([(kind, upstream), (f"{kind}-slow", upstream)])
+        models[f"{kind}-fallback"] = model_block([(kind, upstream), (f"{kind}-second", upstream)])
     return {"routing": ROUTING, "providers": providers, "models": models}
 
 

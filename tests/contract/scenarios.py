@@ -660,7 +660,7 @@ async def malformed_answer_fails_over(kind: str, gw: Gateway, fakes: Fakes) -> N
     assert parts_of(response) == [{"text": "From the second candidate."}]
     assert request_count(kind, fakes) == 4
     record = await gw.record(response)
-    assert (record.status, record.failure_class, record.provider) == (200, None, f"{kind}-slow")
+    assert (record.status, record.failure_class, record.provider) == (200, None, f"{kind}-second")
 
 
 @scenario
@@ -681,7 +681,7 @@ async def malformed_first_event_fails_over(kind: str, gw: Gateway, fakes: Fakes)
     assert streamed_text(sse_events(response)) == "From the second candidate."
     assert request_count(kind, fakes) == 4
     record = await gw.record(response)
-    assert (record.status, record.failure_class, record.provider) == (200, None, f"{kind}-slow")
+    assert (record.status, record.failure_class, record.provider) == (200, None, f"{kind}-second")
 
 
 @scenario
