@@ -12,6 +12,7 @@ where the caller's dialect renders it (Gemini: `{"error":{"code","message","stat
         PayloadTooLarge       413    INVALID_ARGUMENT   (Google's front end answers 413)
         RateLimited           429    RESOURCE_EXHAUSTED (.retry_after seconds)
         BudgetExhausted       429    RESOURCE_EXHAUSTED (.retry_after: period's end, or None)
+        CallerGone            499    CANCELLED          (the caller hung up; nobody hears it)
       UpstreamError                  .failure_class, .upstream_status
         UpstreamUnavailable   503    UNAVAILABLE        (nothing could answer; retry later)
         UpstreamTimeout       504    DEADLINE_EXCEEDED
@@ -119,6 +120,19 @@ class BudgetExhausted(RequestRejected):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class CallerGone(RequestRejected):
+    """The caller closed the connection before its answer: nobody is there to answer, and it
+    is not the gateway's failure (499, nginx's convention)."""
+
+    http_status = 499
+    status = "CANCELLED"
+
+    def __init__(
+        self, message: str = "The client closed the connection before the answer was ready."
+    ) -> None:
+        super().__init__(message)
 
 
 class UpstreamError(GatewayError):

@@ -8,6 +8,8 @@
               so a response the caller fully received always has its record, even if the
               gateway is killed right after; the database commit follows in batches, off the
               request's path (storage/usage_log.py)
+    reserve   a stream whose headers go out journals a stand-in record first, so a kill -9
+              mid-stream still leaves a record (500, `interrupted`, the prompt estimate)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from decimal import Decimal
 from cometgate.billable_policy import check_billable
 from cometgate.canonical import Usage
 from cometgate.dialects.billable import NOTHING_BILLABLE, Billable
-from cometgate.errors import GatewayError, InvalidRequest, PermissionDenied
+from cometgate.errors import CallerGone, GatewayError, InvalidRequest, PermissionDenied
 from cometgate.limits import LeaseKeeper, create_keeper
 from cometgate.limits.limiter import Lease, Limiter
 from cometgate.limits.policy import LimitState
@@ -30,7 +32,13 @@ from cometgate.pricing import PriceBook
 from cometgate.settings import DEFAULT_MAX_CANDIDATES
 from cometgate.storage.keys import KeyRecord
 from cometgate.storage.usage import UsageRecord
-from cometgate.storage.usage_log import UsageLog
+from cometgate.storage.usage_log import Reservation, UsageLog
+
+# Failure classes of a request's own end, not of an upstream fault (FailureClass, which
+# drives failover): its caller abandoned it; the gateway died while streaming it (a record
+# settled from the stream's reservation at the next start).
+CANCELLED = "cancelled"
+INTERRUPTED = "interrupted"
 
 
 class KeyExpired(InvalidRequest):
@@ -48,9 +56,12 @@ class Ticket:
     dialect: str
     stream: bool
     lease: Lease | None  # None when accounting is off
+    prompt_tokens: int = 0  # admission's estimate
     started: float = field(default_factory=time.perf_counter)
     first_byte: float | None = None
     finished: bool = False
+    answered: bool = False  # a whole answer exists and is being settled
+    reservation: Reservation | None = None  # a stream's stand-in record, until its own
 
     def mark_first_byte(self) -> None:
         if self.first_byte is None:
@@ -118,7 +129,7 @@ class Meter:
             key.id, key.limits(), tokens=prompt_tokens, cost=worst, now=now
         )
         self._keeper.track(lease)
-        return Ticket(key, model, request_id, dialect, stream, lease)
+        return Ticket(key, model, request_id, dialect, stream, lease, prompt_tokens)
 
     async def aclose(self) -> None:
         """Stop renewing: leases still open lapse one TTL later (the process is ending)."""
@@ -126,6 +137,19 @@ class Meter:
 
     async def state(self, key: KeyRecord) -> LimitState:
         return await self._limiter.state(key.id, key.limits(), datetime.now(UTC))
+
+    def reserve(self, ticket: Ticket, provider: str | None, upstream_model: str | None) -> None:
+        """A stream's headers are going out: journal the record it will have if the process
+        dies before it ends — status 500, failure class `interrupted`, the admission's prompt
+        estimate and its price (what is known without the upstream's word). Its own record
+        replaces it; recovery commits it only if that never came."""
+        if ticket.finished or ticket.lease is None:
+            return
+        now = datetime.now(UTC)
+        usage = Usage(prompt_tokens=ticket.prompt_tokens)
+        ticket.reservation = self._usage.reserve(self._record(
+            ticket, Served(500, usage, provider, upstream_model, INTERRUPTED),
+            usage, self._prices.cost(ticket.model, usage, now), now, ended=ticket.started))
 
     async def finish(self, ticket: Ticket, served: Served) -> None:
         """Settle and record, exactly once per ticket whatever path ends the request."""
@@ -139,8 +163,15 @@ class Meter:
         await self._limiter.settle(
             ticket.lease, tokens=usage.total_tokens, cost=cost, now=now
         )
-        ended = time.perf_counter()
-        self._usage.record(UsageRecord(
+        record = self._record(ticket, served, usage, cost, now, ended=time.perf_counter())
+        self._usage.record(record, settles=ticket.reservation)
+
+    @staticmethod
+    def _record(
+        ticket: Ticket, served: Served, usage: Usage, cost: Decimal, now: datetime, *,
+        ended: float,
+    ) -> UsageRecord:
+        return UsageRecord(
             request_id=ticket.request_id,
             key_id=ticket.key.id,
             model=ticket.model,
@@ -158,10 +189,12 @@ class Meter:
             latency_ms=(ended - ticket.started) * 1000,
             ttfb_ms=(ticket.first_byte - ticket.started) * 1000 if ticket.first_byte else None,
             created_at=now,
-        ))
+        )
 
 
 def served_failure(error: BaseException) -> Served:
+    if isinstance(error, CallerGone):  # the usage the upstream reported is not known here
+        return Served(error.http_status, failure_class=CANCELLED)
     if isinstance(error, GatewayError):
         failure = getattr(error, "failure_class", None)
         return Served(error.http_status, failure_class=failure.value if failure else None)

@@ -2,10 +2,12 @@
 loopback sockets, configured only through YAML, driven through its Gemini API in process.
 
 For each provider kind K the configuration holds:
-    providers  K (the fake), K-slow (the fake with a 0.3 s first-byte timeout),
+    providers  K (the fake), K-slow (the fake with a 0.3 s first-byte timeout), K-second (the
+               fake again, as another provider),
                K-reset (a server that resets every connection)
     models     K-text (text + image/png), K-think (budget thinking), K-slow, K-reset,
-               K-reset-failover (K-reset first, then K)
+               K-reset-failover (K-reset first, then K),
+               K-fallback (K, then K-second: the same fake)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from cometgate.app import create_app
 from cometgate.settings import Settings, load_settings
 from cometgate.storage.database import open_database
 from cometgate.storage.keys import KeyRepository
+from cometgate.storage.usage import UsageQueries, UsageRecord
 from tests.contract.upstreams import FaultLayer, resetting, served
 from tests.fakes.anthropic_upstream import FakeAnthropicUpstream
 from tests.fakes.gemini_upstream import FakeGeminiUpstream
@@ -86,6 +89,9 @@ def contract_config(fakes: Fakes) -> dict[str, Any]:
         models[f"{kind}-reset"] = model_block([(f"{kind}-reset", upstream)])
         models[f"{kind}-reset-failover"] = model_block(
             [(f"{kind}-reset", upstream), (kind, upstream)])
+        providers[f"{kind}-second"] = provider_block(kind, root, key)
+        # Two candidates on the same fake: what the first gets, the second can still answer.
+        models[f"{kind}-fallback"] = model_block([(kind, upstream), (f"{kind}-second", upstream)])
     return {"routing": ROUTING, "providers": providers, "models": models}
 
 
@@ -126,6 +132,23 @@ async def running_fakes() -> AsyncIterator[Fakes]:
 class Gateway:
     http: httpx.AsyncClient
     app: Starlette
+    database_url: str
+    responses: list[httpx.Response]  # every response the gateway gave, in order
+
+    async def record(self, response: httpx.Response) -> UsageRecord:
+        """The one usage record of the request that got `response` (records are journaled at
+        once and committed in batches: the journal is flushed first)."""
+        await self.app.state.usage_log.flush()
+        async with await open_database(self.database_url) as database:
+            records = await UsageQueries(database).records()
+        request_id = response.headers["x-request-id"]
+        found = [r for r in records if r.request_id == request_id]
+        assert len(found) == 1, f"{len(found)} records for request {request_id}"
+        return found[0]
+
+    async def status_and_class(self, response: httpx.Response) -> tuple[int, str | None]:
+        record = await self.record(response)
+        return record.status, record.failure_class
 
     async def tokens(self, model: str) -> dict[str, float]:
         """cometgate_tokens_total for one model, by direction, read from /metrics."""
@@ -142,11 +165,16 @@ class Gateway:
 async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
     key = await new_key(settings)
     app = create_app(settings)
+    responses: list[httpx.Response] = []
+
+    async def keep(response: httpx.Response) -> None:
+        responses.append(response)
+
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gateway",
-        headers={"x-goog-api-key": key}, timeout=30.0,
+        headers={"x-goog-api-key": key}, timeout=30.0, event_hooks={"response": [keep]},
     ) as http:
-        yield Gateway(http, app)
+        yield Gateway(http, app, settings.database_url, responses)
 
 
 @pytest.fixture

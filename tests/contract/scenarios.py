@@ -571,3 +571,128 @@ async def thinking_on_a_model_without_thinking_is_refused(
     error = error_of(response, 400, "INVALID_ARGUMENT")
     assert error["message"] == f"Thinking is not enabled for models/{kind}-text"
     assert request_count(kind, fakes) == 0
+
+
+# --- failures the upstream reports in-band, after its stream began ---------------------------
+
+def script_in_band_error(kind: str, fakes: Fakes) -> None:
+    """A stream that sends its first content, then the upstream's own error event: Gemini's
+    `data: {"error":{"code":500,…,"status":"INTERNAL"}}`, OpenAI's `data: {"error":{…}}`,
+    Anthropic's `event: error` (overloaded_error)."""
+    if kind == "gemini":
+        fakes.gemini.replies.append(gemini.Reply(text="abcdef", chunks=3, fail_mid_stream=(
+            gemini.google_error(500, "INTERNAL", "An internal error has occurred."))))
+    elif kind == "openai":
+        fakes.openai.replies.append(openai.Reply(text="abcdef", chunks=3,
+                                                 fail_mid_stream=True))
+    else:
+        fakes.anthropic.replies.append(anthropic.Reply(text="abcdef", chunks=3,
+                                                       fail_mid_stream=True))
+
+
+@scenario
+async def in_band_error_mid_stream(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    """The caller gets the content, then an error event; the record says the request failed
+    (for Gemini this is the pass-through, which relays the upstream's own event)."""
+    script_in_band_error(kind, fakes)
+    response = await gw.http.post(url(kind, stream=True), json={"contents": [user("Hi")]})
+    *good, last = sse_events(response)
+    assert streamed_text(good) == "ab"
+    assert list(last) == ["error"] and last["error"]["code"] in (500, 503)
+    if kind == "gemini":  # relayed as the upstream sent it
+        assert last == gemini.google_error(500, "INTERNAL", "An internal error has occurred.")
+    assert await gw.status_and_class(response) == (503, "transient")
+    assert request_count(kind, fakes) == 1
+
+
+@scenario
+async def in_band_error_mid_stream_openai_caller(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    """The same through the OpenAI entrance (for the OpenAI kind, its pass-through)."""
+    script_in_band_error(kind, fakes)
+    response = await gw.http.post("/v1/chat/completions", json={
+        "model": f"{kind}-text", "stream": True,
+        "messages": [{"role": "user", "content": "Hi"}]})
+    assert response.status_code == 200
+    frames = [orjson.loads(line.removeprefix(b"data: "))
+              for line in response.content.split(b"\n\n") if line.startswith(b"data: {")]
+    last = frames[-1]
+    assert list(last) == ["error"], last
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in frames[:-1]
+                   if c["choices"])
+    assert text == "ab"
+    if kind == "openai":  # relayed as the upstream sent it
+        assert last["error"]["message"] == "fake upstream broke"
+    assert await gw.status_and_class(response) == (503, "transient")
+    assert request_count(kind, fakes) == 1
+
+
+# --- a 200 that is no answer -----------------------------------------------------------------
+
+# Each kind's answer that is no answer, as the three tries of one target get them (the first
+# try and routing.retries = 2): not JSON, then JSON of the wrong shape, twice.
+MALFORMED = {
+    "openai": [b"<html>oops</html>", b'{"id":"chatcmpl-1","object":"chat.completion"}', b"[]"],
+    "anthropic": [b"<html>oops</html>", b'{"id":"msg_1","type":"message"}', b"[]"],
+    "gemini": [b"<html>oops</html>", b'{"modelVersion":"gemini-up"}', b"[]"],
+}
+# A stream whose first event is no event of the dialect.
+MALFORMED_STREAM = {
+    "openai": b"data: {not json\n\n",
+    "anthropic": b"event: message_start\ndata: nope\n\n",
+    "gemini": b"data: <html>oops</html>\r\n\r\n",
+}
+
+
+def script_malformed(kind: str, fakes: Fakes, *, stream: bool) -> None:
+    bodies = [MALFORMED_STREAM[kind]] * 3 if stream else MALFORMED[kind]
+    for body in bodies:
+        if kind == "openai":
+            fakes.openai.replies.append(openai.Reply(raw_body=body))
+        elif kind == "anthropic":
+            fakes.anthropic.replies.append(anthropic.Reply(raw_body=body))
+        else:
+            fakes.gemini.replies.append(gemini.Reply(raw_body=body))
+
+
+@scenario
+async def malformed_answer_fails_over(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    """A 200 that is no answer is the upstream's transient fault: retried, then the next
+    candidate answers (on the same fake here, through its second provider)."""
+    script_malformed(kind, fakes, stream=False)
+    script_text(kind, fakes, "From the second candidate.")
+    response = await gw.http.post(url(kind, "fallback"), json={"contents": [user("Hi")]})
+    assert parts_of(response) == [{"text": "From the second candidate."}]
+    assert request_count(kind, fakes) == 4
+    record = await gw.record(response)
+    assert (record.status, record.failure_class, record.provider) == (200, None, f"{kind}-second")
+
+
+@scenario
+async def malformed_answer_everywhere_is_a_502(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    script_malformed(kind, fakes, stream=False)
+    response = await gw.http.post(url(kind), json={"contents": [user("Hi")]})
+    error = error_of(response, 502, "UNAVAILABLE")
+    assert error["message"].startswith("unreadable upstream response")
+    assert request_count(kind, fakes) == 3
+
+
+@scenario
+async def malformed_first_event_fails_over(kind: str, gw: Gateway, fakes: Fakes) -> None:
+    script_malformed(kind, fakes, stream=True)
+    script_text(kind, fakes, "From the second candidate.")
+    response = await gw.http.post(url(kind, "fallback", stream=True),
+                                  json={"contents": [user("Hi")]})
+    assert streamed_text(sse_events(response)) == "From the second candidate."
+    assert request_count(kind, fakes) == 4
+    record = await gw.record(response)
+    assert (record.status, record.failure_class, record.provider) == (200, None, f"{kind}-second")
+
+
+@scenario
+async def malformed_first_event_everywhere_is_a_502(
+    kind: str, gw: Gateway, fakes: Fakes
+) -> None:
+    script_malformed(kind, fakes, stream=True)
+    response = await gw.http.post(url(kind, stream=True), json={"contents": [user("Hi")]})
+    error_of(response, 502, "UNAVAILABLE")
+    assert request_count(kind, fakes) == 3

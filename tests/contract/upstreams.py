@@ -31,6 +31,7 @@ class Fault:
     hold_seconds: float = 0.0
     then_answer: bool = True
     reset_after_chunks: int | None = None
+    hold_until_gone: bool = False  # answer nothing, until the client closes the connection
 
 
 @dataclass
@@ -42,6 +43,8 @@ class FaultLayer:
     faults: list[Fault] = field(default_factory=list)
     held: int = 0  # requests that were held (and possibly abandoned by the gateway)
     credentials: list[str] = field(default_factory=list)  # each request's key, in order
+    # Requests whose client (the gateway) closed the connection before the answer ended.
+    gone: int = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,6 +52,10 @@ class FaultLayer:
             return
         self.credentials.append(_credential(scope))
         fault = self.faults.pop(0) if self.faults else Fault()
+        receive, send = self._watched(receive, send)
+        if fault.hold_until_gone:
+            await _until_disconnected(receive)
+            return
         if fault.hold_seconds:
             self.held += 1
             await asyncio.sleep(fault.hold_seconds)
@@ -60,6 +67,31 @@ class FaultLayer:
             await self.app(scope, receive, send)
             return
         await self.app(scope, receive, _breaking(send, fault.reset_after_chunks))
+
+
+    def _watched(self, receive: Receive, send: Send) -> tuple[Receive, Send]:
+        """receive and send that count a disconnect arriving before the answer ended (the
+        server delivers `http.disconnect` through receive; the fakes' streams listen for it)."""
+        ended = False
+
+        async def watched_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect" and not ended:
+                self.gone += 1
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal ended
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                ended = True
+            await send(message)
+
+        return watched_receive, watched_send
+
+
+async def _until_disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _credential(scope: Scope) -> str:

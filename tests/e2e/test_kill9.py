@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
+from cometgate.dialects.gemini.estimate import estimate
 from tests.contract.upstreams import served
 from tests.e2e.conftest import create_key
 from tests.e2e.fake_gateway import (
@@ -140,3 +142,51 @@ async def test_every_fully_received_response_has_its_record_after_kill_9(
     # Records of requests the kill cut off may exist (committed before the last byte went out);
     # none may exist of a request that never reached the gateway.
     assert len(records) <= gate.served
+
+
+async def test_a_stream_cut_by_kill_9_is_recorded_once_as_interrupted(tmp_path: Path) -> None:
+    """A stream whose headers and first events went out when the gateway was killed: after
+    the restart it has exactly one record — status 500, class `interrupted`, the admission's
+    prompt estimate at its price — settled from the reservation journaled as it started. A
+    stream that finished before the kill keeps its own record, and no second one."""
+    upstream = FakeOpenAIUpstream()
+    data_dir = tmp_path / "data"
+    key = create_key(data_dir, "kill9-stream")
+    env = gateway_env()
+    path = f"/v1beta/models/{MODEL}:streamGenerateContent?alt=sse"
+    async with served(upstream.app) as (upstream_url,):
+        config = gateway_config(upstream_url)
+        gateway = await start_serve(tmp_path, "first", config, data_dir, env)
+        try:
+            async with httpx.AsyncClient(timeout=30.0) as http:
+                upstream.replies.append(Reply(prompt_tokens=11, completion_tokens=6))
+                finished = await http.post(gateway.base_url + path, json=BODY,
+                                           headers={"x-goog-api-key": key})
+                assert final_usage(path, finished) is not None
+                upstream.replies.append(Reply(endless=True))
+                async with http.stream("POST", gateway.base_url + path, json=BODY,
+                                       headers={"x-goog-api-key": key}) as cut:
+                    assert cut.status_code == 200
+                    received = 0
+                    async for piece in cut.aiter_bytes():
+                        received += len(piece)
+                        if received > 2048:  # events are flowing: the stream is under way
+                            break
+                    gateway.kill9()
+        finally:
+            gateway.stop()
+        restarted = await start_serve(tmp_path, "restarted", config, data_dir, env)
+        try:
+            records = await _records_by_request(restarted)
+        finally:
+            restarted.stop()
+    assert set(records) == {finished.headers["x-request-id"], cut.headers["x-request-id"]}
+    done = records[finished.headers["x-request-id"]]
+    assert (done["status"], done["failure_class"], done["prompt_tokens"]) == ("200", "", "11")
+    interrupted = records[cut.headers["x-request-id"]]
+    prompt = estimate(orjson.dumps(BODY))[0]
+    assert (interrupted["status"], interrupted["failure_class"], interrupted["stream"]) == (
+        "500", "interrupted", "true")
+    assert (int(interrupted["prompt_tokens"]), int(interrupted["output_tokens"])) == (prompt, 0)
+    assert Decimal(interrupted["cost_usd"]) == cost_of(prompt, 0)
+    assert interrupted["provider"] == "fake"

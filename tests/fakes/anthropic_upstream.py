@@ -17,6 +17,7 @@ start with the thinking block this server signed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 from collections.abc import AsyncIterator
@@ -28,6 +29,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.gemini_upstream import FIREHOSE_SECONDS
 
 
 @dataclass
@@ -50,6 +53,9 @@ class Reply:
     fail_mid_stream: bool = False  # one text delta, then an overloaded_error event
     fail_at_start: bool = False  # answer 200, then an error event in place of message_start
     truncate: bool = False  # stop after the content, without message_delta/message_stop
+    endless: bool = False  # text deltas until the client goes away
+    firehose: bool = False  # text deltas as fast as the client reads, 20 s at most
+    raw_body: bytes | None = None  # a 200 answer with exactly these bytes (stream or not)
 
 
 def signature_for(thinking: str) -> str:
@@ -96,6 +102,9 @@ class FakeAnthropicUpstream:
         if reply.status != 200:
             return _error(reply.status, reply.error_type, f"fake failure {reply.status}",
                           reply.headers)
+        if reply.raw_body is not None:
+            media_type = "text/event-stream" if body.get("stream") else "application/json"
+            return Response(reply.raw_body, media_type=media_type)
         number = next(self._ids)
         if body.get("stream"):
             return StreamingResponse(self._written(self._events(number, body, reply)),
@@ -144,6 +153,15 @@ class FakeAnthropicUpstream:
         start["usage"] = {**start["usage"], "output_tokens": 1}
         yield _sse("message_start", {"type": "message_start", "message": start})
         yield _sse("ping", {"type": "ping"})
+        if reply.endless or reply.firehose:
+            yield _sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                               "content_block": {"type": "text", "text": ""}})
+            deadline = asyncio.get_running_loop().time() + FIREHOSE_SECONDS
+            while reply.endless or asyncio.get_running_loop().time() < deadline:
+                yield _sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                   "delta": {"type": "text_delta", "text": "x"}})
+                await asyncio.sleep(0 if reply.firehose else 0.005)
+            return
         for index, block in enumerate(_content(number, reply)):
             async for event in _block_events(index, block, reply):
                 yield event

@@ -25,6 +25,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 JSON_TYPE = "application/json; charset=UTF-8"
+# A firehose ends by itself after this long: a client that never closes (the bug it tests
+# for) must not leave the fake spinning.
+FIREHOSE_SECONDS = 20.0
 _RPC = "type.googleapis.com/google.rpc."
 _CALL = re.compile(
     r"^(?:(?P<prefix>.*)/)?(?P<model>(?:models|tunedModels)/[^/:]+):(?P<method>\w+)$")
@@ -95,6 +98,7 @@ class Reply:
     hold_headers: bool = False  # wait for `resume` before answering at all
     reset_after_first: bool = False  # break the connection after the first event
     endless: bool = False  # events until the client goes away
+    firehose: bool = False  # events as fast as the client reads, FIREHOSE_SECONDS at most
     # groundingMetadata of the candidate, as Google Search grounding adds it to the final
     # answer (the last stream event, which also ends the candidate); None: not grounded.
     grounding: dict[str, Any] | None = None
@@ -185,10 +189,11 @@ class FakeGeminiUpstream:
         def event(document: dict[str, Any]) -> bytes:
             return b"data: " + orjson.dumps(document) + reply.separator
 
-        if reply.endless:
-            while True:
+        if reply.endless or reply.firehose:
+            deadline = asyncio.get_running_loop().time() + FIREHOSE_SECONDS
+            while reply.endless or asyncio.get_running_loop().time() < deadline:
                 yield event(self._response(reply, "x", final=False, produced=1))
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0 if reply.firehose else 0.01)
         for sent, element in enumerate(self._elements(reply)):
             if reply.pause_after is not None and sent == reply.pause_after:
                 await self.resume.wait()

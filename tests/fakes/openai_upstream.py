@@ -9,6 +9,7 @@ recording every request body it received.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.gemini_upstream import FIREHOSE_SECONDS
 from tests.fakes.openai_responses import response_body, response_events
 
 
@@ -46,6 +48,9 @@ class Reply:
     fail_at_start: bool = False  # answer 200, then an error frame in place of the first chunk
     truncate: bool = False  # stop after the content, without finish_reason or [DONE]
     logprobs: list[tuple[str, float]] | None = None
+    endless: bool = False  # content chunks (with no usage) until the client goes away
+    firehose: bool = False  # content chunks as fast as the client reads, 20 s at most
+    raw_body: bytes | None = None  # a 200 answer with exactly these bytes (stream or not)
 
 
 def _words(body: dict[str, Any]) -> int:
@@ -116,6 +121,9 @@ class FakeOpenAIUpstream:
         reply = self.next_reply()
         if reply.status != 200:
             return self._error(reply)
+        if reply.raw_body is not None:
+            media_type = "text/event-stream" if body.get("stream") else "application/json"
+            return Response(reply.raw_body, media_type=media_type)
         ident = f"chatcmpl-fake{next(self._ids)}"
         if body.get("stream"):
             return StreamingResponse(self._chunks(ident, body, reply),
@@ -160,6 +168,10 @@ class FakeOpenAIUpstream:
             return
         yield frame([{"index": 0, "delta": {"role": "assistant", "content": ""},
                       "finish_reason": None}])
+        deadline = asyncio.get_running_loop().time() + FIREHOSE_SECONDS
+        while reply.endless or (reply.firehose and asyncio.get_running_loop().time() < deadline):
+            yield frame([{"index": 0, "delta": {"content": "x"}, "finish_reason": None}])
+            await asyncio.sleep(0 if reply.firehose else 0.005)
         for piece, logprobs in _pieces(body, reply):
             extra = {} if logprobs is None else {"logprobs": logprobs}
             yield frame([{"index": 0, "delta": {"content": piece}, **extra,

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance, dropped_header, first_byte
-from cometgate.api.streams import encoded_stream, forwarded_stream
+from cometgate.api.streams import CallerStream, encoded_stream, forwarded_stream
 from cometgate.canonical import ModelInfo
 from cometgate.dialects.anthropic.count_tokens import caller_headers, caller_query
 from cometgate.dialects.anthropic.inbound import (
@@ -77,7 +77,7 @@ class AnthropicApi:
                     raw=_raw_call(request, body, document, stream=stream),
                     translation=key.translation, words=anthropic_refusal)
         answer = self._stream if stream else self._complete
-        return await entrance.metered(ticket, lambda: answer(call, ticket, name))
+        return await entrance.metered(request, ticket, lambda: answer(call, ticket, name))
 
     async def count_tokens(self, request: Request) -> Response:
         settle_dialect(request, "anthropic")
@@ -118,13 +118,13 @@ class AnthropicApi:
         if outcome.raw is not None:
             relayed = forwarded_stream(first_byte(ticket, outcome.raw),
                                        framing=ForwardedAnthropicFraming(), on_end=on_end)
-            return StreamingResponse(relayed, media_type=SSE_TYPE, headers=headers)
+            return CallerStream(relayed, on_end=on_end, media_type=SSE_TYPE, headers=headers)
         assert outcome.events is not None
         body = encoded_stream(MessageStreamEncoder(name), first_byte(ticket, outcome.events),
                               on_end)
         dropped = dropped_header(outcome.dropped, anthropic_path)
-        return StreamingResponse(body, media_type=SSE_TYPE,
-                                 headers={**headers, **dropped})
+        return CallerStream(body, on_end=on_end, media_type=SSE_TYPE,
+                            headers={**headers, **dropped})
 
     def _model(self, name: str) -> ModelInfo:
         info = self.entrance.model(name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import ClientDisconnect, Request
 
-from cometgate.errors import InvalidRequest, PayloadTooLarge, RequestRejected
+from cometgate.errors import CallerGone, InvalidRequest, PayloadTooLarge
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -27,18 +27,9 @@ async def read_body(request: Request, limit: int) -> bytes:
             chunks.append(chunk)
     except ClientDisconnect:
         # The caller left mid-body: nobody is there to answer, and it is not our failure.
-        raise CallerGone() from None
+        raise CallerGone(
+            "The client closed the connection before the request body arrived.") from None
     return b"".join(chunks)
-
-
-class CallerGone(RequestRejected):
-    """The caller closed the connection before its request body arrived."""
-
-    http_status = 499
-    status = "CANCELLED"
-
-    def __init__(self) -> None:
-        super().__init__("The client closed the connection before the request body arrived.")
 
 
 def _too_large(size: int, limit: int) -> PayloadTooLarge:

@@ -5,7 +5,7 @@ the same limits, the same budget and the same records whichever dialect it speak
     key = await entrance.caller(request)
     info = entrance.model(name) or raise the dialect's own "not found"
     ticket = await entrance.admit(request, key, info, estimate=…, dialect=…, stream=…)
-    return await entrance.metered(ticket, lambda: answer(ticket))
+    return await entrance.metered(request, ticket, lambda: answer(ticket))
 
 `metered` settles the ticket when the answer fails before it is built; a built answer settles
 it itself (`finish`, or `on_end` for a stream, once the stream has ended however it ends).
@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from cometgate.api.auth import KeyAuthenticator
 from cometgate.api.body import read_body
+from cometgate.api.caller_watch import until_caller_leaves
 from cometgate.api.rate_limit_headers import rate_limit_headers
 from cometgate.api.streams import OnEnd
 from cometgate.canonical import EmbedRequest, ModelInfo, Usage
@@ -87,19 +88,27 @@ class Entrance:
             model_translation=self.gateway.translation(info.id),
         )
 
-    async def metered(self, ticket: Ticket, answer: Callable[[], Awaitable[Response]]) -> Response:
+    async def metered(
+        self, request: Request, ticket: Ticket, answer: Callable[[], Awaitable[Response]]
+    ) -> Response:
+        """The answer, cancelled if the caller hangs up before it is ready (recorded 499)."""
         try:
-            return await answer()
+            return await until_caller_leaves(request.receive, answer,
+                                             settling=lambda: ticket.answered)
         except BaseException as exc:
             await self.meter.finish(ticket, served_failure(exc))
             raise
 
     async def finish(self, ticket: Ticket, usage: Usage | None, served_by: ServedBy) -> None:
         """A whole answer was produced: settle and record it."""
+        ticket.answered = True  # a caller leaving now is not told, and interrupts nothing
         await self.meter.finish(ticket, served(200, usage, served_by))
 
     def on_end(self, ticket: Ticket, served_by: ServedBy) -> OnEnd:
-        """What a stream calls once, when it has ended."""
+        """What a stream calls once, when it has ended. Called as the stream's headers are
+        about to go out: its stand-in record is journaled now (see Meter.reserve)."""
+        provider, upstream = served_by or (None, None)
+        self.meter.reserve(ticket, provider, upstream)
 
         async def ended(end: Served) -> None:
             await self.meter.finish(
@@ -125,10 +134,16 @@ class Entrance:
 
 
 async def first_byte(ticket: Ticket, items: AsyncIterator[T]) -> AsyncIterator[T]:
-    """Passes items through, noting when the first one went out (the record's TTFB)."""
-    async for item in items:
-        ticket.mark_first_byte()
-        yield item
+    """Passes items through, noting when the first one went out (the record's TTFB).
+    Closing it closes `items` at once (the upstream's stream, for a caller who left)."""
+    try:
+        async for item in items:
+            ticket.mark_first_byte()
+            yield item
+    finally:
+        close = getattr(items, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def served(

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cometgate.api.entrance import Entrance, dropped_header, first_byte
-from cometgate.api.streams import encoded_stream, forwarded_stream
+from cometgate.api.streams import CallerStream, encoded_stream, forwarded_stream
 from cometgate.canonical import GenerateRequest, ModelInfo, Usage
 from cometgate.dialects.gemini.embed import (
     decode_batch_embed_contents,
@@ -101,7 +101,8 @@ class GeminiApi:
             request, key, info, estimate=estimate, dialect="gemini",
             stream=method == "streamGenerateContent", billable=billable,
         )
-        return await entrance.metered(ticket, lambda: handler(request, key, name, body, ticket))
+        return await entrance.metered(
+            request, ticket, lambda: handler(request, key, name, body, ticket))
 
     async def get_model(self, request: Request, name: str) -> Response:
         await self.entrance.caller(request)
@@ -142,16 +143,16 @@ class GeminiApi:
         on_end = entrance.on_end(ticket, outcome.served_by)
         if outcome.raw is not None:
             framing = ForwardedGeminiFraming(sse=alt == "sse")
-            return StreamingResponse(
+            return CallerStream(
                 forwarded_stream(first_byte(ticket, outcome.raw), framing=framing,
                                  on_end=on_end),
-                media_type=media_type, headers=headers,
+                on_end=on_end, media_type=media_type, headers=headers,
             )
         assert outcome.events is not None
         encoder = GeminiStreamEncoder("sse" if alt == "sse" else "json")
-        return StreamingResponse(
+        return CallerStream(
             encoded_stream(encoder, first_byte(ticket, outcome.events), on_end),
-            media_type=media_type,
+            on_end=on_end, media_type=media_type,
             headers={**headers, **dropped_header(outcome.dropped, gemini_path)},
         )
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance, dropped_header, embedding_estimate, first_byte
-from cometgate.api.streams import encoded_stream, forwarded_stream
+from cometgate.api.streams import CallerStream, encoded_stream, forwarded_stream
 from cometgate.canonical import Usage
 from cometgate.dialects.openai.billable import billable as chat_billable
 from cometgate.dialects.openai.embeddings import (
@@ -103,8 +103,8 @@ class OpenAIApi:
         )
         if stream:
             return await entrance.metered(
-                ticket, lambda: self._stream(call, ticket, name, include_usage))
-        return await entrance.metered(ticket, lambda: self._complete(call, ticket, name))
+                request, ticket, lambda: self._stream(call, ticket, name, include_usage))
+        return await entrance.metered(request, ticket, lambda: self._complete(call, ticket, name))
 
     async def embeddings(self, request: Request) -> Response:
         settle_dialect(request, "openai")
@@ -127,7 +127,7 @@ class OpenAIApi:
             return Response(encode_embeddings_response(outcome.response, name, encoding),
                             media_type=JSON_TYPE, headers=await entrance.limit_headers(ticket))
 
-        return await entrance.metered(ticket, answer)
+        return await entrance.metered(request, ticket, answer)
 
     async def _complete(self, call: Call, ticket: Ticket, name: str) -> Response:
         entrance = self.entrance
@@ -150,10 +150,10 @@ class OpenAIApi:
         if outcome.raw is not None:
             body = forwarded_stream(first_byte(ticket, outcome.raw),
                                     framing=ForwardedOpenAIFraming(), on_end=on_end)
-            return StreamingResponse(body, media_type=SSE_TYPE, headers=headers)
+            return CallerStream(body, on_end=on_end, media_type=SSE_TYPE, headers=headers)
         assert outcome.events is not None
         encoder = ChatChunkEncoder(name, include_usage=include_usage)
         body = encoded_stream(encoder, first_byte(ticket, outcome.events), on_end)
-        return StreamingResponse(body, media_type=SSE_TYPE,
-                                 headers={**headers, **dropped_header(outcome.dropped,
-                                                                      openai_path)})
+        return CallerStream(body, on_end=on_end, media_type=SSE_TYPE,
+                            headers={**headers, **dropped_header(outcome.dropped,
+                                                                 openai_path)})

@@ -20,12 +20,12 @@ from typing import Any, Protocol
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance, dropped_header, first_byte
-from cometgate.api.streams import OnEnd, encoded_stream, forwarded_stream
+from cometgate.api.streams import CallerStream, OnEnd, encoded_stream, forwarded_stream
 from cometgate.canonical import ModelInfo
 from cometgate.dialects.responses.inbound import (
     decode_responses_request,
@@ -97,10 +97,10 @@ class ResponsesApi:
                     translation=key.translation)
         keep = self._keeping(key, document)
         if stream:
-            return await entrance.metered(ticket, lambda: self._stream(call, ticket, frame,
-                                                                       keep))
-        return await entrance.metered(ticket, lambda: self._complete(call, ticket, frame,
-                                                                     keep))
+            return await entrance.metered(request, ticket,
+                                          lambda: self._stream(call, ticket, frame, keep))
+        return await entrance.metered(request, ticket,
+                                      lambda: self._complete(call, ticket, frame, keep))
 
     async def input_tokens(self, request: Request) -> Response:
         settle_dialect(request, "openai")
@@ -142,15 +142,16 @@ class ResponsesApi:
         outcome = await entrance.gateway.stream(call)
         headers = await entrance.limit_headers(ticket)
         if outcome.raw is not None:
+            forwarded_end = entrance.on_end(ticket, outcome.served_by)
             relayed = forwarded_stream(first_byte(ticket, outcome.raw),
-                                       framing=ForwardedResponsesFraming(),
-                                       on_end=entrance.on_end(ticket, outcome.served_by))
-            return StreamingResponse(relayed, media_type=SSE_TYPE, headers=headers)
+                                       framing=ForwardedResponsesFraming(), on_end=forwarded_end)
+            return CallerStream(relayed, on_end=forwarded_end, media_type=SSE_TYPE,
+                                headers=headers)
         assert outcome.events is not None
         encoder = ResponseStreamEncoder(frame)
         on_end = _then_keep(entrance.on_end(ticket, outcome.served_by), encoder, keep)
         body = encoded_stream(encoder, first_byte(ticket, outcome.events), on_end)
-        return StreamingResponse(body, media_type=SSE_TYPE, headers={
+        return CallerStream(body, on_end=on_end, media_type=SSE_TYPE, headers={
             **headers, **dropped_header(outcome.dropped, responses_path)})
 
     def _keeping(self, key: KeyRecord, document: Mapping[str, Any]) -> _Keep:

@@ -10,14 +10,17 @@ always has its record.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Protocol
 
 import anyio
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
+from cometgate.api.caller_watch import CallerWatch
 from cometgate.canonical import CandidateFinished, StreamEvent, Usage, UsageReported
-from cometgate.errors import GatewayError, InternalError
-from cometgate.metering import Served, served_failure
+from cometgate.errors import GatewayError, InternalError, UpstreamError
+from cometgate.metering import CANCELLED, Served, served_failure
 from cometgate.providers.base import RawChunk
 
 log = logging.getLogger("cometgate.api")
@@ -50,7 +53,7 @@ class ForwardedFraming(Protocol):
 
 async def encoded_stream(
     encoder: StreamEncoder, events: AsyncIterator[StreamEvent], on_end: OnEnd
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     usage: Usage | None = None
     held: list[bytes] = []
     served: Served | None = None
@@ -75,22 +78,25 @@ async def encoded_stream(
         for piece in (*held, *tail):
             yield piece
     finally:
+        await _closed(events)
         if served is None:
-            await _ended(on_end, Served(CLIENT_GONE, usage, failure_class="cancelled"))
+            await _ended(on_end, Served(CLIENT_GONE, usage, failure_class=CANCELLED))
 
 
 async def forwarded_stream(
     chunks: AsyncIterator[RawChunk], *, framing: ForwardedFraming, on_end: OnEnd
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """A same-dialect upstream's stream, relayed piece by piece as received."""
     usage: Usage | None = None
     held: list[bytes] = []
     opened = False
     served: Served | None = None
+    in_band: UpstreamError | None = None  # the upstream's own error event, relayed as is
     try:
         try:
             async for chunk in chunks:
                 usage = chunk.usage or usage
+                in_band = chunk.error or in_band
                 if not chunk.data:  # nothing for the caller (a piece the gateway asked for)
                     continue
                 opened = opened or bool(chunk.data.strip(b"[ \r\n"))
@@ -99,7 +105,9 @@ async def forwarded_stream(
                 else:
                     yield chunk.data
             tail: tuple[bytes, ...] = ()
-            served = Served(200, usage)
+            # The caller saw 200 and then the upstream's error event: the record says the
+            # request failed, with the status and class a translated stream records for it.
+            served = Served(200, usage) if in_band is None else _failed(in_band, usage)
         except Exception as exc:
             tail = (framing.error(_as_gateway_error(exc), opened=opened),)
             served = _failed(exc, usage)
@@ -107,8 +115,59 @@ async def forwarded_stream(
         for piece in (*held, *tail):
             yield piece
     finally:
+        await _closed(chunks)
         if served is None:
-            await _ended(on_end, Served(CLIENT_GONE, usage, failure_class="cancelled"))
+            await _ended(on_end, Served(CLIENT_GONE, usage, failure_class=CANCELLED))
+
+
+class CallerStream(StreamingResponse):
+    """A streamed answer that stops as soon as its caller is gone: the body stops being read
+    (so the upstream's stream is closed and stops generating for no one), and the request is
+    recorded 499 with the usage the upstream had reported. Starlette's own StreamingResponse
+    relies on a cancel scope that a firehose upstream can outrun forever (see caller_watch);
+    here the relaying task is cancelled outright, and every chunk checks the flag too.
+
+    The body is closed whatever ends the response, and `on_end` is called once more with a
+    499: a body that never started (the caller left first) has recorded nothing; for any
+    other the request is already recorded and this does nothing."""
+
+    def __init__(
+        self, content: AsyncGenerator[bytes, None], *, on_end: OnEnd, media_type: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(content, media_type=media_type, headers=headers)
+        self._body = content
+        self._on_end = on_end
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        over = False
+        watch = CallerWatch(receive, settling=lambda: over)
+        try:
+            await send({"type": "http.response.start", "status": self.status_code,
+                        "headers": self.raw_headers})
+            async for chunk in self._body:
+                if watch.gone:
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            else:
+                over = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except BaseException as exc:
+            if not watch.caused(exc):
+                raise
+        finally:
+            watch.stop()
+            await _closed(self._body)
+            await _ended(self._on_end, Served(CLIENT_GONE, failure_class=CANCELLED))
+
+
+async def _closed(items: AsyncIterator[object]) -> None:
+    """Closes what a stream relays at once, down to the upstream's response: a generator
+    left suspended would hold its upstream connection until it is garbage-collected."""
+    close = getattr(items, "aclose", None)
+    if close is not None:
+        with anyio.CancelScope(shield=True):
+            await close()
 
 
 async def _ended(on_end: OnEnd, served: Served) -> None:

@@ -20,8 +20,11 @@ def new_response_id() -> str:
 
 
 def unreadable(detail: str) -> UpstreamError:
+    """A 2xx answer that is no answer (unparseable, or JSON of the wrong shape): a transient
+    fault of that upstream — before any byte reached the caller another candidate is tried,
+    and it counts toward the target's breaker; the caller hears 502 only when none is left."""
     return UpstreamError(f"unreadable upstream response: {detail}",
-                         failure_class=FailureClass.UNKNOWN, http_status=502,
+                         failure_class=FailureClass.TRANSIENT, http_status=502,
                          status="UNAVAILABLE")
 
 

@@ -30,14 +30,17 @@ from cometgate.canonical import (
 )
 from cometgate.dialects.gemini.codec import GeminiCodec
 from cometgate.dialects.gemini.outbound import (
+    check_first_event,
     classify_error,
     stream_error_event,
     usage_from_event,
     usage_from_response,
+    usage_of_forwarded,
 )
 from cometgate.dialects.gemini.passthrough import ArrayPieces, renamed
 from cometgate.dialects.gemini.upstream_count import encode_count_request, read_total_tokens
 from cometgate.dialects.sse_split import SSEEventSplitter
+from cometgate.dialects.upstream_answers import unreadable
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
 from cometgate.providers.embedding import GeminiEmbedder
 from cometgate.providers.http import HttpProvider
@@ -82,13 +85,12 @@ class GeminiProvider:
                                         transport=self._transport)
 
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
-        """The whole answer. An unreadable 2xx body is still returned (usage None): the
-        caller, not the gateway, decides what to make of it."""
+        """The whole answer; a 2xx body that is no answer raises (see usage_of_forwarded)."""
         body, headers = await self._transport.exchange(
             self._url(call, target), call.body, self._headers(target), classify_error)
         content_type = headers.get("content-type", "application/json")
-        answer = renamed(body, target.model_version)
-        return RawResponse(answer, content_type, usage_from_response(body))
+        usage = usage_of_forwarded(body, call.method)  # refuses a malformed answer first
+        return RawResponse(renamed(body, target.model_version), content_type, usage)
 
     async def forward_stream(
         self, call: RawCall, target: Target
@@ -154,11 +156,17 @@ async def _sse_chunks(
     """One RawChunk per event, as soon as its blank line arrives; whatever trails the last
     event (an event without its blank line, a raw JSON error) comes last, as received."""
     events = SSEEventSplitter()
+    first = True
     async for piece in chunks:
         for event in events.feed(piece):
+            if first:
+                check_first_event(event)
+                first = False
             yield _event_chunk(event, model)
     rest = events.close()
     if rest:
+        if first:
+            check_first_event(rest)
         yield _event_chunk(rest, model)
 
 
@@ -172,12 +180,25 @@ async def _array_chunks(
 ) -> AsyncGenerator[RawChunk, None]:
     """One RawChunk per array element, as soon as it is complete, with its usage; only
     elements that mention usageMetadata are parsed. What follows the last element (the
-    closing bracket, or a body that was no array at all) comes last, as received."""
+    closing bracket) comes last, as received. Until the first element is whole nothing has
+    gone out, so a body that is no array, or whose first element is no object, is refused
+    as unreadable and another candidate may answer."""
     pieces = ArrayPieces(model)
+    first = True
     async for chunk in chunks:
-        for piece, element in pieces.feed(chunk):
+        found = pieces.feed(chunk)
+        if first and not found:
+            if pieces.pending.lstrip()[:1] not in (b"", b"["):
+                raise unreadable("the stream is not a JSON array")
+            continue
+        for piece, element in found:
+            if first:
+                check_first_event(element)
+                first = False
             usage = usage_from_response(element) if b"usageMetadata" in element else None
             yield RawChunk(piece, usage, stream_error_event(element))
+    if first:
+        raise unreadable("the stream ended before its first element")
     rest = pieces.close()
     if rest:
         yield RawChunk(rest, None, stream_error_event(rest))

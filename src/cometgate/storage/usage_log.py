@@ -5,9 +5,14 @@
                 hands r to the batching UsageWriter in the background and returns at once
     writer      commits records in batches (it lingers a few milliseconds to gather them);
                 a segment is deleted once every record written to it is committed
+    reserve(r)  journals a stand-in for a stream whose headers are going out (a line marked
+                as a reservation): should the process die before the stream ends, the record
+                a caller's stream had is this one, settled at recovery; record(final,
+                settles=the reservation) ends its life
     recover()   at start, re-inserts the records of segments a previous process left behind,
                 skipping those already in the database (the commit may have happened before
-                the kill, the deletion not), then deletes those segments
+                the kill, the deletion not), then deletes those segments; a reservation
+                becomes a record only if no record of its request was journaled or stored
 
 So a response can go out as soon as its record is journaled: a write to the page cache, not a
 database commit. Only a power loss of the machine can take journaled lines (no fsync), the
@@ -45,8 +50,16 @@ class _Segment:
     path: Path
     fd: int
     written: int = 0
-    pending: int = 0  # records written here and not yet committed
+    pending: int = 0  # records written here and not yet committed, reservations not settled
     closed: bool = False
+
+
+@dataclass(slots=True)
+class Reservation:
+    """A journaled stand-in for a record still to come; keeps its segment until settled."""
+
+    segment: _Segment
+    settled: bool = False
 
 
 class UsageLog:
@@ -63,8 +76,12 @@ class UsageLog:
         self._directory.mkdir(parents=True, exist_ok=True)
         # A segment still locked belongs to a live process sharing this directory: not ours.
         leftovers = [p for p in sorted(self._directory.glob(f"*{_SUFFIX}")) if _unlocked(p)]
-        records = [r for path in leftovers for r in _read_segment(path)]
-        missing = await _not_stored(database, records)
+        final: list[UsageRecord] = []
+        reserved: list[UsageRecord] = []
+        for path in leftovers:
+            _read_segment(path, final, reserved)
+        # A record of the request, wherever it is, wins over its reservation (first one kept).
+        missing = await _not_stored(database, final + reserved)
         for record in missing:
             await self._writer.record(record)
         for path in leftovers:
@@ -73,7 +90,7 @@ class UsageLog:
             log.warning("recovered %d usage records from the journal", len(missing))
         return len(missing)
 
-    def record(self, record: UsageRecord) -> None:
+    def record(self, record: UsageRecord, *, settles: Reservation | None = None) -> None:
         segment = self._current()
         os.write(segment.fd, orjson.dumps(_as_json(record)) + b"\n")
         segment.written += 1
@@ -81,6 +98,21 @@ class UsageLog:
         task = asyncio.get_running_loop().create_task(self._commit(record, segment))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if settles is not None and not settles.settled:
+            # Only now: until the record's own line is written the reservation must survive.
+            settles.settled = True
+            self._release(settles.segment)
+
+    def reserve(self, stand_in: UsageRecord) -> Reservation:
+        """Journals `stand_in` as the record of a request that has not ended yet; it is
+        committed only by a recovery that finds no record of that request."""
+        segment = self._current()
+        row = _as_json(stand_in)
+        row[_RESERVATION] = True
+        os.write(segment.fd, orjson.dumps(row) + b"\n")
+        segment.written += 1
+        segment.pending += 1
+        return Reservation(segment)
 
     async def flush(self) -> None:
         """Return once every record journaled so far is committed (or has failed)."""
@@ -103,6 +135,9 @@ class UsageLog:
                           record.request_id)
             segment.pending = -1_000_000_000  # never deleted by this process
             return
+        self._release(segment)
+
+    def _release(self, segment: _Segment) -> None:
         segment.pending -= 1
         if segment.closed and segment.pending == 0:
             segment.path.unlink(missing_ok=True)
@@ -131,6 +166,7 @@ class UsageLog:
 
 
 _FIELDS = tuple(f.name for f in fields(UsageRecord))
+_RESERVATION = "reservation"  # marks a journal line as a stand-in, not a record
 
 
 def _unlocked(path: Path) -> bool:
@@ -151,19 +187,19 @@ def _as_json(record: UsageRecord) -> dict[str, Any]:
     return row
 
 
-def _read_segment(path: Path) -> list[UsageRecord]:
-    records: list[UsageRecord] = []
+def _read_segment(path: Path, final: list[UsageRecord], reserved: list[UsageRecord]) -> None:
+    """Appends the segment's records to `final`, its reservations to `reserved`."""
     for line in path.read_bytes().splitlines():
         try:
             row = orjson.loads(line)
+            kept = reserved if row.pop(_RESERVATION, False) else final
             row["cost_usd"] = Decimal(row["cost_usd"])
             row["created_at"] = datetime.fromisoformat(row["created_at"])
-            records.append(UsageRecord(**row))
-        except (ValueError, KeyError, TypeError):
+            kept.append(UsageRecord(**row))
+        except (ValueError, KeyError, TypeError, AttributeError):
             # A line cut short by the kill itself: its write never returned, so its response
             # was never sent in full.
             log.warning("skipping an unreadable line in usage journal %s", path.name)
-    return records
 
 
 async def _not_stored(database: Database, records: list[UsageRecord]) -> list[UsageRecord]:

@@ -212,14 +212,44 @@ async def test_a_translated_count_that_fails(server: Server, reply: Reply, failu
         await provider.aclose()
 
 
-async def test_an_unreadable_success_is_still_returned(server: Server) -> None:
-    server.script(Reply(raw_body=b"{not json"))
+@pytest.mark.parametrize("body", [b"{not json", b"[]", b'{"modelVersion": "gemini-up"}'])
+async def test_a_success_that_is_no_answer_is_a_transient_fault(
+    server: Server, body: bytes
+) -> None:
+    """Not relayed: another candidate may answer (the pipeline fails over on it)."""
+    server.script(Reply(raw_body=body))
+    provider = server.provider()
+    try:
+        with pytest.raises(UpstreamError) as caught:
+            await provider.forward(UNARY, TARGET)
+    finally:
+        await provider.aclose()
+    assert (caught.value.failure_class, caught.value.http_status) == (
+        FailureClass.TRANSIENT, 502)
+
+
+async def test_a_blocked_prompt_answer_is_relayed(server: Server) -> None:
+    blocked = b'{"promptFeedback": {"blockReason": "SAFETY"}}'
+    server.script(Reply(raw_body=blocked))
     provider = server.provider()
     try:
         answer = await provider.forward(UNARY, TARGET)
     finally:
         await provider.aclose()
-    assert (answer.body, answer.usage) == (b"{not json", None)
+    assert (answer.body, answer.usage) == (blocked, None)
+
+
+@pytest.mark.parametrize(("alt", "body"), [
+    ("sse", b"data: <html>oops</html>\r\n\r\n"), (None, b"<html>oops</html>"),
+    (None, b"[7]"), (None, b"[")])
+async def test_a_stream_whose_first_event_is_no_event_raises_before_yielding(
+    server: Server, alt: str | None, body: bytes
+) -> None:
+    server.script(Reply(raw_body=body))
+    with pytest.raises(UpstreamError) as caught:
+        await collect(server.provider(), RawCall(BODY, "v1", "streamGenerateContent", alt))
+    assert (caught.value.failure_class, caught.value.http_status) == (
+        FailureClass.TRANSIENT, 502)
 
 
 @pytest.mark.parametrize(("version", "method"), [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -83,3 +84,80 @@ async def test_a_segment_locked_by_a_live_process_is_left_alone(
 
 def log_line(record: UsageRecord) -> bytes:
     return orjson.dumps(_as_json(record)) + b"\n"
+
+
+def reservation_line(record: UsageRecord) -> bytes:
+    return orjson.dumps({**_as_json(record), "reservation": True}) + b"\n"
+
+
+STAND_IN = usage_record("streaming", stream=True, status=500, failure_class="interrupted",
+                        output_tokens=0, ttfb_ms=None)
+
+
+async def test_a_reservation_without_its_record_is_recovered_as_the_record(
+    database: Database, tmp_path: Path
+) -> None:
+    """A stream cut by a kill: its reservation is all there is, and becomes its record."""
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    (journal / "9-dead.jsonl").write_bytes(reservation_line(STAND_IN))
+    log, writer = await started_log(database, journal)
+    (record,) = await UsageQueries(database).records()
+    assert record == STAND_IN
+    assert list(journal.glob("*.jsonl")) == []
+    await log.aclose()
+    await writer.aclose()
+
+
+async def test_a_reservation_settled_by_its_record_is_not_recovered(
+    database: Database, tmp_path: Path
+) -> None:
+    """The stream ended before the kill: its record (journaled, or already committed) is the
+    one, exactly once."""
+    journal = tmp_path / "journal"
+    ended = usage_record("streaming", stream=True, status=200, output_tokens=40)
+    committed = usage_record("committed", stream=True, status=200)
+    log, writer = await started_log(database, journal)
+    log.record(committed)  # committed before the kill, its segment deleted
+    await log.aclose()
+    await writer.aclose()
+    (journal / "8-dead.jsonl").write_bytes(
+        reservation_line(STAND_IN) + reservation_line(replace(committed, status=500)))
+    (journal / "9-dead.jsonl").write_bytes(log_line(ended))
+    log, writer = await started_log(database, journal)
+    assert await stored_ids(database) == {"streaming", "committed"}
+    by_id = {r.request_id: r for r in await UsageQueries(database).records()}
+    assert by_id["streaming"] == ended and by_id["committed"] == committed
+    await log.aclose()
+    await writer.aclose()
+
+
+async def test_a_reservation_keeps_its_segment_until_settled(
+    database: Database, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    log, writer = await started_log(database, journal)
+    reservation = log.reserve(STAND_IN)
+    log.record(usage_record("other"))
+    await log.flush()
+    (segment,) = list(journal.glob("*.jsonl"))
+    log.record(replace(STAND_IN, status=200, failure_class=None), settles=reservation)
+    await log.aclose()
+    await writer.aclose()
+    assert not segment.exists()  # every record committed and the reservation settled
+    assert await stored_ids(database) == {"streaming", "other"}
+    (stored,) = [r for r in await UsageQueries(database).records() if r.request_id == "streaming"]
+    assert stored.status == 200
+
+
+async def test_an_unsettled_reservation_keeps_its_segment_for_recovery(
+    database: Database, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    log, writer = await started_log(database, journal)
+    log.reserve(STAND_IN)
+    await log.aclose()
+    await writer.aclose()
+    (segment,) = list(journal.glob("*.jsonl"))
+    assert orjson.loads(segment.read_bytes())["reservation"] is True
+    assert await stored_ids(database) == set()  # a reservation is never committed by itself

@@ -22,6 +22,7 @@ import orjson
 from cometgate.canonical import Usage
 from cometgate.dialects.retry_after import delay_seconds, header_wait
 from cometgate.dialects.sse_split import event_payload
+from cometgate.dialects.upstream_answers import answer_object, unreadable
 from cometgate.errors import FailureClass, UpstreamError
 
 _TYPE_PREFIX = "type.googleapis.com/google.rpc."
@@ -157,6 +158,26 @@ def usage_from_response(body: bytes) -> Usage | None:
                 return usage
         return None
     return usage_of(document)
+
+
+def usage_of_forwarded(body: bytes, method: str) -> Usage | None:
+    """Usage of a whole 2xx answer relayed to a Gemini caller as it came. A body that is no
+    answer at all — not JSON, not an object, or a generateContent answer with neither
+    candidates nor promptFeedback (a blocked prompt's answer) — is the upstream's fault, and
+    another candidate may answer: unreadable, rather than relayed."""
+    document = answer_object(body)
+    if method == "generateContent" and not (
+            isinstance(document.get("candidates"), list) or "promptFeedback" in document):
+        raise unreadable("the answer has neither candidates nor promptFeedback")
+    return usage_of(document)
+
+
+def check_first_event(data: bytes) -> None:
+    """The first event of a stream relayed as it comes must be a JSON object (an answer chunk,
+    or the upstream's own error): anything else means the upstream is broken, and as nothing
+    has reached the caller yet another candidate may answer."""
+    if not isinstance(_loads(event_payload(data)), dict):
+        raise unreadable("the stream's first event is not a JSON object")
 
 
 def usage_from_event(data: bytes) -> Usage | None:

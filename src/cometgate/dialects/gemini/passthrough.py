@@ -41,6 +41,11 @@ class ArrayPieces:
             self._pending = self._pending[end:]
         return pieces
 
+    @property
+    def pending(self) -> bytes:
+        """What has arrived since the last complete element."""
+        return self._pending
+
     def close(self) -> bytes:
         rest, self._pending = self._pending, b""
         return rest

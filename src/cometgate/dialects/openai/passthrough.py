@@ -21,6 +21,7 @@ from cometgate.dialects.openai.inbound_errors import openai_error
 from cometgate.dialects.openai.inbound_stream import sse_frame
 from cometgate.dialects.openai.wire import answer_usage, classify_stream_error
 from cometgate.dialects.sse_split import SSEEventSplitter, event_payload
+from cometgate.dialects.upstream_answers import answer_object, unreadable
 from cometgate.errors import GatewayError, UpstreamError
 
 
@@ -41,11 +42,13 @@ def caller_wants_usage(document: Mapping[str, Any]) -> bool:
 
 
 def usage_of_response(body: bytes) -> Usage | None:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    return answer_usage(document) if isinstance(document, dict) else None
+    """Usage of a whole 2xx answer relayed as it came. A body that is no chat completion —
+    not JSON, not an object, no `choices` list — is the upstream's fault, and another
+    candidate may answer: unreadable, rather than relayed."""
+    document = answer_object(body)
+    if not isinstance(document.get("choices"), list):
+        raise unreadable("the answer has no choices")
+    return answer_usage(document)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class ForwardedEvents:
         self._events = SSEEventSplitter()
         self._show_usage_chunk = caller_wants_usage
         self._model = model
+        self._started = False
 
     def feed(self, piece: bytes) -> list[ForwardedEvent]:
         return [self._renamed(self._read(event)) for event in self._events.feed(piece)]
@@ -86,6 +90,13 @@ class ForwardedEvents:
         return event if data is None else replace(event, data=data)
 
     def _read(self, event: bytes) -> ForwardedEvent:
+        if not self._started:
+            self._started = True
+            # The first event must be a chunk (or the upstream's error): anything else means
+            # the upstream is broken, and nothing has reached the caller yet.
+            first = _loads(event_payload(event))
+            if not isinstance(first, dict):
+                raise unreadable("the stream's first event is not a JSON object")
         if b'"usage"' not in event and b'"error"' not in event:
             return ForwardedEvent(event, None, None)
         payload = event_payload(event)
@@ -113,3 +124,10 @@ class ForwardedOpenAIFraming:
 
     def error(self, err: GatewayError, *, opened: bool) -> bytes:
         return sse_frame(openai_error(err)[1])
+
+
+def _loads(payload: bytes) -> object:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None

@@ -195,4 +195,4 @@ async def test_unknown_events_are_skipped_and_missing_stop_reason_is_other() -> 
 async def test_unreadable_events(data: str) -> None:
     with pytest.raises(UpstreamError) as raised:
         await decode(sse(START, data))
-    assert raised.value.failure_class is FailureClass.UNKNOWN
+    assert raised.value.failure_class is FailureClass.TRANSIENT

@@ -245,4 +245,4 @@ async def test_an_unreadable_answer(server: Server, provider: HttpProvider) -> N
     server.fake.replies.append(Reply(raw_body=b"<html>oops</html>"))
     with pytest.raises(UpstreamError) as caught:
         await provider.generate(REQUEST, TARGET)
-    assert (caught.value.failure_class, caught.value.http_status) == (FailureClass.UNKNOWN, 502)
+    assert (caught.value.failure_class, caught.value.http_status) == (FailureClass.TRANSIENT, 502)

@@ -183,7 +183,7 @@ async def test_a_truncated_stream_is_a_transient_failure(chunks: tuple[Any, ...]
     assert caught.value.http_status == 503
 
 
-async def test_an_unreadable_chunk_is_an_unknown_failure() -> None:
+async def test_an_unreadable_chunk_is_a_transient_failure() -> None:
     with pytest.raises(UpstreamError) as caught:
         await events_of(chunk({"text": "a"}), "[DONE]")
-    assert caught.value.failure_class is FailureClass.UNKNOWN
+    assert caught.value.failure_class is FailureClass.TRANSIENT

@@ -147,7 +147,7 @@ def test_several_choices_keep_their_index() -> None:
 def test_unreadable_success_body(body: bytes) -> None:
     with pytest.raises(UpstreamError, match="unreadable") as caught:
         decode_response(body, REQUEST, "a")
-    assert caught.value.failure_class is FailureClass.UNKNOWN
+    assert caught.value.failure_class is FailureClass.TRANSIENT
 
 
 # --- errors ----------------------------------------------------------------------------------
