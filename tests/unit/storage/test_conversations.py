@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from cometgate.storage.conversations import (
     ConversationStore,
@@ -15,6 +16,8 @@ from cometgate.storage.conversations import (
     UnknownCursorError,
 )
 from cometgate.storage.database import Database
+from cometgate.storage.keys import KeyRepository
+from cometgate.storage.schema import stored_turn_items
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 RETENTION = timedelta(days=30)
@@ -230,3 +233,19 @@ async def test_an_operator_purges_one_turn_by_id(store: ConversationStore) -> No
     assert await store.purge(turn_id="resp_a") == 1
     assert await store.purge(turn_id="resp_a") == 0
     assert [t.id for t in await store.list()] == ["resp_b"]
+
+
+async def test_deleting_a_key_deletes_its_conversations(
+    database: Database, store: ConversationStore
+) -> None:
+    keys = KeyRepository(database)
+    gone, _ = await keys.create("gone")
+    kept, _ = await keys.create("kept")
+    await store.put(_turn("resp_gone", key_id=gone.id, items=2))
+    await store.put(_turn("resp_kept", key_id=kept.id, items=2))
+    await keys.delete("gone")
+    assert [t.id for t in await store.list()] == ["resp_kept"]
+    assert len((await store.conversation("responses", "resp_kept", kept.id))[0].items) == 2
+    async with database.engine.connect() as conn:
+        rows = (await conn.execute(select(stored_turn_items.c.turn_id))).scalars().all()
+    assert set(rows) == {"resp_kept"}
