@@ -28,7 +28,7 @@ from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance, client_ip
 from cometgate.dialects.openai.inbound_fields import invalid_value, unsupported_value
 from cometgate.dialects.responses.inbound_params import INCLUDABLE
-from cometgate.dialects.responses.reasoning_state import INCLUDE
+from cometgate.dialects.responses.reasoning_state import INCLUDE, shown_item
 from cometgate.dialects.responses.record import ResponseRecord
 from cometgate.errors import InvalidRequest, NotFound
 from cometgate.metering import check_access
@@ -132,7 +132,7 @@ class StoredResponses:
         except UnknownCursorError as exc:
             raise invalid_value(exc.parameter, f"no input item of this response has id "
                                                f"'{exc.item_id}'.") from None
-        data = [_visible_item(item, _include(request)) for item in page.items]
+        data = [shown_item(item, _include(request)) for item in page.items]
         return _json({
             "object": "list", "data": data,
             "first_id": data[0]["id"] if data else None,
@@ -170,14 +170,9 @@ def visible(body: Mapping[str, Any], include: Sequence[str]) -> dict[str, Any]:
     output = body.get("output")
     if INCLUDE in include or not isinstance(output, list):
         return dict(body)
-    return {**body, "output": [_visible_item(item, include) for item in output]}
+    return {**body, "output": [shown_item(item, include) for item in output]}
 
 
-def _visible_item(item: Any, include: Sequence[str]) -> Any:
-    if (isinstance(item, dict) and item.get("type") == "reasoning"
-            and INCLUDE not in include and "encrypted_content" in item):
-        return {**item, "encrypted_content": None}
-    return item
 
 
 def previous_not_found(response_id: str) -> InvalidRequest:

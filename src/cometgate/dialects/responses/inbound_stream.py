@@ -50,7 +50,7 @@ from cometgate.dialects.responses.inbound_response import (
     status_of,
     text_part,
 )
-from cometgate.dialects.responses.reasoning_state import StateEntries
+from cometgate.dialects.responses.reasoning_state import StateEntries, shown_item
 from cometgate.errors import GatewayError
 
 
@@ -106,7 +106,7 @@ class ResponseStreamEncoder:
         body = self._frame.body(status, self._items, self._usage, incomplete=incomplete)
         kind = "response.completed" if status == "completed" else "response.incomplete"
         self.final = body
-        frames.append(self._event(kind, response=body))
+        frames.append(self._event(kind, response=self._shown(body)))
         return frames
 
     def fail(self, error: GatewayError) -> list[bytes]:
@@ -117,7 +117,7 @@ class ResponseStreamEncoder:
         body = self._frame.body("failed", output, self._usage,
                                 error=response_error(error, fields["message"]))
         self.final = body
-        frames.append(self._event("response.failed", response=body))
+        frames.append(self._event("response.failed", response=self._shown(body)))
         return frames
 
     # --- pieces ----------------------------------------------------------------------------
@@ -235,7 +235,7 @@ class ResponseStreamEncoder:
             ]
         self._items.append(item)
         frames.append(self._event("response.output_item.done", output_index=current.index,
-                                  item=item))
+                                  item=shown_item(item, self._frame.include)))
         return frames
 
     def _call(self, part: ToolCallPart) -> list[bytes]:
@@ -264,6 +264,12 @@ class ResponseStreamEncoder:
             return [self._reasoning_item(current)]
         return [message_item(current.id, current.text, "incomplete",
                              self._logprobs(current.logprobs))]
+
+    def _shown(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The Response as the caller sees it: `final` keeps the sealed reasoning state for
+        the store, the caller gets it only when `include` asks."""
+        return {**body, "output": [shown_item(item, self._frame.include)
+                                   for item in body["output"]]}
 
     def _reasoning_item(self, current: _Open) -> dict[str, Any]:
         item = reasoning_item(current.id, current.text)

@@ -99,6 +99,15 @@ def _parts(entries: Sequence[Entry]) -> OpenedState:
     return OpenedState(tuple(parts), carried)
 
 
+def shown_item(item: Any, include: Sequence[str]) -> Any:
+    """An output item as the caller asked for it: a reasoning item's state only when
+    `include` names it (the store keeps it in any case)."""
+    if (isinstance(item, dict) and item.get("type") == "reasoning"
+            and INCLUDE not in include and item.get("encrypted_content") is not None):
+        return {**item, "encrypted_content": None}
+    return item
+
+
 def _refused(where: str, reason: str) -> InvalidRequest:
     message = (f"Invalid '{where}': the encrypted content could not be verified: {reason} "
                "Send it back exactly as this gateway returned it, or leave the item out.")

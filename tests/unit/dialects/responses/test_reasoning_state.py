@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from cometgate.canonical import (
@@ -130,3 +131,30 @@ def test_another_gateways_blob_is_refused() -> None:
     other = StateSeal(b"another gateway's secret, long enough")
     with pytest.raises(InvalidRequest, match="sealed by another gateway secret"):
         decode_input(None, [{"role": "user", "content": "Q"}, *output], other)
+
+
+def _streamed(frame_include: tuple[str, ...]) -> tuple[list[dict[str, Any]], ResponseStreamEncoder]:
+    encoder = ResponseStreamEncoder(new_frame(DOCUMENT, frame_include, seal=SEAL, kept=True))
+    frames: list[bytes] = []
+    for event in (StreamStarted("m", "r", 0.0), PartDelta(ReasoningPart("t", b"sig")),
+                  PartDelta(TextPart("Answer.")), CandidateFinished(FinishReason.STOP)):
+        frames += encoder.feed(event)
+    frames += encoder.end()
+    events = [orjson.loads(frame.split(b"\ndata: ", 1)[1]) for frame in frames]
+    return events, encoder
+
+
+def _reasoning_shown(events: list[dict[str, Any]]) -> list[object]:
+    done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+    completed = events[-1]["response"]["output"]
+    return [item.get("encrypted_content") for item in [*done, *completed]
+            if item["type"] == "reasoning"]
+
+
+def test_a_stored_stream_shows_the_state_only_when_asked() -> None:
+    events, encoder = _streamed(())
+    assert _reasoning_shown(events) == [None, None]
+    assert encoder.final is not None
+    assert isinstance(encoder.final["output"][0]["encrypted_content"], str)  # for the store
+    events, _ = _streamed((INCLUDE,))
+    assert all(isinstance(blob, str) for blob in _reasoning_shown(events))
