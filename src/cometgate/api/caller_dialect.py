@@ -1,9 +1,9 @@
 """Which dialect a caller speaks, for the paths that more than one dialect shares.
 
 Most paths name their dialect (`/v1beta/…` and `…:generateContent` are Gemini's,
-`/v1/chat/completions` OpenAI's, `/v1/messages` Anthropic's). `GET /v1/models` and
-`GET /v1/models/{id}` are the exceptions: Google, OpenAI and Anthropic all serve them, with
-different bodies. The clients tell themselves apart by how they send their key:
+`/v1/chat/completions` and `/v1/responses` OpenAI's, `/v1/messages` Anthropic's).
+`GET /v1/models` and `GET /v1/models/{id}` are the exceptions: Google, OpenAI and Anthropic all
+serve them, with different bodies. The clients tell themselves apart by how they send their key:
 
 - `anthropic-version` (every Anthropic client sends it) or `x-api-key` → Anthropic;
 - `x-goog-api-key`, `?key=` or `x-goog-api-client` (the Google SDKs) → Gemini;
