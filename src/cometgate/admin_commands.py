@@ -31,6 +31,7 @@ _FIELD_OF_FLAG = {
     "concurrency": "max_concurrent", "budget": "budget_total_usd",
     "budget_period": "budget_period", "period_budget": "budget_period_usd",
     "translation": "translation", "allow_passthrough_field": "allowed_passthrough",
+    "store_conversations": "store_conversations",
 }
 _CLEARABLE = sorted(flag.replace("_", "-") for flag in _FIELD_OF_FLAG)
 
@@ -100,6 +101,8 @@ def _policy_flags(parser: argparse.ArgumentParser) -> None:
                         help="a billable request field this key may send despite a budget or "
                              f"a strict policy (repeat, or comma-separate): "
                              f"{', '.join(BILLABLE_FIELDS)}; replaces the key's list")
+    parser.add_argument("--store-conversations", choices=["yes", "no"],
+                        help="no: keep none of this key's conversations (Responses API store)")
 
 
 def policy_arguments(args: argparse.Namespace) -> dict[str, Any]:
@@ -109,6 +112,7 @@ def policy_arguments(args: argparse.Namespace) -> dict[str, Any]:
         "allow_passthrough_field": lambda given: [f for text in given for f in _split(text)],
         "budget": lambda text: parse_money("--budget", text),
         "period_budget": lambda text: parse_money("--period-budget", text),
+        "store_conversations": lambda text: text == "yes",
     }
     found: dict[str, Any] = {}
     for flag, field in _FIELD_OF_FLAG.items():

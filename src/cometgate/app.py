@@ -31,7 +31,10 @@ from cometgate.api.middleware import RequestContextMiddleware
 from cometgate.api.model_routes import shared_model_routes
 from cometgate.api.openai_routes import OpenAIApi
 from cometgate.api.responses_routes import ResponsesApi
+from cometgate.api.stored_responses import StoredResponses
+from cometgate.dialects.sealed_state import StateSeal
 from cometgate.errors import GatewayError
+from cometgate.gateway_secret import gateway_secret
 from cometgate.limits import create_keeper, create_limiter
 from cometgate.metering import Meter
 from cometgate.metrics import Metrics
@@ -44,7 +47,9 @@ from cometgate.routing.health import Health
 from cometgate.routing.plan import Candidate, Credential, Planner
 from cometgate.routing.resolve import ModelRoute, Router
 from cometgate.settings import LocalEmbeddingProviderSettings, LocalProviderSettings, Settings
-from cometgate.storage.database import create_database, migrate
+from cometgate.storage.conversation_sweep import ConversationSweep
+from cometgate.storage.conversations import ConversationStore
+from cometgate.storage.database import Database, create_database, migrate
 from cometgate.storage.keys import KeyRecord, KeyRepository
 from cometgate.storage.usage import UsageQueries
 from cometgate.storage.usage_log import UsageLog
@@ -83,6 +88,10 @@ def create_app(
     gemini = GeminiApi(entrance)
     openai = OpenAIApi(entrance)
     anthropic = AnthropicApi(entrance)
+    conversations = conversation_store(settings, database)
+    stored_responses = StoredResponses(entrance, conversations)
+    responses = ResponsesApi(entrance, stored_responses, StateSeal(gateway_secret(settings)))
+    sweep = ConversationSweep(conversations, settings.conversations.sweep_interval_seconds)
 
     async def limit_state(key: KeyRecord) -> dict[str, object]:
         return balance_state(await meter.state(key))
@@ -95,12 +104,14 @@ def create_app(
         await migrate(database)
         writer.start()
         await usage_log.recover(database)
+        sweep.start()
         for provider in upstreams.values():
             if isinstance(provider, Supervised):
                 await provider.start()
         try:
             yield
         finally:
+            await sweep.aclose()
             for provider in upstreams.values():
                 await provider.aclose()
             await usage_log.aclose()  # every journaled record committed
@@ -112,10 +123,12 @@ def create_app(
     app = Starlette(
         routes=[
             *health_routes(metrics, readiness),
-            *admin_routes(settings, keys, usage, [m.info.id for m in settings.models]),
+            *admin_routes(settings, keys, usage, [m.info.id for m in settings.models],
+                          conversations),
             *balance_routes(auth, limit_state, usage),  # before the catch-all model routes
             *openai.routes(),
-            *ResponsesApi(entrance).routes(),
+            *stored_responses.routes(),  # before the Responses routes' keeper-less 404
+            *responses.routes(),
             *anthropic.routes(),
             *shared_model_routes(gemini, openai, anthropic),  # before Gemini's own /v1/models
             *gemini.routes(),
@@ -134,6 +147,14 @@ def create_app(
     )
     app.state.usage_log = usage_log  # lets tests wait for records in flight
     return app
+
+
+def conversation_store(settings: Settings, database: Database) -> ConversationStore | None:
+    """The store of stateful APIs' conversations; None when the operator turned it off."""
+    if not settings.conversations.enabled:
+        return None
+    return ConversationStore(database,
+                             retention=timedelta(days=settings.conversations.retention_days))
 
 
 def model_routes(settings: Settings, upstreams: Mapping[str, Provider]) -> list[ModelRoute]:

@@ -1,4 +1,5 @@
-"""`cometgate serve | keys create|list|show|update|revoke|rotate|delete | usage totals|export`.
+"""`cometgate serve | keys create|list|show|update|revoke|rotate|delete | usage totals|export |
+conversations list|purge|sweep`.
 
 Every command takes --config and --data-dir, so keys can be made before the server has ever
 started. Machine-readable output goes to stdout (only the key, for `keys create`); everything
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cometgate.admin_commands import add_key_commands, add_usage_commands
+from cometgate.conversation_commands import add_conversation_commands
 from cometgate.settings import ConfigError, Settings, load_settings
 from cometgate.storage.database import open_database
 from cometgate.storage.keys import KeyRepository
@@ -54,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_key_commands(commands, common)
     add_usage_commands(commands, common)
+    add_conversation_commands(commands, common)
     return parser
 
 

@@ -81,6 +81,16 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationSettings:
+    """Stored conversations (Responses API `store`, `previous_response_id`): whether the
+    gateway keeps them at all, and for how long after a conversation's last turn."""
+
+    enabled: bool = True  # false: nothing is stored for any key; continuing one is refused
+    retention_days: float = 30.0
+    sweep_interval_seconds: float = 3600.0  # how often expired turns are removed from disk
+
+
+@dataclass(frozen=True, slots=True)
 class LocalProviderSettings:
     """A llama.cpp worker process that `cometgate serve` starts, watches and restarts."""
 
@@ -207,6 +217,9 @@ class Settings:
     server: ServerSettings = ServerSettings()
     routing: RoutingSettings = RoutingSettings()
     limits: LimitsSettings = LimitsSettings()
+    conversations: ConversationSettings = ConversationSettings()
+    # Seals opaque state handed to callers (COMETGATE_SECRET); None: a secret kept in data_dir.
+    state_secret: Secret | None = None
     # The operator's key for /admin/ (COMETGATE_ADMIN_KEY); never valid on model routes.
     admin_key: Secret | None = None
     providers: tuple[ProviderSettings, ...] = ()
@@ -235,7 +248,8 @@ def load_settings(
 ) -> Settings:
     """Explicit arguments beat the environment (COMETGATE_CONFIG, COMETGATE_DATA_DIR,
     COMETGATE_HOST, COMETGATE_PORT, COMETGATE_DATABASE_URL, COMETGATE_REDIS_URL), which beats
-    the file, which beats the embedded defaults. COMETGATE_ADMIN_KEY enables /admin/."""
+    the file, which beats the embedded defaults. COMETGATE_ADMIN_KEY enables /admin/;
+    COMETGATE_SECRET (shared by replicas) replaces the secret kept in the data directory."""
     from cometgate import settings_providers  # parsers need the types above
     from cometgate import settings_sections as sections
 
@@ -263,12 +277,16 @@ def load_settings(
         raise ConfigError("storage.url must be a string")
     database_url = url or f"sqlite+aiosqlite:///{resolved_dir / 'cometgate.db'}"
     admin = env.get("COMETGATE_ADMIN_KEY")
+    state_secret = env.get("COMETGATE_SECRET")
     return Settings(
         data_dir=resolved_dir,
         database_url=database_url,
         server=server,
         routing=sections.routing(sections.section(raw, "routing")),
         limits=sections.limits(sections.section(raw, "limits"), env),
+        conversations=sections.conversations(storage.get("conversations")),
+        state_secret=Secret(state_secret, source="env:COMETGATE_SECRET") if state_secret
+        else None,
         admin_key=Secret(admin, source="env:COMETGATE_ADMIN_KEY") if admin else None,
         providers=providers,
         models=models,

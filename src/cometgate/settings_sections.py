@@ -12,6 +12,7 @@ from cometgate.canonical import ModelInfo, ThinkingStyle
 from cometgate.settings import (
     CandidateSettings,
     ConfigError,
+    ConversationSettings,
     LimitsSettings,
     LocalProviderSettings,
     ModelSettings,
@@ -121,6 +122,22 @@ def limits(data: Mapping[str, Any], env: Mapping[str, str]) -> LimitsSettings:
     if "@" in url.split("//", 1)[-1]:
         raise ConfigError("limits.redis_url carries credentials: reference it as env:NAME")
     return LimitsSettings(Secret(url, source="limits.redis_url"), ttl, candidates)
+
+
+def conversations(data: Any) -> ConversationSettings:
+    """`storage.conversations`: enabled, retention_days, sweep_interval_seconds."""
+    f = Fields("storage.conversations", data or {},
+               {"enabled", "retention_days", "sweep_interval_seconds"})
+    base = ConversationSettings()
+    days = f.get("retention_days", float, base.retention_days)
+    interval = f.get("sweep_interval_seconds", float, base.sweep_interval_seconds)
+    if not 0 < days <= 3650:
+        raise ConfigError("storage.conversations.retention_days must be above 0 and at most "
+                          "3650 (set enabled: false to store nothing)")
+    if not 1 <= interval <= 86400:
+        raise ConfigError("storage.conversations.sweep_interval_seconds must be between 1 and "
+                          "86400")
+    return ConversationSettings(f.get("enabled", bool, base.enabled), days, interval)
 
 
 def secret(where: str, value: Any, env: Mapping[str, str]) -> Secret:

@@ -139,6 +139,7 @@ async def test_create_with_every_field_then_show_reads_it_back(admin: Admin) -> 
         "rpm": 60, "tpm": 100_000, "rpd": 5000, "max_concurrent": 4,
         "budget_total_usd": "100.50", "budget_period": "day", "budget_period_usd": 2.25,
         "translation": "strict", "allowed_passthrough": ["googleSearch", "service_tier"],
+        "store_conversations": False,
     }
     created = await admin.create(**body)
     assert created["key"].startswith("cg-") and created["prefix"] == created["key"][:11]
@@ -192,6 +193,8 @@ async def test_list_shows_every_key_never_a_secret(admin: Admin) -> None:
         ({"name": "x", "translation": "loose"}, "translation"),
         ({"name": "x", "allowed_passthrough": ["googleSerch"]}, "allowed_passthrough"),
         ({"name": "x", "allowed_passthrough": "n"}, "allowed_passthrough"),
+        ({"name": "x", "store_conversations": "no"}, "store_conversations"),
+        ({"name": "x", "store_conversations": 0}, "store_conversations"),
     ],
 )
 async def test_bad_create_bodies_are_400s_naming_the_field(
@@ -229,6 +232,13 @@ async def test_patch_changes_only_what_it_names_and_null_clears(admin: Admin) ->
     response = await admin.http.patch(f"/admin/keys/{created['id']}",
                                       json={"allowed_passthrough": None})
     assert response.json()["allowed_passthrough"] == []
+    assert updated["store_conversations"] is True
+    response = await admin.http.patch(f"/admin/keys/{created['id']}",
+                                      json={"store_conversations": False})
+    assert response.json()["store_conversations"] is False
+    response = await admin.http.patch(f"/admin/keys/{created['id']}",
+                                      json={"store_conversations": None})
+    assert response.json()["store_conversations"] is True
 
 
 @pytest.mark.parametrize(

@@ -178,7 +178,7 @@ def test_create_with_policy_flags_then_show_as_json(
         "--rpm", "60", "--tpm", "1000", "--rpd", "500", "--concurrency", "2",
         "--budget", "12.50", "--budget-period", "month", "--period-budget", "3",
         "--translation", "lenient", "--allow-passthrough-field", "googleSearch,n",
-        "--allow-passthrough-field", "service_tier", *where)
+        "--allow-passthrough-field", "service_tier", "--store-conversations", "no", *where)
     assert code == 0, err
     key = out.strip()
     assert KEY.fullmatch(key) and err == ""
@@ -192,6 +192,7 @@ def test_create_with_policy_flags_then_show_as_json(
         "rpm": 60, "tpm": 1000, "rpd": 500, "max_concurrent": 2, "budget_total_usd": "12.5",
         "budget_period": "month", "budget_period_usd": "3",
         "allowed_passthrough": ["googleSearch", "n", "service_tier"],
+        "store_conversations": False,
     }
 
 
@@ -241,6 +242,12 @@ def test_update_sets_and_clears_fields(
                          *where)
     assert code == 0, err
     assert json.loads(out)["allowed_passthrough"] == []
+    code, out, err = run(capsys, "keys", "update", "1", "--store-conversations", "no", *where)
+    assert code == 0, err
+    assert json.loads(out)["store_conversations"] is False
+    code, out, err = run(capsys, "keys", "update", "1", "--clear", "store-conversations", *where)
+    assert code == 0, err
+    assert json.loads(out)["store_conversations"] is True
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,12 @@ def _object(name: str, value: Any) -> dict[str, Any]:
     return value
 
 
+def _boolean(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _wrong_type(name, "true or false", value)
+    return value
+
+
 def _string_list(name: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _wrong_type(name, "an array of strings", value)
@@ -75,6 +81,7 @@ KEY_FIELDS: Mapping[str, Parser] = {
     "budget_period": _string,
     "budget_period_usd": _money,
     "allowed_passthrough": _string_list,
+    "store_conversations": _boolean,
 }
 
 

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cometgate.api.admin_conversations import ConversationAdmin
 from cometgate.api.admin_requests import (
     dump_json,
     invalid,
@@ -38,6 +39,7 @@ from cometgate.errors import (
     Unauthenticated,
 )
 from cometgate.settings import Secret, Settings
+from cometgate.storage.conversations import ConversationStore
 from cometgate.storage.keys import AmbiguousKeyError, KeyNotFoundError, KeyRepository
 from cometgate.storage.usage import GROUPS, GroupBy, UsageQueries, UsageTotals
 
@@ -52,12 +54,13 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def admin_routes(
-    settings: Settings, keys: KeyRepository, usage: UsageQueries, models: Sequence[str]
+    settings: Settings, keys: KeyRepository, usage: UsageQueries, models: Sequence[str],
+    conversations: ConversationStore | None = None,
 ) -> list[BaseRoute]:
     """Every /admin route. `models` (configured model ids) is what allow-lists are checked
     against; `keys` may be the repository the model routes authenticate with."""
     checked_keys = KeyRepository(keys.database, known_models=models)
-    api = AdminApi(settings.admin_key, checked_keys, usage)
+    api = AdminApi(settings.admin_key, checked_keys, usage, ConversationAdmin(conversations))
     return api.routes()
 
 
@@ -66,6 +69,7 @@ class AdminApi:
     admin_key: Secret | None
     keys: KeyRepository
     usage: UsageQueries
+    conversations: ConversationAdmin = ConversationAdmin(None)
 
     def routes(self) -> list[BaseRoute]:
         handlers: Mapping[str, Mapping[str, Handler]] = {
@@ -76,6 +80,9 @@ class AdminApi:
             "/admin/keys/{ident}/revoke": {"POST": self.revoke_key},
             "/admin/keys/{ident}/rotate": {"POST": self.rotate_key},
             "/admin/usage": {"GET": self.usage_totals},
+            "/admin/conversations": {"GET": self.conversations.list_turns,
+                                     "DELETE": self.conversations.purge},
+            "/admin/conversations/{turn_id}": {"DELETE": self.conversations.purge_one},
             "/admin/openapi.json": {"GET": self.openapi},
         }
         assert set(handlers) == set(ADMIN_PATHS), "the OpenAPI document must name every route"

@@ -19,6 +19,8 @@ ADMIN_PATHS = (
     "/admin/keys/{ident}/revoke",
     "/admin/keys/{ident}/rotate",
     "/admin/usage",
+    "/admin/conversations",
+    "/admin/conversations/{turn_id}",
     OPENAPI_PATH,
 )
 
@@ -55,6 +57,11 @@ _POLICY_PROPERTIES: dict[str, Any] = {
         "description": "Billable request fields (built-in tools, cachedContent, service_tier, "
                        "n or candidateCount beyond the cap) this key may send although it has "
                        "a budget or a strict translation policy. Empty: none."},
+    "store_conversations": {
+        "type": "boolean",
+        "description": "false: the gateway keeps none of this key's conversations (Responses "
+                       "API `store` is ignored, `previous_response_id` is refused). Default "
+                       "true."},
 }
 
 _SCHEMAS: dict[str, Any] = {
@@ -98,6 +105,7 @@ _SCHEMAS: dict[str, Any] = {
             "budget_period": _nullable({"enum": ["day", "month"]}),
             "budget_period_usd": _nullable(_MONEY),
             "allowed_passthrough": {"type": "array", "items": {"type": "string"}},
+            "store_conversations": {"type": "boolean"},
         },
     },
     "KeyWithSecret": {
@@ -126,6 +134,28 @@ _SCHEMAS: dict[str, Any] = {
     "UsageReport": {"type": "object", "required": ["group_by", "totals"], "properties": {
         "group_by": {"enum": ["key", "model", "day"]},
         "totals": {"type": "array", "items": {"$ref": "#/components/schemas/UsageTotals"}}}},
+    "StoredTurn": {
+        "type": "object",
+        "required": ["id", "api", "key_id", "model", "status", "created_at", "expires_at"],
+        "description": "A stored conversation turn (a Responses API response), without its "
+                       "content.",
+        "properties": {
+            "id": {"type": "string"},
+            "api": {"enum": ["responses", "interactions"]},
+            "key_id": {"type": "integer"},
+            "model": {"type": "string"},
+            "status": {"type": "string"},
+            "previous_id": _nullable({"type": "string"}),
+            "created_at": _TIME,
+            "expires_at": _TIME,
+        },
+    },
+    "StoredTurnList": {"type": "object", "required": ["turns", "storage"], "properties": {
+        "turns": {"type": "array", "items": {"$ref": "#/components/schemas/StoredTurn"}},
+        "storage": {"enum": ["on", "off"],
+                    "description": "off: storage.conversations.enabled is false."}}},
+    "Purged": {"type": "object", "required": ["purged"], "properties": {
+        "purged": {"type": "integer", "minimum": 0}}},
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -236,6 +266,39 @@ def _paths() -> dict[str, Any]:
                         "application/json": {"schema": _ref("UsageReport")},
                         "text/csv": {"schema": {"type": "string"}}}},
                         **_errors("400")}},
+        },
+        "/admin/conversations": {
+            "get": {"operationId": "listConversations",
+                    "summary": "Live stored turns, newest first (never their content).",
+                    "parameters": [
+                        _query("key_id", {"type": "integer"}, "Only this key's turns."),
+                        _query("api", {"enum": ["responses", "interactions"]}, "Only this API."),
+                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000},
+                               "At most this many (default 100)."),
+                        _query("after", {"type": "string"},
+                               "Continue after this turn id (the last of the previous page)."),
+                    ],
+                    "responses": {**_ok("The turns.", _ref("StoredTurnList")),
+                                  **_errors("400")}},
+            "delete": {"operationId": "purgeConversations",
+                       "summary": "Remove stored turns matching every filter given.",
+                       "parameters": [
+                           _query("key_id", {"type": "integer"}, "Only this key's turns."),
+                           _query("api", {"enum": ["responses", "interactions"]},
+                                  "Only this API's turns."),
+                           _query("created_before", _TIME, "Only turns made before this."),
+                           _query("all", {"enum": ["true"]},
+                                  "Required to purge everything when no filter is given."),
+                       ],
+                       "responses": {**_ok("How many were removed.", _ref("Purged")),
+                                     **_errors("400")}},
+        },
+        "/admin/conversations/{turn_id}": {
+            "parameters": [{"name": "turn_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "delete": {"operationId": "purgeConversation", "summary": "Remove one stored turn.",
+                       "responses": {**_ok("1, or 0 when there was no such turn.",
+                                           _ref("Purged")), **_errors()}},
         },
         OPENAPI_PATH: {
             "get": {"operationId": "openapi", "summary": "This document.",

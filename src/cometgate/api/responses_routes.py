@@ -5,17 +5,20 @@ itself (`responses_api: true`) gets the caller's request as it is (pass-through)
 model is reached through the canonical model. Token counts are always translated: the count
 goes to an upstream that counts tokens.
 
-Stored responses are not kept yet: `previous_response_id` is refused before routing, and
-`GET /v1/responses/{id}` answers 404. The seam for a store is `ResponseKeeper`: given one, the
-routes hand it a `ResponseRecord` for each answer whose request has `store` on (OpenAI's
-default), once the answer is final — a whole answer, translated or forwarded, and a translated
-stream once it has ended (a forwarded stream is relayed unread, and so is not handed over).
+Stored responses live behind `ResponseKeeper` (api/stored_responses): the routes hand it a
+`ResponseRecord` for each answer whose request has `store` on (OpenAI's default), once the
+answer is final — a whole answer, translated or forwarded, and a translated stream once it has
+ended (a forwarded stream is relayed unread, and so is not handed over) — and ask it for the
+conversation `previous_response_id` names; a request that continues a stored conversation is
+translated, never forwarded. Without a keeper nothing is stored, a `previous_response_id` is
+not found and `GET /v1/responses/{id}` answers 404. `seal` seals reasoning state into
+`encrypted_content`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import orjson
@@ -25,8 +28,9 @@ from starlette.routing import BaseRoute, Route
 
 from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance, dropped_header, first_byte
+from cometgate.api.stored_responses import previous_not_found, visible, with_history
 from cometgate.api.streams import CallerStream, OnEnd, encoded_stream, forwarded_stream
-from cometgate.canonical import ModelInfo
+from cometgate.canonical import GenerateRequest, ModelInfo
 from cometgate.dialects.responses.inbound import (
     decode_responses_request,
     estimate_responses,
@@ -44,8 +48,10 @@ from cometgate.dialects.responses.inbound_response import (
 from cometgate.dialects.responses.inbound_stream import ResponseStreamEncoder
 from cometgate.dialects.responses.passthrough import ForwardedResponsesFraming
 from cometgate.dialects.responses.paths import responses_path
+from cometgate.dialects.responses.reasoning_state import INCLUDE
 from cometgate.dialects.responses.record import ResponseRecord, response_record
-from cometgate.errors import NotFound
+from cometgate.dialects.sealed_state import StateSeal
+from cometgate.errors import InvalidRequest, NotFound
 from cometgate.metering import Served, Ticket
 from cometgate.pipeline import Call
 from cometgate.providers.base import RawCall
@@ -61,11 +67,17 @@ class ResponseKeeper(Protocol):
 
     async def keep(self, key: KeyRecord, record: ResponseRecord) -> None: ...
 
+    def keeps(self, key: KeyRecord) -> bool: ...
+
+    async def history(self, key: KeyRecord, document: Mapping[str, Any]
+                      ) -> Sequence[Mapping[str, Any]]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class ResponsesApi:
     entrance: Entrance
     keeper: ResponseKeeper | None = None
+    seal: StateSeal | None = None
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -88,13 +100,23 @@ class ResponsesApi:
         name: str = document["model"]
         info = self._model(request, name)
         stream = wants_stream(document)
-        frame = new_frame(document, decode_include(document))
-        ticket = await entrance.admit(request, key, info, estimate=estimate_responses(document),
+        kept = self.keeper is not None and wants_store(document) and self.keeper.keeps(key)
+        frame = new_frame(document, decode_include(document), seal=self.seal, kept=kept)
+        if wants_store(document) and not kept:  # the answer says it was not stored
+            frame = replace(frame, settings={**frame.settings, "store": False})
+        whole, unknown = await self._continued(key, document)
+        ticket = await entrance.admit(request, key, info, estimate=estimate_responses(whole),
                                       dialect=DIALECT, stream=stream)
-        call = Call(name, dialect=DIALECT, decode=lambda: decode_responses_request(document),
-                    raw=RawCall(body=b"", version="v1", method="responses", document=document,
-                                stream=stream),
-                    translation=key.translation)
+        # The gateway's stored conversation is only in the translated request.
+        raw = RawCall(body=b"", version="v1", method="responses", document=document,
+                      stream=stream) if whole is document else None
+
+        def decode() -> GenerateRequest:
+            if unknown is not None:
+                raise unknown
+            return decode_responses_request(whole, self.seal)
+
+        call = Call(name, dialect=DIALECT, decode=decode, raw=raw, translation=key.translation)
         keep = self._keeping(key, document)
         if stream:
             return await entrance.metered(request, ticket,
@@ -109,7 +131,9 @@ class ResponsesApi:
         document = read_responses_document(await entrance.body(request))
         name: str = document["model"]
         entrance.check_access(request, key, self._model(request, name))
-        call = Call(name, dialect=DIALECT, decode=lambda: decode_responses_request(document),
+        whole = await self._with_history(key, document)
+        call = Call(name, dialect=DIALECT,
+                    decode=lambda: decode_responses_request(whole, self.seal),
                     translation=key.translation)
         outcome = await entrance.gateway.count_tokens(call)
         assert outcome.total is not None  # nothing forwards a Responses caller's bytes yet
@@ -134,6 +158,8 @@ class ResponsesApi:
         assert outcome.response is not None
         body = encode_response(outcome.response, frame)
         await keep(body)
+        if INCLUDE not in frame.include:  # sealed only to be stored
+            body = visible(body, frame.include)
         return Response(orjson.dumps(body), media_type=JSON_TYPE,
                         headers={**headers, **dropped_header(outcome.dropped, responses_path)})
 
@@ -153,6 +179,28 @@ class ResponsesApi:
         body = encoded_stream(encoder, first_byte(ticket, outcome.events), on_end)
         return CallerStream(body, on_end=on_end, media_type=SSE_TYPE, headers={
             **headers, **dropped_header(outcome.dropped, responses_path)})
+
+    async def _with_history(self, key: KeyRecord, document: Mapping[str, Any]
+                            ) -> Mapping[str, Any]:
+        """The request with the stored conversation it continues before its own input."""
+        previous = document.get("previous_response_id")
+        if previous is None:
+            return document
+        if self.keeper is None:
+            raise previous_not_found(previous)
+        return with_history(document, await self.keeper.history(key, document))
+
+    async def _continued(self, key: KeyRecord, document: Mapping[str, Any]
+                         ) -> tuple[Mapping[str, Any], InvalidRequest | None]:
+        """`_with_history`, except that an id the gateway did not store is left for an
+        upstream that serves the Responses API itself (pass-through) to know; translated, the
+        request is refused as not found."""
+        try:
+            return await self._with_history(key, document), None
+        except InvalidRequest as exc:
+            if exc.code != "previous_response_not_found":
+                raise
+            return document, exc
 
     def _keeping(self, key: KeyRecord, document: Mapping[str, Any]) -> _Keep:
         return _Keep(self.keeper if wants_store(document) else None, key, document)
@@ -184,13 +232,17 @@ class _Keep:
 
 
 def _then_keep(on_end: OnEnd, encoder: ResponseStreamEncoder, keep: _Keep) -> OnEnd:
-    """The stream's record first, then the final Response to the store. A stream the caller
-    left has no final Response, and nothing is kept of it."""
+    """The stream's record first, then the final Response to the store, once: a CallerStream
+    calls its `on_end` again when it closes. A stream the caller left has no final Response,
+    and nothing is kept of it."""
+    kept = False
 
     async def ended(served: Served) -> None:
+        nonlocal kept
         await on_end(served)
         final = encoder.final
-        if final is not None:
+        if final is not None and not kept:
+            kept = True
             await keep(final)
 
     return ended

@@ -8,7 +8,8 @@ Invariants of a `KeyPolicy` that went through `checked_policy`:
 - `allowed_ips` holds canonical network strings (`ipaddress.ip_network(...)` text);
 - each `allowed_models` entry names a configured model or is a glob pattern that matches one;
 - `metadata` is a JSON object whose encoding fits in METADATA_MAX_BYTES;
-- each `allowed_passthrough` entry is one of BILLABLE_FIELDS.
+- each `allowed_passthrough` entry is one of BILLABLE_FIELDS;
+- `store_conversations` is a bool (False: the gateway keeps none of this key's conversations).
 Empty allow-lists mean "no restriction", except `allowed_passthrough`, whose empty list means
 that a key with a budget or a strict translation policy may send none of the billable fields.
 """
@@ -70,6 +71,7 @@ class KeyPolicy:
     budget_period: str | None = None
     budget_period_usd: Decimal | None = None
     allowed_passthrough: tuple[str, ...] = ()  # billable fields this key may send anyway
+    store_conversations: bool = True  # False: `store` is ignored, nothing is kept for this key
 
 
 POLICY_FIELDS = tuple(f.name for f in fields(KeyPolicy))
@@ -98,7 +100,9 @@ def checked_policy(policy: KeyPolicy, *, known_models: Collection[str] | None) -
     period_amount = _checked_budget("budget_period_usd", policy.budget_period_usd)
     period = _checked_period(policy.budget_period, period_amount)
     passthrough = _checked_billable(policy.allowed_passthrough)
-    return KeyPolicy(
+    if not isinstance(policy.store_conversations, bool):
+        raise ValueError("store_conversations must be true or false")
+    return KeyPolicy(store_conversations=policy.store_conversations,
         owner=owner, metadata=metadata, expires_at=expires_at, allowed_models=models,
         allowed_ips=ips, budget_total_usd=total, budget_period=period,
         budget_period_usd=period_amount, allowed_passthrough=passthrough, **limits,
@@ -144,6 +148,7 @@ def policy_columns(policy: KeyPolicy) -> dict[str, Any]:
         "budget_period": policy.budget_period,
         "budget_period_usd": policy.budget_period_usd,
         "allowed_passthrough_json": _json_or_none(list(policy.allowed_passthrough)),
+        "store_conversations": policy.store_conversations,
     }
 
 
@@ -163,6 +168,8 @@ def policy_from_columns(row: Mapping[str, Any]) -> KeyPolicy:
         budget_period=row["budget_period"],
         budget_period_usd=_stored_money(row["budget_period_usd"]),
         allowed_passthrough=tuple(_loads_list(row["allowed_passthrough_json"])),
+        # NULL: a key made before the column existed, which stored by default.
+        store_conversations=row["store_conversations"] is not False,
     )
 
 

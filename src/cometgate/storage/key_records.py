@@ -49,6 +49,7 @@ RECORD_COLUMNS = (
     api_keys.c.budget_period,
     api_keys.c.budget_period_usd,
     api_keys.c.allowed_passthrough_json,
+    api_keys.c.store_conversations,
 )
 
 
@@ -89,6 +90,7 @@ class KeyRecord:
     budget_period: str | None = None  # "day" | "month", with budget_period_usd
     budget_period_usd: Decimal | None = None
     allowed_passthrough: tuple[str, ...] = ()  # billable fields it may send (key_policy)
+    store_conversations: bool = True  # False: nothing this key sends is stored
 
     @property
     def revoked(self) -> bool:

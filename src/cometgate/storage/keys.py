@@ -16,7 +16,8 @@ Decisions:
 - Policies (owner, metadata, expiry, allow-lists, limits, budgets: see key_policy) are checked
   whole on every create and update, so a stored key never holds a combination that was refused.
 - Rotating keeps the id (and with it the usage history and policies) and replaces the secret and
-  prefix; deleting removes the key row only, since usage rows outlive their key by design.
+  prefix; deleting removes the key row and the conversations stored for it (personal data that
+  nobody could read any more), while usage rows outlive their key by design.
 """
 
 from __future__ import annotations
@@ -53,7 +54,13 @@ from cometgate.storage.key_records import (
     record_of_row,
     resolve_key,
 )
-from cometgate.storage.schema import NAME_MAX_LENGTH, PREFIX_LENGTH, api_keys
+from cometgate.storage.schema import (
+    NAME_MAX_LENGTH,
+    PREFIX_LENGTH,
+    api_keys,
+    stored_turn_items,
+    stored_turns,
+)
 
 __all__ = [
     "KEY_SCHEME",
@@ -202,10 +209,15 @@ class KeyRepository:
             return await key_by_id(conn, record.id), key
 
     async def delete(self, ident: str) -> KeyRecord:
-        """Remove the key row; its usage records stay (they hold the id, not a reference)."""
+        """Remove the key row and its stored conversations; its usage records stay (they
+        hold the id, not a reference)."""
         async with self._engine.begin() as conn:
             record = await resolve_key(conn, ident)
             await conn.execute(delete(api_keys).where(api_keys.c.id == record.id))
+            turns = select(stored_turns.c.id).where(stored_turns.c.key_id == record.id)
+            await conn.execute(delete(stored_turn_items)
+                               .where(stored_turn_items.c.turn_id.in_(turns)))
+            await conn.execute(delete(stored_turns).where(stored_turns.c.key_id == record.id))
             return record
 
     async def list(self) -> builtins.list[KeyRecord]:

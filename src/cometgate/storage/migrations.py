@@ -36,6 +36,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    Text,
     func,
     insert,
     select,
@@ -148,12 +149,42 @@ def _add_key_allowed_passthrough(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE api_keys ADD COLUMN allowed_passthrough_json TEXT")
 
 
+def _create_stored_conversations(conn: Connection) -> None:
+    snapshot = MetaData()
+    Table(
+        "stored_turns",
+        snapshot,
+        Column("id", String(80), primary_key=True),
+        Column("api", String(16), nullable=False),
+        Column("key_id", Integer, nullable=False),
+        Column("previous_id", String(80), nullable=True),
+        Column("model", String(200), nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("body", Text(), nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("expires_at", UtcDateTime(), nullable=False),
+        Index("ix_stored_turns_key_created", "key_id", "created_at"),
+        Index("ix_stored_turns_expires", "expires_at"),
+    )
+    Table(
+        "stored_turn_items",
+        snapshot,
+        Column("turn_id", String(80), primary_key=True),
+        Column("position", Integer, primary_key=True, autoincrement=False),
+        Column("item_id", String(80), nullable=False),
+        Column("body", Text(), nullable=False),
+    )
+    snapshot.create_all(conn, checkfirst=False)
+    conn.exec_driver_sql("ALTER TABLE api_keys ADD COLUMN store_conversations BOOLEAN")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_api_keys", _create_api_keys),
     Migration("0002_key_translation_policy", _add_key_translation),
     Migration("0003_key_policies", _add_key_policies),
     Migration("0004_create_usage_records", _create_usage_records),
     Migration("0005_key_allowed_passthrough_fields", _add_key_allowed_passthrough),
+    Migration("0006_stored_conversations", _create_stored_conversations),
 )
 
 

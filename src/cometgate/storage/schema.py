@@ -98,6 +98,8 @@ api_keys = Table(
     Column("updated_at", UtcDateTime(), nullable=True),
     # JSON list of billable request fields the key may send despite a budget or strict policy.
     Column("allowed_passthrough_json", Text(), nullable=True),
+    # False: nothing this key sends is kept in stored_turns; NULL (older rows) means true.
+    Column("store_conversations", Boolean(), nullable=True),
     Index("ix_api_keys_prefix", "prefix"),
 )
 
@@ -125,6 +127,36 @@ usage_records = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_usage_records_key_created", "key_id", "created_at"),
     Index("ix_usage_records_model_created", "model", "created_at"),
+)
+
+# One turn of a stateful API, kept for a later turn to continue from: a Responses API response
+# (`api` "responses"); Gemini's Interactions API stores its interactions here too. Read only
+# with the key that created it; invisible once `expires_at` has passed, and purged after.
+stored_turns = Table(
+    "stored_turns",
+    metadata,
+    Column("id", String(80), primary_key=True),  # the id the caller sees ("resp_…")
+    Column("api", String(16), nullable=False),
+    Column("key_id", Integer, nullable=False),  # no FK, as usage_records; purged with the key
+    Column("previous_id", String(80), nullable=True),  # the turn this one continues
+    Column("model", String(200), nullable=False),  # the alias the caller asked for
+    Column("status", String(16), nullable=False),
+    Column("body", Text(), nullable=False),  # JSON: the object as the caller got it
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_stored_turns_key_created", "key_id", "created_at"),
+    Index("ix_stored_turns_expires", "expires_at"),
+)
+
+# The input items of a turn, in the order the caller sent them (what the turn added to the
+# conversation besides its output, which is in the turn's body).
+stored_turn_items = Table(
+    "stored_turn_items",
+    metadata,
+    Column("turn_id", String(80), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("item_id", String(80), nullable=False),
+    Column("body", Text(), nullable=False),  # JSON: the item as listed by input_items
 )
 
 # A name identifies at most one active key; revoked keys keep their name so that history

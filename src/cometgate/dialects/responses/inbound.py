@@ -12,11 +12,12 @@ Responses dialect). Pure functions: the route reads the body, calls these, and o
 | reasoning                                 | thinking                                         |
 | stream, stream_options, store, metadata,  | read by the route or echoed in the answer;       |
 | user, safety_identifier, prompt_cache_key | nothing a generation depends on                  |
+| previous_response_id                      | the stored conversation, prepended by the route  |
 | service_tier, truncation: "auto",         | Untranslated, droppable: they only tune          |
 | parallel_tool_calls: false, max_tool_calls|                                                  |
 | prompt_cache_retention                    |                                                  |
-| previous_response_id, conversation,       | refused before routing: they need state that     |
-| prompt, background: true                  | the gateway does not keep yet                    |
+| conversation, prompt, background: true    | refused before routing: they need state that     |
+|                                           | the gateway does not keep yet                    |
 | anything else                             | Untranslated, not droppable                      |
 """
 
@@ -46,6 +47,7 @@ from cometgate.dialects.responses.inbound_params import (
     decode_thinking,
     decode_tools,
 )
+from cometgate.dialects.sealed_state import StateSeal
 from cometgate.errors import InvalidRequest
 
 _TRANSLATED = frozenset({
@@ -54,7 +56,8 @@ _TRANSLATED = frozenset({
 })
 _IGNORED = frozenset({
     "stream", "stream_options", "store", "metadata", "user", "safety_identifier",
-    "prompt_cache_key",
+    "prompt_cache_key", "previous_response_id",
+    "client_metadata",  # the caller's own labels for its logs (Codex sends them)
 })
 _DROPPABLE = {
     "service_tier": "service tiers are an OpenAI feature",
@@ -69,8 +72,6 @@ _DEFAULTS: dict[str, object] = {
 _UNKNOWN_REASON = "only OpenAI's own Responses API may understand it"
 _MEDIA_TYPES = frozenset({"input_image", "input_file"})
 _STATEFUL = {
-    "previous_response_id": "this gateway does not store responses yet, so it cannot continue "
-                            "one; send the whole conversation in 'input' instead.",
     "conversation": "this gateway does not keep conversations yet; send the whole "
                     "conversation in 'input' instead.",
     "prompt": "stored prompt templates live in OpenAI's own service; send 'instructions' and "
@@ -93,12 +94,14 @@ def read_responses_document(body: bytes, *, require_input: bool = True) -> dict[
         if document.get(key) is not None:
             raise InvalidRequest(f"'{key}' is not supported: {reason}", violations={key: reason})
     if optional_bool(document, "background") is True:
-        reason = "background responses need a response store, which this gateway lacks yet."
+        reason = ("this gateway answers a response in the request that creates it; send the "
+                  "request without 'background'.")
         raise InvalidRequest(f"'background' is not supported: {reason}",
                              violations={"background": reason})
     optional_bool(document, "store")
     _check_metadata(document.get("metadata"))
-    for key in ("user", "safety_identifier", "prompt_cache_key", "instructions"):
+    for key in ("user", "safety_identifier", "prompt_cache_key", "instructions",
+                "previous_response_id"):
         optional_str(document, key)
     return document
 
@@ -122,10 +125,11 @@ def _check_metadata(value: object) -> None:
                                                    f"{_METADATA_VALUE_CHARS}.")
 
 
-def decode_responses_request(document: Mapping[str, Any]) -> GenerateRequest:
+def decode_responses_request(document: Mapping[str, Any], seal: StateSeal | None = None,
+                             ) -> GenerateRequest:
     """`document` is what read_responses_document returned. Raises InvalidRequest, naming
-    the first offending parameter as OpenAI names it."""
-    conversation = decode_input(document.get("instructions"), document.get("input"))
+    the first offending parameter as OpenAI names it. `seal` opens reasoning state."""
+    conversation = decode_input(document.get("instructions"), document.get("input"), seal)
     tools = decode_tools(document)
     include = decode_include(document)
     output, output_untranslated = decode_output(document)
@@ -195,4 +199,5 @@ def estimate_responses(document: Mapping[str, Any]) -> tuple[int, int | None]:
 
 
 def _is_media(part: Mapping[str, Any]) -> bool:
-    return part.get("type") in _MEDIA_TYPES
+    kind = part.get("type")  # a tool's JSON schema may have a property named "type"
+    return isinstance(kind, str) and kind in _MEDIA_TYPES

@@ -5,8 +5,9 @@ conversation.
 - `message` items (the `type` may be left out, as the SDK's easy input messages do): user
   content becomes one user message; system and developer content joins the system text after
   `instructions`; assistant content (`output_text`, `refusal`) becomes assistant text;
-- `reasoning` items become reasoning parts of the assistant turn that follows (their summary
-  text; `encrypted_content` cannot reach another model and is reported as dropped);
+- `reasoning` items become reasoning parts of the assistant turn that follows: with a seal,
+  the parts sealed in their `encrypted_content` (reasoning_state; a token that does not open is
+  a 400), else their summary text (`encrypted_content` is then reported as dropped);
 - consecutive `function_call` items and assistant content make one assistant turn (parallel
   calls); consecutive `function_call_output` items make one user message of tool results,
   each named after the call it answers: an output must answer an earlier call;
@@ -22,7 +23,7 @@ import base64
 import binascii
 import mimetypes
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cometgate.canonical import (
@@ -46,6 +47,8 @@ from cometgate.dialects.openai.inbound_fields import (
 )
 from cometgate.dialects.openai.tool_content import tool_result_response
 from cometgate.dialects.openai.wire import parse_arguments
+from cometgate.dialects.responses.reasoning_state import open_state
+from cometgate.dialects.sealed_state import StateSeal
 from cometgate.errors import InvalidRequest
 
 _ROLES = ("user", "assistant", "system", "developer")
@@ -72,9 +75,14 @@ class _Decoder:
     turn: list[Part] = field(default_factory=list)  # the assistant turn being gathered
     results: list[Part] = field(default_factory=list)  # tool results being gathered
     calls: dict[str, str] = field(default_factory=dict)  # call_id → name, every call so far
+    seal: StateSeal | None = None
+    carried: bytes | None = None  # a sealed signature for the next text or call part
 
     def assistant(self, parts: list[Part]) -> None:
         self.flush_results()
+        if self.carried is not None and parts and isinstance(parts[0], TextPart | ToolCallPart):
+            parts = [replace(parts[0], signature=self.carried), *parts[1:]]
+            self.carried = None
         self.turn.extend(parts)
 
     def result(self, part: ToolResultPart) -> None:
@@ -86,6 +94,7 @@ class _Decoder:
         self.messages.append(Message("user", parts))
 
     def flush_turn(self) -> None:
+        self.carried = None  # a signature never crosses into another turn
         if self.turn:
             self.messages.append(Message("assistant", tuple(self.turn)))
             self.turn = []
@@ -100,8 +109,9 @@ class _Decoder:
         self.flush_results()
 
 
-def decode_input(instructions: object, raw: object) -> Conversation:
-    decoder = _Decoder()
+def decode_input(instructions: object, raw: object, seal: StateSeal | None = None,
+                 ) -> Conversation:
+    decoder = _Decoder(seal=seal)
     if instructions is not None:
         if not isinstance(instructions, str):
             raise invalid_type("instructions", "a string", instructions)
@@ -131,7 +141,7 @@ def _decode_item(decoder: _Decoder, where: str, item: object) -> None:
     elif kind == "function_call_output":
         decoder.result(_function_output(decoder, where, item))
     elif kind == "reasoning":
-        decoder.assistant(_reasoning(decoder, where, item))
+        _reasoning_item(decoder, where, item)
     else:
         raise InvalidRequest(
             f"Input items of type '{kind}' are not supported by this gateway; supported "
@@ -274,6 +284,16 @@ def _function_output(decoder: _Decoder, where: str, item: dict[str, Any]) -> Too
     else:
         raise invalid_type(f"{where}.output", "a string or an array of content parts", output)
     return ToolResultPart(name, tool_result_response(text), call_id)
+
+
+def _reasoning_item(decoder: _Decoder, where: str, item: dict[str, Any]) -> None:
+    sealed = item.get("encrypted_content")
+    if decoder.seal is None or sealed is None:
+        decoder.assistant(_reasoning(decoder, where, item))
+        return
+    opened = open_state(decoder.seal, sealed, f"{where}.encrypted_content")
+    decoder.assistant(list(opened.parts))
+    decoder.carried = opened.next_signature
 
 
 def _reasoning(decoder: _Decoder, where: str, item: dict[str, Any]) -> list[Part]:

@@ -37,6 +37,8 @@ from cometgate.canonical import (
     Usage,
 )
 from cometgate.dialects.responses.inbound_params import LOGPROBS
+from cometgate.dialects.responses.reasoning_state import INCLUDE, StateEntries
+from cometgate.dialects.sealed_state import StateSeal
 
 _VERY_UNLIKELY = -9999.0  # OpenAI's log probability for "no finite value"
 _INCOMPLETE = {FinishReason.MAX_TOKENS: "max_output_tokens",
@@ -54,10 +56,16 @@ class Frame:
     model: str
     settings: Mapping[str, Any]
     include: tuple[str, ...] = ()
+    seal: StateSeal | None = None  # seals reasoning state (reasoning_state)
+    kept: bool = False  # the answer is stored, so its reasoning state is sealed in any case
 
     @property
     def wants_logprobs(self) -> bool:
         return LOGPROBS in self.include
+
+    @property
+    def seals_reasoning(self) -> bool:
+        return self.seal is not None and (self.kept or INCLUDE in self.include)
 
     def body(self, status: str, output: list[dict[str, Any]], usage: Usage | None, *,
              incomplete: str | None = None, error: dict[str, Any] | None = None,
@@ -78,10 +86,11 @@ class Frame:
         }
 
 
-def new_frame(document: Mapping[str, Any], include: tuple[str, ...] = ()) -> Frame:
+def new_frame(document: Mapping[str, Any], include: tuple[str, ...] = (), *,
+              seal: StateSeal | None = None, kept: bool = False) -> Frame:
     """The frame of an answer to `document` (a request read by read_responses_document)."""
     return Frame(item_id("resp"), int(time.time()), str(document["model"]),
-                 echoed_settings(document), include)
+                 echoed_settings(document), include, seal, kept)
 
 
 def item_id(prefix: str) -> str:
@@ -161,8 +170,11 @@ class _Output:
     status: str
     items: list[dict[str, Any]] = field(default_factory=list)
     calls: int = 0
+    states: dict[str, StateEntries] = field(default_factory=dict)  # reasoning item id → state
 
     def add(self, part: object, logprobs: list[dict[str, Any]] | None) -> None:
+        if self.frame.seals_reasoning and not self._stash_signature(part):
+            return
         last = self.items[-1] if self.items else None
         if isinstance(part, TextPart):
             if last is not None and last["type"] == "message":
@@ -171,15 +183,50 @@ class _Output:
                 return
             self.items.append(message_item(item_id("msg"), part.text, self.status, logprobs))
         elif isinstance(part, ReasoningPart):
-            if last is not None and last["type"] == "reasoning" and last["summary"]:
-                last["summary"][0]["text"] += part.text
-                return
-            self.items.append(reasoning_item(item_id("rs"), part.text))
+            if last is not None and last["type"] == "reasoning" and (
+                last["summary"] or self.frame.seals_reasoning
+            ):
+                if last["summary"]:
+                    last["summary"][0]["text"] += part.text
+                elif part.text:
+                    last["summary"].append({"type": "summary_text", "text": part.text})
+            else:
+                self.items.append(reasoning_item(item_id("rs"), part.text))
+            if self.frame.seals_reasoning:
+                self._state().reasoning(part.text, part.signature)
         elif isinstance(part, ToolCallPart):
             the_id = part.call_id or call_id(self.frame.id, self.calls)
             self.calls += 1
             self.items.append(function_call_item(item_id("fc"), part, the_id, "completed"))
         # media and tool results have no place among a response's output items
+
+    def _stash_signature(self, part: object) -> bool:
+        """Put the signature of a text or call part into the reasoning state before it;
+        False when nothing of the part is left to add."""
+        signature = getattr(part, "signature", None)
+        if signature is None or isinstance(part, ReasoningPart):
+            return True
+        if isinstance(part, TextPart) and not part.text:
+            self._state().bare_signature(signature)
+            return False
+        self._state().next_signature(signature)
+        return True
+
+    def _state(self) -> StateEntries:
+        """The state of the last output item, a reasoning item (one is opened if needed)."""
+        last = self.items[-1] if self.items else None
+        if last is None or last["type"] != "reasoning":
+            last = reasoning_item(item_id("rs"), "")
+            self.items.append(last)
+        return self.states.setdefault(last["id"], StateEntries())
+
+    def sealed_items(self) -> list[dict[str, Any]]:
+        seal = self.frame.seal
+        if not self.frame.seals_reasoning or seal is None:
+            return self.items
+        return [{**item, "encrypted_content": self.states.get(item["id"], StateEntries())
+                 .sealed(seal)} if item["type"] == "reasoning" else item
+                for item in self.items]
 
 
 def encode_response(response: GenerateResponse, frame: Frame) -> dict[str, Any]:
@@ -191,7 +238,7 @@ def encode_response(response: GenerateResponse, frame: Frame) -> dict[str, Any]:
     logprobs = logprob_entries(candidate.logprobs) if frame.wants_logprobs else None
     for part in candidate.parts:
         output.add(part, logprobs)
-    return frame.body(status, output.items, response.usage, incomplete=incomplete)
+    return frame.body(status, output.sealed_items(), response.usage, incomplete=incomplete)
 
 
 def encode_input_tokens(total: int) -> bytes:
@@ -211,6 +258,7 @@ def echoed_settings(document: Mapping[str, Any]) -> dict[str, Any]:
         "max_tool_calls": document.get("max_tool_calls"),
         "metadata": document.get("metadata") or {},
         "parallel_tool_calls": _given(document, "parallel_tool_calls", True),
+        "previous_response_id": document.get("previous_response_id"),
         "prompt_cache_key": document.get("prompt_cache_key"),
         "reasoning": {"effort": reasoning.get("effort"),
                       "summary": reasoning.get("summary") or reasoning.get("generate_summary")},

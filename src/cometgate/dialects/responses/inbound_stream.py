@@ -50,6 +50,7 @@ from cometgate.dialects.responses.inbound_response import (
     status_of,
     text_part,
 )
+from cometgate.dialects.responses.reasoning_state import StateEntries, shown_item
 from cometgate.errors import GatewayError
 
 
@@ -67,6 +68,7 @@ class _Open:
     index: int
     text: str = ""
     logprobs: list[dict[str, Any]] = field(default_factory=list)
+    state: StateEntries = field(default_factory=StateEntries)  # a reasoning item's, sealed
 
 
 class ResponseStreamEncoder:
@@ -104,7 +106,7 @@ class ResponseStreamEncoder:
         body = self._frame.body(status, self._items, self._usage, incomplete=incomplete)
         kind = "response.completed" if status == "completed" else "response.incomplete"
         self.final = body
-        frames.append(self._event(kind, response=body))
+        frames.append(self._event(kind, response=self._shown(body)))
         return frames
 
     def fail(self, error: GatewayError) -> list[bytes]:
@@ -115,7 +117,7 @@ class ResponseStreamEncoder:
         body = self._frame.body("failed", output, self._usage,
                                 error=response_error(error, fields["message"]))
         self.final = body
-        frames.append(self._event("response.failed", response=body))
+        frames.append(self._event("response.failed", response=self._shown(body)))
         return frames
 
     # --- pieces ----------------------------------------------------------------------------
@@ -129,6 +131,36 @@ class ResponseStreamEncoder:
                 self._event("response.in_progress", response=body)]
 
     def _delta(self, event: PartDelta) -> list[bytes]:
+        if self._frame.seals_reasoning:
+            return self._sealing_delta(event)
+        return self._plain_delta(event)
+
+    def _sealing_delta(self, event: PartDelta) -> list[bytes]:
+        """As `_plain_delta`, with every signature kept in a reasoning item's state."""
+        part = event.part
+        signature = getattr(part, "signature", None)
+        if isinstance(part, ReasoningPart):
+            frames = self._plain_delta(event)
+            frames.extend(self._reasoning_open())
+            assert self._open is not None
+            self._open.state.reasoning(part.text, signature)
+            return frames
+        if signature is None:
+            return self._plain_delta(event)
+        frames = self._reasoning_open()
+        assert self._open is not None
+        if isinstance(part, TextPart) and not part.text:
+            self._open.state.bare_signature(signature)
+            return frames
+        self._open.state.next_signature(signature)
+        return [*frames, *self._close(), *self._plain_delta(event)]
+
+    def _reasoning_open(self) -> list[bytes]:
+        if self._open is not None and self._open.kind == "reasoning":
+            return []
+        return [*self._close(), *self._start("reasoning")]
+
+    def _plain_delta(self, event: PartDelta) -> list[bytes]:
         part = event.part
         if isinstance(part, TextPart):
             return self._text("message", part.text, event)
@@ -183,7 +215,7 @@ class ResponseStreamEncoder:
             return []
         where = {"item_id": current.id, "output_index": current.index}
         if current.kind == "reasoning":
-            item = reasoning_item(current.id, current.text)
+            item = self._reasoning_item(current)
             summary = {"type": "summary_text", "text": current.text}
             frames = [
                 self._event("response.reasoning_summary_text.done", **where, summary_index=0,
@@ -203,7 +235,7 @@ class ResponseStreamEncoder:
             ]
         self._items.append(item)
         frames.append(self._event("response.output_item.done", output_index=current.index,
-                                  item=item))
+                                  item=shown_item(item, self._frame.include)))
         return frames
 
     def _call(self, part: ToolCallPart) -> list[bytes]:
@@ -229,9 +261,22 @@ class ResponseStreamEncoder:
         if current is None:
             return []
         if current.kind == "reasoning":
-            return [reasoning_item(current.id, current.text)]
+            return [self._reasoning_item(current)]
         return [message_item(current.id, current.text, "incomplete",
                              self._logprobs(current.logprobs))]
+
+    def _shown(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The Response as the caller sees it: `final` keeps the sealed reasoning state for
+        the store, the caller gets it only when `include` asks."""
+        return {**body, "output": [shown_item(item, self._frame.include)
+                                   for item in body["output"]]}
+
+    def _reasoning_item(self, current: _Open) -> dict[str, Any]:
+        item = reasoning_item(current.id, current.text)
+        seal = self._frame.seal
+        if self._frame.seals_reasoning and seal is not None:
+            item["encrypted_content"] = current.state.sealed(seal)
+        return item
 
     def _logprobs(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         return entries if self._frame.wants_logprobs else None

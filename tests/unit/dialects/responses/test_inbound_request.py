@@ -156,7 +156,7 @@ def test_refusals_name_the_parameter(fields: dict[str, Any], param: str) -> None
 
 
 @pytest.mark.parametrize(("fields", "param"), [
-    ({"previous_response_id": "resp_1"}, "previous_response_id"),
+    ({"previous_response_id": ["resp_1"]}, "previous_response_id"),
     ({"prompt": {"id": "pmpt_1"}}, "prompt"),
     ({"background": True}, "background"),
     ({"store": "yes"}, "store"),

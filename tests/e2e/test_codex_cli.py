@@ -1,0 +1,97 @@
+"""The real Codex CLI (`codex exec`, npm @openai/codex pinned in tests/e2e/js/package.json, its
+native binary shipped in the package) through a live cometgate to the three fake upstreams:
+a text turn, and a turn where the model calls Codex's shell tool and reads the result back.
+
+Codex is configured as a user would point it at a gateway: a custom `model_providers` entry
+with `wire_api = "responses"`, the gateway's /v1 as `base_url` and the key in `env_key`, in a
+temporary CODEX_HOME, analytics and OpenTelemetry export off. Three switches keep Codex from
+sending what the gateway refuses for models that are not OpenAI's, and are named here so that
+the refusals stay visible: the `web_search` built-in tool and the `multi_agent` feature's
+`namespace` tools (neither has an equivalent upstream here), and reasoning summaries (the fake
+models do not think).
+
+A missing binary fails the test (run `npm install` in tests/e2e/js); each run is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.contract.conftest import KINDS, Fakes
+from tests.contract.scenarios import received, script_text
+from tests.e2e.conftest import LiveGateway
+from tests.e2e.fake_upstreams_live import script_streamed_calls, serve_before_fakes
+
+CODEX = Path(__file__).parent / "js" / "node_modules" / ".bin" / "codex"
+RUN_TIMEOUT_SECONDS = 120
+KEY_VARIABLE = "COMETGATE_E2E_CODEX_KEY"
+CODEX_SWITCHES = ("--disable", "multi_agent", "-c", 'web_search="disabled"',
+                  "-c", 'model_reasoning_summary="none"')
+
+
+@dataclass
+class Live:
+    gateway: LiveGateway
+    fakes: Fakes
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Live]:
+    if not CODEX.exists():
+        pytest.fail(f"the Codex CLI is missing at {CODEX}: run `npm install` in tests/e2e/js")
+    for running in serve_before_fakes(tmp_path_factory, pytestconfig, "codex"):
+        yield Live(running.gateway, running.fakes)
+
+
+@pytest.fixture(autouse=True)
+def clean_scripts(live: Live) -> None:
+    for fake in (live.fakes.openai, live.fakes.anthropic, live.fakes.gemini):
+        fake.replies.clear()
+
+
+def codex_exec(gateway: LiveGateway, model: str, prompt: str, root: Path,
+               ) -> subprocess.CompletedProcess[str]:
+    home, work = root / "codex-home", root / "work"
+    home.mkdir(exist_ok=True)
+    work.mkdir(exist_ok=True)
+    provider = (f'{{name="cometgate", base_url="{gateway.base_url}/v1", '
+                f'env_key="{KEY_VARIABLE}", wire_api="responses", '
+                'request_max_retries=0, stream_max_retries=0}')
+    argv = [str(CODEX), "exec", "--skip-git-repo-check", "--strict-config", "-C", str(work),
+            "-m", model, "-c", 'model_provider="cometgate"',
+            "-c", f"model_providers.cometgate={provider}",
+            "-c", "analytics.enabled=false", "-c", 'otel.exporter="none"',
+            "-c", "check_for_update_on_startup=false", *CODEX_SWITCHES, prompt]
+    env = {"PATH": os.environ["PATH"], "HOME": str(root), "CODEX_HOME": str(home),
+           KEY_VARIABLE: gateway.key}
+    return subprocess.run(argv, env=env, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL, check=False)
+
+
+def _explain(done: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {done.returncode}\nstdout:\n{done.stdout[-2000:]}\nstderr:\n{done.stderr[-4000:]}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_text_turn(live: Live, kind: str, tmp_path: Path) -> None:
+    script_text(kind, live.fakes, f"Hello from {kind} through the gateway.")
+    done = codex_exec(live.gateway, f"{kind}-text", "Say hello.", tmp_path)
+    assert done.returncode == 0, _explain(done)
+    assert done.stdout.strip().endswith(f"Hello from {kind} through the gateway."), _explain(done)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_shell_tool_call_and_its_result(live: Live, kind: str, tmp_path: Path) -> None:
+    script_streamed_calls(kind, live.fakes, [("exec_command", {"cmd": "echo codex-ran-$((6*7))"})])
+    script_text(kind, live.fakes, "The command printed codex-ran-42.")
+    done = codex_exec(live.gateway, f"{kind}-text", "Run the echo command.", tmp_path)
+    assert done.returncode == 0, _explain(done)
+    assert done.stdout.strip().endswith("The command printed codex-ran-42."), _explain(done)
+    # The shell really ran (the arithmetic is the shell's), and its output reached the model.
+    assert "codex-ran-42" in str(received(kind, live.fakes)), _explain(done)
