@@ -253,5 +253,5 @@ def test_upstream_answer_with_and_without_usage() -> None:
 def test_unreadable_upstream_answers_are_upstream_errors(answer: bytes) -> None:
     with pytest.raises(UpstreamError) as caught:
         decode_upstream_batch(answer, inputs=(EmbedInput("a"), EmbedInput("b")))
-    assert caught.value.failure_class is FailureClass.UNKNOWN
+    assert caught.value.failure_class is FailureClass.TRANSIENT
     assert caught.value.http_status == 502

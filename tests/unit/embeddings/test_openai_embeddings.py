@@ -164,5 +164,5 @@ def test_upstream_answer_without_usage_is_estimated() -> None:
 def test_unreadable_upstream_answers(answer: bytes) -> None:
     with pytest.raises(UpstreamError) as caught:
         decode_upstream_embeddings(answer, inputs=(EmbedInput("a"),))
-    assert caught.value.failure_class is FailureClass.UNKNOWN
+    assert caught.value.failure_class is FailureClass.TRANSIENT
     assert caught.value.http_status == 502
