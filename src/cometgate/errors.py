@@ -9,7 +9,9 @@ where the caller's dialect renders it (Gemini: `{"error":{"code","message","stat
         PermissionDenied      403    PERMISSION_DENIED
           KeyMissing          403    PERMISSION_DENIED  (Google's answer to a request without a key)
         NotFound              404    NOT_FOUND
+        RequestTimeout        408    DEADLINE_EXCEEDED  (the request's head or body came too slowly)
         PayloadTooLarge       413    INVALID_ARGUMENT   (Google's front end answers 413)
+        HeadersTooLarge       431    INVALID_ARGUMENT   (header fields too large or too many)
         RateLimited           429    RESOURCE_EXHAUSTED (.retry_after seconds)
         BudgetExhausted       429    RESOURCE_EXHAUSTED (.retry_after: period's end, or None)
       UpstreamError                  .failure_class, .upstream_status
@@ -96,6 +98,16 @@ class NotFound(RequestRejected):
 
 class PayloadTooLarge(RequestRejected):
     http_status = 413
+    status = "INVALID_ARGUMENT"
+
+
+class RequestTimeout(RequestRejected):
+    http_status = 408
+    status = "DEADLINE_EXCEEDED"
+
+
+class HeadersTooLarge(RequestRejected):
+    http_status = 431
     status = "INVALID_ARGUMENT"
 
 

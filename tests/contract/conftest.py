@@ -86,7 +86,8 @@ def contract_config(fakes: Fakes) -> dict[str, Any]:
         models[f"{kind}-reset"] = model_block([(f"{kind}-reset", upstream)])
         models[f"{kind}-reset-failover"] = model_block(
             [(f"{kind}-reset", upstream), (kind, upstream)])
-    return {"routing": ROUTING, "providers": providers, "models": models}
+    return {"routing": ROUTING, "server": {"metrics": "open"}, "providers": providers,
+            "models": models}
 
 
 def settings_for(tmp_path: Path, config: dict[str, Any], env: dict[str, str]) -> Settings:

@@ -86,6 +86,11 @@ def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
         ("limits: {max_candidates: 0}\n", "limits.max_candidates must be at least 1"),
         ("limits: {max_candidates: 2.5}\n", "limits.max_candidates must be of type int"),
         ("server: {port: [\n", "not valid YAML"),
+        ("server: {max_headers: 0}\n", "server.max_headers must be positive"),
+        ("server: {header_timeout: -1}\n", "server.header_timeout must be positive"),
+        ("server: {trusted_proxies: [10.0.0.0/33]}\n",
+         "server.trusted_proxies: '10.0.0.0/33' is not an IP address or network"),
+        ("server: {metrics: public}\n", "server.metrics must be one of admin, open, off"),
     ],
 )
 def test_bad_config_is_refused_with_the_place_named(
@@ -93,6 +98,21 @@ def test_bad_config_is_refused_with_the_place_named(
 ) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         load_settings(_write(tmp_path, text), env={"HOME": str(tmp_path)})
+
+
+def test_request_bounds_and_trust_have_safe_defaults(tmp_path: Path) -> None:
+    server = load_settings(env={"HOME": str(tmp_path)}).server
+    assert (server.max_header_bytes, server.max_headers, server.header_timeout) == (
+        32768, 100, 10.0)
+    assert (server.body_timeout, server.body_min_rate) == (10.0, 65536)
+    assert server.trusted_proxies == () and server.metrics == "admin"
+
+
+def test_trusted_proxies_are_read_as_networks(tmp_path: Path) -> None:
+    text = "server: {trusted_proxies: [127.0.0.1, 10.0.0.0/8, '::1'], metrics: off}\n"
+    server = load_settings(_write(tmp_path, text), env={"HOME": str(tmp_path)}).server
+    assert server.trusted_proxies == ("127.0.0.1/32", "10.0.0.0/8", "::1/128")
+    assert server.metrics == "off"
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ class AdminApi:
 
     def _guarded(self, by_method: Mapping[str, Handler]) -> Handler:
         async def endpoint(request: Request) -> Response:
-            await self._admit(request)
+            await self.admit(request)
             handler = by_method.get(request.method)
             if handler is None:
                 allowed = ", ".join(by_method)
@@ -102,7 +102,8 @@ class AdminApi:
 
         return endpoint
 
-    async def _admit(self, request: Request) -> None:
+    async def admit(self, request: Request) -> None:
+        """Lets the admin key through; anything else is refused as admin routes refuse it."""
         if self.admin_key is None:
             raise NotFound(f"Method not found: {request.method} {request.url.path}")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")

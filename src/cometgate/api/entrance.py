@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cometgate.api.auth import KeyAuthenticator
-from cometgate.api.body import read_body
+from cometgate.api.body import BodyPace, read_body
 from cometgate.api.rate_limit_headers import rate_limit_headers
 from cometgate.api.streams import OnEnd
 from cometgate.canonical import EmbedRequest, ModelInfo, Usage
@@ -44,12 +44,13 @@ class Entrance:
     auth: KeyAuthenticator
     meter: Meter
     max_body_bytes: int
+    body_pace: BodyPace = BodyPace()
 
     async def caller(self, request: Request) -> KeyRecord:
         return await self.auth.authenticate(request)
 
     async def body(self, request: Request) -> bytes:
-        return await read_body(request, self.max_body_bytes)
+        return await read_body(request, self.max_body_bytes, self.body_pace)
 
     def model(self, name: str) -> ModelInfo | None:
         return self.gateway.model(name)

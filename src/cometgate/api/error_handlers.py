@@ -14,7 +14,13 @@ from cometgate.api.caller_dialect import Dialect, dialect_of, settle_unknown_rou
 from cometgate.dialects.anthropic.inbound_errors import encode_anthropic_error
 from cometgate.dialects.gemini.errors import api_key_invalid_error, encode_error
 from cometgate.dialects.openai.inbound_errors import encode_openai_error
-from cometgate.errors import ApiKeyInvalid, GatewayError, InternalError, NotFound
+from cometgate.errors import (
+    ApiKeyInvalid,
+    GatewayError,
+    InternalError,
+    NotFound,
+    RequestTimeout,
+)
 
 log = logging.getLogger("cometgate.errors")
 
@@ -28,6 +34,8 @@ def render(error: GatewayError, request: Request) -> Response:
     if retry_after is not None:
         # Whole seconds, rounded up: coming back early only meets the same refusal.
         headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+    if isinstance(error, RequestTimeout):
+        headers["connection"] = "close"  # the rest of a late body must not read as a request
     return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
