@@ -5,6 +5,7 @@ where the caller's dialect renders it (Gemini: `{"error":{"code","message","stat
       RequestRejected                caller's fault, never retried
         InvalidRequest        400    INVALID_ARGUMENT   (.violations: field → description)
           ApiKeyInvalid       400    INVALID_ARGUMENT   (Google answers a bad key with 400)
+            ApiKeyExpired     400    INVALID_ARGUMENT   (and an expired one alike)
         Unauthenticated       401    UNAUTHENTICATED
         PermissionDenied      403    PERMISSION_DENIED
           KeyMissing          403    PERMISSION_DENIED  (Google's answer to a request without a key)
@@ -68,6 +69,11 @@ class InvalidRequest(RequestRejected):
 class ApiKeyInvalid(InvalidRequest):
     def __init__(self) -> None:
         super().__init__("API key not valid. Please pass a valid API key.")
+
+
+class ApiKeyExpired(ApiKeyInvalid):
+    def __init__(self) -> None:
+        InvalidRequest.__init__(self, "API key expired. Please renew the API key.")
 
 
 class Unauthenticated(RequestRejected):

@@ -49,7 +49,7 @@ def _encoded(error: GatewayError, dialect: Dialect, request: Request) -> tuple[i
     if native is not None and native[0] == "gemini":
         return error.http_status, native[1]
     if isinstance(error, ApiKeyInvalid):
-        return api_key_invalid_error()
+        return api_key_invalid_error(error.message)
     return encode_error(error)
 
 
