@@ -41,6 +41,7 @@ class LocalProvider:
         self._http = TokenizingHttpProvider(
             settings.name,
             base_url=f"{self.supervisor.base_url}/v1",
+            api_key=self.supervisor.token,
             options=WORKER_OPTIONS,
             timeouts=settings.timeouts,
         )

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -49,6 +50,7 @@ from cometgate.providers.local.request import (
     parse_messages,
     parse_tools,
 )
+from cometgate.providers.local.worker_auth import WorkerTokenGuard
 
 log = logging.getLogger("cometgate.local.worker")
 
@@ -172,8 +174,9 @@ async def _disconnected(request: Request) -> None:
 
 
 def create_app(
-    engine: Engine, model_name: str, on_load_failure: Callable[[str], None]
+    engine: Engine, model_name: str, on_load_failure: Callable[[str], None], *, token: str,
 ) -> Starlette:
+    """Every request must carry `token` (see worker_auth)."""
     worker = WorkerApp(engine, model_name)
 
     @contextlib.asynccontextmanager
@@ -184,7 +187,8 @@ def create_app(
         finally:
             await asyncio.to_thread(engine.stop)
 
-    return Starlette(routes=worker.routes(), lifespan=lifespan)
+    return Starlette(routes=worker.routes(), lifespan=lifespan,
+                     middleware=[Middleware(WorkerTokenGuard, token=token)])
 
 
 def parse_args(argv: Sequence[str] | None = None) -> WorkerSettings:
@@ -208,6 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = parse_args(argv)
+    token = sys.stdin.readline().strip()
+    if not token:
+        log.error("the worker reads its access token from the first line of its stdin")
+        return 2
     if not settings.model_path.is_file():
         log.error("model file not found: %s", settings.model_path)
         return 2
@@ -218,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(engine, settings.model_name, stop_on_load_failure)
+    app = create_app(engine, settings.model_name, stop_on_load_failure, token=token)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, workers=1,
                             log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
