@@ -31,7 +31,8 @@ def nesting_exceeds(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     # Between two closings come the openings of a run: the depth after each closing is the
     # running sum of (run length - 1), and the deepest point is the end of some run.
     runs = brackets.split(b"]")
-    return max(accumulate(map(operator.sub, map(len, runs), repeat(1)))) + 1 > limit
+    deepest: int = max(accumulate(map(operator.sub, map(len, runs), repeat(1)))) + 1
+    return deepest > limit
 
 
 def _outside_strings(body: bytes) -> bytes:
