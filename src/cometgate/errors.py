@@ -11,6 +11,7 @@ where the caller's dialect renders it (Gemini: `{"error":{"code","message","stat
           KeyMissing          403    PERMISSION_DENIED  (Google's answer to a request without a key)
         NotFound              404    NOT_FOUND
         RequestTimeout        408    DEADLINE_EXCEEDED  (the request's head or body came too slowly)
+        MethodNotAllowed      405    UNIMPLEMENTED      (.allow: the methods the path takes)
         PayloadTooLarge       413    INVALID_ARGUMENT   (Google's front end answers 413)
         HeadersTooLarge       431    INVALID_ARGUMENT   (header fields too large or too many)
         RateLimited           429    RESOURCE_EXHAUSTED (.retry_after seconds)
@@ -105,6 +106,17 @@ class NotFound(RequestRejected):
 class PayloadTooLarge(RequestRejected):
     http_status = 413
     status = "INVALID_ARGUMENT"
+
+
+class MethodNotAllowed(RequestRejected):
+    """Rendered with an `Allow` header naming `allow`, as RFC 9110 requires of a 405."""
+
+    http_status = 405
+    status = "UNIMPLEMENTED"
+
+    def __init__(self, message: str, allow: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allow = allow
 
 
 class RequestTimeout(RequestRejected):

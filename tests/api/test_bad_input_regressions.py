@@ -206,3 +206,17 @@ async def test_an_anthropic_top_k_out_of_range_is_400(
     assert response.status_code == 400
     assert response.json()["error"] == {"type": "invalid_request_error",
                                         "message": f"top_k: {message}"}
+
+
+@pytest.mark.parametrize(("method", "path", "allow"), [
+    ("DELETE", "/v1/chat/completions", "POST"),
+    ("PUT", "/healthz", "GET, HEAD"),
+    ("POST", "/v1beta/balance", "GET, HEAD"),
+])
+async def test_a_405_carries_allow(
+    http: httpx.AsyncClient, method: str, path: str, allow: str,
+) -> None:
+    response = await http.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert "not allowed" in response.text

@@ -18,6 +18,7 @@ from cometgate.errors import (
     ApiKeyInvalid,
     GatewayError,
     InternalError,
+    MethodNotAllowed,
     NotFound,
     RequestTimeout,
 )
@@ -34,6 +35,8 @@ def render(error: GatewayError, request: Request) -> Response:
     if retry_after is not None:
         # Whole seconds, rounded up: coming back early only meets the same refusal.
         headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+    if isinstance(error, MethodNotAllowed):
+        headers["allow"] = ", ".join(error.allow)
     if isinstance(error, RequestTimeout):
         headers["connection"] = "close"  # the rest of a late body must not read as a request
     return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
@@ -67,9 +70,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
             return render(NotFound(f"Invalid URL ({where})"), request)
         return render(NotFound(f"Method not found: {where}"), request)
     if exc.status_code == 405:
-        error = GatewayError(f"Method {request.method} is not allowed on {request.url.path}.")
-        error.http_status, error.status = 405, "UNIMPLEMENTED"
-        return render(error, request)
+        allow = (exc.headers or {}).get("Allow", "")
+        return render(MethodNotAllowed(
+            f"Method {request.method} is not allowed on {request.url.path}.",
+            tuple(m.strip() for m in allow.split(",") if m.strip())), request)
     error = GatewayError(str(exc.detail))
     error.http_status = exc.status_code
     error.status = "INVALID_ARGUMENT" if exc.status_code < 500 else "INTERNAL"
