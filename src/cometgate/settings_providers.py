@@ -22,7 +22,8 @@ from cometgate.settings_sections import Fields, secret
 
 
 def _timeouts(where: str, data: Mapping[str, Any] | None) -> Timeouts:
-    f = Fields(where, data or {}, {"connect", "first_byte", "idle", "total"})
+    f = Fields(where, data or {}, {"connect", "first_byte", "idle", "total",
+                                   "max_answer_bytes", "max_event_bytes"})
     base = Timeouts()
     try:
         return Timeouts(
@@ -30,6 +31,8 @@ def _timeouts(where: str, data: Mapping[str, Any] | None) -> Timeouts:
             first_byte=f.get("first_byte", float, base.first_byte),
             idle=f.get("idle", float, base.idle),
             total=f.get("total", float, base.total),
+            max_answer_bytes=f.get("max_answer_bytes", int, base.max_answer_bytes),
+            max_event_bytes=f.get("max_event_bytes", int, base.max_event_bytes),
         )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
