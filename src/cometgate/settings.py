@@ -106,6 +106,7 @@ class LocalProviderSettings:
     port: int = 0  # 0: pick a free port at start
     timeouts: Timeouts = Timeouts()
     kind: str = "local"
+    repeat_penalty: float = 1.0  # llama.cpp's; 1.0 is none
 
 
 @dataclass(frozen=True, slots=True)

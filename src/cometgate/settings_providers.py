@@ -66,8 +66,11 @@ def _local(
     name: str, where: str, data: Mapping[str, Any], env: Mapping[str, str]
 ) -> ProviderSettings:
     f = Fields(where, data, {"kind", "model_path", "threads", "context_size", "host", "port",
-                             "timeouts"})
+                             "timeouts", "repeat_penalty"})
     path = f.get("model_path", str, "bundled")
+    repeat_penalty = f.get("repeat_penalty", float, 1.0)
+    if not 0 < repeat_penalty <= 2:
+        raise ConfigError(f"{where}.repeat_penalty must be above 0 and at most 2")
     return LocalProviderSettings(
         name=name,
         model_path=None if path == "bundled" else Path(path).expanduser(),
@@ -76,6 +79,7 @@ def _local(
         host=f.get("host", str, "127.0.0.1"),
         port=f.get("port", int, 0),
         timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
+        repeat_penalty=repeat_penalty,
     )
 
 

@@ -36,6 +36,7 @@ class LocalProvider:
             host=settings.host,
             threads=settings.threads,
             context_size=settings.context_size,
+            repeat_penalty=settings.repeat_penalty,
         )
         self.supervisor = WorkerSupervisor(command, port=settings.port)
         self._http = TokenizingHttpProvider(

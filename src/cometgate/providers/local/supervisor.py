@@ -31,6 +31,7 @@ class WorkerCommand:
     host: str
     threads: int
     context_size: int
+    repeat_penalty: float = 1.0
 
     def argv(self, port: int) -> list[str]:
         return [
@@ -41,6 +42,7 @@ class WorkerCommand:
             "--port", str(port),
             "--threads", str(self.threads),
             "--context-size", str(self.context_size),
+            "--repeat-penalty", str(self.repeat_penalty),
         ]
 
 

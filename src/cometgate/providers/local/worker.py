@@ -63,6 +63,7 @@ class WorkerSettings:
     port: int
     threads: int
     context_size: int
+    repeat_penalty: float = 1.0
 
 
 def json_response(body: object, status: int = 200) -> Response:
@@ -200,11 +201,14 @@ def parse_args(argv: Sequence[str] | None = None) -> WorkerSettings:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--context-size", type=int, default=8192)
+    parser.add_argument("--repeat-penalty", type=float, default=1.0)
     args = parser.parse_args(argv)
     if args.threads < 1 or args.context_size < 16:
         parser.error("--threads must be >= 1 and --context-size >= 16")
+    if not args.repeat_penalty > 0:
+        parser.error("--repeat-penalty must be positive")
     return WorkerSettings(args.model_path or bundled_gguf_path(), args.model_name, args.host,
-                          args.port, args.threads, args.context_size)
+                          args.port, args.threads, args.context_size, args.repeat_penalty)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not settings.model_path.is_file():
         log.error("model file not found: %s", settings.model_path)
         return 2
-    engine = Engine(EngineConfig(settings.model_path, settings.context_size, settings.threads))
+    engine = Engine(EngineConfig(settings.model_path, settings.context_size, settings.threads,
+                                 settings.repeat_penalty))
     server: uvicorn.Server | None = None
 
     def stop_on_load_failure(reason: str) -> None:
