@@ -14,7 +14,8 @@ and a connection that trickles a byte a second (slowloris) is kept for ever. Thi
   requests) open until every request it sent has been answered.
 
 The time to read a body is bounded where the body is read (api/body.py), where the caller's
-dialect is known.
+dialect is known; a request answered before its body was read (a 413, a route that takes no
+body) has its connection closed after the answer, so the rest cannot trickle in for ever.
 """
 
 from __future__ import annotations
@@ -123,6 +124,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             super().on_message_complete()
 
     def on_response_complete(self) -> None:
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body and not self.transport.is_closing():
+            # Answered before its body was read (a 413, a route that takes none): the rest of
+            # the body would keep the connection as long as the client cares to trickle it.
+            self._refused = True
+            self._disarm_head_timer()
+            self._linger_and_close()
+            return
         super().on_response_complete()
         if self._peer_done and not self._answering() and not self.transport.is_closing():
             self.transport.close()
@@ -174,6 +183,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n",
             body,
         ]))
+        self._linger_and_close()
+
+    def _linger_and_close(self) -> None:
         if self.transport.can_write_eof():
             self.transport.write_eof()
             self.loop.call_later(LINGER_SECONDS, self.transport.close)

@@ -220,3 +220,30 @@ def test_a_half_closed_client_gets_every_pipelined_answer(bounded: LiveGateway) 
     answer = read_all(sock)
     sock.close()
     assert answer.count(b"HTTP/1.1 200 ") == 3, answer
+
+
+def test_a_body_nobody_reads_does_not_keep_the_connection(bounded: LiveGateway) -> None:
+    """A route that reads no body answers at once; the rest of a trickled body is not waited
+    for: the connection closes after the answer."""
+    sock = connect(bounded)
+    started = time.monotonic()
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n" + b"x" * 10)
+    sock.settimeout(0.3)
+    answer = b""
+    for _ in range(40):  # a byte every 0.3 s for up to 12 s, unless the gateway hangs up
+        try:
+            piece = sock.recv(65536)
+        except TimeoutError:
+            try:
+                sock.sendall(b"x")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            continue
+        except ConnectionResetError:
+            break
+        if not piece:
+            break
+        answer += piece
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert time.monotonic() - started < 2.0 + SLACK  # the answer, then a 2 s linger at most
