@@ -124,8 +124,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        cycle = self.cycle
-        if cycle is not None and cycle.more_body and not self.transport.is_closing():
+        cycle = self.cycle  # the latest request: a pipelined one may follow the answered one
+        answered = cycle is not None and cycle.response_complete
+        if answered and cycle.more_body and not self.transport.is_closing():
             # Answered before its body was read (a 413, a route that takes none): the rest of
             # the body would keep the connection as long as the client cares to trickle it.
             self._refused = True
