@@ -70,10 +70,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
             return render(NotFound(f"Invalid URL ({where})"), request)
         return render(NotFound(f"Method not found: {where}"), request)
     if exc.status_code == 405:
-        allow = (exc.headers or {}).get("Allow", "")
+        allow = (exc.headers or {}).get("Allow", "")  # from a set: sorted, to be stable
         return render(MethodNotAllowed(
             f"Method {request.method} is not allowed on {request.url.path}.",
-            tuple(m.strip() for m in allow.split(",") if m.strip())), request)
+            tuple(sorted(m.strip() for m in allow.split(",") if m.strip()))), request)
     error = GatewayError(str(exc.detail))
     error.http_status = exc.status_code
     error.status = "INVALID_ARGUMENT" if exc.status_code < 500 else "INTERNAL"
