@@ -21,6 +21,7 @@ from tests.fakes.openai_upstream import FakeOpenAIUpstream
 FAKE_MODELS_YAML = """
 # API tests look at one attempt at a time; failover has tests of its own.
 routing: {retries: 0}
+server: {metrics: open}  # the tests read the counters without the admin key
 providers:
   fake: {kind: openai, base_url: "http://fake-upstream/v1", accepts_top_k: true,
          tokenize_endpoint: true, supports_reasoning: true}

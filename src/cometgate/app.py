@@ -19,10 +19,11 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from cometgate.api.admin_routes import admin_routes
+from cometgate.api.admin_routes import AdminApi, admin_routes
 from cometgate.api.anthropic_routes import AnthropicApi
 from cometgate.api.auth import KeyAuthenticator
 from cometgate.api.balance_routes import balance_routes, balance_state
+from cometgate.api.body import BodyPace
 from cometgate.api.entrance import Entrance
 from cometgate.api.error_handlers import gateway_error, http_error, unexpected_error
 from cometgate.api.gemini_routes import GeminiApi
@@ -84,7 +85,8 @@ def create_app(
                   keeper=create_keeper(limiter, lease_ttl),
                   max_candidates=settings.limits.max_candidates,
                   enabled=settings.server.accounting)
-    entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes)
+    entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes,
+                        BodyPace(settings.server.body_timeout, settings.server.body_min_rate))
     gemini = GeminiApi(entrance)
     openai = OpenAIApi(entrance)
     anthropic = AnthropicApi(entrance)
@@ -122,7 +124,8 @@ def create_app(
 
     app = Starlette(
         routes=[
-            *health_routes(metrics, readiness),
+            *health_routes(metrics, readiness, metrics_access=settings.server.metrics,
+                           admit_admin=AdminApi(settings.admin_key, keys, usage).admit),
             *admin_routes(settings, keys, usage, [m.info.id for m in settings.models],
                           conversations),
             *balance_routes(auth, limit_state, usage),  # before the catch-all model routes

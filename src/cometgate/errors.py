@@ -5,11 +5,15 @@ where the caller's dialect renders it (Gemini: `{"error":{"code","message","stat
       RequestRejected                caller's fault, never retried
         InvalidRequest        400    INVALID_ARGUMENT   (.violations: field → description)
           ApiKeyInvalid       400    INVALID_ARGUMENT   (Google answers a bad key with 400)
+            ApiKeyExpired     400    INVALID_ARGUMENT   (and an expired one alike)
         Unauthenticated       401    UNAUTHENTICATED
         PermissionDenied      403    PERMISSION_DENIED
           KeyMissing          403    PERMISSION_DENIED  (Google's answer to a request without a key)
         NotFound              404    NOT_FOUND
+        RequestTimeout        408    DEADLINE_EXCEEDED  (the request's head or body came too slowly)
+        MethodNotAllowed      405    UNIMPLEMENTED      (.allow: the methods the path takes)
         PayloadTooLarge       413    INVALID_ARGUMENT   (Google's front end answers 413)
+        HeadersTooLarge       431    INVALID_ARGUMENT   (header fields too large or too many)
         RateLimited           429    RESOURCE_EXHAUSTED (.retry_after seconds)
         BudgetExhausted       429    RESOURCE_EXHAUSTED (.retry_after: period's end, or None)
         CallerGone            499    CANCELLED          (the caller hung up; nobody hears it)
@@ -69,6 +73,11 @@ class ApiKeyInvalid(InvalidRequest):
         super().__init__("API key not valid. Please pass a valid API key.")
 
 
+class ApiKeyExpired(ApiKeyInvalid):
+    def __init__(self) -> None:
+        InvalidRequest.__init__(self, "API key expired. Please renew the API key.")
+
+
 class Unauthenticated(RequestRejected):
     http_status = 401
     status = "UNAUTHENTICATED"
@@ -97,6 +106,27 @@ class NotFound(RequestRejected):
 
 class PayloadTooLarge(RequestRejected):
     http_status = 413
+    status = "INVALID_ARGUMENT"
+
+
+class MethodNotAllowed(RequestRejected):
+    """Rendered with an `Allow` header naming `allow`, as RFC 9110 requires of a 405."""
+
+    http_status = 405
+    status = "UNIMPLEMENTED"
+
+    def __init__(self, message: str, allow: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
+class RequestTimeout(RequestRejected):
+    http_status = 408
+    status = "DEADLINE_EXCEEDED"
+
+
+class HeadersTooLarge(RequestRejected):
+    http_status = 431
     status = "INVALID_ARGUMENT"
 
 

@@ -24,7 +24,12 @@ from decimal import Decimal
 from cometgate.billable_policy import check_billable
 from cometgate.canonical import Usage
 from cometgate.dialects.billable import NOTHING_BILLABLE, Billable
-from cometgate.errors import CallerGone, GatewayError, InvalidRequest, PermissionDenied
+from cometgate.errors import (
+    ApiKeyExpired,
+    CallerGone,
+    GatewayError,
+    PermissionDenied,
+)
 from cometgate.limits import LeaseKeeper, create_keeper
 from cometgate.limits.limiter import Lease, Limiter
 from cometgate.limits.policy import LimitState
@@ -39,11 +44,6 @@ from cometgate.storage.usage_log import Reservation, UsageLog
 # settled from the stream's reservation at the next start).
 CANCELLED = "cancelled"
 INTERRUPTED = "interrupted"
-
-
-class KeyExpired(InvalidRequest):
-    def __init__(self) -> None:
-        super().__init__("API key expired. Please renew the API key.")
 
 
 @dataclass(slots=True)
@@ -203,15 +203,20 @@ def served_failure(error: BaseException) -> Served:
 
 def check_access(key: KeyRecord, model: str, client_ip: str | None, now: datetime) -> None:
     if key.expires_at is not None and key.expires_at <= now:
-        raise KeyExpired()
+        raise ApiKeyExpired()
     if key.allowed_ips and not _ip_allowed(client_ip, key.allowed_ips):
         raise PermissionDenied(
             f"Requests from IP address {client_ip or 'unknown'} are not allowed for this API key."
         )
-    if key.allowed_models and not any(
-        fnmatch.fnmatchcase(model, pattern) for pattern in key.allowed_models
-    ):
+    if not model_allowed(key, model):
         raise PermissionDenied(f"This API key is not allowed to use models/{model}.")
+
+
+def model_allowed(key: KeyRecord, model: str) -> bool:
+    """The key names no models (all allowed) or one of its patterns matches."""
+    return not key.allowed_models or any(
+        fnmatch.fnmatchcase(model, pattern) for pattern in key.allowed_models
+    )
 
 
 def _ip_allowed(client_ip: str | None, ranges: tuple[str, ...]) -> bool:

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import uvicorn
 
+from cometgate.api.transport_refusals import refusal_body
 from cometgate.app import create_app
-from cometgate.settings import Settings
+from cometgate.guarded_protocol import HeadLimits, guarded_protocol
+from cometgate.settings import ServerSettings, Settings
 
 
 def run(settings: Settings) -> None:
+    server = settings.server
     config = uvicorn.Config(
         create_app(settings),
-        host=settings.server.host,
-        port=settings.server.port,
+        host=server.host,
+        port=server.port,
+        http=guarded_protocol(head_limits(server), refusal_body),
         lifespan="on",
         access_log=False,  # our own access log carries the request id and never the query string
         log_level="info",
         server_header=False,
         timeout_graceful_shutdown=10,
+        # Forwarded headers only from the proxies the operator names: uvicorn otherwise
+        # believes them from loopback, which lets any local caller choose its address.
+        proxy_headers=bool(server.trusted_proxies),
+        forwarded_allow_ips=list(server.trusted_proxies),
     )
     uvicorn.Server(config).run()
+
+
+def head_limits(server: ServerSettings) -> HeadLimits:
+    return HeadLimits(server.max_header_bytes, server.max_headers, server.header_timeout)

@@ -50,6 +50,20 @@ class ServerSettings:
     auth_cache_seconds: float = 2.0  # how long a key lookup is trusted before re-reading storage
     access_log: bool = True
     accounting: bool = True  # per-key limits and usage records; off only to measure their cost
+    # A request's head (request line + header fields): beyond these, 431 and the connection
+    # closed; not finished within header_timeout seconds of its first byte, 408.
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    header_timeout: float = 10.0
+    # A body must arrive within body_timeout seconds plus one second per body_min_rate bytes
+    # received (so a large upload at a steady pace is fine, a stalled one gets 408).
+    body_timeout: float = 10.0
+    body_min_rate: int = 64 * 1024
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (CIDR or address text);
+    # none by default, so a caller cannot claim another address for a key's IP allow-list.
+    trusted_proxies: tuple[str, ...] = ()
+    # Who may read /metrics: "admin" (the admin key, like /admin), "open", or "off" (404).
+    metrics: str = "admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +116,7 @@ class LocalProviderSettings:
     port: int = 0  # 0: pick a free port at start
     timeouts: Timeouts = Timeouts()
     kind: str = "local"
+    repeat_penalty: float = 1.0  # llama.cpp's; 1.0 is none
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,8 @@ from cometgate.settings_sections import Fields, secret
 
 
 def _timeouts(where: str, data: Mapping[str, Any] | None) -> Timeouts:
-    f = Fields(where, data or {}, {"connect", "first_byte", "idle", "total"})
+    f = Fields(where, data or {}, {"connect", "first_byte", "idle", "total",
+                                   "max_answer_bytes", "max_event_bytes"})
     base = Timeouts()
     try:
         return Timeouts(
@@ -30,6 +31,8 @@ def _timeouts(where: str, data: Mapping[str, Any] | None) -> Timeouts:
             first_byte=f.get("first_byte", float, base.first_byte),
             idle=f.get("idle", float, base.idle),
             total=f.get("total", float, base.total),
+            max_answer_bytes=f.get("max_answer_bytes", int, base.max_answer_bytes),
+            max_event_bytes=f.get("max_event_bytes", int, base.max_event_bytes),
         )
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
@@ -63,8 +66,11 @@ def _local(
     name: str, where: str, data: Mapping[str, Any], env: Mapping[str, str]
 ) -> ProviderSettings:
     f = Fields(where, data, {"kind", "model_path", "threads", "context_size", "host", "port",
-                             "timeouts"})
+                             "timeouts", "repeat_penalty"})
     path = f.get("model_path", str, "bundled")
+    repeat_penalty = f.get("repeat_penalty", float, 1.0)
+    if not 0 < repeat_penalty <= 2:
+        raise ConfigError(f"{where}.repeat_penalty must be above 0 and at most 2")
     return LocalProviderSettings(
         name=name,
         model_path=None if path == "bundled" else Path(path).expanduser(),
@@ -73,6 +79,7 @@ def _local(
         host=f.get("host", str, "127.0.0.1"),
         port=f.get("port", int, 0),
         timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
+        repeat_penalty=repeat_penalty,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -69,10 +70,19 @@ class Fields:
         return value
 
 
+METRICS_ACCESS = ("admin", "open", "off")
+
+
 def server(data: Mapping[str, Any]) -> ServerSettings:
     f = Fields("server", data, {"host", "port", "max_body_bytes", "auth_cache_seconds",
-                                "access_log", "accounting"})
+                                "access_log", "accounting", "max_header_bytes", "max_headers",
+                                "header_timeout", "body_timeout", "body_min_rate",
+                                "trusted_proxies", "metrics"})
     base = ServerSettings()
+    # YAML reads a bare `off` as false.
+    metrics = "off" if f.data.get("metrics") is False else f.get("metrics", str, base.metrics)
+    if metrics not in METRICS_ACCESS:
+        raise ConfigError(f"server.metrics must be one of {', '.join(METRICS_ACCESS)}")
     return ServerSettings(
         host=f.get("host", str, base.host),
         port=f.get("port", int, base.port),
@@ -80,7 +90,32 @@ def server(data: Mapping[str, Any]) -> ServerSettings:
         auth_cache_seconds=f.positive("auth_cache_seconds", float, base.auth_cache_seconds),
         access_log=f.get("access_log", bool, base.access_log),
         accounting=f.get("accounting", bool, base.accounting),
+        max_header_bytes=_above_zero(f, "max_header_bytes", int, base.max_header_bytes),
+        max_headers=_above_zero(f, "max_headers", int, base.max_headers),
+        header_timeout=_above_zero(f, "header_timeout", float, base.header_timeout),
+        body_timeout=_above_zero(f, "body_timeout", float, base.body_timeout),
+        body_min_rate=_above_zero(f, "body_min_rate", int, base.body_min_rate),
+        trusted_proxies=_networks("server.trusted_proxies", f.get("trusted_proxies", list, [])),
+        metrics=metrics,
     )
+
+
+def _above_zero(f: Fields, key: str, kind: type[Any], default: Any) -> Any:
+    value = f.get(key, kind, default)
+    if value <= 0:
+        raise ConfigError(f"{f.where}.{key} must be positive")
+    return value
+
+
+def _networks(where: str, entries: list[Any]) -> tuple[str, ...]:
+    """Addresses or CIDR networks, as canonical network text."""
+    out = []
+    for entry in entries:
+        try:
+            out.append(str(ipaddress.ip_network(str(entry), strict=False)))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {entry!r} is not an IP address or network") from exc
+    return tuple(out)
 
 
 def routing(data: Mapping[str, Any]) -> RoutingSettings:

@@ -403,3 +403,109 @@ async def test_the_documented_create_schema_refuses_what_the_api_refuses(admin: 
     assert not validator.is_valid({"rpm": 5})
     assert validator.is_valid({"name": "a", "allowed_passthrough": ["googleSearch"]})
     assert not validator.is_valid({"name": "a", "allowed_passthrough": ["googleSerch"]})
+
+
+# --- ids beyond 64 bits, 405s, the schema against the code ------------------------------------
+
+HUGE_IDS = [str(2**63), str(2**64), "9" * 30, "9" * 5000]
+
+
+@pytest.mark.parametrize("ident", HUGE_IDS)
+async def test_an_id_beyond_64_bits_is_404_on_every_key_route(admin: Admin, ident: str) -> None:
+    for method, path in [("GET", f"/admin/keys/{ident}"), ("PATCH", f"/admin/keys/{ident}"),
+                         ("DELETE", f"/admin/keys/{ident}"),
+                         ("POST", f"/admin/keys/{ident}/revoke"),
+                         ("POST", f"/admin/keys/{ident}/rotate")]:
+        body = {"rpm": 5} if method == "PATCH" else None
+        response = await admin.http.request(method, path, json=body)
+        assert "no API key has id" in _error(response, 404), (method, path)
+
+
+@pytest.mark.parametrize("key_id", HUGE_IDS)
+async def test_a_usage_key_id_beyond_64_bits_is_400(admin: Admin, key_id: str) -> None:
+    response = await admin.http.get("/admin/usage", params={"key_id": key_id})
+    assert _error(response, 400) == "key_id must be a key's numeric id"
+
+
+async def test_the_largest_64_bit_id_is_simply_not_found(admin: Admin) -> None:
+    largest = str(2**63 - 1)
+    assert (await admin.http.get("/admin/usage", params={"key_id": largest})).status_code == 200
+    _error(await admin.http.get(f"/admin/keys/{largest}"), 404)
+
+
+async def test_a_405_names_the_allowed_methods(admin: Admin) -> None:
+    response = await admin.http.put("/admin/keys")
+    _error(response, 405)
+    assert response.headers["allow"] == "GET, POST"
+    created = await admin.create(name="m")
+    response = await admin.http.put(f"/admin/keys/{created['id']}/revoke")
+    _error(response, 405)
+    assert response.headers["allow"] == "POST"
+
+
+# Bodies the API refuses with 400; the published schema must refuse each of them too.
+REFUSED_CREATES = [
+    {"name": "12345"},
+    {"name": " padded"},
+    {"name": "padded "},
+    {"name": "cg-lookalike"},
+    {"name": ""},
+    {"name": "x", "owner": ""},
+    {"name": "x", "owner": "   "},
+    {"name": "x", "budget_total_usd": "0"},
+    {"name": "x", "budget_total_usd": "0.000"},
+    {"name": "x", "budget_total_usd": "1000000000.5"},
+    {"name": "x", "budget_total_usd": "12345678901"},
+    {"name": "x", "budget_total_usd": 2_000_000_000},
+    {"name": "x", "budget_total_usd": "1.1234567"},
+    {"name": "x", "budget_period": "day"},
+    {"name": "x", "budget_period_usd": "5"},
+    {"name": "x", "allowed_models": [""]},
+    {"name": "x", "allowed_ips": [" 10.0.0.0/8"]},
+    {"name": "x", "allowed_ips": ["10.0.0.0/8"] * 1001},
+    {"name": "x", "rpm": 0},
+]
+
+
+@pytest.mark.parametrize("body", REFUSED_CREATES, ids=lambda b: repr(b)[:60])
+async def test_the_schema_refuses_every_create_the_api_refuses(
+    admin: Admin, body: dict[str, Any],
+) -> None:
+    import jsonschema
+
+    _error(await admin.http.post("/admin/keys", json=body), 400)
+    document = orjson.loads((await admin.http.get("/admin/openapi.json")).content)
+    schemas = document["components"]["schemas"]
+    validator = jsonschema.Draft202012Validator({**schemas["KeyCreate"], "$defs": schemas})
+    assert not validator.is_valid(body)
+
+
+@pytest.mark.parametrize("body", [
+    {"name": "x", "budget_total_usd": "1000000000"},
+    {"name": "x", "budget_total_usd": "0.000001", "budget_period": "day",
+     "budget_period_usd": 1_000_000_000},
+    {"name": "a b", "owner": "ops team", "allowed_ips": ["10.0.0.0/8"]},
+], ids=lambda b: repr(b)[:60])
+async def test_the_schema_accepts_what_the_api_accepts(
+    admin: Admin, body: dict[str, Any],
+) -> None:
+    import jsonschema
+
+    assert (await admin.http.post("/admin/keys", json=body)).status_code == 201
+    document = orjson.loads((await admin.http.get("/admin/openapi.json")).content)
+    schemas = document["components"]["schemas"]
+    validator = jsonschema.Draft202012Validator({**schemas["KeyCreate"], "$defs": schemas})
+    assert validator.is_valid(body)
+
+
+@pytest.mark.parametrize("key_id", [-1, 2**63])
+async def test_the_schema_refuses_usage_key_ids_the_api_refuses(
+    admin: Admin, key_id: int,
+) -> None:
+    import jsonschema
+
+    _error(await admin.http.get("/admin/usage", params={"key_id": str(key_id)}), 400)
+    document = orjson.loads((await admin.http.get("/admin/openapi.json")).content)
+    (parameter,) = [p for p in document["paths"]["/admin/usage"]["get"]["parameters"]
+                    if p["name"] == "key_id"]
+    assert not jsonschema.Draft202012Validator(parameter["schema"]).is_valid(key_id)

@@ -1,12 +1,19 @@
-"""Unauthenticated operational endpoints: liveness, readiness and Prometheus metrics."""
+"""Operational endpoints: liveness and readiness (unauthenticated) and Prometheus metrics
+(behind the admin key unless `server.metrics` says otherwise)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from cometgate.settings import Settings, load_settings
 from tests.api.bodies import GENERATE, text_body
+from tests.api.conftest import ClientOpener, create_key
+from tests.conftest import FAKE_MODELS_YAML
 from tests.fakes.openai_upstream import FakeOpenAIUpstream, Reply
 
 
@@ -106,3 +113,55 @@ async def test_metric_route_labels_stay_bounded(client: httpx.AsyncClient) -> No
         for sample in family.samples
     }
     assert not any(route.startswith("bogusMethod") for route in routes), routes
+
+
+METRICS_ADMIN = "admin-metrics-0123456789"
+
+
+def _metrics_settings(tmp_path: Path, access: str | None, admin_key: str | None) -> Settings:
+    config = yaml.safe_load(FAKE_MODELS_YAML)
+    config["server"] = {} if access is None else {"metrics": access}
+    path = tmp_path / "metrics.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    env = {"HOME": str(tmp_path)} | ({"COMETGATE_ADMIN_KEY": admin_key} if admin_key else {})
+    return load_settings(path, data_dir=tmp_path / "metrics-data", env=env)
+
+
+async def test_metrics_need_the_admin_key_by_default(
+    tmp_path: Path, open_client: ClientOpener,
+) -> None:
+    async with open_client(_metrics_settings(tmp_path, None, METRICS_ADMIN)) as http:
+        anonymous = await http.get("/metrics")
+        assert anonymous.status_code == 401
+        assert anonymous.json() == {"error": {
+            "code": 401, "status": "UNAUTHENTICATED",
+            "message": "Admin routes need 'Authorization: Bearer <admin key>'."}}
+        key = await create_key(_metrics_settings(tmp_path, None, METRICS_ADMIN))
+        as_caller = await http.get("/metrics", headers={"authorization": f"Bearer {key}"})
+        assert as_caller.status_code == 403
+        admitted = await http.get("/metrics",
+                                  headers={"authorization": f"Bearer {METRICS_ADMIN}"})
+        assert admitted.status_code == 200
+        assert "cometgate_requests_total" in admitted.text
+
+
+async def test_metrics_without_an_admin_key_configured_are_not_served(
+    tmp_path: Path, open_client: ClientOpener,
+) -> None:
+    async with open_client(_metrics_settings(tmp_path, "admin", None)) as http:
+        assert (await http.get("/metrics")).status_code == 404
+
+
+async def test_metrics_off_are_not_found_even_for_the_admin(
+    tmp_path: Path, open_client: ClientOpener,
+) -> None:
+    async with open_client(_metrics_settings(tmp_path, "off", METRICS_ADMIN)) as http:
+        response = await http.get("/metrics", headers={"authorization": f"Bearer {METRICS_ADMIN}"})
+        assert response.status_code == 404
+        assert response.json() == {"error": {
+            "code": 404, "status": "NOT_FOUND", "message": "Method not found: GET /metrics"}}
+
+
+async def test_metrics_open_need_no_key(tmp_path: Path, open_client: ClientOpener) -> None:
+    async with open_client(_metrics_settings(tmp_path, "open", None)) as http:
+        assert (await http.get("/metrics")).status_code == 200

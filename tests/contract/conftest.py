@@ -92,7 +92,8 @@ def contract_config(fakes: Fakes) -> dict[str, Any]:
         providers[f"{kind}-second"] = provider_block(kind, root, key)
         # Two candidates on the same fake: what the first gets, the second can still answer.
         models[f"{kind}-fallback"] = model_block([(kind, upstream), (f"{kind}-second", upstream)])
-    return {"routing": ROUTING, "providers": providers, "models": models}
+    return {"routing": ROUTING, "server": {"metrics": "open"}, "providers": providers,
+            "models": models}
 
 
 def settings_for(tmp_path: Path, config: dict[str, Any], env: dict[str, str]) -> Settings:

@@ -52,6 +52,7 @@ def failover_config(fakes: Fakes) -> dict[str, Any]:
                     "breaker_failures": BREAKER_FAILURES,
                     "breaker_open_seconds": BREAKER_OPEN_SECONDS, "rate_limit_cooldown": 30.0,
                     "credential_cooldown": 60.0, "max_retry_after": 0.0},
+        "server": {"metrics": "open"},  # the tests read token counts from /metrics
         "providers": {
             "oa": provider_block("openai", urls["openai"], ["OA1", "OA2"],
                                  timeouts={"first_byte": 0.2}),

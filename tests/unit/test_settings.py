@@ -40,6 +40,10 @@ def test_embedded_defaults_describe_the_local_models(tmp_path: Path) -> None:
     assert embedder is not None and embedder.provider == "local-embedding"
     assert embedder.info.generation_methods == ("embedContent", "batchEmbedContents")
     assert embedder.info.output_token_limit == 1
+    # The README's first calls set no output limit: the bundled model stops at 256 tokens,
+    # with a repetition penalty that keeps it from looping until then.
+    assert model.info.default_max_output_tokens == 256
+    assert local.repeat_penalty == 1.1
 
 
 def test_explicit_arguments_beat_environment_beat_file(tmp_path: Path) -> None:
@@ -86,6 +90,16 @@ def test_secrets_come_only_from_the_environment(tmp_path: Path) -> None:
         ("limits: {max_candidates: 0}\n", "limits.max_candidates must be at least 1"),
         ("limits: {max_candidates: 2.5}\n", "limits.max_candidates must be of type int"),
         ("server: {port: [\n", "not valid YAML"),
+        ("server: {max_headers: 0}\n", "server.max_headers must be positive"),
+        ("server: {header_timeout: -1}\n", "server.header_timeout must be positive"),
+        ("server: {trusted_proxies: [10.0.0.0/33]}\n",
+         "server.trusted_proxies: '10.0.0.0/33' is not an IP address or network"),
+        ("server: {metrics: public}\n", "server.metrics must be one of admin, open, off"),
+        ("providers: {l: {kind: local, repeat_penalty: 0}}\nmodels: {}\n",
+         "providers.l.repeat_penalty must be above 0 and at most 2"),
+        ("providers: {o: {kind: openai, base_url: 'http://x/v1', "
+         "timeouts: {max_event_bytes: 0}}}\nmodels: {}\n",
+         "timeouts.max_event_bytes must be a positive number of bytes"),
     ],
 )
 def test_bad_config_is_refused_with_the_place_named(
@@ -93,6 +107,37 @@ def test_bad_config_is_refused_with_the_place_named(
 ) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         load_settings(_write(tmp_path, text), env={"HOME": str(tmp_path)})
+
+
+def test_request_bounds_and_trust_have_safe_defaults(tmp_path: Path) -> None:
+    server = load_settings(env={"HOME": str(tmp_path)}).server
+    assert (server.max_header_bytes, server.max_headers, server.header_timeout) == (
+        32768, 100, 10.0)
+    assert (server.body_timeout, server.body_min_rate) == (10.0, 65536)
+    assert server.trusted_proxies == () and server.metrics == "admin"
+
+
+def test_answer_bounds_and_repeat_penalty_are_read_per_provider(tmp_path: Path) -> None:
+    text = """
+providers:
+  l: {kind: local, repeat_penalty: 1.25}
+  o: {kind: openai, base_url: "http://x/v1",
+      timeouts: {max_answer_bytes: 1000000, max_event_bytes: 5000}}
+models: {}
+"""
+    local, remote = load_settings(_write(tmp_path, text), env={"HOME": str(tmp_path)}).providers
+    assert isinstance(local, LocalProviderSettings) and local.repeat_penalty == 1.25
+    assert local.timeouts.max_answer_bytes == 64 * 1024 * 1024
+    assert local.timeouts.max_event_bytes == 16 * 1024 * 1024
+    assert isinstance(remote, OpenAIProviderSettings)
+    assert (remote.timeouts.max_answer_bytes, remote.timeouts.max_event_bytes) == (1000000, 5000)
+
+
+def test_trusted_proxies_are_read_as_networks(tmp_path: Path) -> None:
+    text = "server: {trusted_proxies: [127.0.0.1, 10.0.0.0/8, '::1'], metrics: off}\n"
+    server = load_settings(_write(tmp_path, text), env={"HOME": str(tmp_path)}).server
+    assert server.trusted_proxies == ("127.0.0.1/32", "10.0.0.0/8", "::1/128")
+    assert server.metrics == "off"
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

@@ -32,14 +32,15 @@ from cometgate.api.admin_requests import (
 from cometgate.api.admin_schema import ADMIN_PATHS, admin_openapi
 from cometgate.api.body import read_body
 from cometgate.errors import (
-    GatewayError,
     InvalidRequest,
+    MethodNotAllowed,
     NotFound,
     PermissionDenied,
     Unauthenticated,
 )
 from cometgate.settings import Secret, Settings
 from cometgate.storage.conversations import ConversationStore
+from cometgate.storage.key_records import MAX_KEY_ID
 from cometgate.storage.keys import AmbiguousKeyError, KeyNotFoundError, KeyRepository
 from cometgate.storage.usage import GROUPS, GroupBy, UsageQueries, UsageTotals
 
@@ -93,13 +94,13 @@ class AdminApi:
 
     def _guarded(self, by_method: Mapping[str, Handler]) -> Handler:
         async def endpoint(request: Request) -> Response:
-            await self._admit(request)
+            await self.admit(request)
             handler = by_method.get(request.method)
             if handler is None:
                 allowed = ", ".join(by_method)
-                error = GatewayError(f"Method {request.method} is not allowed here; use {allowed}.")
-                error.http_status, error.status = 405, "UNIMPLEMENTED"
-                raise error
+                raise MethodNotAllowed(
+                    f"Method {request.method} is not allowed here; use {allowed}.",
+                    tuple(by_method))
             try:
                 return await handler(request)
             except KeyNotFoundError as exc:
@@ -109,7 +110,8 @@ class AdminApi:
 
         return endpoint
 
-    async def _admit(self, request: Request) -> None:
+    async def admit(self, request: Request) -> None:
+        """Lets the admin key through; anything else is refused as admin routes refuse it."""
         if self.admin_key is None:
             raise NotFound(f"Method not found: {request.method} {request.url.path}")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -190,7 +192,7 @@ def usage_query(params: Mapping[str, str]) -> dict[str, Any]:
     if output not in ("json", "csv"):
         raise invalid("format", "format must be json or csv")
     key_id = params.get("key_id")
-    if key_id is not None and not (key_id.isascii() and key_id.isdigit()):
+    if key_id is not None and not _is_key_id(key_id):
         raise invalid("key_id", "key_id must be a key's numeric id")
     return {
         "group_by": _group(group_by),
@@ -218,6 +220,12 @@ def totals_json(totals: UsageTotals) -> dict[str, Any]:
 
 def _group(value: str | None) -> GroupBy | None:
     return next((group for group in GROUPS if group == value), None)
+
+
+def _is_key_id(text: str) -> bool:
+    # Length first: int() of thousands of digits is refused (and slow) before any compare.
+    return (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_KEY_ID))
+            and int(text) <= MAX_KEY_ID)
 
 
 def _optional_time(params: Mapping[str, str], name: str) -> datetime | None:

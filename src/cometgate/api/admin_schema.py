@@ -25,8 +25,18 @@ ADMIN_PATHS = (
 )
 
 _MONEY = {"type": "string", "pattern": r"^\d+(\.\d{1,6})?$", "examples": ["12.50"]}
-_MONEY_IN = {"oneOf": [_MONEY, {"type": "number", "exclusiveMinimum": 0}]}
+# What the repository accepts: more than zero, at most 1e9, six decimals at most.
+_MONEY_IN = {"oneOf": [
+    {**_MONEY, "pattern": r"^(?!0+(\.0+)?$)(\d{1,9}(\.\d{1,6})?|1000000000(\.0{1,6})?)$"},
+    {"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000_000},
+]}
 _TIME = {"type": "string", "format": "date-time"}
+# A key name: no surrounding spaces, not all digits (an id), not a key's "cg-" (a prefix).
+_NAME = {"type": "string", "minLength": 1, "maxLength": 64,
+         "pattern": r"^(?![0-9]+$)(?!cg-)\S(.*\S)?$",
+         "description": "No control or invisible characters."}
+_LIST_ENTRY = {"type": "string", "pattern": r"^\S(.*\S)?$"}
+_KEY_ID = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -36,13 +46,13 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 _POLICY_PROPERTIES: dict[str, Any] = {
     "translation": {"enum": ["default", "strict", "lenient"],
                     "description": "Overrides the models' translation policy for this key."},
-    "owner": {"type": "string", "maxLength": 200},
+    "owner": {"type": "string", "maxLength": 200, "pattern": r"\S"},
     "metadata": {"type": "object", "description": "Free-form; at most 16 KiB as JSON."},
     "expires_at": {**_TIME, "description": "RFC 3339 with a zone, or a date (its UTC start)."},
-    "allowed_models": {"type": "array", "items": {"type": "string"},
+    "allowed_models": {"type": "array", "items": _LIST_ENTRY, "maxItems": 1000,
                        "description": "Model ids or glob patterns; each must match a "
                                       "configured model. Empty: every model."},
-    "allowed_ips": {"type": "array", "items": {"type": "string"},
+    "allowed_ips": {"type": "array", "items": _LIST_ENTRY, "maxItems": 1000,
                     "description": "CIDR ranges the key may be used from. Empty: any."},
     "rpm": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
     "tpm": {"type": "integer", "minimum": 1, "maximum": 2_000_000_000},
@@ -69,8 +79,9 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["name"],
-        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 64},
-                       **_POLICY_PROPERTIES},
+        "properties": {"name": _NAME, **_POLICY_PROPERTIES},
+        "dependentRequired": {"budget_period": ["budget_period_usd"],
+                              "budget_period_usd": ["budget_period"]},
     },
     "KeyUpdate": {
         "type": "object",
@@ -78,7 +89,7 @@ _SCHEMAS: dict[str, Any] = {
         "minProperties": 1,
         "description": "Only the fields given change; null clears a field (not the name).",
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 64},
+            "name": _NAME,
             **{k: _nullable(v) for k, v in _POLICY_PROPERTIES.items()},
         },
     },
@@ -212,7 +223,7 @@ _USAGE_PARAMETERS = [
            "one row per request."),
     _query("since", _TIME, "Inclusive lower bound (RFC 3339, or a date)."),
     _query("until", _TIME, "Exclusive upper bound (RFC 3339, or a date)."),
-    _query("key_id", {"type": "integer"}, "Only this key's requests."),
+    _query("key_id", _KEY_ID, "Only this key's requests."),
     _query("model", {"type": "string"}, "Only requests for this model alias."),
     _query("format", {"enum": ["json", "csv"]}, "csv answers text/csv (RFC 4180)."),
 ]

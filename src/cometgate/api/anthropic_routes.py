@@ -51,14 +51,17 @@ class AnthropicApi:
 
     async def list_models(self, request: Request) -> Response:
         settle_dialect(request, "anthropic")
-        await self.entrance.caller(request)
-        return Response(encode_model_list(self.entrance.gateway.models()),
+        key = await self.entrance.caller(request)
+        return Response(encode_model_list(self.entrance.models_for(key)),
                         media_type=JSON_TYPE)
 
     async def get_model(self, request: Request, name: str) -> Response:
         settle_dialect(request, "anthropic")
-        await self.entrance.caller(request)
-        return Response(encode_model(self._model(name)), media_type=JSON_TYPE)
+        key = await self.entrance.caller(request)
+        info = self.entrance.model_for(key, name)
+        if info is None:
+            raise NotFound(f"model: {name}")  # Anthropic's own wording for an unknown model
+        return Response(encode_model(info), media_type=JSON_TYPE)
 
     async def messages(self, request: Request) -> Response:
         settle_dialect(request, "anthropic")

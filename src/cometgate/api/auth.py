@@ -12,10 +12,11 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 
-from cometgate.errors import ApiKeyInvalid, KeyMissing
+from cometgate.errors import ApiKeyExpired, ApiKeyInvalid, KeyMissing
 from cometgate.storage.keys import KeyRecord, KeyRepository
 
 
@@ -60,6 +61,9 @@ class KeyAuthenticator:
         record = await self._lookup(key)
         if record is None or record.revoked_at is not None:
             raise ApiKeyInvalid()
+        # Here rather than at admission only: an expired key reads no models and no balance.
+        if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
+            raise ApiKeyExpired()
         return record
 
     async def _lookup(self, key: str) -> KeyRecord | None:

@@ -1,16 +1,31 @@
-"""Reading request bodies within the configured size limit."""
+"""Reading request bodies within the configured size limit and pace."""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+
 from starlette.requests import ClientDisconnect, Request
 
-from cometgate.errors import CallerGone, InvalidRequest, PayloadTooLarge
+from cometgate.errors import CallerGone, InvalidRequest, PayloadTooLarge, RequestTimeout
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+@dataclass(frozen=True, slots=True)
+class BodyPace:
+    """How long a body may take: `floor` seconds plus one second per `min_rate` bytes received.
+    A caller that stalls mid-body (or trickles it) is answered 408 once it falls behind."""
+
+    floor: float = 10.0
+    min_rate: int = 64 * 1024
+
+    def deadline(self, started: float, received: int) -> float:
+        return started + self.floor + received / self.min_rate
+
+
+async def read_body(request: Request, limit: int, pace: BodyPace = BodyPace()) -> bytes:
     """The whole body, or PayloadTooLarge as soon as it is known to exceed `limit` — from the
     declared Content-Length when there is one, else while reading, so an oversized upload is
-    never buffered whole."""
+    never buffered whole — or RequestTimeout once it falls behind `pace`."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -19,16 +34,23 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise _too_large(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
+    started = asyncio.get_running_loop().time()
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(size, limit)
-            chunks.append(chunk)
+        async with asyncio.timeout_at(pace.deadline(started, 0)) as clock:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(size, limit)
+                chunks.append(chunk)
+                clock.reschedule(pace.deadline(started, size))
     except ClientDisconnect:
         # The caller left mid-body: nobody is there to answer, and it is not our failure.
         raise CallerGone(
             "The client closed the connection before the request body arrived.") from None
+    except TimeoutError:
+        raise RequestTimeout(
+            f"Timed out reading the request body ({size} bytes received)."
+        ) from None
     return b"".join(chunks)
 
 

@@ -22,14 +22,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from cometgate.api.auth import KeyAuthenticator
-from cometgate.api.body import read_body
+from cometgate.api.body import BodyPace, read_body
 from cometgate.api.caller_watch import until_caller_leaves
+from cometgate.api.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 from cometgate.api.rate_limit_headers import rate_limit_headers
 from cometgate.api.streams import OnEnd
 from cometgate.canonical import EmbedRequest, ModelInfo, Usage
 from cometgate.dialects.billable import NOTHING_BILLABLE, Billable
 from cometgate.dialects.estimate import CHARS_PER_TOKEN
-from cometgate.metering import Meter, Served, Ticket, check_access, served_failure
+from cometgate.errors import InvalidRequest
+from cometgate.metering import (
+    Meter,
+    Served,
+    Ticket,
+    check_access,
+    model_allowed,
+    served_failure,
+)
 from cometgate.pipeline import Dropped, Gateway
 from cometgate.storage.keys import KeyRecord
 
@@ -45,15 +54,30 @@ class Entrance:
     auth: KeyAuthenticator
     meter: Meter
     max_body_bytes: int
+    body_pace: BodyPace = BodyPace()
 
     async def caller(self, request: Request) -> KeyRecord:
         return await self.auth.authenticate(request)
 
     async def body(self, request: Request) -> bytes:
-        return await read_body(request, self.max_body_bytes)
+        body = await read_body(request, self.max_body_bytes, self.body_pace)
+        if nesting_exceeds(body):
+            raise InvalidRequest(
+                f"Invalid JSON payload: nested more than {MAX_JSON_DEPTH} levels deep.")
+        return body
 
     def model(self, name: str) -> ModelInfo | None:
         return self.gateway.model(name)
+
+    def models_for(self, key: KeyRecord) -> list[ModelInfo]:
+        """The models a key may use: a key limited to some models sees only those."""
+        return [info for info in self.gateway.models() if model_allowed(key, info.id)]
+
+    def model_for(self, key: KeyRecord, name: str) -> ModelInfo | None:
+        """`name` as the key sees it: a model it may not use is not there (each dialect's 404,
+        which says no more than that)."""
+        info = self.gateway.model(name)
+        return info if info is not None and model_allowed(key, info.id) else None
 
     def check_access(self, request: Request, key: KeyRecord, info: ModelInfo) -> None:
         """The key's access rules, for calls that are not metered (token counts)."""
@@ -72,15 +96,16 @@ class Entrance:
     ) -> Ticket:
         """Admission against the key's access rules, limits and budget. `estimate` is (prompt
         tokens, the caller's output limit or None); without a caller limit the worst case is
-        the model's default output limit, else its maximum. `billable` is what the request
-        asks for beyond tokens."""
+        the model's default output limit, else its maximum. A caller's limit above the model's
+        maximum (1e30, say: the decoder refuses it later) costs no more than that maximum.
+        `billable` is what the request asks for beyond tokens."""
         prompt_tokens, max_output = estimate
+        worst_output = max_output or info.default_max_output_tokens or info.output_token_limit
         return await self.meter.admit(
             key, info.id,
             client_ip=client_ip(request),
             prompt_tokens=prompt_tokens,
-            max_output_tokens=max_output or info.default_max_output_tokens
-            or info.output_token_limit,
+            max_output_tokens=min(worst_output, info.output_token_limit),
             request_id=request.scope["state"]["request_id"],
             dialect=dialect,
             stream=stream,

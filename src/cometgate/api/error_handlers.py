@@ -14,7 +14,14 @@ from cometgate.api.caller_dialect import Dialect, dialect_of, settle_unknown_rou
 from cometgate.dialects.anthropic.inbound_errors import encode_anthropic_error
 from cometgate.dialects.gemini.errors import api_key_invalid_error, encode_error
 from cometgate.dialects.openai.inbound_errors import encode_openai_error
-from cometgate.errors import ApiKeyInvalid, GatewayError, InternalError, NotFound
+from cometgate.errors import (
+    ApiKeyInvalid,
+    GatewayError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    RequestTimeout,
+)
 
 log = logging.getLogger("cometgate.errors")
 
@@ -28,6 +35,10 @@ def render(error: GatewayError, request: Request) -> Response:
     if retry_after is not None:
         # Whole seconds, rounded up: coming back early only meets the same refusal.
         headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+    if isinstance(error, MethodNotAllowed):
+        headers["allow"] = ", ".join(error.allow)
+    if isinstance(error, RequestTimeout):
+        headers["connection"] = "close"  # the rest of a late body must not read as a request
     return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
@@ -41,7 +52,7 @@ def _encoded(error: GatewayError, dialect: Dialect, request: Request) -> tuple[i
     if native is not None and native[0] == "gemini":
         return error.http_status, native[1]
     if isinstance(error, ApiKeyInvalid):
-        return api_key_invalid_error()
+        return api_key_invalid_error(error.message)
     return encode_error(error)
 
 
@@ -59,9 +70,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
             return render(NotFound(f"Invalid URL ({where})"), request)
         return render(NotFound(f"Method not found: {where}"), request)
     if exc.status_code == 405:
-        error = GatewayError(f"Method {request.method} is not allowed on {request.url.path}.")
-        error.http_status, error.status = 405, "UNIMPLEMENTED"
-        return render(error, request)
+        allow = (exc.headers or {}).get("Allow", "")  # from a set: sorted, to be stable
+        return render(MethodNotAllowed(
+            f"Method {request.method} is not allowed on {request.url.path}.",
+            tuple(sorted(m.strip() for m in allow.split(",") if m.strip()))), request)
     error = GatewayError(str(exc.detail))
     error.http_status = exc.status_code
     error.status = "INVALID_ARGUMENT" if exc.status_code < 500 else "INTERNAL"

@@ -65,9 +65,9 @@ class GeminiApi:
         return routes
 
     async def list_models(self, request: Request) -> Response:
-        await self.entrance.caller(request)
+        key = await self.entrance.caller(request)
         page = encode_model_list(
-            self.entrance.gateway.models(),
+            self.entrance.models_for(key),
             page_size=_int_query(request, "pageSize"),
             page_token_text=request.query_params.get("pageToken"),
         )
@@ -105,8 +105,8 @@ class GeminiApi:
             request, ticket, lambda: handler(request, key, name, body, ticket))
 
     async def get_model(self, request: Request, name: str) -> Response:
-        await self.entrance.caller(request)
-        info = self.entrance.model(name)
+        key = await self.entrance.caller(request)
+        info = self.entrance.model_for(key, name)
         if info is None:
             raise NotFound(f"models/{name.removeprefix('models/')} is not found.")
         return Response(orjson.dumps(encode_model(info)), media_type=JSON_TYPE)

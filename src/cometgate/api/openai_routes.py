@@ -64,15 +64,15 @@ class OpenAIApi:
 
     async def list_models(self, request: Request) -> Response:
         settle_dialect(request, "openai")
-        await self.entrance.caller(request)
-        return Response(encode_model_list(self.entrance.gateway.models()),
+        key = await self.entrance.caller(request)
+        return Response(encode_model_list(self.entrance.models_for(key)),
                         media_type=JSON_TYPE)
 
     async def get_model(self, request: Request, name: str) -> Response:
         settle_dialect(request, "openai")
         request.scope["state"]["model"] = name
-        await self.entrance.caller(request)
-        info = self.entrance.model(name)
+        key = await self.entrance.caller(request)
+        info = self.entrance.model_for(key, name)
         if info is None:
             raise NotFound(f"The model `{name}` does not exist.")
         return Response(encode_model(info), media_type=JSON_TYPE)

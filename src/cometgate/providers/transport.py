@@ -24,6 +24,7 @@ from typing import Protocol
 import httpx
 
 from cometgate.errors import FailureClass, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from cometgate.providers.answer_bounds import EventBound, answer_too_large
 from cometgate.providers.http1 import Http1Client
 from cometgate.providers.timeouts import Timeouts
 
@@ -103,6 +104,8 @@ class Transport:
     async def read(
         self, response: UpstreamResponse, deadline: float, *, limit: int | None = None
     ) -> bytes:
+        """The body up to `limit` bytes (what an error answer is read for); without one, the
+        whole body, or a 502 once it passes max_answer_bytes."""
         received: list[bytes] = []
         size = 0
         while chunk := await self._next_chunk(response, deadline):
@@ -110,6 +113,8 @@ class Transport:
             size += len(chunk)
             if limit is not None and size >= limit:
                 break
+            if limit is None and size > self.timeouts.max_answer_bytes:
+                raise answer_too_large(self.timeouts.max_answer_bytes)
         return b"".join(received)
 
     async def chunks(
@@ -140,12 +145,14 @@ class Transport:
         response, so the upstream stops generating for a caller who has gone."""
         deadline = self.deadline()
         response = await self.open(url, content, headers, deadline)
+        bound = EventBound(self.timeouts.max_event_bytes)
         try:
             await self._refuse_failure(response, deadline, classify)
             while chunk := await self._next_chunk(response, deadline):
+                bound.feed(chunk)
                 yield chunk
         finally:
-            await response.aclose()
+            await response.aclose()  # unread to the end, its connection is closed
 
     async def aclose(self) -> None:
         await self._client.aclose()

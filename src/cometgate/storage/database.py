@@ -10,6 +10,8 @@ chosen for a bare `postgresql://` URL and the `search_path` URL parameter (below
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +29,7 @@ DATABASE_FILENAME = "cometgate.db"
 # Milliseconds a connection waits for another writer (a second process, or a concurrent
 # migration at startup) before SQLite reports "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 5000
+PRIVATE_FILE_MODE = 0o600
 
 _SQLITE_ASYNC_DRIVER = "sqlite+aiosqlite"
 _POSTGRES_ASYNC_DRIVER = "postgresql+asyncpg"
@@ -96,7 +99,7 @@ def create_database(url: str) -> Database:
     """
     parsed = _with_async_driver(make_url(url))
     if parsed.get_backend_name() == "sqlite":
-        _create_sqlite_directory(parsed)
+        _create_sqlite_file(parsed)
     parsed, connect_args = _postgres_server_settings(parsed)
     engine = create_async_engine(parsed, connect_args=connect_args)
     if parsed.get_backend_name() == "sqlite":
@@ -130,12 +133,21 @@ def _postgres_server_settings(url: URL) -> tuple[URL, dict[str, Any]]:
     return stripped, {"server_settings": {"search_path": search_path}}
 
 
-def _create_sqlite_directory(url: URL) -> None:
+def _create_sqlite_file(url: URL) -> None:
+    """The file (and its directory) readable by this user only: it holds key hashes, budgets and
+    every caller's usage. SQLite gives its -wal and -shm files the database file's mode."""
     database = url.database
     # In-memory databases and SQLite URI filenames have no directory to create.
     if not database or database == ":memory:" or database.startswith("file:"):
         return
-    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            with contextlib.suppress(PermissionError):  # someone else's file: theirs to mend
+                path.chmod(PRIVATE_FILE_MODE)  # made by an earlier version, under the umask
 
 
 def configure_sqlite_connection(dbapi_connection: Any, connection_record: Any) -> None:

@@ -25,6 +25,7 @@ from cometgate.storage.key_policy import (
 from cometgate.storage.schema import PREFIX_LENGTH, api_keys
 
 KEY_SCHEME = "cg-"
+MAX_KEY_ID = 2**63 - 1  # ids are 64-bit signed integers in SQLite and PostgreSQL alike
 _DOCUMENT_FIELDS = ("created_at", "updated_at", "revoked_at", "expires_at", "translation",
                     *POLICY_FIELDS)
 
@@ -148,6 +149,8 @@ class KeyRecord:
 
 async def resolve_key(conn: AsyncConnection, ident: str) -> KeyRecord:
     if ident.isascii() and ident.isdigit():
+        if len(ident) > len(str(MAX_KEY_ID)):  # no such id; and int() of it may refuse
+            raise KeyNotFoundError(f"no API key has id {ident[:40]}…")
         return await key_by_id(conn, int(ident))
     if ident.startswith(KEY_SCHEME):
         return await _by_prefix(conn, ident)
@@ -155,6 +158,8 @@ async def resolve_key(conn: AsyncConnection, ident: str) -> KeyRecord:
 
 
 async def key_by_id(conn: AsyncConnection, key_id: int) -> KeyRecord:
+    if not 0 <= key_id <= MAX_KEY_ID:  # the driver cannot even send it
+        raise KeyNotFoundError(f"no API key has id {key_id}")
     query = select(*RECORD_COLUMNS).where(api_keys.c.id == key_id)
     row = (await conn.execute(query)).one_or_none()
     if row is None:

@@ -73,7 +73,7 @@ class UsageLog:
     async def recover(self, database: Database) -> int:
         """Commit what earlier processes journaled but may not have committed; returns how
         many records were re-inserted."""
-        self._directory.mkdir(parents=True, exist_ok=True)
+        self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         # A segment still locked belongs to a live process sharing this directory: not ours.
         leftovers = [p for p in sorted(self._directory.glob(f"*{_SUFFIX}")) if _unlocked(p)]
         final: list[UsageRecord] = []
@@ -148,7 +148,7 @@ class UsageLog:
             return segment
         if segment is not None:
             self._close(segment)
-        self._directory.mkdir(parents=True, exist_ok=True)
+        self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._counter += 1
         name = f"{os.getpid()}-{datetime.now().strftime('%Y%m%d%H%M%S%f')}-{self._counter}"
         path = self._directory / f"{name}{_SUFFIX}"

@@ -38,6 +38,25 @@ async def test_open_creates_missing_parent_directories(tmp_path: Path) -> None:
     assert (data_dir / "cometgate.db").is_file()
 
 
+async def test_the_database_and_its_directory_are_private(tmp_path: Path) -> None:
+    data_dir = tmp_path / "private"
+    async with await open_database(sqlite_url(data_dir)) as database:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    files = [p for p in data_dir.iterdir() if p.name.startswith("cometgate.db")]
+    assert files  # the database, and its -wal/-shm while they exist
+    assert {p.name: p.stat().st_mode & 0o777 for p in files} == {p.name: 0o600 for p in files}
+
+
+async def test_a_world_readable_database_is_made_private(tmp_path: Path) -> None:
+    tmp_path.joinpath("cometgate.db").touch(mode=0o644)
+    tmp_path.joinpath("cometgate.db").chmod(0o644)
+    async with await open_database(sqlite_url(tmp_path)):
+        pass
+    assert tmp_path.joinpath("cometgate.db").stat().st_mode & 0o777 == 0o600
+
+
 async def test_every_connection_gets_wal_busy_timeout_and_foreign_keys(
     sqlite_database: Database,
 ) -> None:
@@ -124,7 +143,8 @@ async def test_create_then_migrate_is_open_in_two_steps(tmp_path: Path) -> None:
     database = create_database(sqlite_url(tmp_path / "data"))
     try:
         assert (tmp_path / "data").is_dir()
-        assert not (tmp_path / "data" / "cometgate.db").exists()  # no connection made yet
+        # Made empty and private up front, but no connection made yet.
+        assert (tmp_path / "data" / "cometgate.db").stat().st_size == 0
         assert await migrate(database) == [m.name for m in MIGRATIONS]
         assert await migrate(database) == []
         assert (tmp_path / "data" / "cometgate.db").is_file()

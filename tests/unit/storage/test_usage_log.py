@@ -41,6 +41,16 @@ async def test_records_are_journaled_then_committed_and_segments_deleted(
     assert list((tmp_path / "journal").glob("*.jsonl")) == []  # all committed: nothing kept
 
 
+async def test_the_journal_is_private(database: Database, tmp_path: Path) -> None:
+    log, writer = await started_log(database, tmp_path / "journal")
+    log.record(usage_record("private"))
+    (segment,) = list((tmp_path / "journal").glob("*.jsonl"))
+    assert (tmp_path / "journal").stat().st_mode & 0o777 == 0o700
+    assert segment.stat().st_mode & 0o777 == 0o600
+    await log.aclose()
+    await writer.aclose()
+
+
 async def test_a_dead_process_segment_is_recovered_once_and_stored_ids_are_skipped(
     database: Database, tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from cometgate.errors import InvalidRequest
 
 REQUIRED = "Field required"
+INT32_MAX = 2**31 - 1
 
 
 def invalid(path: str, text: str) -> InvalidRequest:
@@ -45,13 +46,19 @@ def boolean(value: object, path: str) -> bool:
     return value
 
 
-def integer(value: object, path: str, *, minimum: int | None = None) -> int:
+def integer(
+    value: object, path: str, *, minimum: int | None = None, maximum: int = INT32_MAX,
+) -> int:
+    """Every count we read fits 32 bits: a larger one (`"top_k": 1e300`) would reach an
+    upstream's encoder, which cannot write it."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise invalid(path, REQUIRED if value is None else "Input should be a valid integer")
     if minimum is not None and value < minimum:
         raise invalid(path, f"Input should be greater than or equal to {minimum}")
+    if value > maximum:
+        raise invalid(path, f"Input should be less than or equal to {maximum}")
     return value
 
 

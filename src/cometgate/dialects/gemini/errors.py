@@ -62,12 +62,12 @@ def encode_stream_error(err: GatewayError) -> bytes:
     return sse_event(orjson.dumps(body))
 
 
-def api_key_invalid_error() -> tuple[int, bytes]:
-    """Exactly what Google answers to an invalid API key."""
+def api_key_invalid_error(message: str = API_KEY_INVALID_MESSAGE) -> tuple[int, bytes]:
+    """Exactly what Google answers to an invalid (or, with its own message, expired) API key."""
     body = {
         "error": {
             "code": 400,
-            "message": API_KEY_INVALID_MESSAGE,
+            "message": message,
             "status": "INVALID_ARGUMENT",
             "details": [
                 {
@@ -79,7 +79,7 @@ def api_key_invalid_error() -> tuple[int, bytes]:
                 {
                     "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
                     "locale": "en-US",
-                    "message": API_KEY_INVALID_MESSAGE,
+                    "message": message,
                 },
             ],
         }

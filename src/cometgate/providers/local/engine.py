@@ -42,6 +42,9 @@ class EngineConfig:
     model_path: Path
     n_ctx: int
     n_threads: int
+    # llama.cpp's penalty on tokens seen in the recent window; 1.0 is none. A 135M model
+    # otherwise loops on a phrase until its output limit (see defaults.yaml).
+    repeat_penalty: float = 1.0
 
 
 class Ticket:
@@ -190,7 +193,8 @@ class Engine:
             ticket.deliver(Finished("cancelled", 0))
             return
         try:
-            run_generation(self._llama, ticket.job, ticket.deliver, lambda: ticket.cancelled)
+            run_generation(self._llama, ticket.job, ticket.deliver, lambda: ticket.cancelled,
+                           repeat_penalty=self.config.repeat_penalty)
         except Exception as error:  # a failed job must not take the thread down
             log.exception("generation failed")
             ticket.deliver(Failed(f"{type(error).__name__}: {error}"))

@@ -140,6 +140,8 @@ def run_generation(
     job: GenerationJob,
     emit: Callable[[GenerationEvent], None],
     cancelled: Callable[[], bool],
+    *,
+    repeat_penalty: float = 1.0,
 ) -> None:
     """Generates for `job`, emitting TextDelta events and then exactly one Finished (or Failed,
     from the caller). Stops at an end-of-generation token, a stop sequence, max_tokens, or as
@@ -160,7 +162,7 @@ def run_generation(
         min_p=sampling.min_p,
         presence_penalty=sampling.presence_penalty,
         frequency_penalty=sampling.frequency_penalty,
-        repeat_penalty=1.0,
+        repeat_penalty=repeat_penalty,
         grammar=None if job.grammar is None else LlamaGrammar.from_string(job.grammar),
     )
     scanner = StopScanner(job.stop)

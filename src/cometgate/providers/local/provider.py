@@ -36,11 +36,13 @@ class LocalProvider:
             host=settings.host,
             threads=settings.threads,
             context_size=settings.context_size,
+            repeat_penalty=settings.repeat_penalty,
         )
         self.supervisor = WorkerSupervisor(command, port=settings.port)
         self._http = TokenizingHttpProvider(
             settings.name,
             base_url=f"{self.supervisor.base_url}/v1",
+            api_key=self.supervisor.token,
             options=WORKER_OPTIONS,
             timeouts=settings.timeouts,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import socket
 import sys
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class WorkerCommand:
     host: str
     threads: int
     context_size: int
+    repeat_penalty: float = 1.0
 
     def argv(self, port: int) -> list[str]:
         return [
@@ -40,6 +42,7 @@ class WorkerCommand:
             "--port", str(port),
             "--threads", str(self.threads),
             "--context-size", str(self.context_size),
+            "--repeat-penalty", str(self.repeat_penalty),
         ]
 
 
@@ -64,6 +67,8 @@ class WorkerSupervisor:
         self._process: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Fresh at each start of the gateway; the worker gets it on its stdin (worker_auth).
+        self.token = secrets.token_urlsafe(32)
 
     @property
     def ready(self) -> bool:
@@ -85,7 +90,8 @@ class WorkerSupervisor:
 
     async def _run(self) -> None:
         failures = 0
-        async with httpx.AsyncClient(timeout=2.0) as probe:
+        auth = {"authorization": f"Bearer {self.token}"}
+        async with httpx.AsyncClient(timeout=2.0, headers=auth) as probe:
             while not self._stopping:
                 started = asyncio.get_running_loop().time()
                 await self._spawn()
@@ -102,8 +108,14 @@ class WorkerSupervisor:
     async def _spawn(self) -> None:
         argv = self._command.argv(self.port)
         self._process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL
+            *argv, stdin=asyncio.subprocess.PIPE
         )
+        stdin = self._process.stdin
+        assert stdin is not None
+        stdin.write(self.token.encode() + b"\n")
+        with contextlib.suppress(ConnectionError):  # it died at once: _watch sees the exit
+            await stdin.drain()
+        stdin.close()
         log.info("local model worker started (pid %d, port %d)", self._process.pid, self.port)
 
     async def _watch(self, probe: httpx.AsyncClient) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -49,6 +50,7 @@ from cometgate.providers.local.request import (
     parse_messages,
     parse_tools,
 )
+from cometgate.providers.local.worker_auth import WorkerTokenGuard
 
 log = logging.getLogger("cometgate.local.worker")
 
@@ -61,6 +63,7 @@ class WorkerSettings:
     port: int
     threads: int
     context_size: int
+    repeat_penalty: float = 1.0
 
 
 def json_response(body: object, status: int = 200) -> Response:
@@ -172,8 +175,9 @@ async def _disconnected(request: Request) -> None:
 
 
 def create_app(
-    engine: Engine, model_name: str, on_load_failure: Callable[[str], None]
+    engine: Engine, model_name: str, on_load_failure: Callable[[str], None], *, token: str,
 ) -> Starlette:
+    """Every request must carry `token` (see worker_auth)."""
     worker = WorkerApp(engine, model_name)
 
     @contextlib.asynccontextmanager
@@ -184,7 +188,8 @@ def create_app(
         finally:
             await asyncio.to_thread(engine.stop)
 
-    return Starlette(routes=worker.routes(), lifespan=lifespan)
+    return Starlette(routes=worker.routes(), lifespan=lifespan,
+                     middleware=[Middleware(WorkerTokenGuard, token=token)])
 
 
 def parse_args(argv: Sequence[str] | None = None) -> WorkerSettings:
@@ -196,11 +201,14 @@ def parse_args(argv: Sequence[str] | None = None) -> WorkerSettings:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--context-size", type=int, default=8192)
+    parser.add_argument("--repeat-penalty", type=float, default=1.0)
     args = parser.parse_args(argv)
     if args.threads < 1 or args.context_size < 16:
         parser.error("--threads must be >= 1 and --context-size >= 16")
+    if not args.repeat_penalty > 0:
+        parser.error("--repeat-penalty must be positive")
     return WorkerSettings(args.model_path or bundled_gguf_path(), args.model_name, args.host,
-                          args.port, args.threads, args.context_size)
+                          args.port, args.threads, args.context_size, args.repeat_penalty)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -208,17 +216,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = parse_args(argv)
+    token = sys.stdin.readline().strip()
+    if not token:
+        log.error("the worker reads its access token from the first line of its stdin")
+        return 2
     if not settings.model_path.is_file():
         log.error("model file not found: %s", settings.model_path)
         return 2
-    engine = Engine(EngineConfig(settings.model_path, settings.context_size, settings.threads))
+    engine = Engine(EngineConfig(settings.model_path, settings.context_size, settings.threads,
+                                 settings.repeat_penalty))
     server: uvicorn.Server | None = None
 
     def stop_on_load_failure(reason: str) -> None:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(engine, settings.model_name, stop_on_load_failure)
+    app = create_app(engine, settings.model_name, stop_on_load_failure, token=token)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, workers=1,
                             log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)

@@ -23,6 +23,8 @@ from cometgate.providers.local.gguf import BundledModelMissing, bundled_gguf_pat
 pytestmark = pytest.mark.model
 
 MODEL = "smollm2-135m-instruct"
+TOKEN = "worker-test-token-0123456789"  # what a supervisor would write on the worker's stdin
+AUTH = {"authorization": f"Bearer {TOKEN}"}
 CONTEXT = 2048
 QUESTION = [{"role": "user", "content": "Name three colours of the rainbow."}]
 WEATHER_TOOL = {"type": "function", "function": {
@@ -55,7 +57,10 @@ def worker() -> Iterator[str]:
     process = subprocess.Popen([
         sys.executable, "-m", "cometgate.providers.local.worker", "--model-path", str(path),
         "--model-name", MODEL, "--host", "127.0.0.1", "--port", str(port), "--threads", "2",
-        "--context-size", str(CONTEXT)])
+        "--context-size", str(CONTEXT)], stdin=subprocess.PIPE)
+    assert process.stdin is not None
+    process.stdin.write(TOKEN.encode() + b"\n")
+    process.stdin.close()
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, process)
@@ -71,7 +76,7 @@ def _wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
     while time.monotonic() < deadline:
         assert process.poll() is None, "worker exited during start-up"
         try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+            if httpx.get(f"{base}/health", timeout=2, headers=AUTH).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -81,7 +86,7 @@ def _wait_healthy(base: str, process: subprocess.Popen[bytes]) -> None:
 
 def chat(base: str, **fields: Any) -> httpx.Response:
     body = {"model": MODEL, "messages": QUESTION, **fields}
-    return httpx.post(f"{base}/v1/chat/completions", json=body, timeout=120)
+    return httpx.post(f"{base}/v1/chat/completions", json=body, timeout=120, headers=AUTH)
 
 
 def sse_payloads(raw: bytes) -> list[Any]:
@@ -91,9 +96,18 @@ def sse_payloads(raw: bytes) -> list[Any]:
     return [orjson.loads(event[6:]) for event in events[:-1]]
 
 
+def test_without_the_token_nothing_is_answered(worker: str) -> None:
+    assert httpx.get(f"{worker}/health").status_code == 401
+    refused = httpx.post(f"{worker}/v1/chat/completions", json={"model": MODEL,
+                                                               "messages": QUESTION})
+    assert refused.status_code == 401
+    wrong = httpx.get(f"{worker}/v1/models", headers={"authorization": "Bearer guessed"})
+    assert wrong.status_code == 401
+
+
 def test_health_and_models(worker: str) -> None:
-    assert httpx.get(f"{worker}/health").json() == {"status": "ok"}
-    models = httpx.get(f"{worker}/v1/models").json()
+    assert httpx.get(f"{worker}/health", headers=AUTH).json() == {"status": "ok"}
+    models = httpx.get(f"{worker}/v1/models", headers=AUTH).json()
     assert models["object"] == "list"
     assert models["data"][0]["id"] == MODEL
     assert models["data"][0]["context_length"] == CONTEXT
@@ -267,11 +281,12 @@ def test_tokenize_matches_prompt_tokens(worker: str) -> None:
     messages = [{"role": "system", "content": "Be brief."}, *QUESTION]
     counted = httpx.post(f"{worker}/tokenize", json={
         "model": MODEL, "messages": messages, "tools": [WEATHER_TOOL],
-        "add_generation_prompt": True}).json()
+        "add_generation_prompt": True}, headers=AUTH).json()
     assert counted["max_model_len"] == CONTEXT and counted["count"] == len(counted["tokens"])
     used = chat(worker, messages=messages, tools=[WEATHER_TOOL], max_tokens=1).json()
     assert counted["count"] == used["usage"]["prompt_tokens"]
-    plain = httpx.post(f"{worker}/tokenize", json={"model": MODEL, "prompt": "hello"}).json()
+    plain = httpx.post(f"{worker}/tokenize", json={"model": MODEL, "prompt": "hello"},
+                       headers=AUTH).json()
     assert plain["count"] >= 1
 
 
@@ -286,7 +301,7 @@ def test_context_overflow_is_400(worker: str) -> None:
 def test_invalid_requests_use_openai_envelope(worker: str) -> None:
     bad = chat(worker, max_tokens=-1)
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "max_tokens"
-    malformed = httpx.post(f"{worker}/v1/chat/completions", content=b"{nope")
+    malformed = httpx.post(f"{worker}/v1/chat/completions", content=b"{nope", headers=AUTH)
     assert malformed.status_code == 400
     assert malformed.json()["error"]["type"] == "invalid_request_error"
     unknown = chat(worker, model="gpt-9")
@@ -326,7 +341,7 @@ def test_n_choices(worker: str) -> None:
 
 
 async def test_concurrent_requests_both_complete(worker: str) -> None:
-    async with httpx.AsyncClient(base_url=worker, timeout=120) as client:
+    async with httpx.AsyncClient(base_url=worker, timeout=120, headers=AUTH) as client:
         bodies = [{"model": MODEL, "messages": QUESTION, "max_tokens": 10, "seed": s}
                   for s in (1, 2)]
         responses = await asyncio.gather(
@@ -336,14 +351,14 @@ async def test_concurrent_requests_both_complete(worker: str) -> None:
 
 
 def test_disconnect_frees_queue_and_health_stays_up(worker: str) -> None:
-    with httpx.Client(base_url=worker, timeout=30) as client:
+    with httpx.Client(base_url=worker, timeout=30, headers=AUTH) as client:
         body = {"model": MODEL, "messages": QUESTION, "stream": True,
                 "response_format": LONG_OUTPUT}
         with client.stream("POST", "/v1/chat/completions", json=body) as stream:
             lines = stream.iter_lines()
             assert next(lines).startswith("data: ")
             # The long generation is running: health must still answer.
-            assert httpx.get(f"{worker}/health", timeout=5).status_code == 200
+            assert httpx.get(f"{worker}/health", timeout=5, headers=AUTH).status_code == 200
         # The stream was abandoned after one event; the forced 1500-number generation must have
         # been cancelled, or this short request would wait behind it past the timeout.
         quick = client.post("/v1/chat/completions", timeout=15, json={
