@@ -86,36 +86,39 @@ def _base_env(space: Workspace) -> dict[str, str]:
             "TMPDIR": str(space.home), "LANG": "C.UTF-8"}
 
 
-def run(argv: list[str], env: dict[str, str], space: Workspace
+def run(argv: list[str], env: dict[str, str], space: Workspace, seconds: float
         ) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(argv, cwd=space.work, env=env, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=RUN_SECONDS, check=False)
+                              stdin=subprocess.DEVNULL, timeout=seconds, check=False)
     except subprocess.TimeoutExpired as expired:
         out = expired.stdout.decode(errors="replace") if isinstance(expired.stdout, bytes) \
             else (expired.stdout or "")
-        pytest.fail(f"{argv[0]} did not finish within {RUN_SECONDS:g}s; stdout so far:\n{out}")
+        pytest.fail(f"{argv[0]} did not finish within {seconds:g}s; stdout so far:\n{out}")
 
 
 def run_claude(gateway: LiveGateway, space: Workspace, prompt: str, *,
-               model: str | None = None, args: tuple[str, ...] = ()
+               model: str, extra_env: dict[str, str] | None = None,
+               args: tuple[str, ...] = (), seconds: float = RUN_SECONDS,
                ) -> subprocess.CompletedProcess[str]:
-    """`claude -p PROMPT` with the README's environment; `model` overrides its
-    ANTHROPIC_MODEL (the README names the bundled model there)."""
-    env = {**_base_env(space), **readme_exports("ANTHROPIC_BASE_URL", gateway)}
-    if model is not None:
-        env["ANTHROPIC_MODEL"] = model
-    return run([str(binary("claude")), "-p", *args, prompt], env, space)
+    """`claude -p PROMPT ARGS` with the README's environment, `model` as ANTHROPIC_MODEL and
+    ANTHROPIC_DEFAULT_HAIKU_MODEL (the README names the bundled model there), and
+    `extra_env` on top. The prompt comes first: `--tools` takes every word after it."""
+    env = {**_base_env(space), **readme_exports("ANTHROPIC_BASE_URL", gateway),
+           "ANTHROPIC_MODEL": model, "ANTHROPIC_DEFAULT_HAIKU_MODEL": model,
+           **(extra_env or {})}
+    return run([str(binary("claude")), "-p", prompt, *args], env, space, seconds)
 
 
 def run_gemini(gateway: LiveGateway, space: Workspace, prompt: str, *, model: str,
-               settings: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+               settings: dict[str, Any], seconds: float = RUN_SECONDS,
+               ) -> subprocess.CompletedProcess[str]:
     """`gemini -p PROMPT -m MODEL` with the README's environment and `settings` as
     ~/.gemini/settings.json."""
     (space.home / ".gemini").mkdir(exist_ok=True)
     (space.home / ".gemini" / "settings.json").write_bytes(orjson.dumps(settings))
     env = {**_base_env(space), **readme_exports("GOOGLE_GEMINI_BASE_URL", gateway)}
-    return run([str(binary("gemini")), "-p", prompt, "-m", model], env, space)
+    return run([str(binary("gemini")), "-p", prompt, "-m", model], env, space, seconds)
 
 
 def outcome(done: subprocess.CompletedProcess[str]) -> str:
