@@ -586,7 +586,7 @@ def without_thoughts(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ([{"text": text}] if text else []) + calls
 
 
-async def _answer_the_call(kind: str, gw: Gateway, fakes: Fakes,
+async def _answer_the_call(kind: str, gw: Gateway, fakes: Fakes, config: dict[str, Any],
                            model_parts: list[dict[str, Any]]) -> dict[str, Any]:
     call = next(p["functionCall"] for p in model_parts if "functionCall" in p)
     result = {"functionResponse": {**({"id": call["id"]} if "id" in call else {}),
@@ -594,7 +594,7 @@ async def _answer_the_call(kind: str, gw: Gateway, fakes: Fakes,
     script_text(kind, fakes, "20 degrees.")
     body = {"contents": [user("Weather in Lima?"), {"role": "model", "parts": model_parts},
                          {"role": "user", "parts": [result]}],
-            "tools": [WEATHER], "generationConfig": THINKING}
+            "tools": [WEATHER], "generationConfig": config}
     response = await gw.http.post(url(kind, "think"), json=body)
     assert parts_of(response) == [{"text": "20 degrees."}]
     if kind == "gemini":
@@ -602,36 +602,42 @@ async def _answer_the_call(kind: str, gw: Gateway, fakes: Fakes,
     return received(kind, fakes)
 
 
+HIDDEN_THINKING = {"thinkingConfig": {"thinkingBudget": 2048}}
+
+
 @scenario
 async def thinking_then_a_call_answered_without_the_thought(
     kind: str, gw: Gateway, fakes: Fakes
 ) -> None:
     """Gemini CLI drops thought parts from the history and keeps signatures on calls only, so
-    the call's signature alone must bring Anthropic's thinking back; a client that sends every
-    part back must not send the thinking twice."""
-    body = {"contents": [user("Weather in Lima?")], "tools": [WEATHER],
-            "generationConfig": THINKING}
-    script_thought_then_call(kind, fakes)
-    whole = parts_of(await gw.http.post(url(kind, "think"), json=body))
-    parts = whole
-    if kind == "gemini":  # pass-through: Gemini's own signatures, as Gemini sent them
-        assert whole == CALL_AFTER_THOUGHT
-    else:  # the fake Gemini streams only scripted text; the others stream calls too
+    the call's signature alone must bring Anthropic's thinking back, shown or hidden (hidden
+    thinking rides on the text before the call); a client that sends every part back must not
+    send the thinking twice."""
+    for config in (THINKING, HIDDEN_THINKING):
+        body = {"contents": [user("Weather in Lima?")], "tools": [WEATHER],
+                "generationConfig": config}
         script_thought_then_call(kind, fakes)
-        streamed = await gw.http.post(url(kind, "think", stream=True), json=body)
-        parts = [part for event in sse_events(streamed) for c in event.get("candidates", [])
-                 for part in c["content"].get("parts", [])]
-    if kind == "openai":
-        assert all("thoughtSignature" not in part for part in parts + whole)
-    for model_parts in (without_thoughts(parts), without_thoughts(whole), whole):
-        sent = await _answer_the_call(kind, gw, fakes, model_parts)
-        if kind == "anthropic":  # the fake refuses thinking it did not sign, or none
-            blocks = sent["messages"][1]["content"]
-            assert [b["type"] for b in blocks] == [
-                "thinking", "redacted_thinking", "text", "tool_use"]
-            assert blocks[0] == {"type": "thinking", "thinking": "Check Lima.",
-                                 "signature": anthropic.signature_for("Check Lima.")}
-            assert blocks[1]["data"] == "opaque-data"
+        whole = parts_of(await gw.http.post(url(kind, "think"), json=body))
+        parts = whole
+        if kind == "gemini":  # pass-through: Gemini's own signatures, as Gemini sent them
+            assert whole == CALL_AFTER_THOUGHT
+        else:  # the fake Gemini streams only scripted text; the others stream calls too
+            script_thought_then_call(kind, fakes)
+            streamed = await gw.http.post(url(kind, "think", stream=True), json=body)
+            parts = [part for event in sse_events(streamed)
+                     for c in event.get("candidates", [])
+                     for part in c["content"].get("parts", [])]
+        if kind == "openai":
+            assert all("thoughtSignature" not in part for part in parts + whole)
+        for model_parts in (without_thoughts(parts), without_thoughts(whole), whole):
+            sent = await _answer_the_call(kind, gw, fakes, config, model_parts)
+            if kind == "anthropic":  # the fake refuses thinking it did not sign, or none
+                blocks = sent["messages"][1]["content"]
+                assert [b["type"] for b in blocks] == [
+                    "thinking", "redacted_thinking", "text", "tool_use"]
+                assert blocks[0] == {"type": "thinking", "thinking": "Check Lima.",
+                                     "signature": anthropic.signature_for("Check Lima.")}
+                assert blocks[1]["data"] == "opaque-data"
 
 
 @scenario

@@ -7,17 +7,19 @@ blocks, but Gemini clients may drop thought parts from the history they send bac
 signature only on function calls — where Gemini itself puts the signature that matters.
 
 So each functionCall part that has no signature of its own is given an envelope of every
-Anthropic thinking block of its candidate since the previous call. The Anthropic history
-encoder rebuilds the blocks from it when the caller left the thought parts out, and skips
-them when the caller sent the thought parts too. Signatures that are not envelopes (Gemini's
-own) are never collected, so answers from Gemini upstreams keep their parts as they were.
+Anthropic thinking block of its candidate since the previous call: those of thought parts, and
+those of hidden thinking, which ride on the signature of the text that followed them. The
+Anthropic history encoder rebuilds the blocks from it when the caller left those parts (or
+their signatures) out, and skips blocks the caller also sent back. Signatures that are not
+envelopes (Gemini's own) are never collected, so answers from Gemini upstreams keep their
+parts as they were.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from cometgate.canonical import Part, ReasoningPart, ToolCallPart
+from cometgate.canonical import Part, ReasoningPart, TextPart, ToolCallPart
 from cometgate.dialects.anthropic.envelope import ThinkingBlock, pack, unpack
 
 
@@ -28,7 +30,7 @@ class CallThinking:
         self._pending: dict[int, list[ThinkingBlock]] = {}
 
     def part(self, part: Part, index: int = 0) -> Part:
-        if isinstance(part, ReasoningPart):
+        if isinstance(part, ReasoningPart | TextPart):
             blocks = unpack(part.signature)
             if blocks is not None:
                 self._pending.setdefault(index, []).extend(blocks)

@@ -265,3 +265,10 @@ def test_a_stream_copies_each_candidates_own_thinking_onto_its_call() -> None:
     calls = [(c["candidates"][0]["index"], _signatures(c["candidates"][0]["content"]["parts"]))
              for c in chunks if "functionCall" in c["candidates"][0]["content"]["parts"][0]]
     assert calls == [(1, [pack([HIDDEN])]), (0, [pack([THOUGHT])]), (0, [None])]
+
+
+def test_hidden_thinking_on_a_text_part_is_copied_onto_the_call_too() -> None:
+    parts = (TextPart("Let me look.", pack([THOUGHT])), CALL)
+    response = GenerateResponse("m", (Candidate(parts, FinishReason.STOP),), USAGE, "r", 0.0)
+    encoded = orjson.loads(encode_response(response))["candidates"][0]["content"]["parts"]
+    assert _signatures(encoded) == [pack([THOUGHT]), pack([THOUGHT])]
