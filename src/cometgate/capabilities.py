@@ -99,7 +99,8 @@ def efforts_as_offered_levels(request: GenerateRequest, model: ModelInfo) -> Gen
 
 def _thinking_refusal(thinking: ThinkingConfig, model: ModelInfo) -> Refusal | None:
     if model.thinking is ThinkingStyle.NONE:
-        return ThinkingUnsupported(model.id)
+        dynamic = thinking.level is not None or thinking.budget == -1
+        return ThinkingUnsupported(model.id, dynamic)
     if thinking.level is not None:
         if model.thinking is ThinkingStyle.BUDGET:
             return LevelOnBudgetModel(model.id, thinking.level)

@@ -243,18 +243,27 @@ async def test_an_effort_without_adaptive_thinking_is_dropped_and_named(
     assert "thinkingConfig" not in gateway.gemini_bodies()[-1].get("generationConfig", {})
 
 
-@pytest.mark.parametrize("thinking", [{"type": "adaptive"},
-                                      {"type": "enabled", "budget_tokens": 1024}])
-async def test_thinking_on_a_model_without_it_is_refused_alike(
-    gateway: TwoUpstreams, thinking: dict[str, Any]
+ADAPTIVE_REFUSED = ("thinking.type: adaptive thinking is not supported on this model "
+                    "('gem-plain' has no thinking)")
+
+
+@pytest.mark.parametrize(("thinking", "effort", "refused"), [
+    ({"type": "adaptive"}, "high", ADAPTIVE_REFUSED),
+    ({"type": "adaptive"}, None, ADAPTIVE_REFUSED),
+    ({"type": "enabled", "budget_tokens": 1024}, None,
+     "thinking: 'gem-plain' does not support thinking"),
+], ids=["adaptive-with-effort", "adaptive", "enabled"])
+async def test_thinking_on_a_model_without_it_is_refused(
+    gateway: TwoUpstreams, thinking: dict[str, Any], effort: str | None, refused: str
 ) -> None:
+    """Adaptive thinking's refusal names `thinking.type` and says adaptive thinking is not
+    supported, the wording Claude Code reads as its cue to ask for thinking another way."""
     body = message("gem-plain", max_tokens=2048, thinking=thinking,
-                   output_config={"effort": "high"} if thinking["type"] == "adaptive" else None)
+                   output_config={"effort": effort} if effort else None)
     body = {key: value for key, value in body.items() if value is not None}
     response = await gateway.http.post("/v1/messages", json=body, headers=headers(gateway))
     assert response.status_code == 400
     error = response.json()
     assert error["type"] == "error" and error["error"] == {
-        "type": "invalid_request_error",
-        "message": "thinking: 'gem-plain' does not support thinking"}
+        "type": "invalid_request_error", "message": refused}
     assert gateway.gemini.requests == []

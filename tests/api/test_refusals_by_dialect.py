@@ -96,6 +96,25 @@ TABLE: dict[str, dict[str, tuple[str, dict[str, Any], Any]]] = {
                     "model.", "reasoning_effort", "unsupported_parameter")),
         "anthropic": (SMOL, {"thinking": {"type": "adaptive"},
                              "output_config": {"effort": "high"}},
+                      f"thinking.type: adaptive thinking is not supported on this model "
+                      f"('{SMOL}' has no thinking)"),
+    },
+    # Left to the model (a dynamic budget, an effort, adaptive): only Anthropic's words change.
+    "dynamic-thinking-on-a-model-without-it": {
+        "gemini": (SMOL, {"generationConfig": {"thinkingConfig": {"thinkingBudget": -1}}},
+                   f"Thinking is not enabled for models/{SMOL}"),
+        "openai": (SMOL, {"reasoning_effort": "high"},
+                   ("Unsupported parameter: 'reasoning_effort' is not supported with this "
+                    "model.", "reasoning_effort", "unsupported_parameter")),
+        "anthropic": (SMOL, {"thinking": {"type": "adaptive"}},
+                      f"thinking.type: adaptive thinking is not supported on this model "
+                      f"('{SMOL}' has no thinking)"),
+    },
+    "a-fixed-budget-on-a-model-without-thinking": {
+        "gemini": (SMOL, {"generationConfig": {"thinkingConfig": {"thinkingBudget": 2048}}},
+                   f"Thinking is not enabled for models/{SMOL}"),
+        "anthropic": (SMOL, {"max_tokens": 4096,
+                             "thinking": {"type": "enabled", "budget_tokens": 2048}},
                       f"thinking: '{SMOL}' does not support thinking"),
     },
     "level-on-a-budget-model": {

@@ -558,6 +558,88 @@ def script_thinking(kind: str, fakes: Fakes) -> None:
         fakes.gemini.replies.append(gemini.Reply(raw_body=orjson.dumps(document)))
 
 
+CALL_AFTER_THOUGHT = [{"text": "Check Lima.", "thought": True},
+                      {"functionCall": {"name": "get_weather", "args": {"city": "Lima"}},
+                       "thoughtSignature": "c2ln"}]
+
+
+def script_thought_then_call(kind: str, fakes: Fakes) -> None:
+    if kind == "anthropic":
+        fakes.anthropic.replies.append(anthropic.Reply(
+            thinking="Check Lima.", redacted="opaque-data", text="Let me look.",
+            stop_reason="tool_use",
+            tool_calls=[{"name": "get_weather", "input": {"city": "Lima"}}]))
+    elif kind == "openai":
+        script_calls(kind, fakes, [("get_weather", {"city": "Lima"})])
+    else:
+        document = {"candidates": [{"content": {"role": "model", "parts": CALL_AFTER_THOUGHT},
+                                    "finishReason": "STOP", "index": 0}],
+                    "modelVersion": "gemini-up"}
+        fakes.gemini.replies.append(gemini.Reply(raw_body=orjson.dumps(document)))
+
+
+def without_thoughts(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The model turn as Gemini CLI sends it back: thought parts left out, text pieces joined,
+    signatures kept only on function calls."""
+    text = "".join(p["text"] for p in parts if "text" in p and not p.get("thought"))
+    calls = [p for p in parts if "functionCall" in p]
+    return ([{"text": text}] if text else []) + calls
+
+
+async def _answer_the_call(kind: str, gw: Gateway, fakes: Fakes, config: dict[str, Any],
+                           model_parts: list[dict[str, Any]]) -> dict[str, Any]:
+    call = next(p["functionCall"] for p in model_parts if "functionCall" in p)
+    result = {"functionResponse": {**({"id": call["id"]} if "id" in call else {}),
+                                   "name": "get_weather", "response": {"temp": 20}}}
+    script_text(kind, fakes, "20 degrees.")
+    body = {"contents": [user("Weather in Lima?"), {"role": "model", "parts": model_parts},
+                         {"role": "user", "parts": [result]}],
+            "tools": [WEATHER], "generationConfig": config}
+    response = await gw.http.post(url(kind, "think"), json=body)
+    assert parts_of(response) == [{"text": "20 degrees."}]
+    if kind == "gemini":
+        assert_forwarded(fakes, response.request.content)
+    return received(kind, fakes)
+
+
+HIDDEN_THINKING = {"thinkingConfig": {"thinkingBudget": 2048}}
+
+
+@scenario
+async def thinking_then_a_call_answered_without_the_thought(
+    kind: str, gw: Gateway, fakes: Fakes
+) -> None:
+    """Gemini CLI drops thought parts from the history and keeps signatures on calls only, so
+    the call's signature alone must bring Anthropic's thinking back, shown or hidden (hidden
+    thinking rides on the text before the call); a client that sends every part back must not
+    send the thinking twice."""
+    for config in (THINKING, HIDDEN_THINKING):
+        body = {"contents": [user("Weather in Lima?")], "tools": [WEATHER],
+                "generationConfig": config}
+        script_thought_then_call(kind, fakes)
+        whole = parts_of(await gw.http.post(url(kind, "think"), json=body))
+        parts = whole
+        if kind == "gemini":  # pass-through: Gemini's own signatures, as Gemini sent them
+            assert whole == CALL_AFTER_THOUGHT
+        else:  # the fake Gemini streams only scripted text; the others stream calls too
+            script_thought_then_call(kind, fakes)
+            streamed = await gw.http.post(url(kind, "think", stream=True), json=body)
+            parts = [part for event in sse_events(streamed)
+                     for c in event.get("candidates", [])
+                     for part in c["content"].get("parts", [])]
+        if kind == "openai":
+            assert all("thoughtSignature" not in part for part in parts + whole)
+        for model_parts in (without_thoughts(parts), without_thoughts(whole), whole):
+            sent = await _answer_the_call(kind, gw, fakes, config, model_parts)
+            if kind == "anthropic":  # the fake refuses thinking it did not sign, or none
+                blocks = sent["messages"][1]["content"]
+                assert [b["type"] for b in blocks] == [
+                    "thinking", "redacted_thinking", "text", "tool_use"]
+                assert blocks[0] == {"type": "thinking", "thinking": "Check Lima.",
+                                     "signature": anthropic.signature_for("Check Lima.")}
+                assert blocks[1]["data"] == "opaque-data"
+
+
 @scenario
 async def thinking_on_a_model_without_thinking_is_refused(
     kind: str, gw: Gateway, fakes: Fakes

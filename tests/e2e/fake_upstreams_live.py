@@ -78,19 +78,28 @@ def env_key(provider: str) -> str:
     return "CG_E2E_" + provider.upper().replace("-", "_") + "_KEY"
 
 
-def config_text(fakes: Fakes, *, limited: bool = False) -> str:
+# What a thinking model of each kind declares: agent CLIs ask every model for its thoughts.
+THINKING_MODEL = ", thinking: {style: budget, budget_min: 1024, budget_max: 24576}"
+
+
+def config_text(fakes: Fakes, *, limited: bool = False, thinking: bool = False) -> str:
+    """`thinking`: every model thinks (with budgets), and the OpenAI provider takes
+    reasoning_effort, as the reasoning models agent CLIs are pointed at do."""
     providers = provider_names(limited=limited)
     lines = ["routing: {retries: 0}", "providers:"]
     for name in providers:
         kind = name.removesuffix("-limited")
-        lines.append(f"  {name}: {{kind: {kind}, base_url: '{provider_url(kind, fakes.urls[kind])}'"
+        reasoning = "supports_reasoning: true, " if thinking and kind == "openai" else ""
+        lines.append(f"  {name}: {{kind: {kind}, {reasoning}"
+                     f"base_url: '{provider_url(kind, fakes.urls[kind])}'"
                      f", api_key: 'env:{env_key(name)}'}}")
     lines.append("models:")
     for name in providers:
         kind = name.removesuffix("-limited")
         model = name if name != kind else f"{kind}-text"
         lines.append(f"  {model}: {{provider: {name}, upstream_model: {UPSTREAM_MODEL[kind]},"
-                     " input_token_limit: 100000, output_token_limit: 8192}")
+                     " input_token_limit: 100000, output_token_limit: 8192"
+                     f"{THINKING_MODEL if thinking else ''}}}")
     return "\n".join(lines) + "\n"
 
 
@@ -106,16 +115,18 @@ class FakesGateway:
 
 def serve_before_fakes(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, name: str,
-    *, limited: bool = False,
+    *, limited: bool = False, thinking: bool = False,
 ) -> Iterator[FakesGateway]:
-    """For a module-scoped fixture: the fakes, then the gateway in front of them; both are
-    stopped when the generator is closed."""
+    """For a module-scoped fixture: the fakes, then the gateway in front of them (see
+    `config_text` for `limited` and `thinking`); both are stopped when the generator is
+    closed."""
     with FakesThread() as fakes, pytest.MonkeyPatch.context() as patch:
         for provider in provider_names(limited=limited):
             # The server resolves env: references.
             patch.setenv(env_key(provider), f"secret-{provider}")
         root = tmp_path_factory.mktemp(name)
-        for gateway in start_gateway(root, pytestconfig, config_text(fakes, limited=limited)):
+        text = config_text(fakes, limited=limited, thinking=thinking)
+        for gateway in start_gateway(root, pytestconfig, text):
             yield FakesGateway(gateway, fakes)
 
 

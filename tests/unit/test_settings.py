@@ -34,7 +34,7 @@ def test_embedded_defaults_describe_the_local_models(tmp_path: Path) -> None:
     model = settings.model("smollm2-135m-instruct")
     assert model is not None and model.provider == "local"
     assert model.info.thinking is ThinkingStyle.NONE
-    assert model.info.input_token_limit == 8192
+    assert model.info.input_token_limit == 16384  # the local model's default context
     assert model.info.generation_methods == ("generateContent", "countTokens")
     embedder = settings.model("all-minilm-l6-v2")
     assert embedder is not None and embedder.provider == "local-embedding"

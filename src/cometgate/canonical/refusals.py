@@ -11,7 +11,11 @@ from typing import TypeAlias
 
 @dataclass(frozen=True, slots=True)
 class ThinkingUnsupported:
+    """`dynamic`: the model was to decide how much to think (a dynamic budget or a level)
+    rather than given a fixed budget."""
+
     model: str
+    dynamic: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ Anthropic's rules, and how the canonical conversation is bent to meet them:
 - a result's content follows `tool_results` (an Anthropic caller's own block comes back as it
   was sent; any other response goes as its JSON text);
 - thinking blocks must come back unchanged: they arrive packed in a part's thought signature
-  (see `envelope`) and are unpacked in front of that part's own block, which keeps their order;
+  (see `envelope`) and are unpacked in front of that part's own block, which keeps their order
+  (or first in the turn when it holds no thinking yet; a block already there is not repeated);
 - blocks may not be empty: empty text is left out, and a message left with nothing is skipped.
 """
 
@@ -44,6 +45,7 @@ from cometgate.errors import InvalidRequest
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 Block = dict[str, Any]
+THINKING_TYPES = frozenset({"thinking", "redacted_thinking"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +110,7 @@ def _add_assistant(encoder: _Encoder, turn: int, message: Message) -> None:
         if isinstance(part, ReasoningPart):
             content.extend(_reasoning(encoder, where, part, carried))
             continue
-        content.extend(_thinking_carried(encoder, where, part))
+        _place_carried(content, _thinking_carried(encoder, where, part))
         if isinstance(part, TextPart):
             if part.text:
                 content.append({"type": "text", "text": part.text})
@@ -141,6 +143,20 @@ def _thinking_carried(encoder: _Encoder, where: str, part: Part) -> list[Block]:
             f"{where}.signature: not a thought signature from an Anthropic model")
         return []
     return [dict(block) for block in blocks]
+
+
+def _place_carried(content: list[Block], blocks: list[Block]) -> None:
+    """Puts thinking carried on a part's signature in front of that part. Blocks the turn
+    already holds are skipped: a Gemini answer copies its thinking onto the function call
+    (`gemini.call_thinking`), and a caller may send back the thought parts and the call.
+    When the turn holds no thinking yet they go first, because Anthropic wants a turn's
+    thinking before its text, and a caller that dropped the thought parts still has the text
+    that followed them."""
+    fresh = [block for block in blocks if block not in content]
+    if any(block["type"] in THINKING_TYPES for block in content):
+        content.extend(fresh)
+    else:
+        content[0:0] = fresh
 
 
 def _tool_use(encoder: _Encoder, turn: int, part: ToolCallPart) -> Block:

@@ -212,11 +212,20 @@ class _Decoder:
         return ToolResultPart(name, tool_result_response(content, is_error), call_id)
 
 
+# Anthropic's own words for a system message inside `messages` without its beta: Claude Code
+# reads them ("Unexpected role", "input message role") as the sign to resend its mid-conversation
+# system text inside a user turn, so other wording fails every one of its turns.
+SYSTEM_ROLE = ('Unexpected role "system". The Messages API accepts a top-level `system` '
+               'parameter, not "system" as an input message role.')
+
+
 def _role(value: object, path: str) -> Role:
     if value == "user":
         return "user"
     if value == "assistant":
         return "assistant"
+    if value == "system":
+        raise invalid("messages", SYSTEM_ROLE)
     raise invalid(path, REQUIRED if value is None else "Input should be 'user' or 'assistant'")
 
 

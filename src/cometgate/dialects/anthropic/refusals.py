@@ -23,6 +23,12 @@ from cometgate.errors import InvalidRequest
 
 def anthropic_refusal(refusal: Refusal) -> InvalidRequest:
     match refusal:
+        case ThinkingUnsupported(model=model, dynamic=True):
+            # Only adaptive thinking leaves the amount to the model. Claude Code reads this
+            # wording (`thinking.type`, "adaptive", "not supported") as its cue to change
+            # how it asks for thinking.
+            return _at("thinking.type", "adaptive thinking is not supported on this model "
+                                        f"('{model}' has no thinking)")
         case ThinkingUnsupported(model=model):
             return _at("thinking", f"'{model}' does not support thinking")
         case LevelOnBudgetModel(model=model) | LevelNotOffered(model=model):

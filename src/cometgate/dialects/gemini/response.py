@@ -34,6 +34,7 @@ from cometgate.canonical import (
     ToolResultPart,
     Usage,
 )
+from cometgate.dialects.gemini.call_thinking import CallThinking
 
 FINISH_REASONS = {
     FinishReason.STOP: "STOP",
@@ -121,7 +122,9 @@ def _logprob_candidate(token: str, logprob: float) -> dict[str, Any]:
 def encode_candidate(candidate: Candidate) -> dict[str, Any]:
     content: dict[str, Any] = {"role": "model"}
     if candidate.parts:
-        content = {"parts": [encode_part(p) for p in candidate.parts], "role": "model"}
+        carry = CallThinking()
+        parts = [encode_part(carry.part(p)) for p in candidate.parts]
+        content = {"parts": parts, "role": "model"}
     out: dict[str, Any] = {"content": content}
     if candidate.finish_reason is not None:
         out["finishReason"] = FINISH_REASONS[candidate.finish_reason]

@@ -23,6 +23,7 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
+from cometgate.dialects.gemini.call_thinking import CallThinking
 from cometgate.dialects.gemini.errors import encode_stream_error
 from cometgate.dialects.gemini.response import (
     FINISH_REASONS,
@@ -45,6 +46,7 @@ class ChunkAssembler:
         self._usage: Usage | None = None
         self._usage_sent = True
         self._held: dict[int, FinishReason] = {}
+        self._call_thinking = CallThinking()
 
     def feed(self, event: StreamEvent) -> list[dict[str, Any]]:
         match event:
@@ -56,6 +58,7 @@ class ChunkAssembler:
                 }
                 return []
             case PartDelta(part=part, index=index, logprobs=logprobs):
+                part = self._call_thinking.part(part, index)
                 content = {"parts": [encode_part(part)], "role": "model"}
                 candidate: dict[str, Any] = {"content": content}
                 if logprobs:

@@ -25,7 +25,7 @@ from cometgate.canonical import (
     ToolResultPart,
 )
 from cometgate.dialects.anthropic.encode import AnthropicOptions, encode_request
-from cometgate.dialects.anthropic.envelope import pack, redacted_block, thinking_block
+from cometgate.dialects.anthropic.envelope import MAGIC, pack, redacted_block, thinking_block
 from cometgate.errors import InvalidRequest
 
 HI = Message("user", (TextPart("hi"),))
@@ -391,3 +391,28 @@ def test_anthropic_extensions_ride_along_but_canonical_fields_win() -> None:
                                  "openai": {"user": "ignored"}})
     assert body["metadata"] == {"user_id": "u1"} and body["model"] == "claude-x"
     assert "user" not in body
+
+
+def test_thinking_copied_onto_a_call_comes_back_first_and_once() -> None:
+    thought, hidden = thinking_block("Check.", "sig-1"), redacted_block("opaque")
+    call = ToolCallPart("get_weather", {"city": "Lima"}, "toolu_1", pack([thought, hidden]))
+    expected = [thought, hidden, {"type": "text", "text": "Looking."},
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                 "input": {"city": "Lima"}}]
+    # The caller left the thought parts out and kept the text before the call.
+    body, dropped = encode(messages=(HI, model(TextPart("Looking."), call)))
+    assert (body["messages"][1]["content"], dropped) == (expected, ())
+    # The caller sent every part back: the copy on the call adds nothing.
+    body, dropped = encode(messages=(HI, model(
+        ReasoningPart("Check.", pack([thought])), ReasoningPart("", pack([hidden])),
+        TextPart("Looking."), call)))
+    assert (body["messages"][1]["content"], dropped) == (expected, ())
+
+
+def test_a_malformed_envelope_on_a_call_is_reported_not_trusted() -> None:
+    for signature in (MAGIC + b"{not json", MAGIC + b"[]", MAGIC + b'[{"type":"text"}]'):
+        call = ToolCallPart("get_weather", {"city": "Lima"}, "toolu_1", signature)
+        body, dropped = encode(messages=(HI, model(call)))
+        assert [b["type"] for b in body["messages"][1]["content"]] == ["tool_use"]
+        assert dropped == (
+            "messages[1].parts[0].signature: not a thought signature from an Anthropic model",)

@@ -495,7 +495,10 @@ def after_call(*blocks: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("document", "path", "text"), [
     ({**BASE, "messages": [{"content": "x"}]}, "messages.0.role", "Field required"),
-    ({**BASE, "messages": [{"role": "system", "content": "x"}]}, "messages.0.role",
+    ({**BASE, "messages": [{"role": "system", "content": "x"}]}, "messages",
+     'Unexpected role "system". The Messages API accepts a top-level `system` parameter, not '
+     '"system" as an input message role.'),
+    ({**BASE, "messages": [{"role": "tool", "content": "x"}]}, "messages.0.role",
      "Input should be 'user' or 'assistant'"),
     ({**BASE, "messages": [{"role": "user", "content": ""}, {"role": "assistant",
                                                              "content": "a"}]},

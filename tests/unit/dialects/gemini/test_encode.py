@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -23,6 +26,7 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
+from cometgate.dialects.anthropic.envelope import pack, redacted_block, thinking_block
 from cometgate.dialects.gemini.errors import api_key_invalid_error, encode_error
 from cometgate.dialects.gemini.models import encode_count_tokens, encode_model_list
 from cometgate.dialects.gemini.response import encode_response
@@ -221,3 +225,50 @@ def test_count_tokens() -> None:
         response=orjson.loads(encode_count_tokens(7)), kwargs={}
     )
     assert sdk.total_tokens == 7
+
+
+THOUGHT = thinking_block("Check Lima.", "sig-lima")
+HIDDEN = redacted_block("opaque")
+CALL = ToolCallPart("get_weather", {"city": "Lima"}, "toolu_1")
+
+
+def _signatures(parts: list[dict[str, Any]]) -> list[bytes | None]:
+    return [base64.b64decode(p["thoughtSignature"]) if "thoughtSignature" in p else None
+            for p in parts]
+
+
+def test_anthropic_thinking_is_copied_onto_the_call_that_follows_it() -> None:
+    parts = (ReasoningPart("Check Lima.", pack([THOUGHT])), ReasoningPart("", pack([HIDDEN])),
+             TextPart("Let me look."), CALL, ToolCallPart("get_weather", {"city": "Oslo"}))
+    response = GenerateResponse("m", (Candidate(parts, FinishReason.STOP),), USAGE, "r", 0.0)
+    encoded = orjson.loads(encode_response(response))["candidates"][0]["content"]["parts"]
+    assert _signatures(encoded) == [pack([THOUGHT]), pack([HIDDEN]), None,
+                                    pack([THOUGHT, HIDDEN]), None]
+
+
+def test_a_call_keeps_its_own_signature_and_gemini_signatures_are_not_copied() -> None:
+    parts = (ReasoningPart("hmm", b"gemini-sig"), CALL,
+             ReasoningPart("Check Lima.", pack([THOUGHT])), replace(CALL, signature=b"own"))
+    response = GenerateResponse("m", (Candidate(parts, FinishReason.STOP),), USAGE, "r", 0.0)
+    encoded = orjson.loads(encode_response(response))["candidates"][0]["content"]["parts"]
+    assert _signatures(encoded) == [b"gemini-sig", None, pack([THOUGHT]), b"own"]
+
+
+def test_a_stream_copies_each_candidates_own_thinking_onto_its_call() -> None:
+    encoder = GeminiStreamEncoder("sse")
+    events = [StreamStarted("m", "r", 0.0), PartDelta(ReasoningPart("Check Lima.")),
+              PartDelta(ReasoningPart("", pack([THOUGHT]))),
+              PartDelta(ReasoningPart("", pack([HIDDEN])), index=1),
+              PartDelta(CALL, index=1), PartDelta(CALL), PartDelta(CALL)]
+    body = b"".join(piece for event in events for piece in encoder.feed(event))
+    chunks = [orjson.loads(e[6:]) for e in body.split(b"\r\n\r\n")[:-1]]
+    calls = [(c["candidates"][0]["index"], _signatures(c["candidates"][0]["content"]["parts"]))
+             for c in chunks if "functionCall" in c["candidates"][0]["content"]["parts"][0]]
+    assert calls == [(1, [pack([HIDDEN])]), (0, [pack([THOUGHT])]), (0, [None])]
+
+
+def test_hidden_thinking_on_a_text_part_is_copied_onto_the_call_too() -> None:
+    parts = (TextPart("Let me look.", pack([THOUGHT])), CALL)
+    response = GenerateResponse("m", (Candidate(parts, FinishReason.STOP),), USAGE, "r", 0.0)
+    encoded = orjson.loads(encode_response(response))["candidates"][0]["content"]["parts"]
+    assert _signatures(encoded) == [pack([THOUGHT]), pack([THOUGHT])]
