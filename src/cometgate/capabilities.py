@@ -18,6 +18,7 @@ from cometgate.canonical import (
     ModelInfo,
     ThinkingConfig,
     ThinkingStyle,
+    Untranslated,
 )
 from cometgate.canonical.refusals import (
     BudgetOutOfRange,
@@ -95,6 +96,22 @@ def efforts_as_offered_levels(request: GenerateRequest, model: ModelInfo) -> Gen
     level = nearest_level(thinking.level, model.thinking_levels)
     return request if level == thinking.level else replace(
         request, thinking=replace(thinking, level=level))
+
+
+def adaptive_as_no_thinking(request: GenerateRequest, model: ModelInfo) -> GenerateRequest:
+    """For Anthropic callers: adaptive thinking (the model decides whether and how much to
+    think, with or without an effort) on a model that cannot think is met by not thinking —
+    a choice adaptive thinking allows — and reported as dropped (a strict policy refuses it
+    instead, and does not call this). Claude Code asks every model for adaptive thinking and
+    has no fallback that turns it off. A fixed `budget_tokens` is a demand: still refused."""
+    thinking = request.thinking
+    if (thinking is None or model.thinking is not ThinkingStyle.NONE
+            or not (thinking.level is not None or thinking.budget == -1)):
+        return request
+    dropped = Untranslated(
+        "thinking", f"models/{model.id} does not think; adaptive thinking lets the model "
+        "decide, and this one answers without thinking", droppable=True)
+    return replace(request, thinking=None, untranslated=(*request.untranslated, dropped))
 
 
 def _thinking_refusal(thinking: ThinkingConfig, model: ModelInfo) -> Refusal | None:

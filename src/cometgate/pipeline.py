@@ -32,6 +32,7 @@ from cometgate.canonical import (
 )
 from cometgate.capabilities import (
     RefusalWords,
+    adaptive_as_no_thinking,
     check_request,
     efforts_as_offered_levels,
     levels_as_budget,
@@ -297,6 +298,8 @@ class Gateway:
                 request = levels_as_budget(request, route.info)
             if call.dialect == "anthropic":
                 request = efforts_as_offered_levels(request, route.info)
+                if _policy(call, route) != "strict":  # strict hears the refusal instead
+                    request = adaptive_as_no_thinking(request, route.info)
             check_request(request, route.info, call.words)
             dropped = _untranslated(request, route, _policy(call, route))
         except RequestRejected as exc:

@@ -245,25 +245,50 @@ async def test_an_effort_without_adaptive_thinking_is_dropped_and_named(
 
 ADAPTIVE_REFUSED = ("thinking.type: adaptive thinking is not supported on this model "
                     "('gem-plain' has no thinking)")
+ADAPTIVE = [({"type": "adaptive"}, "high"), ({"type": "adaptive"}, None)]
 
 
-@pytest.mark.parametrize(("thinking", "effort", "refused"), [
-    ({"type": "adaptive"}, "high", ADAPTIVE_REFUSED),
-    ({"type": "adaptive"}, None, ADAPTIVE_REFUSED),
-    ({"type": "enabled", "budget_tokens": 1024}, None,
-     "thinking: 'gem-plain' does not support thinking"),
-], ids=["adaptive-with-effort", "adaptive", "enabled"])
-async def test_thinking_on_a_model_without_it_is_refused(
-    gateway: TwoUpstreams, thinking: dict[str, Any], effort: str | None, refused: str
-) -> None:
-    """Adaptive thinking's refusal names `thinking.type` and says adaptive thinking is not
-    supported, the wording Claude Code reads as its cue to ask for thinking another way."""
-    body = message("gem-plain", max_tokens=2048, thinking=thinking,
+def _thinking_body(thinking: dict[str, Any], effort: str | None) -> dict[str, Any]:
+    body = message("gem-plain", max_tokens=256, thinking=thinking,
                    output_config={"effort": effort} if effort else None)
-    body = {key: value for key, value in body.items() if value is not None}
+    return {key: value for key, value in body.items() if value is not None}
+
+
+@pytest.mark.parametrize(("thinking", "effort"), ADAPTIVE, ids=["with-effort", "alone"])
+async def test_adaptive_thinking_on_a_model_without_it_answers_without_thinking(
+    gateway: TwoUpstreams, thinking: dict[str, Any], effort: str | None
+) -> None:
+    """Adaptive thinking lets the model decide whether to think; a model that cannot think
+    decides not to. Claude Code asks every model for it and cannot be told to stop."""
+    response = await gateway.http.post("/v1/messages", json=_thinking_body(thinking, effort),
+                                       headers=headers(gateway))
+    assert response.status_code == 200, response.text
+    assert "thinking" in response.headers["x-cometgate-dropped"].split(", ")
+    assert "thinkingConfig" not in gateway.gemini_bodies()[-1].get("generationConfig", {})
+
+
+@pytest.mark.parametrize(("thinking", "effort"), ADAPTIVE, ids=["with-effort", "alone"])
+async def test_adaptive_thinking_on_a_model_without_it_is_refused_under_strict(
+    gateway: TwoUpstreams, thinking: dict[str, Any], effort: str | None
+) -> None:
+    strict = await gateway.key_with("strict")
+    response = await gateway.http.post("/v1/messages", json=_thinking_body(thinking, effort),
+                                       headers={**headers(gateway), "x-api-key": strict})
+    assert response.status_code == 400
+    assert response.json()["error"] == {"type": "invalid_request_error",
+                                        "message": ADAPTIVE_REFUSED}
+    assert gateway.gemini.requests == []
+
+
+async def test_a_fixed_thinking_budget_on_a_model_without_it_is_refused(
+    gateway: TwoUpstreams,
+) -> None:
+    body = message("gem-plain", max_tokens=2048,
+                   thinking={"type": "enabled", "budget_tokens": 1024})
     response = await gateway.http.post("/v1/messages", json=body, headers=headers(gateway))
     assert response.status_code == 400
     error = response.json()
     assert error["type"] == "error" and error["error"] == {
-        "type": "invalid_request_error", "message": refused}
+        "type": "invalid_request_error",
+        "message": "thinking: 'gem-plain' does not support thinking"}
     assert gateway.gemini.requests == []

@@ -39,8 +39,8 @@ def test_gemini_cli_answers_from_the_bundled_model(gateway: LiveGateway, tmp_pat
 
 def test_claude_code_answers_from_the_bundled_model(gateway: LiveGateway, tmp_path: Path
                                                      ) -> None:
-    bundled = readme_exports("MAX_THINKING_TOKENS", gateway)
-    assert bundled == {"MAX_THINKING_TOKENS": "0", "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "1024"}
+    bundled = readme_exports("--tools", gateway)
+    assert bundled == {"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "1024"}
     done = run_claude(gateway, Workspace.under(tmp_path), "Say hello in one short sentence.",
                       model=MODEL, extra_env=bundled, args=("--tools", ""),
                       seconds=LOCAL_RUN_SECONDS)
