@@ -55,6 +55,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_head = True  # a fresh connection owes a request head
         self._refused = False
         self._peer_done = False
+        self._pipelining = False  # the client sent a request before its previous answer
         self._head_timer: asyncio.TimerHandle | None = None
         self._arm_head_timer()
 
@@ -75,11 +76,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().data_received(data)
 
     def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio.Protocol's
-        """True keeps the sending side open: the requests already read still get answers."""
+        """True keeps the sending side open: the requests already read still get answers.
+
+        A shut sending side and a closed socket look the same here. A client that pipelined
+        its requests and then shut its side is waiting for the answers; one that sent a single
+        request and closed has hung up, and the request in flight is abandoned (the
+        disconnect cancels its upstream call), as proxies treat a client's close."""
         self._peer_done = True
         cycle = self.cycle
         body_cut = cycle is not None and cycle.more_body and not cycle.response_complete
-        if self._answering() and not body_cut:
+        if self._pipelining and self._answering() and not body_cut:
             return True
         return None  # the transport closes: a request cut short is a disconnect
 
@@ -88,6 +94,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         if self._refused:
             return
+        if self._answering():
+            self._pipelining = True
         super().on_message_begin()
         self._in_head = True
         self._head_fields = 0
