@@ -113,6 +113,11 @@ async def test_what_cannot_be_cancelled(gateway: Gateway) -> None:
         await gateway.app.state.background.settled()
         _error(await http.post(f"/v1/responses/{finished['id']}/cancel"), 400,
                "Cannot cancel a completed response.", None)
+        gateway.openai.replies.append(Reply(finish_reason="length"))
+        cut = (await http.post("/v1/responses", json=REQUEST)).json()
+        await gateway.app.state.background.settled()
+        _error(await http.post(f"/v1/responses/{cut['id']}/cancel"), 400,
+               "Cannot cancel an incomplete response.", None)
         _error(await http.post("/v1/responses/resp_nothing/cancel"), 404,
                "Response with id 'resp_nothing' not found.", None)
     async with gateway.http("b") as http:  # another key's response does not exist for it

@@ -89,8 +89,7 @@ class BackgroundResponses:
                 # It ended first (here or on another replica): say how, as it is now.
                 _, turn = await self.stored.stored(request, key, response_id)
                 if turn.body.get("status") != "cancelled":
-                    raise InvalidRequest(f"Cannot cancel a {turn.body.get('status')} "
-                                         "response.")
+                    raise _finished(str(turn.body.get("status")))
                 cancelled = dict(turn.body)
             body = cancelled
             task = self._tasks.get(response_id)
@@ -156,3 +155,8 @@ class BackgroundResponses:
         assert outcome.response is not None  # a background call is never forwarded
         await self.stored.settle(key, encode_response(outcome.response, frame),
                                  only_from=UNFINISHED)
+
+
+def _finished(status: str) -> InvalidRequest:
+    article = "an" if status[:1] in tuple("aeiou") else "a"
+    return InvalidRequest(f"Cannot cancel {article} {status} response.")
