@@ -1,7 +1,8 @@
 """The openai SDK's stored-response calls against a live `cometgate serve` in front of the three
 fake upstreams: `previous_response_id` on every upstream kind, `responses.retrieve`,
 `responses.input_items.list`, `responses.delete`, `store=False`, another key's ids,
-`background=True` polled with `responses.retrieve` and stopped with `responses.cancel`, and
+`background=True` polled with `responses.retrieve` and stopped with `responses.cancel`,
+`responses.compact` and a conversation continued from its compaction item, and
 reasoning `encrypted_content` round trips — Anthropic's signed thinking (the fake refuses a
 tool-use continuation without it) and Gemini's thought signature on a function call."""
 
@@ -164,6 +165,29 @@ def test_a_background_response_is_cancelled(live: Live) -> None:
     with pytest.raises(openai.BadRequestError) as refused:
         client.responses.create(model="openai-text", input="x", background=True, store=False)
     assert refused.value.param == "background"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_compact_then_continue_from_the_compaction(live: Live, kind: str) -> None:
+    client = live.client()
+    script_text(kind, live.fakes, "The user is moving to Lima and asked about rent.")
+    script_text(kind, live.fakes, "Rents in Lima vary by district.")
+    raw = client.responses.with_raw_response.compact(model=f"{kind}-text", input=[
+        {"role": "user", "content": "I am moving to Lima."},
+        {"role": "assistant", "content": "Exciting! How can I help?"},
+        {"role": "user", "content": "What about rent?"}])
+    compacted = raw.parse()
+    assert compacted.object == "response.compaction"
+    assert compacted.output[-1].type == "compaction" and compacted.usage.input_tokens > 0
+    # Sent back as received, as Codex does: the SDK's output types have no user messages,
+    # so re-serialising its parsed items would not be the same JSON.
+    following = client.responses.create(model=f"{kind}-text", input=[
+        *raw.http_response.json()["output"],
+        {"role": "user", "content": "Which district is cheapest?"}])
+    assert following.output_text == "Rents in Lima vary by district."
+    sent = _texts(received(kind, live.fakes))
+    assert "The user is moving to Lima and asked about rent." in sent
+    assert "Which district is cheapest?" in sent
 
 
 def _signed_tool_turn(live: Live) -> None:

@@ -1,6 +1,6 @@
-"""The Responses dialect's surface: `POST /v1/responses` (whole or streamed) and
-`POST /v1/responses/input_tokens`, also without `/v1`, with the same keys, limits, budgets and
-usage records as every dialect. An OpenAI-compatible upstream that serves the Responses API
+"""The Responses dialect's surface: `POST /v1/responses` (whole, streamed or in the
+background), `POST /v1/responses/input_tokens` and `POST /v1/responses/compact`, also without
+`/v1`, with the same keys, limits, budgets and usage records as every dialect. An OpenAI-compatible upstream that serves the Responses API
 itself (`responses_api: true`) gets the caller's request as it is (pass-through); every other
 model is reached through the canonical model. Token counts are always translated: the count
 goes to an upstream that counts tokens.
@@ -17,6 +17,7 @@ not found and `GET /v1/responses/{id}` answers 404. `seal` seals reasoning state
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -32,6 +33,11 @@ from cometgate.api.entrance import Entrance, dropped_header, first_byte
 from cometgate.api.stored_responses import previous_not_found, visible, with_history
 from cometgate.api.streams import CallerStream, OnEnd, encoded_stream, forwarded_stream
 from cometgate.canonical import GenerateRequest, ModelInfo
+from cometgate.dialects.responses.compaction import (
+    compacted_body,
+    require_conversation,
+    summarising_document,
+)
 from cometgate.dialects.responses.inbound import (
     decode_responses_request,
     estimate_responses,
@@ -90,6 +96,7 @@ class ResponsesApi:
                 Route(f"{prefix}/responses", self.create, methods=["POST"]),
                 Route(f"{prefix}/responses/input_tokens", self.input_tokens,
                       methods=["POST"]),
+                Route(f"{prefix}/responses/compact", self.compact, methods=["POST"]),
                 Route(f"{prefix}/responses/{{response_id}}", self.retrieve,
                       methods=["GET", "DELETE"]),
             )
@@ -148,6 +155,39 @@ class ResponsesApi:
         outcome = await entrance.gateway.count_tokens(call)
         assert outcome.total is not None  # nothing forwards a Responses caller's bytes yet
         return Response(encode_input_tokens(outcome.total), media_type=JSON_TYPE)
+
+    async def compact(self, request: Request) -> Response:
+        """The conversation summarised by the model (one metered generation) and sealed
+        into a `compaction` item (dialects/responses/compaction)."""
+        settle_dialect(request, "openai")
+        entrance = self.entrance
+        key = await entrance.caller(request)
+        document = read_responses_document(await entrance.body(request), require_input=False)
+        require_conversation(document)
+        name: str = document["model"]
+        info = self._model(request, name)
+        seal = self.seal
+        if seal is None:
+            raise InvalidRequest("Compaction is not available: this gateway keeps no secret "
+                                 "to seal the summary with.")
+        whole = await self._with_history(key, document)
+        asking = summarising_document(whole)
+        ticket = await entrance.admit(request, key, info, estimate=estimate_responses(asking),
+                                      dialect=DIALECT, stream=False)
+        call = Call(name, dialect=DIALECT,
+                    decode=lambda: decode_responses_request(asking, seal),
+                    translation=key.translation)
+
+        async def compacted() -> Response:
+            outcome = await entrance.gateway.generate(call)
+            await entrance.finish(ticket, outcome.usage, outcome.served_by)
+            headers = await entrance.limit_headers(ticket)
+            assert outcome.response is not None  # nothing forwards without a RawCall
+            body = compacted_body(whole, outcome.response, seal, int(time.time()))
+            return Response(orjson.dumps(body), media_type=JSON_TYPE, headers={
+                **headers, **dropped_header(outcome.dropped, responses_path)})
+
+        return await entrance.metered(request, ticket, compacted)
 
     async def retrieve(self, request: Request) -> Response:
         settle_dialect(request, "openai")
