@@ -1,9 +1,10 @@
 """The Responses dialect's surface: `POST /v1/responses` (whole, streamed or in the
 background), `POST /v1/responses/input_tokens` and `POST /v1/responses/compact`, also without
-`/v1`, with the same keys, limits, budgets and usage records as every dialect. An OpenAI-compatible upstream that serves the Responses API
-itself (`responses_api: true`) gets the caller's request as it is (pass-through); every other
-model is reached through the canonical model. Token counts are always translated: the count
-goes to an upstream that counts tokens.
+`/v1`, with the same keys, limits, budgets and usage records as every dialect. An
+OpenAI-compatible upstream that serves the Responses API itself (`responses_api: true`) gets
+the caller's request as it is (pass-through); every other model is reached through the
+canonical model; background and compaction requests always are. Token counts are always
+translated: the count goes to an upstream that counts tokens.
 
 Stored responses live behind `ResponseKeeper` (api/stored_responses): the routes hand it a
 `ResponseRecord` for each answer whose request has `store` on (OpenAI's default), once the
