@@ -157,6 +157,11 @@ async def test_a_bad_background_request_is_refused_before_it_is_queued(
         refused = await http.post("/v1/responses", json={
             **REQUEST, "tools": [{"type": "web_search"}]})
     assert refused.status_code == 400 and refused.json()["error"]["param"] == "tools[0].type"
+    async with gateway.http() as http:
+        unknown = await http.post("/v1/responses", json={
+            **REQUEST, "previous_response_id": "resp_gone"})
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["code"] == "previous_response_not_found"
     assert gateway.openai.requests == []
 
 
@@ -167,6 +172,10 @@ async def test_a_response_in_flight_when_the_gateway_stopped_fails_at_the_next_s
         gateway.openai.replies.append(Reply(hold=asyncio.Event()))  # still answering at stop
         async with gateway.http() as http:
             queued = (await http.post("/v1/responses", json=REQUEST)).json()
+    # Stopping cancelled the generation, and recorded it once (the usage log is committed).
+    async with await open_database(_settings(tmp_path, None).database_url) as database:
+        [record] = await UsageQueries(database).records()
+    assert (record.status, record.failure_class) == (499, "cancelled")
     settings = _settings(tmp_path, None)
     app = create_app(settings, providers=_providers(settings, FakeOpenAIUpstream(),
                                                     FakeAnthropicUpstream()))

@@ -53,7 +53,10 @@ JSON_TYPE = "application/json"
 class BackgroundResponses:
     entrance: Entrance
     stored: StoredResponses
-    _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # Each running task with the ticket it settles: a task cancelled before its first step
+    # never runs its own handler, so whoever cancels it settles the ticket too (the meter
+    # settles a ticket once, whoever comes first).
+    _tasks: dict[str, tuple[asyncio.Task[None], Ticket]] = field(default_factory=dict)
 
     def routes(self) -> list[BaseRoute]:
         return [Route(f"{prefix}/responses/{{response_id}}/cancel", self.cancel,
@@ -71,7 +74,7 @@ class BackgroundResponses:
         await self.stored.keep(key, response_record(document, queued))
         task = asyncio.create_task(self._run(key, call, ticket, frame),
                                    name=f"background-{frame.id}")
-        self._tasks[frame.id] = task
+        self._tasks[frame.id] = task, ticket
         task.add_done_callback(lambda _: self._tasks.pop(frame.id, None))
         return queued
 
@@ -92,9 +95,10 @@ class BackgroundResponses:
                     raise _finished(str(turn.body.get("status")))
                 cancelled = dict(turn.body)
             body = cancelled
-            task = self._tasks.get(response_id)
-            if task is not None:
-                task.cancel()
+            running = self._tasks.get(response_id)
+            if running is not None:
+                running[0].cancel()
+                await self._cancelled(running[1])
         return Response(orjson.dumps(visible(body, ())), media_type=JSON_TYPE)
 
     async def recover(self) -> int:
@@ -114,16 +118,18 @@ class BackgroundResponses:
 
     async def settled(self) -> None:
         """Wait until every background response started so far has ended (for tests)."""
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await asyncio.gather(*(task for task, _ in self._tasks.values()),
+                             return_exceptions=True)
 
     async def aclose(self) -> None:
         """Cancel what is still running; its stored state is left for `recover`."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
+        running = list(self._tasks.values())
+        for task, _ in running:
             task.cancel()
-        for task in tasks:
+        for task, ticket in running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await self._cancelled(ticket)
 
     async def _run(self, key: KeyRecord, call: Call, ticket: Ticket, frame: Frame) -> None:
         try:
@@ -133,6 +139,9 @@ class BackgroundResponses:
         except Exception:  # the store failed: nobody awaits this task to hear it
             logger.exception("background response %s could not be stored", frame.id)
 
+    async def _cancelled(self, ticket: Ticket) -> None:
+        await self.entrance.meter.finish(ticket, Served(499, failure_class=CANCELLED))
+
     async def _generate(self, key: KeyRecord, call: Call, ticket: Ticket, frame: Frame
                         ) -> None:
         meter = self.entrance.meter
@@ -141,7 +150,7 @@ class BackgroundResponses:
                                      only_from=("queued",))
             outcome = await self.entrance.gateway.generate(call)
         except asyncio.CancelledError:
-            await meter.finish(ticket, Served(499, failure_class=CANCELLED))
+            await self._cancelled(ticket)
             raise
         except Exception as exc:
             error = exc if isinstance(exc, GatewayError) else InternalError(
