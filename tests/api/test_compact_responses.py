@@ -77,6 +77,22 @@ async def test_the_compaction_item_comes_back_as_the_summary(gateway: Gateway) -
     assert "Lovely; what would you like to know?" not in str(sent)  # compacted away
 
 
+async def test_tools_sent_with_a_compaction_are_declared_but_not_called(
+    gateway: Gateway
+) -> None:
+    gateway.openai.replies.append(Reply(text=SUMMARY))
+    weather = {"type": "function", "name": "weather", "parameters": {"type": "object"}}
+    async with gateway.http() as http:
+        response = await _compact(http, tools=[weather], input=[
+            {"role": "user", "content": "Weather in Lima?"},
+            {"type": "function_call", "call_id": "c1", "name": "weather", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "Mild."}])
+    assert response.status_code == 200, response.text
+    sent = gateway.openai.requests[-1]
+    assert [t["function"]["name"] for t in sent["tools"]] == ["weather"]
+    assert sent["tool_choice"] == "none"
+
+
 async def test_a_stored_conversation_is_compacted_by_its_id(gateway: Gateway) -> None:
     gateway.openai.replies += [Reply(text="Lima is mild in May."), Reply(text=SUMMARY)]
     first = await gateway.create(input="What is Lima like in May?")

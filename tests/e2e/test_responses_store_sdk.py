@@ -172,9 +172,13 @@ def test_compact_then_continue_from_the_compaction(live: Live, kind: str) -> Non
     client = live.client()
     script_text(kind, live.fakes, "The user is moving to Lima and asked about rent.")
     script_text(kind, live.fakes, "Rents in Lima vary by district.")
-    raw = client.responses.with_raw_response.compact(model=f"{kind}-text", input=[
+    raw = client.responses.with_raw_response.compact(model=f"{kind}-text",
+                                                      input=[
         {"role": "user", "content": "I am moving to Lima."},
-        {"role": "assistant", "content": "Exciting! How can I help?"},
+        {"type": "function_call", "call_id": "call_1", "name": "weather",
+         "arguments": '{"city": "Lima"}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": "Mild, 19 C."},
+        {"role": "assistant", "content": "Mild weather. How can I help?"},
         {"role": "user", "content": "What about rent?"}])
     compacted = raw.parse()
     assert compacted.object == "response.compaction"

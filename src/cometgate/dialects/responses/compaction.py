@@ -43,13 +43,18 @@ def require_conversation(document: Mapping[str, Any]) -> None:
 
 def summarising_document(document: Mapping[str, Any]) -> dict[str, Any]:
     """The Responses request that asks the model for the summary: the conversation, then the
-    request to summarise it; stored nowhere."""
+    request to summarise it; stored nowhere. The caller's `tools` go along, not to be called
+    (`tool_choice` "none"): some upstreams refuse a history with tool calls and no tools."""
     own = document.get("input")
     items = [{"type": "message", "role": "user", "content": own}] if isinstance(own, str) \
         else list(own if isinstance(own, list) else ())
-    return {"model": document["model"], "instructions": document.get("instructions"),
-            "input": [*items, {"type": "message", "role": "user", "content": SUMMARY_REQUEST}],
-            "store": False}
+    asking = {"model": document["model"], "instructions": document.get("instructions"),
+              "input": [*items, {"type": "message", "role": "user",
+                                 "content": SUMMARY_REQUEST}],
+              "store": False}
+    if document.get("tools"):
+        asking |= {"tools": document["tools"], "tool_choice": "none"}
+    return asking
 
 
 def compacted_body(document: Mapping[str, Any], response: GenerateResponse, seal: StateSeal,

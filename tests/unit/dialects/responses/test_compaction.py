@@ -28,6 +28,13 @@ def test_the_summarising_request_is_the_conversation_then_the_ask() -> None:
         {"type": "message", "role": "user", "content": SUMMARY_REQUEST}]}
 
 
+def test_the_callers_tools_go_along_not_to_be_called() -> None:
+    tools = [{"type": "function", "name": "shell", "parameters": {"type": "object"}}]
+    asked = summarising_document({"model": "m", "input": "Hi", "tools": tools,
+                                  "tool_choice": "required"})
+    assert (asked["tools"], asked["tool_choice"]) == (tools, "none")
+
+
 def test_the_answer_keeps_user_messages_and_seals_the_text_of_the_summary() -> None:
     response = GenerateResponse(
         model_version="m", response_id="r", created=0.0, usage=Usage(3, 2),
