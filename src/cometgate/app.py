@@ -22,6 +22,7 @@ from starlette.middleware import Middleware
 from cometgate.api.admin_routes import AdminApi, admin_routes
 from cometgate.api.anthropic_routes import AnthropicApi
 from cometgate.api.auth import KeyAuthenticator
+from cometgate.api.background_responses import BackgroundResponses
 from cometgate.api.balance_routes import balance_routes, balance_state
 from cometgate.api.body import BodyPace
 from cometgate.api.entrance import Entrance
@@ -92,7 +93,9 @@ def create_app(
     anthropic = AnthropicApi(entrance)
     conversations = conversation_store(settings, database)
     stored_responses = StoredResponses(entrance, conversations)
-    responses = ResponsesApi(entrance, stored_responses, StateSeal(gateway_secret(settings)))
+    background = BackgroundResponses(entrance, stored_responses)
+    responses = ResponsesApi(entrance, stored_responses, StateSeal(gateway_secret(settings)),
+                             background)
     sweep = ConversationSweep(conversations, settings.conversations.sweep_interval_seconds)
 
     async def limit_state(key: KeyRecord) -> dict[str, object]:
@@ -106,6 +109,7 @@ def create_app(
         await migrate(database)
         writer.start()
         await usage_log.recover(database)
+        await background.recover()  # what was in flight when the gateway stopped
         sweep.start()
         for provider in upstreams.values():
             if isinstance(provider, Supervised):
@@ -113,6 +117,7 @@ def create_app(
         try:
             yield
         finally:
+            await background.aclose()
             await sweep.aclose()
             for provider in upstreams.values():
                 await provider.aclose()
@@ -131,6 +136,7 @@ def create_app(
             *balance_routes(auth, limit_state, usage),  # before the catch-all model routes
             *openai.routes(),
             *stored_responses.routes(),  # before the Responses routes' keeper-less 404
+            *background.routes(),
             *responses.routes(),
             *anthropic.routes(),
             *shared_model_routes(gemini, openai, anthropic),  # before Gemini's own /v1/models
@@ -149,6 +155,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.usage_log = usage_log  # lets tests wait for records in flight
+    app.state.background = background  # … and for background responses in flight
     return app
 
 

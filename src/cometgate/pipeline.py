@@ -40,6 +40,7 @@ from cometgate.capabilities import (
 )
 from cometgate.context_window import refusal_after_failure, refusal_before_sending
 from cometgate.dialects.gemini.refusals import gemini_refusal
+from cometgate.dialects.responses.reasoning_summary import summary_without_thinking
 from cometgate.errors import (
     FailureClass,
     InternalError,
@@ -300,6 +301,8 @@ class Gateway:
                 request = efforts_as_offered_levels(request, route.info)
                 if _policy(call, route) != "strict":  # strict hears the refusal instead
                     request = adaptive_as_no_thinking(request, route.info)
+            if call.dialect == "responses":
+                request = summary_without_thinking(request, route.info)
             check_request(request, route.info, call.words)
             dropped = _untranslated(request, route, _policy(call, route))
         except RequestRejected as exc:

@@ -239,7 +239,8 @@ REFUSALS: list[tuple[dict[str, Any], int, str | None, str]] = [
      "Previous response with id 'resp_1' not found."),
     ({"previous_response_id": 7}, 400, "previous_response_id",
      "Invalid type for 'previous_response_id'"),
-    ({"background": True}, 400, "background", "'background' is not supported"),
+    ({"background": True, "store": False}, 400, "background",
+     "Background mode requires 'store' to be true."),
     ({"conversation": "conv_1"}, 400, "conversation", "'conversation' is not supported"),
     ({"tools": [{"type": "web_search"}]}, 400, "tools[0].type",
      "The built-in tool 'web_search' is not supported"),
@@ -289,6 +290,54 @@ async def test_tuning_fields_are_dropped_and_named(gateway: AppWithRecords) -> N
     assert set(dropped) == {"service_tier", "truncation", "parallel_tool_calls",
                             "text.verbosity"}
     assert response.json()["service_tier"] == "flex"
+
+
+async def test_a_summary_on_a_model_that_does_not_think_is_dropped_and_named(
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream
+) -> None:
+    response = await gateway.http.post("/v1/responses", json={
+        **REQUEST, "reasoning": {"summary": "auto"}})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-cometgate-dropped"] == "reasoning.summary"
+    assert [item["type"] for item in response.json()["output"]] == ["message"]
+    assert "reasoning_effort" not in upstream.requests[-1]
+    streamed = await gateway.http.post("/v1/responses", json={
+        **REQUEST, "stream": True, "reasoning": {"summary": "detailed"}})
+    assert streamed.status_code == 200
+    assert streamed.headers["x-cometgate-dropped"] == "reasoning.summary"
+    assert events(streamed.content)[-1]["type"] == "response.completed"
+
+
+async def test_an_effort_on_a_model_that_does_not_think_is_still_refused(
+    gateway: AppWithRecords, upstream: FakeOpenAIUpstream
+) -> None:
+    response = await gateway.http.post("/v1/responses", json={
+        **REQUEST, "reasoning": {"effort": "high", "summary": "auto"}})
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize(("translation", "status"), [("strict", 400), ("lenient", 200)])
+async def test_a_summary_follows_the_keys_translation_policy(
+    gateway: AppWithRecords, settings: Settings, upstream: FakeOpenAIUpstream,
+    translation: str, status: int,
+) -> None:
+    async with await open_database(settings.database_url) as database:
+        _, key = await KeyRepository(database).create(translation, translation=translation)
+    response = await gateway.http.post(
+        "/v1/responses", json={**REQUEST, "reasoning": {"summary": "concise"}},
+        headers={"authorization": f"Bearer {key}"})
+    assert response.status_code == status, response.text
+    if status == 400:
+        error = response.json()["error"]
+        assert (error["type"], error["param"]) == ("invalid_request_error", "reasoning.summary")
+        assert error["message"] == (f"reasoning.summary is not supported by models/{MODEL}: "
+                                    f"models/{MODEL} does not think, so it has no reasoning "
+                                    "to summarise")
+        assert upstream.requests == []
+    else:
+        assert response.headers["x-cometgate-dropped"] == "reasoning.summary"
 
 
 async def test_a_body_over_the_size_limit_is_413(gateway: AppWithRecords,

@@ -61,6 +61,11 @@ class FakesThread:
         assert self.fakes is not None
         return self.fakes
 
+    def release(self, event: asyncio.Event) -> None:
+        """Set an event a fake waits on (a held reply), from the test thread."""
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(event.set)
+
     def __exit__(self, *exc: object) -> None:
         assert self._loop is not None and self._stop is not None
         self._loop.call_soon_threadsafe(self._stop.set)

@@ -4,11 +4,11 @@ a text turn, and a turn where the model calls Codex's shell tool and reads the r
 
 Codex is configured as a user would point it at a gateway: a custom `model_providers` entry
 with `wire_api = "responses"`, the gateway's /v1 as `base_url` and the key in `env_key`, in a
-temporary CODEX_HOME, analytics and OpenTelemetry export off. Three switches keep Codex from
+temporary CODEX_HOME, analytics and OpenTelemetry export off. Two switches keep Codex from
 sending what the gateway refuses for models that are not OpenAI's, and are named here so that
 the refusals stay visible: the `web_search` built-in tool and the `multi_agent` feature's
-`namespace` tools (neither has an equivalent upstream here), and reasoning summaries (the fake
-models do not think).
+`namespace` tools (neither has an equivalent upstream here). Codex's reasoning summary wish
+goes as it is: on the fake models, which do not think, the gateway drops it and says so.
 
 A missing binary fails the test (run `npm install` in tests/e2e/js); each run is bounded.
 """
@@ -31,8 +31,7 @@ from tests.e2e.fake_upstreams_live import script_streamed_calls, serve_before_fa
 CODEX = Path(__file__).parent / "js" / "node_modules" / ".bin" / "codex"
 RUN_TIMEOUT_SECONDS = 120
 KEY_VARIABLE = "COMETGATE_E2E_CODEX_KEY"
-CODEX_SWITCHES = ("--disable", "multi_agent", "-c", 'web_search="disabled"',
-                  "-c", 'model_reasoning_summary="none"')
+CODEX_SWITCHES = ("--disable", "multi_agent", "-c", 'web_search="disabled"')
 
 
 @dataclass

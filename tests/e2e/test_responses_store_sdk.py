@@ -1,12 +1,16 @@
 """The openai SDK's stored-response calls against a live `cometgate serve` in front of the three
 fake upstreams: `previous_response_id` on every upstream kind, `responses.retrieve`,
-`responses.input_items.list`, `responses.delete`, `store=False`, another key's ids, and
+`responses.input_items.list`, `responses.delete`, `store=False`, another key's ids,
+`background=True` polled with `responses.retrieve` and stopped with `responses.cancel`,
+`responses.compact` and a conversation continued from its compaction item, and
 reasoning `encrypted_content` round trips — Anthropic's signed thinking (the fake refuses a
 tool-use continuation without it) and Gemini's thought signature on a function call."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,12 +25,14 @@ from tests.e2e.conftest import LiveGateway, create_key, start_gateway
 from tests.e2e.fake_upstreams_live import FakesThread, config_text, env_key, provider_names
 from tests.fakes import anthropic_upstream as anthropic
 from tests.fakes import gemini_upstream as gemini
+from tests.fakes import openai_upstream as openai_fake
 
 THINKING = "thinking: {style: budget, budget_min: 1024, budget_max: 24576}"
 WEATHER = {"type": "function", "name": "weather", "description": "Weather now.",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                           "required": ["city"]}}
 INCLUDE = ["reasoning.encrypted_content"]
+POLLS, POLL_SECONDS = 200, 0.05
 
 
 @dataclass
@@ -34,6 +40,7 @@ class Live:
     gateway: LiveGateway
     fakes: Fakes
     other_key: str
+    thread: FakesThread
 
     def client(self, key: str | None = None) -> openai.OpenAI:
         return openai.OpenAI(api_key=key or self.gateway.key,
@@ -42,7 +49,8 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Live]:
-    with FakesThread() as fakes, pytest.MonkeyPatch.context() as patch:
+    thread = FakesThread()
+    with thread as fakes, pytest.MonkeyPatch.context() as patch:
         for provider in provider_names(limited=False):
             patch.setenv(env_key(provider), f"secret-{provider}")
         text = config_text(fakes) + "".join(
@@ -51,7 +59,7 @@ def live(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) 
             for kind in ("anthropic", "gemini"))
         root = tmp_path_factory.mktemp("responses-store")
         for gateway in start_gateway(root, pytestconfig, text):
-            yield Live(gateway, fakes, create_key(gateway.data_dir, "other"))
+            yield Live(gateway, fakes, create_key(gateway.data_dir, "other"), thread)
 
 
 @pytest.fixture(autouse=True)
@@ -117,6 +125,73 @@ def test_another_keys_response_is_not_found(live: Live) -> None:
                                 previous_response_id=mine.id)
     assert caught.value.code == "previous_response_not_found"
     assert caught.value.param == "previous_response_id"
+
+
+def test_a_background_response_is_polled_to_completed(live: Live) -> None:
+    client = live.client()
+    script_text("openai", live.fakes, "Finished while you waited.")
+    queued = client.responses.create(model="openai-text", input="Take your time.",
+                                     background=True)
+    assert (queued.status, queued.background) in (("queued", True), ("in_progress", True))
+    polled = queued
+    for _ in range(POLLS):  # bounded: the fake answers at once
+        polled = client.responses.retrieve(queued.id)
+        if polled.status not in ("queued", "in_progress"):
+            break
+        time.sleep(POLL_SECONDS)
+    assert (polled.status, polled.output_text) == ("completed", "Finished while you waited.")
+    assert polled.usage is not None and polled.usage.input_tokens > 0
+
+
+def test_a_background_response_is_cancelled(live: Live) -> None:
+    client = live.client()
+    hold = asyncio.Event()  # the fake is still answering when the caller cancels
+    live.fakes.openai.replies.append(openai_fake.Reply(hold=hold))
+    try:
+        queued = client.responses.create(model="openai-text", input="Never mind.",
+                                         background=True)
+        cancelled = client.responses.cancel(queued.id)
+        assert (cancelled.id, cancelled.status) == (queued.id, "cancelled")
+        assert client.responses.retrieve(queued.id).status == "cancelled"
+    finally:
+        live.thread.release(hold)
+    synchronous = client.responses.create(model="openai-text", input="Now.")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.cancel(synchronous.id)
+    assert caught.value.body == {"message": "Cannot cancel a synchronous response.",
+                                 "type": "invalid_request_error", "param": None, "code": None}
+    with pytest.raises(openai.NotFoundError):
+        live.client(live.other_key).responses.cancel(queued.id)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model="openai-text", input="x", background=True, store=False)
+    assert refused.value.param == "background"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_compact_then_continue_from_the_compaction(live: Live, kind: str) -> None:
+    client = live.client()
+    script_text(kind, live.fakes, "The user is moving to Lima and asked about rent.")
+    script_text(kind, live.fakes, "Rents in Lima vary by district.")
+    raw = client.responses.with_raw_response.compact(model=f"{kind}-text",
+                                                      input=[
+        {"role": "user", "content": "I am moving to Lima."},
+        {"type": "function_call", "call_id": "call_1", "name": "weather",
+         "arguments": '{"city": "Lima"}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": "Mild, 19 C."},
+        {"role": "assistant", "content": "Mild weather. How can I help?"},
+        {"role": "user", "content": "What about rent?"}])
+    compacted = raw.parse()
+    assert compacted.object == "response.compaction"
+    assert compacted.output[-1].type == "compaction" and compacted.usage.input_tokens > 0
+    # Sent back as received, as Codex does: the SDK's output types have no user messages,
+    # so re-serialising its parsed items would not be the same JSON.
+    following = client.responses.create(model=f"{kind}-text", input=[
+        *raw.http_response.json()["output"],
+        {"role": "user", "content": "Which district is cheapest?"}])
+    assert following.output_text == "Rents in Lima vary by district."
+    sent = _texts(received(kind, live.fakes))
+    assert "The user is moving to Lima and asked about rent." in sent
+    assert "Which district is cheapest?" in sent
 
 
 def _signed_tool_turn(live: Live) -> None:

@@ -51,6 +51,7 @@ class Reply:
     endless: bool = False  # content chunks (with no usage) until the client goes away
     firehose: bool = False  # content chunks as fast as the client reads, 20 s at most
     raw_body: bytes | None = None  # a 200 answer with exactly these bytes (stream or not)
+    hold: asyncio.Event | None = None  # a slow upstream: a chat answer waits until it is set
 
 
 def _words(body: dict[str, Any]) -> int:
@@ -119,6 +120,8 @@ class FakeOpenAIUpstream:
         self.requests.append(body)
         self.paths.append(request.url.path)
         reply = self.next_reply()
+        if reply.hold is not None:
+            await reply.hold.wait()
         if reply.status != 200:
             return self._error(reply)
         if reply.raw_body is not None:

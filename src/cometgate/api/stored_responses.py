@@ -69,6 +69,16 @@ class StoredResponses:
             previous_id=previous if isinstance(previous, str) else None,
         ))
 
+    async def settle(self, key: KeyRecord, body: Mapping[str, Any], *,
+                     only_from: Sequence[str]) -> bool:
+        """Move a stored response to `body` (a background response's next state), only while
+        its status is one of `only_from`; False when it is not (or is gone)."""
+        if self.store is None:
+            return False
+        return await self.store.replace_body(API, str(body["id"]), key.id,
+                                             status=str(body["status"]), body=body,
+                                             only_from=only_from)
+
     async def history(self, key: KeyRecord, document: Mapping[str, Any]
                       ) -> list[Mapping[str, Any]]:
         """The items of the conversation `previous_response_id` names (none without one)."""
@@ -101,7 +111,7 @@ class StoredResponses:
         settle_dialect(request, "openai")
         key = await self.entrance.caller(request)
         response_id = request.path_params["response_id"]
-        store, turn = await self._stored(request, key, response_id)
+        store, turn = await self.stored(request, key, response_id)
         if request.method == "DELETE":
             try:
                 await store.delete(API, response_id, key.id)
@@ -115,7 +125,7 @@ class StoredResponses:
         settle_dialect(request, "openai")
         key = await self.entrance.caller(request)
         response_id = request.path_params["response_id"]
-        store, _ = await self._stored(request, key, response_id)
+        store, _ = await self.stored(request, key, response_id)
         _check_parameters(request, _LIST_PARAMETERS)
         params = request.query_params
         order = params.get("order", "desc")
@@ -140,8 +150,8 @@ class StoredResponses:
             "has_more": page.has_more,
         })
 
-    async def _stored(self, request: Request, key: KeyRecord, response_id: str
-                      ) -> tuple[ConversationStore, StoredTurn]:
+    async def stored(self, request: Request, key: KeyRecord, response_id: str
+                     ) -> tuple[ConversationStore, StoredTurn]:
         """The store and the response, once the key may see it: its own, live, and within
         the key's access rules (expiry, addresses, models) as for the call that made it."""
         if self.store is None or not key.store_conversations:

@@ -138,15 +138,28 @@ class ConversationStore:
                           dict(turn.body), turn.previous_id, now, expires_at)
 
     async def replace_body(self, api: str, turn_id: str, key_id: int, *, status: str,
-                           body: Mapping[str, Any]) -> bool:
-        """Update a live turn's object (a background response that finished); False if gone."""
+                           body: Mapping[str, Any], only_from: Sequence[str] = ()) -> bool:
+        """Update a live turn's object (a background response that finished); False if gone,
+        or, with `only_from`, if its status is none of those (a cancel and a finish racing
+        each other: the first one wins, in one statement)."""
+        condition = self._visible(api, turn_id, key_id)
+        if only_from:
+            condition = and_(condition, stored_turns.c.status.in_(only_from))
         async with self._engine.begin() as conn:
             result = await conn.execute(
-                update(stored_turns)
-                .where(self._visible(api, turn_id, key_id))
-                .values(status=status, body=_dumps(body))
+                update(stored_turns).where(condition).values(status=status, body=_dumps(body))
             )
             return bool(result.rowcount)
+
+    async def with_status(self, api: str, statuses: Sequence[str]
+                          ) -> builtins.list[StoredTurn]:
+        """Every live turn of `api` in one of `statuses`, whatever its key (for the gateway
+        itself, never for a caller)."""
+        turns = stored_turns.c
+        query = select(stored_turns).where(turns.api == api, turns.status.in_(statuses),
+                                           turns.expires_at > self._clock())
+        async with self._engine.connect() as conn:
+            return [_turn(row) for row in await conn.execute(query)]
 
     async def get(self, api: str, turn_id: str, key_id: int) -> StoredTurn:
         async with self._engine.connect() as conn:

@@ -3,6 +3,7 @@ clock, chains, item pages, operator listing and purges."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -220,6 +221,24 @@ async def test_background_turns_are_updated_in_place(store: ConversationStore) -
     assert await store.replace_body("responses", "resp_a", 1, status="completed", body=done)
     assert (await store.get("responses", "resp_a", 1)).body == done
     assert not await store.replace_body("responses", "resp_a", 2, status="failed", body=done)
+
+
+async def test_a_status_guard_lets_only_the_first_of_cancel_and_finish_win(
+    store: ConversationStore,
+) -> None:
+    await store.put(replace(_turn("resp_a"), status="in_progress"))
+    await store.put(replace(_turn("resp_b", key_id=2), status="queued"))
+    await store.put(_turn("resp_c"))
+    unfinished = await store.with_status("responses", ("queued", "in_progress"))
+    assert sorted(t.id for t in unfinished) == ["resp_a", "resp_b"]
+    cancelled = {"id": "resp_a", "status": "cancelled"}
+    assert await store.replace_body("responses", "resp_a", 1, status="cancelled",
+                                    body=cancelled, only_from=("queued", "in_progress"))
+    assert not await store.replace_body("responses", "resp_a", 1, status="completed",
+                                        body={"id": "resp_a"},
+                                        only_from=("queued", "in_progress"))
+    assert (await store.get("responses", "resp_a", 1)).body == cancelled
+    assert await store.with_status("interactions", ("queued",)) == []
 
 
 def test_retention_must_be_positive(sqlite_database: Database) -> None:

@@ -16,7 +16,9 @@ Responses dialect). Pure functions: the route reads the body, calls these, and o
 | service_tier, truncation: "auto",         | Untranslated, droppable: they only tune          |
 | parallel_tool_calls: false, max_tool_calls|                                                  |
 | prompt_cache_retention                    |                                                  |
-| conversation, prompt, background: true    | refused before routing: they need state that     |
+| background                                | read by the route: the answer is queued, stored, |
+|                                           | and generated in a gateway task                  |
+| conversation, prompt                      | refused before routing: they need state that     |
 |                                           | the gateway does not keep yet                    |
 | anything else                             | Untranslated, not droppable                      |
 """
@@ -56,7 +58,7 @@ _TRANSLATED = frozenset({
 })
 _IGNORED = frozenset({
     "stream", "stream_options", "store", "metadata", "user", "safety_identifier",
-    "prompt_cache_key", "previous_response_id",
+    "prompt_cache_key", "previous_response_id", "background",
     "client_metadata",  # the caller's own labels for its logs (Codex sends them)
 })
 _DROPPABLE = {
@@ -84,8 +86,8 @@ _METADATA_VALUE_CHARS = 512
 
 def read_responses_document(body: bytes, *, require_input: bool = True) -> dict[str, Any]:
     """The request body as a JSON object with a string `model` and an `input`; what needs
-    state the gateway does not keep (previous_response_id, background, …) is refused here,
-    before routing, naming the parameter."""
+    state the gateway does not keep (conversation, prompt), and a background request that is
+    not stored or is streamed, are refused here, before routing, naming the parameter."""
     document = json_object(body)
     required_model(document)
     if require_input and document.get("input") is None:
@@ -93,17 +95,31 @@ def read_responses_document(body: bytes, *, require_input: bool = True) -> dict[
     for key, reason in _STATEFUL.items():
         if document.get(key) is not None:
             raise InvalidRequest(f"'{key}' is not supported: {reason}", violations={key: reason})
-    if optional_bool(document, "background") is True:
-        reason = ("this gateway answers a response in the request that creates it; send the "
-                  "request without 'background'.")
-        raise InvalidRequest(f"'background' is not supported: {reason}",
-                             violations={"background": reason})
     optional_bool(document, "store")
+    if wants_background(document):
+        _check_background(document)
     _check_metadata(document.get("metadata"))
     for key in ("user", "safety_identifier", "prompt_cache_key", "instructions",
                 "previous_response_id"):
         optional_str(document, key)
     return document
+
+
+def wants_background(document: Mapping[str, Any]) -> bool:
+    return optional_bool(document, "background") is True
+
+
+def _check_background(document: Mapping[str, Any]) -> None:
+    """A background response is polled from the store, so it must be stored; its events
+    cannot be streamed yet (the gateway keeps no event log to resume a stream from)."""
+    if not wants_store(document):
+        message = "Background mode requires 'store' to be true."
+        raise InvalidRequest(message, violations={"background": message})
+    if optional_bool(document, "stream") is True:
+        reason = ("the gateway does not stream background responses; send 'background' "
+                  "without 'stream' and poll GET /v1/responses/{id}.")
+        raise InvalidRequest(f"'stream' with 'background' is not supported: {reason}",
+                             violations={"stream": reason})
 
 
 def _check_metadata(value: object) -> None:
@@ -153,7 +169,7 @@ def decode_responses_request(document: Mapping[str, Any], seal: StateSeal | None
 def _foreign_fields(document: Mapping[str, Any]) -> tuple[Untranslated, ...]:
     foreign: list[Untranslated] = []
     for key, value in document.items():
-        if key in _TRANSLATED or key in _IGNORED or value is None or key == "background":
+        if key in _TRANSLATED or key in _IGNORED or value is None:
             continue
         if key in _DEFAULTS:
             _check_droppable(key, value)

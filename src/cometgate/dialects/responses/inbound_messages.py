@@ -11,6 +11,8 @@ conversation.
 - consecutive `function_call` items and assistant content make one assistant turn (parallel
   calls); consecutive `function_call_output` items make one user message of tool results,
   each named after the call it answers: an output must answer an earlier call;
+- `compaction` items (from `POST /v1/responses/compact`) become a user message holding the
+  summary sealed in them (compaction; a token that does not open is a 400);
 - `input_image` takes a base64 data URL or an http(s) URL (the same policy as chat images);
   `input_file` takes `file_data` (a data URL) or a `file_url`; a `file_id` needs a files API
   the gateway does not have and is refused, as are item types only OpenAI runs (tool calls of
@@ -47,6 +49,7 @@ from cometgate.dialects.openai.inbound_fields import (
 )
 from cometgate.dialects.openai.tool_content import tool_result_response
 from cometgate.dialects.openai.wire import parse_arguments
+from cometgate.dialects.responses.compaction import SUMMARY_HEADER, opened_summary
 from cometgate.dialects.responses.reasoning_state import open_state
 from cometgate.dialects.sealed_state import StateSeal
 from cometgate.errors import InvalidRequest
@@ -57,7 +60,7 @@ _DATA_URL = re.compile(r"data:(?P<mime>[^;,]+)(?P<params>(?:;[^;,]*)*);base64,(?
 _DEFAULT_IMAGE_TYPE = "image/jpeg"  # as for chat images: a concrete type for upstreams
 _USER_PARTS = ("input_text", "input_image", "input_file")
 _ASSISTANT_PARTS = ("output_text", "refusal")
-_ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning")
+_ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning", "compaction")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,9 @@ def _decode_item(decoder: _Decoder, where: str, item: object) -> None:
         decoder.result(_function_output(decoder, where, item))
     elif kind == "reasoning":
         _reasoning_item(decoder, where, item)
+    elif kind == "compaction":
+        summary = opened_summary(decoder.seal, item, where)
+        decoder.user((TextPart(SUMMARY_HEADER + summary),))
     else:
         raise InvalidRequest(
             f"Input items of type '{kind}' are not supported by this gateway; supported "

@@ -253,6 +253,7 @@ def echoed_settings(document: Mapping[str, Any]) -> dict[str, Any]:
     text = document.get("text") or {}
     reasoning = document.get("reasoning") or {}
     return {
+        "background": document.get("background") is True,
         "instructions": document.get("instructions"),
         "max_output_tokens": document.get("max_output_tokens"),
         "max_tool_calls": document.get("max_tool_calls"),

@@ -77,11 +77,11 @@ class OpenedState:
 def open_state(seal: StateSeal, token: object, where: str) -> OpenedState:
     """The parts sealed in `token`; InvalidRequest naming `where` when it does not open."""
     if not isinstance(token, str):
-        raise _refused(where, "expected a string.")
+        raise unverified(where, "expected a string.")
     try:
         entries = orjson.loads(seal.open(token, purpose=PURPOSE))
     except SealedStateError as exc:
-        raise _refused(where, f"{exc}.") from None
+        raise unverified(where, f"{exc}.") from None
     return _parts(entries)
 
 
@@ -108,7 +108,7 @@ def shown_item(item: Any, include: Sequence[str]) -> Any:
     return item
 
 
-def _refused(where: str, reason: str) -> InvalidRequest:
+def unverified(where: str, reason: str) -> InvalidRequest:
     message = (f"Invalid '{where}': the encrypted content could not be verified: {reason} "
                "Send it back exactly as this gateway returned it, or leave the item out.")
     return InvalidRequest(message, violations={where: message})

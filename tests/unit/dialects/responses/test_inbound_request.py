@@ -158,7 +158,9 @@ def test_refusals_name_the_parameter(fields: dict[str, Any], param: str) -> None
 @pytest.mark.parametrize(("fields", "param"), [
     ({"previous_response_id": ["resp_1"]}, "previous_response_id"),
     ({"prompt": {"id": "pmpt_1"}}, "prompt"),
-    ({"background": True}, "background"),
+    ({"background": True, "store": False}, "background"),
+    ({"background": True, "stream": True}, "stream"),
+    ({"background": 1}, "background"),
     ({"store": "yes"}, "store"),
     ({"metadata": {str(i): "v" for i in range(17)}}, "metadata"),
     ({"input": None}, "input"),
