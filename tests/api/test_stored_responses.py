@@ -219,6 +219,26 @@ async def test_previous_response_id_rebuilds_the_conversation(gateway: Gateway) 
     assert [i["content"][0]["text"] for i in items["data"]] == ["And Lyon?"]  # its own input
 
 
+async def test_a_stored_namespaced_call_is_continued_under_its_flat_name(
+    gateway: Gateway,
+) -> None:
+    crm = {"type": "namespace", "name": "crm", "description": "Customer records.",
+           "tools": [{**WEATHER, "name": "lookup"}]}
+    gateway.openai.replies = [
+        OpenAIReply(text=None, finish_reason="tool_calls",
+                    tool_calls=[{"name": "crm__lookup", "arguments": {"city": "Oslo"}}]),
+        OpenAIReply(text="Found it.")]
+    first = await gateway.create(input="Look up Oslo.", tools=[crm])
+    (call,) = first["output"]
+    assert (call["namespace"], call["name"]) == ("crm", "lookup")
+    second = await gateway.create(tools=[crm], previous_response_id=first["id"], input=[
+        {"type": "function_call_output", "call_id": call["call_id"], "output": "one record"}])
+    assert second["output"][0]["content"][0]["text"] == "Found it."
+    _, assistant, result = gateway.openai.requests[-1]["messages"]
+    assert [c["function"]["name"] for c in assistant["tool_calls"]] == ["crm__lookup"]
+    assert (result["tool_call_id"], result["content"]) == (call["call_id"], "one record")
+
+
 async def test_a_deleted_link_breaks_the_chain_by_name(gateway: Gateway) -> None:
     first = await gateway.create(input="One.")
     second = await gateway.create(input="Two.", previous_response_id=first["id"])

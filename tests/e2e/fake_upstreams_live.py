@@ -158,10 +158,12 @@ def assert_results_paired(kind: str, fakes: Fakes, calls: dict[str, str],
                           results: list[str]) -> None:
     """The upstream of `kind` got the calls (id → name, in order) back, then their results
     (`results`: a value each result holds), paired in its own dialect: by tool_call_id, by
-    tool_use_id, or by Gemini's functionResponse name (and id, when the call had one)."""
+    tool_use_id, or by Gemini's functionResponse name (and id, when the call had one). System
+    and developer messages ahead of the turns are passed over."""
     sent = received(kind, fakes)
     if kind == "openai":
-        assistant, *answers = sent["messages"][1:]
+        turns = [m for m in sent["messages"] if m["role"] not in ("system", "developer")]
+        assistant, *answers = turns[1:]
         assert [c["id"] for c in assistant["tool_calls"]] == list(calls)
         assert [a["tool_call_id"] for a in answers] == list(calls)
         contents = [a["content"] for a in answers]

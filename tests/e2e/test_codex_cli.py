@@ -1,14 +1,16 @@
 """The real Codex CLI (`codex exec`, npm @openai/codex pinned in tests/e2e/js/package.json, its
 native binary shipped in the package) through a live cometgate to the three fake upstreams:
-a text turn, and a turn where the model calls Codex's shell tool and reads the result back.
+a text turn, a turn where the model calls Codex's shell tool and reads the result back, and one
+where it calls a tool of Codex's `multi_agent` namespace.
 
 Codex is configured as a user would point it at a gateway: a custom `model_providers` entry
 with `wire_api = "responses"`, the gateway's /v1 as `base_url` and the key in `env_key`, in a
 temporary CODEX_HOME, analytics and OpenTelemetry export off. Two switches keep Codex from
 sending what the gateway refuses for models that are not OpenAI's, and are named here so that
-the refusals stay visible: the `web_search` built-in tool and the `multi_agent` feature's
-`namespace` tools (neither has an equivalent upstream here). Codex's reasoning summary wish
-goes as it is: on the fake models, which do not think, the gateway drops it and says so.
+the refusal stays visible: the `web_search` built-in tool (no equivalent upstream here). The
+`multi_agent` feature stays on: its `namespace` tools reach the upstreams flattened, and a call
+to one comes back namespaced. Codex's reasoning summary wish goes as it is: on the fake models,
+which do not think, the gateway drops it and says so.
 
 A missing binary fails the test (run `npm install` in tests/e2e/js); each run is bounded.
 """
@@ -20,6 +22,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +34,7 @@ from tests.e2e.fake_upstreams_live import script_streamed_calls, serve_before_fa
 CODEX = Path(__file__).parent / "js" / "node_modules" / ".bin" / "codex"
 RUN_TIMEOUT_SECONDS = 120
 KEY_VARIABLE = "COMETGATE_E2E_CODEX_KEY"
-CODEX_SWITCHES = ("--disable", "multi_agent", "-c", 'web_search="disabled"')
+CODEX_SWITCHES = ("-c", 'web_search="disabled"')
 
 
 @dataclass
@@ -94,3 +97,43 @@ def test_a_shell_tool_call_and_its_result(live: Live, kind: str, tmp_path: Path)
     assert done.stdout.strip().endswith("The command printed codex-ran-42."), _explain(done)
     # The shell really ran (the arithmetic is the shell's), and its output reached the model.
     assert "codex-ran-42" in str(received(kind, live.fakes)), _explain(done)
+
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_namespaced_multi_agent_call(live: Live, kind: str, tmp_path: Path) -> None:
+    # The model calls close_agent of Codex's multi_agent_v1 namespace under its flat name; Codex
+    # runs its own close_agent only if the call comes back as that namespace and name (an
+    # unknown name would be answered as an unsupported call), and its refusal of the made-up
+    # agent id is the tool output the upstream then reads.
+    flat = "multi_agent_v1__close_agent"
+    script_streamed_calls(kind, live.fakes, [(flat, {"target": "nobody-here"})])
+    script_text(kind, live.fakes, "There is no such agent.")
+    done = codex_exec(live.gateway, f"{kind}-text", "Close agent nobody-here.", tmp_path)
+    assert done.returncode == 0, _explain(done)
+    assert done.stdout.strip().endswith("There is no such agent."), _explain(done)
+    sent = received(kind, live.fakes)
+    assert flat in declared_tools(kind, sent) and replayed_calls(kind, sent) == [flat]
+    assert "invalid agent id nobody-here" in str(sent), _explain(done)
+
+
+def declared_tools(kind: str, sent: dict[str, Any]) -> list[str]:
+    if kind == "openai":
+        return [tool["function"]["name"] for tool in sent["tools"]]
+    if kind == "anthropic":
+        return [tool["name"] for tool in sent["tools"]]
+    return [declared["name"] for tool in sent["tools"]
+            for declared in tool.get("functionDeclarations", ())]
+
+
+def replayed_calls(kind: str, sent: dict[str, Any]) -> list[str]:
+    """The names of the calls in the conversation the upstream of `kind` was sent back."""
+    if kind == "openai":
+        return [call["function"]["name"] for message in sent["messages"]
+                for call in message.get("tool_calls") or ()]
+    if kind == "anthropic":
+        return [block["name"] for message in sent["messages"]
+                if isinstance(message["content"], list)
+                for block in message["content"] if block["type"] == "tool_use"]
+    return [part["functionCall"]["name"] for content in sent["contents"]
+            for part in content["parts"] if "functionCall" in part]

@@ -9,7 +9,8 @@ conversation.
   the parts sealed in their `encrypted_content` (reasoning_state; a token that does not open is
   a 400), else their summary text (`encrypted_content` is then reported as dropped);
 - consecutive `function_call` items and assistant content make one assistant turn (parallel
-  calls); consecutive `function_call_output` items make one user message of tool results,
+  calls; a call within a `namespace` takes its flat name, tool_namespaces); consecutive
+  `function_call_output` items make one user message of tool results,
   each named after the call it answers: an output must answer an earlier call;
 - `compaction` items (from `POST /v1/responses/compact`) become a user message holding the
   summary sealed in them (compaction; a token that does not open is a 400);
@@ -51,6 +52,7 @@ from cometgate.dialects.openai.tool_content import tool_result_response
 from cometgate.dialects.openai.wire import parse_arguments
 from cometgate.dialects.responses.compaction import SUMMARY_HEADER, opened_summary
 from cometgate.dialects.responses.reasoning_state import open_state
+from cometgate.dialects.responses.tool_namespaces import flat_name
 from cometgate.dialects.sealed_state import StateSeal
 from cometgate.errors import InvalidRequest
 
@@ -268,6 +270,9 @@ def _data_url(where: str, url: str) -> BlobPart:
 def _function_call(decoder: _Decoder, where: str, item: dict[str, Any]) -> ToolCallPart:
     call_id = required_str(item, "call_id", f"{where}.call_id")
     name = required_str(item, "name", f"{where}.name")
+    namespace = optional_str(item, "namespace", f"{where}.namespace")
+    if namespace:
+        name = flat_name(namespace, name)
     arguments = parse_arguments(required_str(item, "arguments", f"{where}.arguments"))
     if arguments is None:
         raise invalid_value(f"{where}.arguments", "expected a JSON object encoded as a string.")

@@ -4,8 +4,10 @@ output format and thinking.
 - `tools`: function tools are flat (`{"type": "function", "name", "description",
   "parameters", "strict"}`); built-in tools (web_search, file_search, code_interpreter, …) run
   inside OpenAI and have no equivalent on the gateway's upstreams yet: refused by name.
-  When every tool is `strict: true` and the choice is "auto", that is the canonical VALIDATED
-  mode; otherwise strictness cannot be carried and is reported (droppable), as for chat.
+  Namespace tools (groups of function tools) are flattened into function tools
+  (tool_namespaces). When every tool is `strict: true` and the choice is "auto", that is the
+  canonical VALIDATED mode; otherwise strictness cannot be carried and is reported
+  (droppable), as for chat.
 - `tool_choice`: "auto" / "none" / "required", `{"type": "function", "name"}`,
   `{"type": "allowed_tools", "mode", "tools"}`; a built-in tool's choice is refused.
 - `text.format`: text (no constraint), json_object, json_schema (flat: name, schema,
@@ -47,6 +49,7 @@ from cometgate.dialects.openai.inbound_fields import (
     unsupported_value,
 )
 from cometgate.dialects.openai.reasoning_effort import LEVEL_BY_EFFORT
+from cometgate.dialects.responses.tool_namespaces import flattened
 from cometgate.errors import InvalidRequest
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -75,18 +78,43 @@ def decode_tools(document: Mapping[str, Any]) -> Tools:
     raw = document.get("tools")
     if raw is not None and not isinstance(raw, list):
         raise invalid_type("tools", "an array", raw)
-    declared = [_function_tool(f"tools[{index}]", item) for index, item in enumerate(raw or [])]
+    given = _flat_tools(raw or [])
+    declared = [_function_tool(where, item) for where, item in given]
     tools = tuple(tool for tool, _ in declared)
     choice = _tool_choice(document.get("tool_choice"), tools)
-    strict = [index for index, (_, is_strict) in enumerate(declared) if is_strict]
+    strict = [where for (where, _), (_, is_strict) in zip(given, declared, strict=True)
+              if is_strict]
     if strict and len(strict) == len(tools) and choice.mode is ToolMode.AUTO:
         return Tools(tools, ToolChoice(ToolMode.VALIDATED, choice.allowed_names), ())
     untranslated = tuple(
-        Untranslated(f"tools[{index}].strict",
+        Untranslated(f"{where}.strict",
                      "strict schemas for only some functions cannot be carried", droppable=True)
-        for index in strict
+        for where in strict
     )
     return Tools(tools, choice, untranslated)
+
+
+def _flat_tools(raw: list[Any]) -> list[tuple[str, object]]:
+    """Each tool with where it was given, namespace tools flattened in place (tool_namespaces);
+    a flat name another tool also has is refused, as the model's calls could not be told
+    apart."""
+    flat: list[tuple[str, object]] = []
+    grouped: list[tuple[str, dict[str, Any]]] = []
+    for index, item in enumerate(raw):
+        where = f"tools[{index}]"
+        if isinstance(item, dict) and item.get("type") == "namespace":
+            functions = flattened(where, item)
+            grouped.extend(functions)
+            flat.extend(functions)
+        else:
+            flat.append((where, item))
+    names = [item.get("name") for _, item in flat if isinstance(item, dict)]
+    for where, function in grouped:
+        if function.get("type") == "function" and names.count(function["name"]) > 1:
+            raise invalid_value(f"{where}.name", f"'{function['name']}', the name with its "
+                                "namespace that the models here are given, is also the name "
+                                "of another tool.")
+    return flat
 
 
 def built_in_refusal(where: str, kind: str) -> InvalidRequest:

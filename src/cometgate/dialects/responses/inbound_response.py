@@ -11,7 +11,8 @@ Status: MAX_TOKENS → "incomplete" (reason "max_output_tokens"); SAFETY and REC
 "incomplete" (reason "content_filter"); anything else → "completed". Output items in the order
 the model produced them: reasoning (its text as one summary_text), message (output_text with
 annotations [] and, when asked, logprobs), function_call (a `call_id` the upstream gave, else
-one derived from the response id). `output_tokens` includes reasoning tokens, as OpenAI counts.
+one derived from the response id; a namespaced function's flat name split back into
+`namespace` and `name`). `output_tokens` includes reasoning tokens, as OpenAI counts.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from cometgate.canonical import (
 )
 from cometgate.dialects.responses.inbound_params import LOGPROBS
 from cometgate.dialects.responses.reasoning_state import INCLUDE, StateEntries
+from cometgate.dialects.responses.tool_namespaces import namespaced_names
 from cometgate.dialects.sealed_state import StateSeal
 
 _VERY_UNLIKELY = -9999.0  # OpenAI's log probability for "no finite value"
@@ -58,6 +60,8 @@ class Frame:
     include: tuple[str, ...] = ()
     seal: StateSeal | None = None  # seals reasoning state (reasoning_state)
     kept: bool = False  # the answer is stored, so its reasoning state is sealed in any case
+    # flat tool name → (namespace, function name), to give calls back their namespace
+    namespaced: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def wants_logprobs(self) -> bool:
@@ -90,7 +94,8 @@ def new_frame(document: Mapping[str, Any], include: tuple[str, ...] = (), *,
               seal: StateSeal | None = None, kept: bool = False) -> Frame:
     """The frame of an answer to `document` (a request read by read_responses_document)."""
     return Frame(item_id("resp"), int(time.time()), str(document["model"]),
-                 echoed_settings(document), include, seal, kept)
+                 echoed_settings(document), include, seal, kept,
+                 namespaced_names(document.get("tools")))
 
 
 def item_id(prefix: str) -> str:
@@ -152,9 +157,12 @@ def reasoning_item(item: str, text: str) -> dict[str, Any]:
 
 
 def function_call_item(item: str, call: ToolCallPart, the_call_id: str, status: str,
-                       ) -> dict[str, Any]:
-    return {"id": item, "type": "function_call", "status": status, "call_id": the_call_id,
+                       namespaced: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    body = {"id": item, "type": "function_call", "status": status, "call_id": the_call_id,
             "name": call.name, "arguments": arguments_of(call)}
+    if call.name in namespaced:
+        body["namespace"], body["name"] = namespaced[call.name]
+    return body
 
 
 def arguments_of(call: ToolCallPart) -> str:
@@ -197,7 +205,8 @@ class _Output:
         elif isinstance(part, ToolCallPart):
             the_id = part.call_id or call_id(self.frame.id, self.calls)
             self.calls += 1
-            self.items.append(function_call_item(item_id("fc"), part, the_id, "completed"))
+            self.items.append(function_call_item(item_id("fc"), part, the_id, "completed",
+                                                 self.frame.namespaced))
         # media and tool results have no place among a response's output items
 
     def _stash_signature(self, part: object) -> bool:
@@ -288,6 +297,10 @@ def _tier(value: object) -> str:
 
 
 def _tool(tool: Mapping[str, Any]) -> dict[str, Any]:
+    if tool.get("type") == "namespace":
+        return {"type": "namespace", "name": tool.get("name"),
+                "description": tool.get("description"),
+                "tools": [_tool(function) for function in tool.get("tools") or ()]}
     return {"type": "function", "name": tool.get("name"),
             "description": tool.get("description"), "parameters": tool.get("parameters"),
             "strict": tool.get("strict")}

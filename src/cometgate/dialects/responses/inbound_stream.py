@@ -243,16 +243,17 @@ class ResponseStreamEncoder:
         the_call_id = part.call_id or call_id(self._frame.id, self._calls)
         self._calls += 1
         arguments = arguments_of(part)
-        opened = {**function_call_item(the_id, part, the_call_id, "in_progress"),
+        namespaced = self._frame.namespaced
+        opened = {**function_call_item(the_id, part, the_call_id, "in_progress", namespaced),
                   "arguments": ""}
-        done = function_call_item(the_id, part, the_call_id, "completed")
+        done = function_call_item(the_id, part, the_call_id, "completed", namespaced)
         self._items.append(done)
         where = {"item_id": the_id, "output_index": index}
         return [
             self._event("response.output_item.added", output_index=index, item=opened),
             self._event("response.function_call_arguments.delta", **where, delta=arguments),
             self._event("response.function_call_arguments.done", **where,
-                        arguments=arguments, name=part.name),
+                        arguments=arguments, name=done["name"]),
             self._event("response.output_item.done", output_index=index, item=done),
         ]
 
