@@ -58,7 +58,7 @@ def clean_scripts(live: Live) -> None:
 
 
 def codex_exec(gateway: LiveGateway, model: str, prompt: str, root: Path,
-               ) -> subprocess.CompletedProcess[str]:
+               seconds: float = RUN_TIMEOUT_SECONDS) -> subprocess.CompletedProcess[str]:
     home, work = root / "codex-home", root / "work"
     home.mkdir(exist_ok=True)
     work.mkdir(exist_ok=True)
@@ -73,7 +73,7 @@ def codex_exec(gateway: LiveGateway, model: str, prompt: str, root: Path,
     env = {"PATH": os.environ["PATH"], "HOME": str(root), "CODEX_HOME": str(home),
            KEY_VARIABLE: gateway.key}
     return subprocess.run(argv, env=env, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL, check=False)
+                          timeout=seconds, stdin=subprocess.DEVNULL, check=False)
 
 
 def _explain(done: subprocess.CompletedProcess[str]) -> str:
