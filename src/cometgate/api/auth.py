@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from starlette.requests import Request
 
+from cometgate.api.key_cache import KeyCache
 from cometgate.errors import ApiKeyExpired, ApiKeyInvalid, KeyMissing
 from cometgate.storage.keys import KeyRecord, KeyRepository
 
@@ -31,16 +31,11 @@ def presented_key(request: Request) -> str | None:
     return key or None
 
 
-@dataclass(frozen=True, slots=True)
-class _Cached:
-    record: KeyRecord | None
-    expires: float
-
-
 class KeyAuthenticator:
     """Checks keys against storage, trusting each answer for `cache_seconds` so that the hot
-    path does not read the database on every request. A revocation therefore takes effect
-    within that window."""
+    path does not read the database on every request (see KeyCache: an expired answer is
+    re-read behind the requests it still serves). A revocation therefore takes effect within
+    that window and one database read."""
 
     def __init__(
         self,
@@ -49,10 +44,8 @@ class KeyAuthenticator:
         cache_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._keys = keys
-        self._ttl = cache_seconds
-        self._clock = clock
-        self._cache: dict[str, _Cached] = {}  # sha256 of the key → lookup result
+        self._cache: KeyCache[KeyRecord | None] = KeyCache(
+            keys.authenticate, ttl=cache_seconds, clock=clock)
 
     async def authenticate(self, request: Request) -> KeyRecord:
         key = presented_key(request)
@@ -67,13 +60,5 @@ class KeyAuthenticator:
         return record
 
     async def _lookup(self, key: str) -> KeyRecord | None:
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        now = self._clock()
-        cached = self._cache.get(digest)
-        if cached is not None and cached.expires > now:
-            return cached.record
-        record = await self._keys.authenticate(key)
-        if len(self._cache) > 10_000:  # bound memory against floods of random keys
-            self._cache.clear()
-        self._cache[digest] = _Cached(record, now + self._ttl)
-        return record
+        # Cached by digest, so the memory holds no key in the clear.
+        return await self._cache.get(hashlib.sha256(key.encode()).hexdigest(), key)
