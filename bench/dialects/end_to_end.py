@@ -7,6 +7,9 @@ For each kind (non-stream, then the mock's 20-event stream), back to back:
     direct            the body cometgate forwards, POSTed to the mock's /v1/chat/completions
     openai→openai     an OpenAI caller, `/v1/chat/completions` through cometgate: pass-through
     anthropic→openai  an Anthropic caller, `/v1/messages` through cometgate: translated
+    responses→openai  a Responses API caller, `/v1/responses` through cometgate: translated,
+                      with `store` on (OpenAI's default: one write of the response per request)
+    responses, no store   the same with `store: false`
     direct again      the baseline once more, to show how far the machine drifted meanwhile
 
 Ratios are against the direct run made just before. Every caller sends the request of
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import orjson
 from bench.dialects import caller_requests
+from bench.dialects.responses_caller import responses_request
 from bench.proxy import services
 from bench.proxy.figures import Summary, summarise
 from bench.proxy.measure import Plan, measure, run_async
@@ -42,6 +46,8 @@ ROUTES = (
     Route("direct", "openai", "mock"),
     Route("openai→openai", "openai", "cometgate"),
     Route("anthropic→openai", "anthropic", "cometgate"),
+    Route("responses→openai", "responses", "cometgate"),
+    Route("responses, no store", "responses", "cometgate"),
     Route("direct again", "openai", "mock"),
 )
 
@@ -60,6 +66,12 @@ def target(route: Route, stream: bool, mock_port: int, gateway_port: int, key: s
         body = _with_model(caller_requests.openai_request(stream=stream), GATEWAY_MODEL)
         return Target("127.0.0.1", gateway_port, "/v1/chat/completions", body,
                       (("authorization", f"Bearer {key}"),))
+    if route.dialect == "responses":
+        body = _with_model(responses_request(stream=stream), GATEWAY_MODEL)
+        if "no store" in route.system:
+            body = orjson.dumps({**orjson.loads(body), "store": False})
+        return Target("127.0.0.1", gateway_port, "/v1/responses", body,
+                      (("authorization", f"Bearer {key}"),))
     body = _with_model(caller_requests.anthropic_request(stream=stream), GATEWAY_MODEL)
     return Target("127.0.0.1", gateway_port, "/v1/messages", body,
                   (("x-api-key", key), ("anthropic-version", "2023-06-01")))
@@ -68,7 +80,8 @@ def target(route: Route, stream: bool, mock_port: int, gateway_port: int, key: s
 def probe(route: Route, stream: bool, where: Target, chunks: int) -> None:
     """One request before measuring: it must succeed and be an answer of the right dialect."""
     sample = run_async(one(where))
-    marker = b'"choices"' if route.dialect == "openai" else b'"message'
+    marker = {"openai": b'"choices"', "anthropic": b'"message',
+              "responses": b'"response'}[route.dialect]
     if sample.status != 200 or marker not in sample.body:
         raise RuntimeError(f"{route.system}: status {sample.status}, body {sample.body[:300]!r}")
     if stream and len(sample.events) < chunks:

@@ -94,7 +94,8 @@ def ratio_lines(rows: list[Row]) -> list[str]:
         base = found.get("direct")
         if base is None:
             continue
-        for route in ("openai→openai", "anthropic→openai"):
+        for route in ("openai→openai", "anthropic→openai", "responses→openai",
+                      "responses, no store"):
             s = found.get(route)
             if s is None:
                 continue
