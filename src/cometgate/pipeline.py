@@ -57,6 +57,7 @@ from cometgate.providers.base import (
     RawCall,
     RawChunk,
     RawResponse,
+    SearchesWeb,
 )
 from cometgate.providers.embedding import Embeds
 from cometgate.routing.failover import Failover, Skip
@@ -318,6 +319,8 @@ class Gateway:
         sending when the prompt may not fit, and after the upstream refused it; a prompt over
         the window is refused as the caller's dialect says it (`context_window`)."""
         provider, target = option.candidate.provider, option.target
+        if request.web_search is not None and not _searches(provider):
+            raise Skip(self._no_web_search(route))
         refusal = await refusal_before_sending(provider, request, target, route.info)
         if refusal is None:
             try:
@@ -327,6 +330,18 @@ class Gateway:
                 if refusal is None:
                     raise
         raise call.words(refusal)
+
+    def _no_web_search(self, route: ModelRoute) -> InvalidRequest:
+        """Only an upstream with a search of its own can run one; the caller hears which
+        models here can."""
+        able = [other.info.id for other in self._router.routes()
+                if any(_searches(candidate.provider) for candidate in other.candidates)]
+        where = (f"Models that have it here: {', '.join(able)}." if able
+                 else "No model here has it.")
+        return InvalidRequest(
+            f"The built-in tool 'web_search' is not available on models/{route.info.id}: "
+            "none of its upstreams runs a web search (Gemini and Anthropic models do). "
+            + where, violations={"tools": "web_search is not available on this model"})
 
     async def _forwarded(
         self, call: Call, route: ModelRoute, option: Attempt, send: Callable[[], Awaitable[R]]
@@ -463,6 +478,10 @@ async def _translating(pending: Awaitable[R]) -> R:
         return await pending
     except RequestRejected as exc:
         raise Skip(exc) from exc
+
+
+def _searches(provider: object) -> bool:
+    return isinstance(provider, SearchesWeb) and provider.searches_web()
 
 
 def _policy(call: Call, route: ModelRoute) -> str:

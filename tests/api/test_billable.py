@@ -234,6 +234,7 @@ async def test_an_answer_the_model_did_not_ground_costs_its_tokens_only(
     gateway: Gateway,
 ) -> None:
     key = await gateway.key()
+    gateway.gemini.replies.append(GeminiReply(searches=False))  # the model chose not to
     answer = await gateway.gemini_call(key, gemini_body(tools=[{"googleSearch": {}}]))
     assert answer.status_code == 200, answer.text
     [record] = await gateway.records()

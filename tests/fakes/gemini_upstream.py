@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -42,6 +42,29 @@ def search_grounding(*queries: str) -> dict[str, Any]:
                                      "title": "example.com"}}],
         "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": 5, "text": "Hello"},
                                "groundingChunkIndices": [0]}],
+    }
+
+
+SEARCH_PAGE = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/fake1"
+
+
+def grounding_for(text: str, query: str) -> dict[str, Any]:
+    """groundingMetadata as Google Search grounding reports it for an answer `text`: one
+    support per sentence, each citing the one page found, its segment offsets in bytes of
+    the UTF-8 text (a 0 start left out, as proto3 JSON does)."""
+    supports, start = [], 0
+    for sentence in re.findall(r"[^.]+\.?\s*", text):
+        size = len(sentence.rstrip().encode())
+        segment: dict[str, Any] = {"endIndex": start + size, "text": sentence.rstrip()}
+        if start:
+            segment["startIndex"] = start
+        supports.append({"segment": segment, "groundingChunkIndices": [0]})
+        start += len(sentence.encode())
+    return {
+        "webSearchQueries": [query],
+        "searchEntryPoint": {"renderedContent": "<div class=\"container\">…</div>"},
+        "groundingChunks": [{"web": {"uri": SEARCH_PAGE, "title": "example.com"}}],
+        "groundingSupports": supports,
     }
 
 
@@ -100,8 +123,12 @@ class Reply:
     endless: bool = False  # events until the client goes away
     firehose: bool = False  # events as fast as the client reads, FIREHOSE_SECONDS at most
     # groundingMetadata of the candidate, as Google Search grounding adds it to the final
-    # answer (the last stream event, which also ends the candidate); None: not grounded.
+    # answer (the last stream event, which also ends the candidate); None: not grounded,
+    # unless the request offers the googleSearch tool and `searches` (then `grounding_for`
+    # the text: the model chose to search for `search_query`).
     grounding: dict[str, Any] | None = None
+    searches: bool = True
+    search_query: str = "fake search query"
 
 
 @dataclass(frozen=True)
@@ -116,6 +143,7 @@ class Seen:
 class FakeGeminiUpstream:
     def __init__(self) -> None:
         self.requests: list[Seen] = []
+        self.searched: list[dict[str, Any]] = []  # each googleSearch tool received, in order
         self.replies: list[Reply] = []
         self.default = Reply()
         self.sent: list[list[bytes]] = []  # per stream, the pieces written, in order
@@ -131,6 +159,10 @@ class FakeGeminiUpstream:
         self.requests.append(Seen(request.method, request.url.path, request.url.query,
                                   dict(request.headers), body))
         reply = self.next_reply()
+        searches = _search_tools(body)
+        self.searched.extend(searches)
+        if searches and reply.searches and reply.grounding is None:
+            reply = replace(reply, grounding=grounding_for(reply.text, reply.search_query))
         if reply.hold_headers:
             await self.resume.wait()
         match = _CALL.match(request.path_params["path"])
@@ -226,6 +258,16 @@ class FakeGeminiUpstream:
                     yield part
         finally:
             self.stream_closed.set()
+
+
+def _search_tools(body: bytes) -> list[dict[str, Any]]:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return []
+    tools = document.get("tools") if isinstance(document, dict) else None
+    return [tool["googleSearch"] for tool in tools or []
+            if isinstance(tool, dict) and "googleSearch" in tool]
 
 
 def _cut(piece: bytes, size: int | None) -> list[bytes]:

@@ -5,6 +5,7 @@ translates to and from these, so nothing a dialect cannot say leaks into another
 """
 
 from cometgate.canonical.embeddings import EmbedInput, EmbedRequest, EmbedResponse
+from cometgate.canonical.grounding import Citation, Grounding
 from cometgate.canonical.messages import (
     JSON,
     BlobPart,
@@ -27,6 +28,7 @@ from cometgate.canonical.request import (
     ToolChoice,
     ToolMode,
     Untranslated,
+    WebSearchTool,
 )
 from cometgate.canonical.response import (
     Candidate,
@@ -48,6 +50,7 @@ __all__ = [
     "BlobPart",
     "Candidate",
     "CandidateFinished",
+    "Citation",
     "EmbedInput",
     "EmbedRequest",
     "EmbedResponse",
@@ -57,6 +60,7 @@ __all__ = [
     "GenerateRequest",
     "GenerateResponse",
     "GenerationParams",
+    "Grounding",
     "Message",
     "ModelInfo",
     "OutputFormat",
@@ -77,4 +81,5 @@ __all__ = [
     "Untranslated",
     "Usage",
     "UsageReported",
+    "WebSearchTool",
 ]

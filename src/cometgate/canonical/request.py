@@ -31,6 +31,15 @@ class FunctionTool:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSearchTool:
+    """A web search the upstream runs for the model (a built-in tool: the caller never sees a
+    call to answer). Only upstreams with a search of their own can carry it; the others refuse
+    the request. `max_uses` bounds the searches of one answer where the upstream allows."""
+
+    max_uses: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OutputFormat:
     """Constrained output. `kind="enum"` means plain text that is exactly one of the schema's
     enum values (Gemini's text/x.enum); `kind="json"` means a JSON document (schema optional)."""
@@ -90,3 +99,4 @@ class GenerateRequest:
     thinking: ThinkingConfig | None = None
     extensions: Mapping[str, Mapping[str, JSON]] = field(default_factory=dict)
     untranslated: tuple[Untranslated, ...] = ()
+    web_search: WebSearchTool | None = None

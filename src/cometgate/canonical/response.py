@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from cometgate.canonical.grounding import Grounding
 from cometgate.canonical.messages import Part
 
 
@@ -51,6 +52,7 @@ class Candidate:
     index: int = 0
     # One entry per generated token, in order; empty unless log probabilities were asked for.
     logprobs: tuple[TokenLogprob, ...] = ()
+    grounding: Grounding | None = None  # what a web search found, when one ran
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from cometgate.canonical.grounding import Grounding
 from cometgate.canonical.messages import Part
 from cometgate.canonical.response import FinishReason, TokenLogprob, Usage
 
@@ -32,8 +33,11 @@ class PartDelta:
 
 @dataclass(frozen=True, slots=True)
 class CandidateFinished:
+    """`grounding`: what a web search found for the whole candidate, known only at its end."""
+
     reason: FinishReason
     index: int = 0
+    grounding: Grounding | None = None
 
 
 @dataclass(frozen=True, slots=True)

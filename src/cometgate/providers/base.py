@@ -37,6 +37,14 @@ class Provider(Protocol):
 
 
 @runtime_checkable
+class SearchesWeb(Protocol):
+    """A provider whose upstream runs a web search for the model when a request carries
+    `web_search` (a built-in tool); a provider without one must not be sent such a request."""
+
+    def searches_web(self) -> bool: ...
+
+
+@runtime_checkable
 class CountsTokens(Protocol):
     """Counts a request's prompt exactly as a generation would count it."""
 

@@ -84,6 +84,9 @@ class GeminiProvider:
         self._embedder = GeminiEmbedder(self._base_url, api_key, timeouts,
                                         transport=self._transport)
 
+    def searches_web(self) -> bool:
+        return True  # Google Search grounding (upstream_request)
+
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         """The whole answer; a 2xx body that is no answer raises (see usage_of_forwarded)."""
         body, headers = await self._transport.exchange(

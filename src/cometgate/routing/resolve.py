@@ -28,5 +28,8 @@ class Router:
     def resolve(self, name: str) -> ModelRoute | None:
         return self._routes.get(model_id(name))
 
+    def routes(self) -> list[ModelRoute]:
+        return list(self._routes.values())
+
     def models(self) -> list[ModelInfo]:
         return [route.info for route in self._routes.values()]

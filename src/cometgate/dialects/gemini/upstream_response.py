@@ -57,6 +57,7 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
+from cometgate.dialects.gemini.grounding import grounding_of
 from cometgate.dialects.gemini.outbound import stream_error_event, usage_of
 from cometgate.dialects.gemini.protojson import decode_base64
 from cometgate.dialects.gemini.response import FINISH_REASONS
@@ -138,6 +139,10 @@ class _StreamState:
     usage: Usage | None = None
     seen: set[int] = field(default_factory=set)
     finished: set[int] = field(default_factory=set)
+    # Grounding offsets count bytes of a candidate's whole text, so the text is kept; the
+    # metadata usually comes with the last chunk, but the latest seen is what counts.
+    texts: dict[int, list[str]] = field(default_factory=dict)
+    grounding: dict[int, object] = field(default_factory=dict)
 
     def complete(self) -> bool:
         return self.ids is not None and bool(self.finished) and self.seen <= self.finished
@@ -152,6 +157,10 @@ class _StreamState:
         for position, raw in enumerate(_candidates(chunk)):
             candidate = _candidate(raw, position, self.ids, [])
             self.seen.add(candidate.index)
+            self.texts.setdefault(candidate.index, []).extend(
+                part.text for part in candidate.parts if isinstance(part, TextPart))
+            if isinstance(raw, dict) and "groundingMetadata" in raw:
+                self.grounding[candidate.index] = raw["groundingMetadata"]
             events.extend(_deltas(candidate))
             if candidate.finish_reason is not None:
                 events.extend(self._finish(candidate.finish_reason, candidate.index))
@@ -165,7 +174,9 @@ class _StreamState:
             return []
         self.seen.add(index)
         self.finished.add(index)
-        return [CandidateFinished(reason, index)]
+        text = "".join(self.texts.get(index, ()))
+        return [CandidateFinished(reason, index,
+                                  grounding_of(self.grounding.get(index), text))]
 
 
 def _deltas(candidate: Candidate) -> list[PartDelta]:
@@ -252,8 +263,10 @@ def _candidate(raw: object, position: int, ids: _CallIds, dropped: list[str]) ->
                            "form outside the Gemini API")
         else:
             parts.append(part)
+    text = "".join(part.text for part in parts if isinstance(part, TextPart))
     return Candidate(tuple(parts), finish_reason(raw.get("finishReason")), index,
-                     _logprobs(raw.get("logprobsResult")))
+                     _logprobs(raw.get("logprobsResult")),
+                     grounding_of(raw.get("groundingMetadata"), text))
 
 
 def _logprobs(result: object) -> tuple[TokenLogprob, ...]:

@@ -163,6 +163,7 @@ def decode_responses_request(document: Mapping[str, Any], seal: StateSeal | None
         else {},
         untranslated=(*conversation.untranslated, *tools.untranslated, *output_untranslated,
                       *foreign),
+        web_search=tools.web_search,
     )
 
 

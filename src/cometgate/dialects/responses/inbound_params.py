@@ -2,8 +2,11 @@
 output format and thinking.
 
 - `tools`: function tools are flat (`{"type": "function", "name", "description",
-  "parameters", "strict"}`); built-in tools (web_search, file_search, code_interpreter, …) run
-  inside OpenAI and have no equivalent on the gateway's upstreams yet: refused by name.
+  "parameters", "strict"}`). The built-in `web_search` (and `web_search_preview`) is the
+  canonical WebSearchTool: the upstreams with a search of their own run it (Gemini's Google
+  Search, Anthropic's web search tool), the others refuse it (pipeline); its settings only
+  tune the search (droppable). The other built-in tools (file_search, code_interpreter, …) run
+  inside OpenAI and have no equivalent here: refused by name.
   Namespace tools (groups of function tools) are flattened into function tools
   (tool_namespaces). When every tool is `strict: true` and the choice is "auto", that is the
   canonical VALIDATED mode; otherwise strictness cannot be carried and is reported
@@ -35,6 +38,7 @@ from cometgate.canonical import (
     ToolChoice,
     ToolMode,
     Untranslated,
+    WebSearchTool,
 )
 from cometgate.dialects.openai.inbound_fields import (
     invalid_type,
@@ -50,9 +54,14 @@ from cometgate.dialects.openai.inbound_fields import (
 )
 from cometgate.dialects.openai.reasoning_effort import LEVEL_BY_EFFORT
 from cometgate.dialects.responses.tool_namespaces import flattened
+from cometgate.dialects.responses.web_search import WEB_SEARCH_TYPES
 from cometgate.errors import InvalidRequest
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+# Settings of a search only the OpenAI service honours; a search without them still answers.
+_SEARCH_TUNING = {"search_context_size": "how much a search reads is OpenAI's setting",
+                  "user_location": "the searches here cannot be told the user's location",
+                  "filters": "the searches here cannot be limited to domains"}
 _CHOICE_MODES = {"auto": ToolMode.AUTO, "none": ToolMode.NONE, "required": ToolMode.ANY}
 _EFFORTS = ("none", *LEVEL_BY_EFFORT)
 _SUMMARIES = ("auto", "concise", "detailed")
@@ -72,6 +81,7 @@ class Tools:
     tools: tuple[FunctionTool, ...]
     choice: ToolChoice
     untranslated: tuple[Untranslated, ...]
+    web_search: WebSearchTool | None = None
 
 
 def decode_tools(document: Mapping[str, Any]) -> Tools:
@@ -79,19 +89,30 @@ def decode_tools(document: Mapping[str, Any]) -> Tools:
     if raw is not None and not isinstance(raw, list):
         raise invalid_type("tools", "an array", raw)
     given = _flat_tools(raw or [])
+    searches = [(where, item) for where, item in given
+                if isinstance(item, dict) and item.get("type") in WEB_SEARCH_TYPES
+                and "." not in where]  # a namespace holds only functions
+    given = [entry for entry in given if entry not in searches]
+    search_untranslated = tuple(
+        Untranslated(f"{where}.{key}", reason, droppable=True)
+        for where, item in searches for key, reason in _SEARCH_TUNING.items()
+        if item.get(key) is not None and not (key == "search_context_size"
+                                              and item[key] == "medium"))
+    web_search = WebSearchTool() if searches else None
     declared = [_function_tool(where, item) for where, item in given]
     tools = tuple(tool for tool, _ in declared)
     choice = _tool_choice(document.get("tool_choice"), tools)
     strict = [where for (where, _), (_, is_strict) in zip(given, declared, strict=True)
               if is_strict]
     if strict and len(strict) == len(tools) and choice.mode is ToolMode.AUTO:
-        return Tools(tools, ToolChoice(ToolMode.VALIDATED, choice.allowed_names), ())
+        return Tools(tools, ToolChoice(ToolMode.VALIDATED, choice.allowed_names),
+                     search_untranslated, web_search)
     untranslated = tuple(
         Untranslated(f"{where}.strict",
                      "strict schemas for only some functions cannot be carried", droppable=True)
         for where in strict
     )
-    return Tools(tools, choice, untranslated)
+    return Tools(tools, choice, (*untranslated, *search_untranslated), web_search)
 
 
 def _flat_tools(raw: list[Any]) -> list[tuple[str, object]]:

@@ -40,6 +40,7 @@ from cometgate.canonical import (
 from cometgate.dialects.responses.inbound_params import LOGPROBS
 from cometgate.dialects.responses.reasoning_state import INCLUDE, StateEntries
 from cometgate.dialects.responses.tool_namespaces import namespaced_names
+from cometgate.dialects.responses.web_search import WEB_SEARCH_TYPES, citations_of, search_items
 from cometgate.dialects.sealed_state import StateSeal
 
 _VERY_UNLIKELY = -9999.0  # OpenAI's log probability for "no finite value"
@@ -247,7 +248,27 @@ def encode_response(response: GenerateResponse, frame: Frame) -> dict[str, Any]:
     logprobs = logprob_entries(candidate.logprobs) if frame.wants_logprobs else None
     for part in candidate.parts:
         output.add(part, logprobs)
-    return frame.body(status, output.sealed_items(), response.usage, incomplete=incomplete)
+    items = output.sealed_items()
+    if candidate.grounding is not None:
+        items = _grounded(items, candidate, frame)
+    return frame.body(status, items, response.usage, incomplete=incomplete)
+
+
+def _grounded(items: list[dict[str, Any]], candidate: Candidate,
+              frame: Frame) -> list[dict[str, Any]]:
+    """The searches' items before the first message (the model searched before it wrote),
+    and each message's citations on its text."""
+    grounding = candidate.grounding
+    assert grounding is not None
+    start = 0
+    for item in items:
+        if item["type"] == "message":
+            content = item["content"][0]
+            content["annotations"] = citations_of(grounding, start, content["text"])
+            start += len(content["text"])
+    at = next((n for n, item in enumerate(items) if item["type"] == "message"), len(items))
+    searches = search_items(grounding, frame.id, "completed", frame.include)
+    return [*items[:at], *searches, *items[at:]]
 
 
 def encode_input_tokens(total: int) -> bytes:
@@ -297,6 +318,9 @@ def _tier(value: object) -> str:
 
 
 def _tool(tool: Mapping[str, Any]) -> dict[str, Any]:
+    if tool.get("type") in WEB_SEARCH_TYPES:
+        return {**tool, "search_context_size": tool.get("search_context_size") or "medium",
+                "user_location": tool.get("user_location")}
     if tool.get("type") == "namespace":
         return {"type": "namespace", "name": tool.get("name"),
                 "description": tool.get("description"),

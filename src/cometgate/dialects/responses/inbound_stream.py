@@ -12,6 +12,14 @@ event carries a `sequence_number` counting from 0. The grammar:
                   reasoning_summary_part.done, output_item.done
       call:       output_item.added, function_call_arguments.delta (a call arrives whole),
                   function_call_arguments.done, output_item.done
+      search:     output_item.added, web_search_call.in_progress, web_search_call.searching,
+                  web_search_call.completed, output_item.done
+    exactly one of response.completed (with usage), response.incomplete, response.failed
+
+A web search the upstream ran is known whole only when the candidate finishes (canonical
+CandidateFinished.grounding): the open message then closes with its citations (an
+output_text.annotation.added each, and annotations on the done part and item), and the
+searches' items follow it.
     exactly one of response.completed (with usage), response.incomplete, response.failed
 
 A stream that breaks after it started ends with an `error` event, then `response.failed`
@@ -28,6 +36,7 @@ import orjson
 from cometgate.canonical import (
     CandidateFinished,
     FinishReason,
+    Grounding,
     PartDelta,
     ReasoningPart,
     StreamEvent,
@@ -51,6 +60,7 @@ from cometgate.dialects.responses.inbound_response import (
     text_part,
 )
 from cometgate.dialects.responses.reasoning_state import StateEntries, shown_item
+from cometgate.dialects.responses.web_search import citations_of, search_items
 from cometgate.errors import GatewayError
 
 
@@ -66,6 +76,7 @@ class _Open:
     kind: str  # "message" or "reasoning"
     id: str
     index: int
+    start: int = 0  # a message's first character in the candidate's whole text
     text: str = ""
     logprobs: list[dict[str, Any]] = field(default_factory=list)
     state: StateEntries = field(default_factory=StateEntries)  # a reasoning item's, sealed
@@ -84,6 +95,8 @@ class ResponseStreamEncoder:
         self._calls = 0
         self._reason: FinishReason | None = None
         self._usage: Usage | None = None
+        self._grounding: Grounding | None = None
+        self._written = 0  # characters of message text so far
         self.final: dict[str, Any] | None = None  # the last Response sent, once it is sent
 
     def feed(self, event: StreamEvent) -> list[bytes]:
@@ -95,7 +108,9 @@ class ResponseStreamEncoder:
         elif isinstance(event, CandidateFinished):
             if event.index == 0:
                 self._reason = event.reason
+                self._grounding = event.grounding
                 frames.extend(self._close())
+                frames.extend(self._searches())
         elif event.index == 0:  # a Responses request asks for one candidate
             frames.extend(self._delta(event))
         return frames
@@ -185,13 +200,15 @@ class ResponseStreamEncoder:
                                       summary_index=0, delta=text))
             return frames
         current.logprobs.extend(logprobs)
+        self._written += len(text)
         frames.append(self._event("response.output_text.delta", item_id=current.id,
                                   output_index=current.index, content_index=0, delta=text,
                                   logprobs=logprobs))
         return frames
 
     def _start(self, kind: str) -> list[bytes]:
-        current = _Open(kind, item_id("msg" if kind == "message" else "rs"), len(self._items))
+        current = _Open(kind, item_id("msg" if kind == "message" else "rs"), len(self._items),
+                        self._written)
         self._open = current
         where = {"item_id": current.id, "output_index": current.index}
         if kind == "reasoning":
@@ -227,7 +244,14 @@ class ResponseStreamEncoder:
             status, _ = status_of(self._reason)
             item = message_item(current.id, current.text, status,
                                 self._logprobs(current.logprobs))
+            cited = citations_of(self._grounding, current.start, current.text)
+            item["content"][0]["annotations"] = cited
             frames = [
+                self._event("response.output_text.annotation.added", **where,
+                            content_index=0, annotation_index=number, annotation=annotation)
+                for number, annotation in enumerate(cited)
+            ]
+            frames += [
                 self._event("response.output_text.done", **where, content_index=0,
                             text=current.text, logprobs=current.logprobs),
                 self._event("response.content_part.done", **where, content_index=0,
@@ -237,6 +261,40 @@ class ResponseStreamEncoder:
         frames.append(self._event("response.output_item.done", output_index=current.index,
                                   item=shown_item(item, self._frame.include)))
         return frames
+
+    def _searches(self) -> list[bytes]:
+        """The items of the searches that grounded the candidate, after what it wrote; a
+        message closed before the grounding was known gets its citations in the final
+        Response."""
+        if self._grounding is None:
+            return []
+        for item in self._items:
+            if item["type"] == "message" and not item["content"][0]["annotations"]:
+                start = self._message_start(item)
+                item["content"][0]["annotations"] = citations_of(
+                    self._grounding, start, item["content"][0]["text"])
+        frames = []
+        for item in search_items(self._grounding, self._frame.id, "completed",
+                                 self._frame.include):
+            index, where = len(self._items), {"item_id": item["id"]}
+            self._items.append(item)
+            frames += [
+                self._event("response.output_item.added", output_index=index,
+                            item={**item, "status": "in_progress"}),
+                *(self._event(f"response.web_search_call.{stage}", **where, output_index=index)
+                  for stage in ("in_progress", "searching", "completed")),
+                self._event("response.output_item.done", output_index=index, item=item),
+            ]
+        return frames
+
+    def _message_start(self, message: dict[str, Any]) -> int:
+        start = 0
+        for item in self._items:
+            if item is message:
+                break
+            if item["type"] == "message":
+                start += len(item["content"][0]["text"])
+        return start
 
     def _call(self, part: ToolCallPart) -> list[bytes]:
         index, the_id = len(self._items), item_id("fc")
