@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,10 @@ class Reply:
     endless: bool = False  # text deltas until the client goes away
     firehose: bool = False  # text deltas as fast as the client reads, 20 s at most
     raw_body: bytes | None = None  # a 200 answer with exactly these bytes (stream or not)
+    # With the web search server tool offered, the model searches for `search_query` first,
+    # and each sentence of `text` cites the page found (unless `searches` is False).
+    searches: bool = True
+    search_query: str = "fake search query"
 
 
 def signature_for(thinking: str) -> str:
@@ -70,6 +75,7 @@ class RequestRefused(Exception):
 class FakeAnthropicUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.searched: list[dict[str, Any]] = []  # each web search tool received, in order
         self.bodies: list[bytes] = []  # the request bodies exactly as they arrived
         self.headers: list[dict[str, str]] = []
         self.queries: list[str] = []  # of every request, messages and counts, as received
@@ -99,6 +105,7 @@ class FakeAnthropicUpstream:
         except RequestRefused as refused:
             return _error(400, "invalid_request_error", str(refused))
         reply = self.next_reply()
+        self.searched.extend(_search_tools(body))
         if reply.status != 200:
             return _error(reply.status, reply.error_type, f"fake failure {reply.status}",
                           reply.headers)
@@ -162,7 +169,7 @@ class FakeAnthropicUpstream:
                                                    "delta": {"type": "text_delta", "text": "x"}})
                 await asyncio.sleep(0 if reply.firehose else 0.005)
             return
-        for index, block in enumerate(_content(number, reply)):
+        for index, block in enumerate(_content(number, reply, body)):
             async for event in _block_events(index, block, reply):
                 yield event
             if reply.fail_mid_stream:
@@ -185,10 +192,16 @@ async def _block_events(index: int, block: dict[str, Any], reply: Reply) -> Asyn
     empty = {"text": {"type": "text", "text": ""},
              "thinking": {"type": "thinking", "thinking": "", "signature": ""},
              "tool_use": {**block, "input": {}},
+             "server_tool_use": {**block, "input": {}},
+             "web_search_tool_result": block,
              "redacted_thinking": block}[kind]
+    if "citations" in block:  # a text block that cites opens with an empty list
+        empty = {**empty, "citations": []}
     yield _sse("content_block_start",
                {"type": "content_block_start", "index": index, "content_block": empty})
     if kind == "text":
+        for citation in block.get("citations", ()):
+            yield delta({"type": "citations_delta", "citation": citation})
         for piece in _pieces(block["text"], reply.chunks):
             yield delta({"type": "text_delta", "text": piece})
             if reply.fail_mid_stream:
@@ -199,7 +212,7 @@ async def _block_events(index: int, block: dict[str, Any], reply: Reply) -> Asyn
         for piece in _pieces(block["thinking"], 2):
             yield delta({"type": "thinking_delta", "thinking": piece})
         yield delta({"type": "signature_delta", "signature": block["signature"]})
-    elif kind == "tool_use":
+    elif kind in ("tool_use", "server_tool_use"):
         arguments = orjson.dumps(block["input"]).decode()
         for piece in ["", *_pieces(arguments, 2)]:  # Anthropic opens with an empty fragment
             yield delta({"type": "input_json_delta", "partial_json": piece})
@@ -214,23 +227,58 @@ def _pieces(text: str, count: int) -> list[str]:
 def _message(number: int, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
     return {
         "id": f"msg_fake{number:04d}", "type": "message", "role": "assistant",
-        "model": body.get("model"), "content": _content(number, reply),
+        "model": body.get("model"), "content": _content(number, reply, body),
         "stop_reason": reply.stop_reason, "stop_sequence": None,
         "usage": {"input_tokens": reply.input_tokens,
                   "cache_creation_input_tokens": reply.cache_creation_tokens,
                   "cache_read_input_tokens": reply.cache_read_tokens,
-                  "output_tokens": reply.output_tokens},
+                  "output_tokens": reply.output_tokens,
+                  **({"server_tool_use": {"web_search_requests": 1}}
+                     if _searching(reply, body) else {})},
     }
 
 
-def _content(number: int, reply: Reply) -> list[dict[str, Any]]:
+SEARCH_PAGE = "https://example.com/fake-page"
+SEARCH_TITLE = "A fake page"
+
+
+def _search_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [tool for tool in body.get("tools") or []
+            if isinstance(tool, dict) and str(tool.get("type", "")).startswith("web_search_")]
+
+
+def _searching(reply: Reply, body: dict[str, Any]) -> bool:
+    return reply.searches and bool(_search_tools(body))
+
+
+def _search_blocks(number: int, reply: Reply) -> list[dict[str, Any]]:
+    """A search as Anthropic's web search tool reports it: the server_tool_use block, its
+    web_search_tool_result, then the text, one block per sentence citing the page."""
+    call_id = f"srvtoolu_fake{number}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "server_tool_use", "id": call_id, "name": "web_search",
+         "input": {"query": reply.search_query}},
+        {"type": "web_search_tool_result", "tool_use_id": call_id, "content": [
+            {"type": "web_search_result", "url": SEARCH_PAGE, "title": SEARCH_TITLE,
+             "encrypted_content": "RmFrZSBwYWdl", "page_age": "April 30, 2025"}]},
+    ]
+    for sentence in re.findall(r"[^.]+\.?\s*", reply.text or ""):
+        blocks.append({"type": "text", "text": sentence, "citations": [
+            {"type": "web_search_result_location", "url": SEARCH_PAGE, "title": SEARCH_TITLE,
+             "encrypted_index": "RmFrZQ==", "cited_text": sentence.strip()}]})
+    return blocks
+
+
+def _content(number: int, reply: Reply, body: dict[str, Any]) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = []
     if reply.thinking is not None:
         content.append({"type": "thinking", "thinking": reply.thinking,
                         "signature": signature_for(reply.thinking)})
     if reply.redacted is not None:
         content.append({"type": "redacted_thinking", "data": reply.redacted})
-    if reply.text:
+    if _searching(reply, body):
+        content.extend(_search_blocks(number, reply))
+    elif reply.text:
         content.append({"type": "text", "text": reply.text})
     for i, call in enumerate(reply.tool_calls or []):
         content.append({"type": "tool_use", "id": f"toolu_fake{number}_{i}",

@@ -51,6 +51,9 @@ class AnthropicUpstream(HttpProvider):
         super().__init__(name, base_url=base_url, api_key=api_key, codec=self._anthropic,
                          timeouts=timeouts, client=client)
 
+    def searches_web(self) -> bool:
+        return True  # Anthropic's web search server tool (dialects.anthropic.web_search)
+
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         body, headers = await self._transport.exchange(
             self._forward_url(call, target), self._forwarded(call, target),

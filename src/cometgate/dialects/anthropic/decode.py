@@ -2,7 +2,8 @@
 
 Content blocks become parts in order: `text` → TextPart, `tool_use` → ToolCallPart (or, under
 JSON/enum output, the `respond` call → the response text), `thinking`/`redacted_thinking` →
-see below. Block types with no canonical meaning (server tools, citations) are skipped.
+see below. The web search server tool's blocks and the text's citations of its results become
+the candidate's grounding (`web_search`); other server tools' blocks are skipped.
 
 Thinking is returned as ReasoningPart only when the caller asked for thoughts, but its blocks
 are always carried, packed into a thought signature (`envelope`), because Anthropic refuses a
@@ -41,6 +42,7 @@ from cometgate.dialects.anthropic.envelope import (
     thinking_block,
 )
 from cometgate.dialects.anthropic.structured import RESPOND_TOOL, output_text
+from cometgate.dialects.anthropic.web_search import Searches
 from cometgate.dialects.upstream_answers import answer_object, new_response_id, unreadable
 
 _FINISH = {
@@ -151,8 +153,9 @@ def decode_response(body: bytes, request: GenerateRequest, model_version: str) -
     if not isinstance(content, list):
         raise unreadable("the upstream message has no content")
     assembler = Assembler(request)
+    searches = Searches()
     parts = [part for block in content if isinstance(block, dict)
-             if (part := _part(assembler, block)) is not None]
+             if (part := _part(assembler, block, searches)) is not None]
     last = assembler.finish()
     if last is not None:
         parts.append(last)
@@ -163,18 +166,26 @@ def decode_response(body: bytes, request: GenerateRequest, model_version: str) -
     counts.update(document.get("usage"))
     return GenerateResponse(
         model_version=model_version,
-        candidates=(Candidate(tuple(parts), reason, 0),),
+        candidates=(Candidate(tuple(parts), reason, 0, grounding=searches.grounding()),),
         usage=counts.usage(),
         response_id=new_response_id(),
         created=time.time(),  # Anthropic messages carry no creation time
     )
 
 
-def _part(assembler: Assembler, block: Mapping[str, Any]) -> Part | None:
+def _part(assembler: Assembler, block: Mapping[str, Any], searches: Searches) -> Part | None:
     kind = block.get("type")
     if kind == "text":
         text = block.get("text")
-        return assembler.text(text) if isinstance(text, str) else None
+        if not isinstance(text, str):
+            return None
+        part = assembler.text(text)
+        if isinstance(part, TextPart):
+            searches.text(part.text, block.get("citations"))
+        return part
+    if kind == "server_tool_use":
+        searches.server_tool_use(block.get("name"), block.get("input"))
+        return None
     if kind == "tool_use":
         return assembler.tool_use(block.get("id"), block.get("name"), block.get("input"))
     if kind == "thinking":

@@ -46,6 +46,7 @@ from cometgate.canonical import (
 )
 from cometgate.dialects.anthropic.history import encode_history
 from cometgate.dialects.anthropic.structured import respond_tool
+from cometgate.dialects.anthropic.web_search import search_tool
 from cometgate.dialects.outbound import Encoded
 from cometgate.errors import InvalidRequest
 
@@ -93,6 +94,9 @@ def encode_request(
     body["messages"] = history.messages
     tooling = _tooling(request)
     body.update(tooling.fields)
+    search = search_tool(request)
+    if search is not None:
+        body["tools"] = [*body.get("tools", ()), search]
     budget = _thinking_budget(request.thinking, tooling.forced, dropped)
     body.update(_sampling(request.params, budget is not None, dropped))
     body["max_tokens"] = _max_tokens(request.params, opts, budget, dropped)

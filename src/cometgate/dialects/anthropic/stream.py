@@ -9,7 +9,8 @@ What is emitted, in order: StreamStarted at `message_start` (so that an error ev
 place still fails before anything reaches the caller); text increments as they come, the first
 one carrying any hidden thinking (see `decode`); reasoning increments when thoughts are asked
 for, and at the block's end an empty ReasoningPart that carries its signature; each tool call
-whole at its `content_block_stop`; CandidateFinished and UsageReported at `message_stop`.
+whole at its `content_block_stop`; CandidateFinished (with the web search's grounding, see
+`web_search`: a `citations_delta` cites its text block) and UsageReported at `message_stop`.
 A stream that ends before `message_stop` is a transient failure; event types this decoder does
 not know are skipped, as Anthropic's versioning policy asks.
 """
@@ -32,6 +33,7 @@ from cometgate.canonical import (
     ReasoningPart,
     StreamEvent,
     StreamStarted,
+    TextPart,
     UsageReported,
 )
 from cometgate.dialects.anthropic.decode import (
@@ -41,6 +43,7 @@ from cometgate.dialects.anthropic.decode import (
 )
 from cometgate.dialects.anthropic.envelope import redacted_block, thinking_block
 from cometgate.dialects.anthropic.errors import classify_stream_error
+from cometgate.dialects.anthropic.web_search import Searches
 from cometgate.dialects.sse_decode import SSEFrame
 from cometgate.dialects.upstream_answers import new_response_id, unreadable
 from cometgate.errors import FailureClass, UpstreamError
@@ -57,6 +60,8 @@ class _Block:
     fragments: list[str] = field(default_factory=list)  # partial_json, or thinking text
     signature: list[str] = field(default_factory=list)
     data: object = None  # redacted_thinking
+    start: int = 0  # text: the candidate's characters before it (its citations span the rest)
+    citations: list[object] = field(default_factory=list)  # text: citations_delta citations
 
 
 @dataclass(slots=True)
@@ -69,6 +74,7 @@ class _State:
     reason: FinishReason | None = None
     counts: TokenCounts = field(default_factory=TokenCounts)
     blocks: dict[int, _Block] = field(default_factory=dict)
+    searches: Searches = field(default_factory=Searches)
 
 
 async def decode_stream(
@@ -144,11 +150,13 @@ def _block_start(state: _State, event: dict[str, Any]) -> list[StreamEvent]:
     raw = event.get("content_block")
     raw = raw if isinstance(raw, dict) else {}
     block = _Block(str(raw.get("type")), raw.get("id"), raw.get("name"), raw.get("input"),
-                   data=raw.get("data"))
+                   data=raw.get("data"), start=state.searches.written)
     state.blocks[_index(event)] = block
+    if isinstance(raw.get("citations"), list):
+        block.citations.extend(raw["citations"])
     # Start events normally carry empty text; whatever they hold counts all the same.
     if block.kind == "text" and isinstance(raw.get("text"), str):
-        return _parts(state.assembler.text(raw["text"]))
+        return _text(state, raw["text"])
     if block.kind == "thinking":
         return _thinking_delta(state, block, raw.get("thinking"), raw.get("signature"))
     return []
@@ -161,7 +169,9 @@ def _block_delta(state: _State, event: dict[str, Any]) -> list[StreamEvent]:
         return []
     kind = delta.get("type")
     if kind == "text_delta" and isinstance(delta.get("text"), str):
-        return _parts(state.assembler.text(delta["text"]))
+        return _text(state, delta["text"])
+    if kind == "citations_delta":
+        block.citations.append(delta.get("citation"))
     if kind == "input_json_delta" and isinstance(delta.get("partial_json"), str):
         block.fragments.append(delta["partial_json"])
     elif kind in ("thinking_delta", "signature_delta"):
@@ -188,6 +198,10 @@ def _block_stop(state: _State, event: dict[str, Any]) -> list[StreamEvent]:
     assembler = state.assembler
     if block.kind == "tool_use":
         return _parts(assembler.tool_use(block.call_id, block.name, _tool_input(block)))
+    if block.kind == "text":
+        state.searches.cited(block.start, block.citations)
+    if block.kind == "server_tool_use":
+        state.searches.server_tool_use(block.name, _tool_input(block))
     if block.kind == "thinking":
         whole = thinking_block("".join(block.fragments), "".join(block.signature))
         return _parts(assembler.thinking(whole, ""))  # the text went out in increments
@@ -217,8 +231,15 @@ def _message_stop(state: _State) -> list[StreamEvent]:
     reason = state.reason or FinishReason.OTHER
     if state.assembler.malformed:
         reason = FinishReason.MALFORMED_TOOL_CALL
-    events.append(CandidateFinished(reason))
+    events.append(CandidateFinished(reason, grounding=state.searches.grounding()))
     return events
+
+
+def _text(state: _State, text: str) -> list[StreamEvent]:
+    part = state.assembler.text(text)
+    if isinstance(part, TextPart):
+        state.searches.text(part.text, None)
+    return _parts(part)
 
 
 def _parts(part: Part | None) -> list[StreamEvent]:
