@@ -176,3 +176,18 @@ async def test_a_search_setting_only_openai_has_is_dropped_and_named(
     assert response.headers["x-cometgate-dropped"] == (
         "tools[0].search_context_size,tools[0].user_location")
     assert received("gemini", fakes)["tools"] == [{"googleSearch": {}}]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_search_replayed_as_input_is_skipped(gateway: Gateway, fakes: Fakes,
+                                                     kind: str) -> None:
+    """A stateless client (Codex) sends the answer's items back, the search item among
+    them: the search is over, the text it grounded goes back as the assistant's turn."""
+    script_search(kind, fakes)
+    first = await gateway.http.post("/v1/responses", json=searching(kind, store=False))
+    assert first.status_code == 200, first.text
+    replay = [*first.json()["output"], {"role": "user", "content": "And Bonn?"}]
+    assert replay[0]["type"] == "web_search_call"
+    second = await gateway.http.post("/v1/responses", json=searching(kind, input=replay))
+    assert second.status_code == 200, second.text
+    assert ANSWER in str(received(kind, fakes)["contents" if kind == "gemini" else "messages"])

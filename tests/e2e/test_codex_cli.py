@@ -5,9 +5,11 @@ where it calls a tool of Codex's `multi_agent` namespace.
 
 Codex is configured as a user would point it at a gateway: a custom `model_providers` entry
 with `wire_api = "responses"`, the gateway's /v1 as `base_url` and the key in `env_key`, in a
-temporary CODEX_HOME, analytics and OpenTelemetry export off. Two switches keep Codex from
-sending what the gateway refuses for models that are not OpenAI's, and are named here so that
-the refusal stays visible: the `web_search` built-in tool (no equivalent upstream here). The
+temporary CODEX_HOME, analytics and OpenTelemetry export off. Codex offers its `web_search`
+built-in tool: Gemini and Anthropic models run it as their own search (Google Search grounding,
+the web search server tool) and the answer comes back with the search's item and citations;
+the OpenAI-compatible fake has no search, where the gateway refuses it, so for that kind alone
+the switch that turns it off is named here, to keep the refusal visible. The
 `multi_agent` feature stays on: its `namespace` tools reach the upstreams flattened, and a call
 to one comes back namespaced. Codex's reasoning summary wish goes as it is: on the fake models,
 which do not think, the gateway drops it and says so.
@@ -34,7 +36,8 @@ from tests.e2e.fake_upstreams_live import script_streamed_calls, serve_before_fa
 CODEX = Path(__file__).parent / "js" / "node_modules" / ".bin" / "codex"
 RUN_TIMEOUT_SECONDS = 120
 KEY_VARIABLE = "COMETGATE_E2E_CODEX_KEY"
-CODEX_SWITCHES = ("-c", 'web_search="disabled"')
+# Only for the kind whose upstream has no web search of its own (the gateway refuses it).
+NO_SEARCH_SWITCHES = {"openai": ("-c", 'web_search="disabled"')}
 
 
 @dataclass
@@ -69,7 +72,8 @@ def codex_exec(gateway: LiveGateway, model: str, prompt: str, root: Path,
             "-m", model, "-c", 'model_provider="cometgate"',
             "-c", f"model_providers.cometgate={provider}",
             "-c", "analytics.enabled=false", "-c", 'otel.exporter="none"',
-            "-c", "check_for_update_on_startup=false", *CODEX_SWITCHES, prompt]
+            "-c", "check_for_update_on_startup=false",
+            *NO_SEARCH_SWITCHES.get(model.split("-")[0], ()), prompt]
     env = {"PATH": os.environ["PATH"], "HOME": str(root), "CODEX_HOME": str(home),
            KEY_VARIABLE: gateway.key}
     return subprocess.run(argv, env=env, capture_output=True, text=True,
@@ -86,6 +90,8 @@ def test_a_text_turn(live: Live, kind: str, tmp_path: Path) -> None:
     done = codex_exec(live.gateway, f"{kind}-text", "Say hello.", tmp_path)
     assert done.returncode == 0, _explain(done)
     assert done.stdout.strip().endswith(f"Hello from {kind} through the gateway."), _explain(done)
+    if kind != "openai":  # Codex's web_search reached the upstream as its own search tool
+        assert getattr(live.fakes, kind).searched, _explain(done)
 
 
 @pytest.mark.parametrize("kind", KINDS)

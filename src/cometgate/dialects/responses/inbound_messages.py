@@ -12,6 +12,9 @@ conversation.
   calls; a call within a `namespace` takes its flat name, tool_namespaces); consecutive
   `function_call_output` items make one user message of tool results,
   each named after the call it answers: an output must answer an earlier call;
+- `web_search_call` items (a search an upstream ran for an earlier answer, replayed by
+  clients such as Codex) are skipped: the search is over, and the answer that followed it
+  carries what it found;
 - `compaction` items (from `POST /v1/responses/compact`) become a user message holding the
   summary sealed in them (compaction; a token that does not open is a 400);
 - `input_image` takes a base64 data URL or an http(s) URL (the same policy as chat images);
@@ -62,7 +65,8 @@ _DATA_URL = re.compile(r"data:(?P<mime>[^;,]+)(?P<params>(?:;[^;,]*)*);base64,(?
 _DEFAULT_IMAGE_TYPE = "image/jpeg"  # as for chat images: a concrete type for upstreams
 _USER_PARTS = ("input_text", "input_image", "input_file")
 _ASSISTANT_PARTS = ("output_text", "refusal")
-_ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning", "compaction")
+_ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning", "compaction",
+               "web_search_call")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +154,7 @@ def _decode_item(decoder: _Decoder, where: str, item: object) -> None:
     elif kind == "compaction":
         summary = opened_summary(decoder.seal, item, where)
         decoder.user((TextPart(SUMMARY_HEADER + summary),))
-    else:
+    elif kind != "web_search_call":
         raise InvalidRequest(
             f"Input items of type '{kind}' are not supported by this gateway; supported "
             f"types are: {', '.join(repr(k) for k in _ITEM_TYPES)}.",
