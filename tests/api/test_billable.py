@@ -370,3 +370,29 @@ async def test_the_candidate_cap_is_the_operators(open_gateway: OpenGateway) -> 
         assert (await gateway.chat(key, chat_body(n=2))).status_code == 200
         message = _openai_refusal(await gateway.chat(key, chat_body(n=3)), "n", "has a budget")
         assert "3 candidates exceed the 2 a key may ask for" in message
+
+
+RESPONSES = "/v1/responses"
+
+
+def responses_body(**extra: Any) -> dict[str, Any]:
+    return {"model": "gem", "input": "Who won?", "max_output_tokens": MAX_OUTPUT, **extra}
+
+
+async def test_a_responses_web_search_is_billable(gateway: Gateway) -> None:
+    """A budgeted key is refused the Responses web_search tool unless its operator allows
+    it; allowed, the search is reserved and the grounded answer recorded with it."""
+    searching = responses_body(tools=[{"type": "web_search"}])
+    headers = {"authorization": f"Bearer {await gateway.key(budget_total_usd=Decimal(5))}"}
+    refused = await gateway.http.post(RESPONSES, json=searching, headers=headers)
+    message = _openai_refusal(refused, "tools[0]", "has a budget")
+    assert message.endswith("(allowed_passthrough: web_search).")
+    assert gateway.gemini.requests == []
+    allowed = await gateway.key("allowed", budget_total_usd=Decimal(5),
+                                allowed_passthrough=("web_search",))
+    answer = await gateway.http.post(RESPONSES, json=searching,
+                                     headers={"authorization": f"Bearer {allowed}"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["output"][0]["type"] == "web_search_call"
+    [record] = await gateway.records()
+    assert record.cost_usd == 8 * INPUT + 6 * OUTPUT + SEARCH

@@ -51,6 +51,8 @@ BILLABLE_FIELDS = (
     "cachedContent", "candidateCount",
     # OpenAI request fields
     "n", "service_tier", "web_search_options",
+    # OpenAI Responses built-in tools
+    "web_search",
 )
 _GLOB_CHARACTERS = frozenset("*?[")
 _MAX_LIST_ENTRIES = 1000

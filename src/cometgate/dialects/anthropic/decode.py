@@ -14,7 +14,8 @@ tool-use continuation without them:
 
 Usage: Anthropic counts cache reads and writes apart from `input_tokens`; the prompt is their
 sum, cached tokens are the reads. `output_tokens` includes thinking, which Anthropic does not
-break out, so `thoughts_tokens` stays 0.
+break out, so `thoughts_tokens` stays 0. `server_tool_use.web_search_requests` counts the
+searches, which Anthropic bills apart from tokens.
 """
 
 from __future__ import annotations
@@ -74,10 +75,15 @@ class TokenCounts:
     cache_creation: int = 0
     cache_read: int = 0
     output: int = 0
+    searches: int = 0  # the web search server tool's searches, billed each
 
     def update(self, usage: object) -> None:
         if not isinstance(usage, dict):
             return
+        server = usage.get("server_tool_use")
+        searches = server.get("web_search_requests") if isinstance(server, dict) else None
+        if isinstance(searches, int) and not isinstance(searches, bool):
+            self.searches = searches
         for name, key in (("input", "input_tokens"), ("output", "output_tokens"),
                           ("cache_creation", "cache_creation_input_tokens"),
                           ("cache_read", "cache_read_input_tokens")):
@@ -87,7 +93,8 @@ class TokenCounts:
 
     def usage(self) -> Usage:
         return Usage(prompt_tokens=self.input + self.cache_creation + self.cache_read,
-                     output_tokens=self.output, cached_tokens=self.cache_read)
+                     output_tokens=self.output, cached_tokens=self.cache_read,
+                     searches=self.searches)
 
 
 @dataclass(slots=True)

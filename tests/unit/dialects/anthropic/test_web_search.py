@@ -64,7 +64,9 @@ def test_a_whole_answer_carries_its_grounding() -> None:
               "content": CONTENT, "stop_reason": "end_turn",
               "usage": {"input_tokens": 5, "output_tokens": 9,
                         "server_tool_use": {"web_search_requests": 1}}}
-    candidate = decode_response(orjson.dumps(answer), ASKED, "m").candidates[0]
+    decoded = decode_response(orjson.dumps(answer), ASKED, "m")
+    assert decoded.usage.searches == 1  # billed apart from the tokens
+    candidate = decoded.candidates[0]
     assert "".join(p.text for p in candidate.parts if isinstance(p, TextPart)) == WHOLE
     assert candidate.grounding == EXPECTED
     assert WHOLE[EXPECTED.citations[1].start:EXPECTED.citations[1].end] == SECOND
