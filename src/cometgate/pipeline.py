@@ -331,6 +331,15 @@ class Gateway:
                     raise
         raise call.words(refusal)
 
+    def check_translatable(self, call: Call) -> None:
+        """Refuse now what no upstream of the model could run once translated: a web search
+        where none of them searches (a background response is translated, and would
+        otherwise be queued only to fail)."""
+        route = self._route(call)
+        if call.request().web_search is not None and not any(
+                _searches(candidate.provider) for candidate in route.candidates):
+            raise self._no_web_search(route)
+
     def _no_web_search(self, route: ModelRoute) -> InvalidRequest:
         """Only an upstream with a search of its own can run one; the caller hears which
         models here can."""

@@ -156,7 +156,12 @@ async def test_a_bad_background_request_is_refused_before_it_is_queued(
     async with gateway.http() as http:
         refused = await http.post("/v1/responses", json={
             **REQUEST, "tools": [{"type": "web_search"}]})
-    assert refused.status_code == 400 and refused.json()["error"]["param"] == "tools[0].type"
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "tools"
+    async with gateway.http() as http:
+        built_in = await http.post("/v1/responses", json={
+            **REQUEST, "tools": [{"type": "code_interpreter"}]})
+    assert built_in.status_code == 400
+    assert built_in.json()["error"]["param"] == "tools[0].type"
     async with gateway.http() as http:
         unknown = await http.post("/v1/responses", json={
             **REQUEST, "previous_response_id": "resp_gone"})

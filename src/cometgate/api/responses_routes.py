@@ -202,9 +202,10 @@ class ResponsesApi:
                      call: Call, ticket: Ticket, frame: Frame, document: Mapping[str, Any],
                      ) -> Response:
         """Answer a background request at once, queued; its generation is metered on
-        `ticket` when its task ends. A request that cannot be decoded is refused now."""
+        `ticket` when its task ends. A request that cannot be decoded, or that no upstream
+        of the model could carry, is refused now."""
         try:
-            call.request()
+            self.entrance.gateway.check_translatable(call)
             queued = await background.begin(key, document, call, ticket, frame)
         except BaseException as exc:
             await self.entrance.meter.finish(ticket, served_failure(exc))
