@@ -9,6 +9,8 @@ from cometgate.app import create_app
 from cometgate.guarded_protocol import HeadLimits, guarded_protocol
 from cometgate.settings import ServerSettings, Settings
 
+KEEP_ALIVE_SECONDS = 75  # nginx's default for the same reason
+
 
 def run(settings: Settings) -> None:
     server = settings.server
@@ -22,6 +24,11 @@ def run(settings: Settings) -> None:
         log_level="info",
         server_header=False,
         timeout_graceful_shutdown=10,
+        # Longer than the idle lifetime clients give their pooled connections (httpx: 5 s,
+        # the same as uvicorn's default): with equal lifetimes a client can send on a
+        # connection in the instant the server closes it, and its call fails with "server
+        # disconnected". A new connection's head is still bounded by header_timeout.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         # Forwarded headers only from the proxies the operator names: uvicorn otherwise
         # believes them from loopback, which lets any local caller choose its address.
         proxy_headers=bool(server.trusted_proxies),

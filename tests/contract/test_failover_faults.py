@@ -258,7 +258,9 @@ def well_formed(response: httpx.Response) -> tuple[str, dict[str, Any]] | None:
 
 async def test_thirty_concurrent_callers_with_random_faults(gw: Gateway, fakes: Fakes) -> None:
     rng = random.Random(20240611)
-    script_random(fakes, rng, 40)
+    # Enough script for the most tries the callers can make (see `sent` below): a fake out of
+    # script answers its default text, which would reach several callers alike.
+    script_random(fakes, rng, 30 * 5 * (RETRIES + 1))
 
     async def one(n: int) -> httpx.Response:
         path = stream("mixed") if n % 3 == 0 else generate("mixed")
