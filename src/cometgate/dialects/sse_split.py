@@ -5,6 +5,9 @@ needs. Decoding events into fields for translation is `sse_decode`'s job."""
 from __future__ import annotations
 
 import re
+from typing import Any
+
+import orjson
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 # Two line ends in a row end an event (WHATWG SSE). Atomic groups keep a CRLF from being
@@ -20,6 +23,15 @@ def event_payload(event: bytes) -> bytes:
         return event.strip()
     return b"\n".join(line[6:] if line.startswith(b"data: ") else line[5:] for line in lines)
 
+
+def event_object(event: bytes) -> dict[str, Any] | None:
+    """The JSON object one SSE event carries, or None when its data is not one: what a relay
+    reads for accounting, and leaves alone when it cannot."""
+    try:
+        document = orjson.loads(event_payload(event))
+    except orjson.JSONDecodeError:
+        return None
+    return document if isinstance(document, dict) else None
 
 
 class SSEEventSplitter:

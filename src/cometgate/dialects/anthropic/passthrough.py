@@ -25,7 +25,7 @@ from cometgate.dialects.anthropic.decode import TokenCounts
 from cometgate.dialects.anthropic.errors import classify_stream_error
 from cometgate.dialects.anthropic.inbound_errors import encode_anthropic_error
 from cometgate.dialects.json_field import replaced_string, with_top_level_string
-from cometgate.dialects.sse_split import SSEEventSplitter, event_payload
+from cometgate.dialects.sse_split import SSEEventSplitter, event_object
 from cometgate.errors import FailureClass, GatewayError, UpstreamError
 
 # Events worth parsing: those that carry usage, the model, the end, or a failure. (A quote
@@ -97,11 +97,8 @@ class ForwardedMessageEvents:
     def _read(self, event: bytes) -> ForwardedEvent:
         if not any(marker in event for marker in _READ_MARKERS):
             return ForwardedEvent(event, None, None)
-        try:
-            document = orjson.loads(event_payload(event))
-        except orjson.JSONDecodeError:
-            return ForwardedEvent(event, None, None)
-        if not isinstance(document, dict):
+        document = event_object(event)
+        if document is None:
             return ForwardedEvent(event, None, None)
         kind = document.get("type")
         if kind == "error" or event.startswith(b"event: error"):

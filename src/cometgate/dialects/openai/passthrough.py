@@ -20,7 +20,7 @@ from cometgate.dialects.json_field import replaced_string
 from cometgate.dialects.openai.inbound_errors import openai_error
 from cometgate.dialects.openai.inbound_stream import sse_frame
 from cometgate.dialects.openai.wire import answer_usage, classify_stream_error
-from cometgate.dialects.sse_split import SSEEventSplitter, event_payload
+from cometgate.dialects.sse_split import SSEEventSplitter, event_object, event_payload
 from cometgate.dialects.upstream_answers import answer_object, unreadable
 from cometgate.errors import GatewayError, UpstreamError
 
@@ -94,8 +94,7 @@ class ForwardedEvents:
             self._started = True
             # The first event must be a chunk (or the upstream's error): anything else means
             # the upstream is broken, and nothing has reached the caller yet.
-            first = _loads(event_payload(event))
-            if not isinstance(first, dict):
+            if event_object(event) is None:
                 raise unreadable("the stream's first event is not a JSON object")
         if b'"usage"' not in event and b'"error"' not in event:
             return ForwardedEvent(event, None, None)
@@ -125,9 +124,3 @@ class ForwardedOpenAIFraming:
     def error(self, err: GatewayError, *, opened: bool) -> bytes:
         return sse_frame(openai_error(err)[1])
 
-
-def _loads(payload: bytes) -> object:
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None

@@ -22,7 +22,7 @@ from cometgate.canonical import Usage
 from cometgate.dialects.openai.wire import classify_stream_error
 from cometgate.dialects.responses.inbound_errors import error_event_fields, response_error
 from cometgate.dialects.responses.inbound_stream import sse_event
-from cometgate.dialects.sse_split import SSEEventSplitter, event_payload
+from cometgate.dialects.sse_split import SSEEventSplitter, event_object
 from cometgate.errors import GatewayError, UpstreamError
 
 _FINAL = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
@@ -76,11 +76,8 @@ class ForwardedResponseEvents:
         final = any(kind in event for kind in _FINAL)
         if not final and b'"error"' not in event:
             return ForwardedEvent(event, None, None)
-        try:
-            document = orjson.loads(event_payload(event))
-        except orjson.JSONDecodeError:
-            return ForwardedEvent(event, None, None)
-        if not isinstance(document, dict):
+        document = event_object(event)
+        if document is None:
             return ForwardedEvent(event, None, None)
         if document.get("type") == "error" or (
                 "error" in document and "type" not in document):
@@ -122,11 +119,8 @@ class ForwardedResponsesFraming:
 
 
 def _announced(data: bytes) -> dict[str, Any] | None:
-    try:
-        document = orjson.loads(event_payload(data))
-    except orjson.JSONDecodeError:
-        return None
-    response = document.get("response") if isinstance(document, dict) else None
+    document = event_object(data)
+    response = document.get("response") if document is not None else None
     return response if isinstance(response, dict) else None
 
 
