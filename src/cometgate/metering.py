@@ -33,7 +33,7 @@ from cometgate.errors import (
 from cometgate.limits import LeaseKeeper, create_keeper
 from cometgate.limits.limiter import Lease, Limiter
 from cometgate.limits.policy import LimitState
-from cometgate.pricing import PriceBook
+from cometgate.pricing import PriceBook, Units
 from cometgate.settings import DEFAULT_MAX_CANDIDATES
 from cometgate.storage.keys import KeyRecord
 from cometgate.storage.usage import UsageRecord
@@ -124,6 +124,8 @@ class Meter:
         worst = self._prices.worst_case(
             model, prompt_tokens, max_output_tokens * billable.candidates, now,
             service_tier=billable.service_tier, searches=1 if billable.search else 0,
+            units=Units(fetched_pages=billable.page_fetches,
+                        sandbox_seconds=billable.sandbox_seconds, images=billable.images),
         )
         lease = await self._limiter.acquire(
             key.id, key.limits(), tokens=prompt_tokens, cost=worst, now=now
@@ -186,6 +188,10 @@ class Meter:
             thoughts_tokens=usage.thoughts_tokens,
             cached_tokens=usage.cached_tokens,
             cost_usd=cost,
+            searches=usage.searches,
+            fetched_pages=usage.fetched_pages,
+            sandbox_seconds=usage.sandbox_seconds,
+            images=usage.images,
             latency_ms=(ended - ticket.started) * 1000,
             ttfb_ms=(ticket.first_byte - ticket.started) * 1000 if ticket.first_byte else None,
             created_at=now,

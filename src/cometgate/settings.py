@@ -198,6 +198,11 @@ class PriceVersion:
     # USD per 1,000 answers grounded by a web search (Gemini's Google Search grounding is
     # billed per grounded prompt); None: searches cost nothing beyond their tokens.
     per_1k_searches: Decimal | None = None
+    # USD per 1,000 pages fetched for URL context, per second of sandboxed code execution and
+    # per generated image; None: free beyond their tokens.
+    per_1k_page_fetches: Decimal | None = None
+    per_sandbox_second: Decimal | None = None
+    per_image: Decimal | None = None
     # Token prices are multiplied by the factor of the service tier that served the request
     # (OpenAI's "priority", "flex"); a tier not listed, "default" and "auto" count as 1.
     service_tiers: tuple[tuple[str, Decimal], ...] = ()

@@ -293,7 +293,8 @@ def _prices(where: str, data: Any) -> tuple[PriceVersion, ...]:
 
 def _price_version(where: str, data: Any) -> PriceVersion:
     f = Fields(where, data, {"input", "output", "thinking", "cached_input", "effective",
-                             "per_1k_searches", "service_tiers"})
+                             "per_1k_searches", "per_1k_page_fetches", "per_sandbox_second",
+                             "per_image", "service_tiers"})
     return PriceVersion(
         input=_usd(f, "input") or Decimal(0),
         output=_usd(f, "output") or Decimal(0),
@@ -301,6 +302,9 @@ def _price_version(where: str, data: Any) -> PriceVersion:
         cached_input=_usd(f, "cached_input"),
         effective=_effective(f"{where}.effective", f.data.get("effective")),
         per_1k_searches=_usd(f, "per_1k_searches"),
+        per_1k_page_fetches=_usd(f, "per_1k_page_fetches"),
+        per_sandbox_second=_usd(f, "per_sandbox_second"),
+        per_image=_usd(f, "per_image"),
         service_tiers=_service_tiers(f"{where}.service_tiers", f.data.get("service_tiers")),
     )
 

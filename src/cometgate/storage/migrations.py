@@ -178,6 +178,13 @@ def _create_stored_conversations(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE api_keys ADD COLUMN store_conversations BOOLEAN")
 
 
+def _add_usage_billable_units(conn: Connection) -> None:
+    for name, sql_type in (("searches", "INTEGER"), ("fetched_pages", "INTEGER"),
+                           ("sandbox_seconds", "FLOAT"), ("images", "INTEGER")):
+        conn.exec_driver_sql(
+            f"ALTER TABLE usage_records ADD COLUMN {name} {sql_type} NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_api_keys", _create_api_keys),
     Migration("0002_key_translation_policy", _add_key_translation),
@@ -185,6 +192,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0004_create_usage_records", _create_usage_records),
     Migration("0005_key_allowed_passthrough_fields", _add_key_allowed_passthrough),
     Migration("0006_stored_conversations", _create_stored_conversations),
+    Migration("0007_usage_billable_units", _add_usage_billable_units),
 )
 
 
