@@ -37,6 +37,7 @@ from cometgate.api.stored_responses import StoredResponses
 from cometgate.dialects.sealed_state import StateSeal
 from cometgate.errors import GatewayError
 from cometgate.gateway_secret import gateway_secret
+from cometgate.grounding.search_backends import SearchBackend
 from cometgate.limits import create_keeper, create_limiter
 from cometgate.metering import Meter
 from cometgate.metrics import Metrics
@@ -65,11 +66,13 @@ def create_app(
     metrics = Metrics()
     upstreams = dict(providers) if providers is not None else build_providers(settings)
     health = Health(settings.routing)
+    search = SearchBackend(settings.search) if settings.search is not None else None
     gateway = Gateway(
         Router(model_routes(settings, upstreams)),
         metrics,
         planner=Planner(health),
         failover=Failover(settings.routing, health),
+        search=search,
     )
     database = create_database(settings.database_url)
     keys = KeyRepository(database)
@@ -121,6 +124,8 @@ def create_app(
             await sweep.aclose()
             for provider in upstreams.values():
                 await provider.aclose()
+            if search is not None:
+                await search.aclose()
             await usage_log.aclose()  # every journaled record committed
             await writer.aclose()
             await meter.aclose()
@@ -189,6 +194,7 @@ def model_routes(settings: Settings, upstreams: Mapping[str, Provider]) -> list[
                 for c in model.candidates
             ),
             translation=model.translation,
+            grounding=model.grounding,
         )
         for model in settings.models
     ]

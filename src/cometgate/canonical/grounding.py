@@ -17,6 +17,9 @@ class Citation:
     end: int  # exclusive
     url: str
     title: str = ""
+    # How sure the gateway is that the span rests on the page (0..1); None when the upstream's
+    # model cited the page itself and gave no score.
+    confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
