@@ -23,6 +23,15 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class Page:
+    url: str
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Grounding:
     queries: tuple[str, ...] = ()  # the searches run, in order
     citations: tuple[Citation, ...] = ()
+    # The pages the model was given, cited or not, in the order it saw them; empty where the
+    # upstream reports only the pages its answer cites.
+    pages: tuple[Page, ...] = ()

@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from cometgate.canonical import Citation, GenerateRequest, Grounding, TextPart
+from cometgate.canonical import Citation, GenerateRequest, Grounding, Page, TextPart
 from cometgate.grounding.search_backends import SearchResult
 
 MAX_QUERY_CHARS = 200
@@ -91,7 +91,8 @@ def answer_grounding(answer: str, queries: Sequence[str],
     citations: list[Citation] = []
     for start, end in sentence_spans(answer):
         citations.extend(_sentence_citations(answer, start, end, sources))
-    return Grounding(tuple(queries), tuple(citations))
+    pages = tuple(Page(s.result.url, s.result.title) for s in sources)
+    return Grounding(tuple(queries), tuple(citations), pages)
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

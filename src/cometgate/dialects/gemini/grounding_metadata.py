@@ -2,7 +2,8 @@
 returns for Google Search grounding (key order as Google writes it):
 
     searchEntryPoint.renderedContent   an HTML chip per query, for the caller to show
-    groundingChunks[].web{uri,title}   each cited page once, in order of first citation
+    groundingChunks[].web{uri,title}   each page the model was given, then any other page
+                                       cited, in order of first citation
     groundingSupports[]                one per cited span of the answer:
         segment{startIndex,endIndex,text}, groundingChunkIndices, confidenceScores
     webSearchQueries                   the searches run, in order
@@ -37,8 +38,8 @@ _CHIP_STYLE = (
 
 def grounding_metadata(grounding: Grounding, text: str) -> dict[str, Any]:
     """`text`: the candidate's whole answer text, which the citations' offsets point into."""
-    chunks: dict[str, int] = {}  # url → chunk index
-    titles: list[str] = []
+    chunks: dict[str, int] = {page.url: n for n, page in enumerate(grounding.pages)}
+    titles: list[str] = [page.title for page in grounding.pages]
     spans: dict[tuple[int, int], dict[int, float]] = {}  # (start, end) → chunk → score
     for citation in grounding.citations:
         start, end = _bounded(citation, len(text))
@@ -54,9 +55,10 @@ def grounding_metadata(grounding: Grounding, text: str) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
     if grounding.queries:
         metadata["searchEntryPoint"] = {"renderedContent": rendered_content(grounding.queries)}
-    if chunks:
+    if chunks:  # proto3 leaves empty lists out
         metadata["groundingChunks"] = [{"web": {"uri": url, "title": title}}
                                        for url, title in zip(chunks, titles, strict=True)]
+    if spans:
         metadata["groundingSupports"] = [_support(text, start, end, scores)
                                          for (start, end), scores in spans.items()]
     if grounding.queries:
