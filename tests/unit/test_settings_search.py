@@ -70,8 +70,8 @@ def test_a_model_grounding_mode(tmp_path: Path, written: str, mode: str) -> None
 
 
 def test_an_unknown_grounding_mode_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="models.m.grounding must be one of auto, native, "
-                                          "emulate, off"):
+    with pytest.raises(ConfigError, match=r"models\.m\.grounding must be one of auto, "
+                                          "native, emulate, off"):
         load(tmp_path, MODEL % (", grounding: always", ""))
 
 
