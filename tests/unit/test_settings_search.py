@@ -3,6 +3,8 @@ config file states them, and every way to state them wrong."""
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,12 @@ def test_an_openai_provider_whose_models_search(tmp_path: Path) -> None:
     settings = load(tmp_path, MODEL % ("", ", web_search: true"))
     provider = settings.provider("up")
     assert isinstance(provider, OpenAIProviderSettings) and provider.web_search
+
+
+def test_the_readme_grounding_example_loads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    example = next(block for block in re.findall(r"```yaml\n(.*?)```", readme, re.S)
+                   if block.lstrip().startswith("grounding:"))
+    search = load(tmp_path, textwrap.dedent(example)).search
+    assert search is not None and search.kind == "searxng"
+    assert search.base_url == "http://searxng:8080" and search.max_results == 5
