@@ -63,6 +63,7 @@ from cometgate.providers.base import (
     SearchesWeb,
 )
 from cometgate.providers.embedding import Embeds
+from cometgate.providers.local.provider import LocalProvider
 from cometgate.routing.failover import Failover, Skip
 from cometgate.routing.plan import Attempt, Planner
 from cometgate.routing.resolve import ModelRoute, Router
@@ -194,7 +195,7 @@ class Gateway:
                 return Outcome(None, raw=raw, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
             provider = option.candidate.provider
-            request, run, dropped = await self._searched(call, route, provider, request, dropped)
+            request, run, dropped = await self._searched(call, route, option, request, dropped)
             response = await self._sent(
                 call, route, option, request, lambda: provider.generate(request, option.target))
             if run is not None:
@@ -219,8 +220,7 @@ class Gateway:
                 relay = self._relay_raw(route, option, first_chunk, chunks)
                 return StreamOutcome(None, raw=relay, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
-            request, run, dropped = await self._searched(
-                call, route, option.candidate.provider, request, dropped)
+            request, run, dropped = await self._searched(call, route, option, request, dropped)
 
             async def opened() -> tuple[AsyncGenerator[StreamEvent, None], StreamEvent]:
                 events = option.candidate.provider.stream(request, option.target)
@@ -363,14 +363,16 @@ class Gateway:
         return None
 
     async def _searched(
-        self, call: Call, route: ModelRoute, provider: object, request: GenerateRequest,
+        self, call: Call, route: ModelRoute, option: Attempt, request: GenerateRequest,
         dropped: tuple[str, ...],
     ) -> tuple[GenerateRequest, SearchRun | None, tuple[str, ...]]:
-        """The request as `provider` gets it when it asks for a web search: as it is for an
-        upstream that searches; with the sources of the gateway's own search otherwise (one
-        search per call, whatever the attempts); refused where neither serves the model,
-        or, under a lenient policy, sent without it and reported."""
+        """The request as the attempt's upstream gets it when it asks for a web search: as it
+        is for an upstream that searches; with the sources of the gateway's own search
+        otherwise (one search per call, whatever the attempts; the queries written by the
+        model where it can call tools); refused where neither serves the model, or, under a
+        lenient policy, sent without it and reported."""
         search = request.web_search
+        provider = option.candidate.provider
         if search is None:
             return request, None, dropped
         how = self._grounds(route, provider)
@@ -379,7 +381,10 @@ class Gateway:
         if how == "emulate" and self._search is not None:
             if call.search_run is None:
                 call.search_run = SearchRun(self._search)
-            prepared = await call.search_run.prepared(request)
+            # The bundled 135M model writes no usable query: the question is the query.
+            plan = None if isinstance(provider, LocalProvider) else (
+                lambda planning: provider.generate(planning, option.target))
+            prepared = await call.search_run.prepared(request, plan)
             failed = (search.path,) if call.search_run.failed and search.path else ()
             return prepared, call.search_run, dropped + failed
         if search.path and _policy(call, route) == "lenient":  # as any field it cannot carry

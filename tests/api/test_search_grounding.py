@@ -41,6 +41,16 @@ UNCITED = ("Köln liegt am Rhein und ist mit vielen Museen die größte Stadt in
 PER_1K_SEARCHES = Decimal("35")
 
 
+def planned(*queries: str) -> openai.Reply:
+    """The model's answer to the gateway's query planning: a web_search call."""
+    return openai.Reply(text=None, finish_reason="tool_calls", tool_calls=[
+        {"name": "web_search", "arguments": {"queries": list(queries)}}])
+
+
+def script_emulated(fakes: Fakes, answer: str, **reply: Any) -> None:
+    fakes.openai.replies += [planned(QUESTION), openai.Reply(text=answer, **reply)]
+
+
 def gemini_path(model: str, *, stream: bool = False) -> str:
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
     return f"/v1beta/models/{model}:{method}"
@@ -120,13 +130,16 @@ def stream_chunks(text: str) -> list[dict[str, Any]]:
 
 async def test_an_emulated_search_grounds_the_answer_in_the_sources(tmp_path: Path) -> None:
     async with grounded_gateway(tmp_path) as (gateway, fakes, engine):
-        fakes.openai.replies.append(openai.Reply(text=CITING))
+        script_emulated(fakes, CITING)
         response = await gateway.http.post(gemini_path("openai-text"), json=searching())
         assert response.status_code == 200, response.text
         body = response.json()
         record = await gateway.record(response)
     assert engine.queries == [QUESTION]
-    sent = fakes.openai.requests[-1]
+    plan, sent = fakes.openai.requests
+    assert [t["function"]["name"] for t in plan["tools"]] == ["web_search"]
+    assert plan["tool_choice"] == {"type": "function", "function": {"name": "web_search"}}
+    assert "web_search_options" not in plan
     assert "web_search_options" not in sent and "tools" not in sent
     system = sent["messages"][0]
     assert system["role"] == "system"
@@ -148,13 +161,14 @@ async def test_an_emulated_search_grounds_the_answer_in_the_sources(tmp_path: Pa
     rendered = metadata["searchEntryPoint"]["renderedContent"]
     assert "Wie viele Einwohner hat Köln?</a>" in rendered and "<style>" in rendered
     assert record.searches == 1
-    tokens = Decimal(7 * 1 + 5 * 2) / 1_000_000
+    assert (record.prompt_tokens, record.output_tokens) == (14, 10)  # the plan's and answer's
+    tokens = Decimal(14 * 1 + 10 * 2) / 1_000_000
     assert record.cost_usd == tokens + PER_1K_SEARCHES / 1000
 
 
 async def test_an_answer_that_cites_nothing_is_matched_to_its_sources(tmp_path: Path) -> None:
     async with grounded_gateway(tmp_path) as (gateway, fakes, _):
-        fakes.openai.replies.append(openai.Reply(text=UNCITED))
+        script_emulated(fakes, UNCITED)
         response = await gateway.http.post(gemini_path("openai-text"), json=searching())
     metadata = metadata_of(response.json())
     assert_supports_point_into(UNCITED, metadata)
@@ -167,7 +181,7 @@ async def test_an_answer_that_cites_nothing_is_matched_to_its_sources(tmp_path: 
 
 async def test_a_streamed_emulated_search_grounds_the_last_chunk(tmp_path: Path) -> None:
     async with grounded_gateway(tmp_path) as (gateway, fakes, _):
-        fakes.openai.replies.append(openai.Reply(text=CITING, chunks=5))
+        script_emulated(fakes, CITING, chunks=5)
         response = await gateway.http.post(gemini_path("openai-text", stream=True),
                                            json=searching())
         assert response.status_code == 200, response.text
@@ -186,7 +200,7 @@ async def test_a_streamed_emulated_search_grounds_the_last_chunk(tmp_path: Path)
 
 async def test_the_legacy_retrieval_tool_is_a_search_too(tmp_path: Path) -> None:
     async with grounded_gateway(tmp_path) as (gateway, fakes, engine):
-        fakes.openai.replies.append(openai.Reply(text=CITING))
+        script_emulated(fakes, CITING)
         response = await gateway.http.post(
             gemini_path("openai-text"),
             json=searching("googleSearchRetrieval") | {"tools": [{"google_search_retrieval": {
@@ -199,11 +213,45 @@ async def test_the_legacy_retrieval_tool_is_a_search_too(tmp_path: Path) -> None
 async def test_a_model_set_to_emulate_uses_the_backend_over_its_own_search(
         tmp_path: Path) -> None:
     async with grounded_gateway(tmp_path) as (gateway, fakes, engine):
-        fakes.anthropic.replies.append(anthropic.Reply(text=CITING))
+        fakes.anthropic.replies += [
+            anthropic.Reply(text=None, stop_reason="tool_use", tool_calls=[
+                {"name": "web_search", "input": {"queries": [QUESTION]}}]),
+            anthropic.Reply(text=CITING)]
         response = await gateway.http.post(gemini_path("anthropic-emulated"), json=searching())
     assert response.status_code == 200, response.text
     assert engine.queries == [QUESTION] and fakes.anthropic.searched == []
     assert_supports_point_into(CITING, metadata_of(response.json()))
+
+
+async def test_the_model_writes_the_queries_where_it_can_call_tools(tmp_path: Path) -> None:
+    async with grounded_gateway(tmp_path) as (gateway, fakes, engine):
+        fakes.openai.replies += [planned("Köln Einwohner", " Kölner  Dom\n", "Köln Einwohner"),
+                                 openai.Reply(text=CITING)]
+        response = await gateway.http.post(gemini_path("openai-text"), json=searching())
+        record = await gateway.record(response)
+    assert sorted(engine.queries) == ["Köln Einwohner", "Kölner Dom"]
+    metadata = metadata_of(response.json())
+    assert metadata["webSearchQueries"] == ["Köln Einwohner", "Kölner Dom"]
+    assert [c["web"]["uri"] for c in metadata["groundingChunks"]] == [p.url for p in PAGES]
+    assert record.searches == 2
+
+
+async def test_a_plan_without_queries_searches_for_the_question(tmp_path: Path) -> None:
+    async with grounded_gateway(tmp_path) as (gateway, fakes, engine):
+        fakes.openai.replies += [openai.Reply(text="I would rather not."),
+                                 openai.Reply(text=CITING)]
+        response = await gateway.http.post(gemini_path("openai-text"), json=searching())
+    assert engine.queries == [QUESTION]
+    assert_supports_point_into(CITING, metadata_of(response.json()))
+
+
+async def test_a_refused_plan_searches_for_the_question(tmp_path: Path) -> None:
+    async with grounded_gateway(tmp_path) as (gateway, fakes, engine):
+        fakes.openai.replies += [openai.Reply(status=400), openai.Reply(text=CITING)]
+        response = await gateway.http.post(gemini_path("openai-text"), json=searching())
+    assert response.status_code == 200, response.text
+    assert engine.queries == [QUESTION]
+    assert answer_text(response.json()) == CITING
 
 
 # --- faults of the search backend -------------------------------------------------------------
@@ -215,7 +263,7 @@ async def test_a_failed_search_leaves_the_answer_ungrounded(tmp_path: Path, faul
         engine.status = 503 if fault == "status" else 200
         engine.not_json, engine.oversized = fault == "not_json", fault == "oversized"
         engine.hang = fault == "hang"
-        fakes.openai.replies.append(openai.Reply(text=UNCITED))
+        script_emulated(fakes, UNCITED)
         response = await gateway.http.post(gemini_path("openai-text"), json=searching())
         assert response.status_code == 200, response.text
         record = await gateway.record(response)
@@ -231,7 +279,7 @@ async def test_a_failed_search_leaves_the_answer_ungrounded(tmp_path: Path, faul
 async def test_a_failed_search_leaves_a_stream_ungrounded(tmp_path: Path) -> None:
     async with grounded_gateway(tmp_path) as (gateway, fakes, engine):
         engine.status = 500
-        fakes.openai.replies.append(openai.Reply(text=UNCITED))
+        script_emulated(fakes, UNCITED)
         response = await gateway.http.post(gemini_path("openai-text", stream=True),
                                            json=searching())
     assert response.status_code == 200

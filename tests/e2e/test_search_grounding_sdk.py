@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from google import genai
@@ -125,9 +126,17 @@ def streamed(live: Live, model: str) -> tuple[str, types.GroundingMetadata | Non
     return text, last, grounded
 
 
+def script_emulated(live: Live, **reply: Any) -> None:
+    """The model's query plan (a web_search call), then its answer."""
+    live.fakes.openai.replies += [
+        openai.Reply(text=None, finish_reason="tool_calls", tool_calls=[
+            {"name": "web_search", "arguments": {"queries": [QUESTION]}}]),
+        openai.Reply(text=CITING, **reply)]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_emulated_search_on_an_openai_compatible_upstream(live: Live, stream: bool) -> None:
-    live.fakes.openai.replies.append(openai.Reply(text=CITING, chunks=4))
+    script_emulated(live, chunks=4)
     if stream:
         text, metadata, grounded = streamed(live, "openai-text")
         assert grounded == 1
@@ -162,7 +171,7 @@ def test_emulated_search_on_the_local_model(live: Live, stream: bool) -> None:
 
 
 def test_the_usage_record_counts_the_search(live: Live) -> None:
-    live.fakes.openai.replies.append(openai.Reply(text=CITING))
+    script_emulated(live)
     response = live.client.models.generate_content(
         model="openai-text", contents=QUESTION, config=SEARCH)
     assert response.candidates[0].grounding_metadata is not None

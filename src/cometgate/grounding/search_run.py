@@ -1,7 +1,8 @@
 """One call's emulated Google Search grounding, from the search to the grounded answer:
 
-    prepared(request)      run the search (once per call, whatever the attempts), and give
-                           the model the sources
+    prepared(request)      decide the queries (the model writes them where it can call
+                           tools, see search_queries; else the caller's question), run them
+                           (once per call, whatever the attempts), give the model the sources
     grounded(response)     the answer with its groundingMetadata and its searches counted
     grounded_events(...)   the same for a stream: grounding on each candidate's finish (as
                            Google sends it), searches added to the usage reported
@@ -26,8 +27,10 @@ from cometgate.canonical import (
     PartDelta,
     StreamEvent,
     TextPart,
+    Usage,
     UsageReported,
 )
+from cometgate.errors import RequestRejected, UpstreamError
 from cometgate.grounding.emulated_search import (
     Source,
     answer_grounding,
@@ -36,6 +39,12 @@ from cometgate.grounding.emulated_search import (
     with_sources,
 )
 from cometgate.grounding.search_backends import SearchBackend, SearchFailed, SearchResult
+from cometgate.grounding.search_queries import (
+    Generate,
+    added,
+    planned_queries,
+    planning_request,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -48,23 +57,33 @@ class SearchRun:
         self.queries: tuple[str, ...] = ()  # the searches the backend answered
         self.sources: tuple[Source, ...] = ()
         self.failed = False
+        self._plan_usage: Usage | None = None  # the tokens of the model's query planning
 
-    async def prepared(self, request: GenerateRequest) -> GenerateRequest:
+    async def prepared(self, request: GenerateRequest,
+                       plan: Generate | None = None) -> GenerateRequest:
+        """`plan`: a generation on the upstream that will answer, for a model that can call
+        tools to write its queries; None to search for the caller's question."""
         async with self._lock:
             if not self._ran:
                 self._ran = True
-                await self._search(request)
+                await self._search(request, plan)
         if not self.sources:
             return replace(request, web_search=None)
         return with_sources(request, self.queries, self.sources)
 
     def grounded(self, response: GenerateResponse) -> GenerateResponse:
+        usage = self._usage(response.usage)
         if not self.queries:
-            return response
+            return replace(response, usage=usage)
         candidates = tuple(replace(c, grounding=self._grounding(_text(c)))
                            for c in response.candidates)
-        usage = replace(response.usage, searches=response.usage.searches + len(self.queries))
         return replace(response, candidates=candidates, usage=usage)
+
+    def _usage(self, usage: Usage) -> Usage:
+        """The answer's usage with the plan's tokens and the searches that ran."""
+        if self._plan_usage is not None:
+            usage = added(self._plan_usage, usage)
+        return replace(usage, searches=usage.searches + len(self.queries))
 
     async def grounded_events(
         self, events: AsyncGenerator[StreamEvent, None]
@@ -78,6 +97,8 @@ class SearchRun:
             await events.aclose()
 
     def _with_grounding(self, event: StreamEvent, texts: dict[int, list[str]]) -> StreamEvent:
+        if isinstance(event, UsageReported):
+            return UsageReported(self._usage(event.usage))
         if not self.queries:
             return event
         match event:
@@ -86,29 +107,46 @@ class SearchRun:
             case CandidateFinished(index=index):
                 answer = "".join(texts.get(index, ()))
                 return replace(event, grounding=self._grounding(answer))
-            case UsageReported(usage=usage):
-                return UsageReported(replace(usage, searches=usage.searches + len(self.queries)))
         return event
 
     def _grounding(self, answer: str) -> Grounding:
         return answer_grounding(answer, self.queries, self.sources)
 
-    async def _search(self, request: GenerateRequest) -> None:
-        query = prompt_query(request)
-        if query is None:
-            return
+    async def _search(self, request: GenerateRequest, plan: Generate | None) -> None:
         settings = self._backend.settings
-        results: list[SearchResult] = []
-        try:
-            results = await self._backend.search(query)
-        except SearchFailed as exc:
-            self.failed = True
-            _log.warning("the %s search backend failed; answering without grounding: %s",
-                         settings.kind, exc)
+        queries = await self._planned(request, plan) if plan is not None else ()
+        if not queries:
+            query = prompt_query(request)
+            queries = (query,) if query is not None else ()
+        if not queries:
             return
-        self.queries = (query,)
-        self.sources = numbered(results, settings.max_results * settings.max_queries)
+        answers = await asyncio.gather(*(self._one(query) for query in queries))
+        found = [(query, results) for query, results in zip(queries, answers, strict=True)
+                 if results is not None]
+        self.failed = not found
+        self.queries = tuple(query for query, _ in found)
+        pages = [result for _, results in found for result in results]
+        self.sources = numbered(pages, settings.max_results * settings.max_queries)
 
+    async def _planned(self, request: GenerateRequest, plan: Generate) -> tuple[str, ...]:
+        """The model's own queries; none when it wrote none or its upstream refused."""
+        limit = self._backend.settings.max_queries
+        try:
+            response = await plan(planning_request(request, limit))
+        except (UpstreamError, RequestRejected) as exc:
+            _log.info("no search queries from the model (%s); searching for the question",
+                      exc.message)
+            return ()
+        self._plan_usage = response.usage
+        return planned_queries(response, limit)
+
+    async def _one(self, query: str) -> list[SearchResult] | None:
+        try:
+            return await self._backend.search(query)
+        except SearchFailed as exc:
+            _log.warning("the %s search backend failed; answering without its results: %s",
+                         self._backend.settings.kind, exc)
+            return None
 
 def _text(candidate: Candidate) -> str:
     return "".join(p.text for p in candidate.parts if isinstance(p, TextPart))
