@@ -111,14 +111,19 @@ def assert_grounded(answer: str, metadata: types.GroundingMetadata | None) -> No
         assert chunk.web is not None and chunk.web.uri
 
 
+def grounding(response: types.GenerateContentResponse) -> types.GroundingMetadata | None:
+    assert response.candidates
+    return response.candidates[0].grounding_metadata
+
+
 def streamed(live: Live, model: str) -> tuple[str, types.GroundingMetadata | None, int]:
     """The answer's text, the grounding of its last chunk, and how many chunks had one."""
     text, last, grounded = "", None, 0
     for chunk in live.client.models.generate_content_stream(
             model=model, contents=QUESTION, config=SEARCH):
-        candidate = (chunk.candidates or [None])[0]
-        if candidate is None:
+        if not chunk.candidates:
             continue
+        candidate = chunk.candidates[0]
         text += "".join(p.text or "" for p in (candidate.content and candidate.content.parts)
                         or [])
         if candidate.grounding_metadata is not None:
@@ -143,7 +148,7 @@ def test_emulated_search_on_an_openai_compatible_upstream(live: Live, stream: bo
     else:
         response = live.client.models.generate_content(
             model="openai-text", contents=QUESTION, config=SEARCH)
-        text, metadata = response.text or "", response.candidates[0].grounding_metadata
+        text, metadata = response.text or "", grounding(response)
     assert text == CITING
     assert live.engine.queries == [QUESTION]
     assert_grounded(text, metadata)
@@ -163,7 +168,7 @@ def test_emulated_search_on_the_local_model(live: Live, stream: bool) -> None:
     else:
         response = live.client.models.generate_content(model=MODEL, contents=QUESTION,
                                                        config=SEARCH)
-        text, metadata = response.text or "", response.candidates[0].grounding_metadata
+        text, metadata = response.text or "", grounding(response)
     assert text.strip()
     assert live.engine.queries == [QUESTION]  # the prompt is the query: SmolLM2 calls no tool
     assert_grounded(text, metadata)
@@ -174,7 +179,7 @@ def test_the_usage_record_counts_the_search(live: Live) -> None:
     script_emulated(live)
     response = live.client.models.generate_content(
         model="openai-text", contents=QUESTION, config=SEARCH)
-    assert response.candidates[0].grounding_metadata is not None
+    assert grounding(response) is not None
     assert response.sdk_http_response is not None and response.sdk_http_response.headers
     (record,) = records_of(live.gateway, response.sdk_http_response.headers["x-request-id"])
     assert record["searches"] == "1"
@@ -188,7 +193,7 @@ def test_anthropic_native_search(live: Live, stream: bool) -> None:
     else:
         response = live.client.models.generate_content(
             model="anthropic-text", contents=QUESTION, config=SEARCH)
-        text, metadata = response.text or "", response.candidates[0].grounding_metadata
+        text, metadata = response.text or "", grounding(response)
     assert text == NATIVE and live.engine.queries == []
     assert_grounded(text, metadata)
     assert metadata is not None and metadata.web_search_queries == ["Köln"]
@@ -202,7 +207,7 @@ def test_openai_native_search(live: Live, stream: bool) -> None:
     else:
         response = live.client.models.generate_content(
             model="openai-search", contents=QUESTION, config=SEARCH)
-        text, metadata = response.text or "", response.candidates[0].grounding_metadata
+        text, metadata = response.text or "", grounding(response)
     assert text == NATIVE and live.engine.queries == []
     assert_grounded(text, metadata)
     assert metadata is not None
