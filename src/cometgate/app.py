@@ -34,6 +34,7 @@ from cometgate.api.model_routes import shared_model_routes
 from cometgate.api.openai_routes import OpenAIApi
 from cometgate.api.responses_routes import ResponsesApi
 from cometgate.api.stored_responses import StoredResponses
+from cometgate.dialects.anthropic.web_search import DEFAULT_USES as ANTHROPIC_SEARCHES
 from cometgate.dialects.sealed_state import StateSeal
 from cometgate.errors import GatewayError
 from cometgate.gateway_secret import gateway_secret
@@ -88,6 +89,7 @@ def create_app(
     meter = Meter(limiter, PriceBook(settings.models), usage_log,
                   keeper=create_keeper(limiter, lease_ttl),
                   max_candidates=settings.limits.max_candidates,
+                  searches_reserved=searches_reserved(settings),
                   enabled=settings.server.accounting)
     entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes,
                         BodyPace(settings.server.body_timeout, settings.server.body_min_rate))
@@ -162,6 +164,13 @@ def create_app(
     app.state.usage_log = usage_log  # lets tests wait for records in flight
     app.state.background = background  # … and for background responses in flight
     return app
+
+
+def searches_reserved(settings: Settings) -> int:
+    """The most searches one answer can run: Anthropic's web search tool as the gateway sends
+    it, or the gateway's own search backend's bound on queries."""
+    backend = settings.search.max_queries if settings.search is not None else 0
+    return max(ANTHROPIC_SEARCHES, backend)
 
 
 def conversation_store(settings: Settings, database: Database) -> ConversationStore | None:

@@ -91,6 +91,7 @@ class Meter:
         *,
         keeper: LeaseKeeper | None = None,
         max_candidates: int = DEFAULT_MAX_CANDIDATES,
+        searches_reserved: int = 1,
         enabled: bool = True,
     ) -> None:
         self._limiter = limiter
@@ -99,6 +100,9 @@ class Meter:
         # Renews the leases of requests in flight; the same limiter's, so one lease TTL.
         self._keeper = keeper if keeper is not None else create_keeper(limiter)
         self._max_candidates = max_candidates
+        # The most searches one answer can run (an upstream's bound, or the gateway's own
+        # search backend's), reserved for a request that offers a search tool.
+        self._searches_reserved = searches_reserved
         self._enabled = enabled
 
     async def admit(
@@ -123,7 +127,8 @@ class Meter:
             return Ticket(key, model, request_id, dialect, stream, lease=None, finished=True)
         worst = self._prices.worst_case(
             model, prompt_tokens, max_output_tokens * billable.candidates, now,
-            service_tier=billable.service_tier, searches=1 if billable.search else 0,
+            service_tier=billable.service_tier,
+            searches=self._searches_reserved if billable.search else 0,
             units=Units(fetched_pages=billable.page_fetches,
                         sandbox_seconds=billable.sandbox_seconds, images=billable.images),
         )

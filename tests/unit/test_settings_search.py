@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cometgate.app import searches_reserved
 from cometgate.settings import ConfigError, OpenAIProviderSettings, Settings, load_settings
 
 MODEL = ("models:\n  m: {provider: up, input_token_limit: 10, output_token_limit: 10%s}\n"
@@ -90,3 +91,13 @@ def test_the_readme_grounding_example_loads(tmp_path: Path) -> None:
     search = load(tmp_path, textwrap.dedent(example)).search
     assert search is not None and search.kind == "searxng"
     assert search.base_url == "http://searxng:8080" and search.max_results == 5
+
+
+@pytest.mark.parametrize(("grounding", "reserved"), [
+    ("", 5),  # Anthropic's web search tool runs at most 5 searches as the gateway sends it
+    ("grounding:\n  search: {kind: searxng, base_url: 'http://s', max_queries: 2}\n", 5),
+    ("grounding:\n  search: {kind: searxng, base_url: 'http://s', max_queries: 9}\n", 9),
+])
+def test_a_budget_reserves_the_most_searches_an_answer_can_run(
+        tmp_path: Path, grounding: str, reserved: int) -> None:
+    assert searches_reserved(load(tmp_path, MODEL % ("", "") + grounding)) == reserved
