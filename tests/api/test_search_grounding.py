@@ -390,3 +390,20 @@ async def test_openai_search_model_citations_become_grounding_metadata(
     assert [s["segment"]["text"] for s in metadata["groundingSupports"]] == [
         "Köln liegt am Rhein.", "Die Domstadt zählt eine Million Einwohner."]
     assert record.searches == 1
+
+
+async def test_a_responses_web_search_takes_the_same_road(tmp_path: Path) -> None:
+    async with grounded_gateway(tmp_path) as (gateway, fakes, engine):
+        script_emulated(fakes, CITING)
+        response = await gateway.http.post("/v1/responses", json={
+            "model": "openai-text", "input": QUESTION, "tools": [{"type": "web_search"}]})
+    assert response.status_code == 200, response.text
+    search, message = response.json()["output"]
+    assert search["type"] == "web_search_call"
+    assert search["action"] == {"type": "search", "query": QUESTION}
+    assert engine.queries == [QUESTION]
+    (text,) = message["content"]
+    assert text["text"] == CITING
+    assert [(CITING[a["start_index"]:a["end_index"]], a["url"]) for a in text["annotations"]] == [
+        ("Köln liegt am Rhein und hat über eine Million Einwohner [1].", PAGES[0].url),
+        ("Der Dom wurde 1248 begonnen [2].", PAGES[1].url)]
