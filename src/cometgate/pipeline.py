@@ -178,6 +178,13 @@ class Gateway:
         route = self._router.resolve(name)
         return route.info if route else None
 
+    def search_grounding(self, name: str) -> str | None:
+        """How the model serves Google Search grounding, for the models listing: "native"
+        (an upstream of it searches), "emulated" (the gateway's search backend), or None."""
+        route = self._router.resolve(name)
+        ways = {self._grounds(route, c.provider) for c in route.candidates} if route else set()
+        return "native" if "native" in ways else "emulated" if "emulate" in ways else None
+
     def translation(self, name: str) -> str:
         """The model's translation policy (a call's key may override it)."""
         route = self._router.resolve(name)
