@@ -50,6 +50,9 @@ _log = logging.getLogger(__name__)
 
 
 class SearchRun:
+    """Shared by a call's attempts: the search runs once, with the first attempt's upstream
+    writing the queries, and a later attempt gets the same sources."""
+
     def __init__(self, backend: SearchBackend) -> None:
         self._backend = backend
         self._lock = asyncio.Lock()
