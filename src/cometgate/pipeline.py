@@ -185,6 +185,13 @@ class Gateway:
         route = self._router.resolve(name)
         return route.info if route else None
 
+    def translates_for(self, name: str, dialect: str) -> bool:
+        """Whether some upstream of model `name` takes a call of `dialect` translated (so
+        decoded) rather than forwarded as its bytes."""
+        route = self._router.resolve(name)
+        return route is not None and any(
+            dialect not in _forwards_dialects(type(c.provider)) for c in route.candidates)
+
     def translation(self, name: str) -> str:
         """The model's translation policy (a call's key may override it)."""
         route = self._router.resolve(name)
