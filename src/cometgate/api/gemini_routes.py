@@ -99,7 +99,7 @@ class GeminiApi:
             # Before admission: a file the key may not read is refused, and not recorded.
             request.state.files = await self.files.bind(
                 key.id, body, str(request.base_url),
-                inline=entrance.gateway.translates_for(name, "gemini"))
+                inline=lambda: entrance.gateway.translates_for(name, "gemini"))
         if handler is None:  # countTokens: access rules apply; it is not metered
             entrance.check_access(request, key, info)
             return await self.count_tokens(request, key, name, body)
