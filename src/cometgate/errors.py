@@ -4,12 +4,14 @@ where the caller's dialect renders it (Gemini: `{"error":{"code","message","stat
     GatewayError                     .http_status, .status (google.rpc code name), .message
       RequestRejected                caller's fault, never retried
         InvalidRequest        400    INVALID_ARGUMENT   (.violations: field → description)
+          FailedPrecondition  400    FAILED_PRECONDITION (a resource not ready for this use)
           ApiKeyInvalid       400    INVALID_ARGUMENT   (Google answers a bad key with 400)
             ApiKeyExpired     400    INVALID_ARGUMENT   (and an expired one alike)
         Unauthenticated       401    UNAUTHENTICATED
         PermissionDenied      403    PERMISSION_DENIED
           KeyMissing          403    PERMISSION_DENIED  (Google's answer to a request without a key)
         NotFound              404    NOT_FOUND
+        AlreadyExists         409    ALREADY_EXISTS     (a name chosen by the caller is taken)
         RequestTimeout        408    DEADLINE_EXCEEDED  (the request's head or body came too slowly)
         MethodNotAllowed      405    UNIMPLEMENTED      (.allow: the methods the path takes)
         PayloadTooLarge       413    INVALID_ARGUMENT   (Google's front end answers 413)
@@ -68,6 +70,10 @@ class InvalidRequest(RequestRejected):
         self.code = code
 
 
+class FailedPrecondition(InvalidRequest):
+    status = "FAILED_PRECONDITION"
+
+
 class ApiKeyInvalid(InvalidRequest):
     def __init__(self) -> None:
         super().__init__("API key not valid. Please pass a valid API key.")
@@ -102,6 +108,11 @@ class KeyMissing(PermissionDenied):
 class NotFound(RequestRejected):
     http_status = 404
     status = "NOT_FOUND"
+
+
+class AlreadyExists(RequestRejected):
+    http_status = 409
+    status = "ALREADY_EXISTS"
 
 
 class PayloadTooLarge(RequestRejected):

@@ -213,14 +213,20 @@ def served_failure(error: BaseException) -> Served:
 
 
 def check_access(key: KeyRecord, model: str, client_ip: str | None, now: datetime) -> None:
+    check_origin(key, client_ip, now)
+    if not model_allowed(key, model):
+        raise PermissionDenied(f"This API key is not allowed to use models/{model}.")
+
+
+def check_origin(key: KeyRecord, client_ip: str | None, now: datetime) -> None:
+    """The key's rules that hold whatever it is used for (its expiry, its allowed IPs): also
+    for calls that name no model, such as the Files API's."""
     if key.expires_at is not None and key.expires_at <= now:
         raise ApiKeyExpired()
     if key.allowed_ips and not _ip_allowed(client_ip, key.allowed_ips):
         raise PermissionDenied(
             f"Requests from IP address {client_ip or 'unknown'} are not allowed for this API key."
         )
-    if not model_allowed(key, model):
-        raise PermissionDenied(f"This API key is not allowed to use models/{model}.")
 
 
 def model_allowed(key: KeyRecord, model: str) -> bool:
