@@ -61,6 +61,8 @@ from cometgate.storage.file_store.sweep import FileSweep
 from cometgate.storage.keys import KeyRecord, KeyRepository
 from cometgate.storage.usage import UsageQueries
 from cometgate.storage.usage_log import UsageLog
+from cometgate.storage.usage_retention import UsageRetention
+from cometgate.storage.usage_rollups import UsageRollups
 from cometgate.storage.usage_writer import UsageWriter
 
 
@@ -87,6 +89,7 @@ def create_app(
     writer = UsageWriter(database, linger=0.02)
     usage_log = UsageLog(writer, settings.data_dir / "usage-journal")
     usage = UsageQueries(database, before_read=usage_log.flush)
+    rollups = UsageRollups(database, before_read=usage_log.flush)
     redis_url = settings.limits.redis_url
     lease_ttl = timedelta(seconds=settings.limits.lease_ttl_seconds)
     limiter = create_limiter(redis_url.value if redis_url else None, usage, lease_ttl=lease_ttl)
@@ -108,6 +111,7 @@ def create_app(
                              background)
     sweep = ConversationSweep(conversations, settings.conversations.sweep_interval_seconds)
     file_sweep = FileSweep(files, settings.files.sweep_interval_seconds)
+    retention = usage_retention(settings, database)
 
     async def limit_state(key: KeyRecord) -> dict[str, object]:
         return balance_state(await meter.state(key))
@@ -123,6 +127,7 @@ def create_app(
         await background.recover()  # what was in flight when the gateway stopped
         sweep.start()
         file_sweep.start()
+        retention.start()
         for provider in upstreams.values():
             if isinstance(provider, Supervised):
                 await provider.start()
@@ -132,6 +137,7 @@ def create_app(
             await background.aclose()
             await sweep.aclose()
             await file_sweep.aclose()
+            await retention.aclose()
             for provider in upstreams.values():
                 await provider.aclose()
             if search is not None:
@@ -171,6 +177,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.usage_log = usage_log  # lets tests wait for records in flight
+    app.state.usage_rollups = rollups  # what the console's Usage and Requests pages read
     app.state.background = background  # … and for background responses in flight
     app.state.files = files  # lets tests move a file past its expiry
     return app
@@ -181,6 +188,15 @@ def searches_reserved(settings: Settings) -> int:
     it, or the gateway's own search backend's bound on queries."""
     backend = settings.search.max_queries if settings.search is not None else 0
     return max(ANTHROPIC_SEARCHES, backend)
+
+
+def usage_retention(settings: Settings, database: Database) -> UsageRetention:
+    def days(value: float | None) -> timedelta | None:
+        return timedelta(days=value) if value is not None else None
+
+    return UsageRetention(database, records=days(settings.usage.retention_days),
+                          hourly_rollups=days(settings.usage.hourly_rollup_retention_days),
+                          interval_seconds=settings.usage.sweep_interval_seconds)
 
 
 def conversation_store(settings: Settings, database: Database) -> ConversationStore | None:

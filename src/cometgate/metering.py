@@ -62,6 +62,7 @@ class Ticket:
     finished: bool = False
     answered: bool = False  # a whole answer exists and is being settled
     reservation: Reservation | None = None  # a stream's stand-in record, until its own
+    dropped: str | None = None  # what translation could not carry, as the caller heard it
 
     def mark_first_byte(self) -> None:
         if self.first_byte is None:
@@ -200,6 +201,7 @@ class Meter:
             latency_ms=(ended - ticket.started) * 1000,
             ttfb_ms=(ticket.first_byte - ticket.started) * 1000 if ticket.first_byte else None,
             created_at=now,
+            dropped=ticket.dropped,
         )
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_CANDIDATES = 8
 TOP_LEVEL_KEYS = {"server", "storage", "providers", "models", "data_dir", "routing", "limits",
-                  "grounding"}
+                  "grounding", "telemetry"}
 
 
 class ConfigError(Exception):
@@ -122,6 +122,34 @@ class SearchBackendSettings:
     max_results: int = 5  # sources kept from one search
     max_response_bytes: int = 2 * 1024 * 1024  # a larger answer from the backend is a fault
     max_snippet_chars: int = 600  # of each source's text given to the model
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRetentionSettings:
+    """`storage.usage`: how long usage records and hourly rollups are kept (None: for ever;
+    daily rollups always are), and how often the sweep deletes what is older."""
+
+    retention_days: float | None = None
+    hourly_rollup_retention_days: float | None = None
+    sweep_interval_seconds: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    """OpenTelemetry export (OTLP over http/protobuf), from the standard OTEL_* variables and
+    the `telemetry` section. No endpoint: no traces and no metrics are made at all."""
+
+    traces_endpoint: str | None = None  # the full URL spans are POSTed to
+    metrics_endpoint: str | None = None
+    headers: tuple[tuple[str, Secret], ...] = ()  # OTEL_EXPORTER_OTLP_HEADERS; may hold tokens
+    service_name: str = "cometgate"
+    resource_attributes: tuple[tuple[str, str], ...] = ()
+    metric_export_interval_seconds: float = 60.0
+    record_content: bool = False  # prompts and answers on spans: only if the operator opts in
+
+    @property
+    def enabled(self) -> bool:
+        return self.traces_endpoint is not None or self.metrics_endpoint is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +294,8 @@ class Settings:
     limits: LimitsSettings = LimitsSettings()
     conversations: ConversationSettings = ConversationSettings()
     files: FileSettings = field(default_factory=lambda: _default_files())
+    usage: UsageRetentionSettings = UsageRetentionSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
     # Seals opaque state handed to callers (COMETGATE_SECRET); None: a secret kept in data_dir.
     state_secret: Secret | None = None
     # The operator's key for /admin/ (COMETGATE_ADMIN_KEY); never valid on model routes.
@@ -305,7 +335,12 @@ def load_settings(
     COMETGATE_HOST, COMETGATE_PORT, COMETGATE_DATABASE_URL, COMETGATE_REDIS_URL), which beats
     the file, which beats the embedded defaults. COMETGATE_ADMIN_KEY enables /admin/;
     COMETGATE_SECRET (shared by replicas) replaces the secret kept in the data directory."""
-    from cometgate import settings_files, settings_providers  # parsers need the types above
+    from cometgate import (
+        settings_files,
+        settings_providers,  # parsers need the types above
+        settings_telemetry,
+        settings_usage,
+    )
     from cometgate import settings_sections as sections
     from cometgate.settings_search import search_backend
 
@@ -342,6 +377,8 @@ def load_settings(
         limits=sections.limits(sections.section(raw, "limits"), env),
         conversations=sections.conversations(storage.get("conversations")),
         files=settings_files.files(storage.get("files")),
+        usage=settings_usage.usage_retention(storage.get("usage")),
+        telemetry=settings_telemetry.telemetry(sections.section(raw, "telemetry"), env),
         state_secret=Secret(state_secret, source="env:COMETGATE_SECRET") if state_secret
         else None,
         admin_key=Secret(admin, source="env:COMETGATE_ADMIN_KEY") if admin else None,

@@ -105,13 +105,14 @@ class AnthropicApi:
     async def _complete(self, call: Call, ticket: Ticket, name: str) -> Response:
         entrance = self.entrance
         outcome = await entrance.gateway.generate(call)
+        dropped = dropped_header(outcome.dropped, anthropic_path, ticket)  # before the record
         await entrance.finish(ticket, outcome.usage, outcome.served_by)
         headers = await entrance.answer_headers(ticket, outcome.served_by)
         if outcome.raw is not None:
             return Response(outcome.raw.body, media_type=JSON_TYPE, headers=headers)
         assert outcome.response is not None
         return Response(encode_message(outcome.response, name), media_type=JSON_TYPE,
-                        headers={**headers, **dropped_header(outcome.dropped, anthropic_path)})
+                        headers={**headers, **dropped})
 
     async def _stream(self, call: Call, ticket: Ticket, name: str) -> Response:
         entrance = self.entrance
@@ -125,7 +126,7 @@ class AnthropicApi:
         assert outcome.events is not None
         body = encoded_stream(MessageStreamEncoder(name), first_byte(ticket, outcome.events),
                               on_end)
-        dropped = dropped_header(outcome.dropped, anthropic_path)
+        dropped = dropped_header(outcome.dropped, anthropic_path, ticket)
         return CallerStream(body, on_end=on_end, media_type=SSE_TYPE,
                             headers={**headers, **dropped})
 

@@ -182,11 +182,19 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def dropped_header(dropped: Dropped, caller_path: Callable[[str], str]) -> dict[str, str]:
+def dropped_header(
+    dropped: Dropped, caller_path: Callable[[str], str], ticket: Ticket | None = None
+) -> dict[str, str]:
     """What the translation could not carry, named as the caller named it (`caller_path`
-    turns a canonical path into the caller's dialect's)."""
+    turns a canonical path into the caller's dialect's); noted on `ticket` for its usage
+    record too, so call this before the record is made."""
     paths = dropped.caller + tuple(caller_path(p) for p in dropped.canonical)
-    return {DROPPED_HEADER: ",".join(dict.fromkeys(paths))} if paths else {}
+    if not paths:
+        return {}
+    listed = ",".join(dict.fromkeys(paths))
+    if ticket is not None:
+        ticket.dropped = listed
+    return {DROPPED_HEADER: listed}
 
 
 def embedding_estimate(request: EmbedRequest) -> tuple[int, int | None]:

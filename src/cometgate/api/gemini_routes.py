@@ -123,6 +123,7 @@ class GeminiApi:
     ) -> Response:
         call = _call(request, key, name, body, "generateContent", decode_generate_request)
         outcome = await self.entrance.gateway.generate(call)
+        dropped = dropped_header(outcome.dropped, gemini_path, ticket)  # before the record
         await self.entrance.finish(ticket, outcome.usage, outcome.served_by)
         headers = await self.entrance.answer_headers(ticket, outcome.served_by)
         if outcome.raw is not None:
@@ -132,7 +133,7 @@ class GeminiApi:
         return Response(
             encode_response(outcome.response),
             media_type=JSON_TYPE,
-            headers={**headers, **dropped_header(outcome.dropped, gemini_path)},
+            headers={**headers, **dropped},
         )
 
     async def stream_generate_content(
@@ -160,7 +161,7 @@ class GeminiApi:
         return CallerStream(
             encoded_stream(encoder, first_byte(ticket, outcome.events), on_end),
             on_end=on_end, media_type=media_type,
-            headers={**headers, **dropped_header(outcome.dropped, gemini_path)},
+            headers={**headers, **dropped_header(outcome.dropped, gemini_path, ticket)},
         )
 
     async def embed_content(

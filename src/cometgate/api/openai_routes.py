@@ -132,13 +132,14 @@ class OpenAIApi:
     async def _complete(self, call: Call, ticket: Ticket, name: str) -> Response:
         entrance = self.entrance
         outcome = await entrance.gateway.generate(call)
+        dropped = dropped_header(outcome.dropped, openai_path, ticket)  # before the record
         await entrance.finish(ticket, outcome.usage, outcome.served_by)
         headers = await entrance.answer_headers(ticket, outcome.served_by)
         if outcome.raw is not None:
             return Response(outcome.raw.body, media_type=JSON_TYPE, headers=headers)
         assert outcome.response is not None
         return Response(encode_chat_completion(outcome.response, name), media_type=JSON_TYPE,
-                        headers={**headers, **dropped_header(outcome.dropped, openai_path)})
+                        headers={**headers, **dropped})
 
     async def _stream(
         self, call: Call, ticket: Ticket, name: str, include_usage: bool
@@ -156,4 +157,4 @@ class OpenAIApi:
         body = encoded_stream(encoder, first_byte(ticket, outcome.events), on_end)
         return CallerStream(body, on_end=on_end, media_type=SSE_TYPE,
                             headers={**headers, **dropped_header(outcome.dropped,
-                                                                 openai_path)})
+                                                                 openai_path, ticket)})

@@ -183,12 +183,13 @@ class ResponsesApi:
 
         async def compacted() -> Response:
             outcome = await entrance.gateway.generate(call)
+            dropped = dropped_header(outcome.dropped, responses_path, ticket)
             await entrance.finish(ticket, outcome.usage, outcome.served_by)
             headers = await entrance.limit_headers(ticket)
             assert outcome.response is not None  # nothing forwards without a RawCall
             body = compacted_body(whole, outcome.response, seal, int(time.time()))
             return Response(orjson.dumps(body), media_type=JSON_TYPE, headers={
-                **headers, **dropped_header(outcome.dropped, responses_path)})
+                **headers, **dropped})
 
         return await entrance.metered(request, ticket, compacted)
 
@@ -217,6 +218,7 @@ class ResponsesApi:
     async def _complete(self, call: Call, ticket: Ticket, frame: Frame, keep: _Keep) -> Response:
         entrance = self.entrance
         outcome = await entrance.gateway.generate(call)
+        dropped = dropped_header(outcome.dropped, responses_path, ticket)  # before the record
         await entrance.finish(ticket, outcome.usage, outcome.served_by)
         headers = await entrance.limit_headers(ticket)
         if outcome.raw is not None:
@@ -230,7 +232,7 @@ class ResponsesApi:
         if INCLUDE not in frame.include:  # sealed only to be stored
             body = visible(body, frame.include)
         return Response(orjson.dumps(body), media_type=JSON_TYPE,
-                        headers={**headers, **dropped_header(outcome.dropped, responses_path)})
+                        headers={**headers, **dropped})
 
     async def _stream(self, call: Call, ticket: Ticket, frame: Frame, keep: _Keep) -> Response:
         entrance = self.entrance
@@ -247,7 +249,7 @@ class ResponsesApi:
         on_end = _then_keep(entrance.on_end(ticket, outcome.served_by), encoder, keep)
         body = encoded_stream(encoder, first_byte(ticket, outcome.events), on_end)
         return CallerStream(body, on_end=on_end, media_type=SSE_TYPE, headers={
-            **headers, **dropped_header(outcome.dropped, responses_path)})
+            **headers, **dropped_header(outcome.dropped, responses_path, ticket)})
 
     async def _with_history(self, key: KeyRecord, document: Mapping[str, Any]
                             ) -> Mapping[str, Any]:

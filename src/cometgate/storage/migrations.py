@@ -227,6 +227,58 @@ def _create_gemini_files(conn: Connection) -> None:
     snapshot.create_all(conn, checkfirst=False)
 
 
+def _create_usage_rollups(conn: Connection) -> None:
+    snapshot = MetaData()
+    for name in ("usage_rollups_hour", "usage_rollups_day"):
+        Table(
+            name,
+            snapshot,
+            Column("bucket_start", UtcDateTime(), primary_key=True),
+            Column("key_id", Integer, primary_key=True, autoincrement=False),
+            Column("model", String(200), primary_key=True),
+            Column("provider", String(200), primary_key=True),
+            *(Column(total, BigInteger, nullable=False) for total in _ROLLUP_TOTALS),
+            Column("latency_ms_sum", Float(), nullable=False),
+        )
+    snapshot.create_all(conn, checkfirst=False)
+    conn.exec_driver_sql("ALTER TABLE usage_records ADD COLUMN dropped TEXT")
+    for name, columns in (("ix_usage_records_key_id", "key_id, id"),
+                          ("ix_usage_records_model_id", "model, id"),
+                          ("ix_usage_records_provider_id", "provider, id")):
+        conn.exec_driver_sql(f"CREATE INDEX {name} ON usage_records ({columns})")
+    conn.exec_driver_sql(
+        "CREATE INDEX ix_usage_records_errors ON usage_records (id) WHERE status >= 400")
+    sqlite = conn.dialect.name == "sqlite"
+    for table, unit in (("usage_rollups_hour", "hour"), ("usage_rollups_day", "day")):
+        conn.exec_driver_sql(_rollup_backfill(table, unit, sqlite=sqlite))
+
+
+_ROLLUP_TOTALS = ("requests", "errors", "prompt_tokens", "output_tokens", "thoughts_tokens",
+                  "cached_tokens", "cost_nanos")
+
+
+def _rollup_backfill(table: str, unit: str, *, sqlite: bool) -> str:
+    """The rollups of the records already stored, in one INSERT … SELECT. SQLite keeps
+    timestamps as UTC text in SQLAlchemy's format, so the bucket is that text cut to the hour
+    or day; PostgreSQL truncates in UTC, whatever the session's time zone."""
+    if sqlite:
+        pattern = "%Y-%m-%d %H:00:00.000000" if unit == "hour" else "%Y-%m-%d 00:00:00.000000"
+        bucket = f"strftime('{pattern}', created_at)"
+        cost = "SUM(CAST(ROUND(cost_usd * 1e9) AS INTEGER))"
+    else:
+        bucket = f"date_trunc('{unit}', created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+        cost = "CAST(SUM(cost_usd) * 1e9 AS BIGINT)"
+    return (
+        f"INSERT INTO {table} (bucket_start, key_id, model, provider, "
+        f"{', '.join(_ROLLUP_TOTALS)}, latency_ms_sum) "
+        f"SELECT {bucket}, key_id, model, COALESCE(provider, ''), COUNT(*), "
+        "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), SUM(prompt_tokens), "
+        f"SUM(output_tokens), SUM(thoughts_tokens), SUM(cached_tokens), {cost}, "
+        f"SUM(latency_ms) FROM usage_records GROUP BY {bucket}, key_id, model, "
+        "COALESCE(provider, '')"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_api_keys", _create_api_keys),
     Migration("0002_key_translation_policy", _add_key_translation),
@@ -236,6 +288,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0006_stored_conversations", _create_stored_conversations),
     Migration("0007_usage_billable_units", _add_usage_billable_units),
     Migration("0008_gemini_files", _create_gemini_files),
+    Migration("0011_usage_rollups", _create_usage_rollups),
 )
 
 

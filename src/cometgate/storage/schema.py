@@ -131,9 +131,43 @@ usage_records = Table(
     Column("fetched_pages", Integer, nullable=False, server_default="0"),
     Column("sandbox_seconds", Float(), nullable=False, server_default="0"),
     Column("images", Integer, nullable=False, server_default="0"),
+    # What translation could not carry (the x-cometgate-dropped paths, comma-separated).
+    Column("dropped", Text(), nullable=True),
     Index("ix_usage_records_key_created", "key_id", "created_at"),
     Index("ix_usage_records_model_created", "model", "created_at"),
+    # The requests page walks newest first by id, filtered: one index per filter it offers.
+    Index("ix_usage_records_key_id", "key_id", "id"),
+    Index("ix_usage_records_model_id", "model", "id"),
+    Index("ix_usage_records_provider_id", "provider", "id"),
 )
+
+
+def _rollup_table(name: str) -> Table:
+    """Sums of usage_records per time bucket (an hour, a UTC day), key, model and provider,
+    kept by the record writer in the transaction that inserts the records themselves."""
+    return Table(
+        name,
+        metadata,
+        Column("bucket_start", UtcDateTime(), primary_key=True),
+        Column("key_id", Integer, primary_key=True, autoincrement=False),
+        Column("model", String(200), primary_key=True),
+        # "" when nobody answered: a key column cannot be NULL (NULLs never conflict).
+        Column("provider", String(200), primary_key=True),
+        Column("requests", BigInteger, nullable=False),
+        Column("errors", BigInteger, nullable=False),  # records with status >= 400
+        Column("prompt_tokens", BigInteger, nullable=False),
+        Column("output_tokens", BigInteger, nullable=False),
+        Column("thoughts_tokens", BigInteger, nullable=False),
+        Column("cached_tokens", BigInteger, nullable=False),
+        # Billionths of a dollar: usage_records' precision, summed exactly on both backends
+        # (SQLite keeps NUMERIC as a float, whose running sum would drift).
+        Column("cost_nanos", BigInteger, nullable=False),
+        Column("latency_ms_sum", Float(), nullable=False),
+    )
+
+
+usage_rollups_hour = _rollup_table("usage_rollups_hour")
+usage_rollups_day = _rollup_table("usage_rollups_day")
 
 # One turn of a stateful API, kept for a later turn to continue from: a Responses API response
 # (`api` "responses"); Gemini's Interactions API stores its interactions here too. Read only
@@ -212,6 +246,10 @@ gemini_upstream_files = Table(
 
 # A name identifies at most one active key; revoked keys keep their name so that history
 # reads naturally, and the name can be reused for a replacement key.
+_errors = usage_records.c.status >= 400
+Index("ix_usage_records_errors", usage_records.c.id, sqlite_where=_errors,
+      postgresql_where=_errors)
+
 _active = api_keys.c.revoked_at.is_(None)
 Index(
     "uq_api_keys_active_name",

@@ -20,7 +20,7 @@ import contextlib
 import csv
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -75,6 +75,10 @@ class UsageRecord:
     fetched_pages: int = 0
     sandbox_seconds: float = 0.0
     images: int = 0
+    # What translation could not carry: the x-cometgate-dropped paths, comma-separated.
+    dropped: str | None = None
+    # The row's id once stored (the requests page pages by it); never written by the writer.
+    id: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 < len(self.request_id) <= REQUEST_ID_MAX_LENGTH:
@@ -101,7 +105,7 @@ class UsageRecord:
         return {name: getattr(self, name) for name in RECORD_FIELDS}
 
 
-RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(UsageRecord))
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(UsageRecord) if f.name != "id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +186,7 @@ class UsageQueries:
         query = query.order_by(usage_records.c.created_at, usage_records.c.id).limit(limit)
         async with self._connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [_record(row._mapping) for row in rows]
+        return [record_from_row(row._mapping) for row in rows]
 
     async def csv(
         self,
@@ -320,7 +324,8 @@ def _totals(sums: Sequence[Any], **group: Any) -> UsageTotals:
     )
 
 
-def _record(row: Any) -> UsageRecord:
+def record_from_row(row: Any) -> UsageRecord:
+    """A record from a row of its columns (and `id`, when selected)."""
     values = dict(row)
     # SQLite hands NUMERIC back through a float; restore the stored scale exactly.
     values["cost_usd"] = Decimal(values["cost_usd"]).quantize(Decimal(1).scaleb(-COST_SCALE))

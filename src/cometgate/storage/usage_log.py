@@ -25,7 +25,7 @@ import asyncio
 import fcntl
 import logging
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -36,7 +36,7 @@ from sqlalchemy import select
 
 from cometgate.storage.database import Database
 from cometgate.storage.schema import usage_records
-from cometgate.storage.usage import UsageRecord
+from cometgate.storage.usage import RECORD_FIELDS, UsageRecord
 from cometgate.storage.usage_writer import UsageWriter
 
 log = logging.getLogger("cometgate.usage")
@@ -165,7 +165,7 @@ class UsageLog:
             segment.path.unlink(missing_ok=True)
 
 
-_FIELDS = tuple(f.name for f in fields(UsageRecord))
+_FIELDS = RECORD_FIELDS  # lines journaled before `dropped` existed read as dropped=None
 _RESERVATION = "reservation"  # marks a journal line as a stand-in, not a record
 
 

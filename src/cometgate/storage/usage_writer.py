@@ -7,7 +7,8 @@ fsync on SQLite); here concurrent requests share one.
 
 How: `record()` appends the record and a future to a queue, wakes the writer task, and awaits
 the future. The writer task drains whatever is queued (up to `max_batch` rows), inserts it with
-one executemany in one transaction, commits, and only then resolves every future of that batch.
+one executemany in one transaction (which also adds them to the hourly and daily rollups:
+usage_rollups.insert_records), commits, and only then resolves every future of that batch.
 While it commits, new records queue up and form the next batch, so the batch size adapts to the
 load with no timer and no added latency for a lone request.
 
@@ -34,14 +35,14 @@ import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import Engine, create_engine, event, insert
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DataError, IntegrityError
 
 from cometgate.storage.database import Database, configure_sqlite_connection
-from cometgate.storage.schema import usage_records
 from cometgate.storage.usage import UsageRecord
+from cometgate.storage.usage_rollups import insert_records
 
 DEFAULT_MAX_BATCH = 1000
 # Errors that belong to one row, not to the batch or the database: retried row by row.
@@ -141,11 +142,11 @@ class UsageWriter:
                 waiter.committed.set_result(None)
 
     async def _insert(self, batch: Sequence[_Waiter]) -> None:
-        await self._sink.insert([waiter.record.as_row() for waiter in batch])
+        await self._sink.insert([waiter.record for waiter in batch])
 
 
 class _Sink(Protocol):
-    async def insert(self, rows: list[dict[str, Any]]) -> None: ...
+    async def insert(self, records: list[UsageRecord]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -156,9 +157,9 @@ class _EngineSink:
     def __init__(self, database: Database) -> None:
         self._database = database
 
-    async def insert(self, rows: list[dict[str, Any]]) -> None:
+    async def insert(self, records: list[UsageRecord]) -> None:
         async with self._database.engine.begin() as conn:
-            await conn.execute(insert(usage_records), rows)
+            await conn.run_sync(insert_records, records)
 
     def close(self) -> None:
         pass
@@ -177,13 +178,13 @@ class _SqliteFileSink:
         event.listen(self._engine, "connect", configure_sqlite_connection)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-writer")
 
-    async def insert(self, rows: list[dict[str, Any]]) -> None:
+    async def insert(self, records: list[UsageRecord]) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._insert, rows)
+        await loop.run_in_executor(self._thread, self._insert, records)
 
-    def _insert(self, rows: list[dict[str, Any]]) -> None:
+    def _insert(self, records: list[UsageRecord]) -> None:
         with self._engine.begin() as conn:
-            conn.execute(insert(usage_records), rows)
+            insert_records(conn, records)
 
     def close(self) -> None:
         self._thread.shutdown(wait=True)
