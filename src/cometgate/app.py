@@ -52,7 +52,12 @@ from cometgate.routing.failover import Failover
 from cometgate.routing.health import Health
 from cometgate.routing.plan import Candidate, Credential, Planner
 from cometgate.routing.resolve import ModelRoute, Router
-from cometgate.settings import LocalEmbeddingProviderSettings, LocalProviderSettings, Settings
+from cometgate.settings import (
+    ConfigError,
+    LocalEmbeddingProviderSettings,
+    LocalProviderSettings,
+    Settings,
+)
 from cometgate.storage.conversation_sweep import ConversationSweep
 from cometgate.storage.conversations import ConversationStore
 from cometgate.storage.database import Database, create_database, migrate
@@ -64,22 +69,27 @@ from cometgate.storage.usage_log import UsageLog
 from cometgate.storage.usage_retention import UsageRetention
 from cometgate.storage.usage_rollups import UsageRollups
 from cometgate.storage.usage_writer import UsageWriter
+from cometgate.tracing import Tracer
 
 
 def create_app(
-    settings: Settings, *, providers: Mapping[str, Provider] | None = None
+    settings: Settings, *, providers: Mapping[str, Provider] | None = None,
+    tracer: Tracer | None = None,
 ) -> Starlette:
-    """`providers` replaces the ones the settings describe (tests plug fakes in here)."""
+    """`providers` replaces the ones the settings describe (tests plug fakes in here);
+    `tracer` the one telemetry settings would build (None: off unless configured)."""
     metrics = Metrics()
     upstreams = dict(providers) if providers is not None else build_providers(settings)
     health = Health(settings.routing)
     search = SearchBackend(settings.search) if settings.search is not None else None
+    tracer = tracer if tracer is not None else build_tracer(settings)
     gateway = Gateway(
         Router(model_routes(settings, upstreams)),
         metrics,
         planner=Planner(health),
         failover=Failover(settings.routing, health),
         search=search,
+        tracer=tracer,
     )
     database = create_database(settings.database_url)
     keys = KeyRepository(database)
@@ -97,7 +107,7 @@ def create_app(
                   keeper=create_keeper(limiter, lease_ttl),
                   max_candidates=settings.limits.max_candidates,
                   searches_reserved=searches_reserved(settings),
-                  enabled=settings.server.accounting)
+                  enabled=settings.server.accounting, tracer=tracer)
     entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes,
                         BodyPace(settings.server.body_timeout, settings.server.body_min_rate))
     files = file_store(settings, database)
@@ -147,6 +157,8 @@ def create_app(
             await meter.aclose()
             await limiter.aclose()
             await database.aclose()
+            if tracer is not None:
+                tracer.shutdown()  # exports the spans and metrics still buffered
 
     app = Starlette(
         routes=[
@@ -188,6 +200,19 @@ def searches_reserved(settings: Settings) -> int:
     it, or the gateway's own search backend's bound on queries."""
     backend = settings.search.max_queries if settings.search is not None else 0
     return max(ANTHROPIC_SEARCHES, backend)
+
+
+def build_tracer(settings: Settings) -> Tracer | None:
+    """OpenTelemetry only when an OTLP endpoint is configured: otherwise not even imported."""
+    if not settings.telemetry.enabled:
+        return None
+    try:
+        from cometgate import otel
+    except ImportError as exc:
+        raise ConfigError(
+            "an OTLP endpoint is configured (OTEL_EXPORTER_OTLP_*), but OpenTelemetry is not "
+            "installed: install cometgate[telemetry]") from exc
+    return otel.build_tracer(settings)
 
 
 def usage_retention(settings: Settings, database: Database) -> UsageRetention:

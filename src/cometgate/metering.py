@@ -38,6 +38,7 @@ from cometgate.settings import DEFAULT_MAX_CANDIDATES
 from cometgate.storage.keys import KeyRecord
 from cometgate.storage.usage import UsageRecord
 from cometgate.storage.usage_log import Reservation, UsageLog
+from cometgate.tracing import RequestEnd, RequestTrace, Tracer
 
 # Failure classes of a request's own end, not of an upstream fault (FailureClass, which
 # drives failover): its caller abandoned it; the gateway died while streaming it (a record
@@ -63,6 +64,7 @@ class Ticket:
     answered: bool = False  # a whole answer exists and is being settled
     reservation: Reservation | None = None  # a stream's stand-in record, until its own
     dropped: str | None = None  # what translation could not carry, as the caller heard it
+    trace: RequestTrace | None = None  # its span, when telemetry is on
 
     def mark_first_byte(self) -> None:
         if self.first_byte is None:
@@ -94,6 +96,7 @@ class Meter:
         max_candidates: int = DEFAULT_MAX_CANDIDATES,
         searches_reserved: int = 1,
         enabled: bool = True,
+        tracer: Tracer | None = None,
     ) -> None:
         self._limiter = limiter
         self._prices = prices
@@ -105,6 +108,7 @@ class Meter:
         # search backend's), reserved for a request that offers a search tool.
         self._searches_reserved = searches_reserved
         self._enabled = enabled
+        self._tracer = tracer
 
     async def admit(
         self,
@@ -119,13 +123,16 @@ class Meter:
         stream: bool,
         billable: Billable = NOTHING_BILLABLE,
         model_translation: str = "default",
+        operation: str = "chat",
     ) -> Ticket:
-        """`max_output_tokens` is one candidate's limit; the reservation counts every one."""
+        """`max_output_tokens` is one candidate's limit; the reservation counts every one.
+        `operation`: what the request is (gen_ai.operation.name), for its trace."""
         now = datetime.now(UTC)
         check_access(key, model, client_ip, now)
         check_billable(key, model_translation, billable, max_candidates=self._max_candidates)
         if not self._enabled:
-            return Ticket(key, model, request_id, dialect, stream, lease=None, finished=True)
+            ticket = Ticket(key, model, request_id, dialect, stream, lease=None, finished=True)
+            return self._traced(ticket, operation)
         worst = self._prices.worst_case(
             model, prompt_tokens, max_output_tokens * billable.candidates, now,
             service_tier=billable.service_tier,
@@ -137,7 +144,15 @@ class Meter:
             key.id, key.limits(), tokens=prompt_tokens, cost=worst, now=now
         )
         self._keeper.track(lease)
-        return Ticket(key, model, request_id, dialect, stream, lease, prompt_tokens)
+        return self._traced(
+            Ticket(key, model, request_id, dialect, stream, lease, prompt_tokens), operation)
+
+    def _traced(self, ticket: Ticket, operation: str) -> Ticket:
+        if self._tracer is not None:
+            ticket.trace = self._tracer.start_request(
+                operation=operation, model=ticket.model, dialect=ticket.dialect,
+                stream=ticket.stream)
+        return ticket
 
     async def aclose(self) -> None:
         """Stop renewing: leases still open lapse one TTL later (the process is ending)."""
@@ -161,6 +176,9 @@ class Meter:
 
     async def finish(self, ticket: Ticket, served: Served) -> None:
         """Settle and record, exactly once per ticket whatever path ends the request."""
+        if ticket.trace is not None:
+            trace, ticket.trace = ticket.trace, None
+            trace.end(_request_end(ticket, served))
         if ticket.finished or ticket.lease is None:
             return
         ticket.finished = True
@@ -203,6 +221,16 @@ class Meter:
             created_at=now,
             dropped=ticket.dropped,
         )
+
+
+def _request_end(ticket: Ticket, served: Served) -> RequestEnd:
+    ended = time.perf_counter()
+    first = ticket.first_byte
+    return RequestEnd(
+        status=served.status, usage=served.usage, provider=served.provider,
+        upstream_model=served.upstream_model, failure_class=served.failure_class,
+        seconds=ended - ticket.started,
+        first_chunk_seconds=first - ticket.started if ticket.stream and first else None)
 
 
 def served_failure(error: BaseException) -> Served:

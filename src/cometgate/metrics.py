@@ -3,6 +3,9 @@ several apps in one process never share counters."""
 
 from __future__ import annotations
 
+import contextvars
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -12,6 +15,17 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
                    60, 120, 300)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The gateway's own time is small: finer buckets at the low end than the request latency's.
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                    0.25, 1)
+
+
+@dataclass(slots=True)
+class UpstreamTally:
+    """Seconds one request spent awaiting upstreams (answers, a stream's next chunk)."""
+
+    seconds: float = 0.0
+    reached: bool = False  # whether it reached the pipeline's upstream calls at all
 
 
 class Metrics:
@@ -42,6 +56,15 @@ class Metrics:
         self.in_flight = Gauge(
             "cometgate_requests_in_flight", "Requests being served now", registry=self.registry,
         )
+        self._overhead = Histogram(
+            "cometgate_gateway_overhead_seconds",
+            "A model request's time in the gateway itself: its duration minus the time spent "
+            "awaiting upstreams, by route",
+            ["route"], buckets=OVERHEAD_BUCKETS, registry=self.registry,
+        )
+        # The request this task serves: the pipeline adds its upstream waits to its tally.
+        self._tally: contextvars.ContextVar[UpstreamTally | None] = contextvars.ContextVar(
+            f"cometgate_upstream_tally_{id(self)}", default=None)
         self.local_model_restarts = Gauge(
             "cometgate_local_model_restarts", "Times the local model worker was restarted",
             ["provider"], registry=self.registry,
@@ -59,6 +82,24 @@ class Metrics:
         self._tokens.labels(model, "out").inc(usage.output_tokens)
         if usage.thoughts_tokens:
             self._tokens.labels(model, "thoughts").inc(usage.thoughts_tokens)
+
+    def begin_request(self) -> UpstreamTally:
+        """A fresh tally for the request this task starts serving (its stream's relay runs in
+        a task that inherits it)."""
+        tally = UpstreamTally()
+        self._tally.set(tally)
+        return tally
+
+    def waited_upstream(self, seconds: float) -> None:
+        tally = self._tally.get()
+        if tally is not None:
+            tally.seconds += seconds
+            tally.reached = True
+
+    def overhead(self, route: str, tally: UpstreamTally, seconds: float) -> None:
+        """Observed for requests that reached an upstream (not health checks, refusals)."""
+        if tally.reached:
+            self._overhead.labels(route).observe(max(0.0, seconds - tally.seconds))
 
     def upstream_error(self, provider: str, failure_class: str) -> None:
         self._upstream_errors.labels(provider, failure_class).inc()

@@ -15,6 +15,7 @@ against the model's capabilities and translation policy, and lets the provider t
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TypeVar, cast
@@ -68,6 +69,7 @@ from cometgate.providers.local.provider import LocalProvider
 from cometgate.routing.failover import Failover, Skip
 from cometgate.routing.plan import Attempt, Planner
 from cometgate.routing.resolve import ModelRoute, Router
+from cometgate.tracing import Tracer, operation_name
 
 T = TypeVar("T")  # what one request kind's attempt yields
 # The caller's bytes made ready for one forwarding attempt (provider name, provider, target):
@@ -178,12 +180,15 @@ class Gateway:
     def __init__(
         self, router: Router, metrics: Metrics, *, planner: Planner, failover: Failover,
         search: SearchBackend | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
+        """`tracer`: None when telemetry is off (nothing is traced, at no cost)."""
         self._router = router
         self._search = search  # the operator's search backend, for emulated grounding
         self._metrics = metrics
         self._planner = planner
         self._failover = failover
+        self._tracer = tracer
 
     def models(self) -> list[ModelInfo]:
         return self._router.models()
@@ -233,7 +238,8 @@ class Gateway:
             return Outcome(response, _dropped(call.request(), dropped, response.dropped),
                            served_by=_served_by(option))
 
-        outcome = await self._run(route, attempt, strict=_policy(call, route) == "strict")
+        outcome = await self._run(route, attempt, strict=_policy(call, route) == "strict",
+                                  traced=call)
         if outcome.usage is not None:
             self._metrics.usage(route.info.id, outcome.usage)
         return outcome
@@ -266,7 +272,8 @@ class Gateway:
             return StreamOutcome(relay_events, _dropped(call.request(), dropped, upstream_drops),
                                  served_by=_served_by(option))
 
-        return await self._run(route, attempt, strict=_policy(call, route) == "strict")
+        return await self._run(route, attempt, strict=_policy(call, route) == "strict",
+                               traced=call)
 
     async def count_tokens(self, call: Call | GenerateRequest) -> CountOutcome:
         """The prompt's exact count from an upstream that can give one; never an estimate.
@@ -307,7 +314,7 @@ class Gateway:
             response = await provider.embed(upstream_request, option.target)
             return EmbedOutcome(response, _served_by(option))
 
-        outcome = await self._run(route, attempt, strict=False)
+        outcome = await self._run(route, attempt, strict=False, traced="embeddings")
         self._metrics.usage(route.info.id, Usage(prompt_tokens=outcome.response.prompt_tokens))
         return outcome
 
@@ -325,15 +332,34 @@ class Gateway:
         return route
 
     async def _run(
-        self, route: ModelRoute, attempt: Callable[[Attempt], Awaitable[T]], *, strict: bool
+        self, route: ModelRoute, attempt: Callable[[Attempt], Awaitable[T]], *, strict: bool,
+        traced: Call | str | None = None,
     ) -> T:
+        """`traced`: the generation's call, or the operation's name, when its attempts are
+        traced (a token count is not a generation, and is not)."""
         plan = self._planner.plan(route.candidates, route.info.id, strict=strict)
-        return await self._failover.run(
-            plan.attempts, attempt, left_out=plan.left_out,
-            on_failure=lambda option, exc: self._metrics.upstream_error(
-                option.candidate.provider_name, exc.failure_class.value
-            ),
-        )
+        if self._tracer is not None and traced is not None:
+            attempt = self._traced(attempt, traced)
+        started = time.perf_counter()
+        try:
+            return await self._failover.run(
+                plan.attempts, attempt, left_out=plan.left_out,
+                on_failure=lambda option, exc: self._metrics.upstream_error(
+                    option.candidate.provider_name, exc.failure_class.value
+                ),
+            )
+        finally:
+            self._metrics.waited_upstream(time.perf_counter() - started)
+
+    def _traced(
+        self, attempt: Callable[[Attempt], Awaitable[T]], traced: Call | str
+    ) -> Callable[[Attempt], Awaitable[T]]:
+        assert self._tracer is not None
+        if isinstance(traced, str):
+            return self._tracer.attempts(attempt, operation=traced)
+        return self._tracer.attempts(
+            attempt, operation=operation_name(traced.dialect, embedding=False),
+            content=traced.request)
 
     def _translated(
         self, call: Call, route: ModelRoute
@@ -467,16 +493,21 @@ class Gateway:
         events: AsyncGenerator[StreamEvent, None],
     ) -> AsyncIterator[StreamEvent]:
         usage: Usage | None = None
+        waited = 0.0  # on the upstream's next event, for the overhead histogram
         try:
             yield first
+            asked = time.perf_counter()
             async for event in events:
+                waited += time.perf_counter() - asked
                 if isinstance(event, UsageReported):
                     usage = event.usage
                 yield event
+                asked = time.perf_counter()
         except UpstreamError as exc:
             self._metrics.upstream_error(option.candidate.provider_name, exc.failure_class.value)
             raise
         finally:
+            self._metrics.waited_upstream(waited)
             await events.aclose()  # closes the upstream response when the caller goes away
             if usage is not None:  # recorded once, whether the stream ended well or not
                 self._metrics.usage(route.info.id, usage)
@@ -486,19 +517,24 @@ class Gateway:
         chunks: AsyncGenerator[RawChunk, None],
     ) -> AsyncIterator[RawChunk]:
         usage = first.usage
+        waited = 0.0
         try:
             yield first
+            asked = time.perf_counter()
             async for chunk in chunks:
+                waited += time.perf_counter() - asked
                 usage = chunk.usage or usage
                 if chunk.error is not None:  # the upstream failed in-band; the caller sees it
                     self._metrics.upstream_error(
                         option.candidate.provider_name, chunk.error.failure_class.value
                     )
                 yield chunk
+                asked = time.perf_counter()
         except UpstreamError as exc:
             self._metrics.upstream_error(option.candidate.provider_name, exc.failure_class.value)
             raise
         finally:
+            self._metrics.waited_upstream(waited)
             await chunks.aclose()
             if usage is not None:
                 self._metrics.usage(route.info.id, usage)

@@ -41,6 +41,7 @@ from cometgate.metering import (
 )
 from cometgate.pipeline import Dropped, Gateway
 from cometgate.storage.keys import KeyRecord
+from cometgate.tracing import operation_name
 
 T = TypeVar("T")
 DROPPED_HEADER = "x-cometgate-dropped"
@@ -111,6 +112,8 @@ class Entrance:
             stream=stream,
             billable=billable,
             model_translation=self.gateway.translation(info.id),
+            operation=operation_name(
+                dialect, embedding="embedContent" in info.generation_methods),
         )
 
     async def metered(

@@ -79,12 +79,14 @@ class RequestContextMiddleware:
             await send(message)
 
         self.metrics.in_flight.inc()
+        tally = self.metrics.begin_request()
         try:
             await self.app(scope, receive, send_with_context)
         finally:
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
             self.metrics.request(route, status, elapsed)
+            self.metrics.overhead(route, tally, elapsed)
             if self.log_requests:
                 # The path only: a `?key=` query string would put a credential in the log.
                 access_log.info(
