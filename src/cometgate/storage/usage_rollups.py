@@ -13,10 +13,11 @@ request nobody answered has provider "" (a key column cannot be NULL).
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Table, func, insert, select
@@ -42,57 +43,57 @@ def day_of(moment: datetime) -> datetime:
 
 
 def cost_nanos(cost: Decimal) -> int:
-    return int(cost.scaleb(COST_SCALE).to_integral_value())
+    """Billionths of a dollar, rounded half away from zero as the databases round NUMERIC."""
+    return int((cost * _NANOS_PER_DOLLAR).to_integral_value(rounding=ROUND_HALF_UP))
 
 
-@dataclass(slots=True)
-class _Sums:
-    requests: int = 0
-    errors: int = 0
-    prompt_tokens: int = 0
-    output_tokens: int = 0
-    thoughts_tokens: int = 0
-    cached_tokens: int = 0
-    cost_nanos: int = 0
-    latency_ms_sum: float = 0.0
-
-    def add(self, record: UsageRecord) -> None:
-        self.requests += 1
-        self.errors += record.status >= ERROR_STATUS
-        self.prompt_tokens += record.prompt_tokens
-        self.output_tokens += record.output_tokens
-        self.thoughts_tokens += record.thoughts_tokens
-        self.cached_tokens += record.cached_tokens
-        self.cost_nanos += cost_nanos(record.cost_usd)
-        self.latency_ms_sum += record.latency_ms
+_NANOS_PER_DOLLAR = Decimal(10) ** COST_SCALE
+_Group = tuple[datetime, int, str, str]
 
 
-def rollup_rows(records: Iterable[UsageRecord], *, daily: bool) -> list[dict[str, Any]]:
-    """One row per bucket, key, model and provider of `records`, holding their sums."""
-    bucket_of = day_of if daily else hour_of
-    groups: dict[tuple[datetime, int, str, str], _Sums] = {}
+def rollup_rows(records: Iterable[UsageRecord]) -> tuple[list[dict[str, Any]],
+                                                          list[dict[str, Any]]]:
+    """The hourly and the daily rollup rows of `records`: one per bucket, key, model and
+    provider, holding their sums (in ROLLUP_SUMS order). One pass: it runs on every batch."""
+    hourly: dict[_Group, list[Any]] = {}
+    daily: dict[_Group, list[Any]] = {}
     for record in records:
         # UTC first: a record may carry another zone, buckets are UTC hours and days.
-        start = bucket_of(record.created_at.astimezone(UTC))
-        group = (start, record.key_id, record.model, record.provider or "")
-        groups.setdefault(group, _Sums()).add(record)
-    return [
-        {**dict(zip(ROLLUP_KEY, group, strict=True)),
-         **{name: getattr(sums, name) for name in ROLLUP_SUMS}}
-        for group, sums in groups.items()
-    ]
+        hour = hour_of(record.created_at.astimezone(UTC))
+        provider = record.provider or ""
+        values = (1, 1 if record.status >= ERROR_STATUS else 0, record.prompt_tokens,
+                  record.output_tokens, record.thoughts_tokens, record.cached_tokens,
+                  cost_nanos(record.cost_usd), record.latency_ms)
+        for groups, start in ((hourly, hour), (daily, hour.replace(hour=0))):
+            group = (start, record.key_id, record.model, provider)
+            sums = groups.get(group)
+            if sums is None:
+                groups[group] = list(values)
+            else:
+                for index, value in enumerate(values):
+                    sums[index] += value
+    return _as_rows(hourly), _as_rows(daily)
+
+
+def _as_rows(groups: dict[_Group, list[Any]]) -> list[dict[str, Any]]:
+    return [{**dict(zip(ROLLUP_KEY, group, strict=True)),
+             **dict(zip(ROLLUP_SUMS, sums, strict=True))} for group, sums in groups.items()]
 
 
 def insert_records(conn: Connection, records: Sequence[UsageRecord]) -> None:
     """Insert `records` and add them to their rollups, inside the caller's transaction."""
     conn.execute(insert(usage_records), [record.as_row() for record in records])
-    for table, daily in ((usage_rollups_hour, False), (usage_rollups_day, True)):
-        conn.execute(_upsert(table, conn.dialect.name), rollup_rows(records, daily=daily))
+    hourly, daily = rollup_rows(records)
+    conn.execute(_upsert(False, conn.dialect.name), hourly)
+    conn.execute(_upsert(True, conn.dialect.name), daily)
 
 
-def _upsert(table: Table, dialect: str) -> Any:
+@functools.cache
+def _upsert(daily: bool, dialect: str) -> Any:
     """INSERT … ON CONFLICT (the bucket's key) DO UPDATE SET each sum = sum + the new one;
-    SQLite and PostgreSQL spell it the same."""
+    SQLite and PostgreSQL spell it the same. Built once: building it costs more than running
+    it (about 0.6 ms, on every batch of the writer)."""
+    table = usage_rollups_day if daily else usage_rollups_hour
     if dialect == "sqlite":
         statement: Any = sqlite.insert(table)
     elif dialect == "postgresql":
@@ -103,7 +104,6 @@ def _upsert(table: Table, dialect: str) -> Any:
         index_elements=[table.c[name] for name in ROLLUP_KEY],
         set_={name: table.c[name] + statement.excluded[name] for name in ROLLUP_SUMS},
     )
-
 
 
 Bucket = Literal["hour", "day"]
