@@ -125,8 +125,10 @@ class OtelTracer:
         OTLP exporters the settings name (tests pass in-memory ones)."""
         self._record_content = settings.record_content
         self._upstreams = dict(upstreams)
-        resource = Resource.create({"service.name": settings.service_name,
-                                    **dict(settings.resource_attributes)})
+        # Resource(…), not Resource.create(…): the latter reads OTEL_* variables itself, and
+        # only settings reads the environment.
+        resource = Resource({"service.name": settings.service_name,
+                             **dict(settings.resource_attributes)})
         headers = {name: secret.value for name, secret in settings.headers}
         self._tracer_provider = TracerProvider(resource=resource)
         if span_processor is None and settings.traces_endpoint is not None:
