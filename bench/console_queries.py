@@ -166,7 +166,7 @@ async def measure(database: Database, repeats: int) -> list[str]:
         fast_ms, points = await median_ms(fast, repeats)
         slow_ms, rows = await median_ms(slow, max(3, repeats // 4))
         print(f"{'usage, a month by day, by ' + group:<44}{fast_ms:>18.2f}{slow_ms:>13.1f}"
-              f"{slow_ms / fast_ms:>7.0f}x")
+              f"{slow_ms / fast_ms:>7.1f}x")
         if comparable(points) != rows:
             problems.append(f"usage by {group}: the rollups disagree with the records")
         if fast_ms > USAGE_BOUND_MS:
@@ -195,7 +195,7 @@ async def measure(database: Database, repeats: int) -> list[str]:
     for name, fast_page, slow_page in pages:
         fast_ms, records = await median_ms(fast_page, repeats)
         slow_ms, ids = await median_ms(slow_page, max(3, repeats // 4))
-        print(f"{name:<44}{fast_ms:>18.2f}{slow_ms:>13.1f}{slow_ms / fast_ms:>7.0f}x")
+        print(f"{name:<44}{fast_ms:>18.2f}{slow_ms:>13.1f}{slow_ms / fast_ms:>7.1f}x")
         if [r.request_id for r in records] != ids or len(ids) != PAGE_SIZE:
             problems.append(f"{name}: keyset and offset paging disagree")
         if fast_ms > PAGE_BOUND_MS:
