@@ -125,14 +125,47 @@ class Meter:
         model_translation: str = "default",
         operation: str = "chat",
     ) -> Ticket:
-        """`max_output_tokens` is one candidate's limit; the reservation counts every one.
-        `operation`: what the request is (gen_ai.operation.name), for its trace."""
+        """`_admit`, traced when telemetry is on: the request's span starts here, and a
+        refusal ends it at once. `operation`: gen_ai.operation.name."""
+        admitting = self._admit(
+            key, model, client_ip=client_ip, prompt_tokens=prompt_tokens,
+            max_output_tokens=max_output_tokens, request_id=request_id, dialect=dialect,
+            stream=stream, billable=billable, model_translation=model_translation)
+        if self._tracer is None:
+            return await admitting
+        trace = self._tracer.start_request(operation=operation, model=model, dialect=dialect,
+                                           stream=stream)
+        started = time.perf_counter()
+        try:
+            ticket = await admitting
+        except BaseException as exc:
+            refused = served_failure(exc)
+            trace.end(RequestEnd(refused.status, None, None, None, refused.failure_class,
+                                 time.perf_counter() - started, None))
+            raise
+        ticket.trace = trace
+        return ticket
+
+    async def _admit(
+        self,
+        key: KeyRecord,
+        model: str,
+        *,
+        client_ip: str | None,
+        prompt_tokens: int,
+        max_output_tokens: int,
+        request_id: str,
+        dialect: str,
+        stream: bool,
+        billable: Billable = NOTHING_BILLABLE,
+        model_translation: str = "default",
+    ) -> Ticket:
+        """`max_output_tokens` is one candidate's limit; the reservation counts every one."""
         now = datetime.now(UTC)
         check_access(key, model, client_ip, now)
         check_billable(key, model_translation, billable, max_candidates=self._max_candidates)
         if not self._enabled:
-            ticket = Ticket(key, model, request_id, dialect, stream, lease=None, finished=True)
-            return self._traced(ticket, operation)
+            return Ticket(key, model, request_id, dialect, stream, lease=None, finished=True)
         worst = self._prices.worst_case(
             model, prompt_tokens, max_output_tokens * billable.candidates, now,
             service_tier=billable.service_tier,
@@ -144,15 +177,7 @@ class Meter:
             key.id, key.limits(), tokens=prompt_tokens, cost=worst, now=now
         )
         self._keeper.track(lease)
-        return self._traced(
-            Ticket(key, model, request_id, dialect, stream, lease, prompt_tokens), operation)
-
-    def _traced(self, ticket: Ticket, operation: str) -> Ticket:
-        if self._tracer is not None:
-            ticket.trace = self._tracer.start_request(
-                operation=operation, model=ticket.model, dialect=ticket.dialect,
-                stream=ticket.stream)
-        return ticket
+        return Ticket(key, model, request_id, dialect, stream, lease, prompt_tokens)
 
     async def aclose(self) -> None:
         """Stop renewing: leases still open lapse one TTL later (the process is ending)."""

@@ -27,6 +27,8 @@ from cometgate.app import build_tracer, create_app
 from cometgate.otel import OtelTracer, upstreams_of
 from cometgate.providers.base import Provider
 from cometgate.settings import Settings, TelemetrySettings, load_settings
+from cometgate.storage.database import open_database
+from cometgate.storage.keys import KeyRepository
 from tests.api.bodies import GENERATE, SMOL, STREAM, text_body
 from tests.api.conftest import SettingsBuilder, create_key
 from tests.conftest import FAKE_MODELS_YAML
@@ -202,6 +204,25 @@ async def test_prompts_and_answers_are_recorded_only_when_opted_in(
     assert attempt.attributes["gen_ai.system_instructions"] == (
         '[{"type":"text","content":"Be brief."}]')
     assert "Hello from the fake upstream." in str(attempt.attributes["gen_ai.output.messages"])
+
+
+async def test_a_request_refused_at_admission_has_its_span_too(
+    settings: Settings, fake_provider: Provider, upstream: FakeOpenAIUpstream
+) -> None:
+    async with await open_database(settings.database_url) as database:
+        _, limited = await KeyRepository(database).create("limited", rpm=1)
+    async with traced_app(settings, fake_provider) as app:
+        headers = {"x-goog-api-key": limited}
+        assert (await app.http.post(GENERATE, json=text_body(), headers=headers)).status_code \
+            == 200
+        refused = await app.http.post(GENERATE, json=text_body(), headers=headers)
+        spans = app.spans()
+    assert refused.status_code == 429
+    requests = by_kind(spans, SpanKind.SERVER)
+    assert len(requests) == 2 and len(by_kind(spans, SpanKind.CLIENT)) == 1
+    last = requests[-1].attributes or {}
+    assert last["http.response.status_code"] == 429 and last["error.type"] == "429"
+    assert len(upstream.requests) == 1  # the refused one never left the gateway
 
 
 def test_telemetry_is_off_without_an_endpoint(settings: Settings) -> None:
