@@ -123,7 +123,7 @@ class AdminApi:
                     "'Authorization: Bearer <admin key>'."
                 )
             raise Unauthenticated("Admin routes need 'Authorization: Bearer <admin key>'.")
-        if _same_secret(token, self.admin_key.value):
+        if same_secret(token, self.admin_key.value):
             return
         if await self.keys.authenticate(token) is not None:
             raise PermissionDenied(
@@ -233,7 +233,7 @@ def _optional_time(params: Mapping[str, str], name: str) -> datetime | None:
     return None if text is None else parse_time(name, text)
 
 
-def _same_secret(presented: str, expected: str) -> bool:
+def same_secret(presented: str, expected: str) -> bool:
     # Digests first, so the comparison takes the same time whatever the presented length.
     return hmac.compare_digest(
         hashlib.sha256(presented.encode()).digest(), hashlib.sha256(expected.encode()).digest()

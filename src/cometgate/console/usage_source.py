@@ -1,0 +1,86 @@
+"""What the Usage, Requests and Models pages read: usage over time, and the recent records.
+
+`UsageSource` is the shape the pages need; the storage layer's rollup reader provides it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal, Protocol
+
+Bucket = Literal["hour", "day"]
+SeriesGroup = Literal["key", "model", "provider"]
+RecordStatus = Literal["ok", "error"]
+
+
+class Point(Protocol):
+    """The sums of one group over one time bucket."""
+
+    @property
+    def bucket_start(self) -> datetime: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def requests(self) -> int: ...
+    @property
+    def errors(self) -> int: ...
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cost_usd(self) -> Decimal: ...
+
+
+class Record(Protocol):
+    """One request as the Requests page shows it: no prompt, no key, only the key's id."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def key_id(self) -> int: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def provider(self) -> str | None: ...
+    @property
+    def upstream_model(self) -> str | None: ...
+    @property
+    def dialect(self) -> str: ...
+    @property
+    def stream(self) -> bool: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def failure_class(self) -> str | None: ...
+    @property
+    def prompt_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cost_usd(self) -> Decimal: ...
+    @property
+    def latency_ms(self) -> float: ...
+    @property
+    def ttfb_ms(self) -> float | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def dropped(self) -> str | None: ...
+
+
+class UsageSource(Protocol):
+    async def series(
+        self, *, start: datetime, end: datetime, bucket: Bucket, group_by: SeriesGroup,
+        key_id: int | None = None, model: str | None = None, provider: str | None = None,
+    ) -> Sequence[Point]: ...
+
+    async def recent(
+        self, *, limit: int, before_id: int | None = None, key_id: int | None = None,
+        model: str | None = None, provider: str | None = None,
+        status: RecordStatus | None = None,
+    ) -> Sequence[Record]: ...
