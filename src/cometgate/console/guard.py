@@ -39,7 +39,7 @@ CONTENT_SECURITY_POLICY = (
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # no-referrer would make Chrome send Origin: null
     (b"x-frame-options", b"DENY"),  # frame-ancestors for browsers that predate it
     (b"cache-control", b"no-store"),  # pages hold key prefixes and spend: keep them off disk
 )
