@@ -22,7 +22,11 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 def console_settings(tmp_path: Path, *, admin_key: str | None = ADMIN_KEY) -> Settings:
     config = tmp_path / "cometgate.yaml"
-    config.write_text(FAKE_MODELS_YAML, encoding="utf-8")
+    # Key lookups trusted for a millisecond only, so a revocation shows on the next call.
+    text = FAKE_MODELS_YAML.replace("server: {metrics: open}",
+                                    "server: {metrics: open, auth_cache_seconds: 0.001}")
+    assert text != FAKE_MODELS_YAML
+    config.write_text(text, encoding="utf-8")
     env = {"HOME": str(tmp_path)} | ({"COMETGATE_ADMIN_KEY": admin_key} if admin_key else {})
     return load_settings(config, data_dir=tmp_path / "data", env=env)
 
