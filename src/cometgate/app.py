@@ -37,7 +37,6 @@ from cometgate.api.openai_routes import OpenAIApi
 from cometgate.api.responses_routes import ResponsesApi
 from cometgate.api.stored_responses import StoredResponses
 from cometgate.dialects.anthropic.web_search import DEFAULT_USES as ANTHROPIC_SEARCHES
-from cometgate.console.records_usage import RecordsUsage
 from cometgate.console.routes import console_routes
 from cometgate.dialects.sealed_state import StateSeal
 from cometgate.errors import GatewayError
@@ -168,8 +167,7 @@ def create_app(
                            admit_admin=AdminApi(settings.admin_key, keys, usage).admit),
             *admin_routes(settings, keys, usage, [m.info.id for m in settings.models],
                           conversations),
-            *console_routes(settings, database, RecordsUsage(database, before_read=usage_log.flush),
-                            health),
+            *console_routes(settings, database, rollups, health),
             *balance_routes(auth, limit_state, usage),  # before the catch-all model routes
             *FilesApi(entrance, files).routes(),
             *openai.routes(),

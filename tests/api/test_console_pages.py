@@ -19,6 +19,7 @@ from cometgate.providers.base import Provider
 from cometgate.storage.database import open_database
 from cometgate.storage.keys import KeyRepository
 from tests.api.console_client import Console, console_settings, opened_console
+from tests.fakes.openai_upstream import FakeOpenAIUpstream, Reply
 
 MODEL = "smollm2-135m-instruct"
 
@@ -276,3 +277,28 @@ async def test_the_playground_makes_a_temporary_key_that_works_and_expires(
     assert (await chat(console, made["key"])).status_code == 200
     document = await record_of(tmp_path, made["id"])
     assert document["expires_at"] == expires
+
+
+async def test_requests_show_failures_and_what_translation_dropped(
+        console: Console, upstream: FakeOpenAIUpstream) -> None:
+    _, key = await console.create_key("gemini-caller")
+    upstream.replies = [Reply(status=400, error_type="invalid_request_error")]
+    generate = f"/v1beta/models/{MODEL}:generateContent"
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "labels": {"t": "a"}}
+    failed = await console.http.post(generate, json=body, headers={"x-goog-api-key": key})
+    assert failed.status_code == 400
+    answered = await console.http.post(generate, json=body, headers={"x-goog-api-key": key})
+    assert answered.headers["x-cometgate-dropped"] == "labels"
+    page = (await console.http.get("/console/requests")).text
+    rows = page.split('<tr class="request-row')[1:]
+    assert len(rows) == 2
+    newest, oldest = rows
+    assert "<td>gemini</td>" in newest and "<td>labels</td>" in newest
+    assert '<span class="status ok">200</span>' in newest
+    assert oldest.startswith(' failed"')
+    assert '<span class="status error">400</span>' in oldest
+    assert "<td>caller_fault</td>" in oldest
+    errors = (await console.http.get("/console/requests?status=error")).text
+    assert errors.count('<tr class="request-row') == 1
+    usage = (await console.http.get("/console/usage?metric=errors&period=24h")).text
+    assert 'data-total="1"' in usage

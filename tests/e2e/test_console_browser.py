@@ -118,9 +118,9 @@ def sign_in(driver: WebDriver, base: str) -> None:
 
 
 def chat(base: str, key: str) -> None:
-    client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
-    answer = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "Say hi."}], max_tokens=8)
+    with openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0) as client:
+        answer = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Say hi."}], max_tokens=8)
     assert answer.usage is not None and answer.usage.completion_tokens > 0
 
 
