@@ -158,11 +158,24 @@ def test_an_operator_runs_the_gateway_from_the_console(
     screenshot(driver, "04-requests")
     assert chart_total(driver, base) == before + 1
     assert driver.find_elements(By.CSS_SELECTOR, "#usage-chart rect.bar")
+    # A filter applies on change (htmx), and the view lands in the URL.
+    Select(driver.find_element(By.NAME, "metric")).select_by_visible_text("tokens")
+    wait(driver).until(expected_conditions.url_contains("metric=tokens"))
+    wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, "#usage-chart svg.chart")
+                       .get_attribute("data-metric") == "tokens")
     screenshot(driver, "05-usage")
 
-    # The list and its search.
-    driver.get(f"{base}/console/keys?q=browser")
-    assert len(driver.find_elements(By.CSS_SELECTOR, "tr.key-row")) == 1
+    # The list, searched as the operator types (htmx swaps the rows and updates the URL).
+    driver.get(f"{base}/console/keys")
+    rows = driver.find_elements(By.CSS_SELECTOR, "tr.key-row")
+    assert len(rows) == 2 and "browser" in rows[1].text  # `serve` made a first key itself
+    driver.find_element(By.NAME, "q").send_keys("no-such-key")
+    wait(driver).until(lambda d: not d.find_elements(By.CSS_SELECTOR, "tr.key-row"))
+    wait(driver).until(expected_conditions.url_contains("q=no-such-key"))
+    driver.find_element(By.NAME, "q").clear()
+    driver.find_element(By.NAME, "q").send_keys("brow")
+    wait(driver).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.key-row")) == 1)
+    assert "browser" in driver.find_element(By.CSS_SELECTOR, "tr.key-row").text
     screenshot(driver, "06-keys")
 
     # Revoke it (confirming the dialog): the next call is refused.
