@@ -246,3 +246,13 @@ async def test_no_page_shows_a_key_or_its_digest_after_the_one_time_display(
         for text in forbidden:
             assert text not in response.text, path
     assert csrf_of((await console.http.get("/console/keys")).text) == console.csrf
+
+
+async def test_guessing_the_admin_key_is_slowed_per_address(console: Console) -> None:
+    for _ in range(10):
+        wrong = await console.http.post("/console/signin", data={"admin_key": "guess"})
+        assert wrong.status_code == 401
+    held = await console.http.post("/console/signin", data={"admin_key": ADMIN_KEY})
+    assert held.status_code == 429 and "set-cookie" not in held.headers
+    assert "Too many failed sign-ins from this address; try again in 300 s." in held.text
+    assert held.headers["retry-after"] == "300"

@@ -6,7 +6,8 @@ API key typed into the form is refused and told so, not treated as a wrong admin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -15,6 +16,7 @@ from cometgate.api.admin_routes import same_secret
 from cometgate.console.guard import SIGN_IN_PATH, keep_cookie, same_origin
 from cometgate.console.rendering import render
 from cometgate.console.session import COOKIE_NAME, Session, SessionStore
+from cometgate.console.throttle import SignInThrottle
 from cometgate.settings import Secret
 from cometgate.storage.keys import KeyRepository
 
@@ -27,6 +29,7 @@ class SignIn:
     admin_key: Secret
     sessions: SessionStore
     keys: KeyRepository
+    throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
     async def form(self, request: Request) -> Response:
         if self.sessions.touch(request.cookies.get(COOKIE_NAME)) is not None:
@@ -41,14 +44,24 @@ class SignIn:
         target = safe_next(sent_next if isinstance(sent_next, str) else None)
         if not same_origin(request):
             return self._refused(403, "Sign-in must come from the console's own page.", target)
+        address = request.client.host if request.client else ""
+        wait = self.throttle.wait(address)
+        if wait is not None:
+            seconds = max(1, math.ceil(wait))
+            response = self._refused(429, "Too many failed sign-ins from this address; try "
+                                     f"again in {seconds} s.", target)
+            response.headers["retry-after"] = str(seconds)
+            return response
         if not isinstance(presented, str) or not presented.strip():
             return self._refused(401, "Type the admin key.", target)
         presented = presented.strip()[:MAX_KEY_LENGTH]
         if not same_secret(presented, self.admin_key.value):
+            self.throttle.failed(address)
             if await self.keys.authenticate(presented) is not None:
                 return self._refused(403, "This is an API key for model calls; the console "
                                      "needs the admin key (COMETGATE_ADMIN_KEY).", target)
             return self._refused(401, "The admin key is not valid.", target)
+        self.throttle.succeeded(address)
         token, _ = self.sessions.open()
         response = RedirectResponse(target, status_code=303)
         keep_cookie(response, request, token, self.sessions.lifetime)
