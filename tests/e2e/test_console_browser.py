@@ -76,6 +76,7 @@ def browser() -> Iterator[WebDriver]:
                     "(scripts/test does, through scripts/bootstrap)")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to see CSP violations
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                      "--window-size=1280,1100", "--disable-gpu"):
         options.add_argument(argument)
@@ -213,3 +214,8 @@ def test_an_operator_runs_the_gateway_from_the_console(
         assert ("data:" in raw.splitlines()[0] or raw.startswith("event:")) and marker in raw
         assert driver.find_element(By.ID, "pg-answer").text.strip()
         screenshot(driver, f"09-playground-{dialect}")
+
+    # No page broke its own Content-Security-Policy (no inline script or style anywhere).
+    violations = [entry["message"] for entry in driver.get_log("browser")
+                  if "Content Security Policy" in entry["message"]]
+    assert violations == []

@@ -33,7 +33,7 @@ _KEY_HEADERS = ("authorization", "x-goog-api-key", "x-api-key")
 # 'self' only: scripts, styles and fetches come from /console/static and this origin; no inline
 # script or style at all (the charts are SVG elements, styled by attributes and the CSS file).
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
