@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from markupsafe import Markup, escape
 
-from cometgate.console.usage_source import Point
+from cometgate.storage.usage_rollups import UsagePoint
 
 WIDTH, HEIGHT = 880, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 36
@@ -37,7 +37,7 @@ class Chart:
     total: Decimal
 
 
-def value_of(point: Point, metric: str) -> Decimal:
+def value_of(point: UsagePoint, metric: str) -> Decimal:
     if metric == "cost":
         return point.cost_usd
     if metric == "tokens":
@@ -55,7 +55,7 @@ def bucket_starts(start: datetime, end: datetime, step: timedelta) -> list[datet
     return starts
 
 
-def stacked_bars(points: Sequence[Point], metric: str, buckets: Sequence[datetime],
+def stacked_bars(points: Sequence[UsagePoint], metric: str, buckets: Sequence[datetime],
                  label_format: str) -> Chart:
     names = _series_names(points, metric)
     grid: dict[tuple[datetime, str], Decimal] = {}
@@ -80,7 +80,7 @@ def stacked_bars(points: Sequence[Point], metric: str, buckets: Sequence[datetim
     return Chart(svg, legend, total)
 
 
-def _series_names(points: Sequence[Point], metric: str) -> list[str]:
+def _series_names(points: Sequence[UsagePoint], metric: str) -> list[str]:
     totals: dict[str, Decimal] = {}
     for point in points:
         totals[point.group] = totals.get(point.group, Decimal(0)) + value_of(point, metric)

@@ -13,9 +13,10 @@ from starlette.responses import Response
 
 from cometgate.console.rendering import render
 from cometgate.console.session import Session
-from cometgate.console.usage_source import Record, UsageSource
 from cometgate.routing.health import Health
 from cometgate.settings import ModelSettings, Settings
+from cometgate.storage.usage import UsageRecord
+from cometgate.storage.usage_rollups import UsageRollups
 
 RECENT = 1000  # records the error rates and latencies are computed over
 
@@ -55,21 +56,21 @@ class ModelRow:
 class ModelsPage:
     settings: Settings
     health: Health
-    usage: UsageSource
+    usage: UsageRollups
 
     async def page(self, request: Request, session: Session) -> Response:
         records = await self.usage.recent(limit=RECENT)
         rows = [self._row(model, records) for model in self.settings.models]
         return render("models.html", session, models=rows, recent_count=len(records))
 
-    def _row(self, model: ModelSettings, records: Sequence[Record]) -> ModelRow:
+    def _row(self, model: ModelSettings, records: Sequence[UsageRecord]) -> ModelRow:
         mine = [r for r in records if r.model == model.info.id]
         return ModelRow(model.info.id, model.translation, tuple(
             self._candidate(c.provider, c.upstream_model, c.priority, c.weight, mine)
             for c in model.candidates), recent_of(mine))
 
     def _candidate(self, provider: str, upstream_model: str, priority: int, weight: float,
-                   records: Sequence[Record]) -> CandidateRow:
+                   records: Sequence[UsageRecord]) -> CandidateRow:
         target = f"{provider}/{upstream_model}"  # routing.plan.Candidate.target_key
         spec = self.settings.provider(provider)
         answered = [r for r in records
@@ -85,7 +86,7 @@ def circuit_state(health: Health, target: str) -> str:
     return "open" if health.circuit_wait(target) else "half-open"
 
 
-def recent_of(records: Sequence[Record]) -> Recent:
+def recent_of(records: Sequence[UsageRecord]) -> Recent:
     errors = sum(1 for r in records if r.status >= 400)
     latency = median(r.latency_ms for r in records) if records else None
     return Recent(len(records), errors, latency)

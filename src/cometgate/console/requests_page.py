@@ -17,7 +17,7 @@ from starlette.responses import Response
 from cometgate.console.rendering import render
 from cometgate.console.session import Session
 from cometgate.console.usage_query import BadQuery, key_id
-from cometgate.console.usage_source import RecordStatus, UsageSource
+from cometgate.storage.usage_rollups import RecordStatus, UsageRollups
 
 PAGE_SIZE = 50
 STATUSES: tuple[RecordStatus, ...] = ("ok", "error")
@@ -26,7 +26,7 @@ _KNOWN = frozenset({"key_id", "model", "provider", "status", "before"})
 
 @dataclass(frozen=True, slots=True)
 class RequestsPage:
-    usage: UsageSource
+    usage: UsageRollups
 
     async def page(self, request: Request, session: Session) -> Response:
         try:

@@ -35,17 +35,17 @@ from cometgate.console.requests_page import RequestsPage
 from cometgate.console.session import SessionStore
 from cometgate.console.signin import HOME, SignIn
 from cometgate.console.usage_pages import UsagePages
-from cometgate.console.usage_source import UsageSource
 from cometgate.routing.health import Health
 from cometgate.settings import Settings
 from cometgate.storage.database import Database
 from cometgate.storage.keys import KeyRepository
+from cometgate.storage.usage_rollups import UsageRollups
 
 STATIC = Path(__file__).parent / "static"
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def console_routes(settings: Settings, database: Database, usage: UsageSource, health: Health,
+def console_routes(settings: Settings, database: Database, usage: UsageRollups, health: Health,
                    sessions: SessionStore | None = None) -> list[BaseRoute]:
     """The /console mount, or nothing when no admin key is set."""
     if settings.admin_key is None:

@@ -16,7 +16,7 @@ from cometgate.console.charts import METRICS, bucket_starts, stacked_bars
 from cometgate.console.rendering import render
 from cometgate.console.session import Session
 from cometgate.console.usage_query import GROUPS, PERIODS, BadQuery, UsageQuery, usage_query
-from cometgate.console.usage_source import Point, UsageSource
+from cometgate.storage.usage_rollups import UsagePoint, UsageRollups
 
 CSV_FIELDS = ("bucket_start", "group", "requests", "errors", "prompt_tokens", "output_tokens",
               "cost_usd")
@@ -34,7 +34,7 @@ class GroupTotals:
 
 @dataclass(frozen=True, slots=True)
 class UsagePages:
-    usage: UsageSource
+    usage: UsageRollups
 
     async def page(self, request: Request, session: Session) -> Response:
         try:
@@ -61,12 +61,12 @@ class UsagePages:
                         headers={"content-disposition": f'attachment; filename="{name}"'})
 
     async def _points(self, query: UsageQuery, start: datetime, end: datetime
-                      ) -> Sequence[Point]:
+                      ) -> Sequence[UsagePoint]:
         return await self.usage.series(start=start, end=end, bucket=query.bucket,
                                        group_by=query.group_by, **query.filters())
 
 
-def group_totals(points: Sequence[Point]) -> list[GroupTotals]:
+def group_totals(points: Sequence[UsagePoint]) -> list[GroupTotals]:
     """One row per group over the whole period, costliest first."""
     rows: dict[str, GroupTotals] = {}
     for p in points:
@@ -79,7 +79,7 @@ def group_totals(points: Sequence[Point]) -> list[GroupTotals]:
 
 
 
-def points_csv(points: Sequence[Point]) -> str:
+def points_csv(points: Sequence[UsagePoint]) -> str:
     """RFC 4180 (CRLF line ends), one row per bucket and group, money as exact decimal text."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")

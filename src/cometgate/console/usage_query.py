@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from cometgate.console.charts import METRICS
-from cometgate.console.usage_source import Bucket, SeriesGroup
+from cometgate.storage.usage_rollups import Bucket, SeriesGroup
 
 PERIODS: Mapping[str, timedelta] = {
     "24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30),

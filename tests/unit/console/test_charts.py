@@ -4,25 +4,20 @@ escaping of every text that came from data."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from cometgate.console.charts import MAX_SERIES, OTHER, bucket_starts, stacked_bars
+from cometgate.storage.usage_rollups import UsagePoint
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 HOURS = bucket_starts(START, START + timedelta(hours=4), timedelta(hours=1))
 
 
-@dataclass(frozen=True)
-class Point:
-    bucket_start: datetime
-    group: str
-    requests: int = 1
-    errors: int = 0
-    prompt_tokens: int = 10
-    output_tokens: int = 5
-    cost_usd: Decimal = Decimal("0.001")
+def point(bucket_start: datetime, group: str, *, requests: int = 1,
+          errors: int = 0) -> UsagePoint:
+    return UsagePoint(bucket_start=bucket_start, group=group, requests=requests, errors=errors,
+                      prompt_tokens=10, output_tokens=5, cost_usd=Decimal("0.001"))
 
 
 def test_buckets_cover_the_window_half_open() -> None:
@@ -30,8 +25,8 @@ def test_buckets_cover_the_window_half_open() -> None:
 
 
 def test_bars_stack_per_bucket_and_the_total_is_the_sum() -> None:
-    points = [Point(HOURS[0], "a", requests=3), Point(HOURS[0], "b", requests=1),
-              Point(HOURS[2], "a", requests=2)]
+    points = [point(HOURS[0], "a", requests=3), point(HOURS[0], "b", requests=1),
+              point(HOURS[2], "a", requests=2)]
     chart = stacked_bars(points, "requests", HOURS, "%H")
     assert chart.total == 6
     assert [(s.name, s.total) for s in chart.series] == [("a", 5), ("b", 1)]
@@ -47,14 +42,14 @@ def test_bars_stack_per_bucket_and_the_total_is_the_sum() -> None:
 
 
 def test_tokens_cost_and_errors_are_other_measures_of_the_same_points() -> None:
-    points = [Point(HOURS[1], "a", errors=1), Point(HOURS[1], "b")]
+    points = [point(HOURS[1], "a", errors=1), point(HOURS[1], "b")]
     assert stacked_bars(points, "tokens", HOURS, "%H").total == 30
     assert stacked_bars(points, "cost", HOURS, "%H").total == Decimal("0.002")
     assert stacked_bars(points, "errors", HOURS, "%H").total == 1
 
 
 def test_beyond_the_largest_series_the_rest_are_summed_as_other() -> None:
-    points = [Point(HOURS[0], f"g{i}", requests=100 - i) for i in range(MAX_SERIES + 3)]
+    points = [point(HOURS[0], f"g{i}", requests=100 - i) for i in range(MAX_SERIES + 3)]
     chart = stacked_bars(points, "requests", HOURS, "%H")
     names = [s.name for s in chart.series]
     assert names == [*(f"g{i}" for i in range(MAX_SERIES)), OTHER]
@@ -68,7 +63,7 @@ def test_an_empty_period_draws_axes_and_no_bar() -> None:
 
 
 def test_text_from_data_is_escaped() -> None:
-    chart = stacked_bars([Point(HOURS[0], '<script>alert("x")</script>')], "requests",
+    chart = stacked_bars([point(HOURS[0], '<script>alert("x")</script>')], "requests",
                          HOURS, "%H")
     assert "<script>" not in chart.svg
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in chart.svg
