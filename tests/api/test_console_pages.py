@@ -302,3 +302,18 @@ async def test_requests_show_failures_and_what_translation_dropped(
     assert errors.count('<tr class="request-row') == 1
     usage = (await console.http.get("/console/usage?metric=errors&period=24h")).text
     assert 'data-total="1"' in usage
+
+
+async def test_the_key_page_shows_its_use_today_and_this_month(console: Console) -> None:
+    key_id, key = await console.create_key("spender", budget_period="month",
+                                           budget_period_usd="3")
+    _, other = await console.create_key("other")
+    for used in (key, key, other):
+        assert (await chat(console, used)).status_code == 200
+    page = (await console.http.get(f"/console/keys/{key_id}")).text
+    spend = page.split('id="key-spend"')[1].split("</section>")[0]
+    today = re.search(r"<td>Today</td><td>(\d+)</td><td>(\d+)</td>", spend)
+    month = re.search(r"<td>This month</td><td>(\d+)</td><td>(\d+)</td>", spend)
+    assert today and month
+    assert today.group(1) == month.group(1) == "2"
+    assert int(today.group(2)) > 0 and "$3 a month" in spend

@@ -5,7 +5,8 @@ form is read through the admin API's own argument parser (key_form)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
@@ -17,13 +18,24 @@ from cometgate.console.session import Session
 from cometgate.errors import InvalidRequest
 from cometgate.storage.key_records import KeyNotFoundError, KeyRecord
 from cometgate.storage.keys import TRANSLATION_POLICIES, KeyRepository
+from cometgate.storage.usage_rollups import UsageRollups
 
 MAX_SEARCH_LENGTH = 200
 
 
 @dataclass(frozen=True, slots=True)
+class Spend:
+    """A key's use over a UTC calendar period, from the daily rollups."""
+
+    requests: int
+    tokens: int
+    cost_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class KeyPages:
     keys: KeyRepository  # checked against the configured models, as the admin API's is
+    usage: UsageRollups
 
     async def index(self, request: Request, session: Session) -> Response:
         query = request.query_params.get("q", "")[:MAX_SEARCH_LENGTH].strip()
@@ -48,9 +60,10 @@ class KeyPages:
         record = await self._find(request)
         if record is None:
             return _missing(session)
+        today, month = await self._spend(record.id)
         return render("key.html", session, record=record, form=form_values(record),
                       now=datetime.now(UTC), error=None, saved="saved" in request.query_params,
-                      **_choices())
+                      today=today, month=month, **_choices())
 
     async def update(self, request: Request, session: Session) -> Response:
         record = await self._find(request)
@@ -60,9 +73,10 @@ class KeyPages:
         try:
             await self.keys.update(str(record.id), **arguments_from_form(form, partial=True))
         except (InvalidRequest, ValueError) as exc:
+            today, month = await self._spend(record.id)
             return render("key.html", session, status=400, record=record, form=form,
                           now=datetime.now(UTC), error=_message(exc), saved=False,
-                          **_choices())
+                          today=today, month=month, **_choices())
         return RedirectResponse(f"/console/keys/{record.id}?saved=1", status_code=303)
 
     async def rotate(self, request: Request, session: Session) -> Response:
@@ -72,9 +86,11 @@ class KeyPages:
         try:
             rotated, key = await self.keys.rotate(str(record.id))
         except ValueError as exc:
+            today, month = await self._spend(record.id)
             return render("key.html", session, status=400, record=record,
                           form=form_values(record), now=datetime.now(UTC),
-                          error=_message(exc), saved=False, **_choices())
+                          error=_message(exc), saved=False, today=today, month=month,
+                          **_choices())
         return render("key_secret.html", session, record=rotated, key=key, action="rotated")
 
     async def revoke(self, request: Request, session: Session) -> Response:
@@ -90,6 +106,22 @@ class KeyPages:
             return _missing(session)
         await self.keys.delete(str(record.id))
         return RedirectResponse("/console/keys", status_code=303)
+
+    async def _spend(self, key_id: int) -> tuple[Spend, Spend]:
+        """Today's and this month's use, as the limiter's day and month periods count (UTC)."""
+        now = datetime.now(UTC)
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        month = day.replace(day=1)
+        points = await self.usage.series(start=month, end=day + timedelta(days=1),
+                                         bucket="day", group_by="key", key_id=key_id)
+
+        def total(since: datetime) -> Spend:
+            chosen = [p for p in points if p.bucket_start >= since]
+            return Spend(sum(p.requests for p in chosen),
+                         sum(p.prompt_tokens + p.output_tokens for p in chosen),
+                         sum((p.cost_usd for p in chosen), Decimal(0)))
+
+        return total(day), total(month)
 
     async def _find(self, request: Request) -> KeyRecord | None:
         ident = request.path_params["key_id"]

@@ -54,7 +54,7 @@ def console_routes(settings: Settings, database: Database, usage: UsageRollups, 
     # Allow-lists are checked against the configured models, as the admin API checks them.
     keys = KeyRepository(database, known_models=[m.info.id for m in settings.models])
     sign_in = SignIn(settings.admin_key, sessions, keys)
-    key_pages = KeyPages(keys)
+    key_pages = KeyPages(keys, usage)
     usage_pages = UsagePages(usage)
     playground = Playground(settings, keys)
     pages: dict[str, dict[str, PageHandler]] = {
