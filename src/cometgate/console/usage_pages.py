@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,16 +32,21 @@ class GroupTotals:
     cost_usd: Decimal
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class UsagePages:
     usage: UsageRollups
+    clock: Callable[[], datetime] = utc_now  # where "the last 24 h" ends (benchmarks move it)
 
     async def page(self, request: Request, session: Session) -> Response:
         try:
             query = usage_query(request.query_params)
         except BadQuery as exc:
             return render("missing.html", session, status=400, what=str(exc))
-        start, end = query.window(datetime.now(UTC))
+        start, end = query.window(self.clock())
         points = await self._points(query, start, end)
         label = "%H:%M" if query.bucket == "hour" else "%m-%d"
         chart = stacked_bars(points, query.metric, bucket_starts(start, end, query.step), label)
@@ -54,7 +59,7 @@ class UsagePages:
             query = usage_query(request.query_params)
         except BadQuery as exc:
             return render("missing.html", session, status=400, what=str(exc))
-        start, end = query.window(datetime.now(UTC))
+        start, end = query.window(self.clock())
         points = await self._points(query, start, end)
         name = f"usage-{query.period}-by-{query.group_by}.csv"
         return Response(points_csv(points), media_type="text/csv; charset=utf-8",
