@@ -36,8 +36,8 @@ from cometgate.api.model_routes import shared_model_routes
 from cometgate.api.openai_routes import OpenAIApi
 from cometgate.api.responses_routes import ResponsesApi
 from cometgate.api.stored_responses import StoredResponses
-from cometgate.dialects.anthropic.web_search import DEFAULT_USES as ANTHROPIC_SEARCHES
 from cometgate.console.routes import console_routes
+from cometgate.dialects.anthropic.web_search import DEFAULT_USES as ANTHROPIC_SEARCHES
 from cometgate.dialects.sealed_state import StateSeal
 from cometgate.errors import GatewayError
 from cometgate.gateway_secret import gateway_secret
