@@ -24,6 +24,8 @@ from cometgate.api.anthropic_routes import AnthropicApi
 from cometgate.api.auth import KeyAuthenticator
 from cometgate.api.background_responses import BackgroundResponses
 from cometgate.api.balance_routes import balance_routes, balance_state
+from cometgate.api.batch_routes import BatchApi
+from cometgate.api.batch_runner import BatchRunner
 from cometgate.api.body import BodyPace
 from cometgate.api.entrance import Entrance
 from cometgate.api.error_handlers import gateway_error, http_error, unexpected_error
@@ -49,6 +51,7 @@ from cometgate.routing.health import Health
 from cometgate.routing.plan import Candidate, Credential, Planner
 from cometgate.routing.resolve import ModelRoute, Router
 from cometgate.settings import LocalEmbeddingProviderSettings, LocalProviderSettings, Settings
+from cometgate.storage.batches import BatchStore
 from cometgate.storage.conversation_sweep import ConversationSweep
 from cometgate.storage.conversations import ConversationStore
 from cometgate.storage.database import Database, create_database, migrate
@@ -96,6 +99,10 @@ def create_app(
     background = BackgroundResponses(entrance, stored_responses)
     responses = ResponsesApi(entrance, stored_responses, StateSeal(gateway_secret(settings)),
                              background)
+    batch_store = BatchStore(database)
+    batch_runner = BatchRunner(batch_store, entrance, keys, settings.batches,
+                               {m.info.id: m.candidates[0].provider for m in settings.models})
+    batches = BatchApi(entrance, batch_store, batch_runner, settings.batches)
     sweep = ConversationSweep(conversations, settings.conversations.sweep_interval_seconds)
 
     async def limit_state(key: KeyRecord) -> dict[str, object]:
@@ -111,6 +118,7 @@ def create_app(
         await usage_log.recover(database)
         await background.recover()  # what was in flight when the gateway stopped
         sweep.start()
+        batch_runner.start()  # claims batch requests, this replica's and any dead one's
         for provider in upstreams.values():
             if isinstance(provider, Supervised):
                 await provider.start()
@@ -118,6 +126,7 @@ def create_app(
             yield
         finally:
             await background.aclose()
+            await batch_runner.aclose()  # gives back what it was running, unrun
             await sweep.aclose()
             for provider in upstreams.values():
                 await provider.aclose()
@@ -139,6 +148,7 @@ def create_app(
             *background.routes(),
             *responses.routes(),
             *anthropic.routes(),
+            *batches.routes(),  # before the catch-all Gemini model routes
             *shared_model_routes(gemini, openai, anthropic),  # before Gemini's own /v1/models
             *gemini.routes(),
         ],
@@ -156,6 +166,7 @@ def create_app(
     )
     app.state.usage_log = usage_log  # lets tests wait for records in flight
     app.state.background = background  # … and for background responses in flight
+    app.state.batch_runner = batch_runner  # … and for batch requests
     return app
 
 

@@ -62,6 +62,7 @@ class Ticket:
     finished: bool = False
     answered: bool = False  # a whole answer exists and is being settled
     reservation: Reservation | None = None  # a stream's stand-in record, until its own
+    batch_id: str | None = None  # the Gemini batch this request runs in, for its record
 
     def mark_first_byte(self) -> None:
         if self.first_byte is None:
@@ -121,15 +122,24 @@ class Meter:
         check_billable(key, model_translation, billable, max_candidates=self._max_candidates)
         if not self._enabled:
             return Ticket(key, model, request_id, dialect, stream, lease=None, finished=True)
-        worst = self._prices.worst_case(
-            model, prompt_tokens, max_output_tokens * billable.candidates, now,
-            service_tier=billable.service_tier, searches=1 if billable.search else 0,
-        )
+        worst = self.worst_case(model, prompt_tokens, max_output_tokens, billable)
         lease = await self._limiter.acquire(
             key.id, key.limits(), tokens=prompt_tokens, cost=worst, now=now
         )
         self._keeper.track(lease)
         return Ticket(key, model, request_id, dialect, stream, lease, prompt_tokens)
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def worst_case(self, model: str, prompt_tokens: int, max_output_tokens: int,
+                   billable: Billable = NOTHING_BILLABLE) -> Decimal:
+        """What `admit` would reserve for such a request now (a batch reserves its sum)."""
+        return self._prices.worst_case(
+            model, prompt_tokens, max_output_tokens * billable.candidates, datetime.now(UTC),
+            service_tier=billable.service_tier, searches=1 if billable.search else 0,
+        )
 
     async def aclose(self) -> None:
         """Stop renewing: leases still open lapse one TTL later (the process is ending)."""
@@ -189,6 +199,7 @@ class Meter:
             latency_ms=(ended - ticket.started) * 1000,
             ttfb_ms=(ticket.first_byte - ticket.started) * 1000 if ticket.first_byte else None,
             created_at=now,
+            batch_id=ticket.batch_id,
         )
 
 

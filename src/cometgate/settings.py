@@ -21,10 +21,12 @@ import yaml
 
 from cometgate.canonical import ModelInfo
 from cometgate.providers.timeouts import Timeouts
+from cometgate.settings_batches import BatchSettings, batches
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_CANDIDATES = 8
-TOP_LEVEL_KEYS = {"server", "storage", "providers", "models", "data_dir", "routing", "limits"}
+TOP_LEVEL_KEYS = {"server", "storage", "providers", "models", "data_dir", "routing", "limits",
+                  "batches"}
 
 
 class ConfigError(Exception):
@@ -233,6 +235,7 @@ class Settings:
     routing: RoutingSettings = RoutingSettings()
     limits: LimitsSettings = LimitsSettings()
     conversations: ConversationSettings = ConversationSettings()
+    batches: BatchSettings = BatchSettings()
     # Seals opaque state handed to callers (COMETGATE_SECRET); None: a secret kept in data_dir.
     state_secret: Secret | None = None
     # The operator's key for /admin/ (COMETGATE_ADMIN_KEY); never valid on model routes.
@@ -300,6 +303,7 @@ def load_settings(
         routing=sections.routing(sections.section(raw, "routing")),
         limits=sections.limits(sections.section(raw, "limits"), env),
         conversations=sections.conversations(storage.get("conversations")),
+        batches=batches(raw.get("batches")),
         state_secret=Secret(state_secret, source="env:COMETGATE_SECRET") if state_secret
         else None,
         admin_key=Secret(admin, source="env:COMETGATE_ADMIN_KEY") if admin else None,

@@ -40,7 +40,7 @@ REQUEST_ID_MAX_LENGTH = 32
 COST_SCALE = 9  # digits after the point in usage_records.cost_usd
 
 _TEXT_LIMITS = {"model": 200, "provider": 200, "upstream_model": 200, "dialect": 16,
-                "failure_class": 16}
+                "failure_class": 16, "batch_id": 40}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,7 @@ class UsageRecord:
     latency_ms: float
     ttfb_ms: float | None
     created_at: datetime  # timezone-aware
+    batch_id: str | None = None  # the Gemini batch it ran in; None for a live call
 
     def __post_init__(self) -> None:
         if not 0 < len(self.request_id) <= REQUEST_ID_MAX_LENGTH:
