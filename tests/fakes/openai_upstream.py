@@ -52,6 +52,7 @@ class Reply:
     firehose: bool = False  # content chunks as fast as the client reads, 20 s at most
     raw_body: bytes | None = None  # a 200 answer with exactly these bytes (stream or not)
     hold: asyncio.Event | None = None  # a slow upstream: a chat answer waits until it is set
+    echo: bool = False  # a chat answer says "You said: " and the last message's text
 
 
 def _words(body: dict[str, Any]) -> int:
@@ -68,6 +69,13 @@ def _words(body: dict[str, Any]) -> int:
         function = tool.get("function") or {}
         texts += [function.get("name", ""), function.get("description", "")]
     return sum(len(text.split()) for text in texts)
+
+
+def _last_text(body: dict[str, Any]) -> str:
+    content = (body.get("messages") or [{}])[-1].get("content")
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content or [])
 
 
 class FakeOpenAIUpstream:
@@ -135,7 +143,8 @@ class FakeOpenAIUpstream:
                         media_type="application/json")
 
     def _completion(self, ident: str, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        text = f"You said: {_last_text(body)}" if reply.echo else reply.text
+        message: dict[str, Any] = {"role": "assistant", "content": text}
         if reply.tool_calls:
             message["tool_calls"] = [
                 {"id": f"call_{i}", "type": "function",

@@ -8,9 +8,10 @@ Invariants:
   or in two replicas, on SQLite or PostgreSQL — exactly one gets it. Its result is stored
   only by its owner while it still holds it (`finish` is conditional on owner and state), so
   a request is answered at most once; a lapsed lease is claimed again, so none is lost.
-- A batch moves PENDING → RUNNING (its first claim) → SUCCEEDED (no request unfinished), or
-  to CANCELLED / EXPIRED; each move is conditional on the batch still being unfinished.
-  Cancelling leaves finished requests with their results; pending ones become cancelled.
+- A batch moves PENDING → RUNNING (its first claim) → SUCCEEDED once no request is open, or
+  CANCELLED / EXPIRED if it was cancelled or expired first; each move is conditional on the
+  batch still being unfinished. Cancelling (or expiry) stops the pending requests at once;
+  running ones finish and keep their results, and the batch ends when the last one has.
 - The clock is passed in, so leases and expiry are tested without waiting.
 """
 
@@ -154,7 +155,7 @@ class BatchStore:
 
     async def cancel(self, key_id: int, batch_id: str, now: datetime) -> bool:
         """Whether the batch was unfinished and is now cancelled."""
-        return await self._end(key_id, batch_id, CANCELLED, ITEM_CANCELLED, now)
+        return await self._end(key_id, batch_id, ITEM_CANCELLED, now)
 
     async def delete(self, key_id: int, batch_id: str) -> bool:
         async with self._engine.begin() as conn:
@@ -241,35 +242,41 @@ class BatchStore:
             due = (await conn.execute(query)).all()
         ended = 0
         for row in due:
-            ended += await self._end(row.key_id, row.id, EXPIRED, ITEM_EXPIRED, now)
+            ended += await self._end(row.key_id, row.id, ITEM_EXPIRED, now)
         return ended
 
-    async def _end(self, key_id: int, batch_id: str, state: str, item_state: str,
-                   now: datetime) -> bool:
+    async def _end(self, key_id: int, batch_id: str, item_state: str, now: datetime) -> bool:
         async with self._engine.begin() as conn:
-            ended = await conn.execute(update(batches).where(
+            found = (await conn.execute(select(batches.c.id).where(
                 batches.c.id == batch_id, batches.c.key_id == key_id,
-                batches.c.state.in_(UNFINISHED),
-            ).values(state=state, updated_at=now, ended_at=now))
-            if ended.rowcount != 1:
+                batches.c.state.in_(UNFINISHED)))).first()
+            if found is None:
                 return False
             # Running requests finish and keep their results; only unstarted ones stop.
             await conn.execute(update(batch_items).where(
                 batch_items.c.batch_id == batch_id, batch_items.c.state == ITEM_PENDING,
             ).values(state=item_state))
+            await _end_if_done(conn, batch_id, now)
         return True
 
 
 async def _end_if_done(conn: AsyncConnection, batch_id: str, now: datetime) -> None:
-    open_items = (await conn.execute(select(func.count()).where(
-        batch_items.c.batch_id == batch_id, batch_items.c.state.in_(ITEM_OPEN)))).scalar_one()
-    if open_items == 0:
-        await conn.execute(update(batches).where(
-            batches.c.id == batch_id, batches.c.state.in_(UNFINISHED),
-        ).values(state=SUCCEEDED, updated_at=now, ended_at=now))
-    else:
-        await conn.execute(update(batches).where(batches.c.id == batch_id)
-                           .values(updated_at=now))
+    """With no request left open, the batch ends: CANCELLED or EXPIRED if requests were
+    stopped so, else SUCCEEDED (failed requests carry their own errors).
+
+    The batch's row is written first: that write waits for any other transaction that wrote
+    it, so two requests finishing at once (on two replicas) count one after the other — each
+    counting before the other committed would leave the batch running for ever."""
+    unfinished = (batches.c.id == batch_id, batches.c.state.in_(UNFINISHED))
+    await conn.execute(update(batches).where(*unfinished).values(updated_at=now))
+    query = (select(batch_items.c.state, func.count()).where(batch_items.c.batch_id == batch_id)
+             .group_by(batch_items.c.state))
+    counts = {state: int(n) for state, n in (await conn.execute(query)).all()}
+    if not any(counts.get(state) for state in ITEM_OPEN):
+        state = (CANCELLED if counts.get(ITEM_CANCELLED) else
+                 EXPIRED if counts.get(ITEM_EXPIRED) else SUCCEEDED)
+        await conn.execute(update(batches).where(*unfinished)
+                           .values(state=state, ended_at=now))
 
 
 def _claimable(now: datetime) -> Any:
