@@ -54,8 +54,9 @@ def _batch(*texts: str, name: str = "my batch") -> dict[str, Any]:
 
 class Gateway:
     def __init__(self, http: httpx.AsyncClient, settings: Settings, app: Any,
-                 upstream: FakeOpenAIUpstream) -> None:
+                 upstream: FakeOpenAIUpstream, gate: UpstreamGate) -> None:
         self.http, self.settings, self.app, self.upstream = http, settings, app, upstream
+        self.gate = gate
 
     async def key(self, name: str, **policy: Any) -> str:
         async with await open_database(self.settings.database_url) as database:
@@ -83,11 +84,8 @@ async def gateway(build_settings: SettingsBuilder, upstream: FakeOpenAIUpstream
                   ) -> AsyncIterator[Gateway]:
     settings = build_settings(models=PRICED_MODELS)
     settings = replace(settings, batches=BatchSettings(poll_seconds=0.05, concurrency=2))
-    gate = UpstreamGate(upstream.app)
-    app = create_app(settings, providers={"fake": _gated_provider(settings, gate)})
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
-        yield Gateway(http, settings, app, upstream)
+    async with _opened(settings, upstream) as opened:
+        yield opened
 
 
 def _google_error(response: httpx.Response, code: int, status: str, message: str) -> None:
@@ -291,20 +289,54 @@ async def test_a_batch_the_budget_cannot_cover_is_refused_whole(gateway: Gateway
 async def test_an_expired_batch_ends_with_its_unrun_requests_expired(
         build_settings: SettingsBuilder, upstream: FakeOpenAIUpstream) -> None:
     settings = build_settings(models=PRICED_MODELS)
-    # Expired on creation; no worker here runs requests, so none started before expiry.
-    settings = replace(settings, batches=BatchSettings(expire_hours=1e-9, poll_seconds=0.02))
-    gate = UpstreamGate(upstream.app)
-    app = create_app(settings, providers={"fake": _gated_provider(settings, gate)})
-    async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(app.router.lifespan_context(app))
-        http = await stack.enter_async_context(httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://gateway"))
-        gateway = Gateway(http, settings, app, upstream)
+    # Made by a gateway that runs no batch requests; expired on creation, so the next
+    # gateway's workers expire it before they could claim any of its requests.
+    created = replace(settings, batches=BatchSettings(enabled=False, expire_hours=1e-9))
+    async with _opened(created, upstream) as gateway:
         key = await gateway.key("late")
-        name = (await http.post(CREATE, json=_batch("a"),
-                                headers={"x-goog-api-key": key})).json()["name"]
+        name = (await gateway.http.post(CREATE, json=_batch("a"),
+                                        headers={"x-goog-api-key": key})).json()["name"]
+    running = replace(settings, batches=BatchSettings(poll_seconds=0.02))
+    async with _opened(running, upstream) as gateway:
         done = await gateway.done(name, key)
     assert done["metadata"]["state"] == "BATCH_STATE_EXPIRED"
     [item] = done["metadata"]["output"]["inlinedResponses"]["inlinedResponses"]
     assert item["error"] == {"code": 4, "message": "The batch expired before this request ran."}
     assert upstream.requests == []
+
+
+@contextlib.asynccontextmanager
+async def _opened(settings: Settings, upstream: FakeOpenAIUpstream) -> AsyncIterator[Gateway]:
+    gate = UpstreamGate(upstream.app)
+    app = create_app(settings, providers={"fake": _gated_provider(settings, gate)})
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
+        yield Gateway(http, settings, app, upstream, gate)
+
+
+async def test_at_most_the_providers_concurrency_runs_at_once(gateway: Gateway) -> None:
+    key = await gateway.key("busy")
+    gateway.gate.close()
+    name = (await gateway.http.post(CREATE, json=_batch(*"abcdef"),
+                                    headers={"x-goog-api-key": key})).json()["name"]
+    await gateway.gate.wait_for_waiting(2)
+    running = (await gateway.http.get(f"/v1beta/{name}", headers={"x-goog-api-key": key})).json()
+    assert running["metadata"]["state"] == "BATCH_STATE_RUNNING"
+    assert running["metadata"]["batchStats"]["pendingRequestCount"] == "6"
+    gateway.gate.open()
+    done = await gateway.done(name, key)
+    assert done["metadata"]["batchStats"]["successfulRequestCount"] == "6"
+    assert gateway.gate.most == 2  # batches.concurrency here
+
+
+async def test_a_request_refused_by_a_rate_limit_waits_and_runs_later(gateway: Gateway) -> None:
+    # One request at a time for this key, two workers: the second admission is refused
+    # (concurrency) and given back, then runs once the first has ended.
+    key = await gateway.key("one-at-a-time", max_concurrent=1)
+    name = (await gateway.http.post(CREATE, json=_batch("a", "b"),
+                                    headers={"x-goog-api-key": key})).json()["name"]
+    done = await gateway.done(name, key)
+    inlined = done["metadata"]["output"]["inlinedResponses"]["inlinedResponses"]
+    assert ["response" in item for item in inlined] == [True, True]
+    assert len(gateway.upstream.requests) == 2
+    assert [r.status for r in await gateway.records()] == [200, 200]

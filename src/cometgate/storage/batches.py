@@ -171,7 +171,7 @@ class BatchStore:
         query = (select(batch_items.c.batch_id, batch_items.c.position, batches.c.model,
                         batches.c.key_id)
                  .select_from(batch_items.join(batches, batches.c.id == batch_items.c.batch_id))
-                 .where(batches.c.state.in_(UNFINISHED), _claimable(now))
+                 .where(_live(now), _claimable(now))
                  .order_by(batches.c.created_at, batch_items.c.position).limit(limit))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
@@ -183,7 +183,8 @@ class BatchStore:
             taken = await conn.execute(
                 update(batch_items)
                 .where(batch_items.c.batch_id == item.batch_id,
-                       batch_items.c.position == item.position, _claimable(now))
+                       batch_items.c.position == item.position, _claimable(now),
+                       batch_items.c.batch_id.in_(select(batches.c.id).where(_live(now))))
                 .values(state=ITEM_RUNNING, owner=owner, lease_until=until))
             if taken.rowcount != 1:
                 return None
@@ -277,6 +278,11 @@ async def _end_if_done(conn: AsyncConnection, batch_id: str, now: datetime) -> N
                  EXPIRED if counts.get(ITEM_EXPIRED) else SUCCEEDED)
         await conn.execute(update(batches).where(*unfinished)
                            .values(state=state, ended_at=now))
+
+
+def _live(now: datetime) -> Any:
+    """A batch whose requests may still start: unfinished and not past its expiry."""
+    return and_(batches.c.state.in_(UNFINISHED), batches.c.expires_at > now)
 
 
 def _claimable(now: datetime) -> Any:

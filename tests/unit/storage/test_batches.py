@@ -131,6 +131,12 @@ async def test_expiry_ends_unfinished_batches_and_outstanding_counts_open_reques
     await store.create(_batch("new"), _items(3))
     await store.create(_batch("theirs", key_id=2), _items(1))
     assert await store.outstanding(1) == Decimal("1.25")
+    # Past its expiry, nothing of a batch is claimed, even before the sweep ends it.
+    late = T0 + timedelta(hours=1)
+    assert {c.batch_id for c in await store.claimable(late, 10)} == {"new", "theirs"}
+    [old_item, *_] = await store.claimable(T0, 10)
+    assert old_item.batch_id == "old"
+    assert await store.claim(old_item, "a", late + LEASE, late) is None
     assert await store.expire(T0 + timedelta(minutes=59)) == 0
     assert await store.expire(T0 + timedelta(hours=1)) == 1
     assert (await store.get(1, "old")).state == EXPIRED  # type: ignore[union-attr]
