@@ -27,6 +27,7 @@ from cometgate.api.balance_routes import balance_routes, balance_state
 from cometgate.api.body import BodyPace
 from cometgate.api.entrance import Entrance
 from cometgate.api.error_handlers import gateway_error, http_error, unexpected_error
+from cometgate.api.file_routes import FilesApi
 from cometgate.api.gemini_routes import GeminiApi
 from cometgate.api.health_routes import health_routes
 from cometgate.api.middleware import RequestContextMiddleware
@@ -52,6 +53,8 @@ from cometgate.settings import LocalEmbeddingProviderSettings, LocalProviderSett
 from cometgate.storage.conversation_sweep import ConversationSweep
 from cometgate.storage.conversations import ConversationStore
 from cometgate.storage.database import Database, create_database, migrate
+from cometgate.storage.file_store import FileStore, choose_blobs
+from cometgate.storage.file_store.sweep import FileSweep
 from cometgate.storage.keys import KeyRecord, KeyRepository
 from cometgate.storage.usage import UsageQueries
 from cometgate.storage.usage_log import UsageLog
@@ -97,6 +100,8 @@ def create_app(
     responses = ResponsesApi(entrance, stored_responses, StateSeal(gateway_secret(settings)),
                              background)
     sweep = ConversationSweep(conversations, settings.conversations.sweep_interval_seconds)
+    files = file_store(settings, database)
+    file_sweep = FileSweep(files, settings.files.sweep_interval_seconds)
 
     async def limit_state(key: KeyRecord) -> dict[str, object]:
         return balance_state(await meter.state(key))
@@ -111,6 +116,7 @@ def create_app(
         await usage_log.recover(database)
         await background.recover()  # what was in flight when the gateway stopped
         sweep.start()
+        file_sweep.start()
         for provider in upstreams.values():
             if isinstance(provider, Supervised):
                 await provider.start()
@@ -119,6 +125,7 @@ def create_app(
         finally:
             await background.aclose()
             await sweep.aclose()
+            await file_sweep.aclose()
             for provider in upstreams.values():
                 await provider.aclose()
             await usage_log.aclose()  # every journaled record committed
@@ -134,6 +141,7 @@ def create_app(
             *admin_routes(settings, keys, usage, [m.info.id for m in settings.models],
                           conversations),
             *balance_routes(auth, limit_state, usage),  # before the catch-all model routes
+            *FilesApi(entrance, files).routes(),
             *openai.routes(),
             *stored_responses.routes(),  # before the Responses routes' keeper-less 404
             *background.routes(),
@@ -156,6 +164,7 @@ def create_app(
     )
     app.state.usage_log = usage_log  # lets tests wait for records in flight
     app.state.background = background  # … and for background responses in flight
+    app.state.files = files  # lets tests move a file past its expiry
     return app
 
 
@@ -165,6 +174,14 @@ def conversation_store(settings: Settings, database: Database) -> ConversationSt
         return None
     return ConversationStore(database,
                              retention=timedelta(days=settings.conversations.retention_days))
+
+
+def file_store(settings: Settings, database: Database) -> FileStore:
+    """The Files API's store: bytes where storage.files.store says (see choose_blobs)."""
+    limits = settings.files
+    return FileStore(database, choose_blobs(limits.store, database.engine, settings.data_dir),
+                     ttl=timedelta(hours=limits.ttl_hours), max_file_bytes=limits.max_file_bytes,
+                     max_key_bytes=limits.max_key_bytes)
 
 
 def model_routes(settings: Settings, upstreams: Mapping[str, Provider]) -> list[ModelRoute]:
