@@ -27,6 +27,7 @@ from cometgate.api.balance_routes import balance_routes, balance_state
 from cometgate.api.body import BodyPace
 from cometgate.api.entrance import Entrance
 from cometgate.api.error_handlers import gateway_error, http_error, unexpected_error
+from cometgate.api.file_references import FileLinker
 from cometgate.api.file_routes import FilesApi
 from cometgate.api.gemini_routes import GeminiApi
 from cometgate.api.health_routes import health_routes
@@ -91,7 +92,8 @@ def create_app(
                   enabled=settings.server.accounting)
     entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes,
                         BodyPace(settings.server.body_timeout, settings.server.body_min_rate))
-    gemini = GeminiApi(entrance)
+    files = file_store(settings, database)
+    gemini = GeminiApi(entrance, FileLinker(files, settings.files.max_inline_bytes))
     openai = OpenAIApi(entrance)
     anthropic = AnthropicApi(entrance)
     conversations = conversation_store(settings, database)
@@ -100,7 +102,6 @@ def create_app(
     responses = ResponsesApi(entrance, stored_responses, StateSeal(gateway_secret(settings)),
                              background)
     sweep = ConversationSweep(conversations, settings.conversations.sweep_interval_seconds)
-    files = file_store(settings, database)
     file_sweep = FileSweep(files, settings.files.sweep_interval_seconds)
 
     async def limit_state(key: KeyRecord) -> dict[str, object]:
