@@ -15,6 +15,7 @@ from cometgate.errors import (
     RequestRejected,
 )
 from cometgate.storage.file_store import (
+    GENERATED,
     FileExists,
     FileMissing,
     FileStoreError,
@@ -42,8 +43,11 @@ def file_resource(file: StoredFile, base_url: str) -> dict[str, Any]:
         "sha256Hash": file.sha256 or "",
         "uri": f"{base_url.rstrip('/')}/v1beta/{file.name}",
         "state": file.state,
-        "source": "UPLOADED",
+        "source": file.source,
     }
+    if file.source == GENERATED:  # what the SDKs' files.download looks for
+        resource["downloadUri"] = (f"{base_url.rstrip('/')}/download/v1beta/{file.name}"
+                                   ":download?alt=media")
     if not resource["displayName"]:
         del resource["displayName"]  # proto3 JSON leaves empty strings out
     if not resource["sha256Hash"]:

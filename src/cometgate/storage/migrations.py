@@ -193,6 +193,7 @@ def _create_gemini_files(conn: Connection) -> None:
         Column("received_bytes", BigInteger(), nullable=False),
         Column("sha256", String(44), nullable=True),
         Column("state", String(16), nullable=False),
+        Column("source", String(16), nullable=False),
         Column("upload_id", String(64), nullable=True, unique=True),
         Column("created_at", UtcDateTime(), nullable=False),
         Column("updated_at", UtcDateTime(), nullable=False),

@@ -175,6 +175,7 @@ gemini_files = Table(
     Column("received_bytes", BigInteger(), nullable=False),
     Column("sha256", String(44), nullable=True),  # base64, as Google's sha256Hash
     Column("state", String(16), nullable=False),  # UPLOADING | PROCESSING | ACTIVE
+    Column("source", String(16), nullable=False),  # UPLOADED, or GENERATED (a result file)
     Column("upload_id", String(64), nullable=True, unique=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),

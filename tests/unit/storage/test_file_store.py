@@ -13,6 +13,7 @@ import pytest
 from cometgate.storage.database import Database
 from cometgate.storage.file_store import (
     ACTIVE,
+    GENERATED,
     BlobStore,
     DatabaseBlobs,
     DirectoryBlobs,
@@ -184,3 +185,8 @@ async def test_auto_keeps_bytes_in_the_database_except_on_sqlite(
     assert isinstance(chosen, expected)
     assert isinstance(choose_blobs("database", database.engine, data_dir), DatabaseBlobs)
     assert isinstance(choose_blobs("data_dir", database.engine, data_dir), DirectoryBlobs)
+
+
+async def test_a_generated_file_says_so(store: FileStore) -> None:
+    file = await store.create(1, "results", "application/jsonl", b"{}\n", source=GENERATED)
+    assert (await store.get(1, file.id)).source == GENERATED

@@ -3,7 +3,8 @@
     store = FileStore(database, choose_blobs(settings.files.store, database.engine, data_dir),
                       ttl=…, max_file_bytes=…, max_key_bytes=…)
 
-    file = await store.create(key_id, "results.jsonl", "application/jsonl", data)  # ACTIVE
+    file = await store.create(key_id, "results.jsonl", "application/jsonl", data,
+                              source=GENERATED)   # ACTIVE; GENERATED: downloadable
     file = await store.get(key_id, "abc123")          # FileMissing unless this key's and live
     data = await store.read_bytes(key_id, file.id)    # the whole file
     async for piece in store.open(key_id, file.id):   # or piece by piece
@@ -30,7 +31,9 @@ from cometgate.storage.file_store.blobs import (
 )
 from cometgate.storage.file_store.records import (
     ACTIVE,
+    GENERATED,
     PROCESSING,
+    UPLOADED,
     UPLOADING,
     FileExists,
     FileMissing,
@@ -48,7 +51,9 @@ from cometgate.storage.file_store.store import FileStore, new_file_id
 
 __all__ = [
     "ACTIVE",
+    "GENERATED",
     "PROCESSING",
+    "UPLOADED",
     "UPLOADING",
     "BlobStore",
     "DatabaseBlobs",

@@ -23,6 +23,7 @@ from cometgate.storage.file_store.blobs import BlobStore
 from cometgate.storage.file_store.records import (
     ACTIVE,
     PROCESSING,
+    UPLOADED,
     UPLOADING,
     FileExists,
     FileMissing,
@@ -72,7 +73,7 @@ class FileStore:
 
     async def begin_upload(
         self, key_id: int, display_name: str, mime_type: str, size: int,
-        *, file_id: str | None = None,
+        *, file_id: str | None = None, source: str = UPLOADED,
     ) -> StoredFile:
         """A file in state UPLOADING, reachable by its `upload_id` until finalized."""
         if size > self.max_file_bytes:
@@ -81,8 +82,8 @@ class FileStore:
         now = self._clock()
         row = {"id": file_id or new_file_id(), "key_id": key_id, "display_name": display_name,
                "mime_type": mime_type, "size_bytes": size, "received_bytes": 0, "sha256": None,
-               "state": UPLOADING, "upload_id": secrets.token_urlsafe(32), "created_at": now,
-               "updated_at": now, "expires_at": now + self.ttl}
+               "state": UPLOADING, "source": source, "upload_id": secrets.token_urlsafe(32),
+               "created_at": now, "updated_at": now, "expires_at": now + self.ttl}
         try:
             async with self._engine.begin() as conn:
                 used = await self._key_bytes(conn, key_id, now)
@@ -152,11 +153,12 @@ class FileStore:
 
     async def create(
         self, key_id: int, display_name: str, mime_type: str, data: bytes,
-        *, file_id: str | None = None,
+        *, file_id: str | None = None, source: str = UPLOADED,
     ) -> StoredFile:
-        """A whole file at once (a multipart upload, a result file): ACTIVE on return."""
+        """A whole file at once (a multipart upload; a result file, `source=GENERATED`):
+        ACTIVE on return."""
         file = await self.begin_upload(key_id, display_name, mime_type, len(data),
-                                       file_id=file_id)
+                                       file_id=file_id, source=source)
         assert file.upload_id is not None
         if data:
             await self.append(file.upload_id, 0, data)
