@@ -293,3 +293,17 @@ async def test_a_chosen_name_is_kept_and_cannot_be_taken_twice(
     assert taken.status_code == 409
     assert taken.json() == {"error": {"code": 409, "status": "ALREADY_EXISTS", "message":
                                       "A file named files/my-notes already exists."}}
+
+
+async def test_the_v1_paths_serve_the_same_files(client: httpx.AsyncClient) -> None:
+    started = await client.post(
+        "/upload/v1/files", json={"file": {"displayName": "v1"}},
+        headers={**START, "X-Goog-Upload-Header-Content-Length": "2",
+                 "X-Goog-Upload-Header-Content-Type": "text/plain"})
+    url = started.headers["x-goog-upload-url"]
+    assert url.startswith("http://gateway/upload/v1/files?upload_id=")
+    name = (await send(client, url, b"ok", 0, "upload, finalize")).json()["file"]["name"]
+    assert (await client.get(f"/v1/{name}")).json()["displayName"] == "v1"
+    assert [f["name"] for f in (await client.get("/v1/files")).json()["files"]] == [name]
+    assert (await client.get(f"/download/v1/{name}:download?alt=media")).content == b"ok"
+    assert (await client.delete(f"/v1/{name}")).status_code == 200

@@ -39,12 +39,13 @@ class FilesApi:
     store: FileStore
 
     def routes(self) -> list[BaseRoute]:
-        return [
-            Route("/upload/v1beta/files", self.upload, methods=["POST"]),
-            Route("/v1beta/files", self.list_files, methods=["GET"]),
-            Route("/v1beta/files/{name}", self.file, methods=["GET", "DELETE"]),
-            Route("/download/v1beta/files/{name}", self.download, methods=["GET"]),
-        ]
+        # @google/genai (3.x) calls the v1 paths by default, google-genai the v1beta ones.
+        return [route for version in ("v1beta", "v1") for route in (
+            Route(f"/upload/{version}/files", self.upload, methods=["POST"]),
+            Route(f"/{version}/files", self.list_files, methods=["GET"]),
+            Route(f"/{version}/files/{{name}}", self.file, methods=["GET", "DELETE"]),
+            Route(f"/download/{version}/files/{{name}}", self.download, methods=["GET"]),
+        )]
 
     # -- upload ------------------------------------------------------------------------------
 
@@ -72,8 +73,9 @@ class FilesApi:
                                                  file_id=metadata.file_id)
         except FileStoreError as exc:
             raise refusal(exc) from None
-        url = f"{_base_url(request)}/upload/v1beta/files?upload_id={file.upload_id}" \
-              "&upload_protocol=resumable"
+        version = request.url.path.split("/")[2]  # the upload URL keeps the caller's version
+        url = (f"{_base_url(request)}/upload/{version}/files?upload_id={file.upload_id}"
+               "&upload_protocol=resumable")
         return Response(b"", headers={"X-Goog-Upload-URL": url, STATUS: "active",
                                       "X-GUploader-UploadID": file.upload_id or ""})
 
