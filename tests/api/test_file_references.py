@@ -17,11 +17,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from sqlalchemy import update
 from starlette.applications import Starlette
 
 from cometgate.app import create_app
 from cometgate.settings import Settings
 from cometgate.storage.database import open_database
+from cometgate.storage.schema import gemini_files
 from cometgate.storage.usage import UsageQueries, UsageRecord
 from tests.api.conftest import create_key
 from tests.contract.conftest import (
@@ -205,3 +207,17 @@ async def test_a_url_on_another_host_is_left_alone(gateway: Gateway) -> None:
     sent = orjson.loads(gateway.fakes.gemini.requests[-1].body)
     assert sent["contents"][0]["parts"][1]["fileData"]["fileUri"] == uri
     assert gateway.fakes.gemini.files == {}
+
+
+async def test_a_file_still_processing_cannot_be_used_yet(gateway: Gateway) -> None:
+    file = await upload(gateway.http, b"almost", "text/plain")
+    store = gateway.app.state.files
+    async with store._engine.begin() as conn:
+        await conn.execute(update(gemini_files).values(state="PROCESSING"))
+    answer = await gateway.http.post("/v1beta/models/openai-alias:generateContent",
+                                     json=asking(file["uri"]))
+    assert answer.status_code == 400
+    file_id = file["name"].removeprefix("files/")
+    assert answer.json() == {"error": {
+        "code": 400, "status": "FAILED_PRECONDITION", "message":
+        f"The File {file_id} is not in an ACTIVE state and usage is not allowed."}}

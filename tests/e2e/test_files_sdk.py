@@ -25,7 +25,7 @@ from google.genai import errors, types
 
 from tests.contract.conftest import Fakes
 from tests.contract.scenarios import received, script_text
-from tests.e2e.conftest import MODEL, LiveGateway
+from tests.e2e.conftest import MODEL, LiveGateway, create_key
 from tests.e2e.fake_upstreams_live import serve_before_fakes
 
 JS_DIR = Path(__file__).resolve().parent / "js"
@@ -150,8 +150,7 @@ def test_gemini_pass_through_receives_its_own_copy(live: Live) -> None:
     assert sum(bytes(f.data) == b"Copied upstream once." for f in fake.files.values()) == 1
 
 
-def test_another_key_s_file_is_refused(live: Live, tmp_path: Path) -> None:
-    from tests.e2e.conftest import create_key
+def test_another_key_s_file_is_refused(live: Live) -> None:
     file = text_file(live, "mine only")
     other = live.client(create_key(live.gateway.data_dir, "files-other"))
     with pytest.raises(errors.ClientError) as refused:

@@ -128,10 +128,13 @@ class FilesApi:
 
     def _upload_refusal(self, request: Request, error: GatewayError,
                         cause: FileStoreError | None) -> Response:
-        """Based on Google's upload service: a piece that does not start where the upload
-        stands is refused with 400 while the upload stays active (the client then queries
-        X-Goog-Upload-Size-Received and resumes there); an upload that is finalized, gone
-        or cancelled answers with status final."""
+        """Modelled on Google's resumable upload protocol as its public guides describe it
+        (the same X-Goog-Upload-* headers in the Photos Library and Gemini uploads): a piece
+        that does not start where the upload stands is refused with 400 INVALID_ARGUMENT in
+        Google's error envelope while the upload stays `active`, and the client learns where
+        to resume from a `query` (X-Goog-Upload-Size-Received, sent here on the refusal too);
+        an upload that is finalized, cancelled or unknown answers `final`. The message text
+        is ours: Google's exact wording for this case was not available to copy."""
         response = render(error, request)
         if isinstance(cause, OffsetMismatch):
             response.headers[STATUS] = "active"

@@ -28,6 +28,7 @@ from cometgate.storage.file_store import (
     UploadMissing,
     choose_blobs,
 )
+from cometgate.storage.file_store.sweep import FileSweep
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -190,3 +191,11 @@ async def test_auto_keeps_bytes_in_the_database_except_on_sqlite(
 async def test_a_generated_file_says_so(store: FileStore) -> None:
     file = await store.create(1, "results", "application/jsonl", b"{}\n", source=GENERATED)
     assert (await store.get(1, file.id)).source == GENERATED
+
+
+async def test_the_sweep_removes_expired_files(store: FileStore, clock: Clock) -> None:
+    await store.create(1, "", "text/plain", b"old")
+    sweep = FileSweep(store, 3600)
+    assert await sweep.sweep_once() == 0
+    clock.now = T0 + timedelta(hours=49)
+    assert await sweep.sweep_once() == 1
