@@ -307,3 +307,13 @@ async def test_the_v1_paths_serve_the_same_files(client: httpx.AsyncClient) -> N
     assert [f["name"] for f in (await client.get("/v1/files")).json()["files"]] == [name]
     assert (await client.get(f"/download/v1/{name}:download?alt=media")).content == b"ok"
     assert (await client.delete(f"/v1/{name}")).status_code == 200
+
+
+async def test_an_openai_caller_still_hears_openai_s_404_on_v1_files(
+        client: httpx.AsyncClient, api_key: str) -> None:
+    request = client.build_request("GET", "/v1/files",
+                                   headers={"authorization": f"Bearer {api_key}"})
+    del request.headers["x-goog-api-key"]  # the OpenAI SDK sends the Bearer key alone
+    answer = await client.send(request)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["message"] == "Invalid URL (GET /v1/files)"

@@ -8,17 +8,19 @@ is: the SDKs send the pieces to it without their key.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from cometgate.api import upload_protocol as protocol
 from cometgate.api.body import read_body
+from cometgate.api.caller_dialect import sniffed_dialect
 from cometgate.api.entrance import Entrance
 from cometgate.api.error_handlers import render
 from cometgate.api.file_objects import file_resource, refusal
@@ -40,10 +42,13 @@ class FilesApi:
 
     def routes(self) -> list[BaseRoute]:
         # @google/genai (3.x) calls the v1 paths by default, google-genai the v1beta ones.
+        # OpenAI's clients have a /v1/files of their own: a caller that looks like one
+        # (a Bearer key alone) still hears OpenAI's 404 there, as before these routes.
         return [route for version in ("v1beta", "v1") for route in (
             Route(f"/upload/{version}/files", self.upload, methods=["POST"]),
-            Route(f"/{version}/files", self.list_files, methods=["GET"]),
-            Route(f"/{version}/files/{{name}}", self.file, methods=["GET", "DELETE"]),
+            Route(f"/{version}/files", _google_only(self.list_files), methods=["GET"]),
+            Route(f"/{version}/files/{{name}}", _google_only(self.file),
+                  methods=["GET", "DELETE"]),
             Route(f"/download/{version}/files/{{name}}", self.download, methods=["GET"]),
         )]
 
@@ -207,6 +212,17 @@ class FilesApi:
         # The type as stored: Starlette would add a charset to a text/* media_type.
         return StreamingResponse(_pieces(pieces), headers={
             "content-type": file.mime_type, "content-length": str(file.size_bytes)})
+
+
+def _google_only(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def answer(request: Request) -> Response:
+        if request.url.path.startswith("/v1/") and sniffed_dialect(request) == "openai":
+            raise HTTPException(404)  # rendered as an unknown route is, in OpenAI's words
+        return await handler(request)
+
+    return answer
 
 
 async def _pieces(pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
