@@ -29,6 +29,8 @@ from cometgate.api.batch_runner import BatchRunner
 from cometgate.api.body import BodyPace
 from cometgate.api.entrance import Entrance
 from cometgate.api.error_handlers import gateway_error, http_error, unexpected_error
+from cometgate.api.file_references import FileLinker
+from cometgate.api.file_routes import FilesApi
 from cometgate.api.gemini_routes import GeminiApi
 from cometgate.api.health_routes import health_routes
 from cometgate.api.middleware import RequestContextMiddleware
@@ -55,6 +57,8 @@ from cometgate.storage.batches import BatchStore
 from cometgate.storage.conversation_sweep import ConversationSweep
 from cometgate.storage.conversations import ConversationStore
 from cometgate.storage.database import Database, create_database, migrate
+from cometgate.storage.file_store import FileStore, choose_blobs
+from cometgate.storage.file_store.sweep import FileSweep
 from cometgate.storage.keys import KeyRecord, KeyRepository
 from cometgate.storage.usage import UsageQueries
 from cometgate.storage.usage_log import UsageLog
@@ -91,7 +95,8 @@ def create_app(
                   enabled=settings.server.accounting)
     entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes,
                         BodyPace(settings.server.body_timeout, settings.server.body_min_rate))
-    gemini = GeminiApi(entrance)
+    files = file_store(settings, database)
+    gemini = GeminiApi(entrance, FileLinker(files, settings.files.max_inline_bytes))
     openai = OpenAIApi(entrance)
     anthropic = AnthropicApi(entrance)
     conversations = conversation_store(settings, database)
@@ -104,6 +109,7 @@ def create_app(
                                {m.info.id: m.candidates[0].provider for m in settings.models})
     batches = BatchApi(entrance, batch_store, batch_runner, settings.batches)
     sweep = ConversationSweep(conversations, settings.conversations.sweep_interval_seconds)
+    file_sweep = FileSweep(files, settings.files.sweep_interval_seconds)
 
     async def limit_state(key: KeyRecord) -> dict[str, object]:
         return balance_state(await meter.state(key))
@@ -119,6 +125,7 @@ def create_app(
         await background.recover()  # what was in flight when the gateway stopped
         sweep.start()
         batch_runner.start()  # claims batch requests, this replica's and any dead one's
+        file_sweep.start()
         for provider in upstreams.values():
             if isinstance(provider, Supervised):
                 await provider.start()
@@ -128,6 +135,7 @@ def create_app(
             await background.aclose()
             await batch_runner.aclose()  # gives back what it was running, unrun
             await sweep.aclose()
+            await file_sweep.aclose()
             for provider in upstreams.values():
                 await provider.aclose()
             await usage_log.aclose()  # every journaled record committed
@@ -143,6 +151,7 @@ def create_app(
             *admin_routes(settings, keys, usage, [m.info.id for m in settings.models],
                           conversations),
             *balance_routes(auth, limit_state, usage),  # before the catch-all model routes
+            *FilesApi(entrance, files).routes(),
             *openai.routes(),
             *stored_responses.routes(),  # before the Responses routes' keeper-less 404
             *background.routes(),
@@ -167,6 +176,7 @@ def create_app(
     app.state.usage_log = usage_log  # lets tests wait for records in flight
     app.state.background = background  # … and for background responses in flight
     app.state.batch_runner = batch_runner  # … and for batch requests
+    app.state.files = files  # lets tests move a file past its expiry
     return app
 
 
@@ -176,6 +186,14 @@ def conversation_store(settings: Settings, database: Database) -> ConversationSt
         return None
     return ConversationStore(database,
                              retention=timedelta(days=settings.conversations.retention_days))
+
+
+def file_store(settings: Settings, database: Database) -> FileStore:
+    """The Files API's store: bytes where storage.files.store says (see choose_blobs)."""
+    limits = settings.files
+    return FileStore(database, choose_blobs(limits.store, database.engine, settings.data_dir),
+                     ttl=timedelta(hours=limits.ttl_hours), max_file_bytes=limits.max_file_bytes,
+                     max_key_bytes=limits.max_key_bytes)
 
 
 def model_routes(settings: Settings, upstreams: Mapping[str, Provider]) -> list[ModelRoute]:

@@ -10,6 +10,7 @@ where the caller's dialect renders it (Gemini: `{"error":{"code","message","stat
         PermissionDenied      403    PERMISSION_DENIED
           KeyMissing          403    PERMISSION_DENIED  (Google's answer to a request without a key)
         NotFound              404    NOT_FOUND
+        AlreadyExists         409    ALREADY_EXISTS     (a name chosen by the caller is taken)
         RequestTimeout        408    DEADLINE_EXCEEDED  (the request's head or body came too slowly)
         MethodNotAllowed      405    UNIMPLEMENTED      (.allow: the methods the path takes)
         PayloadTooLarge       413    INVALID_ARGUMENT   (Google's front end answers 413)
@@ -102,6 +103,11 @@ class KeyMissing(PermissionDenied):
 class NotFound(RequestRejected):
     http_status = 404
     status = "NOT_FOUND"
+
+
+class AlreadyExists(RequestRejected):
+    http_status = 409
+    status = "ALREADY_EXISTS"
 
 
 class PayloadTooLarge(RequestRejected):

@@ -58,6 +58,7 @@ from cometgate.providers.base import (
     RawChunk,
     RawResponse,
     SearchesWeb,
+    Target,
 )
 from cometgate.providers.embedding import Embeds
 from cometgate.routing.failover import Failover, Skip
@@ -65,6 +66,9 @@ from cometgate.routing.plan import Attempt, Planner
 from cometgate.routing.resolve import ModelRoute, Router
 
 T = TypeVar("T")  # what one request kind's attempt yields
+# The caller's bytes made ready for one forwarding attempt (provider name, provider, target):
+# a reference to a gateway file becomes one to that upstream's copy.
+PrepareRaw = Callable[[RawCall, str, object, Target], Awaitable[RawCall]]
 E = TypeVar("E")
 R = TypeVar("R")
 
@@ -130,8 +134,10 @@ class Call:
         raw: RawCall | None = None,
         translation: str | None = None,
         words: RefusalWords = gemini_refusal,
+        prepare_raw: PrepareRaw | None = None,
     ) -> None:
         self.model, self.dialect, self.raw = model, dialect, raw
+        self._prepare_raw = prepare_raw
         self.translation = translation  # the caller's key overrides the model's policy
         self.words = words  # a model's refusals, in the caller's dialect
         self._decode = decode
@@ -143,6 +149,14 @@ class Call:
         if isinstance(call, Call):
             return call
         return cls(call.model, dialect="canonical", decode=lambda: call)
+
+    async def prepared(self, raw: RawCall, option: Attempt) -> RawCall:
+        """The bytes to forward on this attempt."""
+        if self._prepare_raw is None:
+            return raw
+        candidate = option.candidate
+        return await self._prepare_raw(raw, candidate.provider_name, candidate.provider,
+                                       option.target)
 
     def request(self) -> GenerateRequest:
         if self._decoded is None:
@@ -183,8 +197,10 @@ class Gateway:
         async def attempt(option: Attempt) -> Outcome:
             forwarder, raw_call = _forwarding(call, option.candidate.provider)
             if forwarder is not None and raw_call is not None:
+                prepared = await self._forwarded(
+                    call, route, option, lambda: call.prepared(raw_call, option))
                 raw = await self._forwarded(
-                    call, route, option, lambda: forwarder.forward(raw_call, option.target))
+                    call, route, option, lambda: forwarder.forward(prepared, option.target))
                 return Outcome(None, raw=raw, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
             provider = option.candidate.provider
@@ -205,7 +221,9 @@ class Gateway:
         async def attempt(option: Attempt) -> StreamOutcome:
             forwarder, raw_call = _forwarding(call, option.candidate.provider)
             if forwarder is not None and raw_call is not None:
-                chunks = forwarder.forward_stream(raw_call, option.target)
+                prepared = await self._forwarded(
+                    call, route, option, lambda: call.prepared(raw_call, option))
+                chunks = forwarder.forward_stream(prepared, option.target)
                 first_chunk = await self._forwarded(call, route, option, lambda: _first(chunks))
                 relay = self._relay_raw(route, option, first_chunk, chunks)
                 return StreamOutcome(None, raw=relay, served_by=_served_by(option))
@@ -233,7 +251,8 @@ class Gateway:
             provider = option.candidate.provider
             forwarder = _count_forwarding(call, provider)
             if forwarder is not None and call.raw is not None:
-                return CountOutcome(None, raw=await forwarder.forward_count(call.raw,
+                prepared = await call.prepared(call.raw, option)
+                return CountOutcome(None, raw=await forwarder.forward_count(prepared,
                                                                             option.target))
             if not isinstance(provider, CountsTokens):
                 raise Skip(_no_exact_count(route.info.id, option.candidate.provider_name))

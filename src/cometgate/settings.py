@@ -15,13 +15,16 @@ from datetime import datetime
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from cometgate.canonical import ModelInfo
 from cometgate.providers.timeouts import Timeouts
 from cometgate.settings_batches import BatchSettings, batches
+
+if TYPE_CHECKING:
+    from cometgate.settings_files import FileSettings
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_CANDIDATES = 8
@@ -236,6 +239,7 @@ class Settings:
     limits: LimitsSettings = LimitsSettings()
     conversations: ConversationSettings = ConversationSettings()
     batches: BatchSettings = BatchSettings()
+    files: FileSettings = field(default_factory=lambda: _default_files())
     # Seals opaque state handed to callers (COMETGATE_SECRET); None: a secret kept in data_dir.
     state_secret: Secret | None = None
     # The operator's key for /admin/ (COMETGATE_ADMIN_KEY); never valid on model routes.
@@ -249,6 +253,12 @@ class Settings:
 
     def provider(self, name: str) -> ProviderSettings | None:
         return next((p for p in self.providers if p.name == name), None)
+
+
+def _default_files() -> FileSettings:
+    from cometgate.settings_files import FileSettings  # it imports this module's ConfigError
+
+    return FileSettings()
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
@@ -268,7 +278,7 @@ def load_settings(
     COMETGATE_HOST, COMETGATE_PORT, COMETGATE_DATABASE_URL, COMETGATE_REDIS_URL), which beats
     the file, which beats the embedded defaults. COMETGATE_ADMIN_KEY enables /admin/;
     COMETGATE_SECRET (shared by replicas) replaces the secret kept in the data directory."""
-    from cometgate import settings_providers  # parsers need the types above
+    from cometgate import settings_files, settings_providers  # parsers need the types above
     from cometgate import settings_sections as sections
 
     env = os.environ if env is None else env
@@ -304,6 +314,7 @@ def load_settings(
         limits=sections.limits(sections.section(raw, "limits"), env),
         conversations=sections.conversations(storage.get("conversations")),
         batches=batches(raw.get("batches")),
+        files=settings_files.files(storage.get("files")),
         state_secret=Secret(state_secret, source="env:COMETGATE_SECRET") if state_secret
         else None,
         admin_key=Secret(admin, source="env:COMETGATE_ADMIN_KEY") if admin else None,

@@ -8,6 +8,10 @@ and QuotaFailure on 429s, ErrorInfo API_KEY_INVALID on a bad key); and mid-strea
 `data: {"error":{…}}` events; `:countTokens` in both request forms, counting one token per word
 of what it received. It answers from a script the test sets and records every request's path,
 query, headers and body bytes, and the exact bytes of every stream it sent.
+
+It also keeps a Files API (`files`): Google's resumable upload (`start`, then `upload` /
+`upload, finalize` pieces at their offsets) and `GET files/{id}`; a generateContent whose
+fileData names a file it does not have, or a URI not its own, is refused as Google refuses it.
 """
 
 from __future__ import annotations
@@ -131,6 +135,28 @@ class Reply:
     search_query: str = "fake search query"
 
 
+@dataclass
+class FakeFile:
+    """A file of the fake's Files API: what arrived, piece by piece."""
+
+    id: str
+    display_name: str
+    mime_type: str
+    size: int
+    data: bytearray = field(default_factory=bytearray)
+    pieces: list[int] = field(default_factory=list)  # the size of each piece received
+    final: bool = False
+
+    def resource(self, base_url: str) -> dict[str, Any]:
+        return {"name": f"files/{self.id}", "displayName": self.display_name,
+                "mimeType": self.mime_type, "sizeBytes": str(self.size),
+                "createTime": "2026-01-01T00:00:00.000000Z",
+                "updateTime": "2026-01-01T00:00:00.000000Z",
+                "expirationTime": "2099-01-03T00:00:00.123456789Z",
+                "sha256Hash": "", "uri": f"{base_url}v1beta/files/{self.id}",
+                "state": "ACTIVE", "source": "UPLOADED"}
+
+
 @dataclass(frozen=True)
 class Seen:
     method: str
@@ -149,7 +175,14 @@ class FakeGeminiUpstream:
         self.sent: list[list[bytes]] = []  # per stream, the pieces written, in order
         self.resume = asyncio.Event()
         self.stream_closed = asyncio.Event()  # a stream's generator ended, however it ended
-        self.app = Starlette(routes=[Route("/{path:path}", self._call, methods=["POST"])])
+        self.files: dict[str, FakeFile] = {}
+        self.uploads: dict[str, FakeFile] = {}  # by upload id
+        self.file_requests: list[Seen] = []  # the Files API's, apart from model calls
+        self.app = Starlette(routes=[
+            Route("/upload/v1beta/files", self._upload, methods=["POST"]),
+            Route("/v1beta/files/{file_id}", self._get_file, methods=["GET"]),
+            Route("/{path:path}", self._call, methods=["POST"]),
+        ])
 
     def next_reply(self) -> Reply:
         return self.replies.pop(0) if self.replies else self.default
@@ -168,6 +201,9 @@ class FakeGeminiUpstream:
         match = _CALL.match(request.path_params["path"])
         if match is None:
             return _json(404, google_error(404, "NOT_FOUND", "Requested entity was not found."))
+        refused = self._unknown_file(body, str(request.base_url))
+        if refused is not None:
+            return refused
         if reply.status != 200:
             return self._error(reply)
         method = match["method"]
@@ -184,6 +220,64 @@ class FakeGeminiUpstream:
                 self._written(pieces, reply),
                 media_type="text/event-stream" if sse else JSON_TYPE)
         return _json(400, google_error(400, "INVALID_ARGUMENT", f"unknown method {method}"))
+
+    async def _upload(self, request: Request) -> Response:
+        body = await request.body()
+        self.file_requests.append(Seen(request.method, request.url.path, request.url.query,
+                                       dict(request.headers), body))
+        if "upload_id" in request.query_params:
+            return self._upload_piece(request, body)
+        if (request.headers.get("x-goog-upload-protocol") != "resumable"
+                or request.headers.get("x-goog-upload-command") != "start"):
+            return _json(400, google_error(400, "INVALID_ARGUMENT", "Invalid upload request."))
+        metadata = orjson.loads(body or b"{}").get("file", {})
+        file_id = f"up{len(self.uploads) + 1}"
+        upload = FakeFile(file_id, metadata.get("displayName", ""),
+                          request.headers["x-goog-upload-header-content-type"],
+                          int(request.headers["x-goog-upload-header-content-length"]))
+        self.uploads[file_id] = upload
+        url = f"{request.base_url}upload/v1beta/files?upload_id={file_id}"
+        return Response(b"", headers={"x-goog-upload-url": url, "x-goog-upload-status": "active"})
+
+    def _upload_piece(self, request: Request, body: bytes) -> Response:
+        upload = self.uploads.get(request.query_params["upload_id"])
+        if upload is None or upload.final:
+            return _json(404, google_error(404, "NOT_FOUND", "Upload not found."),
+                         {"x-goog-upload-status": "final"})
+        command = {c.strip() for c in request.headers["x-goog-upload-command"].split(",")}
+        if int(request.headers.get("x-goog-upload-offset", "-1")) != len(upload.data):
+            return _json(400, google_error(400, "INVALID_ARGUMENT", "Invalid offset."),
+                         {"x-goog-upload-status": "active"})
+        upload.data += body
+        upload.pieces.append(len(body))
+        if "finalize" not in command:
+            return Response(b"", headers={"x-goog-upload-status": "active"})
+        upload.final = True
+        self.files[upload.id] = upload
+        return _json(200, {"file": upload.resource(str(request.base_url))},
+                     {"x-goog-upload-status": "final"})
+
+    async def _get_file(self, request: Request) -> Response:
+        file = self.files.get(request.path_params["file_id"])
+        if file is None:
+            return _json(403, google_error(403, "PERMISSION_DENIED", "You do not have "
+                         f"permission to access the File {request.path_params['file_id']} or "
+                         "it may not exist."))
+        return _json(200, file.resource(str(request.base_url)))
+
+    def _unknown_file(self, body: bytes, base_url: str) -> Response | None:
+        """Google refuses a fileData URI that names none of the project's files."""
+        if b"fileUri" not in body and b"file_uri" not in body:
+            return None
+        for uri in re.findall(r'"file_?[uU]ri"\s*:\s*"([^"]*)"', body.decode()):
+            file_id = uri.removeprefix(f"{base_url}v1beta/files/")
+            if file_id == uri:
+                return _json(400, google_error(400, "INVALID_ARGUMENT",
+                                               f"Unsupported file uri: {uri}"))
+            if file_id not in self.files:
+                return _json(403, google_error(403, "PERMISSION_DENIED", "You do not have "
+                             f"permission to access the File {file_id} or it may not exist."))
+        return None
 
     def _error(self, reply: Reply) -> Response:
         if reply.raw_error is not None:

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cometgate.api.entrance import Entrance, dropped_header, first_byte
+from cometgate.api.file_references import BoundFiles, FileLinker
 from cometgate.api.streams import CallerStream, encoded_stream, forwarded_stream
 from cometgate.canonical import GenerateRequest, ModelInfo, Usage
 from cometgate.dialects.gemini.embed import (
@@ -54,6 +55,7 @@ VERSIONS = ("/v1beta", "/v1", "")
 @dataclass(frozen=True, slots=True)
 class GeminiApi:
     entrance: Entrance
+    files: FileLinker | None = None  # gateway files in fileData (file_references)
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
@@ -93,6 +95,10 @@ class GeminiApi:
         key = await entrance.caller(request)
         info = self._require_model(request, name, method)
         body = await entrance.body(request)
+        if self.files is not None and method != "embedContent":
+            # Before admission: a file the key may not read is refused, and not recorded.
+            request.state.files = await self.files.bind(key.id, body,
+                                                        str(request.base_url))
         if handler is None:  # countTokens: access rules apply; it is not metered
             entrance.check_access(request, key, info)
             return await self.count_tokens(request, key, name, body)
@@ -210,12 +216,18 @@ def _call(
     version = request.url.path.split("/")[1]
     # Our unversioned routes mean v1beta; Google's own API has no unversioned paths.
     version = version if version in ("v1", "v1beta") else "v1beta"
+    files: BoundFiles | None = getattr(request.state, "files", None)
+    if files is None:
+        return Call(name, dialect="gemini", decode=lambda: decode(body, name),
+                    raw=RawCall(body=body, version=version, method=method, alt=alt),
+                    translation=key.translation)
     return Call(
         name,
         dialect="gemini",
-        decode=lambda: decode(body, name),
+        decode=lambda: files.inline(decode(body, name)),
         raw=RawCall(body=body, version=version, method=method, alt=alt),
         translation=key.translation,
+        prepare_raw=files.prepare_raw,
     )
 
 

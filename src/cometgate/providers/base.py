@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent, Usage
@@ -117,3 +118,22 @@ class ForwardsRaw(Protocol):
     def forward_stream(
         self, call: RawCall, target: Target
     ) -> AsyncGenerator[RawChunk, None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamFile:
+    """A file as an upstream's own Files API keeps it."""
+
+    uri: str
+    expires_at: datetime | None  # None: the upstream did not say
+
+
+@runtime_checkable
+class UploadsFiles(Protocol):
+    """An upstream with a Files API of its own (Gemini): pass-through rewrites a caller's
+    reference to a gateway file into a reference to the upstream's copy."""
+
+    async def upload_file(
+        self, pieces: AsyncIterator[bytes], *, size: int, mime_type: str, display_name: str,
+        target: Target,
+    ) -> UpstreamFile: ...

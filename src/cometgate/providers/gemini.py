@@ -41,8 +41,9 @@ from cometgate.dialects.gemini.passthrough import ArrayPieces, renamed
 from cometgate.dialects.gemini.upstream_count import encode_count_request, read_total_tokens
 from cometgate.dialects.sse_split import SSEEventSplitter
 from cometgate.dialects.upstream_answers import unreadable
-from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
+from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target, UpstreamFile
 from cometgate.providers.embedding import GeminiEmbedder
+from cometgate.providers.gemini_files import upload_file
 from cometgate.providers.http import HttpProvider
 from cometgate.providers.timeouts import Timeouts
 from cometgate.providers.transport import Transport
@@ -108,6 +109,15 @@ class GeminiProvider:
         async with aclosing(chunks), aclosing(framing(chunks, target.model_version)) as pieces:
             async for piece in pieces:
                 yield piece
+
+    async def upload_file(
+        self, pieces: AsyncIterator[bytes], *, size: int, mime_type: str, display_name: str,
+        target: Target,
+    ) -> UpstreamFile:
+        """A copy of a gateway file in this upstream's Files API (see UploadsFiles)."""
+        return await upload_file(self._transport, self._base_url, self._headers(target),
+                                 pieces, size=size, mime_type=mime_type,
+                                 display_name=display_name)
 
     async def forward_count(self, call: RawCall, target: Target) -> RawResponse:
         """A Gemini caller's `:countTokens`: the method travels in the path, so it is a

@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Connection,
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -217,6 +219,46 @@ def _create_batches(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE usage_records ADD COLUMN batch_id VARCHAR(40)")
 
 
+def _create_gemini_files(conn: Connection) -> None:
+    snapshot = MetaData()
+    Table(
+        "gemini_files",
+        snapshot,
+        Column("id", String(40), primary_key=True),
+        Column("key_id", Integer, nullable=False),
+        Column("display_name", Text(), nullable=False),
+        Column("mime_type", String(255), nullable=False),
+        Column("size_bytes", BigInteger(), nullable=False),
+        Column("received_bytes", BigInteger(), nullable=False),
+        Column("sha256", String(44), nullable=True),
+        Column("state", String(16), nullable=False),
+        Column("source", String(16), nullable=False),
+        Column("upload_id", String(64), nullable=True, unique=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("updated_at", UtcDateTime(), nullable=False),
+        Column("expires_at", UtcDateTime(), nullable=False),
+        Index("ix_gemini_files_key_created", "key_id", "created_at"),
+        Index("ix_gemini_files_expires", "expires_at"),
+    )
+    Table(
+        "gemini_file_chunks",
+        snapshot,
+        Column("file_id", String(40), primary_key=True),
+        Column("position", BigInteger(), primary_key=True, autoincrement=False),
+        Column("data", LargeBinary(), nullable=False),
+    )
+    Table(
+        "gemini_upstream_files",
+        snapshot,
+        Column("file_id", String(40), primary_key=True),
+        Column("provider", String(200), primary_key=True),
+        Column("credential", String(64), primary_key=True),
+        Column("upstream_uri", Text(), nullable=False),
+        Column("expires_at", UtcDateTime(), nullable=False),
+    )
+    snapshot.create_all(conn, checkfirst=False)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_api_keys", _create_api_keys),
     Migration("0002_key_translation_policy", _add_key_translation),
@@ -224,6 +266,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0004_create_usage_records", _create_usage_records),
     Migration("0005_key_allowed_passthrough_fields", _add_key_allowed_passthrough),
     Migration("0006_stored_conversations", _create_stored_conversations),
+    Migration("0008_gemini_files", _create_gemini_files),
     Migration("0010_batches", _create_batches),
 )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -199,6 +201,51 @@ stored_turn_items = Table(
     Column("position", Integer, primary_key=True, autoincrement=False),
     Column("item_id", String(80), nullable=False),
     Column("body", Text(), nullable=False),  # JSON: the item as listed by input_items
+)
+
+# Gemini Files API files (storage/file_store). A row exists from the upload's start: until
+# it is finalized (state UPLOADING) it is reachable only through its upload id, and its
+# `size_bytes` is the size the caller declared, counted against the key's storage.
+gemini_files = Table(
+    "gemini_files",
+    metadata,
+    Column("id", String(40), primary_key=True),  # "files/{id}" to the caller
+    Column("key_id", Integer, nullable=False),  # no FK, as usage_records
+    Column("display_name", Text(), nullable=False),
+    Column("mime_type", String(255), nullable=False),
+    Column("size_bytes", BigInteger(), nullable=False),
+    Column("received_bytes", BigInteger(), nullable=False),
+    Column("sha256", String(44), nullable=True),  # base64, as Google's sha256Hash
+    Column("state", String(16), nullable=False),  # UPLOADING | PROCESSING | ACTIVE
+    Column("source", String(16), nullable=False),  # UPLOADED, or GENERATED (a result file)
+    Column("upload_id", String(64), nullable=True, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_gemini_files_key_created", "key_id", "created_at"),
+    Index("ix_gemini_files_expires", "expires_at"),
+)
+
+# A file's bytes when they are kept in the database (storage.files.store), one row per
+# received piece, `position` its offset in the file.
+gemini_file_chunks = Table(
+    "gemini_file_chunks",
+    metadata,
+    Column("file_id", String(40), primary_key=True),
+    Column("position", BigInteger(), primary_key=True, autoincrement=False),
+    Column("data", LargeBinary(), nullable=False),
+)
+
+# Where a gateway file was copied to a Gemini upstream's own Files API, per provider and
+# credential (a digest of it), so that pass-through uploads it once.
+gemini_upstream_files = Table(
+    "gemini_upstream_files",
+    metadata,
+    Column("file_id", String(40), primary_key=True),
+    Column("provider", String(200), primary_key=True),
+    Column("credential", String(64), primary_key=True),
+    Column("upstream_uri", Text(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
 )
 
 # A name identifies at most one active key; revoked keys keep their name so that history
