@@ -24,6 +24,7 @@ from cometgate.api.anthropic_routes import AnthropicApi
 from cometgate.api.auth import KeyAuthenticator
 from cometgate.api.background_responses import BackgroundResponses
 from cometgate.api.balance_routes import balance_routes, balance_state
+from cometgate.api.batch_files import BatchFiles
 from cometgate.api.batch_routes import BatchApi
 from cometgate.api.batch_runner import BatchRunner
 from cometgate.api.body import BodyPace
@@ -107,7 +108,8 @@ def create_app(
     batch_store = BatchStore(database)
     batch_runner = BatchRunner(batch_store, entrance, keys, settings.batches,
                                {m.info.id: m.candidates[0].provider for m in settings.models})
-    batches = BatchApi(entrance, batch_store, batch_runner, settings.batches)
+    batches = BatchApi(entrance, batch_store, batch_runner, settings.batches,
+                       BatchFiles(files, batch_store))
     sweep = ConversationSweep(conversations, settings.conversations.sweep_interval_seconds)
     file_sweep = FileSweep(files, settings.files.sweep_interval_seconds)
 

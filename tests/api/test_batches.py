@@ -26,6 +26,7 @@ from cometgate.storage.database import open_database
 from cometgate.storage.keys import KeyRepository
 from cometgate.storage.usage import UsageQueries, UsageRecord
 from tests.api.conftest import SettingsBuilder
+from tests.api.test_files import upload
 from tests.api.test_metering import (
     INPUT_PRICE,
     MODEL,
@@ -340,3 +341,87 @@ async def test_a_request_refused_by_a_rate_limit_waits_and_runs_later(gateway: G
     assert ["response" in item for item in inlined] == [True, True]
     assert len(gateway.upstream.requests) == 2
     assert [r.status for r in await gateway.records()] == [200, 200]
+
+
+def _jsonl(*lines: object) -> bytes:
+    return b"".join(orjson.dumps(line) + b"\n" for line in lines)
+
+
+async def _uploaded(gateway: Gateway, key: str, data: bytes) -> str:
+    gateway.http.headers["x-goog-api-key"] = key
+    try:
+        file = await upload(gateway.http, data, "application/jsonl", "requests.jsonl")
+    finally:
+        del gateway.http.headers["x-goog-api-key"]
+    return str(file["name"])
+
+
+def _file_batch(file_name: str) -> dict[str, Any]:
+    return {"batch": {"displayName": "from a file", "inputConfig": {"fileName": file_name}}}
+
+
+async def test_a_batch_from_a_jsonl_file_answers_in_a_result_file(gateway: Gateway) -> None:
+    key = await gateway.key("filer")
+    gateway.upstream.default = Reply(echo=True)
+    gateway.upstream.replies = [Reply(echo=True), Reply(status=400)]
+    source = await _uploaded(gateway, key, _jsonl(
+        {"key": "first", "request": _request("one")},
+        {"key": "second", "request": _request("two")},
+        {"key": "third", "request": _request("three")}) + b"\n")
+    created = await gateway.http.post(CREATE, json=_file_batch(source),
+                                      headers={"x-goog-api-key": key})
+    assert created.status_code == 200, created.text
+    assert created.json()["metadata"]["inputConfig"] == {"fileName": source}
+    name = created.json()["name"]
+    done = await gateway.done(name, key)
+    assert done["metadata"]["state"] == "BATCH_STATE_SUCCEEDED"
+    results = done["metadata"]["output"]["responsesFile"]
+    assert done["response"]["responsesFile"] == results
+    again = (await gateway.http.get(f"/v1beta/{name}", headers={"x-goog-api-key": key})).json()
+    assert again["metadata"]["output"] == {"responsesFile": results}  # made once
+    file = (await gateway.http.get(f"/v1beta/{results}", headers={"x-goog-api-key": key})).json()
+    assert (file["source"], file["mimeType"]) == ("GENERATED", "application/jsonl")
+    downloaded = await gateway.http.get(f"/download/v1beta/{results}:download",
+                                        params={"alt": "media"},
+                                        headers={"x-goog-api-key": key})
+    lines = [orjson.loads(line) for line in downloaded.content.splitlines()]
+    assert [line["key"] for line in lines] == ["first", "second", "third"]
+    answered = {line["key"]: line for line in lines}
+    failed = [k for k, line in answered.items() if "error" in line]
+    assert len(failed) == 1 and answered[failed[0]]["error"]["code"] == 3
+    for text, k in (("one", "first"), ("two", "second"), ("three", "third")):
+        if k not in failed:
+            part = answered[k]["response"]["candidates"][0]["content"]["parts"][0]
+            assert part["text"] == f"You said: {text}"
+    listed = (await gateway.http.get("/v1beta/files", headers={"x-goog-api-key": key})).json()
+    assert sorted(f["name"] for f in listed["files"]) == sorted([source, results])
+    assert len([r for r in await gateway.records() if r.batch_id]) == 3
+
+
+async def test_a_file_batch_refuses_a_foreign_file_or_bad_lines(gateway: Gateway) -> None:
+    owner = await gateway.key("file-owner")
+    stranger = await gateway.key("file-stranger")
+    source = await _uploaded(gateway, owner, _jsonl({"key": "a", "request": _request("a")}))
+    foreign = await gateway.http.post(CREATE, json=_file_batch(source),
+                                      headers={"x-goog-api-key": stranger})
+    _google_error(foreign, 403, "PERMISSION_DENIED",
+                  f"You do not have permission to access the File "
+                  f"{source.removeprefix('files/')} or it may not exist.")
+    for data, message in (
+        (b"{not json\n", "Line 1 of {file} is not a JSON object."),
+        (_jsonl({"key": "a", "request": _request("a")}, {"request": _request("b")}),
+         "Line 2 of {file} must be a JSON object with a key and a request."),
+        (b"\n\n", "{file} holds no requests."),
+        (_jsonl({"key": "a", "request": {"contents": [], "colour": 1}}),
+         'Invalid JSON payload received. Unknown name "colour" at '
+         "'{file}[line 1].request': Cannot find field."),
+    ):
+        bad = await _uploaded(gateway, owner, data)
+        refused = await gateway.http.post(CREATE, json=_file_batch(bad),
+                                          headers={"x-goog-api-key": owner})
+        _google_error(refused, 400, "INVALID_ARGUMENT", message.format(file=bad))
+    not_a_file = await gateway.http.post(CREATE, json=_file_batch("gs://bucket/x"),
+                                         headers={"x-goog-api-key": owner})
+    _google_error(not_a_file, 400, "INVALID_ARGUMENT",
+                  "Invalid value at 'batch.input_config.file_name' (TYPE_STRING), "
+                  '"gs://bucket/x"')

@@ -143,6 +143,28 @@ async def test_an_inline_batch_from_google_genai_is_polled_to_success(live: Live
     assert missing.value.code == 404
 
 
+async def test_a_jsonl_file_batch_from_google_genai_answers_in_a_result_file(
+        live: Live, tmp_path: Path) -> None:
+    questions = [f"file question {i}" for i in range(4)]
+    source = tmp_path / "requests.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(
+        {"key": f"row-{i}", "request": {"contents": [{"role": "user", "parts": [{"text": q}]}]}}
+    ) + b"\n" for i, q in enumerate(questions)))
+    uploaded = await live.client.aio.files.upload(
+        file=source, config={"mime_type": "application/jsonl"})
+    assert uploaded.name is not None
+    job = await live.client.aio.batches.create(model=MODEL, src=uploaded.name)
+    assert job.name is not None
+    done = await _polled(live.client, job.name)
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED
+    assert done.dest is not None and done.dest.file_name is not None
+    results = await live.client.aio.files.download(file=done.dest.file_name)
+    lines = [orjson.loads(line) for line in results.splitlines()]
+    assert [(line["key"], line["response"]["candidates"][0]["content"]["parts"][0]["text"])
+            for line in lines] == [(f"row-{i}", f"You said: {q}")
+                                   for i, q in enumerate(questions)]
+
+
 async def test_cancel_from_google_genai_stops_what_has_not_started(live: Live) -> None:
     live.gate.close()  # the first two (concurrency 2) are held at the upstream
     job = await live.client.aio.batches.create(model=MODEL, src=_requests("a", "b", "c", "d"))

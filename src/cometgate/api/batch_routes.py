@@ -1,6 +1,6 @@
 """Gemini's Batch API as google-genai and @google/genai call it, on every model:
 
-    POST   {v}/models/{m}:batchGenerateContent   create (inline requests)
+    POST   {v}/models/{m}:batchGenerateContent   create (inline requests, or a JSONL file)
     GET    {v}/batches/{id}                      the batch (a long-running Operation)
     GET    {v}/batches                           the key's batches, newest first, paged
     POST   {v}/batches/{id}:cancel               stop what has not started
@@ -16,15 +16,17 @@ budget cannot cover is refused whole. Its requests then run in the background
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cometgate.api.batch_files import BatchFiles
 from cometgate.api.batch_runner import BatchRunner
 from cometgate.api.entrance import Entrance, client_ip, worst_output
 from cometgate.canonical import ModelInfo
@@ -56,8 +58,10 @@ NOT_FOUND = "Requested entity was not found."
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 # What an unstarted request of a cancelled or expired batch answers (google.rpc.Status).
-UNRUN = {"cancelled": {"code": 1, "message": "The batch was cancelled before this request ran."},
-         "expired": {"code": 4, "message": "The batch expired before this request ran."}}
+UNRUN: dict[str, dict[str, Any]] = {
+    "cancelled": {"code": 1, "message": "The batch was cancelled before this request ran."},
+    "expired": {"code": 4, "message": "The batch expired before this request ran."},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,7 @@ class BatchApi:
     store: BatchStore
     runner: BatchRunner
     settings: BatchSettings
+    files: BatchFiles  # JSONL input and result files, through the Files API's store
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
@@ -87,15 +92,15 @@ class BatchApi:
         entrance.check_access(request, key, info)
         parsed = decode_batch_request(await entrance.body(request), self.settings.max_requests)
         if parsed.file_name is not None:
-            raise InvalidRequest("batch.input_config.file_name: batches from a file are not "
-                                 "served by this gateway; send the requests inline.")
+            parsed = replace(parsed, items=await self.files.requests(
+                key.id, parsed.file_name, self.settings.max_requests))
         items = self._priced(info, parsed)
         await self._check_budget(key, sum((i.reserved_usd for i in items), Decimal(0)),
                                  len(items))
         now = datetime.now(UTC)
         batch = Batch(
             id=secrets.token_hex(16), key_id=key.id, model=info.id,
-            display_name=parsed.display_name, state=PENDING, input_file=None,
+            display_name=parsed.display_name, state=PENDING, input_file=parsed.file_name,
             output_file=None, client_ip=client_ip(request), request_count=len(items),
             created_at=now, updated_at=now, ended_at=None,
             expires_at=now + timedelta(hours=self.settings.expire_hours),
@@ -180,13 +185,16 @@ class BatchApi:
         counts = await self.store.counts(batch.id)
         finished = batch.state not in ("BATCH_STATE_PENDING", "BATCH_STATE_RUNNING")
         results = await self.store.results(batch.id) if finished else None
+        output_file = batch.output_file
+        if results is not None and batch.input_file is not None:
+            output_file = await self.files.output_file(batch, results, UNRUN)
         return BatchView(
             id=batch.id, model=batch.model, display_name=batch.display_name,
             state=batch.state, created_at=batch.created_at, updated_at=batch.updated_at,
             ended_at=batch.ended_at, request_count=batch.request_count,
             succeeded=counts.get(ITEM_SUCCEEDED, 0), failed=counts.get(ITEM_FAILED, 0),
             pending=sum(counts.get(s, 0) for s in ITEM_OPEN),
-            input_file=batch.input_file, output_file=batch.output_file,
+            input_file=batch.input_file, output_file=output_file,
             inlined=None if results is None else [_inlined(r) for r in results],
         )
 

@@ -166,6 +166,16 @@ class BatchStore:
             await conn.execute(delete(batch_items).where(batch_items.c.batch_id == batch_id))
         return True
 
+    async def set_output_file(self, batch_id: str, name: str) -> str:
+        """Record the batch's result file unless it has one; the one it has now."""
+        async with self._engine.begin() as conn:
+            await conn.execute(update(batches).where(
+                batches.c.id == batch_id, batches.c.output_file.is_(None),
+            ).values(output_file=name))
+            kept = (await conn.execute(select(batches.c.output_file).where(
+                batches.c.id == batch_id))).scalar_one_or_none()
+        return str(kept) if kept is not None else name
+
     async def claimable(self, now: datetime, limit: int) -> list[Claimable]:
         """Requests a worker may claim now, oldest batches first."""
         query = (select(batch_items.c.batch_id, batch_items.c.position, batches.c.model,
