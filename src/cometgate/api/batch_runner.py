@@ -131,7 +131,11 @@ class BatchRunner:
         now = self._clock()
         await self._store.expire(now)
         limit = self._settings.concurrency * 4 + len(self._running)
-        for item in await self._store.claimable(now, limit):
+        moment = time.monotonic()
+        waiting = [key for key, until in self._waiting_keys.items() if until > moment]
+        busy = [model for model, provider in self._provider_of.items() if self._full(provider)]
+        found = await self._store.claimable(now, limit, skip_models=busy, skip_keys=waiting)
+        for item in found:
             provider = self._provider_of.get(item.model, item.model)
             if (item.batch_id, item.position) in self._running or self._full(provider):
                 continue

@@ -176,13 +176,21 @@ class BatchStore:
                 batches.c.id == batch_id))).scalar_one_or_none()
         return str(kept) if kept is not None else name
 
-    async def claimable(self, now: datetime, limit: int) -> list[Claimable]:
-        """Requests a worker may claim now, oldest batches first."""
+    async def claimable(self, now: datetime, limit: int, *,
+                        skip_models: Sequence[str] = (), skip_keys: Sequence[int] = ()
+                        ) -> list[Claimable]:
+        """Requests a worker may claim now, oldest batches first; none of `skip_models` (their
+        provider is busy) or of `skip_keys` (waiting out a rate limit), so that a long batch
+        on a busy provider does not hide the work that could run elsewhere."""
         query = (select(batch_items.c.batch_id, batch_items.c.position, batches.c.model,
                         batches.c.key_id)
                  .select_from(batch_items.join(batches, batches.c.id == batch_items.c.batch_id))
                  .where(_live(now), _claimable(now))
                  .order_by(batches.c.created_at, batch_items.c.position).limit(limit))
+        if skip_models:
+            query = query.where(batches.c.model.not_in(skip_models))
+        if skip_keys:
+            query = query.where(batches.c.key_id.not_in(skip_keys))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [Claimable(row.batch_id, row.position, row.model, row.key_id) for row in rows]

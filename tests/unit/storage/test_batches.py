@@ -6,6 +6,7 @@ stop only unstarted requests; reads are scoped to the creating key. The clock is
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -161,3 +162,14 @@ async def test_requests_finishing_together_end_their_batch(database: Database) -
             store.finish("a", ident, 0, succeeded=True, result={}, now=T0),
             store.finish("b", ident, 1, succeeded=True, result={}, now=T0))
         assert (await store.get(1, ident)).state == SUCCEEDED  # type: ignore[union-attr]
+
+
+async def test_claimable_passes_over_busy_models_and_waiting_keys(database: Database) -> None:
+    store = BatchStore(database)
+    await store.create(_batch("first"), _items(3))
+    await store.create(replace(_batch("second", key_id=2), model="other",
+                               created_at=T0 + timedelta(seconds=1)), _items(1))
+    assert [c.batch_id for c in await store.claimable(T0, 1)] == ["first"]
+    assert [c.batch_id for c in await store.claimable(T0, 1, skip_models=["m"])] == ["second"]
+    assert [c.batch_id for c in await store.claimable(T0, 5, skip_keys=[1])] == ["second"]
+    assert await store.claimable(T0, 5, skip_models=["m", "other"]) == []
