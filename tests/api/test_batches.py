@@ -425,3 +425,27 @@ async def test_a_file_batch_refuses_a_foreign_file_or_bad_lines(gateway: Gateway
     _google_error(not_a_file, 400, "INVALID_ARGUMENT",
                   "Invalid value at 'batch.input_config.file_name' (TYPE_STRING), "
                   '"gs://bucket/x"')
+
+
+async def test_a_gateway_stopping_mid_batch_gives_its_requests_back_for_the_next(
+        build_settings: SettingsBuilder, upstream: FakeOpenAIUpstream) -> None:
+    """A graceful stop cancels the requests in flight (recorded 499, cancelled) and returns
+    them unanswered; the next gateway on the same database runs them and ends the batch."""
+    settings = replace(build_settings(models=PRICED_MODELS),
+                       batches=BatchSettings(poll_seconds=0.02, concurrency=2))
+    async with _opened(settings, upstream) as gateway:
+        key = await gateway.key("restarted")
+        gateway.gate.close()
+        name = (await gateway.http.post(CREATE, json=_batch("a", "b", "c"),
+                                        headers={"x-goog-api-key": key})).json()["name"]
+        await gateway.gate.wait_for_waiting(2)  # held there until the stop cancels them
+        stopped = gateway
+    cancelled = await stopped.records()
+    assert [(r.status, r.failure_class) for r in cancelled] == [(499, "cancelled")] * 2
+    async with _opened(settings, upstream) as gateway:
+        done = await gateway.done(name, key)
+        records = await gateway.records()
+    inlined = done["metadata"]["output"]["inlinedResponses"]["inlinedResponses"]
+    assert [("response" in item, item["metadata"]["key"]) for item in inlined] == [
+        (True, "k0"), (True, "k1"), (True, "k2")]
+    assert sorted(r.status for r in records if r.batch_id) == [200, 200, 200, 499, 499]
