@@ -43,6 +43,7 @@ from cometgate.dialects.sealed_state import StateSeal
 from cometgate.errors import GatewayError
 from cometgate.gateway_secret import gateway_secret
 from cometgate.limits import create_keeper, create_limiter
+from cometgate.limits.batch_holds import BatchHolds
 from cometgate.metering import Meter
 from cometgate.metrics import Metrics
 from cometgate.pipeline import Gateway
@@ -90,10 +91,11 @@ def create_app(
     redis_url = settings.limits.redis_url
     lease_ttl = timedelta(seconds=settings.limits.lease_ttl_seconds)
     limiter = create_limiter(redis_url.value if redis_url else None, usage, lease_ttl=lease_ttl)
+    holds = BatchHolds()
     meter = Meter(limiter, PriceBook(settings.models), usage_log,
                   keeper=create_keeper(limiter, lease_ttl),
                   max_candidates=settings.limits.max_candidates,
-                  enabled=settings.server.accounting)
+                  enabled=settings.server.accounting, holds=holds)
     entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes,
                         BodyPace(settings.server.body_timeout, settings.server.body_min_rate))
     files = file_store(settings, database)
@@ -107,9 +109,10 @@ def create_app(
                              background)
     batch_store = BatchStore(database)
     batch_runner = BatchRunner(batch_store, entrance, keys, settings.batches,
-                               {m.info.id: m.candidates[0].provider for m in settings.models})
+                               {m.info.id: m.candidates[0].provider for m in settings.models},
+                               holds)
     batches = BatchApi(entrance, batch_store, batch_runner, settings.batches,
-                       BatchFiles(files, batch_store))
+                       BatchFiles(files, batch_store), holds)
     sweep = ConversationSweep(conversations, settings.conversations.sweep_interval_seconds)
     file_sweep = FileSweep(files, settings.files.sweep_interval_seconds)
 

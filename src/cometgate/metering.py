@@ -17,7 +17,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -26,13 +26,15 @@ from cometgate.canonical import Usage
 from cometgate.dialects.billable import NOTHING_BILLABLE, Billable
 from cometgate.errors import (
     ApiKeyExpired,
+    BudgetExhausted,
     CallerGone,
     GatewayError,
     PermissionDenied,
 )
 from cometgate.limits import LeaseKeeper, create_keeper
+from cometgate.limits.batch_holds import BatchHolds
 from cometgate.limits.limiter import Lease, Limiter
-from cometgate.limits.policy import LimitState
+from cometgate.limits.policy import Limits, LimitState
 from cometgate.pricing import PriceBook
 from cometgate.settings import DEFAULT_MAX_CANDIDATES
 from cometgate.storage.keys import KeyRecord
@@ -93,6 +95,7 @@ class Meter:
         keeper: LeaseKeeper | None = None,
         max_candidates: int = DEFAULT_MAX_CANDIDATES,
         enabled: bool = True,
+        holds: BatchHolds | None = None,
     ) -> None:
         self._limiter = limiter
         self._prices = prices
@@ -101,6 +104,7 @@ class Meter:
         self._keeper = keeper if keeper is not None else create_keeper(limiter)
         self._max_candidates = max_candidates
         self._enabled = enabled
+        self._holds = holds  # what unfinished batches hold of their keys' budgets
 
     async def admit(
         self,
@@ -115,19 +119,39 @@ class Meter:
         stream: bool,
         billable: Billable = NOTHING_BILLABLE,
         model_translation: str = "default",
+        batch_id: str | None = None,
     ) -> Ticket:
-        """`max_output_tokens` is one candidate's limit; the reservation counts every one."""
+        """`max_output_tokens` is one candidate's limit; the reservation counts every one.
+        `batch_id`: the request is one of that batch's (its record says so, and it is
+        admitted against the budget less what the key's other batches hold)."""
         now = datetime.now(UTC)
         check_access(key, model, client_ip, now)
         check_billable(key, model_translation, billable, max_candidates=self._max_candidates)
         if not self._enabled:
-            return Ticket(key, model, request_id, dialect, stream, lease=None, finished=True)
+            return Ticket(key, model, request_id, dialect, stream, lease=None, finished=True,
+                          batch_id=batch_id)
         worst = self.worst_case(model, prompt_tokens, max_output_tokens, billable)
-        lease = await self._limiter.acquire(
-            key.id, key.limits(), tokens=prompt_tokens, cost=worst, now=now
-        )
+        lease = await self._acquire(key, prompt_tokens, worst, now, batch_id)
         self._keeper.track(lease)
-        return Ticket(key, model, request_id, dialect, stream, lease, prompt_tokens)
+        return Ticket(key, model, request_id, dialect, stream, lease, prompt_tokens,
+                      batch_id=batch_id)
+
+    async def _acquire(self, key: KeyRecord, tokens: int, cost: Decimal, now: datetime,
+                       batch_id: str | None) -> Lease:
+        """The limiter's lease, with the key's budgets less what its batches hold."""
+        limits = key.limits()
+        held = self._holds.of_key(key.id, besides=batch_id) if self._holds else Decimal(0)
+        if not held or (limits.budget_total is None and limits.budget_period_amount is None):
+            return await self._limiter.acquire(key.id, limits, tokens=tokens, cost=cost,
+                                               now=now)
+        try:
+            return await self._limiter.acquire(key.id, _less(limits, held), tokens=tokens,
+                                               cost=cost, now=now)
+        except BudgetExhausted as exc:
+            raise BudgetExhausted(
+                "Budget exhausted: this API key's budget is spent, reserved by requests in "
+                f"flight, or held by its unfinished batches ({held.normalize():f} USD).",
+                retry_after=exc.retry_after) from None
 
     @property
     def enabled(self) -> bool:
@@ -201,6 +225,16 @@ class Meter:
             created_at=now,
             batch_id=ticket.batch_id,
         )
+
+
+def _less(limits: Limits, held: Decimal) -> Limits:
+    """`limits` with `held` taken off each budget (never below nothing)."""
+    total, period = limits.budget_total, limits.budget_period_amount
+    return replace(
+        limits,
+        budget_total=None if total is None else max(Decimal(0), total - held),
+        budget_period_amount=None if period is None else max(Decimal(0), period - held),
+    )
 
 
 def served_failure(error: BaseException) -> Served:

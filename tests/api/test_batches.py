@@ -449,3 +449,31 @@ async def test_a_gateway_stopping_mid_batch_gives_its_requests_back_for_the_next
     assert [("response" in item, item["metadata"]["key"]) for item in inlined] == [
         (True, "k0"), (True, "k1"), (True, "k2")]
     assert sorted(r.status for r in records if r.batch_id) == [200, 200, 200, 499, 499]
+
+
+async def test_what_a_batch_holds_is_kept_from_live_calls_of_its_key(
+        build_settings: SettingsBuilder, upstream: FakeOpenAIUpstream) -> None:
+    worst_one = (estimate(orjson.dumps(_request("a")))[0] * INPUT_PRICE
+                 + MAX_OUTPUT * OUTPUT_PRICE) / Decimal(1_000_000)
+    # A gateway that runs no batch requests: the batch's requests stay pending, held.
+    settings = replace(build_settings(models=PRICED_MODELS),
+                       batches=BatchSettings(enabled=False))
+    async with _opened(settings, upstream) as gateway:
+        key = await gateway.key("holder", budget_total_usd=worst_one * Decimal("2.5"))
+        live = f"/v1beta/models/{MODEL}:generateContent"
+        name = (await gateway.http.post(CREATE, json=_batch("a", "b"),
+                                        headers={"x-goog-api-key": key})).json()["name"]
+        refused = await gateway.http.post(live, json=_request("a"),
+                                          headers={"x-goog-api-key": key})
+        _google_error(refused, 429, "RESOURCE_EXHAUSTED",
+                      "Budget exhausted: this API key's budget is spent, reserved by requests "
+                      "in flight, or held by its unfinished batches "
+                      f"({(worst_one * 2).normalize():f} USD).")
+        await gateway.http.post(f"/v1beta/{name}:cancel", headers={"x-goog-api-key": key})
+        allowed = await gateway.http.post(live, json=_request("a"),
+                                          headers={"x-goog-api-key": key})
+        assert allowed.status_code == 200, allowed.text
+        other = await gateway.key("unbudgeted")
+        free = await gateway.http.post(live, json=_request("a"),
+                                       headers={"x-goog-api-key": other})
+        assert free.status_code == 200

@@ -9,7 +9,8 @@
 A batch is the key's alone: another key's batch is "not found", as a missing one. Creating
 one checks the key's access rules and reserves the worst-case cost of all its requests
 against the key's budget, counting what its other unfinished batches still hold; a batch the
-budget cannot cover is refused whole. Its requests then run in the background
+budget cannot cover is refused whole. What it holds is then counted by every admission of the
+key (limits/batch_holds.py). Its requests then run in the background
 (api/batch_runner.py), each admitted and recorded like a live call.
 """
 
@@ -39,6 +40,7 @@ from cometgate.dialects.gemini.batches import (
 )
 from cometgate.dialects.gemini.estimate import admission
 from cometgate.errors import BudgetExhausted, InvalidRequest, NotFound
+from cometgate.limits.batch_holds import BatchHolds
 from cometgate.settings_batches import BatchSettings
 from cometgate.storage.batches import (
     ITEM_FAILED,
@@ -71,6 +73,7 @@ class BatchApi:
     runner: BatchRunner
     settings: BatchSettings
     files: BatchFiles  # JSONL input and result files, through the Files API's store
+    holds: BatchHolds  # what batches hold of their keys' budgets, for admission
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
@@ -95,8 +98,8 @@ class BatchApi:
             parsed = replace(parsed, items=await self.files.requests(
                 key.id, parsed.file_name, self.settings.max_requests))
         items = self._priced(info, parsed)
-        await self._check_budget(key, sum((i.reserved_usd for i in items), Decimal(0)),
-                                 len(items))
+        worst = sum((i.reserved_usd for i in items), Decimal(0))
+        await self._check_budget(key, worst, len(items))
         now = datetime.now(UTC)
         batch = Batch(
             id=secrets.token_hex(16), key_id=key.id, model=info.id,
@@ -106,6 +109,7 @@ class BatchApi:
             expires_at=now + timedelta(hours=self.settings.expire_hours),
         )
         await self.store.create(batch, items)
+        self.holds.hold(batch.id, key.id, worst)
         self.runner.wake()
         return _json(encode_batch(await self._view(batch)))
 
@@ -124,7 +128,9 @@ class BatchApi:
     async def cancel(self, request: Request) -> Response:
         key = await self.entrance.caller(request)
         batch = await self._batch(request, key)
-        if not await self.store.cancel(key.id, batch.id, datetime.now(UTC)):
+        cancelled = await self.store.cancel(key.id, batch.id, datetime.now(UTC))
+        self.holds.release(batch.id)  # nothing of it is pending any more
+        if not cancelled:
             current = await self._batch(request, key)
             if current.state != "BATCH_STATE_CANCELLED":
                 raise InvalidRequest(f"batches/{batch.id} has already ended ({current.state}); "
@@ -133,8 +139,10 @@ class BatchApi:
 
     async def delete(self, request: Request) -> Response:
         key = await self.entrance.caller(request)
-        if not await self.store.delete(key.id, _batch_id(request)):
+        batch_id = _batch_id(request)
+        if not await self.store.delete(key.id, batch_id):
             raise NotFound(NOT_FOUND)
+        self.holds.release(batch_id)
         return _json({})
 
     def _model(self, request: Request, name: str) -> ModelInfo:

@@ -39,6 +39,7 @@ from cometgate.errors import (
     PermissionDenied,
     RateLimited,
 )
+from cometgate.limits.batch_holds import BatchHolds
 from cometgate.metering import CANCELLED, Served, Ticket, served_failure
 from cometgate.pipeline import Call
 from cometgate.providers.base import RawCall
@@ -64,10 +65,12 @@ class BatchRunner:
         keys: KeyRepository,
         settings: BatchSettings,
         provider_of: Mapping[str, str],
+        holds: BatchHolds,
         *,
         clock: Clock = utc_now,
     ) -> None:
         self._store, self._entrance, self._keys = store, entrance, keys
+        self._holds = holds
         self._settings = settings
         self._provider_of = provider_of  # model id → the provider its requests go to
         self._clock = clock
@@ -79,9 +82,13 @@ class BatchRunner:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        if self._settings.enabled and not self._tasks:
-            self._tasks = [asyncio.create_task(self._claiming(), name="batch-claims"),
-                           asyncio.create_task(self._renewing(), name="batch-leases")]
+        if self._tasks:
+            return
+        # Every replica keeps the batches' budget holds current, workers or not.
+        self._tasks = [asyncio.create_task(self._refreshing(), name="batch-holds")]
+        if self._settings.enabled:
+            self._tasks += [asyncio.create_task(self._claiming(), name="batch-claims"),
+                            asyncio.create_task(self._renewing(), name="batch-leases")]
 
     def wake(self) -> None:
         """A batch was created: look for work now rather than at the next poll."""
@@ -115,6 +122,16 @@ class BatchRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
             self._wake.clear()
+
+    async def _refreshing(self) -> None:
+        while True:
+            try:
+                self._holds.replace_all(await self._store.held())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reading what batches hold of their budgets failed")
+            await asyncio.sleep(self._settings.poll_seconds)
 
     async def _renewing(self) -> None:
         while True:
@@ -209,11 +226,9 @@ class BatchRunner:
         if info is None:
             raise NotFound(f"models/{claimed.model} is not found.")
         estimate, billable = admission(orjson.dumps(claimed.request))
-        ticket = await self._entrance.admit_from(
+        return await self._entrance.admit_from(
             claimed.client_ip, uuid.uuid4().hex, key, info, estimate=estimate,
-            dialect="gemini", stream=False, billable=billable)
-        ticket.batch_id = claimed.batch_id
-        return ticket
+            dialect="gemini", stream=False, billable=billable, batch_id=claimed.batch_id)
 
     async def _generate(self, claimed: Claimed, key: KeyRecord, ticket: Ticket
                         ) -> dict[str, Any]:

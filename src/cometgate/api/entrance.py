@@ -114,6 +114,7 @@ class Entrance:
         dialect: str,
         stream: bool,
         billable: Billable = NOTHING_BILLABLE,
+        batch_id: str | None = None,
     ) -> Ticket:
         """`admit` for a request that is not an HTTP request of its own (a batch's)."""
         prompt_tokens = estimate[0]
@@ -127,6 +128,7 @@ class Entrance:
             stream=stream,
             billable=billable,
             model_translation=self.gateway.translation(info.id),
+            batch_id=batch_id,
         )
 
     async def metered(

@@ -145,13 +145,24 @@ class BatchStore:
                 for row in rows]
 
     async def outstanding(self, key_id: int) -> Decimal:
-        """The worst-case cost still reserved by the key's unfinished batch requests."""
+        """The worst-case cost the key's unfinished batches still hold for their requests
+        that have not started (a running one is reserved by its own lease)."""
         query = (select(func.coalesce(func.sum(batch_items.c.reserved_usd), 0))
                  .select_from(batch_items.join(batches, batches.c.id == batch_items.c.batch_id))
                  .where(batches.c.key_id == key_id, batches.c.state.in_(UNFINISHED),
-                        batch_items.c.state.in_(ITEM_OPEN)))
+                        batch_items.c.state == ITEM_PENDING))
         async with self._engine.connect() as conn:
             return Decimal((await conn.execute(query)).scalar_one())
+
+    async def held(self) -> dict[str, tuple[int, Decimal]]:
+        """`outstanding`, for every unfinished batch: batch id → (key id, amount)."""
+        query = (select(batches.c.id, batches.c.key_id, func.sum(batch_items.c.reserved_usd))
+                 .select_from(batch_items.join(batches, batches.c.id == batch_items.c.batch_id))
+                 .where(batches.c.state.in_(UNFINISHED), batch_items.c.state == ITEM_PENDING)
+                 .group_by(batches.c.id, batches.c.key_id))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {ident: (key_id, Decimal(amount)) for ident, key_id, amount in rows}
 
     async def cancel(self, key_id: int, batch_id: str, now: datetime) -> bool:
         """Whether the batch was unfinished and is now cancelled."""
