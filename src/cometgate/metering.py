@@ -140,8 +140,10 @@ class Meter:
                        batch_id: str | None) -> Lease:
         """The limiter's lease, with the key's budgets less what its batches hold."""
         limits = key.limits()
-        held = self._holds.of_key(key.id, besides=batch_id) if self._holds else Decimal(0)
-        if not held or (limits.budget_total is None and limits.budget_period_amount is None):
+        budgeted = limits.budget_total is not None or limits.budget_period_amount is not None
+        held = (self._holds.of_key(key.id, besides=batch_id)
+                if self._holds is not None and budgeted else Decimal(0))
+        if not held:
             return await self._limiter.acquire(key.id, limits, tokens=tokens, cost=cost,
                                                now=now)
         try:

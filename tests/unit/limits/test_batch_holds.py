@@ -19,3 +19,14 @@ def test_a_keys_holds_are_summed_and_replaced_whole() -> None:
     assert holds.of_key(1) == Decimal("0.5")
     holds.replace_all({"d": (1, Decimal("2"))})
     assert (holds.of_key(1), holds.of_key(2)) == (Decimal("2"), 0)
+
+
+def test_holding_a_batch_again_replaces_its_amount() -> None:
+    holds = BatchHolds()
+    holds.hold("a", 1, Decimal("3"))
+    holds.hold("a", 1, Decimal("1"))
+    assert holds.of_key(1) == Decimal("1")
+    assert holds.of_key(2, besides="a") == 0  # another key's batch is not taken off
+    holds.release("a")
+    holds.release("a")
+    assert holds.of_key(1) == 0
