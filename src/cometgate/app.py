@@ -110,7 +110,7 @@ def create_app(
     batch_store = BatchStore(database)
     batch_runner = BatchRunner(batch_store, entrance, keys, settings.batches,
                                {m.info.id: m.candidates[0].provider for m in settings.models},
-                               holds)
+                               holds, ready=lambda name: upstream_ready(upstreams, name))
     batches = BatchApi(entrance, batch_store, batch_runner, settings.batches,
                        BatchFiles(files, batch_store), holds)
     sweep = ConversationSweep(conversations, settings.conversations.sweep_interval_seconds)
@@ -129,11 +129,12 @@ def create_app(
         await usage_log.recover(database)
         await background.recover()  # what was in flight when the gateway stopped
         sweep.start()
-        batch_runner.start()  # claims batch requests, this replica's and any dead one's
         file_sweep.start()
         for provider in upstreams.values():
             if isinstance(provider, Supervised):
                 await provider.start()
+        # After the supervised upstreams: a batch request claimed now finds them started.
+        batch_runner.start()  # claims batch requests, this replica's and any dead one's
         try:
             yield
         finally:
@@ -183,6 +184,12 @@ def create_app(
     app.state.batch_runner = batch_runner  # … and for batch requests
     app.state.files = files  # lets tests move a file past its expiry
     return app
+
+
+def upstream_ready(upstreams: Mapping[str, Provider], name: str) -> bool:
+    """Whether a provider can answer now: a supervised one once its process is ready."""
+    provider = upstreams.get(name)
+    return not isinstance(provider, Supervised) or provider.is_ready()
 
 
 def conversation_store(settings: Settings, database: Database) -> ConversationStore | None:

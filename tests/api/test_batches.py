@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -20,6 +20,7 @@ import pytest
 
 from cometgate.app import create_app
 from cometgate.dialects.gemini.estimate import estimate
+from cometgate.providers.base import Provider
 from cometgate.settings import Settings
 from cometgate.settings_batches import BatchSettings
 from cometgate.storage.database import open_database
@@ -477,3 +478,45 @@ async def test_what_a_batch_holds_is_kept_from_live_calls_of_its_key(
         free = await gateway.http.post(live, json=_request("a"),
                                        headers={"x-goog-api-key": other})
         assert free.status_code == 200
+
+
+class _Starting:
+    """A supervised upstream (as the local model is) that is not ready until told."""
+
+    def __init__(self, inner: Provider) -> None:
+        self.inner = inner
+        self.ready = False
+
+    async def start(self) -> None:
+        """Nothing to start: readiness is set by the test."""
+
+    def is_ready(self) -> bool:
+        return self.ready
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_no_request_is_claimed_for_an_upstream_still_starting(
+        build_settings: SettingsBuilder, upstream: FakeOpenAIUpstream) -> None:
+    settings = replace(build_settings(models=PRICED_MODELS),
+                       batches=BatchSettings(poll_seconds=60))  # the test makes the polls
+    starting = _Starting(_gated_provider(settings, UpstreamGate(upstream.app)))
+    app = create_app(settings, providers={"fake": cast(Provider, starting)})
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
+        gateway = Gateway(http, settings, app, upstream, UpstreamGate(upstream.app))
+        key = await gateway.key("early")
+        name = (await http.post(CREATE, json=_batch("a"),
+                                headers={"x-goog-api-key": key})).json()["name"]
+        runner = app.state.batch_runner
+        await runner.claim_once()
+        await runner.idle()
+        pending = (await http.get(f"/v1beta/{name}", headers={"x-goog-api-key": key})).json()
+        assert pending["metadata"]["state"] == "BATCH_STATE_PENDING"
+        assert upstream.requests == []
+        starting.ready = True
+        await runner.claim_once()
+        done = await gateway.done(name, key)
+    assert done["metadata"]["state"] == "BATCH_STATE_SUCCEEDED"
+    assert len(upstream.requests) == 1

@@ -10,7 +10,8 @@ Invariants:
   none is answered twice; a request refused by a rate limit goes back unrun and its key waits
   out the limit's retry time before its next request is claimed.
 - At most `concurrency` requests per provider run at once in this replica (the provider of
-  the model's first candidate, where its requests go unless failover moves them).
+  the model's first candidate, where its requests go unless failover moves them); none is
+  claimed for a supervised provider that is not ready yet (a local model still loading).
 - Stopping cancels what is running and gives it back unrun, for the next claimer.
 """
 
@@ -67,12 +68,14 @@ class BatchRunner:
         provider_of: Mapping[str, str],
         holds: BatchHolds,
         *,
+        ready: Callable[[str], bool] = lambda provider: True,
         clock: Clock = utc_now,
     ) -> None:
         self._store, self._entrance, self._keys = store, entrance, keys
         self._holds = holds
         self._settings = settings
         self._provider_of = provider_of  # model id → the provider its requests go to
+        self._ready = ready  # a supervised provider (the local model) may still be starting
         self._clock = clock
         self._lease = timedelta(seconds=settings.lease_seconds)
         self.owner = uuid.uuid4().hex  # this replica's name on its claims
@@ -93,6 +96,10 @@ class BatchRunner:
     def wake(self) -> None:
         """A batch was created: look for work now rather than at the next poll."""
         self._wake.set()
+
+    async def claim_once(self) -> None:
+        """One look for requests to claim, as each poll makes (for tests)."""
+        await self._claim_some()
 
     async def idle(self) -> None:
         """Wait until nothing this replica claimed is still running (for tests)."""
@@ -163,6 +170,9 @@ class BatchRunner:
                 self._begin(claimed, provider)
 
     def _full(self, provider: str) -> bool:
+        """No room for another request of this provider now (or it cannot answer yet)."""
+        if not self._ready(provider):
+            return True
         limit = self._settings.provider_concurrency.get(provider, self._settings.concurrency)
         return sum(1 for _, p in self._running.values() if p == provider) >= limit
 
