@@ -520,3 +520,13 @@ async def test_no_request_is_claimed_for_an_upstream_still_starting(
         done = await gateway.done(name, key)
     assert done["metadata"]["state"] == "BATCH_STATE_SUCCEEDED"
     assert len(upstream.requests) == 1
+
+
+async def test_an_openai_caller_still_hears_openai_s_404_on_v1_batches(
+        gateway: Gateway) -> None:
+    key = await gateway.key("openai-caller")
+    answer = await gateway.http.get("/v1/batches", headers={"authorization": f"Bearer {key}"})
+    assert answer.status_code == 404
+    assert answer.json()["error"]["message"] == "Invalid URL (GET /v1/batches)"
+    gemini = await gateway.http.get("/v1/batches", headers={"x-goog-api-key": key})
+    assert (gemini.status_code, gemini.json()) == (200, {"operations": []})

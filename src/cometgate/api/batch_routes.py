@@ -17,18 +17,21 @@ key (limits/batch_holds.py). Its requests then run in the background
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cometgate.api.batch_files import BatchFiles
 from cometgate.api.batch_runner import BatchRunner
+from cometgate.api.caller_dialect import sniffed_dialect
 from cometgate.api.entrance import Entrance, client_ip, worst_output
 from cometgate.canonical import ModelInfo
 from cometgate.dialects.gemini.batches import (
@@ -54,6 +57,7 @@ from cometgate.storage.batches import (
 )
 from cometgate.storage.keys import KeyRecord
 
+Handler = Callable[[Request], Awaitable[Response]]
 JSON_TYPE = "application/json; charset=UTF-8"
 VERSIONS = ("/v1beta", "/v1", "")
 NOT_FOUND = "Requested entity was not found."
@@ -81,10 +85,13 @@ class BatchApi:
             routes += [
                 Route(f"{prefix}/models/{{name:path}}:batchGenerateContent", self.create,
                       methods=["POST"]),
-                Route(f"{prefix}/batches", self.list_batches, methods=["GET"]),
-                Route(f"{prefix}/batches/{{batch_id}}:cancel", self.cancel, methods=["POST"]),
-                Route(f"{prefix}/batches/{{batch_id}}", self.get, methods=["GET"]),
-                Route(f"{prefix}/batches/{{batch_id}}", self.delete, methods=["DELETE"]),
+                Route(f"{prefix}/batches", _google_only(self.list_batches), methods=["GET"]),
+                Route(f"{prefix}/batches/{{batch_id}}:cancel", _google_only(self.cancel),
+                      methods=["POST"]),
+                Route(f"{prefix}/batches/{{batch_id}}", _google_only(self.get),
+                      methods=["GET"]),
+                Route(f"{prefix}/batches/{{batch_id}}", _google_only(self.delete),
+                      methods=["DELETE"]),
             ]
         return routes
 
@@ -205,6 +212,17 @@ class BatchApi:
             input_file=batch.input_file, output_file=output_file,
             inlined=None if results is None else [_inlined(r) for r in results],
         )
+
+
+def _google_only(handler: Handler) -> Handler:
+    """OpenAI has a Batch API at /v1/batches too: a caller speaking OpenAI (a Bearer key
+    alone) hears OpenAI's own 404 there, as it did before Gemini's batches were served."""
+    async def answer(request: Request) -> Response:
+        if request.url.path.startswith("/v1/") and sniffed_dialect(request) == "openai":
+            raise HTTPException(404)  # rendered as an unknown route is, in OpenAI's words
+        return await handler(request)
+
+    return answer
 
 
 def _inlined(item: ItemResult) -> dict[str, object]:
