@@ -241,6 +241,10 @@ async def test_another_keys_batch_is_not_found(gateway: Gateway) -> None:
                                                            "extra": 1}]}}}},
      'Invalid JSON payload received. Unknown name "extra" at '
      "'batch.input_config.requests.requests[0]': Cannot find field."),
+    ({"batch": {"displayName": "x" * 513, "inputConfig": {"requests": {"requests": [
+        {"request": _request("a")}]}}}},
+     "batch.display_name must be at most 512 characters."),
+    ({"batch": {"displayName": 7}}, "Invalid value at 'batch.display_name' (TYPE_STRING), 7"),
     ({"batch": {"colour": "red"}},
      'Invalid JSON payload received. Unknown name "colour" at \'batch\': Cannot find field.'),
 ])

@@ -30,6 +30,7 @@ OUTPUT_TYPE = ("type.googleapis.com/google.ai.generativelanguage.v1main."
 FINISHED = ("BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED",
             "BATCH_STATE_EXPIRED")
 REQUESTS_PATH = "batch.input_config.requests.requests"
+MAX_DISPLAY_NAME = 512  # what the batches table keeps
 
 # google.rpc.Code numbers of the statuses a request's error can carry (an inlined response's
 # `error` is a google.rpc.Status, whose `code` is this number, not an HTTP status).
@@ -85,6 +86,9 @@ def decode_batch_request(body: bytes, max_requests: int) -> BatchInput:
     name = _either(batch, "displayName", "display_name")
     if name is not None and not isinstance(name, str):
         raise _invalid("batch.display_name", "TYPE_STRING", name)
+    if name is not None and len(name) > MAX_DISPLAY_NAME:
+        message = f"batch.display_name must be at most {MAX_DISPLAY_NAME} characters."
+        raise InvalidRequest(message, violations={"batch.display_name": message})
     config = _either(batch, "inputConfig", "input_config")
     if not isinstance(config, dict):
         raise _required("batch.input_config")
