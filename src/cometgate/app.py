@@ -39,9 +39,11 @@ from cometgate.api.model_routes import shared_model_routes
 from cometgate.api.openai_routes import OpenAIApi
 from cometgate.api.responses_routes import ResponsesApi
 from cometgate.api.stored_responses import StoredResponses
+from cometgate.dialects.anthropic.web_search import DEFAULT_USES as ANTHROPIC_SEARCHES
 from cometgate.dialects.sealed_state import StateSeal
 from cometgate.errors import GatewayError
 from cometgate.gateway_secret import gateway_secret
+from cometgate.grounding.search_backends import SearchBackend
 from cometgate.limits import create_keeper, create_limiter
 from cometgate.limits.batch_holds import BatchHolds
 from cometgate.metering import Meter
@@ -74,11 +76,13 @@ def create_app(
     metrics = Metrics()
     upstreams = dict(providers) if providers is not None else build_providers(settings)
     health = Health(settings.routing)
+    search = SearchBackend(settings.search) if settings.search is not None else None
     gateway = Gateway(
         Router(model_routes(settings, upstreams)),
         metrics,
         planner=Planner(health),
         failover=Failover(settings.routing, health),
+        search=search,
     )
     database = create_database(settings.database_url)
     keys = KeyRepository(database)
@@ -95,6 +99,7 @@ def create_app(
     meter = Meter(limiter, PriceBook(settings.models), usage_log,
                   keeper=create_keeper(limiter, lease_ttl),
                   max_candidates=settings.limits.max_candidates,
+                  searches_reserved=searches_reserved(settings),
                   enabled=settings.server.accounting, holds=holds)
     entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes,
                         BodyPace(settings.server.body_timeout, settings.server.body_min_rate))
@@ -144,6 +149,8 @@ def create_app(
             await file_sweep.aclose()
             for provider in upstreams.values():
                 await provider.aclose()
+            if search is not None:
+                await search.aclose()
             await usage_log.aclose()  # every journaled record committed
             await writer.aclose()
             await meter.aclose()
@@ -192,6 +199,13 @@ def upstream_ready(upstreams: Mapping[str, Provider], name: str) -> bool:
     return not isinstance(provider, Supervised) or provider.is_ready()
 
 
+def searches_reserved(settings: Settings) -> int:
+    """The most searches one answer can run: Anthropic's web search tool as the gateway sends
+    it, or the gateway's own search backend's bound on queries."""
+    backend = settings.search.max_queries if settings.search is not None else 0
+    return max(ANTHROPIC_SEARCHES, backend)
+
+
 def conversation_store(settings: Settings, database: Database) -> ConversationStore | None:
     """The store of stateful APIs' conversations; None when the operator turned it off."""
     if not settings.conversations.enabled:
@@ -230,6 +244,7 @@ def model_routes(settings: Settings, upstreams: Mapping[str, Provider]) -> list[
                 for c in model.candidates
             ),
             translation=model.translation,
+            grounding=model.grounding,
         )
         for model in settings.models
     ]

@@ -4,6 +4,7 @@ where the caller's dialect renders it (Gemini: `{"error":{"code","message","stat
     GatewayError                     .http_status, .status (google.rpc code name), .message
       RequestRejected                caller's fault, never retried
         InvalidRequest        400    INVALID_ARGUMENT   (.violations: field → description)
+          FailedPrecondition  400    FAILED_PRECONDITION (a resource not ready for this use)
           ApiKeyInvalid       400    INVALID_ARGUMENT   (Google answers a bad key with 400)
             ApiKeyExpired     400    INVALID_ARGUMENT   (and an expired one alike)
         Unauthenticated       401    UNAUTHENTICATED
@@ -67,6 +68,10 @@ class InvalidRequest(RequestRejected):
         super().__init__(message)
         self.violations = dict(violations or {})
         self.code = code
+
+
+class FailedPrecondition(InvalidRequest):
+    status = "FAILED_PRECONDITION"
 
 
 class ApiKeyInvalid(InvalidRequest):

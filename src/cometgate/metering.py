@@ -35,7 +35,7 @@ from cometgate.limits import LeaseKeeper, create_keeper
 from cometgate.limits.batch_holds import BatchHolds
 from cometgate.limits.limiter import Lease, Limiter
 from cometgate.limits.policy import Limits, LimitState
-from cometgate.pricing import PriceBook
+from cometgate.pricing import PriceBook, Units
 from cometgate.settings import DEFAULT_MAX_CANDIDATES
 from cometgate.storage.keys import KeyRecord
 from cometgate.storage.usage import UsageRecord
@@ -94,6 +94,7 @@ class Meter:
         *,
         keeper: LeaseKeeper | None = None,
         max_candidates: int = DEFAULT_MAX_CANDIDATES,
+        searches_reserved: int = 1,
         enabled: bool = True,
         holds: BatchHolds | None = None,
     ) -> None:
@@ -103,6 +104,9 @@ class Meter:
         # Renews the leases of requests in flight; the same limiter's, so one lease TTL.
         self._keeper = keeper if keeper is not None else create_keeper(limiter)
         self._max_candidates = max_candidates
+        # The most searches one answer can run (an upstream's bound, or the gateway's own
+        # search backend's), reserved for a request that offers a search tool.
+        self._searches_reserved = searches_reserved
         self._enabled = enabled
         self._holds = holds  # what unfinished batches hold of their keys' budgets
 
@@ -164,7 +168,10 @@ class Meter:
         """What `admit` would reserve for such a request now (a batch reserves its sum)."""
         return self._prices.worst_case(
             model, prompt_tokens, max_output_tokens * billable.candidates, datetime.now(UTC),
-            service_tier=billable.service_tier, searches=1 if billable.search else 0,
+            service_tier=billable.service_tier,
+            searches=self._searches_reserved if billable.search else 0,
+            units=Units(fetched_pages=billable.page_fetches,
+                        sandbox_seconds=billable.sandbox_seconds, images=billable.images),
         )
 
     async def aclose(self) -> None:
@@ -222,6 +229,10 @@ class Meter:
             thoughts_tokens=usage.thoughts_tokens,
             cached_tokens=usage.cached_tokens,
             cost_usd=cost,
+            searches=usage.searches,
+            fetched_pages=usage.fetched_pages,
+            sandbox_seconds=usage.sandbox_seconds,
+            images=usage.images,
             latency_ms=(ended - ticket.started) * 1000,
             ttfb_ms=(ticket.first_byte - ticket.started) * 1000 if ticket.first_byte else None,
             created_at=now,
@@ -249,14 +260,20 @@ def served_failure(error: BaseException) -> Served:
 
 
 def check_access(key: KeyRecord, model: str, client_ip: str | None, now: datetime) -> None:
+    check_origin(key, client_ip, now)
+    if not model_allowed(key, model):
+        raise PermissionDenied(f"This API key is not allowed to use models/{model}.")
+
+
+def check_origin(key: KeyRecord, client_ip: str | None, now: datetime) -> None:
+    """The key's rules that hold whatever it is used for (its expiry, its allowed IPs): also
+    for calls that name no model, such as the Files API's."""
     if key.expires_at is not None and key.expires_at <= now:
         raise ApiKeyExpired()
     if key.allowed_ips and not _ip_allowed(client_ip, key.allowed_ips):
         raise PermissionDenied(
             f"Requests from IP address {client_ip or 'unknown'} are not allowed for this API key."
         )
-    if not model_allowed(key, model):
-        raise PermissionDenied(f"This API key is not allowed to use models/{model}.")
 
 
 def model_allowed(key: KeyRecord, model: str) -> bool:

@@ -29,6 +29,7 @@ from cometgate.canonical import (
     StreamStarted,
     Usage,
     UsageReported,
+    WebSearchTool,
 )
 from cometgate.capabilities import (
     RefusalWords,
@@ -39,7 +40,7 @@ from cometgate.capabilities import (
     with_model_defaults,
 )
 from cometgate.context_window import refusal_after_failure, refusal_before_sending
-from cometgate.dialects.gemini.refusals import gemini_refusal
+from cometgate.dialects.gemini.refusals import gemini_refusal, search_refusal
 from cometgate.dialects.responses.reasoning_summary import summary_without_thinking
 from cometgate.errors import (
     FailureClass,
@@ -49,6 +50,8 @@ from cometgate.errors import (
     RequestRejected,
     UpstreamError,
 )
+from cometgate.grounding.search_backends import SearchBackend
+from cometgate.grounding.search_run import SearchRun
 from cometgate.metrics import Metrics
 from cometgate.providers.base import (
     CountsTokens,
@@ -61,6 +64,7 @@ from cometgate.providers.base import (
     Target,
 )
 from cometgate.providers.embedding import Embeds
+from cometgate.providers.local.provider import LocalProvider
 from cometgate.routing.failover import Failover, Skip
 from cometgate.routing.plan import Attempt, Planner
 from cometgate.routing.resolve import ModelRoute, Router
@@ -142,6 +146,7 @@ class Call:
         self.words = words  # a model's refusals, in the caller's dialect
         self._decode = decode
         self._decoded: GenerateRequest | RequestRejected | None = None
+        self.search_run: SearchRun | None = None  # the gateway's own web search, run once
 
     @classmethod
     def of(cls, call: Call | GenerateRequest) -> Call:
@@ -171,9 +176,11 @@ class Call:
 
 class Gateway:
     def __init__(
-        self, router: Router, metrics: Metrics, *, planner: Planner, failover: Failover
+        self, router: Router, metrics: Metrics, *, planner: Planner, failover: Failover,
+        search: SearchBackend | None = None,
     ) -> None:
         self._router = router
+        self._search = search  # the operator's search backend, for emulated grounding
         self._metrics = metrics
         self._planner = planner
         self._failover = failover
@@ -184,6 +191,20 @@ class Gateway:
     def model(self, name: str) -> ModelInfo | None:
         route = self._router.resolve(name)
         return route.info if route else None
+
+    def search_grounding(self, name: str) -> str | None:
+        """How the model serves Google Search grounding, for the models listing: "native"
+        (an upstream of it searches), "emulated" (the gateway's search backend), or None."""
+        route = self._router.resolve(name)
+        ways = {self._grounds(route, c.provider) for c in route.candidates} if route else set()
+        return "native" if "native" in ways else "emulated" if "emulate" in ways else None
+
+    def translates_for(self, name: str, dialect: str) -> bool:
+        """Whether some upstream of model `name` takes a call of `dialect` translated (so
+        decoded) rather than forwarded as its bytes."""
+        route = self._router.resolve(name)
+        return route is not None and any(
+            dialect not in _forwards_dialects(type(c.provider)) for c in route.candidates)
 
     def translation(self, name: str) -> str:
         """The model's translation policy (a call's key may override it)."""
@@ -204,8 +225,11 @@ class Gateway:
                 return Outcome(None, raw=raw, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
             provider = option.candidate.provider
+            request, run, dropped = await self._searched(call, route, option, request, dropped)
             response = await self._sent(
                 call, route, option, request, lambda: provider.generate(request, option.target))
+            if run is not None:
+                response = run.grounded(response)
             return Outcome(response, _dropped(call.request(), dropped, response.dropped),
                            served_by=_served_by(option))
 
@@ -228,9 +252,12 @@ class Gateway:
                 relay = self._relay_raw(route, option, first_chunk, chunks)
                 return StreamOutcome(None, raw=relay, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
+            request, run, dropped = await self._searched(call, route, option, request, dropped)
 
             async def opened() -> tuple[AsyncGenerator[StreamEvent, None], StreamEvent]:
                 events = option.candidate.provider.stream(request, option.target)
+                if run is not None:
+                    events = run.grounded_events(events)
                 return events, await _first(events)
 
             events, first = await self._sent(call, route, option, request, opened)
@@ -338,8 +365,6 @@ class Gateway:
         sending when the prompt may not fit, and after the upstream refused it; a prompt over
         the window is refused as the caller's dialect says it (`context_window`)."""
         provider, target = option.candidate.provider, option.target
-        if request.web_search is not None and not _searches(provider):
-            raise Skip(self._no_web_search(route))
         refusal = await refusal_before_sending(provider, request, target, route.info)
         if refusal is None:
             try:
@@ -355,15 +380,57 @@ class Gateway:
         where none of them searches (a background response is translated, and would
         otherwise be queued only to fail)."""
         route = self._route(call)
-        if call.request().web_search is not None and not any(
-                _searches(candidate.provider) for candidate in route.candidates):
-            raise self._no_web_search(route)
+        search = call.request().web_search
+        if search is not None and not any(
+                self._grounds(route, candidate.provider) for candidate in route.candidates):
+            raise self._no_web_search(route, call, search)
 
-    def _no_web_search(self, route: ModelRoute) -> InvalidRequest:
-        """Only an upstream with a search of its own can run one; the caller hears which
-        models here can."""
+    def _grounds(self, route: ModelRoute, provider: object) -> str | None:
+        """How a web search reaches the model through `provider`: "native" (its upstream
+        searches), "emulate" (the gateway's search backend), or None (it cannot)."""
+        mode = route.grounding
+        if mode in ("auto", "native") and _searches(provider):
+            return "native"
+        if mode in ("auto", "emulate") and self._search is not None:
+            return "emulate"
+        return None
+
+    async def _searched(
+        self, call: Call, route: ModelRoute, option: Attempt, request: GenerateRequest,
+        dropped: tuple[str, ...],
+    ) -> tuple[GenerateRequest, SearchRun | None, tuple[str, ...]]:
+        """The request as the attempt's upstream gets it when it asks for a web search: as it
+        is for an upstream that searches; with the sources of the gateway's own search
+        otherwise (one search per call, whatever the attempts; the queries written by the
+        model where it can call tools); refused where neither serves the model, or, under a
+        lenient policy, sent without it and reported."""
+        search = request.web_search
+        provider = option.candidate.provider
+        if search is None:
+            return request, None, dropped
+        how = self._grounds(route, provider)
+        if how == "native":
+            return request, None, dropped
+        if how == "emulate" and self._search is not None:
+            if call.search_run is None:
+                call.search_run = SearchRun(self._search)
+            # The bundled 135M model writes no usable query: the question is the query.
+            plan = None if isinstance(provider, LocalProvider) else (
+                lambda planning: provider.generate(planning, option.target))
+            prepared = await call.search_run.prepared(request, plan)
+            failed = (search.path,) if call.search_run.failed and search.path else ()
+            return prepared, call.search_run, dropped + failed
+        if search.path and _policy(call, route) == "lenient":  # as any field it cannot carry
+            return replace(request, web_search=None), None, (*dropped, search.path)
+        raise Skip(self._no_web_search(route, call, search))
+
+    def _no_web_search(self, route: ModelRoute, call: Call,
+                       search: WebSearchTool) -> InvalidRequest:
+        """The caller hears which models here can search, in its own dialect."""
         able = [other.info.id for other in self._router.routes()
-                if any(_searches(candidate.provider) for candidate in other.candidates)]
+                if any(self._grounds(other, c.provider) for c in other.candidates)]
+        if call.dialect == "gemini":
+            return search_refusal(route.info.id, search.path, route.grounding, able)
         where = (f"Models that have it here: {', '.join(able)}." if able
                  else "No model here has it.")
         return InvalidRequest(

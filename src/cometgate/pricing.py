@@ -7,8 +7,9 @@ Invariants:
   recomputed from its record after the prices change.
 - A model with no price in force at that time (unpriced, or before its first version) costs 0.
 - `worst_case` never understates (rounded up); `cost` rounds half to even.
-- Beyond tokens, a version may price searches (`per_1k_searches`) and service tiers (a factor
-  on the token prices); a request that reports neither costs its tokens alone.
+- Beyond tokens, a version may price searches (`per_1k_searches`), the gateway's own work
+  (`per_1k_page_fetches`, `per_sandbox_second`, `per_image`) and service tiers (a factor on the
+  token prices, not on these units); a request that reports none costs its tokens alone.
 - The default decimal context (28 significant digits) computes every product exactly for any
   plausible count (below 10^12 tokens) times a price of up to 15 significant digits.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
@@ -52,7 +54,9 @@ class PriceBook:
         visible output at the output price, thoughts at the thinking price — all times the
         factor of the service tier that served it — plus the searches that grounded it."""
         _require_counts(usage.prompt_tokens, usage.output_tokens, usage.thoughts_tokens,
-                        usage.cached_tokens, usage.searches)
+                        usage.cached_tokens, usage.searches, usage.fetched_pages, usage.images)
+        if usage.sandbox_seconds < 0:
+            raise ValueError(f"sandbox seconds must not be negative, got {usage.sandbox_seconds}")
         price = self.price_at(model_id, at)
         if price is None:
             return _ZERO
@@ -65,7 +69,8 @@ class PriceBook:
             + usage.output_tokens * price.output
             + usage.thoughts_tokens * thinking_price(price)
         ) * price.tier_factor(usage.service_tier)
-        return _usd(amount + _searches_per_million(price, usage.searches), ROUND_HALF_EVEN)
+        units = Units(usage.searches, usage.fetched_pages, usage.sandbox_seconds, usage.images)
+        return _usd(amount + _units_per_million(price, units), ROUND_HALF_EVEN)
 
     def worst_case(
         self,
@@ -76,26 +81,49 @@ class PriceBook:
         *,
         service_tier: str | None = None,
         searches: int = 0,
+        units: Units | None = None,
     ) -> Decimal:
         """The most the request could cost: no prompt token cached, every output token (of
         every candidate: `max_output_tokens` counts them all) billed at the dearer of the
         output and thinking prices, at the factor of the tier asked for, plus the searches
-        it may run."""
-        _require_counts(prompt_tokens, max_output_tokens, searches)
+        it may run and the most of the gateway's own work (`units`) it may need."""
+        units = units or Units()
+        units = Units(searches + units.searches, units.fetched_pages, units.sandbox_seconds,
+                      units.images)
+        _require_counts(prompt_tokens, max_output_tokens, units.searches, units.fetched_pages,
+                        units.images)
         price = self.price_at(model_id, at)
         if price is None:
             return _ZERO
         dearest_output = max(price.output, thinking_price(price))
         amount = (prompt_tokens * price.input + max_output_tokens * dearest_output
                   ) * price.tier_factor(service_tier)
-        return _usd(amount + _searches_per_million(price, searches), ROUND_CEILING)
+        return _usd(amount + _units_per_million(price, units), ROUND_CEILING)
 
 
-def _searches_per_million(price: PriceVersion, searches: int) -> Decimal:
-    """Searches' price in the unit `_usd` divides: USD times a million tokens."""
-    if not searches or price.per_1k_searches is None:
-        return Decimal(0)
-    return searches * price.per_1k_searches * TOKENS_PER_PRICE_UNIT / 1000
+@dataclass(frozen=True, slots=True)
+class Units:
+    """Billable units beyond tokens: the upstream's searches and the gateway's own work."""
+
+    searches: int = 0
+    fetched_pages: int = 0
+    sandbox_seconds: float = 0.0
+    images: int = 0
+
+
+def _units_per_million(price: PriceVersion, units: Units) -> Decimal:
+    """The units' price in the unit `_usd` divides: USD times a million tokens."""
+    amount = Decimal(0)
+    if units.searches and price.per_1k_searches is not None:
+        amount += units.searches * price.per_1k_searches / 1000
+    if units.fetched_pages and price.per_1k_page_fetches is not None:
+        amount += units.fetched_pages * price.per_1k_page_fetches / 1000
+    if units.sandbox_seconds and price.per_sandbox_second is not None:
+        # float → Decimal through its shortest text, so 1.5 s is exactly 1.5
+        amount += Decimal(repr(units.sandbox_seconds)) * price.per_sandbox_second
+    if units.images and price.per_image is not None:
+        amount += units.images * price.per_image
+    return amount * TOKENS_PER_PRICE_UNIT
 
 
 def thinking_price(price: PriceVersion) -> Decimal:

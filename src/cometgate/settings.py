@@ -26,10 +26,13 @@ from cometgate.settings_batches import BatchSettings, batches
 if TYPE_CHECKING:
     from cometgate.settings_files import FileSettings
 
+if TYPE_CHECKING:
+    from cometgate.settings_files import FileSettings
+
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_CANDIDATES = 8
 TOP_LEVEL_KEYS = {"server", "storage", "providers", "models", "data_dir", "routing", "limits",
-                  "batches"}
+                  "grounding", "batches"}
 
 
 class ConfigError(Exception):
@@ -110,6 +113,22 @@ class ConversationSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchBackendSettings:
+    """The web search the gateway runs itself for Google Search grounding on models whose
+    upstreams have none (`grounding.search`): SearXNG, Brave or Tavily. Every search is
+    bounded in time, size and count, and a failed one leaves the answer ungrounded."""
+
+    kind: str  # searxng | brave | tavily
+    base_url: str  # server root, e.g. http://searxng:8080
+    api_key: Secret | None = None  # Brave's and Tavily's; SearXNG takes none
+    timeout_seconds: float = 5.0  # one search, connect to last byte
+    max_queries: int = 3  # searches for one answer
+    max_results: int = 5  # sources kept from one search
+    max_response_bytes: int = 2 * 1024 * 1024  # a larger answer from the backend is a fault
+    max_snippet_chars: int = 600  # of each source's text given to the model
+
+
+@dataclass(frozen=True, slots=True)
 class LocalProviderSettings:
     """A llama.cpp worker process that `cometgate serve` starts, watches and restarts."""
 
@@ -138,6 +157,9 @@ class OpenAIProviderSettings:
     supports_reasoning: bool = False  # honours `reasoning_effort` (thinking models)
     max_tokens_field: str = "max_tokens"  # OpenAI's reasoning models want max_completion_tokens
     strict_schemas: bool = True  # json_schema "strict"; OpenAI's strict mode restricts schemas
+    # The server's models search the web when asked (`web_search_options`): OpenAI's
+    # search models (gpt-4o-search-preview, …).
+    web_search: bool = False
     timeouts: Timeouts = Timeouts()
     kind: str = "openai"
 
@@ -203,6 +225,11 @@ class PriceVersion:
     # USD per 1,000 answers grounded by a web search (Gemini's Google Search grounding is
     # billed per grounded prompt); None: searches cost nothing beyond their tokens.
     per_1k_searches: Decimal | None = None
+    # USD per 1,000 pages fetched for URL context, per second of sandboxed code execution and
+    # per generated image; None: free beyond their tokens.
+    per_1k_page_fetches: Decimal | None = None
+    per_sandbox_second: Decimal | None = None
+    per_image: Decimal | None = None
     # Token prices are multiplied by the factor of the service tier that served the request
     # (OpenAI's "priority", "flex"); a tier not listed, "default" and "auto" count as 1.
     service_tiers: tuple[tuple[str, Decimal], ...] = ()
@@ -220,6 +247,10 @@ class ModelSettings:
     translation: str = "default"
     # Sorted by `effective`, no two alike; empty when the model is not priced (costs 0).
     prices: tuple[PriceVersion, ...] = ()
+    # Google Search grounding: "native" (only upstreams with a search of their own), "emulate"
+    # (the gateway's search backend, always), "off" (refused), or "auto": native where an
+    # upstream has it, else emulated where a backend is configured, else refused.
+    grounding: str = "auto"
 
     @property
     def provider(self) -> str:
@@ -247,6 +278,7 @@ class Settings:
     providers: tuple[ProviderSettings, ...] = ()
     models: tuple[ModelSettings, ...] = ()
     config_path: Path | None = None
+    search: SearchBackendSettings | None = None  # grounding.search; None: no emulated search
 
     def model(self, model_id: str) -> ModelSettings | None:
         return next((m for m in self.models if m.info.id == model_id), None)
@@ -280,6 +312,7 @@ def load_settings(
     COMETGATE_SECRET (shared by replicas) replaces the secret kept in the data directory."""
     from cometgate import settings_files, settings_providers  # parsers need the types above
     from cometgate import settings_sections as sections
+    from cometgate.settings_search import search_backend
 
     env = os.environ if env is None else env
     if config_path is None and env.get("COMETGATE_CONFIG"):
@@ -321,6 +354,7 @@ def load_settings(
         providers=providers,
         models=models,
         config_path=config_path,
+        search=search_backend(sections.section(raw, "grounding").get("search"), env),
     )
 
 

@@ -88,7 +88,8 @@ def _openai(
 ) -> ProviderSettings:
     f = Fields(where, data, _REMOTE_KEYS | {"accepts_top_k", "tokenize_endpoint",
                                             "supports_reasoning", "max_tokens_field",
-                                            "strict_schemas", "responses_api"})
+                                            "strict_schemas", "responses_api",
+                                            "web_search"})
     max_tokens_field = f.get("max_tokens_field", str, "max_tokens")
     if max_tokens_field not in ("max_tokens", "max_completion_tokens"):
         raise ConfigError(f"{where}.max_tokens_field must be max_tokens or max_completion_tokens")
@@ -102,6 +103,7 @@ def _openai(
         supports_reasoning=f.get("supports_reasoning", bool, False),
         max_tokens_field=max_tokens_field,
         strict_schemas=f.get("strict_schemas", bool, True),
+        web_search=f.get("web_search", bool, False),
         timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
     )
 

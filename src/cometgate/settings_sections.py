@@ -189,8 +189,9 @@ _MODEL_KEYS = {
     "provider", "upstream_model", "candidates", "translation", "prices", "display_name",
     "description", "version", "base_model_id", "input_token_limit", "output_token_limit",
     "input_mime_types", "thinking", "temperature", "max_temperature", "top_p", "top_k",
-    "builtin_tools", "default_max_output_tokens", "task",
+    "builtin_tools", "default_max_output_tokens", "task", "grounding",
 }
+GROUNDING_MODES = ("auto", "native", "emulate", "off")
 # What a model is for: Gemini's supportedGenerationMethods, which routes check before a call.
 _METHODS_BY_TASK = {
     "generate": ("generateContent", "countTokens"),
@@ -204,11 +205,16 @@ def model(model_id: str, data: Mapping[str, Any]) -> ModelSettings:
     translation = f.get("translation", str, "default")
     if translation not in TRANSLATION_POLICIES:
         raise ConfigError(f"{where}.translation must be one of {', '.join(TRANSLATION_POLICIES)}")
+    # YAML reads a bare `off` as false.
+    grounding = "off" if data.get("grounding") is False else f.get("grounding", str, "auto")
+    if grounding not in GROUNDING_MODES:
+        raise ConfigError(f"{where}.grounding must be one of {', '.join(GROUNDING_MODES)}")
     return ModelSettings(
         info=_model_info(model_id, where, f),
         candidates=_candidates(model_id, where, f),
         translation=translation,
         prices=_prices(f"{where}.prices", f.data.get("prices")),
+        grounding=grounding,
     )
 
 
@@ -293,7 +299,8 @@ def _prices(where: str, data: Any) -> tuple[PriceVersion, ...]:
 
 def _price_version(where: str, data: Any) -> PriceVersion:
     f = Fields(where, data, {"input", "output", "thinking", "cached_input", "effective",
-                             "per_1k_searches", "service_tiers"})
+                             "per_1k_searches", "per_1k_page_fetches", "per_sandbox_second",
+                             "per_image", "service_tiers"})
     return PriceVersion(
         input=_usd(f, "input") or Decimal(0),
         output=_usd(f, "output") or Decimal(0),
@@ -301,6 +308,9 @@ def _price_version(where: str, data: Any) -> PriceVersion:
         cached_input=_usd(f, "cached_input"),
         effective=_effective(f"{where}.effective", f.data.get("effective")),
         per_1k_searches=_usd(f, "per_1k_searches"),
+        per_1k_page_fetches=_usd(f, "per_1k_page_fetches"),
+        per_sandbox_second=_usd(f, "per_sandbox_second"),
+        per_image=_usd(f, "per_image"),
         service_tiers=_service_tiers(f"{where}.service_tiers", f.data.get("service_tiers")),
     )
 

@@ -226,7 +226,7 @@ async def test_a_grounded_answer_is_recorded_with_its_search(
     seen = orjson.loads(gateway.gemini.requests[0].body)
     assert seen["tools"] == [{"google_search": {}}]
     [record] = await gateway.records()
-    assert (record.prompt_tokens, record.output_tokens) == (8, 6)
+    assert (record.prompt_tokens, record.output_tokens, record.searches) == (8, 6, 1)
     assert record.cost_usd == 8 * INPUT + 6 * OUTPUT + SEARCH
 
 
@@ -238,6 +238,7 @@ async def test_an_answer_the_model_did_not_ground_costs_its_tokens_only(
     answer = await gateway.gemini_call(key, gemini_body(tools=[{"googleSearch": {}}]))
     assert answer.status_code == 200, answer.text
     [record] = await gateway.records()
+    assert record.searches == 0
     assert record.cost_usd == 8 * INPUT + 6 * OUTPUT
 
 

@@ -221,3 +221,17 @@ async def test_a_file_still_processing_cannot_be_used_yet(gateway: Gateway) -> N
     assert answer.json() == {"error": {
         "code": 400, "status": "FAILED_PRECONDITION", "message":
         f"The File {file_id} is not in an ACTIVE state and usage is not allowed."}}
+
+
+async def test_pass_through_alone_never_reads_the_file_whole(
+        gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = await upload(gateway.http, b"%PDF streamed up in pieces", "application/pdf")
+
+    async def refused(key_id: int, file_id: str) -> bytes:
+        raise AssertionError("read whole for a model that only forwards")
+
+    monkeypatch.setattr(gateway.app.state.files, "read_bytes", refused)
+    answer = await gateway.http.post("/v1beta/models/gemini-alias:generateContent",
+                                     json=asking(file["uri"], "application/pdf"))
+    assert answer.status_code == 200, answer.text
+    assert bytes(gateway.fakes.gemini.files["up1"].data) == b"%PDF streamed up in pieces"

@@ -19,7 +19,9 @@ from sqlalchemy import update
 from cometgate.app import create_app
 from cometgate.providers.base import Provider
 from cometgate.settings import Settings, load_settings
+from cometgate.storage.database import open_database
 from cometgate.storage.file_store import FileStore
+from cometgate.storage.keys import KeyRepository
 from cometgate.storage.schema import gemini_files
 from tests.api.conftest import create_key
 from tests.conftest import FAKE_MODELS_YAML
@@ -317,3 +319,38 @@ async def test_an_openai_caller_still_hears_openai_s_404_on_v1_files(
     answer = await client.send(request)
     assert answer.status_code == 404
     assert answer.json()["error"]["message"] == "Invalid URL (GET /v1/files)"
+
+
+async def test_a_key_held_to_other_ips_cannot_use_the_files_api(
+        client: httpx.AsyncClient, settings: Settings) -> None:
+    async with await open_database(settings.database_url) as database:
+        _, key = await KeyRepository(database).create("elsewhere", allowed_ips=["10.0.0.0/8"])
+    for answer in (await client.get("/v1beta/files", headers={"x-goog-api-key": key}),
+                   await client.post("/upload/v1beta/files", headers={
+                       **START, "x-goog-api-key": key,
+                       "X-Goog-Upload-Header-Content-Length": "1",
+                       "X-Goog-Upload-Header-Content-Type": "text/plain"})):
+        assert answer.status_code == 403
+        assert answer.json()["error"]["message"] == (
+            "Requests from IP address 127.0.0.1 are not allowed for this API key.")
+
+
+@pytest.mark.parametrize(("content_type", "body", "message"), [
+    ("application/json", b"{}", "A multipart upload needs a multipart/related body with a "
+     "boundary."),
+    ("multipart/related; boundary=b0", b"--b0\r\n\r\n{}\r\n--b0--", "A multipart upload "
+     "has two parts: the metadata, then the media."),
+    ("multipart/related; boundary=b0", b"--b0\r\nContent-Type: application/json\r\n\r\n"
+     b'{"file": {"sizeBytes": "x"}}\r\n--b0\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b0--',
+     "Invalid value at 'file.size_bytes' (TYPE_INT64), \"x\""),
+    ("multipart/related; boundary=b0", b"--b0\r\nContent-Type: application/json\r\n\r\n"
+     b"{}\r\n--b0\r\nno blank line\r\n--b0--", "A part of the multipart body has no blank "
+     "line after its headers."),
+])
+async def test_a_bad_multipart_body_is_refused(
+        client: httpx.AsyncClient, content_type: str, body: bytes, message: str) -> None:
+    answer = await client.post("/upload/v1beta/files?uploadType=multipart", content=body,
+                               headers={"content-type": content_type})
+    assert answer.status_code == 400
+    assert answer.json() == {"error": {"code": 400, "message": message,
+                                       "status": "INVALID_ARGUMENT"}}

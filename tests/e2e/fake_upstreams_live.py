@@ -31,6 +31,7 @@ import pytest
 
 from tests.contract.conftest import KINDS, UPSTREAM_MODEL, Fakes, provider_url, running_fakes
 from tests.contract.scenarios import received, script_calls
+from tests.contract.upstreams import served
 from tests.e2e.conftest import LiveGateway, run_cli, start_gateway
 from tests.fakes import gemini_upstream as gemini
 
@@ -41,8 +42,12 @@ class FakesThread:
     """The fakes on their own event loop, so that blocking SDK calls in the test can reach
     them. Scripts are plain list appends, safe from the test thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra_apps: Any) -> None:
+        """`extra_apps`: more fake servers on loopback ports (a search backend, …); their
+        base URLs are `extra_urls`, in order."""
         self.fakes: Fakes | None = None
+        self._extra_apps = extra_apps
+        self.extra_urls: list[str] = []
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -50,8 +55,8 @@ class FakesThread:
 
     async def _main(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        async with running_fakes() as fakes:
-            self.fakes = fakes
+        async with running_fakes() as fakes, served(*self._extra_apps) as urls:
+            self.fakes, self.extra_urls = fakes, urls
             self._ready.set()
             await self._stop.wait()
 

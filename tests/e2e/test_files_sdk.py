@@ -52,6 +52,12 @@ def live(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) 
         yield Live(running.gateway, running.fakes, [])
 
 
+@pytest.fixture(autouse=True)
+def clean_scripts(live: Live) -> None:
+    for fake in (live.fakes.openai, live.fakes.anthropic, live.fakes.gemini):
+        fake.replies.clear()
+
+
 def text_file(live: Live, text: str, name: str = "notes.txt") -> types.File:
     return live.client().files.upload(file=io.BytesIO(text.encode()), config=types.UploadFileConfig(
         mime_type="text/plain", display_name=name))
@@ -134,7 +140,6 @@ def test_a_translated_upstream_receives_the_file_s_text(live: Live, kind: str) -
 
 def test_gemini_pass_through_receives_its_own_copy(live: Live) -> None:
     file = text_file(live, "Copied upstream once.")
-    script_text("gemini", live.fakes, "Seen.")
     client = live.client()
     for _ in range(2):
         script_text("gemini", live.fakes, "Seen.")

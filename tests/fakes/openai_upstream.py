@@ -52,6 +52,9 @@ class Reply:
     firehose: bool = False  # content chunks as fast as the client reads, 20 s at most
     raw_body: bytes | None = None  # a 200 answer with exactly these bytes (stream or not)
     hold: asyncio.Event | None = None  # a slow upstream: a chat answer waits until it is set
+    # Asked with `web_search_options`, each sentence of `text` cites the page found, as a
+    # `url_citation` annotation (streamed: in one delta after the content).
+    searches: bool = True
     echo: bool = False  # a chat answer says "You said: " and the last message's text
 
 
@@ -81,6 +84,7 @@ def _last_text(body: dict[str, Any]) -> str:
 class FakeOpenAIUpstream:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.searched: list[dict[str, Any]] = []  # each web_search_options received, in order
         self.paths: list[str] = []  # each request's path, in the order of `requests`
         self.replies: list[Reply] = []
         self.default = Reply()
@@ -128,6 +132,8 @@ class FakeOpenAIUpstream:
         self.requests.append(body)
         self.paths.append(request.url.path)
         reply = self.next_reply()
+        if isinstance(body.get("web_search_options"), dict):
+            self.searched.append(body["web_search_options"])
         if reply.hold is not None:
             await reply.hold.wait()
         if reply.status != 200:
@@ -145,6 +151,8 @@ class FakeOpenAIUpstream:
     def _completion(self, ident: str, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         text = f"You said: {_last_text(body)}" if reply.echo else reply.text
         message: dict[str, Any] = {"role": "assistant", "content": text}
+        if _searching(body, reply):
+            message["annotations"] = url_citations(text or "")
         if reply.tool_calls:
             message["tool_calls"] = [
                 {"id": f"call_{i}", "type": "function",
@@ -195,6 +203,9 @@ class FakeOpenAIUpstream:
                 return
         if reply.truncate:
             return
+        if _searching(body, reply):
+            yield frame([{"index": 0, "delta": {"annotations": url_citations(reply.text or "")},
+                          "finish_reason": None}])
         for i, call in enumerate(reply.tool_calls or []):
             arguments = orjson.dumps(call["arguments"]).decode()
             half = len(arguments) // 2  # argument fragments across chunks, as OpenAI sends them
@@ -211,6 +222,27 @@ class FakeOpenAIUpstream:
                                    "completion_tokens": reply.completion_tokens,
                                    "total_tokens": reply.prompt_tokens + reply.completion_tokens})
         yield b"data: [DONE]\n\n"
+
+
+SEARCH_PAGE = "https://example.com/openai-page"
+SEARCH_TITLE = "A page the search found"
+
+
+def _searching(body: dict[str, Any], reply: Reply) -> bool:
+    return reply.searches and isinstance(body.get("web_search_options"), dict)
+
+
+def url_citations(text: str) -> list[dict[str, Any]]:
+    """One url_citation per sentence of `text` (offsets in characters, end exclusive), in
+    OpenAI's Chat Completions shape."""
+    found: list[dict[str, Any]] = []
+    start = 0
+    for sentence in text.split(". "):
+        end = start + len(sentence) + (1 if start + len(sentence) < len(text) else 0)
+        found.append({"type": "url_citation", "url_citation": {
+            "start_index": start, "end_index": end, "url": SEARCH_PAGE, "title": SEARCH_TITLE}})
+        start = end + 1
+    return found
 
 
 def _served_tier(body: dict[str, Any]) -> dict[str, str]:

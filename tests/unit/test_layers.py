@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "storage": {"errors", "limits"},
     "limits": {"errors"},
     "routing": {"canonical", "errors", "providers", "settings"},
+    "grounding": {"canonical", "errors", "settings"},
 }
 NOBODY_IMPORTS = {"api", "app", "cli", "server"}
 

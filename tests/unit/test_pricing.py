@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cometgate.canonical import ModelInfo, Usage
-from cometgate.pricing import PriceBook
+from cometgate.pricing import PriceBook, Units
 from cometgate.settings import (
     CandidateSettings,
     ConfigError,
@@ -256,3 +256,43 @@ def test_prices_beyond_tokens_from_the_config() -> None:
     assert version.per_1k_searches == _d("35.5")
     assert version.service_tiers == (("priority", _d("1.8")), ("flex", _d("0.5")))
     assert (version.tier_factor("priority"), version.tier_factor(None)) == (_d("1.8"), 1)
+
+
+# The gateway's own work: 2 USD per 1,000 fetched pages, 0.0001 per sandbox second, 0.04 per
+# image; the service tier's factor applies to tokens only.
+WORK = PriceBook([_model("worker", (PriceVersion(
+    input=_d("1"), output=_d("4"), per_1k_page_fetches=_d("2"), per_sandbox_second=_d("0.0001"),
+    per_image=_d("0.04"), service_tiers=(("priority", _d("2")),)),))])
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        (Usage(0, 0, fetched_pages=3), "0.006"),
+        (Usage(0, 0, sandbox_seconds=1.5), "0.00015"),
+        (Usage(0, 0, images=2), "0.08"),
+        (Usage(1000, 100, images=1, service_tier="priority"), "0.0428"),  # 2*0.0014 + 0.04
+    ],
+)
+def test_the_gateways_own_work_is_priced(usage: Usage, expected: str) -> None:
+    assert WORK.cost("worker", usage, JAN) == Decimal(expected)
+    # Without those prices the same work costs nothing beyond its tokens.
+    assert EXTRAS.cost("grounded", Usage(0, 0, fetched_pages=3, sandbox_seconds=2, images=4),
+                       JAN) == 0
+
+
+def test_the_worst_case_reserves_the_gateways_own_work() -> None:
+    plain = WORK.worst_case("worker", 1000, 100, JAN)
+    work = Units(fetched_pages=20, sandbox_seconds=30.0, images=4)
+    assert WORK.worst_case("worker", 1000, 100, JAN, units=work) == plain + _d("0.203")
+    with pytest.raises(ValueError, match="negative"):
+        WORK.worst_case("worker", 1, 1, JAN, units=Units(images=-1))
+    with pytest.raises(ValueError, match="negative"):
+        WORK.cost("worker", Usage(0, 0, sandbox_seconds=-1.0), JAN)
+
+
+def test_prices_of_the_gateways_work_from_the_config() -> None:
+    (version,) = _parsed("{input: 1, output: 2, per_1k_page_fetches: 2, "
+                         "per_sandbox_second: 0.0001, per_image: 0.04}")
+    assert (version.per_1k_page_fetches, version.per_sandbox_second, version.per_image) == (
+        _d("2"), _d("0.0001"), _d("0.04"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -23,7 +23,7 @@ import orjson
 
 from cometgate.api.file_objects import file_not_found
 from cometgate.canonical import BlobPart, FileRefPart, GenerateRequest, Part, TextPart
-from cometgate.errors import InvalidRequest
+from cometgate.errors import FailedPrecondition, InvalidRequest
 from cometgate.providers.base import RawCall, Target, UploadsFiles
 from cometgate.storage.file_store import ACTIVE, FileMissing, FileStore, StoredFile
 
@@ -34,17 +34,15 @@ _URL_PATH = re.compile(r"/(?:v1beta|v1)/files/([a-z0-9-]{1,40})")
 _COPY_MARGIN = timedelta(minutes=5)
 
 
-class FailedPrecondition(InvalidRequest):
-    status = "FAILED_PRECONDITION"
-
-
 @dataclass(frozen=True, slots=True)
 class FileLinker:
     store: FileStore
     max_inline_bytes: int
 
-    async def bind(self, key_id: int, body: bytes, base_url: str) -> BoundFiles | None:
-        """The gateway files `body` refers to, checked; None when it refers to none."""
+    async def bind(self, key_id: int, body: bytes, base_url: str, *,
+                   inline: Callable[[], bool]) -> BoundFiles | None:
+        """The gateway files `body` refers to, checked; None when it refers to none. Their
+        bytes are read only if `inline()` (some upstream of the model translates)."""
         if b"fileUri" not in body and b"file_uri" not in body:
             return None  # the hot path parses nothing
         try:
@@ -59,7 +57,7 @@ class FileLinker:
         files = {uri: await self._usable(key_id, file_id) for uri, file_id in ids.items()}
         unique = {file.id: file for file in files.values()}
         data: dict[str, bytes] = {}
-        if sum(file.size_bytes for file in unique.values()) <= self.max_inline_bytes:
+        if inline() and sum(f.size_bytes for f in unique.values()) <= self.max_inline_bytes:
             data = {file_id: await self.store.read_bytes(key_id, file_id) for file_id in unique}
         return BoundFiles(self.store, key_id, files, data, self.max_inline_bytes)
 

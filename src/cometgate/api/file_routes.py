@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -21,12 +21,21 @@ from starlette.routing import BaseRoute, Route
 from cometgate.api import upload_protocol as protocol
 from cometgate.api.body import read_body
 from cometgate.api.caller_dialect import sniffed_dialect
-from cometgate.api.entrance import Entrance
+from cometgate.api.entrance import Entrance, client_ip
 from cometgate.api.error_handlers import render
 from cometgate.api.file_objects import file_resource, refusal
 from cometgate.errors import GatewayError, InvalidRequest, NotFound
-from cometgate.storage.file_store import FileStore, FileStoreError, StoredFile, UploadFinished
-from cometgate.storage.file_store.records import ACTIVE, OffsetMismatch
+from cometgate.metering import check_origin
+from cometgate.storage.file_store import (
+    ACTIVE,
+    UPLOADING,
+    FileStore,
+    FileStoreError,
+    OffsetMismatch,
+    StoredFile,
+    UploadFinished,
+)
+from cometgate.storage.keys import KeyRecord
 
 JSON_TYPE = "application/json; charset=UTF-8"
 # One upload request holds at most this much in memory; the SDKs send 8 MiB pieces.
@@ -52,13 +61,19 @@ class FilesApi:
             Route(f"/download/{version}/files/{{name}}", self.download, methods=["GET"]),
         )]
 
+    async def _caller(self, request: Request) -> KeyRecord:
+        """The key, held to its allowed IPs as on the model routes."""
+        key = await self.entrance.caller(request)
+        check_origin(key, client_ip(request), datetime.now(UTC))
+        return key
+
     # -- upload ------------------------------------------------------------------------------
 
     async def upload(self, request: Request) -> Response:
         upload_id = request.query_params.get("upload_id")
         if upload_id is not None:
             return await self._upload_step(request, upload_id)
-        key = await self.entrance.caller(request)
+        key = await self._caller(request)
         protocol_name = request.headers.get("x-goog-upload-protocol", "").strip().lower()
         if (request.query_params.get("uploadType") == "multipart"
                 or protocol_name == "multipart"):
@@ -107,7 +122,7 @@ class FilesApi:
         file = await self.store.upload(upload_id)
         if "upload" in words:
             at = protocol.offset(request.headers.get("x-goog-upload-offset"))
-            if file.state != "UPLOADING":
+            if file.state != UPLOADING:
                 raise UploadFinished(file)
             if at != file.received_bytes:
                 raise OffsetMismatch(file.received_bytes, at)
@@ -166,7 +181,7 @@ class FilesApi:
     # -- files -------------------------------------------------------------------------------
 
     async def list_files(self, request: Request) -> Response:
-        key = await self.entrance.caller(request)
+        key = await self._caller(request)
         size = _page_size(request.query_params.get("pageSize"))
         after = _page_anchor(request.query_params.get("pageToken"))
         page = await self.store.page(key.id, size, after)
@@ -178,7 +193,7 @@ class FilesApi:
         return Response(orjson.dumps(body), media_type=JSON_TYPE)
 
     async def file(self, request: Request) -> Response:
-        key = await self.entrance.caller(request)
+        key = await self._caller(request)
         file_id, _, method = request.path_params["name"].partition(":")
         try:
             if method == "download" and request.method == "GET":
@@ -195,7 +210,7 @@ class FilesApi:
                         media_type=JSON_TYPE)
 
     async def download(self, request: Request) -> Response:
-        key = await self.entrance.caller(request)
+        key = await self._caller(request)
         file_id, _, method = request.path_params["name"].partition(":")
         if method != "download":
             raise NotFound(f"Method not found: {request.method} {request.url.path}")

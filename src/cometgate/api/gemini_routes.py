@@ -97,8 +97,9 @@ class GeminiApi:
         body = await entrance.body(request)
         if self.files is not None and method != "embedContent":
             # Before admission: a file the key may not read is refused, and not recorded.
-            request.state.files = await self.files.bind(key.id, body,
-                                                        str(request.base_url))
+            request.state.files = await self.files.bind(
+                key.id, body, str(request.base_url),
+                inline=lambda: entrance.gateway.translates_for(name, "gemini"))
         if handler is None:  # countTokens: access rules apply; it is not metered
             entrance.check_access(request, key, info)
             return await self.count_tokens(request, key, name, body)

@@ -5,7 +5,7 @@ translates to and from these, so nothing a dialect cannot say leaks into another
 """
 
 from cometgate.canonical.embeddings import EmbedInput, EmbedRequest, EmbedResponse
-from cometgate.canonical.grounding import Citation, Grounding
+from cometgate.canonical.grounding import Citation, Grounding, Page
 from cometgate.canonical.messages import (
     JSON,
     BlobPart,
@@ -64,6 +64,7 @@ __all__ = [
     "Message",
     "ModelInfo",
     "OutputFormat",
+    "Page",
     "Part",
     "PartDelta",
     "ReasoningPart",

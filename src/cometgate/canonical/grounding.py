@@ -17,9 +17,21 @@ class Citation:
     end: int  # exclusive
     url: str
     title: str = ""
+    # How sure the gateway is that the span rests on the page (0..1); None when the upstream's
+    # model cited the page itself and gave no score.
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    url: str
+    title: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Grounding:
     queries: tuple[str, ...] = ()  # the searches run, in order
     citations: tuple[Citation, ...] = ()
+    # The pages the model was given, cited or not, in the order it saw them; empty where the
+    # upstream reports only the pages its answer cites.
+    pages: tuple[Page, ...] = ()

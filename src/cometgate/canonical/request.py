@@ -33,10 +33,14 @@ class FunctionTool:
 @dataclass(frozen=True, slots=True)
 class WebSearchTool:
     """A web search the upstream runs for the model (a built-in tool: the caller never sees a
-    call to answer). Only upstreams with a search of their own can carry it; the others refuse
-    the request. `max_uses` bounds the searches of one answer where the upstream allows."""
+    call to answer). Upstreams with a search of their own carry it; for the others the gateway
+    runs the search itself where an operator configured a search backend (`grounding`), and
+    refuses the request otherwise. `max_uses` bounds the searches of one answer where the
+    upstream allows. `path`: where the caller asked for it, in its own dialect's spelling
+    ("tools[0].googleSearch"), for a refusal or a report that names the caller's field."""
 
     max_uses: int | None = None
+    path: str = ""
 
 
 @dataclass(frozen=True, slots=True)

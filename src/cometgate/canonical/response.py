@@ -29,6 +29,12 @@ class Usage:
     # (OpenAI's `service_tier`; None when not reported).
     searches: int = 0
     service_tier: str | None = None
+    # Work the gateway itself did for the answer, on the caller's behalf: pages fetched for URL
+    # context, seconds of sandboxed code execution, images generated. Counted and priced like
+    # the upstream's own billable units.
+    fetched_pages: int = 0
+    sandbox_seconds: float = 0.0
+    images: int = 0
 
     @property
     def total_tokens(self) -> int:

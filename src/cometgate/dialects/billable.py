@@ -36,6 +36,11 @@ class Billable:
     candidates: int = 1
     search: bool = False  # a search-grounding tool is offered to the model
     service_tier: str | None = None  # as asked for; None: the upstream's default
+    # The most of the gateway's own work the request may need (URL-context pages to fetch,
+    # sandbox seconds, images to generate), so the reservation covers it.
+    page_fetches: int = 0
+    sandbox_seconds: float = 0.0
+    images: int = 0
     fields: tuple[BillableField, ...] = ()
 
 

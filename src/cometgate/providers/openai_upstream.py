@@ -10,6 +10,7 @@ from contextlib import aclosing
 import httpx
 
 from cometgate.canonical import EmbedRequest, EmbedResponse
+from cometgate.dialects.openai.codec import OpenAICodec
 from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.dialects.openai.passthrough import (
     ForwardedEvents,
@@ -27,6 +28,10 @@ from cometgate.providers.timeouts import Timeouts
 
 class OpenAIUpstream(HttpProvider):
     dialect = "openai"
+
+    def searches_web(self) -> bool:
+        """OpenAI's search models (`web_search: true`): dialects.openai.web_search."""
+        return isinstance(self._codec, OpenAICodec) and self._codec.options.web_search
 
     async def embed(self, request: EmbedRequest, target: Target) -> EmbedResponse:
         embedder = OpenAIEmbedder(self._base_url, self._api_key, self._transport.timeouts,

@@ -67,4 +67,5 @@ def openai_options(spec: OpenAIProviderSettings) -> OpenAIOptions:
             else "max_tokens"
         ),
         strict_schemas=spec.strict_schemas,
+        web_search=spec.web_search,
     )

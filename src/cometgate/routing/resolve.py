@@ -14,6 +14,7 @@ class ModelRoute:
     info: ModelInfo
     candidates: tuple[Candidate, ...]
     translation: str = "default"  # default | strict | lenient (see settings.ModelSettings)
+    grounding: str = "auto"  # auto | native | emulate | off (see settings.ModelSettings)
 
 
 def model_id(name: str) -> str:

@@ -219,6 +219,13 @@ def _create_batches(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE usage_records ADD COLUMN batch_id VARCHAR(40)")
 
 
+def _add_usage_billable_units(conn: Connection) -> None:
+    for name, sql_type in (("searches", "INTEGER"), ("fetched_pages", "INTEGER"),
+                           ("sandbox_seconds", "FLOAT"), ("images", "INTEGER")):
+        conn.exec_driver_sql(
+            f"ALTER TABLE usage_records ADD COLUMN {name} {sql_type} NOT NULL DEFAULT 0")
+
+
 def _create_gemini_files(conn: Connection) -> None:
     snapshot = MetaData()
     Table(
@@ -266,6 +273,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0004_create_usage_records", _create_usage_records),
     Migration("0005_key_allowed_passthrough_fields", _add_key_allowed_passthrough),
     Migration("0006_stored_conversations", _create_stored_conversations),
+    Migration("0007_usage_billable_units", _add_usage_billable_units),
     Migration("0008_gemini_files", _create_gemini_files),
     Migration("0010_batches", _create_batches),
 )

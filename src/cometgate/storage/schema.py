@@ -127,6 +127,10 @@ usage_records = Table(
     Column("latency_ms", Float(), nullable=False),
     Column("ttfb_ms", Float(), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("searches", Integer, nullable=False, server_default="0"),
+    Column("fetched_pages", Integer, nullable=False, server_default="0"),
+    Column("sandbox_seconds", Float(), nullable=False, server_default="0"),
+    Column("images", Integer, nullable=False, server_default="0"),
     Column("batch_id", String(40), nullable=True),  # the batch it ran in; NULL: a live call
     Index("ix_usage_records_key_created", "key_id", "created_at"),
     Index("ix_usage_records_model_created", "model", "created_at"),

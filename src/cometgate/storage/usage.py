@@ -69,6 +69,12 @@ class UsageRecord:
     latency_ms: float
     ttfb_ms: float | None
     created_at: datetime  # timezone-aware
+    # Billable units beyond tokens (canonical `Usage`): the upstream's searches and the
+    # gateway's own work for the answer.
+    searches: int = 0
+    fetched_pages: int = 0
+    sandbox_seconds: float = 0.0
+    images: int = 0
     batch_id: str | None = None  # the Gemini batch it ran in; None for a live call
 
     def __post_init__(self) -> None:
@@ -81,6 +87,8 @@ class UsageRecord:
         if min(self.prompt_tokens, self.output_tokens, self.thoughts_tokens,
                self.cached_tokens) < 0:
             raise ValueError("token counts must not be negative")
+        if min(self.searches, self.fetched_pages, self.sandbox_seconds, self.images) < 0:
+            raise ValueError("billable unit counts must not be negative")
         if not self.cost_usd.is_finite() or self.cost_usd < 0:
             raise ValueError(f"cost_usd must be a non-negative amount, got {self.cost_usd}")
         if self.latency_ms < 0 or (self.ttfb_ms is not None and self.ttfb_ms < 0):

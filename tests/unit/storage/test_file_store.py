@@ -199,3 +199,9 @@ async def test_the_sweep_removes_expired_files(store: FileStore, clock: Clock) -
     assert await sweep.sweep_once() == 0
     clock.now = T0 + timedelta(hours=49)
     assert await sweep.sweep_once() == 1
+
+
+async def test_two_starts_cannot_share_the_room_of_one(store: FileStore) -> None:
+    results = await asyncio.gather(*(store.begin_upload(1, "", "text/plain", 900)
+                                     for _ in range(2)), return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["KeyStorageFull", "StoredFile"]

@@ -194,7 +194,8 @@ def test_max_batch_must_be_positive(sqlite_database: Database) -> None:
 async def test_records_read_back_as_written(database: Database, writer: UsageWriter) -> None:
     original = usage_record("exact", stream=True, failure_class="transient", status=503,
                             provider=None, upstream_model=None, ttfb_ms=None,
-                            cost_usd=Decimal("1234.000000001"))
+                            cost_usd=Decimal("1234.000000001"), searches=2, fetched_pages=3,
+                            sandbox_seconds=1.25, images=4)
     await writer.record(original)
     columns = [usage_records.c[name] for name in original.as_row()]
     async with database.engine.connect() as conn:
@@ -211,6 +212,8 @@ async def test_records_read_back_as_written(database: Database, writer: UsageWri
         ({"dialect": "d" * 17}, "dialect is longer"),
         ({"prompt_tokens": -1}, "negative"),
         ({"cached_tokens": -5}, "negative"),
+        ({"images": -1}, "billable unit"),
+        ({"sandbox_seconds": -0.5}, "billable unit"),
         ({"cost_usd": Decimal("-0.1")}, "cost_usd"),
         ({"cost_usd": Decimal("NaN")}, "cost_usd"),
         ({"latency_ms": -1.0}, "latency"),

@@ -17,13 +17,13 @@ from typing import Any
 from cometgate.canonical import Citation, GenerateRequest, Grounding
 
 TOOL_TYPE = "web_search_20250305"
-_DEFAULT_USES = 5
+DEFAULT_USES = 5
 
 
 def search_tool(request: GenerateRequest) -> dict[str, Any] | None:
     if request.web_search is None:
         return None
-    uses = request.web_search.max_uses or _DEFAULT_USES
+    uses = request.web_search.max_uses or DEFAULT_USES
     return {"type": TOOL_TYPE, "name": "web_search", "max_uses": uses}
 
 

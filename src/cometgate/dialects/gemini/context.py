@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cometgate.canonical import Untranslated
+from cometgate.canonical import Untranslated, WebSearchTool
 from cometgate.dialects.gemini.violations import Violations
 
 
@@ -24,6 +24,7 @@ class DecodeContext:
         self.untranslated: list[Untranslated] = []
         self.raw: dict[str, Any] = {}  # camelCase path → the field's canonical Gemini JSON
         self.builtin_tools: list[Any] = []
+        self.web_search: WebSearchTool | None = None  # googleSearch or googleSearchRetrieval
 
     def violation(self, snake_path: str, text: str) -> None:
         self.violations.add(self._snake_prefix + snake_path, text)
@@ -37,3 +38,8 @@ class DecodeContext:
         path = self._camel_prefix + camel_path
         self.untranslated.append(Untranslated(path=path, reason=reason, droppable=droppable))
         self.raw[path] = raw
+
+    def kept_field(self, camel_path: str, raw: Any) -> None:
+        """A field with a canonical meaning whose Gemini JSON a Gemini upstream still gets as
+        the caller wrote it (it also marks where it stood among the caller's tools)."""
+        self.raw[self._camel_prefix + camel_path] = raw

@@ -116,6 +116,7 @@ def _translate(normalised: Normalised, model: str, ctx: DecodeContext) -> Genera
         thinking=thinking,
         extensions=_extensions(ctx),
         untranslated=tuple(ctx.untranslated),
+        web_search=ctx.web_search,
     )
 
 

@@ -59,3 +59,25 @@ def _media(refusal: MediaUnsupported) -> InvalidRequest:
         violations={f"{where}.mime_type":
                     f"{refusal.mime_type} is not supported by models/{refusal.model}"},
     )
+
+
+def search_refusal(model: str, path: str, mode: str, able: list[str]) -> InvalidRequest:
+    """Google Search grounding no upstream of the model runs and the gateway does not run for
+    it: the caller hears why, and what would serve it (a model that has it, or for the
+    operator, a search backend)."""
+    where = path or "tools"
+    if mode == "off":
+        reason = "Google Search grounding is turned off for this model (grounding: off)"
+    elif mode == "native":
+        reason = ("Google Search grounding is set to run only in the model's upstream "
+                  "(grounding: native), and none of its upstreams runs a web search")
+    else:
+        reason = ("none of its upstreams runs a web search and this gateway has no search "
+                  "backend; an operator can configure one: grounding: {search: {kind: "
+                  "searxng, base_url: http://searxng:8080}} (or kind brave or tavily, with "
+                  "api_key: env:NAME)")
+    others = [name for name in able if name != model]
+    hint = f" Models that have it here: {', '.join(others)}." if others else ""
+    return InvalidRequest(f"{where} is not supported by models/{model}: {reason}.{hint}",
+                          violations={where: "Google Search grounding is not available on "
+                                      "this model"})

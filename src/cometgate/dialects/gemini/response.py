@@ -35,6 +35,7 @@ from cometgate.canonical import (
     Usage,
 )
 from cometgate.dialects.gemini.call_thinking import CallThinking
+from cometgate.dialects.gemini.grounding_metadata import grounding_metadata
 
 FINISH_REASONS = {
     FinishReason.STOP: "STOP",
@@ -130,6 +131,9 @@ def encode_candidate(candidate: Candidate) -> dict[str, Any]:
         out["finishReason"] = FINISH_REASONS[candidate.finish_reason]
     if candidate.logprobs:
         out.update(encode_logprobs(candidate.logprobs))
+    if candidate.grounding is not None:
+        answer = "".join(p.text for p in candidate.parts if isinstance(p, TextPart))
+        out["groundingMetadata"] = grounding_metadata(candidate.grounding, answer)
     out["index"] = candidate.index
     return out
 

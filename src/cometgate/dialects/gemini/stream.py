@@ -17,14 +17,17 @@ import orjson
 from cometgate.canonical import (
     CandidateFinished,
     FinishReason,
+    Grounding,
     PartDelta,
     StreamEvent,
     StreamStarted,
+    TextPart,
     Usage,
     UsageReported,
 )
 from cometgate.dialects.gemini.call_thinking import CallThinking
 from cometgate.dialects.gemini.errors import encode_stream_error
+from cometgate.dialects.gemini.grounding_metadata import grounding_metadata
 from cometgate.dialects.gemini.response import (
     FINISH_REASONS,
     create_time,
@@ -47,6 +50,9 @@ class ChunkAssembler:
         self._usage_sent = True
         self._held: dict[int, FinishReason] = {}
         self._call_thinking = CallThinking()
+        # Grounding offsets point into a candidate's whole text, known only at its end.
+        self._texts: dict[int, list[str]] = {}
+        self._grounding: dict[int, Grounding] = {}
 
     def feed(self, event: StreamEvent) -> list[dict[str, Any]]:
         match event:
@@ -58,14 +64,18 @@ class ChunkAssembler:
                 }
                 return []
             case PartDelta(part=part, index=index, logprobs=logprobs):
+                if isinstance(part, TextPart):
+                    self._texts.setdefault(index, []).append(part.text)
                 part = self._call_thinking.part(part, index)
                 content = {"parts": [encode_part(part)], "role": "model"}
                 candidate: dict[str, Any] = {"content": content}
                 if logprobs:
                     candidate.update(encode_logprobs(logprobs))
                 return [self._chunk([{**candidate, "index": index}])]
-            case CandidateFinished(reason=reason, index=index):
+            case CandidateFinished(reason=reason, index=index, grounding=grounding):
                 self._held[index] = reason
+                if grounding is not None:
+                    self._grounding[index] = grounding
                 return self._release() if self._usage is not None else []
             case UsageReported(usage=usage):
                 self._usage, self._usage_sent = usage, False
@@ -82,12 +92,20 @@ class ChunkAssembler:
     def _release(self) -> list[dict[str, Any]]:
         if not self._held:
             return []
-        candidates = [
-            {"content": {"role": "model"}, "finishReason": FINISH_REASONS[reason], "index": i}
-            for i, reason in sorted(self._held.items())
-        ]
+        candidates = [self._finished(i, reason) for i, reason in sorted(self._held.items())]
         self._held.clear()
         return [self._chunk(candidates)]
+
+    def _finished(self, index: int, reason: FinishReason) -> dict[str, Any]:
+        """A candidate's last piece: its finish reason and, as Google sends it with the
+        finish, the grounding metadata of the whole candidate."""
+        out: dict[str, Any] = {"content": {"role": "model"}, "finishReason": FINISH_REASONS[reason]}
+        grounding = self._grounding.pop(index, None)
+        if grounding is not None:
+            text = "".join(self._texts.get(index, ()))
+            out["groundingMetadata"] = grounding_metadata(grounding, text)
+        out["index"] = index
+        return out
 
     def _chunk(self, candidates: list[dict[str, Any]] | None) -> dict[str, Any]:
         chunk: dict[str, Any] = {"candidates": candidates} if candidates else {}

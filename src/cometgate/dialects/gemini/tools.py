@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cometgate.canonical import FunctionTool, ToolChoice, ToolMode
+from cometgate.canonical import FunctionTool, ToolChoice, ToolMode, WebSearchTool
 from cometgate.dialects.gemini.context import DecodeContext
 from cometgate.dialects.gemini.openapi_schema import to_json_schema
 from cometgate.dialects.gemini.protojson import Normalised, to_json
@@ -33,6 +33,8 @@ _BUILTIN_REASONS = {
     "computerUse": "computer use is only available on Gemini models",
     "mcpServers": "remote MCP servers are only available on Gemini models",
 }
+# Built-in tools that ask for a web search (canonical `WebSearchTool`).
+_SEARCH_TOOLS = frozenset({"googleSearch", "googleSearchRetrieval"})
 _MODES = {
     "MODE_UNSPECIFIED": ToolMode.AUTO,
     "AUTO": ToolMode.AUTO,
@@ -72,10 +74,22 @@ def _record_builtin_tools(tool: Normalised, index: int, ctx: DecodeContext) -> N
     rendered = to_json(_TOOL, tool, only=_BUILTIN_REASONS)
     for camel, reason in _BUILTIN_REASONS.items():
         if camel in rendered:
-            ctx.untranslated_field(
-                f"tools[{index}].{camel}", reason, rendered[camel], droppable=False
-            )
+            if camel in _SEARCH_TOOLS:
+                _record_search(f"tools[{index}].{camel}", rendered[camel], ctx)
+            else:
+                ctx.untranslated_field(
+                    f"tools[{index}].{camel}", reason, rendered[camel], droppable=False
+                )
             ctx.builtin_tools.append({camel: rendered[camel]})
+
+
+def _record_search(path: str, raw: Any, ctx: DecodeContext) -> None:
+    """Google Search grounding has a canonical meaning (a web search for the model), so any
+    upstream with a search, or the gateway's own, can serve it; the legacy retrieval tool
+    means the same. The Gemini JSON still rides in the extensions for a Gemini upstream."""
+    ctx.kept_field(path, raw)
+    if ctx.web_search is None:
+        ctx.web_search = WebSearchTool(path=path)
 
 
 def _decode_declaration(declaration: Normalised, path: str, ctx: DecodeContext) -> FunctionTool:

@@ -158,8 +158,9 @@ def _tools(request: GenerateRequest, extras: GeminiExtras,
     if declarations:
         tools.append({"functionDeclarations": declarations})
     tools.extend(extras.builtin_tools)
-    if request.web_search is not None and not any("googleSearch" in tool
-                                                  for tool in extras.builtin_tools):
+    if request.web_search is not None and not any(
+            "googleSearch" in tool or "googleSearchRetrieval" in tool
+            for tool in extras.builtin_tools):
         # Google Search grounding; it takes no bound on the searches (max_uses).
         tools.append({"googleSearch": {}})
     return tools

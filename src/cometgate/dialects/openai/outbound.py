@@ -23,6 +23,7 @@ from cometgate.canonical.thinking_levels import THINKING_LEVELS
 from cometgate.dialects.openai.history import encode_history
 from cometgate.dialects.openai.reasoning_effort import EFFORT_BY_LEVEL
 from cometgate.dialects.openai.stream import decode_stream
+from cometgate.dialects.openai.web_search import search_options
 from cometgate.dialects.openai.wire import classify_error, decode_response
 from cometgate.dialects.outbound import Encoded
 from cometgate.errors import InvalidRequest
@@ -51,6 +52,7 @@ class OpenAIOptions:
     # OpenAI's strict mode demands additionalProperties=false and every property required;
     # a caller's Gemini schema often has neither, so strictness is a per-upstream choice.
     strict_schemas: bool = True
+    web_search: bool = False  # the models search the web when asked (`web_search_options`)
 
 
 def encode_request(
@@ -72,6 +74,7 @@ def encode_request(
     body["messages"] = history.messages
     dropped.extend(history.dropped)
     body.update(_tools(request))
+    body.update(search_options(request))  # sent only to upstreams that search (pipeline)
     body.update(_params(request.params, opts, dropped))
     if request.output is not None:
         body["response_format"] = _response_format(request.output, opts)

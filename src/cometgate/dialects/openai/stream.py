@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
 from cometgate.canonical import (
     CandidateFinished,
+    Citation,
     FinishReason,
     GenerateRequest,
     PartDelta,
@@ -36,6 +37,7 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
+from cometgate.dialects.openai.web_search import grounding_of, searches, url_citations
 from cometgate.dialects.openai.wire import (
     answer_usage,
     classify_stream_error,
@@ -144,6 +146,7 @@ class _Choice:
     unquoter: EnumUnquoter | None = None
     finished: bool = False
     logprobs: list[TokenLogprob] = field(default_factory=list)  # not yet on any PartDelta
+    citations: list[Citation] = field(default_factory=list)  # a web search's url_citations
 
     def take_logprobs(self) -> tuple[TokenLogprob, ...]:
         held, self.logprobs = tuple(self.logprobs), []
@@ -184,7 +187,8 @@ async def decode_stream(
         if choice.logprobs:
             yield PartDelta(TextPart(""), index, choice.take_logprobs())
     if state.usage is not None:
-        yield UsageReported(state.usage)
+        usage = state.usage
+        yield UsageReported(replace(usage, searches=usage.searches + searches(state.request)))
 
 
 def _chunk(frame: SSEFrame) -> dict[str, Any]:
@@ -239,9 +243,10 @@ def _choice_events(state: _StreamState, raw: dict[str, Any]) -> list[StreamEvent
         if text:
             events.append(PartDelta(TextPart(text), index, choice.take_logprobs()))
     _collect_calls(choice, delta.get("tool_calls"))
+    choice.citations.extend(url_citations(delta.get("annotations")))
     reason = finish_reason(raw.get("finish_reason"))
     if reason is not None and not choice.finished:
-        events.extend(_finish(choice, index, reason))
+        events.extend(_finish(choice, index, reason, state.request))
     return events
 
 
@@ -267,7 +272,8 @@ def _collect_calls(choice: _Choice, fragments: object) -> None:
                 pending.arguments.append(orjson.dumps(arguments).decode())
 
 
-def _finish(choice: _Choice, index: int, reason: FinishReason) -> list[StreamEvent]:
+def _finish(choice: _Choice, index: int, reason: FinishReason,
+            request: GenerateRequest) -> list[StreamEvent]:
     choice.finished = True
     events: list[StreamEvent] = []
     for slot in sorted(choice.calls):
@@ -281,5 +287,5 @@ def _finish(choice: _Choice, index: int, reason: FinishReason) -> list[StreamEve
     choice.calls.clear()
     if choice.logprobs:
         events.append(PartDelta(TextPart(""), index, choice.take_logprobs()))
-    events.append(CandidateFinished(reason, index))
+    events.append(CandidateFinished(reason, index, grounding_of(choice.citations, request)))
     return events

@@ -26,6 +26,7 @@ from cometgate.canonical import (
     ToolCallPart,
     Usage,
 )
+from cometgate.dialects.openai.web_search import grounding_of, searches, url_citations
 from cometgate.dialects.retry_after import header_wait
 from cometgate.dialects.upstream_answers import answer_object, new_response_id, unreadable
 from cometgate.dialects.upstream_answers import error_message as _message
@@ -123,11 +124,12 @@ def decode_response(body: bytes, request: GenerateRequest, model_version: str) -
     if not isinstance(choices, list):
         raise unreadable("the upstream response has no choices")
     created = document.get("created")
+    usage = answer_usage(document) or Usage()
     return GenerateResponse(
         model_version=model_version,
         candidates=tuple(_candidate(choice, request) for choice in choices
                          if isinstance(choice, dict)),
-        usage=answer_usage(document) or Usage(),
+        usage=replace(usage, searches=usage.searches + searches(request)),
         response_id=new_response_id(),
         created=float(created) if isinstance(created, int | float) else time.time(),
     )
@@ -156,7 +158,9 @@ def _candidate(choice: Mapping[str, Any], request: GenerateRequest) -> Candidate
     parts.extend(calls)
     if malformed:
         reason = FinishReason.MALFORMED_TOOL_CALL
-    return Candidate(tuple(parts), reason, _int(choice.get("index")), decode_logprobs(choice))
+    grounding = grounding_of(url_citations(message.get("annotations")), request)
+    return Candidate(tuple(parts), reason, _int(choice.get("index")), decode_logprobs(choice),
+                     grounding)
 
 
 def _tool_calls(raw: object) -> tuple[list[ToolCallPart], bool]:

@@ -41,6 +41,7 @@ from cometgate.storage.schema import gemini_files, gemini_upstream_files
 Clock = Callable[[], datetime]
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _ID_LENGTH = 12  # as Google's generated ids ("files/6r5vfkiy1a4z")
+_KEY_LOCK_CLASS = 0x636D6766  # "cmgf": the advisory locks of file uploads, by key id
 
 
 def utc_now() -> datetime:
@@ -86,12 +87,15 @@ class FileStore:
                "created_at": now, "updated_at": now, "expires_at": now + self.ttl}
         try:
             async with self._engine.begin() as conn:
-                used = await self._key_bytes(conn, key_id, now)
-                if used + size > self.max_key_bytes:
-                    raise KeyStorageFull(
-                        f"The key's files would take {used + size} bytes; it may keep at most "
-                        f"{self.max_key_bytes} bytes. Delete files or wait for them to expire.")
+                await _serialize_key(conn, key_id)
+                # Written first: SQLite then holds its write lock for the sum below (a read
+                # first could not be upgraded once another writer had committed).
                 await conn.execute(insert(gemini_files).values(**row))
+                used = await self._key_bytes(conn, key_id, now)
+                if used > self.max_key_bytes:
+                    raise KeyStorageFull(
+                        f"The key's files would take {used} bytes; it may keep at most "
+                        f"{self.max_key_bytes} bytes. Delete files or wait for them to expire.")
         except IntegrityError:
             raise FileExists(f"A file named files/{row['id']} already exists.") from None
         return _record(row)
@@ -266,6 +270,13 @@ class FileStore:
             await conn.execute(delete(gemini_upstream_files).where(
                 gemini_upstream_files.c.file_id.in_(file_ids)))
             await self._blobs.delete(conn, file_ids)
+
+
+async def _serialize_key(conn: AsyncConnection, key_id: int) -> None:
+    """PostgreSQL: one upload start per key at a time until this transaction ends, so that two
+    starts cannot both fit in the room that only one has (SQLite's one writer does that)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_advisory_xact_lock(_KEY_LOCK_CLASS, key_id)))
 
 
 async def _nothing() -> AsyncIterator[bytes]:

@@ -21,6 +21,7 @@ from cometgate.canonical import (
     ToolChoice,
     ToolMode,
     ToolResultPart,
+    WebSearchTool,
 )
 from cometgate.dialects.gemini.inbound import decode_count_tokens_request, decode_generate_request
 from cometgate.errors import InvalidRequest
@@ -85,7 +86,6 @@ def test_json_schema_level_tools() -> None:
     )
     assert req.thinking == ThinkingConfig(level="HIGH")
     assert _untranslated(req) == {
-        "tools[0].googleSearch": False,
         "tools[1].codeExecution": False,
         "tools[2].urlContext": False,
         "generationConfig.responseModalities": False,
@@ -95,8 +95,19 @@ def test_json_schema_level_tools() -> None:
         {"codeExecution": {}},
         {"urlContext": {}},
     ]
-    search = next(u for u in req.untranslated if u.path == "tools[0].googleSearch")
-    assert search.reason == "Google Search grounding is only available on Gemini models"
+    # Google Search grounding is a canonical web search, which any searching upstream serves.
+    assert req.web_search == WebSearchTool(path="tools[0].googleSearch")
+
+
+@pytest.mark.parametrize("tool", ["googleSearchRetrieval", "google_search_retrieval",
+                                  "google_search"])
+def test_search_tools_ask_for_a_web_search(tool: str) -> None:
+    body = {"contents": [{"parts": [{"text": "hi"}]}], "tools": [{tool: {}}]}
+    req = decode_generate_request(orjson.dumps(body), "m")
+    camel = "googleSearchRetrieval" if "retrieval" in tool.lower() else "googleSearch"
+    assert req.web_search == WebSearchTool(path=f"tools[0].{camel}")
+    assert req.untranslated == ()
+    assert req.extensions["gemini"]["tools"] == [{camel: {}}]
 
 
 def test_multipart_history() -> None:
