@@ -24,6 +24,9 @@ from cometgate.api.anthropic_routes import AnthropicApi
 from cometgate.api.auth import KeyAuthenticator
 from cometgate.api.background_responses import BackgroundResponses
 from cometgate.api.balance_routes import balance_routes, balance_state
+from cometgate.api.batch_files import BatchFiles
+from cometgate.api.batch_routes import BatchApi
+from cometgate.api.batch_runner import BatchRunner
 from cometgate.api.body import BodyPace
 from cometgate.api.entrance import Entrance
 from cometgate.api.error_handlers import gateway_error, http_error, unexpected_error
@@ -43,6 +46,7 @@ from cometgate.errors import GatewayError
 from cometgate.gateway_secret import gateway_secret
 from cometgate.grounding.search_backends import SearchBackend
 from cometgate.limits import create_keeper, create_limiter
+from cometgate.limits.batch_holds import BatchHolds
 from cometgate.metering import Meter
 from cometgate.metrics import Metrics
 from cometgate.pipeline import Gateway
@@ -59,6 +63,7 @@ from cometgate.settings import (
     LocalProviderSettings,
     Settings,
 )
+from cometgate.storage.batches import BatchStore
 from cometgate.storage.conversation_sweep import ConversationSweep
 from cometgate.storage.conversations import ConversationStore
 from cometgate.storage.database import Database, create_database, migrate
@@ -104,11 +109,13 @@ def create_app(
     redis_url = settings.limits.redis_url
     lease_ttl = timedelta(seconds=settings.limits.lease_ttl_seconds)
     limiter = create_limiter(redis_url.value if redis_url else None, usage, lease_ttl=lease_ttl)
+    holds = BatchHolds()
     meter = Meter(limiter, PriceBook(settings.models), usage_log,
                   keeper=create_keeper(limiter, lease_ttl),
                   max_candidates=settings.limits.max_candidates,
                   searches_reserved=searches_reserved(settings),
-                  enabled=settings.server.accounting, tracer=tracer)
+                  enabled=settings.server.accounting, tracer=tracer,
+                  holds=holds)
     entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes,
                         BodyPace(settings.server.body_timeout, settings.server.body_min_rate))
     files = file_store(settings, database)
@@ -120,6 +127,12 @@ def create_app(
     background = BackgroundResponses(entrance, stored_responses)
     responses = ResponsesApi(entrance, stored_responses, StateSeal(gateway_secret(settings)),
                              background)
+    batch_store = BatchStore(database)
+    batch_runner = BatchRunner(batch_store, entrance, keys, settings.batches,
+                               {m.info.id: m.candidates[0].provider for m in settings.models},
+                               holds, ready=lambda name: upstream_ready(upstreams, name))
+    batches = BatchApi(entrance, batch_store, batch_runner, settings.batches,
+                       BatchFiles(files, batch_store), holds)
     sweep = ConversationSweep(conversations, settings.conversations.sweep_interval_seconds)
     file_sweep = FileSweep(files, settings.files.sweep_interval_seconds)
     retention = usage_retention(settings, database)
@@ -142,10 +155,13 @@ def create_app(
         for provider in upstreams.values():
             if isinstance(provider, Supervised):
                 await provider.start()
+        # After the supervised upstreams: a batch request claimed now finds them started.
+        batch_runner.start()  # claims batch requests, this replica's and any dead one's
         try:
             yield
         finally:
             await background.aclose()
+            await batch_runner.aclose()  # gives back what it was running, unrun
             await sweep.aclose()
             await file_sweep.aclose()
             await retention.aclose()
@@ -175,6 +191,7 @@ def create_app(
             *background.routes(),
             *responses.routes(),
             *anthropic.routes(),
+            *batches.routes(),  # before the catch-all Gemini model routes
             *shared_model_routes(gemini, openai, anthropic),  # before Gemini's own /v1/models
             *gemini.routes(),
         ],
@@ -193,8 +210,15 @@ def create_app(
     app.state.usage_log = usage_log  # lets tests wait for records in flight
     app.state.usage_rollups = rollups  # what the console's Usage and Requests pages read
     app.state.background = background  # … and for background responses in flight
+    app.state.batch_runner = batch_runner  # … and for batch requests
     app.state.files = files  # lets tests move a file past its expiry
     return app
+
+
+def upstream_ready(upstreams: Mapping[str, Provider], name: str) -> bool:
+    """Whether a provider can answer now: a supervised one once its process is ready."""
+    provider = upstreams.get(name)
+    return not isinstance(provider, Supervised) or provider.is_ready()
 
 
 def searches_reserved(settings: Settings) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -26,13 +26,15 @@ from cometgate.canonical import Usage
 from cometgate.dialects.billable import NOTHING_BILLABLE, Billable
 from cometgate.errors import (
     ApiKeyExpired,
+    BudgetExhausted,
     CallerGone,
     GatewayError,
     PermissionDenied,
 )
 from cometgate.limits import LeaseKeeper, create_keeper
+from cometgate.limits.batch_holds import BatchHolds
 from cometgate.limits.limiter import Lease, Limiter
-from cometgate.limits.policy import LimitState
+from cometgate.limits.policy import Limits, LimitState
 from cometgate.pricing import PriceBook, Units
 from cometgate.settings import DEFAULT_MAX_CANDIDATES
 from cometgate.storage.keys import KeyRecord
@@ -65,6 +67,7 @@ class Ticket:
     reservation: Reservation | None = None  # a stream's stand-in record, until its own
     dropped: str | None = None  # what translation could not carry, as the caller heard it
     trace: RequestTrace | None = None  # its span, when telemetry is on
+    batch_id: str | None = None  # the Gemini batch this request runs in, for its record
 
     def mark_first_byte(self) -> None:
         if self.first_byte is None:
@@ -97,6 +100,7 @@ class Meter:
         searches_reserved: int = 1,
         enabled: bool = True,
         tracer: Tracer | None = None,
+        holds: BatchHolds | None = None,
     ) -> None:
         self._limiter = limiter
         self._prices = prices
@@ -109,6 +113,7 @@ class Meter:
         self._searches_reserved = searches_reserved
         self._enabled = enabled
         self._tracer = tracer
+        self._holds = holds  # what unfinished batches hold of their keys' budgets
 
     async def admit(
         self,
@@ -124,13 +129,15 @@ class Meter:
         billable: Billable = NOTHING_BILLABLE,
         model_translation: str = "default",
         operation: str = "chat",
+        batch_id: str | None = None,
     ) -> Ticket:
         """`_admit`, traced when telemetry is on: the request's span starts here, and a
         refusal ends it at once. `operation`: gen_ai.operation.name."""
         admitting = self._admit(
             key, model, client_ip=client_ip, prompt_tokens=prompt_tokens,
             max_output_tokens=max_output_tokens, request_id=request_id, dialect=dialect,
-            stream=stream, billable=billable, model_translation=model_translation)
+            stream=stream, billable=billable, model_translation=model_translation,
+            batch_id=batch_id)
         if self._tracer is None:
             return await admitting
         trace = self._tracer.start_request(operation=operation, model=model, dialect=dialect,
@@ -159,25 +166,56 @@ class Meter:
         stream: bool,
         billable: Billable = NOTHING_BILLABLE,
         model_translation: str = "default",
+        batch_id: str | None = None,
     ) -> Ticket:
-        """`max_output_tokens` is one candidate's limit; the reservation counts every one."""
+        """`max_output_tokens` is one candidate's limit; the reservation counts every one.
+        `batch_id`: the request is one of that batch's (its record says so, and it is
+        admitted against the budget less what the key's other batches hold)."""
         now = datetime.now(UTC)
         check_access(key, model, client_ip, now)
         check_billable(key, model_translation, billable, max_candidates=self._max_candidates)
         if not self._enabled:
-            return Ticket(key, model, request_id, dialect, stream, lease=None, finished=True)
-        worst = self._prices.worst_case(
-            model, prompt_tokens, max_output_tokens * billable.candidates, now,
+            return Ticket(key, model, request_id, dialect, stream, lease=None, finished=True,
+                          batch_id=batch_id)
+        worst = self.worst_case(model, prompt_tokens, max_output_tokens, billable)
+        lease = await self._acquire(key, prompt_tokens, worst, now, batch_id)
+        self._keeper.track(lease)
+        return Ticket(key, model, request_id, dialect, stream, lease, prompt_tokens,
+                      batch_id=batch_id)
+
+    async def _acquire(self, key: KeyRecord, tokens: int, cost: Decimal, now: datetime,
+                       batch_id: str | None) -> Lease:
+        """The limiter's lease, with the key's budgets less what its batches hold."""
+        limits = key.limits()
+        budgeted = limits.budget_total is not None or limits.budget_period_amount is not None
+        held = (self._holds.of_key(key.id, besides=batch_id)
+                if self._holds is not None and budgeted else Decimal(0))
+        if not held:
+            return await self._limiter.acquire(key.id, limits, tokens=tokens, cost=cost,
+                                               now=now)
+        try:
+            return await self._limiter.acquire(key.id, _less(limits, held), tokens=tokens,
+                                               cost=cost, now=now)
+        except BudgetExhausted as exc:
+            raise BudgetExhausted(
+                "Budget exhausted: this API key's budget is spent, reserved by requests in "
+                f"flight, or held by its unfinished batches ({held.normalize():f} USD).",
+                retry_after=exc.retry_after) from None
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def worst_case(self, model: str, prompt_tokens: int, max_output_tokens: int,
+                   billable: Billable = NOTHING_BILLABLE) -> Decimal:
+        """What `admit` would reserve for such a request now (a batch reserves its sum)."""
+        return self._prices.worst_case(
+            model, prompt_tokens, max_output_tokens * billable.candidates, datetime.now(UTC),
             service_tier=billable.service_tier,
             searches=self._searches_reserved if billable.search else 0,
             units=Units(fetched_pages=billable.page_fetches,
                         sandbox_seconds=billable.sandbox_seconds, images=billable.images),
         )
-        lease = await self._limiter.acquire(
-            key.id, key.limits(), tokens=prompt_tokens, cost=worst, now=now
-        )
-        self._keeper.track(lease)
-        return Ticket(key, model, request_id, dialect, stream, lease, prompt_tokens)
 
     async def aclose(self) -> None:
         """Stop renewing: leases still open lapse one TTL later (the process is ending)."""
@@ -245,6 +283,7 @@ class Meter:
             ttfb_ms=(ticket.first_byte - ticket.started) * 1000 if ticket.first_byte else None,
             created_at=now,
             dropped=ticket.dropped,
+            batch_id=ticket.batch_id,
         )
 
 
@@ -256,6 +295,16 @@ def _request_end(ticket: Ticket, served: Served) -> RequestEnd:
         upstream_model=served.upstream_model, failure_class=served.failure_class,
         seconds=ended - ticket.started,
         first_chunk_seconds=first - ticket.started if ticket.stream and first else None)
+
+
+def _less(limits: Limits, held: Decimal) -> Limits:
+    """`limits` with `held` taken off each budget (never below nothing)."""
+    total, period = limits.budget_total, limits.budget_period_amount
+    return replace(
+        limits,
+        budget_total=None if total is None else max(Decimal(0), total - held),
+        budget_period_amount=None if period is None else max(Decimal(0), period - held),
+    )
 
 
 def served_failure(error: BaseException) -> Served:

@@ -21,6 +21,10 @@ import yaml
 
 from cometgate.canonical import ModelInfo
 from cometgate.providers.timeouts import Timeouts
+from cometgate.settings_batches import BatchSettings, batches
+
+if TYPE_CHECKING:
+    from cometgate.settings_files import FileSettings
 
 if TYPE_CHECKING:
     from cometgate.settings_files import FileSettings
@@ -28,7 +32,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_CANDIDATES = 8
 TOP_LEVEL_KEYS = {"server", "storage", "providers", "models", "data_dir", "routing", "limits",
-                  "grounding", "telemetry"}
+                  "grounding", "telemetry", "batches"}
 
 
 class ConfigError(Exception):
@@ -293,6 +297,7 @@ class Settings:
     routing: RoutingSettings = RoutingSettings()
     limits: LimitsSettings = LimitsSettings()
     conversations: ConversationSettings = ConversationSettings()
+    batches: BatchSettings = BatchSettings()
     files: FileSettings = field(default_factory=lambda: _default_files())
     usage: UsageRetentionSettings = UsageRetentionSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
@@ -376,6 +381,7 @@ def load_settings(
         routing=sections.routing(sections.section(raw, "routing")),
         limits=sections.limits(sections.section(raw, "limits"), env),
         conversations=sections.conversations(storage.get("conversations")),
+        batches=batches(raw.get("batches")),
         files=settings_files.files(storage.get("files")),
         usage=settings_usage.usage_retention(storage.get("usage")),
         telemetry=settings_telemetry.telemetry(sections.section(raw, "telemetry"), env),

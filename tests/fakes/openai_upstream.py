@@ -55,6 +55,7 @@ class Reply:
     # Asked with `web_search_options`, each sentence of `text` cites the page found, as a
     # `url_citation` annotation (streamed: in one delta after the content).
     searches: bool = True
+    echo: bool = False  # a chat answer says "You said: " and the last message's text
 
 
 def _words(body: dict[str, Any]) -> int:
@@ -71,6 +72,13 @@ def _words(body: dict[str, Any]) -> int:
         function = tool.get("function") or {}
         texts += [function.get("name", ""), function.get("description", "")]
     return sum(len(text.split()) for text in texts)
+
+
+def _last_text(body: dict[str, Any]) -> str:
+    content = (body.get("messages") or [{}])[-1].get("content")
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content or [])
 
 
 class FakeOpenAIUpstream:
@@ -141,9 +149,10 @@ class FakeOpenAIUpstream:
                         media_type="application/json")
 
     def _completion(self, ident: str, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        text = f"You said: {_last_text(body)}" if reply.echo else reply.text
+        message: dict[str, Any] = {"role": "assistant", "content": text}
         if _searching(body, reply):
-            message["annotations"] = url_citations(reply.text or "")
+            message["annotations"] = url_citations(text or "")
         if reply.tool_calls:
             message["tool_calls"] = [
                 {"id": f"call_{i}", "type": "function",

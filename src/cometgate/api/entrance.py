@@ -100,20 +100,38 @@ class Entrance:
         the model's default output limit, else its maximum. A caller's limit above the model's
         maximum (1e30, say: the decoder refuses it later) costs no more than that maximum.
         `billable` is what the request asks for beyond tokens."""
-        prompt_tokens, max_output = estimate
-        worst_output = max_output or info.default_max_output_tokens or info.output_token_limit
+        return await self.admit_from(
+            client_ip(request), request.scope["state"]["request_id"], key, info,
+            estimate=estimate, dialect=dialect, stream=stream, billable=billable)
+
+    async def admit_from(
+        self,
+        ip: str | None,
+        request_id: str,
+        key: KeyRecord,
+        info: ModelInfo,
+        *,
+        estimate: tuple[int, int | None],
+        dialect: str,
+        stream: bool,
+        billable: Billable = NOTHING_BILLABLE,
+        batch_id: str | None = None,
+    ) -> Ticket:
+        """`admit` for a request that is not an HTTP request of its own (a batch's)."""
+        prompt_tokens = estimate[0]
         return await self.meter.admit(
             key, info.id,
-            client_ip=client_ip(request),
+            client_ip=ip,
             prompt_tokens=prompt_tokens,
-            max_output_tokens=min(worst_output, info.output_token_limit),
-            request_id=request.scope["state"]["request_id"],
+            max_output_tokens=worst_output(info, estimate),
+            request_id=request_id,
             dialect=dialect,
             stream=stream,
             billable=billable,
             model_translation=self.gateway.translation(info.id),
             operation=operation_name(
                 dialect, embedding="embedContent" in info.generation_methods),
+            batch_id=batch_id,
         )
 
     async def metered(
@@ -172,6 +190,14 @@ async def first_byte(ticket: Ticket, items: AsyncIterator[T]) -> AsyncIterator[T
         close = getattr(items, "aclose", None)
         if close is not None:
             await close()
+
+
+def worst_output(info: ModelInfo, estimate: tuple[int, int | None]) -> int:
+    """The output tokens admission reserves: the caller's limit, else the model's default,
+    else its maximum; never above the maximum."""
+    max_output = estimate[1]
+    worst = max_output or info.default_max_output_tokens or info.output_token_limit
+    return min(worst, info.output_token_limit)
 
 
 def served(

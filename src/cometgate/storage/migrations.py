@@ -180,6 +180,45 @@ def _create_stored_conversations(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE api_keys ADD COLUMN store_conversations BOOLEAN")
 
 
+def _create_batches(conn: Connection) -> None:
+    snapshot = MetaData()
+    Table(
+        "batches",
+        snapshot,
+        Column("id", String(40), primary_key=True),
+        Column("key_id", Integer, nullable=False),
+        Column("model", String(200), nullable=False),
+        Column("display_name", String(512), nullable=True),
+        Column("state", String(32), nullable=False),
+        Column("input_file", String(200), nullable=True),
+        Column("output_file", String(200), nullable=True),
+        Column("client_ip", String(64), nullable=True),
+        Column("request_count", Integer, nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("updated_at", UtcDateTime(), nullable=False),
+        Column("ended_at", UtcDateTime(), nullable=True),
+        Column("expires_at", UtcDateTime(), nullable=False),
+        Index("ix_batches_key_created", "key_id", "created_at"),
+        Index("ix_batches_state", "state"),
+    )
+    Table(
+        "batch_items",
+        snapshot,
+        Column("batch_id", String(40), primary_key=True),
+        Column("position", Integer, primary_key=True, autoincrement=False),
+        Column("request", Text(), nullable=False),
+        Column("metadata", Text(), nullable=True),
+        Column("state", String(16), nullable=False),
+        Column("reserved_usd", Numeric(18, 9), nullable=False),
+        Column("owner", String(40), nullable=True),
+        Column("lease_until", UtcDateTime(), nullable=True),
+        Column("result", Text(), nullable=True),
+        Index("ix_batch_items_state", "state", "lease_until"),
+    )
+    snapshot.create_all(conn, checkfirst=False)
+    conn.exec_driver_sql("ALTER TABLE usage_records ADD COLUMN batch_id VARCHAR(40)")
+
+
 def _add_usage_billable_units(conn: Connection) -> None:
     for name, sql_type in (("searches", "INTEGER"), ("fetched_pages", "INTEGER"),
                            ("sandbox_seconds", "FLOAT"), ("images", "INTEGER")):
@@ -288,6 +327,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0006_stored_conversations", _create_stored_conversations),
     Migration("0007_usage_billable_units", _add_usage_billable_units),
     Migration("0008_gemini_files", _create_gemini_files),
+    Migration("0010_batches", _create_batches),
     Migration("0011_usage_rollups", _create_usage_rollups),
 )
 

@@ -131,6 +131,7 @@ usage_records = Table(
     Column("fetched_pages", Integer, nullable=False, server_default="0"),
     Column("sandbox_seconds", Float(), nullable=False, server_default="0"),
     Column("images", Integer, nullable=False, server_default="0"),
+    Column("batch_id", String(40), nullable=True),  # the batch it ran in; NULL: a live call
     # What translation could not carry (the x-cometgate-dropped paths, comma-separated).
     Column("dropped", Text(), nullable=True),
     Index("ix_usage_records_key_created", "key_id", "created_at"),
@@ -168,6 +169,48 @@ def _rollup_table(name: str) -> Table:
 
 usage_rollups_hour = _rollup_table("usage_rollups_hour")
 usage_rollups_day = _rollup_table("usage_rollups_day")
+
+
+# A Gemini batch (`batches/{id}`): its requests run by the gateway's own workers, whichever
+# replica claims each one. Read only with the key that created it.
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("key_id", Integer, nullable=False),  # no FK, as usage_records
+    Column("model", String(200), nullable=False),  # the alias the caller asked for
+    Column("display_name", String(512), nullable=True),
+    Column("state", String(32), nullable=False),  # BATCH_STATE_*
+    Column("input_file", String(200), nullable=True),  # files/… when the input was a file
+    Column("output_file", String(200), nullable=True),  # files/… holding the results
+    Column("client_ip", String(64), nullable=True),  # the creator's, for the key's IP rules
+    Column("request_count", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("ended_at", UtcDateTime(), nullable=True),
+    Column("expires_at", UtcDateTime(), nullable=False),  # unfinished by then: EXPIRED
+    Index("ix_batches_key_created", "key_id", "created_at"),
+    Index("ix_batches_state", "state"),
+)
+
+# One request of a batch. `state` moves pending → running (claimed by `owner` until
+# `lease_until`) → succeeded | failed, or pending → cancelled; a lapsed lease makes a running
+# item claimable again. `result` is the JSON the caller gets: {"response"} or {"error"}.
+batch_items = Table(
+    "batch_items",
+    metadata,
+    Column("batch_id", String(40), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("request", Text(), nullable=False),  # JSON: the GenerateContentRequest
+    Column("metadata", Text(), nullable=True),  # JSON: the caller's metadata, or its key
+    Column("state", String(16), nullable=False),
+    Column("reserved_usd", Numeric(18, 9), nullable=False),  # its worst-case cost
+    Column("owner", String(40), nullable=True),
+    Column("lease_until", UtcDateTime(), nullable=True),
+    Column("result", Text(), nullable=True),
+    Index("ix_batch_items_state", "state", "lease_until"),
+)
+
 
 # One turn of a stateful API, kept for a later turn to continue from: a Responses API response
 # (`api` "responses"); Gemini's Interactions API stores its interactions here too. Read only

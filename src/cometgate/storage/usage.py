@@ -40,7 +40,7 @@ REQUEST_ID_MAX_LENGTH = 32
 COST_SCALE = 9  # digits after the point in usage_records.cost_usd
 
 _TEXT_LIMITS = {"model": 200, "provider": 200, "upstream_model": 200, "dialect": 16,
-                "failure_class": 16}
+                "failure_class": 16, "batch_id": 40}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +75,7 @@ class UsageRecord:
     fetched_pages: int = 0
     sandbox_seconds: float = 0.0
     images: int = 0
+    batch_id: str | None = None  # the Gemini batch it ran in; None for a live call
     # What translation could not carry: the x-cometgate-dropped paths, comma-separated.
     dropped: str | None = None
     # The row's id once stored (the requests page pages by it); never written by the writer.
