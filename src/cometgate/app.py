@@ -44,6 +44,7 @@ from cometgate.dialects.anthropic.web_search import DEFAULT_USES as ANTHROPIC_SE
 from cometgate.dialects.sealed_state import StateSeal
 from cometgate.errors import GatewayError
 from cometgate.gateway_secret import gateway_secret
+from cometgate.grounding.fetch import PageFetcher
 from cometgate.grounding.search_backends import SearchBackend
 from cometgate.limits import create_keeper, create_limiter
 from cometgate.limits.batch_holds import BatchHolds
@@ -80,15 +81,18 @@ from cometgate.tracing import Tracer
 
 def create_app(
     settings: Settings, *, providers: Mapping[str, Provider] | None = None,
-    tracer: Tracer | None = None,
+    tracer: Tracer | None = None, page_fetcher: PageFetcher | None = None,
 ) -> Starlette:
     """`providers` replaces the ones the settings describe (tests plug fakes in here);
-    `tracer` the one telemetry settings would build (None: off unless configured)."""
+    `tracer` the one telemetry settings would build (None: off unless configured);
+    `page_fetcher` the one `grounding.fetch` describes (tests plug in a resolver)."""
     metrics = Metrics()
     upstreams = dict(providers) if providers is not None else build_providers(settings)
     health = Health(settings.routing)
     search = SearchBackend(settings.search) if settings.search is not None else None
     tracer = tracer if tracer is not None else build_tracer(settings)
+    fetch = settings.fetch
+    pages = page_fetcher or (PageFetcher(fetch) if fetch.enabled else None)
     gateway = Gateway(
         Router(model_routes(settings, upstreams)),
         metrics,
@@ -96,6 +100,7 @@ def create_app(
         failover=Failover(settings.routing, health),
         search=search,
         tracer=tracer,
+        url_reader=pages,
     )
     database = create_database(settings.database_url)
     keys = KeyRepository(database)
@@ -169,6 +174,8 @@ def create_app(
                 await provider.aclose()
             if search is not None:
                 await search.aclose()
+            if pages is not None:
+                await pages.aclose()
             await usage_log.aclose()  # every journaled record committed
             await writer.aclose()
             await meter.aclose()

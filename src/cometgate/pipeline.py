@@ -32,6 +32,7 @@ from cometgate.canonical import (
     UsageReported,
     WebSearchTool,
 )
+from cometgate.canonical.refusals import BuiltinTool, ToolUnavailable
 from cometgate.capabilities import (
     RefusalWords,
     adaptive_as_no_thinking,
@@ -53,6 +54,7 @@ from cometgate.errors import (
 )
 from cometgate.grounding.search_backends import SearchBackend
 from cometgate.grounding.search_run import SearchRun
+from cometgate.grounding.url_context import UrlContextRead
 from cometgate.metrics import Metrics
 from cometgate.providers.base import (
     CountsTokens,
@@ -61,7 +63,6 @@ from cometgate.providers.base import (
     RawCall,
     RawChunk,
     RawResponse,
-    SearchesWeb,
     Target,
 )
 from cometgate.providers.embedding import Embeds
@@ -70,6 +71,22 @@ from cometgate.routing.failover import Failover, Skip
 from cometgate.routing.plan import Attempt, Planner
 from cometgate.routing.resolve import ModelRoute, Router
 from cometgate.tracing import Tracer, operation_name
+from cometgate.tool_support import (
+    GatewayTools,
+    SupportOf,
+    ToolSupport,
+    best_support,
+    google_maps_support,
+    google_search_support,
+    served_tools,
+    url_context_support,
+)
+from cometgate.url_context_step import (
+    UrlContextStep,
+    UrlReader,
+    answer_with_pages,
+    stream_with_pages,
+)
 
 T = TypeVar("T")  # what one request kind's attempt yields
 # The caller's bytes made ready for one forwarding attempt (provider name, provider, target):
@@ -181,6 +198,7 @@ class Gateway:
         self, router: Router, metrics: Metrics, *, planner: Planner, failover: Failover,
         search: SearchBackend | None = None,
         tracer: Tracer | None = None,
+        url_reader: UrlReader | None = None,
     ) -> None:
         """`tracer`: None when telemetry is off (nothing is traced, at no cost)."""
         self._router = router
@@ -189,6 +207,14 @@ class Gateway:
         self._planner = planner
         self._failover = failover
         self._tracer = tracer
+        self._url_reader = url_reader  # None: URL context only where the upstream reads URLs
+        self._tools = GatewayTools(fetches_pages=url_reader is not None,
+                                   searches=search is not None)
+
+    def model_tools(self, name: str) -> dict[str, str | None]:
+        """The built-in tools the model serves and how (`tool_support`), for GET models."""
+        route = self._router.resolve(name)
+        return {} if route is None else served_tools(route, self._tools)
 
     def models(self) -> list[ModelInfo]:
         return self._router.models()
@@ -200,9 +226,7 @@ class Gateway:
     def search_grounding(self, name: str) -> str | None:
         """How the model serves Google Search grounding, for the models listing: "native"
         (an upstream of it searches), "emulated" (the gateway's search backend), or None."""
-        route = self._router.resolve(name)
-        ways = {self._grounds(route, c.provider) for c in route.candidates} if route else set()
-        return "native" if "native" in ways else "emulated" if "emulate" in ways else None
+        return self.model_tools(name).get("googleSearch")
 
     def translates_for(self, name: str, dialect: str) -> bool:
         """Whether some upstream of model `name` takes a call of `dialect` translated (so
@@ -219,6 +243,7 @@ class Gateway:
     async def generate(self, call: Call | GenerateRequest) -> Outcome:
         call = Call.of(call)
         route = self._route(call)
+        pages = self._url_context_step()
 
         async def attempt(option: Attempt) -> Outcome:
             forwarder, raw_call = _forwarding(call, option.candidate.provider)
@@ -229,12 +254,15 @@ class Gateway:
                     call, route, option, lambda: forwarder.forward(prepared, option.target))
                 return Outcome(None, raw=raw, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
+            request, read = await self._url_context_and_maps(call, route, option, request, pages)
             provider = option.candidate.provider
             request, run, dropped = await self._searched(call, route, option, request, dropped)
             response = await self._sent(
                 call, route, option, request, lambda: provider.generate(request, option.target))
             if run is not None:
                 response = run.grounded(response)
+            if read is not None:
+                response = answer_with_pages(response, read)
             return Outcome(response, _dropped(call.request(), dropped, response.dropped),
                            served_by=_served_by(option))
 
@@ -247,6 +275,7 @@ class Gateway:
     async def stream(self, call: Call | GenerateRequest) -> StreamOutcome:
         call = Call.of(call)
         route = self._route(call)
+        pages = self._url_context_step()
 
         async def attempt(option: Attempt) -> StreamOutcome:
             forwarder, raw_call = _forwarding(call, option.candidate.provider)
@@ -258,6 +287,7 @@ class Gateway:
                 relay = self._relay_raw(route, option, first_chunk, chunks)
                 return StreamOutcome(None, raw=relay, served_by=_served_by(option))
             request, dropped = self._translated(call, route)
+            request, read = await self._url_context_and_maps(call, route, option, request, pages)
             request, run, dropped = await self._searched(call, route, option, request, dropped)
 
             async def opened() -> tuple[AsyncGenerator[StreamEvent, None], StreamEvent]:
@@ -267,6 +297,8 @@ class Gateway:
                 return events, await _first(events)
 
             events, first = await self._sent(call, route, option, request, opened)
+            if read is not None:
+                events = stream_with_pages(events, read)
             upstream_drops = first.dropped if isinstance(first, StreamStarted) else ()
             relay_events = self._relay(route, option, first, events)
             return StreamOutcome(relay_events, _dropped(call.request(), dropped, upstream_drops),
@@ -401,6 +433,39 @@ class Gateway:
                     raise
         raise call.words(refusal)
 
+    def _url_context_step(self) -> UrlContextStep | None:
+        reader = self._url_reader
+        return None if reader is None else UrlContextStep(reader)
+
+    async def _url_context_and_maps(
+        self, call: Call, route: ModelRoute, option: Attempt, request: GenerateRequest,
+        pages: UrlContextStep | None,
+    ) -> tuple[GenerateRequest, UrlContextRead | None]:
+        """Before a translated attempt, two built-in tools of Gemini's: Google Maps grounding
+        goes to Google or is refused; URL context goes to an upstream that reads URLs, or the
+        gateway reads them for it (`url_context_step`)."""
+        provider = option.candidate.provider
+        if request.google_maps and self._support(google_maps_support, provider, route) is None:
+            raise Skip(call.words(self._tool_unavailable(route, "google_maps")))
+        if not request.url_context:
+            return request, None
+        support = self._support(url_context_support, provider, route)
+        if support is ToolSupport.NATIVE:
+            return request, None
+        if support is None or pages is None:
+            raise Skip(call.words(self._tool_unavailable(route, "url_context")))
+        return await pages.prepared(request)
+
+    def _support(self, support: SupportOf, provider: object, route: ModelRoute
+                 ) -> ToolSupport | None:
+        return support(provider, route, self._tools)
+
+    def _tool_unavailable(self, route: ModelRoute, tool: BuiltinTool) -> ToolUnavailable:
+        support = google_maps_support if tool == "google_maps" else url_context_support
+        able = tuple(other.info.id for other in self._router.routes()
+                     if best_support(support, other, self._tools) is not None)
+        return ToolUnavailable(route.info.id, tool, able)
+
     def check_translatable(self, call: Call) -> None:
         """Refuse now what no upstream of the model could run once translated: a web search
         where none of them searches (a background response is translated, and would
@@ -414,12 +479,9 @@ class Gateway:
     def _grounds(self, route: ModelRoute, provider: object) -> str | None:
         """How a web search reaches the model through `provider`: "native" (its upstream
         searches), "emulate" (the gateway's search backend), or None (it cannot)."""
-        mode = route.grounding
-        if mode in ("auto", "native") and _searches(provider):
-            return "native"
-        if mode in ("auto", "emulate") and self._search is not None:
-            return "emulate"
-        return None
+        support = google_search_support(provider, route, self._tools)  # as GET models says
+        return None if support is None else {ToolSupport.NATIVE: "native",
+                                             ToolSupport.EMULATED: "emulate"}[support]
 
     async def _searched(
         self, call: Call, route: ModelRoute, option: Attempt, request: GenerateRequest,
@@ -609,10 +671,6 @@ async def _translating(pending: Awaitable[R]) -> R:
         return await pending
     except RequestRejected as exc:
         raise Skip(exc) from exc
-
-
-def _searches(provider: object) -> bool:
-    return isinstance(provider, SearchesWeb) and provider.searches_web()
 
 
 def _policy(call: Call, route: ModelRoute) -> str:

@@ -157,6 +157,27 @@ class TelemetrySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchSettings:
+    """How the gateway fetches the pages a prompt names (URL context, for upstreams without a
+    reader of their own). Every fetch is bounded in count, bytes and time; an address that is
+    not public (loopback, private, link-local, metadata …) is never connected to unless
+    `allow_private` (tests, intranets), which also lifts the port restriction."""
+
+    enabled: bool = True
+    allow_private: bool = False
+    ports: tuple[int, ...] = (80, 443)
+    max_urls: int = 20  # per request, as Google's URL context
+    max_bytes: int = 1024 * 1024  # of one page's body, decoded; the rest is not read
+    max_page_chars: int = 20_000  # of one page's text given to the model
+    connect_timeout: float = 5.0
+    timeout: float = 10.0  # one page, DNS and redirects included
+    max_redirects: int = 5
+    # Pages fetched at once, across all requests: a fetch waits for a slot within its own
+    # timeout, so a burst of URLs cannot open connections without bound.
+    max_concurrent: int = 64
+
+
+@dataclass(frozen=True, slots=True)
 class LocalProviderSettings:
     """A llama.cpp worker process that `cometgate serve` starts, watches and restarts."""
 
@@ -301,6 +322,7 @@ class Settings:
     files: FileSettings = field(default_factory=lambda: _default_files())
     usage: UsageRetentionSettings = UsageRetentionSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    fetch: FetchSettings = FetchSettings()  # grounding.fetch: URL context
     # Seals opaque state handed to callers (COMETGATE_SECRET); None: a secret kept in data_dir.
     state_secret: Secret | None = None
     # The operator's key for /admin/ (COMETGATE_ADMIN_KEY); never valid on model routes.
@@ -340,9 +362,10 @@ def load_settings(
     COMETGATE_HOST, COMETGATE_PORT, COMETGATE_DATABASE_URL, COMETGATE_REDIS_URL), which beats
     the file, which beats the embedded defaults. COMETGATE_ADMIN_KEY enables /admin/;
     COMETGATE_SECRET (shared by replicas) replaces the secret kept in the data directory."""
-    from cometgate import (
+    from cometgate import (  # parsers need the types above
         settings_files,
-        settings_providers,  # parsers need the types above
+        settings_grounding,
+        settings_providers,
         settings_telemetry,
         settings_usage,
     )
@@ -392,6 +415,7 @@ def load_settings(
         models=models,
         config_path=config_path,
         search=search_backend(sections.section(raw, "grounding").get("search"), env),
+        fetch=settings_grounding.fetch(sections.section(raw, "grounding")),
     )
 
 

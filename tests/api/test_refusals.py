@@ -57,10 +57,9 @@ REFUSALS: list[tuple[str, str, Any, str]] = [
      "tools[0].googleSearch is not supported by models/smollm2-135m-instruct"),
     ("code-execution", SMOL_PATH, {**text_body(), "tools": [{"codeExecution": {}}]},
      "tools[0].codeExecution is not supported"),
-    ("url-context", SMOL_PATH, {**text_body(), "tools": [{"urlContext": {}}]},
-     "tools[0].urlContext is not supported"),
     ("google-maps", SMOL_PATH, {**text_body(), "tools": [{"googleMaps": {}}]},
-     "tools[0].googleMaps is not supported"),
+     "tools.googleMaps is not supported by models/smollm2-135m-instruct: Google Maps grounding "
+     "is served only by Google's Gemini API. No model here has it."),
     ("cached-content", SMOL_PATH, {**text_body(), "cachedContent": "cachedContents/abc"},
      "cachedContent is not supported by models/smollm2-135m-instruct"),
     ("unknown-field", SMOL_PATH, {**text_body(), "bogusField": 1},

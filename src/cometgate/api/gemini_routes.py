@@ -72,6 +72,7 @@ class GeminiApi:
             self.entrance.models_for(key),
             page_size=_int_query(request, "pageSize"),
             page_token_text=request.query_params.get("pageToken"),
+            tools_of=self.entrance.gateway.model_tools,
         )
         return Response(orjson.dumps(page), media_type=JSON_TYPE)
 
@@ -116,7 +117,8 @@ class GeminiApi:
         info = self.entrance.model_for(key, name)
         if info is None:
             raise NotFound(f"models/{name.removeprefix('models/')} is not found.")
-        return Response(orjson.dumps(encode_model(info)), media_type=JSON_TYPE)
+        tools = self.entrance.gateway.model_tools(info.id)
+        return Response(orjson.dumps(encode_model(info, tools)), media_type=JSON_TYPE)
 
     async def generate_content(
         self, request: Request, key: KeyRecord, name: str, body: bytes, ticket: Ticket

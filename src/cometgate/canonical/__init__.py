@@ -44,6 +44,7 @@ from cometgate.canonical.stream import (
     StreamStarted,
     UsageReported,
 )
+from cometgate.canonical.url_context import UrlMetadata, UrlRetrieval
 
 __all__ = [
     "JSON",
@@ -80,6 +81,8 @@ __all__ = [
     "ToolMode",
     "ToolResultPart",
     "Untranslated",
+    "UrlMetadata",
+    "UrlRetrieval",
     "Usage",
     "UsageReported",
     "WebSearchTool",

@@ -6,7 +6,7 @@ Gemini caller, OpenAI's to an OpenAI caller and Anthropic's to an Anthropic call
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,21 @@ class PromptTooLong:
     limit: int
 
 
+BuiltinTool: TypeAlias = Literal["url_context", "google_maps"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolUnavailable:
+    """A built-in tool that no upstream of this attempt runs and the gateway cannot run for
+    it. `available_on`: the models here that have the tool, for the caller to choose from."""
+
+    model: str
+    tool: BuiltinTool
+    available_on: tuple[str, ...]
+
+
 Refusal: TypeAlias = (
     ThinkingUnsupported | LevelOnBudgetModel | LevelNotOffered | ThinkingRequired
     | BudgetOutOfRange | MediaUnsupported | TemperatureTooHigh | OutputTooLong | PromptTooLong
+    | ToolUnavailable
 )

@@ -104,3 +104,8 @@ class GenerateRequest:
     extensions: Mapping[str, Mapping[str, JSON]] = field(default_factory=dict)
     untranslated: tuple[Untranslated, ...] = ()
     web_search: WebSearchTool | None = None
+    # URL context: the pages the prompt names are to be read for the model (by the upstream
+    # where it can, by the gateway elsewhere).
+    url_context: bool = False
+    # Google Maps grounding: only an upstream with Google's own Maps can serve it.
+    google_maps: bool = False

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from cometgate.canonical.grounding import Grounding
 from cometgate.canonical.messages import Part
+from cometgate.canonical.url_context import UrlMetadata
 
 
 class FinishReason(StrEnum):
@@ -59,6 +60,7 @@ class Candidate:
     # One entry per generated token, in order; empty unless log probabilities were asked for.
     logprobs: tuple[TokenLogprob, ...] = ()
     grounding: Grounding | None = None  # what a web search found, when one ran
+    url_metadata: tuple[UrlMetadata, ...] = ()  # the URLs URL context read, when it ran
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from typing import TypeAlias
 from cometgate.canonical.grounding import Grounding
 from cometgate.canonical.messages import Part
 from cometgate.canonical.response import FinishReason, TokenLogprob, Usage
+from cometgate.canonical.url_context import UrlMetadata
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ class CandidateFinished:
     reason: FinishReason
     index: int = 0
     grounding: Grounding | None = None
+    url_metadata: tuple[UrlMetadata, ...] = ()  # as Candidate.url_metadata
 
 
 @dataclass(frozen=True, slots=True)

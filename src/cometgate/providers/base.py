@@ -46,6 +46,15 @@ class SearchesWeb(Protocol):
 
 
 @runtime_checkable
+class ServesGeminiTools(Protocol):
+    """A provider whose upstream is Google's Gemini API, which runs Gemini's built-in tools
+    (URL context, Google Maps grounding, code execution) itself: requests naming them are
+    sent as they are."""
+
+    def serves_gemini_tools(self) -> bool: ...
+
+
+@runtime_checkable
 class CountsTokens(Protocol):
     """Counts a request's prompt exactly as a generation would count it."""
 

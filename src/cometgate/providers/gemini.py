@@ -88,6 +88,9 @@ class GeminiProvider:
     def searches_web(self) -> bool:
         return True  # Google Search grounding (upstream_request)
 
+    def serves_gemini_tools(self) -> bool:
+        return True  # Google's own API; a translated request carries them (upstream_request)
+
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         """The whole answer; a 2xx body that is no answer raises (see usage_of_forwarded)."""
         body, headers = await self._transport.exchange(

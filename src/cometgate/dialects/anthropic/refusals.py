@@ -17,7 +17,9 @@ from cometgate.canonical.refusals import (
     TemperatureTooHigh,
     ThinkingRequired,
     ThinkingUnsupported,
+    ToolUnavailable,
 )
+from cometgate.dialects.tool_refusal import tool_unavailable_text
 from cometgate.errors import InvalidRequest
 
 
@@ -52,6 +54,8 @@ def anthropic_refusal(refusal: Refusal) -> InvalidRequest:
             counted = "" if tokens is None else f"{tokens} tokens "
             return InvalidRequest(f"prompt is too long: {counted}> {limit} maximum",
                                   violations={"messages": "prompt is too long"})
+        case ToolUnavailable(tool=tool):
+            return _at("tools", tool_unavailable_text(refusal, f"the built-in tool {tool}"))
 
 
 def _at(path: str, message: str) -> InvalidRequest:

@@ -12,6 +12,9 @@ from cometgate.dialects.billable import Billable, BillableField, BillableKind, c
 
 _FUNCTION_TOOLS = frozenset({"functionDeclarations", "function_declarations"})
 _SEARCH_TOOLS = frozenset({"googleSearch", "googleSearchRetrieval"})  # billed per grounded prompt
+# The most pages URL context reads for one request (Google's limit, and grounding.fetch's
+# default max_urls): what a budget reservation covers before the URLs are known.
+URL_CONTEXT_MAX_PAGES = 20
 _CONFIG_KEYS = ("generationConfig", "generation_config")
 _COUNT_KEYS = ("candidateCount", "candidate_count")
 
@@ -22,7 +25,9 @@ def billable(document: Mapping[str, Any]) -> Billable:
     if count_field is not None:
         fields.append(count_field)
     search = any(f.name in _SEARCH_TOOLS for f in fields)
-    return Billable(candidates=candidates, search=search, fields=tuple(fields))
+    pages = URL_CONTEXT_MAX_PAGES if any(f.name == "urlContext" for f in fields) else 0
+    return Billable(candidates=candidates, search=search, page_fetches=pages,
+                    fields=tuple(fields))
 
 
 def camel_case(name: str) -> str:

@@ -25,6 +25,7 @@ class DecodeContext:
         self.raw: dict[str, Any] = {}  # camelCase path → the field's canonical Gemini JSON
         self.builtin_tools: list[Any] = []
         self.web_search: WebSearchTool | None = None  # googleSearch or googleSearchRetrieval
+        self.canonical_tools: set[str] = set()  # tools.CANONICAL_TOOLS the request offers
 
     def violation(self, snake_path: str, text: str) -> None:
         self.violations.add(self._snake_prefix + snake_path, text)

@@ -117,6 +117,8 @@ def _translate(normalised: Normalised, model: str, ctx: DecodeContext) -> Genera
         extensions=_extensions(ctx),
         untranslated=tuple(ctx.untranslated),
         web_search=ctx.web_search,
+        url_context="urlContext" in ctx.canonical_tools,
+        google_maps="googleMaps" in ctx.canonical_tools,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -17,7 +17,14 @@ MAX_PAGE_SIZE = 1000
 _TOKEN_PREFIX = b"offset:"
 
 
-def encode_model(info: ModelInfo) -> dict[str, Any]:
+# The built-in tools each model serves (googleSearch, urlContext, codeExecution, googleMaps,
+# imageOutput) → "native", "emulated" or None, under a key of the gateway's own: the SDKs
+# read only the Model fields they know, so an extra key leaves their parsing unchanged.
+ToolsOf = Callable[[str], Mapping[str, str | None]]
+
+
+def encode_model(info: ModelInfo, tools: Mapping[str, str | None] | None = None
+                 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": f"models/{info.id}",
         "baseModelId": info.base_model_id,
@@ -36,6 +43,8 @@ def encode_model(info: ModelInfo) -> dict[str, Any]:
     )
     out.update({key: value for key, value in optional if value is not None})
     out["thinking"] = info.thinking is not ThinkingStyle.NONE
+    if tools is not None:
+        out["cometgate"] = {"tools": dict(tools)}
     return out
 
 
@@ -56,7 +65,8 @@ def _offset_of(token: str) -> int:
 
 
 def encode_model_list(
-    infos: Sequence[ModelInfo], page_size: int | None = None, page_token_text: str | None = None
+    infos: Sequence[ModelInfo], page_size: int | None = None, page_token_text: str | None = None,
+    tools_of: ToolsOf | None = None,
 ) -> dict[str, Any]:
     if page_size is not None and page_size < 0:
         raise InvalidRequest(
@@ -65,7 +75,9 @@ def encode_model_list(
     size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
     start = _offset_of(page_token_text) if page_token_text else 0
     end = start + size
-    out: dict[str, Any] = {"models": [encode_model(info) for info in infos[start:end]]}
+    out: dict[str, Any] = {"models": [
+        encode_model(info, None if tools_of is None else tools_of(info.id))
+        for info in infos[start:end]]}
     if end < len(infos):
         out["nextPageToken"] = page_token(end)
     return out

@@ -15,10 +15,13 @@ from cometgate.canonical.refusals import (
     TemperatureTooHigh,
     ThinkingRequired,
     ThinkingUnsupported,
+    ToolUnavailable,
 )
+from cometgate.dialects.tool_refusal import tool_unavailable_text
 from cometgate.errors import InvalidRequest
 
 _CONFIG = "* GenerateContentRequest.generation_config"
+_TOOL_FIELDS = {"url_context": "urlContext", "google_maps": "googleMaps"}
 
 
 def gemini_refusal(refusal: Refusal) -> InvalidRequest:
@@ -48,6 +51,10 @@ def gemini_refusal(refusal: Refusal) -> InvalidRequest:
             counted = "" if tokens is None else f" ({tokens})"
             return InvalidRequest(f"The input token count{counted} exceeds the maximum number "
                                   f"of tokens allowed ({limit}).")
+        case ToolUnavailable(tool=tool):
+            path = f"tools.{_TOOL_FIELDS[tool]}"
+            message = tool_unavailable_text(refusal, path)
+            return InvalidRequest(message, violations={path: message})
 
 
 def _media(refusal: MediaUnsupported) -> InvalidRequest:

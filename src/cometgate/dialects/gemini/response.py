@@ -36,6 +36,7 @@ from cometgate.canonical import (
 )
 from cometgate.dialects.gemini.call_thinking import CallThinking
 from cometgate.dialects.gemini.grounding_metadata import grounding_metadata
+from cometgate.dialects.gemini.url_context import url_context_metadata
 
 FINISH_REASONS = {
     FinishReason.STOP: "STOP",
@@ -134,6 +135,8 @@ def encode_candidate(candidate: Candidate) -> dict[str, Any]:
     if candidate.grounding is not None:
         answer = "".join(p.text for p in candidate.parts if isinstance(p, TextPart))
         out["groundingMetadata"] = grounding_metadata(candidate.grounding, answer)
+    if candidate.url_metadata:
+        out["urlContextMetadata"] = url_context_metadata(candidate.url_metadata)
     out["index"] = candidate.index
     return out
 

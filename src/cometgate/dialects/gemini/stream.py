@@ -22,6 +22,7 @@ from cometgate.canonical import (
     StreamEvent,
     StreamStarted,
     TextPart,
+    UrlMetadata,
     Usage,
     UsageReported,
 )
@@ -35,6 +36,7 @@ from cometgate.dialects.gemini.response import (
     encode_part,
     encode_usage,
 )
+from cometgate.dialects.gemini.url_context import url_context_metadata
 from cometgate.dialects.sse import sse_event
 from cometgate.errors import GatewayError
 
@@ -53,6 +55,7 @@ class ChunkAssembler:
         # Grounding offsets point into a candidate's whole text, known only at its end.
         self._texts: dict[int, list[str]] = {}
         self._grounding: dict[int, Grounding] = {}
+        self._url_metadata: dict[int, tuple[UrlMetadata, ...]] = {}
 
     def feed(self, event: StreamEvent) -> list[dict[str, Any]]:
         match event:
@@ -76,6 +79,8 @@ class ChunkAssembler:
                 self._held[index] = reason
                 if grounding is not None:
                     self._grounding[index] = grounding
+                if event.url_metadata:
+                    self._url_metadata[index] = event.url_metadata
                 return self._release() if self._usage is not None else []
             case UsageReported(usage=usage):
                 self._usage, self._usage_sent = usage, False
@@ -97,13 +102,16 @@ class ChunkAssembler:
         return [self._chunk(candidates)]
 
     def _finished(self, index: int, reason: FinishReason) -> dict[str, Any]:
-        """A candidate's last piece: its finish reason and, as Google sends it with the
-        finish, the grounding metadata of the whole candidate."""
+        """A candidate's last piece: its finish reason and, as Google sends them with the
+        finish, the grounding and URL-context metadata of the whole candidate."""
         out: dict[str, Any] = {"content": {"role": "model"}, "finishReason": FINISH_REASONS[reason]}
         grounding = self._grounding.pop(index, None)
         if grounding is not None:
             text = "".join(self._texts.get(index, ()))
             out["groundingMetadata"] = grounding_metadata(grounding, text)
+        url_metadata = self._url_metadata.pop(index, ())
+        if url_metadata:
+            out["urlContextMetadata"] = url_context_metadata(url_metadata)
         out["index"] = index
         return out
 

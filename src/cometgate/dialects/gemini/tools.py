@@ -35,6 +35,10 @@ _BUILTIN_REASONS = {
 }
 # Built-in tools that ask for a web search (canonical `WebSearchTool`).
 _SEARCH_TOOLS = frozenset({"googleSearch", "googleSearchRetrieval"})
+# Built-in tools the canonical request names (GenerateRequest.url_context, .google_maps): the
+# gateway serves URL context itself where the upstream cannot, and refuses Maps where the
+# upstream has none, naming the models that have it.
+CANONICAL_TOOLS = frozenset({"urlContext", "googleMaps"})
 _MODES = {
     "MODE_UNSPECIFIED": ToolMode.AUTO,
     "AUTO": ToolMode.AUTO,
@@ -76,6 +80,10 @@ def _record_builtin_tools(tool: Normalised, index: int, ctx: DecodeContext) -> N
         if camel in rendered:
             if camel in _SEARCH_TOOLS:
                 _record_search(f"tools[{index}].{camel}", rendered[camel], ctx)
+            elif camel in CANONICAL_TOOLS:
+                # The Gemini JSON still rides in the extensions, for a Gemini upstream.
+                ctx.kept_field(f"tools[{index}].{camel}", rendered[camel])
+                ctx.canonical_tools.add(camel)
             else:
                 ctx.untranslated_field(
                     f"tools[{index}].{camel}", reason, rendered[camel], droppable=False

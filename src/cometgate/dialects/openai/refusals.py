@@ -19,9 +19,11 @@ from cometgate.canonical.refusals import (
     TemperatureTooHigh,
     ThinkingRequired,
     ThinkingUnsupported,
+    ToolUnavailable,
 )
 from cometgate.dialects.openai.reasoning_effort import EFFORT_BY_LEVEL
 from cometgate.dialects.openai.wire import CONTEXT_LENGTH_EXCEEDED
+from cometgate.dialects.tool_refusal import tool_unavailable_text
 from cometgate.errors import InvalidRequest
 
 _EFFORT = "reasoning_effort"
@@ -67,6 +69,9 @@ def openai_refusal(refusal: Refusal, *, limit_field: str = "max_tokens") -> Inva
             return _error(f"This model's maximum context length is {limit} tokens.{counted} "
                           "Please reduce the length of the messages.", "messages",
                           CONTEXT_LENGTH_EXCEEDED)
+        case ToolUnavailable(tool=tool):
+            return _error(tool_unavailable_text(refusal, f"The built-in tool '{tool}'"),
+                          "tools", "unsupported_value")
 
 
 def _effort(level: str) -> str:

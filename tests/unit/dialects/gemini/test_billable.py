@@ -26,7 +26,8 @@ CONTENTS = [{"role": "user", "parts": [{"text": "hi"}]}]
         ({"tools": [{"functionDeclarations": [{"name": "f"}]},
                     {"function_declarations": [{"name": "g"}]}]}, Billable()),
         ({"tools": [{"googleSearch": {}}, {"codeExecution": {}, "url_context": {}}]},
-         Billable(search=True, fields=(
+         # URL context reserves the most pages it may fetch (20, Google's limit).
+         Billable(search=True, page_fetches=20, fields=(
              BillableField("tools[0].googleSearch", "googleSearch", Kind.BUILTIN_TOOL),
              BillableField("tools[1].codeExecution", "codeExecution", Kind.BUILTIN_TOOL),
              BillableField("tools[1].url_context", "urlContext", Kind.BUILTIN_TOOL)))),

@@ -99,9 +99,11 @@ def test_fields_without_canonical_meaning_go_back_where_they_were() -> None:
     assert isinstance(kept, dict)
     expected = {moved.get(path, path): value for path, value in kept.items()}
     assert again.extensions["gemini"]["untranslated"] == expected
-    # Google Search grounding is kept for a Gemini upstream, but it is no untranslated field:
-    # it is a canonical web search.
-    assert {u.path for u in again.untranslated} == set(expected) - {"tools[1].googleSearch"}
+    # Google Search grounding and URL context are kept for a Gemini upstream, but they are
+    # no untranslated fields: a canonical web search, and canonical URL context.
+    assert {u.path for u in again.untranslated} == \
+        set(expected) - {"tools[1].googleSearch", "tools[2].urlContext"}
+    assert again.url_context
     assert again.web_search is not None and again.web_search.path == "tools[1].googleSearch"
 
 
