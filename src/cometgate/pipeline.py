@@ -70,7 +70,6 @@ from cometgate.providers.local.provider import LocalProvider
 from cometgate.routing.failover import Failover, Skip
 from cometgate.routing.plan import Attempt, Planner
 from cometgate.routing.resolve import ModelRoute, Router
-from cometgate.tracing import Tracer, operation_name
 from cometgate.tool_support import (
     GatewayTools,
     SupportOf,
@@ -81,6 +80,7 @@ from cometgate.tool_support import (
     served_tools,
     url_context_support,
 )
+from cometgate.tracing import Tracer, operation_name
 from cometgate.url_context_step import (
     UrlContextStep,
     UrlReader,
