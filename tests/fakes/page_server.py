@@ -39,6 +39,7 @@ class PageServer:
     port: int = 0
     connections: int = 0
     requests: list[tuple[str, str]] = field(default_factory=list)  # (path, Host header)
+    requested: asyncio.Event = field(default_factory=asyncio.Event)  # set by every request
     _server: asyncio.Server | None = None
     _handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -73,6 +74,7 @@ class PageServer:
             headers = {k.strip().lower(): v.strip() for k, _, v in
                        (f.partition(":") for f in fields if f)}
             self.requests.append((target, headers.get("host", "")))
+            self.requested.set()
             await self._answer(urlsplit(target), writer)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
