@@ -140,7 +140,7 @@ class KeyRecord:
     def allows_model(self, model: str) -> bool:
         return model_allowed(self.allowed_models, model)
 
-    def allows_address(self, address: str) -> bool:
+    def allows_address(self, address: str | None) -> bool:
         return address_allowed(self.allowed_ips, address)
 
     def policy(self) -> KeyPolicy:
