@@ -339,9 +339,3 @@ def _stored_money(value: Any) -> Decimal | None:
     if value is None:
         return None
     return Decimal(str(value)).quantize(Decimal(1).scaleb(_BUDGET_EXPONENT))
-
-
-def money_text(amount: Decimal) -> str:
-    """A USD amount as plain decimal text without trailing zeros: "10", "0.25", never "1E+1"."""
-    text = f"{amount:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -19,9 +19,9 @@ from cometgate.storage.key_policy import (
     KeyPolicy,
     address_allowed,
     model_allowed,
-    money_text,
     policy_from_columns,
 )
+from cometgate.storage.money import money_text
 from cometgate.storage.schema import PREFIX_LENGTH, api_keys
 
 KEY_SCHEME = "cg-"
