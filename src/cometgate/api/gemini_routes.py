@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from cometgate.api.entrance import Entrance, dropped_header, first_byte
 from cometgate.api.file_references import BoundFiles, FileLinker
+from cometgate.api.middleware import MODEL_RESOURCE
 from cometgate.api.streams import CallerStream, encoded_stream, forwarded_stream
 from cometgate.canonical import GenerateRequest, ModelInfo, Usage
 from cometgate.dialects.gemini.embed import (
@@ -60,9 +61,11 @@ class GeminiApi:
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
         for prefix in VERSIONS:
-            routes.append(Route(f"{prefix}/models", self.list_models, methods=["GET"]))
+            routes.append(Route(f"{prefix}/models", self.list_models, methods=["GET"],
+                                name="models.list"))
             routes.append(
-                Route(f"{prefix}/models/{{name:path}}", self.model_call, methods=["GET", "POST"])
+                Route(f"{prefix}/models/{{name:path}}", self.model_call, methods=["GET", "POST"],
+                      name=MODEL_RESOURCE)
             )
         return routes
 
