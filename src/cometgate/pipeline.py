@@ -189,6 +189,7 @@ class Gateway:
         self._planner = planner
         self._failover = failover
         self._tracer = tracer
+        self._forwards = ForwardedDialects()
 
     def models(self) -> list[ModelInfo]:
         return self._router.models()
@@ -221,7 +222,7 @@ class Gateway:
         route = self._route(call)
 
         async def attempt(option: Attempt) -> Outcome:
-            forwarder, raw_call = _forwarding(call, option.candidate.provider)
+            forwarder, raw_call = _forwarding(call, option.candidate.provider, self._forwards)
             if forwarder is not None and raw_call is not None:
                 prepared = await self._forwarded(
                     call, route, option, lambda: call.prepared(raw_call, option))
@@ -249,7 +250,7 @@ class Gateway:
         route = self._route(call)
 
         async def attempt(option: Attempt) -> StreamOutcome:
-            forwarder, raw_call = _forwarding(call, option.candidate.provider)
+            forwarder, raw_call = _forwarding(call, option.candidate.provider, self._forwards)
             if forwarder is not None and raw_call is not None:
                 prepared = await self._forwarded(
                     call, route, option, lambda: call.prepared(raw_call, option))
@@ -326,7 +327,8 @@ class Gateway:
             raise InvalidRequest(f"models/{route.info.id} does not generate content; it "
                                  f"supports {', '.join(route.info.generation_methods)}.")
         forwarders = (_count_forwarding(call, c.provider) if counting
-                      else _forwarding(call, c.provider)[0] for c in route.candidates)
+                      else _forwarding(call, c.provider, self._forwards)[0]
+                      for c in route.candidates)
         if all(forwarder is None for forwarder in forwarders):
             call.request()  # nothing will forward the bytes: refuse a bad request up front
         return route
@@ -544,10 +546,12 @@ def _served_by(option: Attempt) -> tuple[str, str]:
     return option.candidate.provider_name, option.candidate.upstream_model
 
 
-def _forwarding(call: Call, provider: object) -> tuple[ForwardsRaw | None, RawCall | None]:
+def _forwarding(
+    call: Call, provider: object, forwards: ForwardedDialects
+) -> tuple[ForwardsRaw | None, RawCall | None]:
     """The provider as a forwarder of this call's own bytes, when it speaks the call's
     dialect; (None, None) when the call must be translated instead."""
-    if call.raw is not None and call.dialect in _forwards_dialects(type(provider)):
+    if call.raw is not None and call.dialect in forwards.of(type(provider)):
         return cast(ForwardsRaw, provider), call.raw
     return None, None
 
@@ -571,22 +575,28 @@ def _no_exact_count(model: str, provider: str) -> InvalidRequest:
         "its server offers vLLM's POST /tokenize.")
 
 
-def _forwards_dialects(kind: type) -> tuple[str, ...]:
-    """The dialects a provider class forwards raw (its `dialect`, or `forwarded_dialects`
+class ForwardedDialects:
+    """The dialects each provider class forwards raw (its `dialect`, or `forwarded_dialects`
     when it forwards more than one), decided once per class: an isinstance check against a
     runtime-checkable Protocol walks the protocol's attributes each time, and it was the
-    largest single cost of a pass-through request."""
-    if kind not in _FORWARDED_DIALECTS:
-        dialect = getattr(kind, "dialect", None)
-        dialects = getattr(kind, "forwarded_dialects", (dialect,))
-        forwards = all(callable(getattr(kind, name, None))
-                       for name in ("forward", "forward_stream"))
-        _FORWARDED_DIALECTS[kind] = tuple(d for d in dialects if isinstance(d, str)) \
-            if forwards else ()
-    return _FORWARDED_DIALECTS[kind]
+    largest single cost of a pass-through request. Kept by the gateway that asks rather than
+    by the module, so it lives and dies with that app."""
+
+    def __init__(self) -> None:
+        self._of: dict[type, tuple[str, ...]] = {}
+
+    def of(self, kind: type) -> tuple[str, ...]:
+        known = self._of.get(kind)
+        if known is None:
+            known = self._of[kind] = _forwarded_dialects(kind)
+        return known
 
 
-_FORWARDED_DIALECTS: dict[type, tuple[str, ...]] = {}
+def _forwarded_dialects(kind: type) -> tuple[str, ...]:
+    dialect = getattr(kind, "dialect", None)
+    dialects = getattr(kind, "forwarded_dialects", (dialect,))
+    forwards = all(callable(getattr(kind, name, None)) for name in ("forward", "forward_stream"))
+    return tuple(d for d in dialects if isinstance(d, str)) if forwards else ()
 
 
 async def _first(stream: AsyncGenerator[E, None]) -> E:
