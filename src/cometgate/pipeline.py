@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TypeVar, cast
 
 from cometgate.canonical import (
@@ -28,8 +28,8 @@ from cometgate.canonical import (
     ModelInfo,
     StreamEvent,
     StreamStarted,
+    StreamUsage,
     Usage,
-    UsageReported,
     WebSearchTool,
 )
 from cometgate.capabilities import (
@@ -108,10 +108,14 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class StreamOutcome:
+    """`usage` is what the stream has reported so far, filled as `events` (or `raw`) are
+    read: the one account of it, for the caller's record as for the metrics."""
+
     events: AsyncIterator[StreamEvent] | None
     dropped: Dropped = Dropped()
     raw: AsyncIterator[RawChunk] | None = None
     served_by: tuple[str, str] | None = None
+    usage: StreamUsage = field(default_factory=StreamUsage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +214,7 @@ class Gateway:
         decoded) rather than forwarded as its bytes."""
         route = self._router.resolve(name)
         return route is not None and any(
-            dialect not in _forwards_dialects(type(c.provider)) for c in route.candidates)
+            dialect not in self._forwards.of(type(c.provider)) for c in route.candidates)
 
     def translation(self, name: str) -> str:
         """The model's translation policy (a call's key may override it)."""
@@ -256,8 +260,9 @@ class Gateway:
                     call, route, option, lambda: call.prepared(raw_call, option))
                 chunks = forwarder.forward_stream(prepared, option.target)
                 first_chunk = await self._forwarded(call, route, option, lambda: _first(chunks))
-                relay = self._relay_raw(route, option, first_chunk, chunks)
-                return StreamOutcome(None, raw=relay, served_by=_served_by(option))
+                usage = StreamUsage()
+                relay = self._relay_raw(route, option, first_chunk, chunks, usage)
+                return StreamOutcome(None, raw=relay, served_by=_served_by(option), usage=usage)
             request, dropped = self._translated(call, route)
             request, run, dropped = await self._searched(call, route, option, request, dropped)
 
@@ -269,9 +274,10 @@ class Gateway:
 
             events, first = await self._sent(call, route, option, request, opened)
             upstream_drops = first.dropped if isinstance(first, StreamStarted) else ()
-            relay_events = self._relay(route, option, first, events)
+            usage = StreamUsage()
+            relay_events = self._relay(route, option, first, events, usage)
             return StreamOutcome(relay_events, _dropped(call.request(), dropped, upstream_drops),
-                                 served_by=_served_by(option))
+                                 served_by=_served_by(option), usage=usage)
 
         return await self._run(route, attempt, strict=_policy(call, route) == "strict",
                                traced=call)
@@ -492,17 +498,16 @@ class Gateway:
 
     async def _relay(
         self, route: ModelRoute, option: Attempt, first: StreamEvent,
-        events: AsyncGenerator[StreamEvent, None],
+        events: AsyncGenerator[StreamEvent, None], usage: StreamUsage,
     ) -> AsyncIterator[StreamEvent]:
-        usage: Usage | None = None
         waited = 0.0  # on the upstream's next event, for the overhead histogram
         try:
+            usage.saw_event(first)
             yield first
             asked = time.perf_counter()
             async for event in events:
                 waited += time.perf_counter() - asked
-                if isinstance(event, UsageReported):
-                    usage = event.usage
+                usage.saw_event(event)  # before it goes on: the consumer reads it at the end
                 yield event
                 asked = time.perf_counter()
         except UpstreamError as exc:
@@ -511,21 +516,21 @@ class Gateway:
         finally:
             self._metrics.waited_upstream(waited)
             await events.aclose()  # closes the upstream response when the caller goes away
-            if usage is not None:  # recorded once, whether the stream ended well or not
-                self._metrics.usage(route.info.id, usage)
+            if usage.usage is not None:  # recorded once, whether the stream ended well or not
+                self._metrics.usage(route.info.id, usage.usage)
 
     async def _relay_raw(
         self, route: ModelRoute, option: Attempt, first: RawChunk,
-        chunks: AsyncGenerator[RawChunk, None],
+        chunks: AsyncGenerator[RawChunk, None], usage: StreamUsage,
     ) -> AsyncIterator[RawChunk]:
-        usage = first.usage
+        usage.saw(first.usage)
         waited = 0.0
         try:
             yield first
             asked = time.perf_counter()
             async for chunk in chunks:
                 waited += time.perf_counter() - asked
-                usage = chunk.usage or usage
+                usage.saw(chunk.usage)
                 if chunk.error is not None:  # the upstream failed in-band; the caller sees it
                     self._metrics.upstream_error(
                         option.candidate.provider_name, chunk.error.failure_class.value
@@ -538,8 +543,8 @@ class Gateway:
         finally:
             self._metrics.waited_upstream(waited)
             await chunks.aclose()
-            if usage is not None:
-                self._metrics.usage(route.info.id, usage)
+            if usage.usage is not None:
+                self._metrics.usage(route.info.id, usage.usage)
 
 
 def _served_by(option: Attempt) -> tuple[str, str]:

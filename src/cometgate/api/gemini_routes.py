@@ -156,13 +156,13 @@ class GeminiApi:
             framing = ForwardedGeminiFraming(sse=alt == "sse")
             return CallerStream(
                 forwarded_stream(first_byte(ticket, outcome.raw), framing=framing,
-                                 on_end=on_end),
+                                 on_end=on_end, usage=outcome.usage),
                 on_end=on_end, media_type=media_type, headers=headers,
             )
         assert outcome.events is not None
         encoder = GeminiStreamEncoder("sse" if alt == "sse" else "json")
         return CallerStream(
-            encoded_stream(encoder, first_byte(ticket, outcome.events), on_end),
+            encoded_stream(encoder, first_byte(ticket, outcome.events), on_end, outcome.usage),
             on_end=on_end, media_type=media_type,
             headers={**headers, **dropped_header(outcome.dropped, gemini_path, ticket)},
         )

@@ -42,6 +42,7 @@ from cometgate.canonical.stream import (
     PartDelta,
     StreamEvent,
     StreamStarted,
+    StreamUsage,
     UsageReported,
 )
 
@@ -71,6 +72,7 @@ __all__ = [
     "Role",
     "StreamEvent",
     "StreamStarted",
+    "StreamUsage",
     "TextPart",
     "ThinkingConfig",
     "ThinkingStyle",
