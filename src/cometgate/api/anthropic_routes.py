@@ -45,8 +45,9 @@ class AnthropicApi:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/v1/messages", self.messages, methods=["POST"]),
-            Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
+            Route("/v1/messages", self.messages, methods=["POST"], name="messages"),
+            Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"],
+                  name="messages.count_tokens"),
         ]
 
     async def list_models(self, request: Request) -> Response:
@@ -121,11 +122,12 @@ class AnthropicApi:
         on_end = entrance.on_end(ticket, outcome.served_by)
         if outcome.raw is not None:
             relayed = forwarded_stream(first_byte(ticket, outcome.raw),
-                                       framing=ForwardedAnthropicFraming(), on_end=on_end)
+                                       framing=ForwardedAnthropicFraming(), on_end=on_end,
+                                       usage=outcome.usage)
             return CallerStream(relayed, on_end=on_end, media_type=SSE_TYPE, headers=headers)
         assert outcome.events is not None
         body = encoded_stream(MessageStreamEncoder(name), first_byte(ticket, outcome.events),
-                              on_end)
+                              on_end, outcome.usage)
         dropped = dropped_header(outcome.dropped, anthropic_path, ticket)
         return CallerStream(body, on_end=on_end, media_type=SSE_TYPE,
                             headers={**headers, **dropped})

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from cometgate.api.entrance import Entrance, dropped_header, first_byte
 from cometgate.api.file_references import BoundFiles, FileLinker
+from cometgate.api.middleware import MODEL_RESOURCE
 from cometgate.api.streams import CallerStream, encoded_stream, forwarded_stream
 from cometgate.canonical import GenerateRequest, ModelInfo, Usage
 from cometgate.dialects.gemini.embed import (
@@ -60,9 +61,11 @@ class GeminiApi:
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
         for prefix in VERSIONS:
-            routes.append(Route(f"{prefix}/models", self.list_models, methods=["GET"]))
+            routes.append(Route(f"{prefix}/models", self.list_models, methods=["GET"],
+                                name="models.list"))
             routes.append(
-                Route(f"{prefix}/models/{{name:path}}", self.model_call, methods=["GET", "POST"])
+                Route(f"{prefix}/models/{{name:path}}", self.model_call, methods=["GET", "POST"],
+                      name=MODEL_RESOURCE)
             )
         return routes
 
@@ -155,13 +158,13 @@ class GeminiApi:
             framing = ForwardedGeminiFraming(sse=alt == "sse")
             return CallerStream(
                 forwarded_stream(first_byte(ticket, outcome.raw), framing=framing,
-                                 on_end=on_end),
+                                 on_end=on_end, usage=outcome.usage),
                 on_end=on_end, media_type=media_type, headers=headers,
             )
         assert outcome.events is not None
         encoder = GeminiStreamEncoder("sse" if alt == "sse" else "json")
         return CallerStream(
-            encoded_stream(encoder, first_byte(ticket, outcome.events), on_end),
+            encoded_stream(encoder, first_byte(ticket, outcome.events), on_end, outcome.usage),
             on_end=on_end, media_type=media_type,
             headers={**headers, **dropped_header(outcome.dropped, gemini_path, ticket)},
         )

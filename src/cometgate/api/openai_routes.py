@@ -57,8 +57,9 @@ class OpenAIApi:
             route
             for prefix in ("/v1", "")
             for route in (
-                Route(f"{prefix}/chat/completions", self.chat_completions, methods=["POST"]),
-                Route(f"{prefix}/embeddings", self.embeddings, methods=["POST"]),
+                Route(f"{prefix}/chat/completions", self.chat_completions, methods=["POST"],
+                      name="chat.completions"),
+                Route(f"{prefix}/embeddings", self.embeddings, methods=["POST"], name="embeddings"),
             )
         ]
 
@@ -150,11 +151,13 @@ class OpenAIApi:
         on_end = entrance.on_end(ticket, outcome.served_by)
         if outcome.raw is not None:
             body = forwarded_stream(first_byte(ticket, outcome.raw),
-                                    framing=ForwardedOpenAIFraming(), on_end=on_end)
+                                    framing=ForwardedOpenAIFraming(), on_end=on_end,
+                                    usage=outcome.usage)
             return CallerStream(body, on_end=on_end, media_type=SSE_TYPE, headers=headers)
         assert outcome.events is not None
         encoder = ChatChunkEncoder(name, include_usage=include_usage)
-        body = encoded_stream(encoder, first_byte(ticket, outcome.events), on_end)
+        body = encoded_stream(encoder, first_byte(ticket, outcome.events), on_end,
+                              outcome.usage)
         return CallerStream(body, on_end=on_end, media_type=SSE_TYPE,
                             headers={**headers, **dropped_header(outcome.dropped,
                                                                  openai_path, ticket)})

@@ -241,13 +241,15 @@ class ResponsesApi:
         if outcome.raw is not None:
             forwarded_end = entrance.on_end(ticket, outcome.served_by)
             relayed = forwarded_stream(first_byte(ticket, outcome.raw),
-                                       framing=ForwardedResponsesFraming(), on_end=forwarded_end)
+                                       framing=ForwardedResponsesFraming(), on_end=forwarded_end,
+                                       usage=outcome.usage)
             return CallerStream(relayed, on_end=forwarded_end, media_type=SSE_TYPE,
                                 headers=headers)
         assert outcome.events is not None
         encoder = ResponseStreamEncoder(frame)
         on_end = _then_keep(entrance.on_end(ticket, outcome.served_by), encoder, keep)
-        body = encoded_stream(encoder, first_byte(ticket, outcome.events), on_end)
+        body = encoded_stream(encoder, first_byte(ticket, outcome.events), on_end,
+                              outcome.usage)
         return CallerStream(body, on_end=on_end, media_type=SSE_TYPE, headers={
             **headers, **dropped_header(outcome.dropped, responses_path, ticket)})
 

@@ -31,7 +31,7 @@ from cometgate.dialects.responses.inbound_params import INCLUDABLE
 from cometgate.dialects.responses.reasoning_state import INCLUDE, shown_item
 from cometgate.dialects.responses.record import ResponseRecord
 from cometgate.errors import InvalidRequest, NotFound
-from cometgate.metering import check_access
+from cometgate.key_access import check_access
 from cometgate.storage.conversations import (
     ConversationStore,
     NewTurn,
