@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cometgate.api.cached_prefix import AppliedCache, CachedPrefixes
 from cometgate.api.entrance import Entrance, dropped_header, first_byte
 from cometgate.api.file_references import BoundFiles, FileLinker
 from cometgate.api.middleware import MODEL_RESOURCE
@@ -57,6 +58,7 @@ VERSIONS = ("/v1beta", "/v1", "")
 class GeminiApi:
     entrance: Entrance
     files: FileLinker | None = None  # gateway files in fileData (file_references)
+    caches: CachedPrefixes | None = None  # None: cachedContent is not served (no storage)
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
@@ -126,7 +128,9 @@ class GeminiApi:
     async def generate_content(
         self, request: Request, key: KeyRecord, name: str, body: bytes, ticket: Ticket
     ) -> Response:
-        call = _call(request, key, name, body, "generateContent", decode_generate_request)
+        cache = await self._cached_prefix(key, name, body, "generateContent")
+        call = _call(request, key, name, body, "generateContent", decode_generate_request,
+                     cache=cache)
         outcome = await self.entrance.gateway.generate(call)
         dropped = dropped_header(outcome.dropped, gemini_path, ticket)  # before the record
         await self.entrance.finish(ticket, outcome.usage, outcome.served_by)
@@ -147,8 +151,9 @@ class GeminiApi:
         alt = request.query_params.get("alt", "json")
         if alt not in ("sse", "json"):
             raise InvalidRequest(f"Invalid value at 'alt' (TYPE_ENUM), \"{alt}\"")
+        cache = await self._cached_prefix(key, name, body, "streamGenerateContent")
         call = _call(request, key, name, body, "streamGenerateContent", decode_generate_request,
-                     alt="sse" if alt == "sse" else None)
+                     alt="sse" if alt == "sse" else None, cache=cache)
         entrance = self.entrance
         outcome = await entrance.gateway.stream(call)
         media_type = "text/event-stream" if alt == "sse" else JSON_TYPE
@@ -185,7 +190,9 @@ class GeminiApi:
     async def count_tokens(
         self, request: Request, key: KeyRecord, name: str, body: bytes
     ) -> Response:
-        call = _call(request, key, name, body, "countTokens", decode_count_tokens_request)
+        cache = await self._cached_prefix(key, name, body, "countTokens")
+        call = _call(request, key, name, body, "countTokens", decode_count_tokens_request,
+                     cache=cache)
         outcome = await self.entrance.gateway.count_tokens(call)
         if outcome.raw is not None:
             return Response(outcome.raw.body, media_type=outcome.raw.content_type)
@@ -193,6 +200,15 @@ class GeminiApi:
         text_only = prompt_is_text(call.request())  # decoded already: it was translated
         return Response(encode_count_tokens(outcome.total, text_only=text_only),
                         media_type=JSON_TYPE)
+
+    async def _cached_prefix(self, key: KeyRecord, name: str, body: bytes, method: str
+                             ) -> AppliedCache | None:
+        """The body with the cache it names applied (after admission: a key that may not
+        send `cachedContent` hears that first)."""
+        info = self.entrance.model(name)
+        if self.caches is None or info is None:
+            return None
+        return await self.caches.apply(key, info.id, body, method)
 
     def _require_model(self, request: Request, name: str, method: str) -> ModelInfo:
         info = self.entrance.model(name)
@@ -217,22 +233,33 @@ def _call(
     decode: Callable[[bytes, str], GenerateRequest],
     *,
     alt: str | None = None,
+    cache: AppliedCache | None = None,
 ) -> Call:
     """The caller's request as the pipeline sees it: its bytes for a Gemini upstream (under
-    the same API version), and a decoder for everyone else."""
+    the same API version), and a decoder for everyone else; with the cache it names applied."""
+    if cache is not None:
+        body = cache.body
+        plain = decode
+        prompt_cache = cache.prompt_cache
+
+        def decode(body: bytes, name: str) -> GenerateRequest:
+            return replace(plain(body, name), prompt_cache=prompt_cache)
+
     version = request.url.path.split("/")[1]
     # Our unversioned routes mean v1beta; Google's own API has no unversioned paths.
     version = version if version in ("v1", "v1beta") else "v1beta"
     files: BoundFiles | None = getattr(request.state, "files", None)
+    upstream_cache = cache.upstream if cache is not None else None
     if files is None:
         return Call(name, dialect="gemini", decode=lambda: decode(body, name),
-                    raw=RawCall(body=body, version=version, method=method, alt=alt),
+                    raw=RawCall(body=body, version=version, method=method, alt=alt,
+                                cache=upstream_cache),
                     translation=key.translation)
     return Call(
         name,
         dialect="gemini",
         decode=lambda: files.inline(decode(body, name)),
-        raw=RawCall(body=body, version=version, method=method, alt=alt),
+        raw=RawCall(body=body, version=version, method=method, alt=alt, cache=upstream_cache),
         translation=key.translation,
         prepare_raw=files.prepare_raw,
     )

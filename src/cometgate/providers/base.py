@@ -82,6 +82,46 @@ class Supervised(Protocol):
     def is_ready(self) -> bool: ...
 
 
+class UpstreamCopies(Protocol):
+    """Where the copies a same-dialect upstream holds of a gateway cache are remembered, one
+    per cache, provider and credential (`credential` is a fingerprint, never the secret)."""
+
+    async def copy_of(self, cache_id: str, provider: str, credential: str) -> str | None: ...
+
+    async def remember_copy(
+        self, cache_id: str, provider: str, credential: str, upstream_name: str
+    ) -> bool:
+        """False when another request remembered one first (that one is then used)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPrefixCall:
+    """A Gemini caller's request naming a gateway cache, for an upstream with caches of its
+    own: the upstream keeps the prefix once (`prefix`: the CachedContent fields to create it
+    with) and the request names that copy instead of carrying the prefix. The RawCall's body
+    already holds the prefix in front, for an upstream that cannot keep it."""
+
+    cache_id: str
+    prefix: Mapping[str, Any]  # contents, systemInstruction, tools, toolConfig
+    expire_time: str  # RFC 3339, the cache's own expiry
+    own_body: Mapping[str, Any]  # the caller's body without its cachedContent
+    copies: UpstreamCopies
+
+
+@runtime_checkable
+class KeepsCaches(Protocol):
+    """A provider whose upstream holds copies of gateway caches (Gemini's cachedContents),
+    so that their expiry follows the gateway's and they go when the cache goes."""
+
+    async def refresh_cached_content(
+        self, upstream_name: str, credential: str | None, expire_time: str
+    ) -> None: ...
+
+    async def delete_cached_content(self, upstream_name: str, credential: str | None) -> None:
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class RawCall:
     """A caller's request in its own dialect, for an upstream of that same dialect."""
@@ -99,6 +139,7 @@ class RawCall:
     # (anthropic-version, anthropic-beta), as (lower-case name, value) pairs.
     headers: tuple[tuple[str, str], ...] = ()
     query: str = ""  # the caller's query string, for dialects whose query carries meaning
+    cache: CachedPrefixCall | None = None  # a gateway cache the call uses (Gemini only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from cometgate.dialects.sse_split import SSEEventSplitter
 from cometgate.dialects.upstream_answers import unreadable
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target, UpstreamFile
 from cometgate.providers.embedding import GeminiEmbedder
+from cometgate.providers.gemini_caches import GeminiCacheCopies
 from cometgate.providers.gemini_files import upload_file
 from cometgate.providers.http import HttpProvider
 from cometgate.providers.timeouts import Timeouts
@@ -84,6 +85,10 @@ class GeminiProvider:
         )
         self._embedder = GeminiEmbedder(self._base_url, api_key, timeouts,
                                         transport=self._transport)
+        self._caches = GeminiCacheCopies(
+            name, self._base_url, self._transport, timeouts,
+            lambda credential: self._codec.headers(credential or api_key, stream=False),
+            client=client)
 
     def searches_web(self) -> bool:
         return True  # Google Search grounding (upstream_request)
@@ -94,7 +99,8 @@ class GeminiProvider:
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         """The whole answer; a 2xx body that is no answer raises (see usage_of_forwarded)."""
         body, headers = await self._transport.exchange(
-            self._url(call, target), call.body, self._headers(target), classify_error)
+            self._url(call, target), await self._caches.body_for(call, target),
+            self._headers(target), classify_error)
         content_type = headers.get("content-type", "application/json")
         usage = usage_of_forwarded(body, call.method)  # refuses a malformed answer first
         return RawResponse(renamed(body, target.model_version), content_type, usage)
@@ -108,7 +114,8 @@ class GeminiProvider:
         response, so the upstream stops generating for a caller who has gone."""
         framing = _sse_chunks if call.alt == "sse" else _array_chunks
         chunks = self._transport.stream(
-            self._url(call, target), call.body, self._headers(target), classify_error)
+            self._url(call, target), await self._caches.body_for(call, target),
+            self._headers(target), classify_error)
         async with aclosing(chunks), aclosing(framing(chunks, target.model_version)) as pieces:
             async for piece in pieces:
                 yield piece
@@ -148,7 +155,16 @@ class GeminiProvider:
     async def embed(self, request: EmbedRequest, target: Target) -> EmbedResponse:
         return await self._embedder.embed(request, target)
 
+    async def refresh_cached_content(
+        self, upstream_name: str, credential: str | None, expire_time: str
+    ) -> None:
+        await self._caches.refresh_cached_content(upstream_name, credential, expire_time)
+
+    async def delete_cached_content(self, upstream_name: str, credential: str | None) -> None:
+        await self._caches.delete_cached_content(upstream_name, credential)
+
     async def aclose(self) -> None:
+        await self._caches.aclose()
         await self._transport.aclose()  # the translating half shares it
 
     def _url(self, call: RawCall, target: Target) -> str:
