@@ -229,6 +229,7 @@ def create_app(
     app.state.background = background  # … and for background responses in flight
     app.state.batch_runner = batch_runner  # … and for batch requests
     app.state.files = files  # lets tests move a file past its expiry
+    app.state.caches = caches  # … and sweep expired caches at once
     return app
 
 

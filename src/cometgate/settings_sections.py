@@ -301,7 +301,7 @@ def _prices(where: str, data: Any) -> tuple[PriceVersion, ...]:
 def _price_version(where: str, data: Any) -> PriceVersion:
     f = Fields(where, data, {"input", "output", "thinking", "cached_input", "effective",
                              "per_1k_searches", "per_1k_page_fetches", "per_sandbox_second",
-                             "per_image", "service_tiers"})
+                             "per_image", "service_tiers", "cache_storage_per_hour"})
     return PriceVersion(
         input=_usd(f, "input") or Decimal(0),
         output=_usd(f, "output") or Decimal(0),
@@ -313,6 +313,7 @@ def _price_version(where: str, data: Any) -> PriceVersion:
         per_sandbox_second=_usd(f, "per_sandbox_second"),
         per_image=_usd(f, "per_image"),
         service_tiers=_service_tiers(f"{where}.service_tiers", f.data.get("service_tiers")),
+        cache_storage_per_hour=_usd(f, "cache_storage_per_hour"),
     )
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import update
 
 from cometgate.app import create_app
 from cometgate.storage.database import open_database
+from cometgate.storage.keys import KeyRepository
 from cometgate.storage.schema import cached_contents
 from cometgate.storage.usage import UsageQueries
 from tests.contract.conftest import (
@@ -91,6 +92,7 @@ def config(fakes: Fakes) -> dict[str, Any]:
     providers["openai"]["tokenize_endpoint"] = True
     models = {f"{kind}-alias": model_block([(kind, UPSTREAM[kind])]) for kind in KINDS}
     models["openai-alias"]["prices"] = {"input": 1000, "cached_input": 100, "output": 2000}
+    models["gemini-alias"]["prices"] = {"input": 1, "output": 1, "cache_storage_per_hour": 3600}
     models["gemini-big"] = model_block([("gemini", UPSTREAM["gemini"])], cache_min_tokens=1024)
     return {"routing": {"retries": 0}, "providers": providers, "models": models}
 
@@ -109,8 +111,6 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
 
 
 async def new_key_named(settings: Any, name: str) -> str:
-    from cometgate.storage.keys import KeyRepository
-
     async with await open_database(settings.database_url) as database:
         _, key = await KeyRepository(database).create(name)
     return key
@@ -365,3 +365,51 @@ async def test_count_tokens_counts_the_prefix_too(running: Running, kind: str) -
     answer = await running.caller.call("POST", f"/v1beta/models/{kind}-alias:countTokens", body)
     assert answer.status_code == 200, answer.text
     assert answer.json()["totalTokens"] == PREFIX_WORDS + 3
+
+
+async def test_the_sweep_removes_expired_caches_and_their_upstream_copies(
+    running: Running,
+) -> None:
+    gemini = running.fakes.gemini
+    expiring = (await running.caller.create("gemini-alias"))["name"]
+    lasting = (await running.caller.create("gemini-alias"))["name"]
+    for name in (expiring, lasting):
+        assert (await running.caller.generate("gemini-alias", name)).status_code == 200
+    assert set(gemini.caches) == {"cachedContents/fake1", "cachedContents/fake2"}
+    await running.expire(expiring)
+    assert await running.app.state.caches.sweep_once() == 1
+    assert set(gemini.caches) == {"cachedContents/fake2"}  # the expired one's copy went
+    assert gemini.requests[-1].method == "DELETE"
+    assert (await running.caller.call("GET", f"/v1beta/{lasting}")).status_code == 200
+
+
+async def test_keeping_a_cache_is_charged_by_the_hour_where_the_model_prices_it(
+    running: Running,
+) -> None:
+    created = await running.caller.create("gemini-alias")  # ttl 300 s
+    renewed = (await running.caller.call("PATCH", f"/v1beta/{created['name']}",
+                                         {"ttl": "900s"})).json()
+    added = (datetime.fromisoformat(renewed["expireTime"])
+             - datetime.fromisoformat(created["expireTime"]))
+    await running.caller.create("openai-alias")  # a model without a storage price: no record
+    await running.app.state.usage_log.flush()
+    async with await open_database(running.database_url) as database:
+        records = await UsageQueries(database).records()
+    storage = [r for r in records if r.provider == "cachedContents"]
+    # 3600 USD per million tokens per hour: a token-second costs a millionth of a dollar.
+    assert [(r.model, r.prompt_tokens, r.cost_usd) for r in storage] == [
+        ("gemini-alias", 0, Decimal(PREFIX_WORDS * 300) / 1_000_000),
+        ("gemini-alias", 0, (Decimal(PREFIX_WORDS) * Decimal(added.total_seconds())
+                             / 1_000_000).quantize(Decimal("1e-9")))]
+
+
+async def test_a_budget_that_cannot_pay_for_the_storage_refuses_the_cache(
+    running: Running,
+) -> None:
+    async with await open_database(running.database_url) as database:
+        _, key = await KeyRepository(database).create("poor", budget_total_usd=Decimal("0.001"))
+    poor = Caller(running.caller.http, key)
+    answer = await poor.call("POST", "/v1beta/cachedContents", cache_body("gemini-alias"))
+    assert answer.status_code == 429, answer.text
+    assert answer.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert (await poor.call("GET", "/v1beta/cachedContents")).json() == {}

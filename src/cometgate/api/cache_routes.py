@@ -112,6 +112,9 @@ class CacheApi:
         total = await self._count(draft, info.id)
         if info.cache_min_tokens is not None and total < info.cache_min_tokens:
             raise too_small(total, info.cache_min_tokens)
+        await self.entrance.meter.charge_storage(
+            key, info.id, request_id=_request_id(request), tokens=total,
+            held=draft.expires_at - now)
         stored = await self.store.put(NewCache(
             id=secrets.token_hex(8), key_id=key.id, model=info.id,
             display_name=draft.display_name, body=draft.prefix, total_tokens=total,
@@ -133,6 +136,11 @@ class CacheApi:
         document = read_json_object(await self.entrance.body(request))
         now = self.store.now()
         expires_at = decode_update(document, request.query_params.get("updateMask"), now)
+        before = await self._get(cache_id, key)
+        # Only the time added is bought; a shorter life is not refunded.
+        await self.entrance.meter.charge_storage(
+            key, before.model, request_id=_request_id(request), tokens=before.total_tokens,
+            held=expires_at - max(before.expires_at, now))
         try:
             stored = await self.store.set_expiry(cache_id, key.id, expires_at, now=now)
         except CacheNotFoundError:
@@ -226,6 +234,10 @@ class CacheSweep:
             except Exception:  # the next round retries
                 log.exception("sweeping expired cached contents failed")
             await asyncio.sleep(self._interval)
+
+
+def _request_id(request: Request) -> str:
+    return str(request.scope["state"]["request_id"])
 
 
 def _encoded(cache: StoredCache) -> dict[str, Any]:
