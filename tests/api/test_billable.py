@@ -270,8 +270,8 @@ async def test_the_tier_the_upstream_reports_prices_the_record(
 # --- (c) billable fields and the keys that may send them ----------------------------------------
 
 TOOLS = "the upstream bills built-in tools beyond the tokens the gateway reserves for a request"
-CACHE = ("a cached context is upstream state that the gateway neither prices nor scopes to "
-         "this key")
+CACHE = ("a cached context is billed for the time it is kept, beyond the tokens the gateway "
+         "reserves for a request")
 GEMINI_REFUSALS = [
     (gemini_body(tools=[{"googleSearch": {}}]), "tools[0].googleSearch", "googleSearch", TOOLS),
     (gemini_body(tools=[{"functionDeclarations": [{"name": "f"}]}, {"url_context": {}}]),
