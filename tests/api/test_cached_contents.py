@@ -413,3 +413,17 @@ async def test_a_budget_that_cannot_pay_for_the_storage_refuses_the_cache(
     assert answer.status_code == 429, answer.text
     assert answer.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
     assert (await poor.call("GET", "/v1beta/cachedContents")).json() == {}
+
+
+async def test_the_cached_prefix_counts_in_the_admission_estimate(running: Running) -> None:
+    async with await open_database(running.database_url) as database:
+        _, key = await KeyRepository(database).create("small", tpm=40)
+    small = Caller(running.caller.http, key)
+    name = (await small.create("openai-alias"))["name"]  # creating one is not a generation
+    plain = await small.call("POST", "/v1beta/models/openai-alias:generateContent", {
+        "contents": [{"role": "user", "parts": [{"text": "When does it open?"}]}]})
+    assert plain.status_code == 200, plain.text
+    # Its prefix alone (31 tokens) is more than the key's tokens per minute.
+    cached = await small.generate("openai-alias", name)
+    assert cached.status_code == 429, cached.text
+    assert cached.json()["error"]["status"] == "RESOURCE_EXHAUSTED"

@@ -22,6 +22,7 @@ from cometgate.dialects.gemini.cached_content import (
     with_cached_prefix,
 )
 from cometgate.dialects.gemini.inbound import read_json_object
+from cometgate.errors import RequestRejected
 from cometgate.providers.base import CachedPrefixCall
 from cometgate.storage.cached_contents import CachedContentStore, CacheNotFoundError, StoredCache
 from cometgate.storage.keys import KeyRecord
@@ -63,6 +64,20 @@ class CachedPrefixes:
         upstream = CachedPrefixCall(cache.id, cache.body, rfc3339(cache.expires_at), own,
                                     self._store)
         return AppliedCache(orjson.dumps(merged), _marker(cache), upstream)
+
+    async def size(self, key: KeyRecord, body: bytes) -> int:
+        """The tokens of the cache a generation names, for its admission estimate: 0 when it
+        names none, or one this key cannot use (`apply` refuses that, after admission, so
+        that a key that may not send `cachedContent` hears that first)."""
+        if b"cachedContent" not in body and b"cached_content" not in body:
+            return 0
+        try:
+            name = cache_reference(read_json_object(body))
+            if name is None:
+                return 0
+            return (await self._store.get(cache_id_of(name), key.id)).total_tokens
+        except (RequestRejected, CacheNotFoundError):
+            return 0
 
     async def _apply_to_count(self, key: KeyRecord, model: str, document: dict[str, object]
                               ) -> AppliedCache | None:

@@ -110,6 +110,8 @@ class GeminiApi:
             entrance.check_access(request, key, info)
             return await self.count_tokens(request, key, name, body)
         estimate, billable = admission(body)
+        if self.caches is not None:  # a cached prefix is prompt too: reserved for up front
+            estimate = (estimate[0] + await self.caches.size(key, body), estimate[1])
         ticket = await entrance.admit(
             request, key, info, estimate=estimate, dialect="gemini",
             stream=method == "streamGenerateContent", billable=billable,
