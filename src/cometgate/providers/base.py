@@ -94,6 +94,10 @@ class UpstreamCopies(Protocol):
         """False when another request remembered one first (that one is then used)."""
         ...
 
+    async def forget_copy(self, cache_id: str, provider: str, credential: str) -> None:
+        """The upstream no longer has it (it expired or was deleted there)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class CachedPrefixCall:

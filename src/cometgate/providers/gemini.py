@@ -98,9 +98,11 @@ class GeminiProvider:
 
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         """The whole answer; a 2xx body that is no answer raises (see usage_of_forwarded)."""
-        body, headers = await self._transport.exchange(
-            self._url(call, target), await self._caches.body_for(call, target),
-            self._headers(target), classify_error)
+        url, request_headers = self._url(call, target), self._headers(target)
+        body, headers = await self._caches.sent(
+            call, target,
+            lambda content: self._transport.exchange(url, content, request_headers,
+                                                     classify_error))
         content_type = headers.get("content-type", "application/json")
         usage = usage_of_forwarded(body, call.method)  # refuses a malformed answer first
         return RawResponse(renamed(body, target.model_version), content_type, usage)
@@ -113,9 +115,14 @@ class GeminiProvider:
         UpstreamError of the Transport. Closing the generator early closes the upstream
         response, so the upstream stops generating for a caller who has gone."""
         framing = _sse_chunks if call.alt == "sse" else _array_chunks
-        chunks = self._transport.stream(
-            self._url(call, target), await self._caches.body_for(call, target),
-            self._headers(target), classify_error)
+        url, headers = self._url(call, target), self._headers(target)
+
+        async def opened(content: bytes) -> AsyncGenerator[bytes, None]:
+            # The status arrives with the first piece: a refusal raises here, where the copy
+            # it may be about can still be replaced by the prefix.
+            return await _started(self._transport.stream(url, content, headers, classify_error))
+
+        chunks = await self._caches.sent(call, target, opened)
         async with aclosing(chunks), aclosing(framing(chunks, target.model_version)) as pieces:
             async for piece in pieces:
                 yield piece
@@ -180,6 +187,27 @@ class GeminiProvider:
 
     def _headers(self, target: Target) -> dict[str, str]:
         return self._codec.headers(target.credential or self._api_key, stream=False)
+
+
+async def _started(chunks: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    """`chunks` with its first piece already read (closed if that fails)."""
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        return _replayed(None, chunks)
+    except BaseException:
+        await chunks.aclose()
+        raise
+    return _replayed(first, chunks)
+
+
+async def _replayed(first: bytes | None, rest: AsyncGenerator[bytes, None]
+                    ) -> AsyncGenerator[bytes, None]:
+    async with aclosing(rest):
+        if first is not None:
+            yield first
+        async for chunk in rest:
+            yield chunk
 
 
 async def _sse_chunks(

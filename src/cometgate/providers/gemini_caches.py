@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import httpx
 import orjson
@@ -23,6 +24,9 @@ from cometgate.providers.timeouts import Timeouts
 from cometgate.providers.transport import Transport
 
 log = logging.getLogger("cometgate.providers")
+T = TypeVar("T")
+# What Google answers a request naming a cachedContent it no longer has.
+_GONE = (403, 404)
 
 
 def credential_fingerprint(secret: str | None) -> str:
@@ -42,25 +46,42 @@ class GeminiCacheCopies:
         self._client = client
         self._owns_client = client is None
 
-    async def body_for(self, call: RawCall, target: Target) -> bytes:
-        """The body to forward: naming the upstream copy when there is (or can be) one,
-        else the caller's body with the prefix in front."""
+    async def sent(self, call: RawCall, target: Target,
+                   send: Callable[[bytes], Awaitable[T]]) -> T:
+        """`send(body)`, the body naming the upstream copy when there is (or can be) one,
+        else the caller's body with the prefix in front. A copy the upstream no longer has
+        (expired or deleted there) is forgotten, and the prefix itself is sent instead; the
+        next request makes a new copy."""
         use = call.cache
         if use is None:
-            return call.body
+            return await send(call.body)
         credential = f"{credential_fingerprint(target.credential)}:{target.upstream_model}"
-        name = await use.copies.copy_of(use.cache_id, self._provider, credential)
+        name = await self._copy_name(call, target, credential)
         if name is None:
-            name = await self._created(call, target)
-            if name is None:
-                return call.body
-            if not await use.copies.remember_copy(use.cache_id, self._provider, credential,
-                                                  name):
-                await self.delete_cached_content(name, target.credential)
-                name = await use.copies.copy_of(use.cache_id, self._provider, credential)
-                if name is None:
-                    return call.body
-        return orjson.dumps({**use.own_body, "cachedContent": name})
+            return await send(call.body)
+        try:
+            return await send(orjson.dumps({**use.own_body, "cachedContent": name}))
+        except UpstreamError as exc:
+            if exc.upstream_status not in _GONE:
+                raise
+        log.info("provider %s no longer has %s; the prefix goes with the request",
+                 self._provider, name)
+        await use.copies.forget_copy(use.cache_id, self._provider, credential)
+        return await send(call.body)
+
+    async def _copy_name(self, call: RawCall, target: Target, credential: str) -> str | None:
+        use = call.cache
+        assert use is not None
+        name = await use.copies.copy_of(use.cache_id, self._provider, credential)
+        if name is not None:
+            return name
+        name = await self._created(call, target)
+        if name is None:
+            return None
+        if await use.copies.remember_copy(use.cache_id, self._provider, credential, name):
+            return name
+        await self.delete_cached_content(name, target.credential)
+        return await use.copies.copy_of(use.cache_id, self._provider, credential)
 
     async def _created(self, call: RawCall, target: Target) -> str | None:
         assert call.cache is not None

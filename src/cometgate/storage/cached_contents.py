@@ -189,6 +189,13 @@ class CachedContentStore:
             return False
         return True
 
+    async def forget_copy(self, cache_id: str, provider: str, credential: str) -> None:
+        copies = upstream_cached_contents.c
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(upstream_cached_contents).where(
+                copies.cache_id == cache_id, copies.provider == provider,
+                copies.credential == credential))
+
     def _visible(self, cache_id: str, key_id: int) -> Any:
         caches = cached_contents.c
         return and_(caches.id == cache_id, caches.key_id == key_id,

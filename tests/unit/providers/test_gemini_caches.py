@@ -34,6 +34,9 @@ class Copies:
     async def copy_of(self, cache_id: str, provider: str, credential: str) -> str | None:
         return self.names.get((cache_id, provider, credential))
 
+    async def forget_copy(self, cache_id: str, provider: str, credential: str) -> None:
+        del self.names[(cache_id, provider, credential)]
+
     async def remember_copy(self, cache_id: str, provider: str, credential: str,
                             upstream_name: str) -> bool:
         if self.lose_race is not None:
@@ -130,3 +133,28 @@ async def test_an_upstream_that_will_not_keep_it_gets_the_prefix(server: Server)
         await provider.aclose()
     assert server.fake.requests[-1].body == MERGED
     assert copies.names == {}
+
+
+@pytest.mark.parametrize(("method", "alt"), [("generateContent", None),
+                                             ("streamGenerateContent", "sse")])
+async def test_a_copy_the_upstream_lost_is_forgotten_and_the_prefix_sent(
+    server: Server, method: str, alt: str | None
+) -> None:
+    copies = Copies()
+    provider = server.provider()
+    try:
+        await provider.forward(call(copies), TARGET)  # makes cachedContents/fake1
+        server.fake.caches.clear()  # expired or deleted upstream
+        if alt is None:
+            answer = await provider.forward(call(copies, method, alt), TARGET)
+            assert answer.usage is not None and answer.usage.cached_tokens == 0
+        else:
+            chunks = [c async for c in provider.forward_stream(call(copies, method, alt),
+                                                                TARGET)]
+            assert b"Hello" in b"".join(c.data for c in chunks)
+    finally:
+        await provider.aclose()
+    refused, resent = server.fake.requests[-2:]
+    assert orjson.loads(refused.body)["cachedContent"] == "cachedContents/fake1"
+    assert resent.body == MERGED
+    assert copies.names == {}  # the next request makes a new copy

@@ -96,6 +96,9 @@ async def test_copies_go_with_their_cache(store: CachedContentStore, clock: Cloc
     # A second copy for the same provider and credential loses: the first one stays.
     assert not await store.remember_copy("c1", "google", "fp:gemini-up", "cachedContents/u2")
     assert await store.copy_of("c1", "google", "fp:gemini-up") == "cachedContents/u1"
+    await store.forget_copy("c1", "google", "fp:gemini-up")  # the upstream lost it
+    assert await store.copy_of("c1", "google", "fp:gemini-up") is None
+    assert await store.remember_copy("c1", "google", "fp:gemini-up", "cachedContents/u1")
     assert await store.remember_copy("c2", "google", "fp:gemini-up", "cachedContents/u3")
     assert await store.delete("c1", 1) == [
         UpstreamCopy("c1", "google", "fp:gemini-up", "cachedContents/u1")]
