@@ -14,6 +14,7 @@ from cometgate.storage.cached_contents import (
     UpstreamCopy,
 )
 from cometgate.storage.database import Database
+from cometgate.storage.keys import KeyRepository
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 PREFIX = {"contents": [{"role": "user", "parts": [{"text": "a handbook"}]}],
@@ -116,3 +117,20 @@ async def test_another_key_cannot_delete_it(store: CachedContentStore) -> None:
     with pytest.raises(CacheNotFoundError):
         await store.delete("c1", 2)
     assert (await store.get("c1", 1)).id == "c1"
+
+
+async def test_deleting_a_key_ends_its_caches(database: Database) -> None:
+    keys = KeyRepository(database)
+    record, _ = await keys.create("leaving")
+    kept, _ = await keys.create("staying")
+    store = CachedContentStore(database)  # the real clock: the key is deleted now
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    for cache_id, key_id in (("theirs", record.id), ("others", kept.id)):
+        await store.put(NewCache(id=cache_id, key_id=key_id, model="m", display_name=None,
+                                 body=PREFIX, total_tokens=1, expires_at=soon))
+    await store.remember_copy("theirs", "google", "fp:m", "cachedContents/u1")
+    await keys.delete(record.name)
+    with pytest.raises(CacheNotFoundError):
+        await store.get("theirs", record.id)
+    assert [copy.upstream_name for copy in await store.purge_expired()] == ["cachedContents/u1"]
+    assert (await store.get("others", kept.id)).id == "others"
