@@ -427,3 +427,22 @@ async def test_the_cached_prefix_counts_in_the_admission_estimate(running: Runni
     cached = await small.generate("openai-alias", name)
     assert cached.status_code == 429, cached.text
     assert cached.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
+
+
+@pytest.mark.parametrize(("body", "field", "message"), [
+    ({"ttl": "soon"}, "ttl",
+     "Invalid value at 'ttl' (type.googleapis.com/google.protobuf.Duration), \"soon\""),
+    ({"expireTime": "2001-01-01T00:00:00Z"}, "expire_time", "expire_time must be in the future."),
+])
+async def test_a_bad_new_expiry_is_refused_and_changes_nothing(
+    running: Running, body: dict[str, Any], field: str, message: str
+) -> None:
+    created = await running.caller.create("openai-alias")
+    answer = await running.caller.call("PATCH", f"/v1beta/{created['name']}", body)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert (error["code"], error["message"], error["status"]) == (400, message,
+                                                                  "INVALID_ARGUMENT")
+    assert error["details"][0]["@type"] == "type.googleapis.com/google.rpc.BadRequest"
+    assert error["details"][0]["fieldViolations"][0]["field"] == field
+    assert (await running.caller.call("GET", f"/v1beta/{created['name']}")).json() == created
