@@ -122,7 +122,9 @@ class GeminiProvider:
             # it may be about can still be replaced by the prefix.
             return await _started(self._transport.stream(url, content, headers, classify_error))
 
-        chunks = await self._caches.sent(call, target, opened)
+        chunks = (self._transport.stream(url, call.body, headers, classify_error)
+                  if call.cache is None  # the pass-through fast path: no layer added
+                  else await self._caches.sent(call, target, opened))
         async with aclosing(chunks), aclosing(framing(chunks, target.model_version)) as pieces:
             async for piece in pieces:
                 yield piece
