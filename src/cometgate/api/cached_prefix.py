@@ -60,8 +60,7 @@ class CachedPrefixes:
             return None
         cache = await self._cache(key, model, name)
         merged = with_cached_prefix(document, cache.body)
-        own = {k: v for k, v in document.items() if k not in ("cachedContent", "cached_content")}
-        upstream = CachedPrefixCall(cache.id, cache.body, rfc3339(cache.expires_at), own,
+        upstream = CachedPrefixCall(cache.id, cache.body, rfc3339(cache.expires_at),
                                     self._store)
         return AppliedCache(orjson.dumps(merged), _marker(cache), upstream)
 

@@ -109,7 +109,6 @@ class CachedPrefixCall:
     cache_id: str
     prefix: Mapping[str, Any]  # contents, systemInstruction, tools, toolConfig
     expire_time: str  # RFC 3339, the cache's own expiry
-    own_body: Mapping[str, Any]  # the caller's body without its cachedContent
     copies: UpstreamCopies
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -27,6 +27,17 @@ log = logging.getLogger("cometgate.providers")
 T = TypeVar("T")
 # What Google answers a request naming a cachedContent it no longer has.
 _GONE = (403, 404)
+
+
+def _naming(body: bytes, prefix: Mapping[str, Any], name: str) -> bytes:
+    """The forwarded body (the prefix in front, gateway files already made the upstream's
+    own) with the prefix taken out again and the upstream's copy named in its place."""
+    document = orjson.loads(body)
+    own = {key: value for key, value in document.items()
+           if key not in ("systemInstruction", "tools", "toolConfig")}
+    own["contents"] = document.get("contents", [])[len(prefix.get("contents", [])):]
+    own["cachedContent"] = name
+    return orjson.dumps(own)
 
 
 def credential_fingerprint(secret: str | None) -> str:
@@ -60,7 +71,7 @@ class GeminiCacheCopies:
         if name is None:
             return await send(call.body)
         try:
-            return await send(orjson.dumps({**use.own_body, "cachedContent": name}))
+            return await send(_naming(call.body, use.prefix, name))
         except UpstreamError as exc:
             if exc.upstream_status not in _GONE:
                 raise

@@ -64,7 +64,7 @@ async def server() -> AsyncIterator[Server]:
 
 
 def call(copies: Copies, method: str = "generateContent", alt: str | None = None) -> RawCall:
-    use = CachedPrefixCall("c1", PREFIX, "2030-01-01T00:00:00Z", OWN, copies)
+    use = CachedPrefixCall("c1", PREFIX, "2030-01-01T00:00:00Z", copies)
     return RawCall(MERGED, "v1beta", method, alt, cache=use)
 
 
