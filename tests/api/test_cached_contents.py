@@ -446,3 +446,31 @@ async def test_a_bad_new_expiry_is_refused_and_changes_nothing(
     assert error["details"][0]["@type"] == "type.googleapis.com/google.rpc.BadRequest"
     assert error["details"][0]["fieldViolations"][0]["field"] == field
     assert (await running.caller.call("GET", f"/v1beta/{created['name']}")).json() == created
+
+
+async def test_a_gateway_file_beside_a_cache_reaches_the_gemini_upstream_as_its_copy(
+    running: Running,
+) -> None:
+    http, key = running.caller.http, running.caller.key
+    data = b"%PDF-1.4 a small document"
+    started = await http.post("/upload/v1beta/files", json={"file": {"displayName": "doc"}},
+                              headers={"x-goog-api-key": key,
+                                       "X-Goog-Upload-Protocol": "resumable",
+                                       "X-Goog-Upload-Command": "start",
+                                       "X-Goog-Upload-Header-Content-Length": str(len(data)),
+                                       "X-Goog-Upload-Header-Content-Type": "application/pdf"})
+    done = await http.post(started.headers["x-goog-upload-url"], content=data, headers={
+        "x-goog-api-key": key, "X-Goog-Upload-Command": "upload, finalize",
+        "X-Goog-Upload-Offset": "0"})
+    file = done.json()["file"]
+    name = (await running.caller.create("gemini-alias"))["name"]
+    answer = await running.caller.call("POST", "/v1beta/models/gemini-alias:generateContent", {
+        "cachedContent": name,
+        "contents": [{"role": "user", "parts": [
+            {"text": "And this?"}, {"fileData": {"fileUri": file["uri"],
+                                                 "mimeType": "application/pdf"}}]}]})
+    assert answer.status_code == 200, answer.text
+    sent = orjson.loads(running.fakes.gemini.requests[-1].body)
+    assert sent["cachedContent"] == "cachedContents/fake1"
+    [own] = sent["contents"]  # the prefix is the upstream's copy, not in the body
+    assert own["parts"][1]["fileData"]["fileUri"].endswith("/v1beta/files/up1")
