@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cometgate.providers.local.generation import (
+from cometgate.worker.generation import (
     Failed,
     Finished,
     GenerationEvent,
     GenerationJob,
     run_generation,
 )
-from cometgate.providers.local.prompt import ChatTemplate
+from cometgate.worker.prompt import ChatTemplate
 
 log = logging.getLogger(__name__)
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from cometgate.providers.local.engine import CHATML_TEMPLATE
-from cometgate.providers.local.prompt import (
+from cometgate.worker.engine import CHATML_TEMPLATE
+from cometgate.worker.prompt import (
     ChatTemplate,
     TemplateError,
     render_prompt,
     template_turns,
 )
-from cometgate.providers.local.request import parse_chat_request
+from cometgate.worker.request import parse_chat_request
 
 # Rejects anything but strict user/assistant alternation after an optional system turn.
 STRICT_TEMPLATE = (

@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cometgate.providers.local.schema_grammar import (
+from cometgate.worker.schema_grammar import (
     GrammarRules,
     SchemaConverter,
     gbnf_literal,
     json_literal,
 )
-from cometgate.providers.local.tool_markup import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
+from cometgate.worker.tool_markup import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 # A looping small model could otherwise emit calls forever; no real turn needs more than this.
 MAX_PARALLEL_CALLS = 8

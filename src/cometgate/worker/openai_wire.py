@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from cometgate.providers.local.generation import TokenLogprob
-from cometgate.providers.local.tool_markup import ParsedToolCall
+from cometgate.worker.generation import TokenLogprob
+from cometgate.worker.tool_markup import ParsedToolCall
 
 SSE_DONE = b"data: [DONE]\n\n"
 

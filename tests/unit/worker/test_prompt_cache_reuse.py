@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from cometgate.providers.local.generation import reused_prefix
-from cometgate.providers.local.openai_wire import Usage
-from cometgate.providers.local.request import RequestError, parse_chat_request
+from cometgate.worker.generation import reused_prefix
+from cometgate.worker.openai_wire import Usage
+from cometgate.worker.request import RequestError, parse_chat_request
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 

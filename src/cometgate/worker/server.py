@@ -1,6 +1,6 @@
 """The local model worker: an OpenAI-compatible HTTP server around one llama.cpp model.
 
-    python -m cometgate.providers.local.worker --model-path PATH --model-name NAME \\
+    python -m cometgate.worker --model-path PATH --model-name NAME \\
         --host 127.0.0.1 --port N --threads 2 --context-size 8192
 
 It binds first and loads the model in the background: /health answers 503 until the model is
@@ -31,7 +31,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from cometgate.providers.local.completion import (
+from cometgate.bundled_model import bundled_gguf_path
+from cometgate.worker.auth import WorkerTokenGuard
+from cometgate.worker.completion import (
     GenerationFailed,
     collect_choices,
     described_tools,
@@ -40,17 +42,15 @@ from cometgate.providers.local.completion import (
     stream_completion,
     submit_all,
 )
-from cometgate.providers.local.engine import Engine, EngineConfig
-from cometgate.providers.local.gguf import bundled_gguf_path
-from cometgate.providers.local.openai_wire import StreamIdentity, completion_body, error_body
-from cometgate.providers.local.request import (
+from cometgate.worker.engine import Engine, EngineConfig
+from cometgate.worker.openai_wire import StreamIdentity, completion_body, error_body
+from cometgate.worker.request import (
     RequestError,
     parse_chat_request,
     parse_json_body,
     parse_messages,
     parse_tools,
 )
-from cometgate.providers.local.worker_auth import WorkerTokenGuard
 
 log = logging.getLogger("cometgate.local.worker")
 
@@ -245,6 +245,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _ignore_after_graceful_stop(signum: int, frame: FrameType | None) -> None:
     log.info("stopped on signal %d", signum)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

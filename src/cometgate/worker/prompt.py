@@ -19,8 +19,8 @@ import jinja2
 import orjson
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from cometgate.providers.local.request import ChatMessage, Tool
-from cometgate.providers.local.tool_markup import (
+from cometgate.worker.request import ChatMessage, Tool
+from cometgate.worker.tool_markup import (
     TOOL_CALL_CLOSE,
     TOOL_CALL_OPEN,
     render_tool_call,

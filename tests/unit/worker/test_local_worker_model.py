@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from cometgate.providers.local.gguf import BundledModelMissing, bundled_gguf_path
+from cometgate.bundled_model import BundledModelMissing, bundled_gguf_path
 
 pytestmark = pytest.mark.model
 
@@ -55,7 +55,7 @@ def worker() -> Iterator[str]:
         pytest.skip("bundled GGUF not installed")
     port = _free_port()
     process = subprocess.Popen([
-        sys.executable, "-m", "cometgate.providers.local.worker", "--model-path", str(path),
+        sys.executable, "-m", "cometgate.worker", "--model-path", str(path),
         "--model-name", MODEL, "--host", "127.0.0.1", "--port", str(port), "--threads", "2",
         "--context-size", str(CONTEXT)], stdin=subprocess.PIPE)
     assert process.stdin is not None

@@ -14,20 +14,20 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 
 from cometgate.dialects.schema_check import schema_violation
-from cometgate.providers.local.engine import Engine, Ticket
-from cometgate.providers.local.generation import (
+from cometgate.worker.engine import Engine, Ticket
+from cometgate.worker.generation import (
     Failed,
     Finished,
     GenerationJob,
     TextDelta,
     TokenLogprob,
 )
-from cometgate.providers.local.grammar import (
+from cometgate.worker.grammar import (
     json_object_grammar,
     json_schema_grammar,
     tool_call_grammar,
 )
-from cometgate.providers.local.openai_wire import (
+from cometgate.worker.openai_wire import (
     SSE_DONE,
     ChoiceResult,
     StreamIdentity,
@@ -38,10 +38,10 @@ from cometgate.providers.local.openai_wire import (
     tool_calls_wire,
     usage_chunk,
 )
-from cometgate.providers.local.prompt import TemplateError, render_prompt
-from cometgate.providers.local.request import ChatMessage, ChatRequest, RequestError, Tool
-from cometgate.providers.local.schema_grammar import SchemaNotSupported
-from cometgate.providers.local.tool_markup import could_become_tool_call, parse_tool_calls
+from cometgate.worker.prompt import TemplateError, render_prompt
+from cometgate.worker.request import ChatMessage, ChatRequest, RequestError, Tool
+from cometgate.worker.schema_grammar import SchemaNotSupported
+from cometgate.worker.tool_markup import could_become_tool_call, parse_tool_calls
 
 
 class GenerationFailed(RuntimeError):

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cometgate.providers.local.request import (
+from cometgate.worker.request import (
     RequestError,
     parse_chat_request,
     parse_json_body,

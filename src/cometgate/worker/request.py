@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import orjson
 
-from cometgate.providers.local.grammar import FunctionSpec
+from cometgate.worker.grammar import FunctionSpec
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")

@@ -11,14 +11,14 @@ import jsonschema
 import orjson
 import pytest
 
-from cometgate.providers.local.grammar import (
+from cometgate.worker.grammar import (
     MAX_PARALLEL_CALLS,
     FunctionSpec,
     json_object_grammar,
     json_schema_grammar,
     tool_call_grammar,
 )
-from cometgate.providers.local.schema_grammar import SchemaNotSupported, gbnf_literal
+from cometgate.worker.schema_grammar import SchemaNotSupported, gbnf_literal
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
@@ -61,7 +61,7 @@ class GrammarChecker:
 
 @pytest.fixture(scope="module")
 def checker() -> Iterator[GrammarChecker]:
-    from cometgate.providers.local.gguf import BundledModelMissing, bundled_gguf_path
+    from cometgate.bundled_model import BundledModelMissing, bundled_gguf_path
 
     try:
         path = bundled_gguf_path()

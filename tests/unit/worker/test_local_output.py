@@ -6,8 +6,8 @@ import numpy as np
 import orjson
 import pytest
 
-from cometgate.providers.local.generation import StopScanner, token_logprobs
-from cometgate.providers.local.openai_wire import (
+from cometgate.worker.generation import StopScanner, token_logprobs
+from cometgate.worker.openai_wire import (
     StreamIdentity,
     Usage,
     chunk,
@@ -15,7 +15,7 @@ from cometgate.providers.local.openai_wire import (
     sse_event,
     usage_chunk,
 )
-from cometgate.providers.local.tool_markup import (
+from cometgate.worker.tool_markup import (
     could_become_tool_call,
     parse_tool_calls,
     render_tool_call,

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from cometgate.providers.local.request import Sampling
+from cometgate.worker.request import Sampling
 
 FinishReason = Literal["stop", "length", "cancelled"]
 

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from cometgate.providers.local.worker_auth import WorkerTokenGuard
+from cometgate.worker.auth import WorkerTokenGuard
 
 TOKEN = "start-token-0123456789"
 
