@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cometgate.settings import ConfigError, SearchBackendSettings
-from cometgate.settings_sections import Fields, secret
+from cometgate.settings.fields import ConfigError, Fields, secret
+from cometgate.settings.tree import SearchBackendSettings
 
 # Where each kind answers when the operator names no base_url; SearXNG is self-hosted.
 _PUBLIC_URLS = {"brave": "https://api.search.brave.com", "tavily": "https://api.tavily.com"}

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cometgate.settings.fields import ConfigError, Fields
+
 
 @dataclass(frozen=True, slots=True)
 class BatchSettings:
@@ -24,9 +26,6 @@ class BatchSettings:
 
 def batches(data: Any) -> BatchSettings:
     """The `batches` section (all keys optional)."""
-    from cometgate.settings import ConfigError
-    from cometgate.settings_sections import Fields
-
     allowed = {"enabled", "concurrency", "provider_concurrency", "lease_seconds",
                "poll_seconds", "expire_hours", "max_requests"}
     f = Fields("batches", data or {}, allowed)

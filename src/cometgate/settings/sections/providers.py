@@ -8,17 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from cometgate.providers.timeouts import Timeouts
-from cometgate.settings import (
+from cometgate.settings.fields import ConfigError, Fields, Secret, secret
+from cometgate.settings.tree import (
     AnthropicProviderSettings,
-    ConfigError,
     GeminiProviderSettings,
     LocalEmbeddingProviderSettings,
     LocalProviderSettings,
     OpenAIProviderSettings,
     ProviderSettings,
-    Secret,
 )
-from cometgate.settings_sections import Fields, secret
 
 
 def _timeouts(where: str, data: Mapping[str, Any] | None) -> Timeouts:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cometgate.settings import ConfigError
+from cometgate.settings.fields import ConfigError, Fields
 
 GIB = 1024**3
 MIB = 1024**2
@@ -29,8 +29,6 @@ class FileSettings:
 def files(data: Any) -> FileSettings:
     """`storage.files`: store, max_file_bytes, max_key_bytes, ttl_hours,
     sweep_interval_seconds, max_inline_bytes."""
-    from cometgate.settings_sections import Fields
-
     f = Fields("storage.files", data or {}, set(FileSettings.__dataclass_fields__))
     base = FileSettings()
     store = f.get("store", str, base.store)

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from cometgate.settings import ConfigError, Secret, TelemetrySettings
-from cometgate.settings_sections import Fields
+from cometgate.settings.fields import ConfigError, Fields, Secret
+from cometgate.settings.tree import TelemetrySettings
 
 SUPPORTED_PROTOCOL = "http/protobuf"
 

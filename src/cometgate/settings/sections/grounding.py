@@ -1,13 +1,13 @@
 """`grounding.fetch`: the bounds of the page fetches of URL context (`grounding.search` is
-read by settings_search). The section's keys are checked here."""
+read by sections/search.py). The section's keys are checked here."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from cometgate.settings import ConfigError, FetchSettings
-from cometgate.settings_sections import Fields
+from cometgate.settings.fields import ConfigError, Fields
+from cometgate.settings.tree import FetchSettings
 
 _FETCH_KEYS = {"enabled", "allow_private", "ports", "max_urls", "max_bytes", "max_page_chars",
                "connect_timeout", "timeout", "max_redirects", "max_concurrent"}

@@ -1,53 +1,21 @@
-"""Settings: one frozen tree, loaded once from the embedded defaults, an optional YAML file and
-the environment, then passed explicitly to whatever needs it.
-
-This module and the section parsers (`settings_sections`, `settings_providers`) are the only
-ones that read the environment. Secrets appear in config files only as references (`env:NAME`)
-and are resolved there; their values never reach a repr or a log.
-"""
+"""The settings tree: frozen dataclasses, one per section, built by load.py and passed
+explicitly to whatever needs them."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from cometgate.canonical import ModelInfo
 from cometgate.providers.timeouts import Timeouts
-from cometgate.settings_batches import BatchSettings, batches
-
-if TYPE_CHECKING:
-    from cometgate.settings_files import FileSettings
-
-if TYPE_CHECKING:
-    from cometgate.settings_files import FileSettings
+from cometgate.settings.fields import Secret
+from cometgate.settings.sections.batches import BatchSettings
+from cometgate.settings.sections.files import FileSettings
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_CANDIDATES = 8
-TOP_LEVEL_KEYS = {"server", "storage", "providers", "models", "data_dir", "routing", "limits",
-                  "grounding", "telemetry", "batches"}
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message says where and why."""
-
-
-@dataclass(frozen=True, slots=True)
-class Secret:
-    """A resolved secret that refuses to show itself. `source` ("env:NAME") is its public id."""
-
-    value: str = field(repr=False)
-    source: str = ""
-
-    def __repr__(self) -> str:
-        return f"Secret({self.source or 'inline'}, ***)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +290,7 @@ class Settings:
     limits: LimitsSettings = LimitsSettings()
     conversations: ConversationSettings = ConversationSettings()
     batches: BatchSettings = BatchSettings()
-    files: FileSettings = field(default_factory=lambda: _default_files())
+    files: FileSettings = FileSettings()
     usage: UsageRetentionSettings = UsageRetentionSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     fetch: FetchSettings = FetchSettings()  # grounding.fetch: URL context
@@ -340,118 +308,3 @@ class Settings:
 
     def provider(self, name: str) -> ProviderSettings | None:
         return next((p for p in self.providers if p.name == name), None)
-
-
-def _default_files() -> FileSettings:
-    from cometgate.settings_files import FileSettings  # it imports this module's ConfigError
-
-    return FileSettings()
-
-
-def default_data_dir(env: Mapping[str, str]) -> Path:
-    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", ".")) / ".local" / "share")
-    return Path(base) / "cometgate"
-
-
-def load_settings(
-    config_path: Path | None = None,
-    *,
-    data_dir: Path | None = None,
-    host: str | None = None,
-    port: int | None = None,
-    env: Mapping[str, str] | None = None,
-) -> Settings:
-    """Explicit arguments beat the environment (COMETGATE_CONFIG, COMETGATE_DATA_DIR,
-    COMETGATE_HOST, COMETGATE_PORT, COMETGATE_DATABASE_URL, COMETGATE_REDIS_URL), which beats
-    the file, which beats the embedded defaults. COMETGATE_ADMIN_KEY enables /admin/;
-    COMETGATE_SECRET (shared by replicas) replaces the secret kept in the data directory."""
-    from cometgate import (  # parsers need the types above
-        settings_files,
-        settings_grounding,
-        settings_providers,
-        settings_telemetry,
-        settings_usage,
-    )
-    from cometgate import settings_sections as sections
-    from cometgate.settings_search import search_backend
-
-    env = os.environ if env is None else env
-    if config_path is None and env.get("COMETGATE_CONFIG"):
-        config_path = Path(env["COMETGATE_CONFIG"])
-    raw = _merged_config(config_path)
-    chosen_dir = data_dir or _env_path(env, "COMETGATE_DATA_DIR") or _config_path(raw, config_path)
-    resolved_dir = (chosen_dir or default_data_dir(env)).expanduser().resolve()
-    server = sections.server(sections.section(raw, "server"))
-    server = replace(
-        server,
-        host=host or env.get("COMETGATE_HOST") or server.host,
-        port=port if port is not None else int(env.get("COMETGATE_PORT") or server.port),
-    )
-    providers = tuple(
-        settings_providers.provider(name, spec, env)
-        for name, spec in sections.section(raw, "providers").items()
-    )
-    models = tuple(sections.model(n, v) for n, v in sections.section(raw, "models").items())
-    sections.check_references(providers, models)
-    storage = sections.section(raw, "storage")
-    url = env.get("COMETGATE_DATABASE_URL") or storage.get("url")
-    if url is not None and not isinstance(url, str):
-        raise ConfigError("storage.url must be a string")
-    database_url = url or f"sqlite+aiosqlite:///{resolved_dir / 'cometgate.db'}"
-    admin = env.get("COMETGATE_ADMIN_KEY")
-    state_secret = env.get("COMETGATE_SECRET")
-    return Settings(
-        data_dir=resolved_dir,
-        database_url=database_url,
-        server=server,
-        routing=sections.routing(sections.section(raw, "routing")),
-        limits=sections.limits(sections.section(raw, "limits"), env),
-        conversations=sections.conversations(storage.get("conversations")),
-        batches=batches(raw.get("batches")),
-        files=settings_files.files(storage.get("files")),
-        usage=settings_usage.usage_retention(storage.get("usage")),
-        telemetry=settings_telemetry.telemetry(sections.section(raw, "telemetry"), env),
-        state_secret=Secret(state_secret, source="env:COMETGATE_SECRET") if state_secret
-        else None,
-        admin_key=Secret(admin, source="env:COMETGATE_ADMIN_KEY") if admin else None,
-        providers=providers,
-        models=models,
-        config_path=config_path,
-        search=search_backend(sections.section(raw, "grounding").get("search"), env),
-        fetch=settings_grounding.fetch(sections.section(raw, "grounding")),
-    )
-
-
-def _merged_config(config_path: Path | None) -> dict[str, Any]:
-    text = resources.files("cometgate").joinpath("defaults.yaml").read_text(encoding="utf-8")
-    merged: dict[str, Any] = yaml.safe_load(text)
-    if config_path is None:
-        return merged
-    try:
-        loaded = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {config_path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {config_path} is not valid YAML: {exc}") from exc
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"config file {config_path} must hold a mapping at the top level")
-    unknown = set(loaded) - TOP_LEVEL_KEYS
-    if unknown:
-        raise ConfigError(f"unknown top-level config keys: {', '.join(sorted(unknown))}")
-    merged.update(loaded)  # a section named in the file replaces the default section whole
-    return merged
-
-
-def _env_path(env: Mapping[str, str], name: str) -> Path | None:
-    value = env.get(name)
-    return Path(value) if value else None
-
-
-def _config_path(raw: Mapping[str, Any], config_path: Path | None) -> Path | None:
-    value = raw.get("data_dir")
-    if value is None:
-        return None
-    path = Path(str(value)).expanduser()
-    if not path.is_absolute() and config_path is not None:
-        path = config_path.parent / path  # relative to the file that names it
-    return path

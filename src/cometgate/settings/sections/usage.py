@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cometgate.settings import ConfigError, UsageRetentionSettings
-from cometgate.settings_sections import Fields
+from cometgate.settings.fields import ConfigError, Fields
+from cometgate.settings.tree import UsageRetentionSettings
 
 MAX_RETENTION_DAYS = 36500
 
