@@ -28,6 +28,7 @@ from cometgate.settings.sections import (
     telemetry,
     usage,
 )
+from cometgate.settings.sections.providers import PROVIDER_KINDS, ProviderKind
 from cometgate.settings.tree import Settings
 
 TOP_LEVEL_KEYS = {"server", "storage", "providers", "models", "data_dir", "routing", "limits",
@@ -46,11 +47,13 @@ def load_settings(
     host: str | None = None,
     port: int | None = None,
     env: Mapping[str, str] | None = None,
+    kinds: Mapping[str, ProviderKind] = PROVIDER_KINDS,
 ) -> Settings:
     """Explicit arguments beat the environment (COMETGATE_CONFIG, COMETGATE_DATA_DIR,
     COMETGATE_HOST, COMETGATE_PORT, COMETGATE_DATABASE_URL, COMETGATE_REDIS_URL), which beats
     the file, which beats the embedded defaults. COMETGATE_ADMIN_KEY enables /admin/;
-    COMETGATE_SECRET (shared by replicas) replaces the secret kept in the data directory."""
+    COMETGATE_SECRET (shared by replicas) replaces the secret kept in the data directory.
+    `kinds`: the provider kinds the `providers` section may name."""
     env = os.environ if env is None else env
     if config_path is None and env.get("COMETGATE_CONFIG"):
         config_path = Path(env["COMETGATE_CONFIG"])
@@ -64,11 +67,11 @@ def load_settings(
         port=port if port is not None else int(env.get("COMETGATE_PORT") or server.port),
     )
     configured = tuple(
-        providers.provider(name, spec, env)
+        providers.provider(name, spec, env, kinds)
         for name, spec in section(raw, "providers").items()
     )
     models = tuple(core.model(n, v) for n, v in section(raw, "models").items())
-    core.check_references(configured, models)
+    core.check_references(configured, models, kinds)
     storage = section(raw, "storage")
     url = env.get("COMETGATE_DATABASE_URL") or storage.get("url")
     if url is not None and not isinstance(url, str):

@@ -11,13 +11,12 @@ from typing import Any
 
 from cometgate.canonical import ModelInfo, ThinkingStyle
 from cometgate.settings.fields import ConfigError, Fields, Secret, secret
+from cometgate.settings.sections.providers import ProviderKind, kind_of
 from cometgate.settings.tree import (
     CandidateSettings,
     ConversationSettings,
     LimitsSettings,
-    LocalProviderSettings,
     ModelSettings,
-    OpenAIProviderSettings,
     PriceVersion,
     ProviderSettings,
     RoutingSettings,
@@ -324,7 +323,8 @@ def _effective(where: str, value: Any) -> datetime | None:
 
 
 def check_references(
-    providers: tuple[ProviderSettings, ...], models: tuple[ModelSettings, ...]
+    providers: tuple[ProviderSettings, ...], models: tuple[ModelSettings, ...],
+    kinds: Mapping[str, ProviderKind],
 ) -> None:
     """A model may only promise what its providers can deliver: `GET models` reports these
     capabilities and defaults as facts, so a mismatch is a configuration error, not a
@@ -339,18 +339,4 @@ def check_references(
                     f"models.{spec.info.id}.{field_name} names '{candidate.provider}', which is "
                     f"not among the configured providers ({', '.join(sorted(by_name)) or 'none'})"
                 )
-            _check_capabilities(spec, found)
-
-
-def _check_capabilities(spec: ModelSettings, found: ProviderSettings) -> None:
-    where = f"models.{spec.info.id}"
-    thinks = spec.info.thinking is not ThinkingStyle.NONE
-    if isinstance(found, LocalProviderSettings) and thinks:
-        raise ConfigError(f"{where}.thinking: the local worker has no reasoning support")
-    if isinstance(found, OpenAIProviderSettings):
-        if thinks and not found.supports_reasoning:
-            raise ConfigError(f"{where}.thinking needs providers.{found.name}."
-                              "supports_reasoning: true")
-        if spec.info.top_k is not None and not found.accepts_top_k:
-            raise ConfigError(f"{where}.top_k is set, but providers.{found.name} does not "
-                              "accept top_k (set accepts_top_k: true if it does)")
+            kind_of(found, kinds).check(spec, found)

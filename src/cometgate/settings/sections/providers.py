@@ -1,12 +1,22 @@
-"""Parsers for the `providers` section of the YAML config: one per provider kind, with errors
-that name the offending key."""
+"""The provider kinds, each registered in one record (`PROVIDER_KINDS` at the end): the
+`providers` section's parser for that `kind:`, what a model using it may promise, where its
+builder is, and how telemetry names it. Adding a kind is adding its parser here, its builder
+beside its provider's code, and one record.
+
+The builder is named by module and function ("cometgate.providers.registry:build_gemini") and
+imported only when a provider of that kind is built: reading the settings never imports provider
+code (httpx clients, numpy), and the settings package stays below the providers.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+from cometgate.canonical import ThinkingStyle
 from cometgate.providers.timeouts import Timeouts
 from cometgate.settings.fields import ConfigError, Fields, Secret, secret
 from cometgate.settings.tree import (
@@ -14,9 +24,26 @@ from cometgate.settings.tree import (
     GeminiProviderSettings,
     LocalEmbeddingProviderSettings,
     LocalProviderSettings,
+    ModelSettings,
     OpenAIProviderSettings,
     ProviderSettings,
 )
+
+# (name, "providers.NAME", its mapping, the environment) → its settings.
+Parser = Callable[[str, str, Mapping[str, Any], Mapping[str, str]], ProviderSettings]
+# (a model, one of its candidates' provider settings) → raises ConfigError on a promise the
+# provider cannot keep: `GET models` reports a model's capabilities as facts.
+Check = Callable[[ModelSettings, ProviderSettings], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderKind:
+    name: str  # the `kind:` value
+    settings: type[Any]  # the class its parser returns; how a parsed provider finds its kind
+    parse: Parser
+    builder: str  # "module:function", called with (its settings, the whole Settings)
+    check: Check
+    telemetry_system: str  # gen_ai.provider.name on spans
 
 
 def _timeouts(where: str, data: Mapping[str, Any] | None) -> Timeouts:
@@ -51,13 +78,22 @@ def _api_keys(where: str, data: Mapping[str, Any], env: Mapping[str, str]) -> tu
 _REMOTE_KEYS = {"kind", "base_url", "api_key", "api_keys", "timeouts"}
 
 
-def provider(name: str, data: Mapping[str, Any], env: Mapping[str, str]) -> ProviderSettings:
+def provider(name: str, data: Mapping[str, Any], env: Mapping[str, str],
+             kinds: Mapping[str, ProviderKind]) -> ProviderSettings:
     where = f"providers.{name}"
-    kind = data.get("kind") if isinstance(data, Mapping) else None
-    parser = _PARSERS.get(str(kind))
-    if parser is None:
-        raise ConfigError(f"{where}.kind must be one of: {', '.join(_PARSERS)}")
-    return parser(name, where, data, env)
+    kind = kinds.get(str(data.get("kind"))) if isinstance(data, Mapping) else None
+    if kind is None:
+        raise ConfigError(f"{where}.kind must be one of: {', '.join(kinds)}")
+    return kind.parse(name, where, data, env)
+
+
+def kind_of(spec: ProviderSettings, kinds: Mapping[str, ProviderKind]) -> ProviderKind:
+    """The record that parsed `spec` (by its settings class)."""
+    found = next((kind for kind in kinds.values() if type(spec) is kind.settings), None)
+    if found is None:
+        raise LookupError(f"providers.{spec.name}: no registered kind parses into "
+                          f"{type(spec).__name__}")
+    return found
 
 
 def _local(
@@ -144,5 +180,40 @@ def _local_embedding(
     return LocalEmbeddingProviderSettings(name=name, threads=threads)
 
 
-_PARSERS = {"local": _local, "local_embedding": _local_embedding, "openai": _openai,
-            "gemini": _gemini, "anthropic": _anthropic}
+def _any_model(spec: ModelSettings, found: ProviderSettings) -> None:
+    """A kind whose upstream is asked, not assumed: it refuses what it cannot do itself."""
+
+
+def _check_local(spec: ModelSettings, found: ProviderSettings) -> None:
+    if spec.info.thinking is not ThinkingStyle.NONE:
+        raise ConfigError(f"models.{spec.info.id}.thinking: the local worker has no reasoning "
+                          "support")
+
+
+def _check_openai(spec: ModelSettings, found: ProviderSettings) -> None:
+    if not isinstance(found, OpenAIProviderSettings):
+        return
+    where = f"models.{spec.info.id}"
+    if spec.info.thinking is not ThinkingStyle.NONE and not found.supports_reasoning:
+        raise ConfigError(f"{where}.thinking needs providers.{found.name}."
+                          "supports_reasoning: true")
+    if spec.info.top_k is not None and not found.accepts_top_k:
+        raise ConfigError(f"{where}.top_k is set, but providers.{found.name} does not "
+                          "accept top_k (set accepts_top_k: true if it does)")
+
+
+_BUILDERS = "cometgate.providers.registry"
+
+# In this order in the error that lists the kinds.
+PROVIDER_KINDS: Mapping[str, ProviderKind] = MappingProxyType({kind.name: kind for kind in (
+    ProviderKind("local", LocalProviderSettings, _local, f"{_BUILDERS}:build_local",
+                 _check_local, "cometgate.local"),
+    ProviderKind("local_embedding", LocalEmbeddingProviderSettings, _local_embedding,
+                 f"{_BUILDERS}:build_local_embedding", _any_model, "cometgate.local"),
+    ProviderKind("openai", OpenAIProviderSettings, _openai, f"{_BUILDERS}:build_openai",
+                 _check_openai, "openai"),
+    ProviderKind("gemini", GeminiProviderSettings, _gemini, f"{_BUILDERS}:build_gemini",
+                 _any_model, "gcp.gemini"),
+    ProviderKind("anthropic", AnthropicProviderSettings, _anthropic,
+                 f"{_BUILDERS}:build_anthropic", _any_model, "anthropic"),
+)})
