@@ -60,12 +60,7 @@ from cometgate.routing.failover import Failover
 from cometgate.routing.health import Health
 from cometgate.routing.plan import Candidate, Credential, Planner
 from cometgate.routing.resolve import ModelRoute, Router
-from cometgate.settings import (
-    ConfigError,
-    LocalEmbeddingProviderSettings,
-    LocalProviderSettings,
-    Settings,
-)
+from cometgate.settings import ConfigError, Settings
 from cometgate.storage.batches import BatchStore
 from cometgate.storage.cached_contents import CachedContentStore
 from cometgate.storage.conversation_sweep import ConversationSweep
@@ -286,10 +281,11 @@ def file_store(settings: Settings, database: Database) -> FileStore:
 
 def model_routes(settings: Settings, upstreams: Mapping[str, Provider]) -> list[ModelRoute]:
     """Each configured model with its candidates bound to provider objects and credentials."""
+    # A kind whose settings hold no api_keys (the local ones) rotates no credentials; no list
+    # of kinds here, so a new kind needs only its record.
     credentials = {
-        spec.name: tuple(Credential(k.source, k.value) for k in spec.api_keys)
+        spec.name: tuple(Credential(k.source, k.value) for k in getattr(spec, "api_keys", ()))
         for spec in settings.providers
-        if not isinstance(spec, (LocalProviderSettings, LocalEmbeddingProviderSettings))
     }
     return [
         ModelRoute(
