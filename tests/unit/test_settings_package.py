@@ -95,3 +95,27 @@ def test_each_settings_module_imports_alone(module: str) -> None:
     done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def _cometgate_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("cometgate.")}
+
+
+# Below the providers: a provider kind names its builder by text (settings/sections/providers.py)
+# so that reading the settings imports no provider code; Timeouts is a leaf value type.
+SETTINGS_MAY_IMPORT = ("cometgate.canonical", "cometgate.settings", "cometgate.providers.timeouts")
+
+
+def test_the_settings_stay_below_the_providers() -> None:
+    outside = {f"{p.relative_to(PACKAGE)}: {name}" for p in PACKAGE.rglob("*.py")
+               for name in _cometgate_imports(p)
+               if not any(name == allowed or name.startswith(allowed + ".")
+                          for allowed in SETTINGS_MAY_IMPORT)}
+    assert outside == set()
+    assert _cometgate_imports(SRC / "cometgate" / "providers" / "timeouts.py") == set()

@@ -1,4 +1,6 @@
-"""Parsers for each section of the YAML config, with errors that name the offending key."""
+"""Parsers for the server, routing, limits, storage.conversations and models sections, and the
+check that every model's providers exist and can keep its promises (each kind's own check, from
+its record in providers.py)."""
 
 from __future__ import annotations
 
@@ -25,8 +27,6 @@ from cometgate.settings.tree import (
 
 TRANSLATION_POLICIES = ("default", "strict", "lenient")
 SINCE_FOREVER = datetime.min.replace(tzinfo=UTC)  # where an undated price version sorts
-
-
 METRICS_ACCESS = ("admin", "open", "off")
 
 
