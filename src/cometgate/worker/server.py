@@ -192,7 +192,8 @@ def create_app(
 
 
 def parse_args(argv: Sequence[str] | None = None) -> WorkerSettings:
-    parser = argparse.ArgumentParser(description="OpenAI-compatible llama.cpp model worker")
+    parser = argparse.ArgumentParser(prog="python -m cometgate.worker",
+                                     description="OpenAI-compatible llama.cpp model worker")
     parser.add_argument("--model-path", type=Path, default=None,
                         help="GGUF file (default: the bundled SmolLM2)")
     parser.add_argument("--model-name", default="smollm2-135m-instruct")
