@@ -22,6 +22,7 @@ import yaml
 from cometgate.canonical import ModelInfo
 from cometgate.providers.timeouts import Timeouts
 from cometgate.settings_batches import BatchSettings, batches
+from cometgate.settings_code_execution import CodeExecutionSettings
 
 if TYPE_CHECKING:
     from cometgate.settings_files import FileSettings
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_CANDIDATES = 8
 TOP_LEVEL_KEYS = {"server", "storage", "providers", "models", "data_dir", "routing", "limits",
-                  "grounding", "telemetry", "batches"}
+                  "grounding", "telemetry", "batches", "code_execution"}
 
 
 class ConfigError(Exception):
@@ -326,6 +327,7 @@ class Settings:
     usage: UsageRetentionSettings = UsageRetentionSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     fetch: FetchSettings = FetchSettings()  # grounding.fetch: URL context
+    code_execution: CodeExecutionSettings = CodeExecutionSettings()
     # Seals opaque state handed to callers (COMETGATE_SECRET); None: a secret kept in data_dir.
     state_secret: Secret | None = None
     # The operator's key for /admin/ (COMETGATE_ADMIN_KEY); never valid on model routes.
@@ -373,6 +375,7 @@ def load_settings(
         settings_usage,
     )
     from cometgate import settings_sections as sections
+    from cometgate.settings_code_execution import code_execution
     from cometgate.settings_search import search_backend
 
     env = os.environ if env is None else env
@@ -411,6 +414,7 @@ def load_settings(
         files=settings_files.files(storage.get("files")),
         usage=settings_usage.usage_retention(storage.get("usage")),
         telemetry=settings_telemetry.telemetry(sections.section(raw, "telemetry"), env),
+        code_execution=code_execution(raw.get("code_execution")),
         state_secret=Secret(state_secret, source="env:COMETGATE_SECRET") if state_secret
         else None,
         admin_key=Secret(admin, source="env:COMETGATE_ADMIN_KEY") if admin else None,
