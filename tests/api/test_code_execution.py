@@ -281,3 +281,21 @@ async def test_the_gateways_own_files_are_not_there(tmp_path: Path) -> None:
         assert result["output"].startswith("False ")
         assert "No such file or directory" in result["output"]
         assert "SQLite" not in result["output"]
+
+
+async def test_the_models_listing_says_who_runs_code_and_draws(tmp_path: Path) -> None:
+    async def tools(gateway: Gateway, model: str) -> dict[str, Any]:
+        response = await gateway.http.get(f"/v1beta/models/{model}",
+                                          headers={"x-goog-api-key": gateway.key})
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()["cometgate"]["tools"]
+        return found
+
+    async with running(tmp_path) as gateway:
+        assert (await tools(gateway, "anthropic-alias"))["codeExecution"] == "native"
+        assert (await tools(gateway, "openai-alias"))["codeExecution"] is None
+        assert (await tools(gateway, "openai-image"))["imageOutput"] == "native"
+        assert (await tools(gateway, "openai-alias"))["imageOutput"] is None
+    (tmp_path / "on").mkdir()
+    async with running(tmp_path / "on", SANDBOX) as gateway:
+        assert (await tools(gateway, "openai-alias"))["codeExecution"] == "emulated"
