@@ -38,6 +38,7 @@ from cometgate.api.gemini_routes import GeminiApi
 from cometgate.api.health_routes import health_routes
 from cometgate.api.middleware import RequestContextMiddleware
 from cometgate.api.model_routes import shared_model_routes
+from cometgate.api.openai_images import OpenAIImagesApi
 from cometgate.api.openai_routes import OpenAIApi
 from cometgate.api.responses_routes import ResponsesApi
 from cometgate.api.stored_responses import StoredResponses
@@ -60,6 +61,7 @@ from cometgate.routing.failover import Failover
 from cometgate.routing.health import Health
 from cometgate.routing.plan import Candidate, Credential, Planner
 from cometgate.routing.resolve import ModelRoute, Router
+from cometgate.sandbox import BubblewrapSandbox
 from cometgate.settings import ConfigError, Settings
 from cometgate.storage.batches import BatchStore
 from cometgate.storage.cached_contents import CachedContentStore
@@ -99,6 +101,8 @@ def create_app(
         search=search,
         tracer=tracer,
         url_reader=pages,
+        sandbox=BubblewrapSandbox(settings.code_execution)
+        if settings.code_execution.enabled else None,
     )
     database = create_database(settings.database_url)
     keys = KeyRepository(database)
@@ -198,6 +202,7 @@ def create_app(
             *balance_routes(auth, limit_state, usage),  # before the catch-all model routes
             *FilesApi(entrance, files).routes(),
             *openai.routes(),
+            *OpenAIImagesApi(entrance).routes(),
             *stored_responses.routes(),  # before the Responses routes' keeper-less 404
             *background.routes(),
             *responses.routes(),

@@ -42,6 +42,7 @@ from cometgate.dialects.gemini.models import (
 from cometgate.dialects.gemini.paths import gemini_path
 from cometgate.dialects.gemini.response import encode_response
 from cometgate.dialects.gemini.stream import ForwardedGeminiFraming, GeminiStreamEncoder
+from cometgate.drawing import image_output_mode
 from cometgate.errors import InvalidRequest, NotFound
 from cometgate.metering import Ticket
 from cometgate.pipeline import Call
@@ -112,6 +113,13 @@ class GeminiApi:
         estimate, billable = admission(body)
         if self.caches is not None:  # a cached prefix is prompt too: reserved for up front
             estimate = (estimate[0] + await self.caches.size(key, body), estimate[1])
+        if image_output_mode(info) is not None and not billable.images:
+            # An image model draws whatever modalities were asked for: one per candidate.
+            billable = replace(billable, images=billable.candidates)
+        if any(field.name == "codeExecution" for field in billable.fields):
+            # The sandbox's seconds are the gateway's own work: reserved at their most.
+            billable = replace(billable,
+                               sandbox_seconds=entrance.gateway.sandbox_reserve(info.id))
         ticket = await entrance.admit(
             request, key, info, estimate=estimate, dialect="gemini",
             stream=method == "streamGenerateContent", billable=billable,

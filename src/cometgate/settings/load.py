@@ -28,11 +28,12 @@ from cometgate.settings.sections import (
     telemetry,
     usage,
 )
+from cometgate.settings.sections.code_execution import code_execution
 from cometgate.settings.sections.providers import PROVIDER_KINDS, ProviderKind
 from cometgate.settings.tree import Settings
 
 TOP_LEVEL_KEYS = {"server", "storage", "providers", "models", "data_dir", "routing", "limits",
-                  "grounding", "telemetry", "batches"}
+                  "grounding", "telemetry", "batches", "code_execution"}
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
@@ -90,6 +91,7 @@ def load_settings(
         files=files.files(storage.get("files")),
         usage=usage.usage_retention(storage.get("usage")),
         telemetry=telemetry.telemetry(section(raw, "telemetry"), env),
+        code_execution=code_execution(raw.get("code_execution")),
         state_secret=Secret(state_secret, source="env:COMETGATE_SECRET") if state_secret
         else None,
         admin_key=Secret(admin, source="env:COMETGATE_ADMIN_KEY") if admin else None,

@@ -12,6 +12,7 @@ from cometgate.canonical import ModelInfo
 from cometgate.providers.timeouts import Timeouts
 from cometgate.settings.fields import Secret
 from cometgate.settings.sections.batches import BatchSettings
+from cometgate.settings.sections.code_execution import CodeExecutionSettings
 from cometgate.settings.sections.files import FileSettings
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
@@ -294,6 +295,7 @@ class Settings:
     usage: UsageRetentionSettings = UsageRetentionSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
     fetch: FetchSettings = FetchSettings()  # grounding.fetch: URL context
+    code_execution: CodeExecutionSettings = CodeExecutionSettings()
     # Seals opaque state handed to callers (COMETGATE_SECRET); None: a secret kept in data_dir.
     state_secret: Secret | None = None
     # The operator's key for /admin/ (COMETGATE_ADMIN_KEY); never valid on model routes.

@@ -143,7 +143,12 @@ GROUNDING_MODES = ("auto", "native", "emulate", "off")
 _METHODS_BY_TASK = {
     "generate": ("generateContent", "countTokens"),
     "embed": ("embedContent", "batchEmbedContents"),
+    # Pictures out: a Gemini image model (passed through), or an OpenAI-compatible Images API.
+    "image": ("generateContent", "countTokens"),
 }
+# What an image model draws at most per answer when the config names no output limit: room
+# for gpt-image's largest picture (6,240 tokens at high quality, 1536x1024).
+_IMAGE_OUTPUT_TOKENS = 8192
 
 
 def model(model_id: str, data: Mapping[str, Any]) -> ModelSettings:
@@ -185,6 +190,7 @@ def _model_info(model_id: str, where: str, f: Fields) -> ModelInfo:
         input_token_limit=f.require("input_token_limit", int),
         # An embedding answers with one vector, which Google reports as one output token.
         output_token_limit=f.get("output_token_limit", int, 1) if embeds
+        else f.get("output_token_limit", int, _IMAGE_OUTPUT_TOKENS) if task == "image"
         else f.require("output_token_limit", int),
         input_mime_types=tuple(f.get("input_mime_types", list, ["text/plain"])),
         thinking=style,
@@ -200,6 +206,7 @@ def _model_info(model_id: str, where: str, f: Fields) -> ModelInfo:
         default_max_output_tokens=f.positive("default_max_output_tokens", int, None),
         generation_methods=_METHODS_BY_TASK[task],
         cache_min_tokens=f.positive("cache_min_tokens", int, None),
+        output_modalities=("TEXT", "IMAGE") if task == "image" else ("TEXT",),
     )
 
 
