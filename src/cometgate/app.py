@@ -109,8 +109,8 @@ def create_app(
     keys = KeyRepository(database)
     auth = KeyAuthenticator(keys, cache_seconds=settings.server.auth_cache_seconds)
     # Callers do not wait on commits (the journal makes records durable), so the writer can
-    # linger a little to put many records in each commit.
-    writer = UsageWriter(database, linger=0.02)
+    # wait a little to put many records in each commit.
+    writer = UsageWriter(database, commit_budget=settings.usage.commit_budget_seconds)
     usage_log = UsageLog(writer, settings.data_dir / "usage-journal")
     usage = UsageQueries(database, before_read=usage_log.flush)
     rollups = UsageRollups(database, before_read=usage_log.flush)

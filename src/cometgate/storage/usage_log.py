@@ -3,7 +3,7 @@
     record(r)   appends r as one line to the current journal segment (one write(2); once it
                 returns the line is in the OS and survives a kill -9 of the process), then
                 hands r to the batching UsageWriter in the background and returns at once
-    writer      commits records in batches (it lingers a few milliseconds to gather them);
+    writer      commits records in batches (it waits up to its commit budget to gather them);
                 a segment is deleted once every record written to it is committed
     reserve(r)  journals a stand-in for a stream whose headers are going out (a line marked
                 as a reservation): should the process die before the stream ends, the record
@@ -82,8 +82,10 @@ class UsageLog:
             _read_segment(path, final, reserved)
         # A record of the request, wherever it is, wins over its reservation (first one kept).
         missing = await _not_stored(database, final + reserved)
-        for record in missing:
-            await self._writer.record(record)
+        if missing:
+            committed = asyncio.gather(*(self._writer.record(r) for r in missing))
+            self._writer.hurry()  # start-up waits on these commits: no budget to wait out
+            await committed
         for path in leftovers:
             path.unlink()
         if missing:
@@ -117,6 +119,7 @@ class UsageLog:
     async def flush(self) -> None:
         """Return once every record journaled so far is committed (or has failed)."""
         if self._tasks:
+            self._writer.hurry()  # a reader waits on this: the commit budget is not for it
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def aclose(self) -> None:
