@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cometgate.dialects.anthropic.encode import AnthropicOptions
 from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.providers.anthropic_upstream import AnthropicUpstream
 from cometgate.providers.base import Provider
 from cometgate.providers.gemini import GeminiProvider
 from cometgate.providers.local.provider import LocalProvider
+from cometgate.providers.local.supervisor import SharedWorker
 from cometgate.providers.openai_upstream import http_provider
 from cometgate.settings import (
     AnthropicProviderSettings,
@@ -19,13 +22,15 @@ from cometgate.settings import (
 )
 
 
-def build_providers(settings: Settings) -> dict[str, Provider]:
+def build_providers(
+    settings: Settings, *, shared_local: Mapping[str, SharedWorker] | None = None
+) -> dict[str, Provider]:
+    """`shared_local`: local models another process supervises, by provider name."""
     built: dict[str, Provider] = {}
     for spec in settings.providers:
         if isinstance(spec, LocalProviderSettings):
-            # The worker serves one model under the name the first model using it gives.
-            names = [m.upstream_model for m in settings.models if m.provider == spec.name]
-            built[spec.name] = LocalProvider(spec, model_name=names[0] if names else spec.name)
+            built[spec.name] = local_provider(
+                settings, spec, (shared_local or {}).get(spec.name))
         elif isinstance(spec, OpenAIProviderSettings):
             built[spec.name] = http_provider(
                 spec.name,
@@ -54,6 +59,13 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
                 spec.name, base_url=spec.base_url, api_key=None, timeouts=spec.timeouts
             )
     return built
+
+
+def local_provider(settings: Settings, spec: LocalProviderSettings,
+                   shared: SharedWorker | None = None) -> LocalProvider:
+    # The worker serves one model under the name the first model using it gives.
+    names = [m.upstream_model for m in settings.models if m.provider == spec.name]
+    return LocalProvider(spec, model_name=names[0] if names else spec.name, shared=shared)
 
 
 def openai_options(spec: OpenAIProviderSettings) -> OpenAIOptions:
