@@ -9,6 +9,12 @@ guarantee Redis gives replicas, at the price of one round trip on a local socket
 Why not SQLite: a check-and-update per request would be a write transaction on the request
 path, serialised with the usage writer's commits on the database's one write lock.
 
+A key with nothing to enforce (no rate, concurrency or budget limit) can never be refused, so
+its admission needs no answer: the worker makes the lease itself and tells the parent, which
+counts it (the balance endpoint reads those counts) — no round trip on the request path for
+most keys. A key with limits waits for the parent's answer at admission and at settlement, so
+its next admission, on any worker, sees what this one spent.
+
 Frames are a 4-byte length and a pickle. Pickle is safe here only because both ends are this
 program under one user: the socket lives in a directory only that user can enter (0700), the
 same trust the standard library's multiprocessing gives its own pipes.
@@ -24,36 +30,55 @@ import os
 import pickle
 import socket
 import struct
-from collections.abc import Sequence
+import uuid
+from collections.abc import Coroutine, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from cometgate.limits.limiter import Lease, Limiter
-from cometgate.limits.policy import Limits, LimitState
+from cometgate.limits.limiter import Lease, Limiter, check_request
+from cometgate.limits.policy import Limits, LimitState, as_utc
 
 log = logging.getLogger("cometgate.limits")
 
 _HEADER = struct.Struct("!I")
 MAX_FRAME = 1 << 20  # a call is a few hundred bytes; anything this large is not ours
 _CALLS = frozenset({"acquire", "renew", "settle", "state"})
+_READ_CHUNK = 1 << 16
 
 
 class SharedLimiterUnavailable(ConnectionError):
     """The parent's limiter cannot be reached (the parent is gone or stopping)."""
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> Any:
-    (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-    if size > MAX_FRAME:
-        raise ValueError(f"a limiter frame of {size} bytes is larger than {MAX_FRAME}")
-    return pickle.loads(await reader.readexactly(size))
-
-
 def _frame(message: object) -> bytes:
     body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(len(body)) + body
+
+
+def _frames(buffer: bytearray) -> list[Any]:
+    """The complete frames at the start of `buffer`, removed from it."""
+    messages = []
+    start = 0
+    while len(buffer) - start >= _HEADER.size:
+        (size,) = _HEADER.unpack_from(buffer, start)
+        if size > MAX_FRAME:
+            raise ValueError(f"a limiter frame of {size} bytes is larger than {MAX_FRAME}")
+        end = start + _HEADER.size + size
+        if end > len(buffer):
+            break
+        messages.append(pickle.loads(buffer[start + _HEADER.size:end]))
+        start = end
+    del buffer[:start]
+    return messages
+
+
+def enforces(limits: Limits) -> bool:
+    """Whether `limits` can refuse a request (otherwise admission needs no answer)."""
+    return not (limits.rpm is None and limits.tpm is None and limits.rpd is None
+                and limits.max_concurrent is None and limits.budget_total is None
+                and limits.budget_period is None)
 
 
 class LimiterServer:
@@ -94,27 +119,44 @@ class LimiterServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections.add(writer)
+        told = _Told(self._limiter)  # this worker's leases, by the ids it gave them
+        buffer = bytearray()
         try:
-            while True:
-                call_id, name, args, kwargs = await _read_frame(reader)
-                # Each call is its own task: an acquire waiting on a spend read must not hold
-                # up the settles queued behind it on the same connection.
-                task = asyncio.create_task(self._answer(writer, call_id, name, args, kwargs))
-                self._calls.add(task)
-                task.add_done_callback(self._calls.discard)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the worker went away; its leases lapse after their TTL
-        except Exception:
-            log.exception("closing a limiter connection that sent an unreadable frame")
+            while chunk := await reader.read(_READ_CHUNK):
+                buffer += chunk
+                # One task for a run of told messages, in their order, before the call that
+                # follows them: it must see what they counted.
+                heard: list[Any] = []
+                for message in _frames(buffer):
+                    if message[0] is None:
+                        heard.append(message)
+                        continue
+                    if heard:
+                        self._spawn(told.apply(heard))
+                        heard = []
+                    self._spawn(self._answer(writer, told, *message))
+                if heard:
+                    self._spawn(told.apply(heard))
+        except (ConnectionError, ValueError, pickle.UnpicklingError):
+            log.exception("closing a limiter connection that failed or sent a bad frame")
         finally:
             self._connections.discard(writer)
             writer.close()
 
-    async def _answer(self, writer: asyncio.StreamWriter, call_id: int, name: str,
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        # Each call is its own task: an acquire waiting on a spend read must not hold up the
+        # settles queued behind it on the same connection.
+        task = asyncio.create_task(work)
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    async def _answer(self, writer: asyncio.StreamWriter, told: _Told, call_id: int, name: str,
                       args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         try:
             if name not in _CALLS:
                 raise ValueError(f"the limiter has no call {name!r}")
+            if name == "renew":
+                args = (told.own(args[0]), *args[1:])
             reply: tuple[int, bool, object] = (
                 call_id, True, await getattr(self._limiter, name)(*args, **kwargs))
         except Exception as error:  # the worker raises it as its own caller would have seen it
@@ -123,11 +165,50 @@ class LimiterServer:
             writer.write(_frame(reply))
 
 
+class _Told:
+    """The leases one worker made itself (keys with nothing to enforce), under the leases the
+    parent's limiter gave when it counted them. Applied one after the other, in order."""
+
+    def __init__(self, limiter: Limiter) -> None:
+        self._limiter = limiter
+        self._leases: dict[str, Lease] = {}
+        self._tail: asyncio.Future[None] | None = None
+
+    def own(self, leases: Sequence[Lease]) -> list[Lease]:
+        return [self._leases.get(lease.lease_id, lease) for lease in leases]
+
+    async def apply(self, messages: list[Any]) -> None:
+        previous = self._tail
+        self._tail = done = asyncio.get_running_loop().create_future()
+        try:
+            if previous is not None:
+                await previous
+            for _, name, args, kwargs in messages:
+                await self._apply_one(name, args[0], kwargs)
+        finally:
+            done.set_result(None)
+
+    async def _apply_one(self, name: str, lease: Lease, kwargs: dict[str, Any]) -> None:
+        try:
+            if name == "acquired":
+                self._leases[lease.lease_id] = await self._limiter.acquire(
+                    lease.key_id, lease.limits, tokens=lease.tokens, cost=lease.cost,
+                    now=lease.acquired_at)
+            elif name == "settle":
+                await self._limiter.settle(self._leases.pop(lease.lease_id, lease), **kwargs)
+            else:
+                raise ValueError(f"the limiter cannot be told {name!r}")
+        except Exception:  # nobody waits for an answer: the log is where it goes
+            log.exception("a worker's %s could not be counted", name)
+
+
 class SharedLimiter:
-    """`Limiter` whose every call is answered by the parent's `LimiterServer`.
+    """`Limiter` whose every call is answered (or, for keys with nothing to enforce, heard)
+    by the parent's `LimiterServer`.
 
     One connection per worker, opened on first use in the worker's event loop; calls are
-    multiplexed on it by id, so concurrent requests never wait on each other's round trips."""
+    multiplexed on it by id, so concurrent requests never wait on each other's round trips;
+    told messages are gathered and written once per turn of the event loop."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
@@ -136,25 +217,37 @@ class SharedLimiter:
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._connecting: asyncio.Lock | None = None
+        self._outgoing = bytearray()
 
     async def acquire(
         self, key_id: int, limits: Limits, *, tokens: int, cost: Decimal, now: datetime
     ) -> Lease:
-        lease: Lease = await self._call(
+        if not enforces(limits):
+            check_request(tokens, cost)
+            lease = Lease(uuid.uuid4().hex, key_id, limits, tokens, cost, as_utc(now))
+            await self._tell("acquired", lease, {})
+            return lease
+        answer: Lease = await self._call(
             "acquire", (key_id, limits), {"tokens": tokens, "cost": cost, "now": now})
-        return lease
+        return answer
 
     async def renew(self, leases: Sequence[Lease], now: datetime) -> None:
         await self._call("renew", (list(leases), now), {})
 
     async def settle(self, lease: Lease, *, tokens: int, cost: Decimal, now: datetime) -> None:
-        await self._call("settle", (lease,), {"tokens": tokens, "cost": cost, "now": now})
+        settled = {"tokens": tokens, "cost": cost, "now": now}
+        if not enforces(lease.limits):
+            check_request(tokens, cost)
+            await self._tell("settle", lease, settled)
+            return
+        await self._call("settle", (lease,), settled)
 
     async def state(self, key_id: int, limits: Limits, now: datetime) -> LimitState:
         state: LimitState = await self._call("state", (key_id, limits, now), {})
         return state
 
     async def aclose(self) -> None:
+        self._flush()
         if self._reader_task is not None:
             self._reader_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -163,11 +256,23 @@ class SharedLimiter:
             self._writer.close()
         self._fail_pending()
 
+    async def _tell(self, name: str, lease: Lease, kwargs: dict[str, Any]) -> None:
+        await self._connected()
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outgoing += _frame((None, name, (lease,), kwargs))
+
+    def _flush(self) -> None:
+        if self._outgoing and self._writer is not None and not self._writer.is_closing():
+            self._writer.write(bytes(self._outgoing))
+        self._outgoing.clear()
+
     async def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         writer = await self._connected()
         call_id = next(self._ids)
         answer = asyncio.get_running_loop().create_future()
         self._pending[call_id] = answer
+        self._flush()  # what was told before this call reaches the parent before it
         writer.write(_frame((call_id, name, args, kwargs)))
         ok, value = await answer
         if not ok:
@@ -191,14 +296,16 @@ class SharedLimiter:
             return self._writer
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
+        buffer = bytearray()
         try:
-            while True:
-                call_id, ok, value = await _read_frame(reader)
-                answer = self._pending.pop(call_id, None)
-                if answer is not None and not answer.done():
-                    answer.set_result((ok, value))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            while chunk := await reader.read(_READ_CHUNK):
+                buffer += chunk
+                for call_id, ok, value in _frames(buffer):
+                    answer = self._pending.pop(call_id, None)
+                    if answer is not None and not answer.done():
+                        answer.set_result((ok, value))
+        except (ConnectionError, ValueError, pickle.UnpicklingError):
+            log.exception("the shared limiter sent a bad frame or the connection failed")
         finally:
             if self._writer is not None:
                 self._writer.close()

@@ -94,4 +94,37 @@ async def test_calls_in_flight_fail_when_the_parent_goes(
     await workers[0].state(KEY, Limits(), T0)  # connected
     await server.aclose()
     with pytest.raises(SharedLimiterUnavailable):
-        await workers[0].acquire(KEY, Limits(), tokens=0, cost=Decimal(0), now=T0)
+        await workers[0].acquire(KEY, Limits(rpm=5), tokens=0, cost=Decimal(0), now=T0)
+
+
+async def synced(told: list[SharedLimiter]) -> None:
+    """A call answered on a connection: what it told before has been counted."""
+    for worker in told:
+        await worker.state(KEY, Limits(), T0)
+
+
+async def test_a_key_without_limits_is_counted_without_a_round_trip(
+    workers: list[SharedLimiter],
+) -> None:
+    unlimited = Limits()
+    leases = [await workers[n % 2].acquire(KEY, unlimited, tokens=4, cost=Decimal("0.5"),
+                                           now=T0) for n in range(3)]
+    assert len({lease.lease_id for lease in leases}) == 3  # made by the workers themselves
+    await synced(workers[:2])
+    state = await workers[2].state(KEY, unlimited, T0)
+    assert (state.requests_this_minute, state.tokens_this_minute, state.in_flight) == (3, 12, 3)
+    assert state.reserved == Decimal("1.5")
+    await workers[0].renew(leases, T0)  # the parent knows them by the workers' ids
+    for n, lease in enumerate(leases):
+        await workers[n % 2].settle(lease, tokens=6, cost=Decimal("0.25"), now=T0)
+    await synced(workers[:2])
+    state = await workers[2].state(KEY, unlimited, T0)
+    assert (state.in_flight, state.reserved, state.spent_total) == (0, 0, Decimal("0.75"))
+    assert state.tokens_this_minute == 18
+
+
+async def test_a_key_without_limits_still_refuses_bad_inputs_at_once(
+    workers: list[SharedLimiter],
+) -> None:
+    with pytest.raises(ValueError, match="cost must be a non-negative finite Decimal"):
+        await workers[0].acquire(KEY, Limits(), tokens=1, cost=Decimal("NaN"), now=T0)
