@@ -68,6 +68,7 @@ class _Parent:
         self._count = count
         self._stopping = asyncio.Event()
         self._processes: dict[int, BaseProcess] = {}
+        self._ended: dict[int, asyncio.Future[None]] = {}  # one watch per process: see _exited
         self._spawn = multiprocessing.get_context("spawn")
 
     async def serve(self) -> None:
@@ -132,8 +133,9 @@ class _Parent:
                 args=(self._settings, role(index, first_start), listening, os.getpid()))
             process.start()
             self._processes[index] = process
+            self._ended[index] = ended = asyncio.ensure_future(_exited(process))
             log.info("worker %d started (pid %s)", index, process.pid)
-            await _exited(process)
+            await asyncio.shield(ended)
             if self._stopping.is_set():
                 return
             log.warning("worker %d (pid %s) exited with %s; starting another", index,
@@ -158,17 +160,18 @@ class _Parent:
         return False
 
     async def _stop_workers(self) -> None:
-        live = [p for p in self._processes.values() if p.exitcode is None]
-        for process in live:
+        live = {i: p for i, p in self._processes.items() if p.exitcode is None}
+        for process in live.values():
             process.terminate()  # SIGTERM: uvicorn finishes the requests it is serving
-        for process in live:
-            try:
-                await asyncio.wait_for(_exited(process), STOP_TIMEOUT_SECONDS)
-            except TimeoutError:
+        ended = [self._ended[i] for i in live]
+        if not ended:
+            return
+        _, late = await asyncio.wait(ended, timeout=STOP_TIMEOUT_SECONDS)
+        for index, process in live.items():
+            if self._ended[index] in late:
                 process.kill()
-                await _exited(process)
-        for process in live:
-            process.join()
+        if late:
+            await asyncio.wait(late)
 
 
 def _local_models(settings: Settings) -> dict[str, LocalProvider]:
@@ -194,7 +197,8 @@ def _reachable(listening: socket.socket) -> str:
 
 
 async def _exited(process: BaseProcess) -> None:
-    """Return once `process` has ended (its sentinel becomes readable)."""
+    """Return once `process` has ended (its sentinel becomes readable). Only one may wait on
+    a process: a second reader on the same sentinel would replace the first one's."""
     if process.exitcode is not None:
         return
     loop = asyncio.get_running_loop()

@@ -10,7 +10,7 @@ A live server (SQLite, its default) in front of a fake upstream on a real socket
   still uncommitted), while the live worker's journal is left alone: every answered request
   has exactly one record;
 - the bundled local model runs once (one llama.cpp worker, a child of the parent), and both
-  gateway workers answer through it.
+  gateway workers answer through it; SIGTERM to the parent stops all of it and it exits 0.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import io
 import os
 import re
 import signal
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,6 +64,7 @@ ACCESS = re.compile(r"\[(\d+)\] cometgate\.access (\w+) POST ")
 # answers finds them journaled and not yet committed.
 LONG_BUDGET_CONFIG = "storage: {usage: {commit_budget_ms: 1000}}\n"
 DEADLINE_SECONDS = 60.0
+STOP_BOUND_SECONDS = 40  # uvicorn's graceful 10 s, the model worker's stop, a loaded machine
 SPAWNED = "multiprocessing.spawn"  # in a gateway worker's command line
 
 
@@ -101,10 +103,22 @@ def _gateway_workers(parent: int) -> list[int]:
     return [pid for pid in child_pids(parent) if SPAWNED in cmdline(pid)]
 
 
-def _served_by(log_path: Path) -> dict[str, int]:
-    """Request id → pid of the worker whose access log line names it."""
-    return {m.group(2): int(m.group(1))
-            for m in ACCESS.finditer(log_path.read_text(errors="replace"))}
+def _alive(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()
+            and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+
+
+def _served_by(log_path: Path, ids: list[str]) -> dict[str, int]:
+    """Request id → pid of the worker whose access log line names it, once every one of `ids`
+    has its line (a worker writes it just after the response's last byte)."""
+    step = 0.05
+    for _ in range(int(DEADLINE_SECONDS / step)):
+        found = {m.group(2): int(m.group(1))
+                 for m in ACCESS.finditer(log_path.read_text(errors="replace"))}
+        if set(ids) <= set(found):
+            return found
+        time.sleep(step)
+    raise AssertionError(f"no access log line for {sorted(set(ids) - set(found))}")
 
 
 def _key_with(data_dir: Path, *args: str) -> str:
@@ -175,7 +189,7 @@ async def test_both_workers_serve_and_rpm_holds_exactly_across_them(workers: Wor
     assert refused and refused[0] == (
         f"Quota exceeded for requests per minute (rpm={RPM}) on this API key.")
     assert workers.gate.most <= MAX_CONCURRENT
-    served_by = _served_by(workers.gateway.log_path)
+    served_by = _served_by(workers.gateway.log_path, answered)
     assert {served_by[i] for i in answered} <= set(_gateway_workers(workers.gateway.process.pid))
     assert len(set(served_by.values())) == 2, "one worker accepted every connection"
     records = await _records_of(workers.gateway, set(answered))
@@ -196,7 +210,7 @@ async def test_a_killed_worker_is_replaced_and_its_journal_recovered_alone(
             *(_call(workers.gateway.base_url, key) for _ in range(6)))
         assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
         answered += [r.headers["x-request-id"] for r in responses]
-        served_by = _served_by(workers.gateway.log_path)
+        served_by = _served_by(workers.gateway.log_path, answered)
         if {served_by[i] for i in answered} == before:
             break
     victim = served_by[answered[-1]]
@@ -242,10 +256,16 @@ async def test_the_local_model_runs_once_for_both_workers(tmp_path: Path) -> Non
                 response = await http.post(gateway.base_url + path, content=body, headers={
                     "x-goog-api-key": key, "content-type": "application/json"})
             assert response.status_code == 200, response.text
-            pids.add(_served_by(gateway.log_path)[response.headers["x-request-id"]])
+            request_id = response.headers["x-request-id"]
+            pids.add(_served_by(gateway.log_path, [request_id])[request_id])
             if len(pids) == 2:
                 break
         assert pids == set(gateway_workers)
         assert len(worker_pids(parent)) == 1
+        # SIGTERM to the parent stops everything it started, gracefully, and it exits 0.
+        children = child_pids(parent)
+        gateway.process.terminate()
+        assert await asyncio.to_thread(gateway.process.wait, STOP_BOUND_SECONDS) == 0
+        assert not _alive(children)
     finally:
         gateway.stop()
