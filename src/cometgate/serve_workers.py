@@ -54,8 +54,9 @@ _PR_SET_PDEATHSIG = 1
 
 
 def default_workers() -> int:
-    """One per core this process may run on."""
-    return max(1, len(os.sched_getaffinity(0)))
+    """One per core this process may run on (every core where the OS cannot say)."""
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux only
+    return max(1, len(affinity(0)) if affinity else os.cpu_count() or 1)
 
 
 def run_workers(settings: Settings, count: int) -> None:
