@@ -178,7 +178,8 @@ def create_app(
             if isinstance(provider, Supervised):
                 await provider.start()
         # After the supervised upstreams: a batch request claimed now finds them started.
-        batch_runner.start()  # claims batch requests, this replica's and any dead one's
+        # Claims batch requests, this replica's and any dead one's.
+        batch_runner.start(claims=role is None or role.claims_batches)
         try:
             yield
         finally:

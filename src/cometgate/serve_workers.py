@@ -111,7 +111,7 @@ class _Parent:
     async def _run_workers(self, listening: socket.socket, limiter_socket: Path | None,
                            local: dict[str, SharedWorker]) -> None:
         def role(index: int, first_start: bool) -> WorkerRole:
-            return WorkerRole(index, sweeps=index == 0,
+            return WorkerRole(index, sweeps=index == 0, claims_batches=index == 0,
                               recovers_background=index == 0 and first_start,
                               limiter_socket=limiter_socket, local_models=local)
 

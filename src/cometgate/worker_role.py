@@ -16,6 +16,9 @@ class WorkerRole:
     # Sweeps (conversations, files, usage retention) delete what has expired: one worker runs
     # them, since N copies would only repeat the same deletes.
     sweeps: bool
+    # Batch requests are claimed by one worker, so that `batches.concurrency` per provider is
+    # the server's, not N times it; every worker keeps the batches' budget holds current.
+    claims_batches: bool
     # At the server's first start only: marking unfinished background responses failed must
     # never touch a live sibling's, which a worker restarted after a crash would do.
     recovers_background: bool
