@@ -83,9 +83,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     _print_welcome(settings, first_key, workers)
     if workers == 1:
         run(settings)
-    else:
-        run_workers(settings, workers)
-    return 0
+        return 0
+    return run_workers(settings, workers)
 
 
 def _worker_count(text: str) -> int:

@@ -59,8 +59,17 @@ def default_workers() -> int:
     return max(1, len(affinity(0)) if affinity else os.cpu_count() or 1)
 
 
-def run_workers(settings: Settings, count: int) -> None:
-    asyncio.run(_Parent(settings, count).serve())
+def run_workers(settings: Settings, count: int) -> int:
+    """The process's exit status: 0 after a stop asked for, 1 if the server could not start."""
+    server = settings.server
+    try:
+        listening = _listening_socket(server.host, server.port)
+    except OSError as error:
+        log.error("cannot listen on %s:%d: %s", server.host, server.port, error.strerror)
+        return 1
+    parent = _Parent(settings, count)
+    asyncio.run(parent.serve(listening))
+    return 1 if parent.failed else 0
 
 
 class _Parent:
@@ -71,12 +80,12 @@ class _Parent:
         self._processes: dict[int, BaseProcess] = {}
         self._ended: dict[int, asyncio.Future[None]] = {}  # one watch per process: see _exited
         self._spawn = multiprocessing.get_context("spawn")
+        self.failed = False  # worker 0 never answered
 
-    async def serve(self) -> None:
+    async def serve(self, listening: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self._stopping.set)
-        listening = _listening_socket(self._settings.server.host, self._settings.server.port)
         database = create_database(self._settings.database_url)
         await migrate(database)  # once, before any worker: they would race to do it
         local = _local_models(self._settings)
@@ -117,6 +126,7 @@ class _Parent:
 
         slots = [asyncio.create_task(self._keep(0, listening, role))]
         if not await self._first_answers(listening):
+            self.failed = not self._stopping.is_set()
             self._stopping.set()
         slots += [asyncio.create_task(self._keep(i, listening, role))
                   for i in range(1, self._count)]
@@ -183,9 +193,13 @@ def _local_models(settings: Settings) -> dict[str, LocalProvider]:
 def _listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
     sock.set_inheritable(True)
     return sock
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
+from pathlib import Path
 
 import pytest
 
 from cometgate.cli import main
-from cometgate.serve_workers import default_workers
+from cometgate.serve_workers import default_workers, run_workers
+from cometgate.settings import load_settings
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -27,3 +31,17 @@ def test_a_bad_worker_count_is_refused_before_anything_starts(
 
 def test_the_default_is_one_worker_per_usable_core() -> None:
     assert default_workers() == len(os.sched_getaffinity(0)) >= 1
+
+
+def test_a_port_already_taken_ends_the_parent_with_status_1(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = load_settings(None, data_dir=tmp_path, host="127.0.0.1", port=port,
+                                 env={"HOME": str(tmp_path)})
+        with caplog.at_level(logging.ERROR, logger="cometgate.workers"):
+            assert run_workers(settings, 2) == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in caplog.text
