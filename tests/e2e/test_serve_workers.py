@@ -4,7 +4,7 @@ local model, a usage journal per worker.
 A live server (SQLite, its default) in front of a fake upstream on a real socket:
 - connections made one per request reach both workers (each access log line carries its
   process id), and rpm=N with max_concurrent=C admits exactly N requests in the minute with
-  never more than C at the upstream, whichever worker serves them;
+  never more than C at the upstream, whichever worker serves them; a budget is never overspent;
 - a worker killed with kill -9 right after answering is replaced, and its replacement commits
   the records the dead one had only journaled (the commit budget is made long so they are
   still uncommitted), while the live worker's journal is left alone: every answered request
@@ -25,12 +25,14 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 
+from cometgate.dialects.gemini.estimate import estimate
 from tests.contract.upstreams import served
 from tests.e2e.conftest import MODEL as LOCAL_MODEL
 from tests.e2e.conftest import (
@@ -45,6 +47,7 @@ from tests.e2e.fake_gateway import (
     ADMIN_KEY,
     MODEL,
     ServeProcess,
+    cost_of,
     gateway_config,
     gateway_env,
     start_serve,
@@ -59,6 +62,10 @@ MAX_ATTEMPTS = 200  # bounds the load whatever the gateway answers
 PATH = f"/v1beta/models/{MODEL}:generateContent"
 BODY = {"contents": [{"role": "user", "parts": [{"text": "Hello"}]}],
         "generationConfig": {"maxOutputTokens": 20}}
+REAL_COST = cost_of(7, 5)  # the fake's default usage
+WORST_COST = cost_of(estimate(orjson.dumps(BODY))[0], 20)
+# Room for ten answers at their real cost plus one worst case in flight.
+BUDGET = 10 * REAL_COST + WORST_COST
 ACCESS = re.compile(r"\[(\d+)\] cometgate\.access (\w+) POST ")
 # Records a worker journals wait this long for their commit: a kill -9 right after the
 # answers finds them journaled and not yet committed.
@@ -194,6 +201,33 @@ async def test_both_workers_serve_and_rpm_holds_exactly_across_them(workers: Wor
     assert len(set(served_by.values())) == 2, "one worker accepted every connection"
     records = await _records_of(workers.gateway, set(answered))
     assert set(answered) == set(records)
+
+
+async def test_a_budget_is_never_overspent_across_workers(workers: Workers) -> None:
+    key = _key_with(workers.data_dir, "--budget", str(BUDGET),
+                    "--concurrency", str(MAX_CONCURRENT))
+    answered: list[str] = []
+    exhausted: list[str] = []
+    attempts = iter(range(MAX_ATTEMPTS))
+
+    async def caller() -> None:
+        for _ in attempts:
+            response = await _call(workers.gateway.base_url, key)
+            if response.status_code == 200:
+                answered.append(response.headers["x-request-id"])
+                continue
+            message = response.json()["error"]["message"]
+            assert response.status_code == 429, message
+            if message.startswith("Budget exhausted"):
+                exhausted.append(message)
+                return
+
+    await asyncio.gather(*(caller() for _ in range(CALLERS)))
+    assert exhausted
+    records = await _records_of(workers.gateway, set(answered))
+    assert set(records) == set(answered)
+    spent = sum((Decimal(r["cost_usd"]) for r in records.values()), Decimal(0))
+    assert answered and spent == len(answered) * REAL_COST <= BUDGET
 
 
 async def test_a_killed_worker_is_replaced_and_its_journal_recovered_alone(
