@@ -77,6 +77,12 @@ def codex_exec(gateway: LiveGateway, model: str, prompt: str, root: Path,
             "-c", f"model_providers.cometgate={provider}",
             "-c", "analytics.enabled=false", "-c", 'otel.exporter="none"',
             "-c", "check_for_update_on_startup=false",
+            # Where bubblewrap is installed (scripts/bootstrap installs it for the gateway's
+            # own sandbox), Codex runs commands through it and a helper it links into
+            # CODEX_HOME, which it refuses to do under /tmp; the command then fails inside
+            # bwrap. These tests are about the gateway carrying Codex's calls, not about
+            # Codex's sandbox, so commands run unsandboxed in the test's own work folder.
+            "--sandbox", "danger-full-access",
             *(() if searches else NO_SEARCH_SWITCHES), prompt]
     env = {"PATH": os.environ["PATH"], "HOME": str(root), "CODEX_HOME": str(home),
            KEY_VARIABLE: gateway.key}
