@@ -158,8 +158,10 @@ class Call:
         translation: str | None = None,
         words: RefusalWords = gemini_refusal,
         prepare_raw: PrepareRaw | None = None,
+        route: ModelRoute | None = None,
     ) -> None:
         self.model, self.dialect, self.raw = model, dialect, raw
+        self.route = route  # resolved already by the request frame: not resolved again
         self._prepare_raw = prepare_raw
         self.translation = translation  # the caller's key overrides the model's policy
         self.words = words  # a model's refusals, in the caller's dialect
@@ -223,6 +225,10 @@ class Gateway:
         route = self._router.resolve(name)
         return route.info if route else None
 
+    def route(self, name: str) -> ModelRoute | None:
+        """The model `name` and its candidates, resolved once for a whole request."""
+        return self._router.resolve(name)
+
     def search_grounding(self, name: str) -> str | None:
         """How the model serves Google Search grounding, for the models listing: "native"
         (an upstream of it searches), "emulated" (the gateway's search backend), or None."""
@@ -231,9 +237,7 @@ class Gateway:
     def translates_for(self, name: str, dialect: str) -> bool:
         """Whether some upstream of model `name` takes a call of `dialect` translated (so
         decoded) rather than forwarded as its bytes."""
-        route = self._router.resolve(name)
-        return route is not None and any(
-            dialect not in _forwards_dialects(type(c.provider)) for c in route.candidates)
+        return translates(self._router.resolve(name), dialect)
 
     def translation(self, name: str) -> str:
         """The model's translation policy (a call's key may override it)."""
@@ -351,7 +355,7 @@ class Gateway:
         return outcome
 
     def _route(self, call: Call, *, counting: bool = False) -> ModelRoute:
-        route = self._router.resolve(call.model)
+        route = call.route or self._router.resolve(call.model)
         if route is None:
             raise NotFound(f"models/{call.model} is not found.")
         if "generateContent" not in route.info.generation_methods:
@@ -600,6 +604,13 @@ class Gateway:
             await chunks.aclose()
             if usage is not None:
                 self._metrics.usage(route.info.id, usage)
+
+
+def translates(route: ModelRoute | None, dialect: str) -> bool:
+    """Whether some upstream of `route` takes a call of `dialect` translated (so decoded)
+    rather than forwarded as its bytes."""
+    return route is not None and any(
+        dialect not in _forwards_dialects(type(c.provider)) for c in route.candidates)
 
 
 def _served_by(option: Attempt) -> tuple[str, str]:

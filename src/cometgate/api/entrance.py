@@ -94,15 +94,18 @@ class Entrance:
         dialect: str,
         stream: bool,
         billable: Billable = NOTHING_BILLABLE,
+        translation: str | None = None,
     ) -> Ticket:
         """Admission against the key's access rules, limits and budget. `estimate` is (prompt
         tokens, the caller's output limit or None); without a caller limit the worst case is
         the model's default output limit, else its maximum. A caller's limit above the model's
         maximum (1e30, say: the decoder refuses it later) costs no more than that maximum.
-        `billable` is what the request asks for beyond tokens."""
+        `billable` is what the request asks for beyond tokens; `translation` the model's
+        policy, when the caller has its route already."""
         return await self.admit_from(
             client_ip(request), request.scope["state"]["request_id"], key, info,
-            estimate=estimate, dialect=dialect, stream=stream, billable=billable)
+            estimate=estimate, dialect=dialect, stream=stream, billable=billable,
+            translation=translation)
 
     async def admit_from(
         self,
@@ -116,6 +119,7 @@ class Entrance:
         stream: bool,
         billable: Billable = NOTHING_BILLABLE,
         batch_id: str | None = None,
+        translation: str | None = None,
     ) -> Ticket:
         """`admit` for a request that is not an HTTP request of its own (a batch's)."""
         prompt_tokens = estimate[0]
@@ -128,7 +132,7 @@ class Entrance:
             dialect=dialect,
             stream=stream,
             billable=billable,
-            model_translation=self.gateway.translation(info.id),
+            model_translation=translation or self.gateway.translation(info.id),
             operation=operation_name(
                 dialect, embedding="embedContent" in info.generation_methods),
             batch_id=batch_id,

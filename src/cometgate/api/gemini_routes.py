@@ -8,7 +8,7 @@ path and dispatches on that suffix.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cometgate.api.entrance import Entrance, dropped_header, first_byte
+from cometgate.api.entrance import Entrance
 from cometgate.api.file_references import BoundFiles, FileLinker
-from cometgate.api.streams import CallerStream, encoded_stream, forwarded_stream
+from cometgate.api.frame import Frame, Prepared
 from cometgate.canonical import GenerateRequest, ModelInfo, Usage
+from cometgate.dialects.caller_codecs import CALLER_CODECS
 from cometgate.dialects.gemini.embed import (
     decode_batch_embed_contents,
     decode_embed_content,
@@ -27,23 +28,19 @@ from cometgate.dialects.gemini.embed import (
     encode_embed_content,
 )
 from cometgate.dialects.gemini.estimate import admission
-from cometgate.dialects.gemini.inbound import (
-    decode_count_tokens_request,
-    decode_generate_request,
-)
+from cometgate.dialects.gemini.inbound import decode_count_tokens_request
 from cometgate.dialects.gemini.models import (
     encode_count_tokens,
     encode_model,
     encode_model_list,
     prompt_is_text,
 )
-from cometgate.dialects.gemini.paths import gemini_path
-from cometgate.dialects.gemini.response import encode_response
-from cometgate.dialects.gemini.stream import ForwardedGeminiFraming, GeminiStreamEncoder
+from cometgate.dialects.inbound_codec import CallerRequest, Inbound
 from cometgate.errors import InvalidRequest, NotFound
 from cometgate.metering import Ticket
-from cometgate.pipeline import Call
+from cometgate.pipeline import Call, translates
 from cometgate.providers.base import RawCall
+from cometgate.routing.resolve import ModelRoute
 from cometgate.storage.keys import KeyRecord
 
 log = logging.getLogger("cometgate.api")
@@ -77,21 +74,24 @@ class GeminiApi:
         return Response(orjson.dumps(page), media_type=JSON_TYPE)
 
     async def model_call(self, request: Request) -> Response:
-        name, _, method = request.path_params["name"].rpartition(":")
-        if not name:
-            name, method = method, ""
+        name, method = GEMINI.path_model(request.path_params)
         if request.method == "GET":
             if method:
                 raise _no_such_method(request)
-            return await self.get_model(request, name)
+            return await self.get_model(request, name or "")
+        if method in ("generateContent", "streamGenerateContent"):
+            return await Frame(self.entrance).serve(request, GEMINI, self._linked_files())
         handler = {
-            "generateContent": self.generate_content,
-            "streamGenerateContent": self.stream_generate_content,
             "embedContent": self.embed_content,
             "batchEmbedContents": self.embed_content,
         }.get(method)
         if handler is None and method != "countTokens":
             raise _no_such_method(request)
+        return await self._special(request, name or "", method, handler)
+
+    async def _special(self, request: Request, name: str, method: str,
+                       handler: Special | None) -> Response:
+        """countTokens and the embeddings, which are not the generate frame."""
         entrance = self.entrance
         key = await entrance.caller(request)
         info = self._require_model(request, name, method)
@@ -106,11 +106,14 @@ class GeminiApi:
             return await self.count_tokens(request, key, name, body)
         estimate, billable = admission(body)
         ticket = await entrance.admit(
-            request, key, info, estimate=estimate, dialect="gemini",
-            stream=method == "streamGenerateContent", billable=billable,
+            request, key, info, estimate=estimate, dialect="gemini", stream=False,
+            billable=billable,
         )
         return await entrance.metered(
             request, ticket, lambda: handler(request, key, name, body, ticket))
+
+    def _linked_files(self) -> LinkedFiles | None:
+        return None if self.files is None else LinkedFiles(self.files)
 
     async def get_model(self, request: Request, name: str) -> Response:
         key = await self.entrance.caller(request)
@@ -119,52 +122,6 @@ class GeminiApi:
             raise NotFound(f"models/{name.removeprefix('models/')} is not found.")
         tools = self.entrance.gateway.model_tools(info.id)
         return Response(orjson.dumps(encode_model(info, tools)), media_type=JSON_TYPE)
-
-    async def generate_content(
-        self, request: Request, key: KeyRecord, name: str, body: bytes, ticket: Ticket
-    ) -> Response:
-        call = _call(request, key, name, body, "generateContent", decode_generate_request)
-        outcome = await self.entrance.gateway.generate(call)
-        dropped = dropped_header(outcome.dropped, gemini_path, ticket)  # before the record
-        await self.entrance.finish(ticket, outcome.usage, outcome.served_by)
-        headers = await self.entrance.answer_headers(ticket, outcome.served_by)
-        if outcome.raw is not None:
-            return Response(outcome.raw.body, media_type=outcome.raw.content_type,
-                            headers=headers)
-        assert outcome.response is not None
-        return Response(
-            encode_response(outcome.response),
-            media_type=JSON_TYPE,
-            headers={**headers, **dropped},
-        )
-
-    async def stream_generate_content(
-        self, request: Request, key: KeyRecord, name: str, body: bytes, ticket: Ticket
-    ) -> Response:
-        alt = request.query_params.get("alt", "json")
-        if alt not in ("sse", "json"):
-            raise InvalidRequest(f"Invalid value at 'alt' (TYPE_ENUM), \"{alt}\"")
-        call = _call(request, key, name, body, "streamGenerateContent", decode_generate_request,
-                     alt="sse" if alt == "sse" else None)
-        entrance = self.entrance
-        outcome = await entrance.gateway.stream(call)
-        media_type = "text/event-stream" if alt == "sse" else JSON_TYPE
-        headers = await entrance.answer_headers(ticket, outcome.served_by)
-        on_end = entrance.on_end(ticket, outcome.served_by)
-        if outcome.raw is not None:
-            framing = ForwardedGeminiFraming(sse=alt == "sse")
-            return CallerStream(
-                forwarded_stream(first_byte(ticket, outcome.raw), framing=framing,
-                                 on_end=on_end),
-                on_end=on_end, media_type=media_type, headers=headers,
-            )
-        assert outcome.events is not None
-        encoder = GeminiStreamEncoder("sse" if alt == "sse" else "json")
-        return CallerStream(
-            encoded_stream(encoder, first_byte(ticket, outcome.events), on_end),
-            on_end=on_end, media_type=media_type,
-            headers={**headers, **dropped_header(outcome.dropped, gemini_path, ticket)},
-        )
 
     async def embed_content(
         self, request: Request, key: KeyRecord, name: str, body: bytes, ticket: Ticket
@@ -193,16 +150,33 @@ class GeminiApi:
 
     def _require_model(self, request: Request, name: str, method: str) -> ModelInfo:
         info = self.entrance.model(name)
-        # A stream is a generateContent; an embedding model lists only its embedding methods.
-        family = "generateContent" if method == "streamGenerateContent" else method
-        if info is None or family not in info.generation_methods:
-            version = request.url.path.split("/")[1] if request.url.path.startswith("/v1") else ""
-            raise NotFound(
-                f"models/{name.removeprefix('models/')} is not found for API version "
-                f"{version or 'v1beta'}, or is not supported for {method}. Call ListModels to "
-                "see the list of available models and their supported methods."
-            )
+        caller = CallerRequest(b"", request.url.path, request.query_params, request.headers,
+                               name, method)
+        if info is None or not GEMINI.serves(info.generation_methods, caller):
+            raise GEMINI.unknown_model(name, caller)
         return info
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedFiles:
+    """Gateway files named in a generate request's fileData: checked against the key before
+    admission, inlined for a translation, copied to the upstream for a pass-through."""
+
+    files: FileLinker
+
+    async def prepare(self, request: Request, key: KeyRecord, inbound: Inbound,
+                      route: ModelRoute) -> Prepared:
+        assert inbound.forward is not None  # a Gemini caller's bytes are always kept
+        bound = await self.files.bind(key.id, inbound.forward.body, str(request.base_url),
+                                      inline=lambda: translates(route, "gemini"))
+        if bound is None:
+            return Prepared(inbound.decode)
+        decode = inbound.decode
+        return Prepared(lambda: bound.inline(decode()), bound.prepare_raw)
+
+
+Special = Callable[[Request, KeyRecord, str, bytes, Ticket], Awaitable[Response]]
+GEMINI = CALLER_CODECS["gemini"]
 
 
 def _call(

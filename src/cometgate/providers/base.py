@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent, Usage
+from cometgate.dialects.raw_call import RawCall as RawCall
 from cometgate.errors import UpstreamError
 
 
@@ -80,25 +81,6 @@ class Supervised(Protocol):
     async def start(self) -> None: ...
 
     def is_ready(self) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RawCall:
-    """A caller's request in its own dialect, for an upstream of that same dialect."""
-
-    body: bytes  # forwarded byte for byte (Gemini), or but for the model (Anthropic)
-    version: str  # the caller's API version path segment ("v1beta", "v1" or ""), preserved
-    # "generateContent" | "streamGenerateContent" | "countTokens" | "chat" | "messages"
-    method: str
-    alt: str | None = None  # for streams: "sse", or None for the JSON-array framing
-    # The body already parsed, for dialects whose body names the model (OpenAI, Anthropic):
-    # the forwarder rewrites that one field.
-    document: Mapping[str, Any] | None = None
-    stream: bool = False
-    # Caller headers that the dialect itself defines and its upstream reads
-    # (anthropic-version, anthropic-beta), as (lower-case name, value) pairs.
-    headers: tuple[tuple[str, str], ...] = ()
-    query: str = ""  # the caller's query string, for dialects whose query carries meaning
 
 
 @dataclass(frozen=True, slots=True)
