@@ -156,7 +156,7 @@ class Call:
         decode: Callable[[], GenerateRequest],
         raw: RawCall | None = None,
         translation: str | None = None,
-        words: RefusalWords = gemini_refusal,
+        words: RefusalWords | None = None,
         prepare_raw: PrepareRaw | None = None,
         route: ModelRoute | None = None,
     ) -> None:
@@ -164,7 +164,7 @@ class Call:
         self.route = route  # resolved already by the request frame: not resolved again
         self._prepare_raw = prepare_raw
         self.translation = translation  # the caller's key overrides the model's policy
-        self.words = words  # a model's refusals, in the caller's dialect
+        self.words = words or gemini_refusal  # a model's refusals, in the caller's dialect
         self._decode = decode
         self._decoded: GenerateRequest | RequestRejected | None = None
         self.search_run: SearchRun | None = None  # the gateway's own web search, run once

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance
-from cometgate.api.frame import Frame
+from cometgate.api.frame import RequestFrame
 from cometgate.canonical import ModelInfo
 from cometgate.dialects.anthropic.count_tokens import caller_headers, caller_query
 from cometgate.dialects.anthropic.inbound import (
@@ -56,7 +56,7 @@ class AnthropicApi:
         return Response(encode_model(info), media_type=JSON_TYPE)
 
     async def messages(self, request: Request) -> Response:
-        return await Frame(self.entrance).serve(request, CALLER_CODECS["anthropic"])
+        return await RequestFrame(self.entrance).serve(request, CALLER_CODECS["anthropic"])
 
     async def count_tokens(self, request: Request) -> Response:
         settle_dialect(request, "anthropic")

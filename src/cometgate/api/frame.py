@@ -14,17 +14,15 @@ A dialect that needs a gateway service before admission (Gemini's stored files) 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cometgate.api.entrance import Entrance, dropped_header
-from cometgate.api.streams import CallerStream, encoded_stream, forwarded_stream
-from cometgate.canonical import GenerateRequest
-from cometgate.dialects.inbound_codec import CallerRequest, Inbound, InboundCodec
+from cometgate.api.streams import CallerStream, OnEnd, encoded_stream, forwarded_stream
+from cometgate.canonical import GenerateResponse
+from cometgate.dialects.inbound_codec import CallerRequest, Inbound, InboundCodec, StreamEncoder
 from cometgate.metering import Ticket
 from cometgate.pipeline import Call, PrepareRaw
 from cometgate.routing.resolve import ModelRoute
@@ -33,36 +31,58 @@ from cometgate.storage.keys import KeyRecord
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """How the attempt layer gets the caller's request: decoded (for a translation) and as
-    bytes (for a same-dialect upstream, rewritten per attempt when `prepare_raw` is set)."""
+    """The request as the attempt layer gets it, and how its bytes are rewritten per attempt
+    for a same-dialect upstream (None: forwarded as they are)."""
 
-    decode: Callable[[], GenerateRequest]
+    inbound: Inbound
     prepare_raw: PrepareRaw | None = None
 
 
-class Extension(Protocol):
-    """A dialect's own gateway service, run after the request is read and before admission
-    (a refusal here is not recorded)."""
+class Extension:
+    """A dialect's own gateway service around the frame (Gemini's stored files, the Responses
+    API's stored conversations). Every hook does nothing unless a subclass says otherwise."""
 
     async def prepare(self, request: Request, key: KeyRecord, inbound: Inbound,
-                      route: ModelRoute) -> Prepared: ...
+                      route: ModelRoute) -> Prepared:
+        """After the request is read, before admission (a refusal here is not recorded)."""
+        return Prepared(inbound)
+
+    async def begin(self, request: Request, key: KeyRecord, call: Call, ticket: Ticket,
+                    inbound: Inbound) -> Response | None:
+        """Once admitted: an answer the frame does not attempt itself (a background run),
+        which then settles `ticket` itself; None lets the frame attempt."""
+        return None
+
+    async def forwarded(self, inbound: Inbound, body: bytes) -> None:
+        """A same-dialect upstream's whole answer, settled and about to be sent."""
+
+    async def rendered(self, inbound: Inbound, response: GenerateResponse) -> bytes | None:
+        """A translated whole answer rendered by the extension, or None for the codec's."""
+        return None
+
+    def stream_ended(self, inbound: Inbound, encoder: StreamEncoder, on_end: OnEnd) -> OnEnd:
+        """What a translated stream calls when it has ended (its record first)."""
+        return on_end
+
+
+NO_EXTENSION = Extension()
 
 
 @dataclass(frozen=True, slots=True)
-class Frame:
+class RequestFrame:
     entrance: Entrance
 
     async def serve(self, request: Request, codec: InboundCodec,
-                    extension: Extension | None = None) -> Response:
+                    extension: Extension = NO_EXTENSION) -> Response:
         request.scope.setdefault("state", {})["dialect"] = codec.error_dialect
         key = await self.entrance.caller(request)
         inbound, route = await self._read(request, codec)
-        prepared = (Prepared(inbound.decode) if extension is None
-                    else await extension.prepare(request, key, inbound, route))
-        call = Call(inbound.model, dialect=codec.dialect, decode=prepared.decode,
+        prepared = await extension.prepare(request, key, inbound, route)
+        inbound = prepared.inbound
+        call = Call(inbound.model, dialect=codec.dialect, decode=inbound.decode,
                     raw=inbound.forward, translation=key.translation, words=inbound.words,
                     prepare_raw=prepared.prepare_raw, route=route)
-        return await self._admitted(request, key, codec, inbound, call)
+        return await self._admitted(request, key, Asked(codec, inbound, extension), call)
 
     async def _read(self, request: Request, codec: InboundCodec
                     ) -> tuple[Inbound, ModelRoute]:
@@ -86,41 +106,43 @@ class Frame:
             raise codec.unknown_model(name, caller)
         return route
 
-    async def _admitted(self, request: Request, key: KeyRecord, codec: InboundCodec,
-                        inbound: Inbound, call: Call) -> Response:
-        route = call.route
+    async def _admitted(self, request: Request, key: KeyRecord, asked: Asked,
+                        call: Call) -> Response:
+        route, inbound = call.route, asked.inbound
         assert route is not None  # set by serve
         ticket = await self.entrance.admit(
-            request, key, route.info, estimate=inbound.estimate, dialect=codec.dialect,
+            request, key, route.info, estimate=inbound.estimate, dialect=asked.codec.dialect,
             stream=inbound.stream, billable=inbound.billable, translation=route.translation)
-        return await self.entrance.metered(
-            request, ticket, lambda: self._answer(codec, inbound, call, ticket))
+        begun = await asked.extension.begin(request, key, call, ticket, inbound)
+        if begun is not None:
+            return begun
+        return await self.entrance.metered(request, ticket,
+                                           lambda: self._answer(asked, call, ticket))
 
-    async def _answer(self, codec: InboundCodec, inbound: Inbound, call: Call,
-                      ticket: Ticket) -> Response:
-        if inbound.refusal is not None:
-            raise inbound.refusal
-        if inbound.stream:
-            return await self._streamed(codec, inbound, call, ticket)
-        return await self._whole(codec, inbound, call, ticket)
+    async def _answer(self, asked: Asked, call: Call, ticket: Ticket) -> Response:
+        if asked.inbound.refusal is not None:
+            raise asked.inbound.refusal
+        if asked.inbound.stream:
+            return await self._streamed(asked, call, ticket)
+        return await self._whole(asked, call, ticket)
 
-    async def _whole(self, codec: InboundCodec, inbound: Inbound, call: Call,
-                     ticket: Ticket) -> Response:
-        entrance = self.entrance
+    async def _whole(self, asked: Asked, call: Call, ticket: Ticket) -> Response:
+        entrance, codec, inbound = self.entrance, asked.codec, asked.inbound
         outcome = await entrance.gateway.generate(call)
         dropped = dropped_header(outcome.dropped, codec.caller_path, ticket)  # before the record
         await entrance.finish(ticket, outcome.usage, outcome.served_by)
         headers = await self._headers(codec, ticket, outcome.served_by)
         if outcome.raw is not None:
+            await asked.extension.forwarded(inbound, outcome.raw.body)
             return Response(outcome.raw.body, headers=headers,
                             media_type=codec.forwarded_type(outcome.raw.content_type))
         assert outcome.response is not None
-        return Response(codec.encode_answer(outcome.response, inbound),
-                        media_type=codec.json_type, headers={**headers, **dropped})
+        body = (await asked.extension.rendered(inbound, outcome.response)
+                or codec.encode_answer(outcome.response, inbound))
+        return Response(body, media_type=codec.json_type, headers={**headers, **dropped})
 
-    async def _streamed(self, codec: InboundCodec, inbound: Inbound, call: Call,
-                        ticket: Ticket) -> Response:
-        entrance = self.entrance
+    async def _streamed(self, asked: Asked, call: Call, ticket: Ticket) -> Response:
+        entrance, codec, inbound = self.entrance, asked.codec, asked.inbound
         outcome = await entrance.gateway.stream(call)
         headers = await self._headers(codec, ticket, outcome.served_by)
         on_end = entrance.on_end(ticket, outcome.served_by)
@@ -130,8 +152,9 @@ class Frame:
                                        on_end=on_end, arrived=ticket.mark_first_byte)
             return CallerStream(relayed, on_end=on_end, media_type=media_type, headers=headers)
         assert outcome.events is not None
-        body = encoded_stream(codec.stream_encoder(inbound), outcome.events, on_end,
-                              arrived=ticket.mark_first_byte)
+        encoder = codec.stream_encoder(inbound)
+        on_end = asked.extension.stream_ended(inbound, encoder, on_end)
+        body = encoded_stream(encoder, outcome.events, on_end, arrived=ticket.mark_first_byte)
         dropped = dropped_header(outcome.dropped, codec.caller_path, ticket)
         return CallerStream(body, on_end=on_end, media_type=media_type,
                             headers={**headers, **dropped})
@@ -141,3 +164,13 @@ class Frame:
         if codec.names_upstream_model:
             return await self.entrance.answer_headers(ticket, served_by)
         return await self.entrance.limit_headers(ticket)
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """One request as the layers below admission see it: its dialect, what it asks, and the
+    dialect's gateway service."""
+
+    codec: InboundCodec
+    inbound: Inbound
+    extension: Extension

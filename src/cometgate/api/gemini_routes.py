@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import orjson
 from starlette.requests import Request
@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from cometgate.api.entrance import Entrance
 from cometgate.api.file_references import BoundFiles, FileLinker
-from cometgate.api.frame import Frame, Prepared
+from cometgate.api.frame import NO_EXTENSION, Extension, Prepared, RequestFrame
 from cometgate.canonical import GenerateRequest, ModelInfo, Usage
 from cometgate.dialects.caller_codecs import CALLER_CODECS
 from cometgate.dialects.gemini.embed import (
@@ -80,7 +80,7 @@ class GeminiApi:
                 raise _no_such_method(request)
             return await self.get_model(request, name or "")
         if method in ("generateContent", "streamGenerateContent"):
-            return await Frame(self.entrance).serve(request, GEMINI, self._linked_files())
+            return await RequestFrame(self.entrance).serve(request, GEMINI, self._linked_files())
         handler = {
             "embedContent": self.embed_content,
             "batchEmbedContents": self.embed_content,
@@ -112,8 +112,8 @@ class GeminiApi:
         return await entrance.metered(
             request, ticket, lambda: handler(request, key, name, body, ticket))
 
-    def _linked_files(self) -> LinkedFiles | None:
-        return None if self.files is None else LinkedFiles(self.files)
+    def _linked_files(self) -> Extension:
+        return NO_EXTENSION if self.files is None else LinkedFiles(self.files)
 
     async def get_model(self, request: Request, name: str) -> Response:
         key = await self.entrance.caller(request)
@@ -158,7 +158,7 @@ class GeminiApi:
 
 
 @dataclass(frozen=True, slots=True)
-class LinkedFiles:
+class LinkedFiles(Extension):
     """Gateway files named in a generate request's fileData: checked against the key before
     admission, inlined for a translation, copied to the upstream for a pass-through."""
 
@@ -170,9 +170,10 @@ class LinkedFiles:
         bound = await self.files.bind(key.id, inbound.forward.body, str(request.base_url),
                                       inline=lambda: translates(route, "gemini"))
         if bound is None:
-            return Prepared(inbound.decode)
+            return Prepared(inbound)
         decode = inbound.decode
-        return Prepared(lambda: bound.inline(decode()), bound.prepare_raw)
+        return Prepared(replace(inbound, decode=lambda: bound.inline(decode())),
+                        bound.prepare_raw)
 
 
 Special = Callable[[Request, KeyRecord, str, bytes, Ticket], Awaitable[Response]]

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance, embedding_estimate
-from cometgate.api.frame import Frame
+from cometgate.api.frame import RequestFrame
 from cometgate.canonical import Usage
 from cometgate.dialects.caller_codecs import CALLER_CODECS
 from cometgate.dialects.openai.embeddings import (
@@ -61,7 +61,7 @@ class OpenAIApi:
         return Response(encode_model(info), media_type=JSON_TYPE)
 
     async def chat_completions(self, request: Request) -> Response:
-        return await Frame(self.entrance).serve(request, CALLER_CODECS["openai"])
+        return await RequestFrame(self.entrance).serve(request, CALLER_CODECS["openai"])
 
     async def embeddings(self, request: Request) -> Response:
         settle_dialect(request, "openai")

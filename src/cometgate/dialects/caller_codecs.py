@@ -11,9 +11,11 @@ from cometgate.dialects.anthropic.caller_codec import AnthropicCodec
 from cometgate.dialects.gemini.caller_codec import GeminiCodec
 from cometgate.dialects.inbound_codec import InboundCodec
 from cometgate.dialects.openai.caller_codec import OpenAICodec
+from cometgate.dialects.responses.caller_codec import ResponsesCodec
 
 CALLER_CODECS: Mapping[str, InboundCodec] = MappingProxyType({
     "gemini": GeminiCodec(),
     "openai": OpenAICodec(),
     "anthropic": AnthropicCodec(),
+    "responses": ResponsesCodec(),
 })

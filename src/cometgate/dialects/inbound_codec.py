@@ -44,7 +44,7 @@ class Inbound:
     stream: bool
     estimate: tuple[int, int | None]  # (prompt tokens, the caller's output limit or None)
     decode: Callable[[], GenerateRequest]
-    words: RefusalWords  # a model's refusals, in the caller's words
+    words: RefusalWords | None  # a model's refusals in the caller's words (None: Gemini's)
     forward: RawCall | None = None  # the caller's request for a same-dialect upstream
     billable: Billable = NOTHING_BILLABLE
     # A fault found while reading that the caller hears only once admitted (so it is
