@@ -1,6 +1,8 @@
-"""What the model routes of every dialect share: who calls, which model, admission against
-the key's limits and budget, and the usage record when the answer ends. One key therefore has
-the same limits, the same budget and the same records whichever dialect it speaks.
+"""What every metered route shares: who calls, which model, admission against the key's
+limits and budget, and the usage record when the answer ends. One key therefore has the same
+limits, the same budget and the same records whichever dialect it speaks. The generate
+request of every dialect goes through these in one place, the request frame (api/frame); the
+special routes (token counts, embeddings, compaction, batches) call them directly:
 
     key = await entrance.caller(request)
     info = entrance.model(name) or raise the dialect's own "not found"
@@ -13,10 +15,9 @@ it itself (`finish`, or `on_end` for a stream, once the stream has ended however
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -43,7 +44,6 @@ from cometgate.pipeline import Dropped, Gateway
 from cometgate.storage.keys import KeyRecord
 from cometgate.tracing import operation_name
 
-T = TypeVar("T")
 DROPPED_HEADER = "x-cometgate-dropped"
 UPSTREAM_MODEL_HEADER = "x-cometgate-upstream-model"
 ServedBy = tuple[str, str] | None  # (provider, upstream model) that answered
@@ -181,19 +181,6 @@ class Entrance:
         if no_limits or ticket.lease is None:  # nothing to report, or accounting is off
             return {}
         return rate_limit_headers(await self.meter.state(ticket.key))
-
-
-async def first_byte(ticket: Ticket, items: AsyncIterator[T]) -> AsyncIterator[T]:
-    """Passes items through, noting when the first one went out (the record's TTFB).
-    Closing it closes `items` at once (the upstream's stream, for a caller who left)."""
-    try:
-        async for item in items:
-            ticket.mark_first_byte()
-            yield item
-    finally:
-        close = getattr(items, "aclose", None)
-        if close is not None:
-            await close()
 
 
 def worst_output(info: ModelInfo, estimate: tuple[int, int | None]) -> int:

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from cometgate.api.entrance import Entrance
 from cometgate.api.file_references import BoundFiles, FileLinker
 from cometgate.api.frame import NO_EXTENSION, Extension, Prepared, RequestFrame
-from cometgate.canonical import GenerateRequest, ModelInfo, Usage
+from cometgate.canonical import ModelInfo, Usage
 from cometgate.dialects.caller_codecs import CALLER_CODECS
 from cometgate.dialects.gemini.embed import (
     decode_batch_embed_contents,
@@ -139,7 +139,7 @@ class GeminiApi:
     async def count_tokens(
         self, request: Request, key: KeyRecord, name: str, body: bytes
     ) -> Response:
-        call = _call(request, key, name, body, "countTokens", decode_count_tokens_request)
+        call = _count_call(request, key, name, body)
         outcome = await self.entrance.gateway.count_tokens(call)
         if outcome.raw is not None:
             return Response(outcome.raw.body, media_type=outcome.raw.content_type)
@@ -180,34 +180,20 @@ Special = Callable[[Request, KeyRecord, str, bytes, Ticket], Awaitable[Response]
 GEMINI = CALLER_CODECS["gemini"]
 
 
-def _call(
-    request: Request,
-    key: KeyRecord,
-    name: str,
-    body: bytes,
-    method: str,
-    decode: Callable[[bytes, str], GenerateRequest],
-    *,
-    alt: str | None = None,
-) -> Call:
-    """The caller's request as the pipeline sees it: its bytes for a Gemini upstream (under
+def _count_call(request: Request, key: KeyRecord, name: str, body: bytes) -> Call:
+    """A countTokens request as the pipeline sees it: its bytes for a Gemini upstream (under
     the same API version), and a decoder for everyone else."""
     version = request.url.path.split("/")[1]
     # Our unversioned routes mean v1beta; Google's own API has no unversioned paths.
     version = version if version in ("v1", "v1beta") else "v1beta"
+    raw = RawCall(body=body, version=version, method="countTokens")
     files: BoundFiles | None = getattr(request.state, "files", None)
     if files is None:
-        return Call(name, dialect="gemini", decode=lambda: decode(body, name),
-                    raw=RawCall(body=body, version=version, method=method, alt=alt),
-                    translation=key.translation)
-    return Call(
-        name,
-        dialect="gemini",
-        decode=lambda: files.inline(decode(body, name)),
-        raw=RawCall(body=body, version=version, method=method, alt=alt),
-        translation=key.translation,
-        prepare_raw=files.prepare_raw,
-    )
+        return Call(name, dialect="gemini", decode=lambda: decode_count_tokens_request(body, name),
+                    raw=raw, translation=key.translation)
+    return Call(name, dialect="gemini",
+                decode=lambda: files.inline(decode_count_tokens_request(body, name)),
+                raw=raw, translation=key.translation, prepare_raw=files.prepare_raw)
 
 
 def _int_query(request: Request, name: str) -> int | None:
