@@ -139,3 +139,23 @@ class InboundCodec(Protocol):
                      request_id: str | None) -> tuple[int, bytes]:
         """(HTTP status, body) of a failure, in the dialect's own envelope."""
         ...
+
+
+class BodyNamesModel:
+    """What the JSON-over-SSE dialects (OpenAI chat, Anthropic, Responses) share: the body
+    names the model, any model is theirs to ask (one that does not generate is refused by
+    the pipeline, in the dialect's words), whole answers are JSON and streams SSE."""
+
+    json_type = "application/json"
+
+    def path_model(self, path_params: Mapping[str, str]) -> tuple[str | None, str]:
+        return None, ""
+
+    def serves(self, generation_methods: tuple[str, ...], caller: CallerRequest) -> bool:
+        return True
+
+    def forwarded_type(self, content_type: str) -> str:
+        return self.json_type
+
+    def stream_type(self, inbound: Inbound) -> str:
+        return "text/event-stream"

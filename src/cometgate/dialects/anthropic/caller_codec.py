@@ -5,8 +5,6 @@ bytes, the `anthropic-version` / `anthropic-beta` headers that say what they mea
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from cometgate.canonical import GenerateResponse
 from cometgate.dialects.anthropic.count_tokens import caller_headers, caller_query
 from cometgate.dialects.anthropic.inbound import (
@@ -22,22 +20,15 @@ from cometgate.dialects.anthropic.inbound_stream import MessageStreamEncoder
 from cometgate.dialects.anthropic.passthrough import ForwardedAnthropicFraming
 from cometgate.dialects.anthropic.paths import anthropic_path
 from cometgate.dialects.anthropic.refusals import anthropic_refusal
-from cometgate.dialects.inbound_codec import CallerRequest, Inbound
+from cometgate.dialects.inbound_codec import BodyNamesModel, CallerRequest, Inbound
 from cometgate.dialects.raw_call import RawCall
 from cometgate.errors import GatewayError, NotFound
 
-JSON_TYPE = "application/json"
-SSE_TYPE = "text/event-stream"
 
-
-class AnthropicCodec:
+class AnthropicCodec(BodyNamesModel):
     dialect = "anthropic"
     error_dialect = "anthropic"
-    json_type = JSON_TYPE
     names_upstream_model = True
-
-    def path_model(self, path_params: Mapping[str, str]) -> tuple[str | None, str]:
-        return None, ""  # the body names the model
 
     def read(self, caller: CallerRequest) -> Inbound:
         document = read_messages_document(caller.body)
@@ -50,20 +41,11 @@ class AnthropicCodec:
                        lambda: decode_messages_request(document, beta=beta), anthropic_refusal,
                        forward)
 
-    def serves(self, generation_methods: tuple[str, ...], caller: CallerRequest) -> bool:
-        return True  # a model that does not generate is refused by the pipeline, in its words
-
     def unknown_model(self, name: str, caller: CallerRequest) -> GatewayError:
         return NotFound(f"model: {name}")  # Anthropic's own wording for an unknown model
 
     def encode_answer(self, response: GenerateResponse, inbound: Inbound) -> bytes:
         return encode_message(response, inbound.model)
-
-    def forwarded_type(self, content_type: str) -> str:
-        return JSON_TYPE
-
-    def stream_type(self, inbound: Inbound) -> str:
-        return SSE_TYPE
 
     def stream_encoder(self, inbound: Inbound) -> MessageStreamEncoder:
         return MessageStreamEncoder(inbound.model)

@@ -4,10 +4,8 @@ document back with only its model rewritten."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from cometgate.canonical import GenerateResponse
-from cometgate.dialects.inbound_codec import CallerRequest, Inbound
+from cometgate.dialects.inbound_codec import BodyNamesModel, CallerRequest, Inbound
 from cometgate.dialects.openai.billable import billable
 from cometgate.dialects.openai.inbound import (
     decode_chat_request,
@@ -25,18 +23,11 @@ from cometgate.dialects.openai.refusals import openai_refusals
 from cometgate.dialects.raw_call import RawCall
 from cometgate.errors import GatewayError, NotFound
 
-JSON_TYPE = "application/json"
-SSE_TYPE = "text/event-stream"
 
-
-class OpenAICodec:
+class OpenAICodec(BodyNamesModel):
     dialect = "openai"
     error_dialect = "openai"
-    json_type = JSON_TYPE
     names_upstream_model = True
-
-    def path_model(self, path_params: Mapping[str, str]) -> tuple[str | None, str]:
-        return None, ""  # the body names the model
 
     def read(self, caller: CallerRequest) -> Inbound:
         document = read_chat_document(caller.body)
@@ -48,20 +39,11 @@ class OpenAICodec:
                        forward, billable(document),
                        options={"include_usage": wants_usage_in_stream(document)})
 
-    def serves(self, generation_methods: tuple[str, ...], caller: CallerRequest) -> bool:
-        return True  # a model that does not generate is refused by the pipeline, in its words
-
     def unknown_model(self, name: str, caller: CallerRequest) -> GatewayError:
         return NotFound(f"The model `{name}` does not exist.")
 
     def encode_answer(self, response: GenerateResponse, inbound: Inbound) -> bytes:
         return encode_chat_completion(response, inbound.model)
-
-    def forwarded_type(self, content_type: str) -> str:
-        return JSON_TYPE
-
-    def stream_type(self, inbound: Inbound) -> str:
-        return SSE_TYPE
 
     def stream_encoder(self, inbound: Inbound) -> ChatChunkEncoder:
         return ChatChunkEncoder(inbound.model,

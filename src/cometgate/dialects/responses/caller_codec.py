@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from cometgate.canonical import GenerateResponse
-from cometgate.dialects.inbound_codec import CallerRequest, Inbound
+from cometgate.dialects.inbound_codec import BodyNamesModel, CallerRequest, Inbound
 from cometgate.dialects.openai.inbound_errors import encode_openai_error
 from cometgate.dialects.raw_call import RawCall
 from cometgate.dialects.responses.billable import billable
@@ -30,19 +30,13 @@ from cometgate.dialects.responses.paths import responses_path
 from cometgate.dialects.responses.reasoning_state import visible
 from cometgate.errors import GatewayError, NotFound
 
-JSON_TYPE = "application/json"
-SSE_TYPE = "text/event-stream"
 FRAME = "frame"  # options key: the Response frame (id, time, echoed settings) of the answer
 
 
-class ResponsesCodec:
+class ResponsesCodec(BodyNamesModel):
     dialect = "responses"  # as usage records name it
     error_dialect = "openai"
-    json_type = JSON_TYPE
     names_upstream_model = False
-
-    def path_model(self, path_params: Mapping[str, str]) -> tuple[str | None, str]:
-        return None, ""  # the body names the model
 
     def read(self, caller: CallerRequest) -> Inbound:
         document = read_responses_document(caller.body)
@@ -54,21 +48,12 @@ class ResponsesCodec:
                        lambda: decode_responses_request(document), None, forward,
                        billable(document), options={"document": document})
 
-    def serves(self, generation_methods: tuple[str, ...], caller: CallerRequest) -> bool:
-        return True  # a model that does not generate is refused by the pipeline, in its words
-
     def unknown_model(self, name: str, caller: CallerRequest) -> GatewayError:
         return NotFound(f"The model `{name}` does not exist.")
 
     def encode_answer(self, response: GenerateResponse, inbound: Inbound) -> bytes:
         frame = answer_frame(inbound)
         return orjson.dumps(visible(encode_response(response, frame), frame.include))
-
-    def forwarded_type(self, content_type: str) -> str:
-        return JSON_TYPE
-
-    def stream_type(self, inbound: Inbound) -> str:
-        return SSE_TYPE
 
     def stream_encoder(self, inbound: Inbound) -> ResponseStreamEncoder:
         return ResponseStreamEncoder(answer_frame(inbound))
