@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cometgate.api.caller_dialect import Dialect, dialect_of, settle_unknown_route
+from cometgate.api.caller_dialect import dialect_of, settle_unknown_route
 from cometgate.dialects.caller_codecs import CALLER_CODECS
 from cometgate.errors import (
     GatewayError,
@@ -39,7 +39,7 @@ def render(error: GatewayError, request: Request) -> Response:
     return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
-def _encoded(error: GatewayError, dialect: Dialect, request: Request) -> tuple[int, bytes]:
+def _encoded(error: GatewayError, dialect: str, request: Request) -> tuple[int, bytes]:
     state = request.scope.get("state", {})
     return CALLER_CODECS[dialect].encode_error(error, model=state.get("model"),
                                                request_id=state.get("request_id"))
