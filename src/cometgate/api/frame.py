@@ -14,7 +14,7 @@ A dialect that needs a gateway service before admission (Gemini's stored files) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -93,8 +93,7 @@ class RequestFrame:
                                path_model, method)
         route = None if caller.path_model is None else self._route(request, codec, caller,
                                                                     caller.path_model)
-        caller = CallerRequest(await self.entrance.body(request), caller.path, caller.query,
-                               caller.headers, caller.path_model, caller.method)
+        caller = replace(caller, body=await self.entrance.body(request))
         inbound = codec.read(caller)
         return inbound, route or self._route(request, codec, caller, inbound.model)
 
