@@ -19,8 +19,9 @@ import orjson
 
 from cometgate.settings import Settings
 from cometgate.storage.database import open_database
-from cometgate.storage.key_policy import BILLABLE_FIELDS, money_text, parse_money
+from cometgate.storage.key_policy import BILLABLE_FIELDS, parse_money
 from cometgate.storage.keys import TRANSLATION_POLICIES, KeyRecord, KeyRepository
+from cometgate.storage.money import money_text
 from cometgate.storage.usage import GROUPS, UsageQueries, UsageTotals
 
 T = TypeVar("T")

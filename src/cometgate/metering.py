@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import fnmatch
-import ipaddress
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -24,13 +22,8 @@ from decimal import Decimal
 from cometgate.billable_policy import check_billable
 from cometgate.canonical import Usage
 from cometgate.dialects.billable import NOTHING_BILLABLE, Billable
-from cometgate.errors import (
-    ApiKeyExpired,
-    BudgetExhausted,
-    CallerGone,
-    GatewayError,
-    PermissionDenied,
-)
+from cometgate.errors import BudgetExhausted, CallerGone, GatewayError
+from cometgate.key_access import check_access
 from cometgate.limits import LeaseKeeper, create_keeper
 from cometgate.limits.batch_holds import BatchHolds
 from cometgate.limits.limiter import Lease, Limiter
@@ -314,37 +307,3 @@ def served_failure(error: BaseException) -> Served:
         failure = getattr(error, "failure_class", None)
         return Served(error.http_status, failure_class=failure.value if failure else None)
     return Served(500, failure_class="unknown")
-
-
-def check_access(key: KeyRecord, model: str, client_ip: str | None, now: datetime) -> None:
-    check_origin(key, client_ip, now)
-    if not model_allowed(key, model):
-        raise PermissionDenied(f"This API key is not allowed to use models/{model}.")
-
-
-def check_origin(key: KeyRecord, client_ip: str | None, now: datetime) -> None:
-    """The key's rules that hold whatever it is used for (its expiry, its allowed IPs): also
-    for calls that name no model, such as the Files API's."""
-    if key.expires_at is not None and key.expires_at <= now:
-        raise ApiKeyExpired()
-    if key.allowed_ips and not _ip_allowed(client_ip, key.allowed_ips):
-        raise PermissionDenied(
-            f"Requests from IP address {client_ip or 'unknown'} are not allowed for this API key."
-        )
-
-
-def model_allowed(key: KeyRecord, model: str) -> bool:
-    """The key names no models (all allowed) or one of its patterns matches."""
-    return not key.allowed_models or any(
-        fnmatch.fnmatchcase(model, pattern) for pattern in key.allowed_models
-    )
-
-
-def _ip_allowed(client_ip: str | None, ranges: tuple[str, ...]) -> bool:
-    if client_ip is None:
-        return False
-    try:
-        address = ipaddress.ip_address(client_ip)
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(r, strict=False) for r in ranges)

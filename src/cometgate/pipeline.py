@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TypeVar, cast
 
 from cometgate.canonical import (
@@ -28,8 +28,8 @@ from cometgate.canonical import (
     ModelInfo,
     StreamEvent,
     StreamStarted,
+    StreamUsage,
     Usage,
-    UsageReported,
     WebSearchTool,
 )
 from cometgate.canonical.refusals import BuiltinTool, ToolUnavailable
@@ -125,10 +125,14 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class StreamOutcome:
+    """`usage` is what the stream has reported so far, filled as `events` (or `raw`) are
+    read: the one account of it, for the caller's record as for the metrics."""
+
     events: AsyncIterator[StreamEvent] | None
     dropped: Dropped = Dropped()
     raw: AsyncIterator[RawChunk] | None = None
     served_by: tuple[str, str] | None = None
+    usage: StreamUsage = field(default_factory=StreamUsage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +213,7 @@ class Gateway:
         self._planner = planner
         self._failover = failover
         self._tracer = tracer
+        self._forwards = ForwardedDialects()
         self._url_reader = url_reader  # None: URL context only where the upstream reads URLs
         self._tools = GatewayTools(fetches_pages=url_reader is not None,
                                    searches=search is not None)
@@ -237,7 +242,12 @@ class Gateway:
     def translates_for(self, name: str, dialect: str) -> bool:
         """Whether some upstream of model `name` takes a call of `dialect` translated (so
         decoded) rather than forwarded as its bytes."""
-        return translates(self._router.resolve(name), dialect)
+        return self.translates(self._router.resolve(name), dialect)
+
+    def translates(self, route: ModelRoute | None, dialect: str) -> bool:
+        """`translates_for` of a model resolved already."""
+        return route is not None and any(
+            dialect not in self._forwards.of(type(c.provider)) for c in route.candidates)
 
     def translation(self, name: str) -> str:
         """The model's translation policy (a call's key may override it)."""
@@ -250,7 +260,7 @@ class Gateway:
         pages = self._url_context_step()
 
         async def attempt(option: Attempt) -> Outcome:
-            forwarder, raw_call = _forwarding(call, option.candidate.provider)
+            forwarder, raw_call = _forwarding(call, option.candidate.provider, self._forwards)
             if forwarder is not None and raw_call is not None:
                 prepared = await self._forwarded(
                     call, route, option, lambda: call.prepared(raw_call, option))
@@ -282,14 +292,15 @@ class Gateway:
         pages = self._url_context_step()
 
         async def attempt(option: Attempt) -> StreamOutcome:
-            forwarder, raw_call = _forwarding(call, option.candidate.provider)
+            forwarder, raw_call = _forwarding(call, option.candidate.provider, self._forwards)
             if forwarder is not None and raw_call is not None:
                 prepared = await self._forwarded(
                     call, route, option, lambda: call.prepared(raw_call, option))
                 chunks = forwarder.forward_stream(prepared, option.target)
                 first_chunk = await self._forwarded(call, route, option, lambda: _first(chunks))
-                relay = self._relay_raw(route, option, first_chunk, chunks)
-                return StreamOutcome(None, raw=relay, served_by=_served_by(option))
+                usage = StreamUsage()
+                relay = self._relay_raw(route, option, first_chunk, chunks, usage)
+                return StreamOutcome(None, raw=relay, served_by=_served_by(option), usage=usage)
             request, dropped = self._translated(call, route)
             request, read = await self._url_context_and_maps(call, route, option, request, pages)
             request, run, dropped = await self._searched(call, route, option, request, dropped)
@@ -304,9 +315,10 @@ class Gateway:
             if read is not None:
                 events = stream_with_pages(events, read)
             upstream_drops = first.dropped if isinstance(first, StreamStarted) else ()
-            relay_events = self._relay(route, option, first, events)
+            usage = StreamUsage()
+            relay_events = self._relay(route, option, first, events, usage)
             return StreamOutcome(relay_events, _dropped(call.request(), dropped, upstream_drops),
-                                 served_by=_served_by(option))
+                                 served_by=_served_by(option), usage=usage)
 
         return await self._run(route, attempt, strict=_policy(call, route) == "strict",
                                traced=call)
@@ -362,7 +374,8 @@ class Gateway:
             raise InvalidRequest(f"models/{route.info.id} does not generate content; it "
                                  f"supports {', '.join(route.info.generation_methods)}.")
         forwarders = (_count_forwarding(call, c.provider) if counting
-                      else _forwarding(call, c.provider)[0] for c in route.candidates)
+                      else _forwarding(call, c.provider, self._forwards)[0]
+                      for c in route.candidates)
         if all(forwarder is None for forwarder in forwarders):
             call.request()  # nothing will forward the bytes: refuse a bad request up front
         return route
@@ -556,17 +569,16 @@ class Gateway:
 
     async def _relay(
         self, route: ModelRoute, option: Attempt, first: StreamEvent,
-        events: AsyncGenerator[StreamEvent, None],
+        events: AsyncGenerator[StreamEvent, None], usage: StreamUsage,
     ) -> AsyncIterator[StreamEvent]:
-        usage: Usage | None = None
         waited = 0.0  # on the upstream's next event, for the overhead histogram
         try:
+            usage.saw_event(first)
             yield first
             asked = time.perf_counter()
             async for event in events:
                 waited += time.perf_counter() - asked
-                if isinstance(event, UsageReported):
-                    usage = event.usage
+                usage.saw_event(event)  # before it goes on: the consumer reads it at the end
                 yield event
                 asked = time.perf_counter()
         except UpstreamError as exc:
@@ -575,21 +587,21 @@ class Gateway:
         finally:
             self._metrics.waited_upstream(waited)
             await events.aclose()  # closes the upstream response when the caller goes away
-            if usage is not None:  # recorded once, whether the stream ended well or not
-                self._metrics.usage(route.info.id, usage)
+            if usage.usage is not None:  # recorded once, whether the stream ended well or not
+                self._metrics.usage(route.info.id, usage.usage)
 
     async def _relay_raw(
         self, route: ModelRoute, option: Attempt, first: RawChunk,
-        chunks: AsyncGenerator[RawChunk, None],
+        chunks: AsyncGenerator[RawChunk, None], usage: StreamUsage,
     ) -> AsyncIterator[RawChunk]:
-        usage = first.usage
+        usage.saw(first.usage)
         waited = 0.0
         try:
             yield first
             asked = time.perf_counter()
             async for chunk in chunks:
                 waited += time.perf_counter() - asked
-                usage = chunk.usage or usage
+                usage.saw(chunk.usage)
                 if chunk.error is not None:  # the upstream failed in-band; the caller sees it
                     self._metrics.upstream_error(
                         option.candidate.provider_name, chunk.error.failure_class.value
@@ -602,25 +614,20 @@ class Gateway:
         finally:
             self._metrics.waited_upstream(waited)
             await chunks.aclose()
-            if usage is not None:
-                self._metrics.usage(route.info.id, usage)
-
-
-def translates(route: ModelRoute | None, dialect: str) -> bool:
-    """Whether some upstream of `route` takes a call of `dialect` translated (so decoded)
-    rather than forwarded as its bytes."""
-    return route is not None and any(
-        dialect not in _forwards_dialects(type(c.provider)) for c in route.candidates)
+            if usage.usage is not None:
+                self._metrics.usage(route.info.id, usage.usage)
 
 
 def _served_by(option: Attempt) -> tuple[str, str]:
     return option.candidate.provider_name, option.candidate.upstream_model
 
 
-def _forwarding(call: Call, provider: object) -> tuple[ForwardsRaw | None, RawCall | None]:
+def _forwarding(
+    call: Call, provider: object, forwards: ForwardedDialects
+) -> tuple[ForwardsRaw | None, RawCall | None]:
     """The provider as a forwarder of this call's own bytes, when it speaks the call's
     dialect; (None, None) when the call must be translated instead."""
-    if call.raw is not None and call.dialect in _forwards_dialects(type(provider)):
+    if call.raw is not None and call.dialect in forwards.of(type(provider)):
         return cast(ForwardsRaw, provider), call.raw
     return None, None
 
@@ -644,22 +651,28 @@ def _no_exact_count(model: str, provider: str) -> InvalidRequest:
         "its server offers vLLM's POST /tokenize.")
 
 
-def _forwards_dialects(kind: type) -> tuple[str, ...]:
-    """The dialects a provider class forwards raw (its `dialect`, or `forwarded_dialects`
+class ForwardedDialects:
+    """The dialects each provider class forwards raw (its `dialect`, or `forwarded_dialects`
     when it forwards more than one), decided once per class: an isinstance check against a
     runtime-checkable Protocol walks the protocol's attributes each time, and it was the
-    largest single cost of a pass-through request."""
-    if kind not in _FORWARDED_DIALECTS:
-        dialect = getattr(kind, "dialect", None)
-        dialects = getattr(kind, "forwarded_dialects", (dialect,))
-        forwards = all(callable(getattr(kind, name, None))
-                       for name in ("forward", "forward_stream"))
-        _FORWARDED_DIALECTS[kind] = tuple(d for d in dialects if isinstance(d, str)) \
-            if forwards else ()
-    return _FORWARDED_DIALECTS[kind]
+    largest single cost of a pass-through request. Kept by the gateway that asks rather than
+    by the module, so it lives and dies with that app."""
+
+    def __init__(self) -> None:
+        self._of: dict[type, tuple[str, ...]] = {}
+
+    def of(self, kind: type) -> tuple[str, ...]:
+        known = self._of.get(kind)
+        if known is None:
+            known = self._of[kind] = _forwarded_dialects(kind)
+        return known
 
 
-_FORWARDED_DIALECTS: dict[type, tuple[str, ...]] = {}
+def _forwarded_dialects(kind: type) -> tuple[str, ...]:
+    dialect = getattr(kind, "dialect", None)
+    dialects = getattr(kind, "forwarded_dialects", (dialect,))
+    forwards = all(callable(getattr(kind, name, None)) for name in ("forward", "forward_stream"))
+    return tuple(d for d in dialects if isinstance(d, str)) if forwards else ()
 
 
 async def _first(stream: AsyncGenerator[E, None]) -> E:

@@ -165,3 +165,24 @@ async def test_metrics_off_are_not_found_even_for_the_admin(
 async def test_metrics_open_need_no_key(tmp_path: Path, open_client: ClientOpener) -> None:
     async with open_client(_metrics_settings(tmp_path, "open", None)) as http:
         assert (await http.get("/metrics")).status_code == 200
+
+
+async def test_metric_route_labels_come_from_the_matched_route(client: httpx.AsyncClient) -> None:
+    calls = [
+        ("GET", "/healthz"), ("POST", "/v1/chat/completions"), ("POST", "/chat/completions"),
+        ("POST", "/v1/messages"), ("GET", "/v1beta/models"), ("GET", "/v1/models"),
+        ("GET", "/v1beta/models/smollm2-135m-instruct"),
+        ("POST", "/v1beta/models/x:countTokens"),
+        ("GET", "/no/such/route/1"), ("POST", "/no/such/route/2"), ("GET", "/v1beta/modelz"),
+    ]
+    for method, path in calls:
+        await client.request(method, path, json={})
+    families = text_string_to_metric_families((await client.get("/metrics")).text)
+    routes = {
+        sample.labels["route"]
+        for family in families if family.name == "cometgate_request_duration_seconds"
+        for sample in family.samples
+    }
+    # Each dialect's versions share a label; every unmatched path shares one.
+    assert routes == {"healthz", "chat.completions", "messages", "models.list", "models.get",
+                      "countTokens", "unmatched"}

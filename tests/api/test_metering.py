@@ -453,6 +453,8 @@ async def test_balance_and_admin_usage_match_the_records(open_gateway: OpenGatew
         [totals] = usage.json()["totals"]
         assert totals["requests"] == 3
         assert Decimal(totals["cost_usd"]) == spent
+        # One rendering: the operator's totals and the caller's read the same, money included.
+        assert totals == {"key_id": record_key.id, **total}
 
 
 async def test_with_accounting_off_nothing_is_recorded_or_limited(

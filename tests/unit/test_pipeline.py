@@ -212,6 +212,19 @@ async def test_stream_relays_every_event_and_records_usage() -> None:
     assert received == TEXT_EVENTS
     assert provider.closed
     assert metric(metrics, "cometgate_tokens_total", model="m", direction="out") == 2
+    # The one account of the stream's usage, which the caller's record reads too.
+    assert outcome.usage.usage == Usage(prompt_tokens=3, output_tokens=2)
+
+
+async def test_stream_usage_so_far_is_known_when_the_stream_breaks() -> None:
+    reported = Usage(prompt_tokens=5, output_tokens=1)
+    events = [STARTED, UsageReported(reported), *TEXT_EVENTS[1:]]
+    outcome = await gateway_with(ScriptedProvider(events, fail_after=3)).stream(request())
+    assert outcome.events is not None and outcome.usage.usage is None
+    with pytest.raises(UpstreamError):
+        async for _ in outcome.events:
+            pass
+    assert outcome.usage.usage == reported
 
 
 async def test_stream_relay_closes_the_upstream_when_the_consumer_stops() -> None:

@@ -206,16 +206,8 @@ def usage_query(params: Mapping[str, str]) -> dict[str, Any]:
 
 def totals_json(totals: UsageTotals) -> dict[str, Any]:
     group = {"key_id": totals.key_id, "model": totals.model, "day": totals.day}
-    return {
-        **{name: value for name, value in group.items() if value is not None},
-        "requests": totals.requests,
-        "prompt_tokens": totals.prompt_tokens,
-        "output_tokens": totals.output_tokens,
-        "thoughts_tokens": totals.thoughts_tokens,
-        "cached_tokens": totals.cached_tokens,
-        "total_tokens": totals.total_tokens,
-        "cost_usd": f"{totals.cost_usd:f}",
-    }
+    return {**{name: value for name, value in group.items() if value is not None},
+            **totals.counts()}
 
 
 def _group(value: str | None) -> GroupBy | None:

@@ -37,8 +37,9 @@ class AnthropicApi:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/v1/messages", self.messages, methods=["POST"]),
-            Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"]),
+            Route("/v1/messages", self.messages, methods=["POST"], name="messages"),
+            Route("/v1/messages/count_tokens", self.count_tokens, methods=["POST"],
+                  name="messages.count_tokens"),
         ]
 
     async def list_models(self, request: Request) -> Response:

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 
 from cometgate.api.key_cache import KeyCache
-from cometgate.errors import ApiKeyExpired, ApiKeyInvalid, KeyMissing
+from cometgate.errors import ApiKeyInvalid, KeyMissing
+from cometgate.key_access import check_key
 from cometgate.storage.keys import KeyRecord, KeyRepository
 
 
@@ -52,11 +53,10 @@ class KeyAuthenticator:
         if key is None:
             raise KeyMissing()
         record = await self._lookup(key)
-        if record is None or record.revoked_at is not None:
+        if record is None:
             raise ApiKeyInvalid()
         # Here rather than at admission only: an expired key reads no models and no balance.
-        if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
-            raise ApiKeyExpired()
+        check_key(record, datetime.now(UTC))
         return record
 
     async def _lookup(self, key: str) -> KeyRecord | None:

@@ -24,8 +24,8 @@ from starlette.routing import BaseRoute, Route
 from cometgate.api.admin_requests import dump_json, invalid
 from cometgate.api.auth import KeyAuthenticator
 from cometgate.limits.policy import LimitState, day_window, period_window
-from cometgate.storage.key_policy import money_text
 from cometgate.storage.keys import KeyRecord
+from cometgate.storage.money import money_text
 from cometgate.storage.usage import UsageQueries, UsageTotals
 
 LimiterState = Callable[[KeyRecord], Awaitable[Mapping[str, Any]]]
@@ -74,20 +74,8 @@ async def balance_document(
             "remaining_period_usd": None if period is None
             else _remaining(record.budget_period_usd, period.cost_usd),
         },
-        "usage": {"today": _usage(today), "period": None if period is None else _usage(period),
-                  "total": _usage(total)},
-    }
-
-
-def _usage(totals: UsageTotals) -> dict[str, Any]:
-    return {
-        "requests": totals.requests,
-        "prompt_tokens": totals.prompt_tokens,
-        "output_tokens": totals.output_tokens,
-        "thoughts_tokens": totals.thoughts_tokens,
-        "cached_tokens": totals.cached_tokens,
-        "total_tokens": totals.total_tokens,
-        "cost_usd": money_text(totals.cost_usd),
+        "usage": {"today": today.counts(), "period": None if period is None else period.counts(),
+                  "total": total.counts()},
     }
 
 

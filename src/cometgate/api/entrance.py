@@ -32,14 +32,8 @@ from cometgate.canonical import EmbedRequest, ModelInfo, Usage
 from cometgate.dialects.billable import NOTHING_BILLABLE, Billable
 from cometgate.dialects.estimate import CHARS_PER_TOKEN
 from cometgate.errors import InvalidRequest
-from cometgate.metering import (
-    Meter,
-    Served,
-    Ticket,
-    check_access,
-    model_allowed,
-    served_failure,
-)
+from cometgate.key_access import check_access
+from cometgate.metering import Meter, Served, Ticket, served_failure
 from cometgate.pipeline import Dropped, Gateway
 from cometgate.storage.keys import KeyRecord
 from cometgate.tracing import operation_name
@@ -72,13 +66,13 @@ class Entrance:
 
     def models_for(self, key: KeyRecord) -> list[ModelInfo]:
         """The models a key may use: a key limited to some models sees only those."""
-        return [info for info in self.gateway.models() if model_allowed(key, info.id)]
+        return [info for info in self.gateway.models() if key.allows_model(info.id)]
 
     def model_for(self, key: KeyRecord, name: str) -> ModelInfo | None:
         """`name` as the key sees it: a model it may not use is not there (each dialect's 404,
         which says no more than that)."""
         info = self.gateway.model(name)
-        return info if info is not None and model_allowed(key, info.id) else None
+        return info if info is not None and key.allows_model(info.id) else None
 
     def check_access(self, request: Request, key: KeyRecord, info: ModelInfo) -> None:
         """The key's access rules, for calls that are not metered (token counts)."""

@@ -4,7 +4,6 @@ The dialect is the one the route settled on (`caller_dialect`), else the one the
 from __future__ import annotations
 
 import logging
-import math
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -19,6 +18,7 @@ from cometgate.errors import (
     NotFound,
     RequestTimeout,
 )
+from cometgate.routing.failover import whole_seconds
 
 log = logging.getLogger("cometgate.errors")
 
@@ -30,8 +30,7 @@ def render(error: GatewayError, request: Request) -> Response:
     headers = {}
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
-        # Whole seconds, rounded up: coming back early only meets the same refusal.
-        headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+        headers["retry-after"] = str(whole_seconds(retry_after))
     if isinstance(error, MethodNotAllowed):
         headers["allow"] = ", ".join(error.allow)
     if isinstance(error, RequestTimeout):

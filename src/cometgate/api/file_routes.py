@@ -25,7 +25,7 @@ from cometgate.api.entrance import Entrance, client_ip
 from cometgate.api.error_handlers import render
 from cometgate.api.file_objects import file_resource, refusal
 from cometgate.errors import GatewayError, InvalidRequest, NotFound
-from cometgate.metering import check_origin
+from cometgate.key_access import check_origin
 from cometgate.storage.file_store import (
     ACTIVE,
     UPLOADING,

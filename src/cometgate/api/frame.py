@@ -150,12 +150,14 @@ class RequestFrame:
         media_type = codec.stream_type(inbound)
         if outcome.raw is not None:
             relayed = forwarded_stream(outcome.raw, framing=codec.framing(inbound),
-                                       on_end=on_end, arrived=ticket.mark_first_byte)
+                                       on_end=on_end, usage=outcome.usage,
+                                       arrived=ticket.mark_first_byte)
             return CallerStream(relayed, on_end=on_end, media_type=media_type, headers=headers)
         assert outcome.events is not None
         encoder = codec.stream_encoder(inbound)
         on_end = asked.extension.stream_ended(inbound, encoder, on_end)
-        body = encoded_stream(encoder, outcome.events, on_end, arrived=ticket.mark_first_byte)
+        body = encoded_stream(encoder, outcome.events, on_end, outcome.usage,
+                              arrived=ticket.mark_first_byte)
         dropped = dropped_header(outcome.dropped, codec.caller_path, ticket)
         return CallerStream(body, on_end=on_end, media_type=media_type,
                             headers={**headers, **dropped})

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from cometgate.api.entrance import Entrance
 from cometgate.api.file_references import BoundFiles, FileLinker
 from cometgate.api.frame import NO_EXTENSION, Extension, Prepared, RequestFrame
+from cometgate.api.middleware import MODEL_RESOURCE
 from cometgate.canonical import ModelInfo, Usage
 from cometgate.dialects.caller_codecs import CALLER_CODECS
 from cometgate.dialects.gemini.embed import (
@@ -38,7 +39,7 @@ from cometgate.dialects.gemini.models import (
 from cometgate.dialects.inbound_codec import CallerRequest, Inbound
 from cometgate.errors import InvalidRequest, NotFound
 from cometgate.metering import Ticket
-from cometgate.pipeline import Call, translates
+from cometgate.pipeline import Call, Gateway
 from cometgate.providers.base import RawCall
 from cometgate.routing.resolve import ModelRoute
 from cometgate.storage.keys import KeyRecord
@@ -57,9 +58,11 @@ class GeminiApi:
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
         for prefix in VERSIONS:
-            routes.append(Route(f"{prefix}/models", self.list_models, methods=["GET"]))
+            routes.append(Route(f"{prefix}/models", self.list_models, methods=["GET"],
+                                name="models.list"))
             routes.append(
-                Route(f"{prefix}/models/{{name:path}}", self.model_call, methods=["GET", "POST"])
+                Route(f"{prefix}/models/{{name:path}}", self.model_call, methods=["GET", "POST"],
+                      name=MODEL_RESOURCE)
             )
         return routes
 
@@ -113,7 +116,9 @@ class GeminiApi:
             request, ticket, lambda: handler(request, key, name, body, ticket))
 
     def _linked_files(self) -> Extension:
-        return NO_EXTENSION if self.files is None else LinkedFiles(self.files)
+        if self.files is None:
+            return NO_EXTENSION
+        return LinkedFiles(self.files, self.entrance.gateway)
 
     async def get_model(self, request: Request, name: str) -> Response:
         key = await self.entrance.caller(request)
@@ -163,12 +168,13 @@ class LinkedFiles(Extension):
     admission, inlined for a translation, copied to the upstream for a pass-through."""
 
     files: FileLinker
+    gateway: Gateway
 
     async def prepare(self, request: Request, key: KeyRecord, inbound: Inbound,
                       route: ModelRoute) -> Prepared:
         assert inbound.forward is not None  # a Gemini caller's bytes are always kept
         bound = await self.files.bind(key.id, inbound.forward.body, str(request.base_url),
-                                      inline=lambda: translates(route, "gemini"))
+                                      inline=lambda: self.gateway.translates(route, "gemini"))
         if bound is None:
             return Prepared(inbound)
         decode = inbound.decode

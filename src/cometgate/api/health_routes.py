@@ -57,7 +57,7 @@ def health_routes(
     return [
         # Every method, so that only HEAD differs from an unknown path.
         Route("/", root, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"], name="healthz"),
+        Route("/readyz", readyz, methods=["GET"], name="readyz"),
+        Route("/metrics", metrics_endpoint, methods=["GET"], name="metrics"),
     ]

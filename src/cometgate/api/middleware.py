@@ -18,33 +18,27 @@ from cometgate.metrics import Metrics
 access_log = logging.getLogger("cometgate.access")
 
 _SLASHES = re.compile(r"/{2,}")
-_METHOD = re.compile(r":([A-Za-z]+)$")
+# Callers choose a model resource's `:method` suffix; only Gemini's own become a label value.
 _KNOWN_METHODS = frozenset({"generateContent", "streamGenerateContent", "countTokens",
                             "embedContent", "batchEmbedContents"})
-# The OpenAI and Anthropic surfaces, with or without the version segment.
-_DIALECT_ROUTES = {
-    "/chat/completions": "chat.completions",
-    "/embeddings": "embeddings",
-    "/messages": "messages",
-    "/messages/count_tokens": "messages.count_tokens",
-}
+UNMATCHED = "unmatched"  # every path no route serves: one label, whatever was asked for
+MODEL_RESOURCE = "models.get"  # the name of the routes of `models/{name}` (and its methods)
 
 
-def route_label(method: str, path: str) -> str:
-    """A small, bounded set of labels for metrics: never the raw path (model names and ids
-    would make label cardinality unbounded)."""
-    if path in ("/healthz", "/readyz", "/metrics"):
-        return path.lstrip("/")
-    dialect_route = _DIALECT_ROUTES.get(path.removeprefix("/v1"))
-    if dialect_route is not None:
-        return dialect_route
-    if "/models" in path:
-        found = _METHOD.search(path)
-        if found:
-            # Callers choose the suffix; only known methods may become a label value.
-            return found.group(1) if found.group(1) in _KNOWN_METHODS else "other"
-        return "models.get" if path.rstrip("/").split("/")[-1] != "models" else "models.list"
-    return "other"
+def route_label(scope: Scope) -> str:
+    """A small, bounded set of labels for metrics, taken from the route the router matched
+    (its name; Starlette names an unnamed route after its endpoint): never the raw path, whose
+    model names and ids would make label cardinality unbounded. A model resource called with
+    a method (`models/{name}:generateContent`) is labelled by the method."""
+    route = scope.get("route")
+    if route is None:
+        return UNMATCHED
+    label = str(getattr(route, "name", None) or UNMATCHED)
+    resource = scope.get("path_params", {}).get("name") if label == MODEL_RESOURCE else None
+    if isinstance(resource, str) and ":" in resource:
+        method = resource.rpartition(":")[2]
+        return method if method in _KNOWN_METHODS else "other"
+    return label
 
 
 class RequestContextMiddleware:
@@ -61,7 +55,6 @@ class RequestContextMiddleware:
         scope["path"] = _SLASHES.sub("/", scope["path"])
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        route = route_label(scope["method"], scope["path"])
         started = time.perf_counter()
         status = 500
         first_byte_seen = False
@@ -75,7 +68,7 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body" and not first_byte_seen:
                 first_byte_seen = True
-                self.metrics.first_byte(route, time.perf_counter() - started)
+                self.metrics.first_byte(route_label(scope), time.perf_counter() - started)
             await send(message)
 
         self.metrics.in_flight.inc()
@@ -85,6 +78,7 @@ class RequestContextMiddleware:
         finally:
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
+            route = route_label(scope)
             self.metrics.request(route, status, elapsed)
             self.metrics.overhead(route, tally, elapsed)
             if self.log_requests:

@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute, Route
 from cometgate.api.anthropic_routes import AnthropicApi
 from cometgate.api.caller_dialect import sniffed_dialect
 from cometgate.api.gemini_routes import GeminiApi
+from cometgate.api.middleware import MODEL_RESOURCE
 from cometgate.api.openai_routes import OpenAIApi
 
 
@@ -36,6 +37,6 @@ def shared_model_routes(
         return await gemini.model_call(request)
 
     return [
-        Route("/v1/models", list_models, methods=["GET"]),
-        Route("/v1/models/{name:path}", model, methods=["GET", "POST"]),
+        Route("/v1/models", list_models, methods=["GET"], name="models.list"),
+        Route("/v1/models/{name:path}", model, methods=["GET", "POST"], name=MODEL_RESOURCE),
     ]

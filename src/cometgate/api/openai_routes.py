@@ -40,8 +40,9 @@ class OpenAIApi:
             route
             for prefix in ("/v1", "")
             for route in (
-                Route(f"{prefix}/chat/completions", self.chat_completions, methods=["POST"]),
-                Route(f"{prefix}/embeddings", self.embeddings, methods=["POST"]),
+                Route(f"{prefix}/chat/completions", self.chat_completions, methods=["POST"],
+                      name="chat.completions"),
+                Route(f"{prefix}/embeddings", self.embeddings, methods=["POST"], name="embeddings"),
             )
         ]
 

@@ -32,7 +32,7 @@ from cometgate.dialects.responses.reasoning_state import shown_item
 from cometgate.dialects.responses.reasoning_state import visible as visible
 from cometgate.dialects.responses.record import ResponseRecord
 from cometgate.errors import InvalidRequest, NotFound
-from cometgate.metering import check_access
+from cometgate.key_access import check_access
 from cometgate.storage.conversations import (
     ConversationStore,
     NewTurn,

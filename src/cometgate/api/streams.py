@@ -17,7 +17,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from cometgate.api.caller_watch import CallerWatch
-from cometgate.canonical import CandidateFinished, StreamEvent, Usage, UsageReported
+from cometgate.canonical import CandidateFinished, StreamEvent, StreamUsage, Usage
 from cometgate.dialects.inbound_codec import ForwardedFraming, StreamEncoder
 from cometgate.errors import GatewayError, InternalError, UpstreamError
 from cometgate.metering import CANCELLED, Served, served_failure
@@ -31,11 +31,12 @@ CLIENT_GONE = 499  # the caller closed the connection before the end (nginx's co
 
 async def encoded_stream(
     encoder: StreamEncoder, events: AsyncIterator[StreamEvent], on_end: OnEnd,
-    *, arrived: Callable[[], None] = lambda: None,
+    usage: StreamUsage, *, arrived: Callable[[], None] = lambda: None,
 ) -> AsyncGenerator[bytes, None]:
-    """`arrived` is told of every event as it comes (the record's time to first byte),
-    here rather than in one more generator around `events`."""
-    usage: Usage | None = None
+    """A translated stream in the caller's dialect. `usage` is the stream's own account of
+    what it reported (StreamOutcome.usage), filled as `events` are read; it is not kept
+    again here. `arrived` is told of every event as it comes (the record's time to first
+    byte), here rather than in one more generator around `events`."""
     held: list[bytes] = []
     served: Served | None = None
     try:
@@ -43,8 +44,6 @@ async def encoded_stream(
             final = False
             async for event in events:
                 arrived()
-                if isinstance(event, UsageReported):
-                    usage = event.usage
                 final = final or isinstance(event, CandidateFinished)
                 for piece in encoder.feed(event):
                     if final:
@@ -52,26 +51,25 @@ async def encoded_stream(
                     else:
                         yield piece
             tail = encoder.end()
-            served = Served(200, usage)
+            served = Served(200, usage.usage)
         except Exception as exc:
             tail = encoder.fail(_as_gateway_error(exc))
-            served = _failed(exc, usage)
+            served = _failed(exc, usage.usage)
         await _ended(on_end, served)
         for piece in (*held, *tail):
             yield piece
     finally:
         await _closed(events)
         if served is None:
-            await _ended(on_end, Served(CLIENT_GONE, usage, failure_class=CANCELLED))
+            await _ended(on_end, Served(CLIENT_GONE, usage.usage, failure_class=CANCELLED))
 
 
 async def forwarded_stream(
     chunks: AsyncIterator[RawChunk], *, framing: ForwardedFraming, on_end: OnEnd,
-    arrived: Callable[[], None] = lambda: None,
+    usage: StreamUsage, arrived: Callable[[], None] = lambda: None,
 ) -> AsyncGenerator[bytes, None]:
-    """A same-dialect upstream's stream, relayed piece by piece as received; `arrived` as
-    for `encoded_stream`."""
-    usage: Usage | None = None
+    """A same-dialect upstream's stream, relayed piece by piece as received; `usage` and
+    `arrived` as for `encoded_stream`."""
     held: list[bytes] = []
     opened = False
     served: Served | None = None
@@ -80,7 +78,6 @@ async def forwarded_stream(
         try:
             async for chunk in chunks:
                 arrived()
-                usage = chunk.usage or usage
                 in_band = chunk.error or in_band
                 if not chunk.data:  # nothing for the caller (a piece the gateway asked for)
                     continue
@@ -92,17 +89,17 @@ async def forwarded_stream(
             tail: tuple[bytes, ...] = ()
             # The caller saw 200 and then the upstream's error event: the record says the
             # request failed, with the status and class a translated stream records for it.
-            served = Served(200, usage) if in_band is None else _failed(in_band, usage)
+            served = Served(200, usage.usage) if in_band is None else _failed(in_band, usage.usage)
         except Exception as exc:
             tail = (framing.error(_as_gateway_error(exc), opened=opened),)
-            served = _failed(exc, usage)
+            served = _failed(exc, usage.usage)
         await _ended(on_end, served)
         for piece in (*held, *tail):
             yield piece
     finally:
         await _closed(chunks)
         if served is None:
-            await _ended(on_end, Served(CLIENT_GONE, usage, failure_class=CANCELLED))
+            await _ended(on_end, Served(CLIENT_GONE, usage.usage, failure_class=CANCELLED))
 
 
 class CallerStream(StreamingResponse):

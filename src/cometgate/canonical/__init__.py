@@ -42,6 +42,7 @@ from cometgate.canonical.stream import (
     PartDelta,
     StreamEvent,
     StreamStarted,
+    StreamUsage,
     UsageReported,
 )
 from cometgate.canonical.url_context import UrlMetadata, UrlRetrieval
@@ -72,6 +73,7 @@ __all__ = [
     "Role",
     "StreamEvent",
     "StreamStarted",
+    "StreamUsage",
     "TextPart",
     "ThinkingConfig",
     "ThinkingStyle",

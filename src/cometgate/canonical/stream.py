@@ -48,3 +48,22 @@ class UsageReported:
 
 
 StreamEvent: TypeAlias = StreamStarted | PartDelta | CandidateFinished | UsageReported
+
+
+class StreamUsage:
+    """The usage one stream has reported so far, kept in one place for everyone who needs it
+    (the record, the metrics). Upstreams report running totals, so each report replaces the
+    last, and a piece that reports none keeps what came before."""
+
+    __slots__ = ("usage",)
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+
+    def saw(self, usage: Usage | None) -> None:
+        if usage is not None:
+            self.usage = usage
+
+    def saw_event(self, event: StreamEvent) -> None:
+        if isinstance(event, UsageReported):
+            self.usage = event.usage

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -13,8 +12,11 @@ from starlette.responses import HTMLResponse
 from cometgate.console.session import Session
 
 
-@cache
 def environment() -> Environment:
+    return _ENVIRONMENT
+
+
+def _environment() -> Environment:
     env = Environment(loader=PackageLoader("cometgate.console", "templates"),
                       autoescape=select_autoescape(default=True), undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
@@ -38,3 +40,8 @@ def _when(moment: datetime | None) -> str:
 
 def _usd(amount: Decimal | None) -> str:
     return "" if amount is None else f"${amount:,.6f}".rstrip("0").rstrip(".")
+
+
+# Built once at import, never replaced: every app in the process renders the same packaged
+# templates, so sharing Jinja's (bounded) template cache among them is sharing constants.
+_ENVIRONMENT = _environment()

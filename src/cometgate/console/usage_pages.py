@@ -16,6 +16,7 @@ from cometgate.console.charts import METRICS, bucket_starts, stacked_bars
 from cometgate.console.rendering import render
 from cometgate.console.session import Session
 from cometgate.console.usage_query import GROUPS, PERIODS, BadQuery, UsageQuery, usage_query
+from cometgate.storage.money import money_text
 from cometgate.storage.usage_rollups import UsagePoint, UsageRollups
 
 CSV_FIELDS = ("bucket_start", "group", "requests", "errors", "prompt_tokens", "output_tokens",
@@ -91,5 +92,5 @@ def points_csv(points: Sequence[UsagePoint]) -> str:
     writer.writerow(CSV_FIELDS)
     for p in points:
         writer.writerow([p.bucket_start.astimezone(UTC).isoformat(), p.group, p.requests,
-                         p.errors, p.prompt_tokens, p.output_tokens, format(p.cost_usd, "f")])
+                         p.errors, p.prompt_tokens, p.output_tokens, money_text(p.cost_usd)])
     return out.getvalue()

@@ -26,9 +26,9 @@ by one parse (`with_top_level_string`), cheaper than scanning a large body strin
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -41,30 +41,47 @@ _SPACE = b" \t\r\n"
 _BACKSLASH = ord("\\")
 
 
-def replaced_string(body: bytes, path: tuple[str, ...], value: str) -> bytes | None:
-    """`body` with the string at `path` (object keys from the top-level object down) set to
-    `value`; None when no string value is there (no such key, another type, not JSON)."""
-    if not path:
-        return None
-    keys = _keys(path)
-    found = _found_quickly(body, keys, _member(path[-1]))
+@dataclass(frozen=True, slots=True)
+class JsonPath:
+    """Object keys from the top-level object down, with their JSON spellings and the pattern
+    of the last one's member compiled once: a user holds its paths as module constants, so
+    nothing is compiled (or cached) per call."""
+
+    names: tuple[str, ...]
+    keys: tuple[bytes, ...] = field(init=False, repr=False)
+    member: re.Pattern[bytes] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.names:
+            raise ValueError("a JSON path names at least one key")
+        object.__setattr__(self, "keys", tuple(_key(name) for name in self.names))
+        object.__setattr__(self, "member", re.compile(
+            re.escape(self.keys[-1]) + rb"\s*+:\s*+(" + _STRING + rb")", re.DOTALL))
+
+
+def replaced_string(body: bytes, path: JsonPath, value: str) -> bytes | None:
+    """`body` with the string at `path` set to `value`; None when no string value is there
+    (no such key, another type, not JSON)."""
+    found = _found_quickly(body, path.keys, path.member)
     if found is not None:
         return _spliced(body, found, value)
-    return _scanned(body, keys, value)
+    return _scanned(body, path.keys, value)
 
 
 def with_top_level_string(
-    body: bytes, document: Mapping[str, Any], key: str, value: str
+    body: bytes, document: Mapping[str, Any], path: JsonPath, value: str
 ) -> bytes:
-    """`body` (whose parse is `document`) with its top-level `key` set to the string `value`:
-    in place when that key holds a string, else by encoding the document again."""
+    """`body` (whose parse is `document`) with its top-level key `path` set to the string
+    `value`: in place when that key holds a string, else by encoding the document again."""
+    if len(path.names) != 1:
+        raise ValueError(f"{path.names} is not a top-level key")
+    key = path.names[0]
     if document.get(key) == value:
         return body
-    pattern = _member(key)
-    found = _found_quickly(body, _keys((key,)), pattern)
+    found = _found_quickly(body, path.keys, path.member)
     if found is not None:
         return _spliced(body, found, value)
-    for found in pattern.finditer(body):
+    for found in path.member.finditer(body):
         replaced = _spliced(body, found, value)
         if _top_level(replaced, key) == value:
             return replaced
@@ -87,16 +104,6 @@ def _found_quickly(
     for later in pattern.finditer(body, first.end()):
         last = later
     return last if _closes_document(body, last) else None
-
-
-@functools.cache
-def _keys(path: tuple[str, ...]) -> tuple[bytes, ...]:
-    return tuple(_key(name) for name in path)
-
-
-@functools.cache
-def _member(name: str) -> re.Pattern[bytes]:
-    return re.compile(re.escape(_key(name)) + rb"\s*+:\s*+(" + _STRING + rb")", re.DOTALL)
 
 
 def _spliced(body: bytes, found: re.Match[bytes], value: str) -> bytes:

@@ -180,15 +180,22 @@ def model_allowed(allowed: tuple[str, ...], model: str) -> bool:
     return not allowed or any(fnmatchcase(model, entry) for entry in allowed)
 
 
-def address_allowed(allowed: tuple[str, ...], address: str) -> bool:
-    """Whether a client address falls in one of the networks; empty admits all, junk none."""
+def address_allowed(allowed: tuple[str, ...], address: str | None) -> bool:
+    """Whether a client address falls in one of the networks; empty admits all. An address
+    that is unknown (None) or unreadable is in none. An IPv4 client seen on a dual-stack
+    socket (`::ffff:10.1.2.3`) is the IPv4 address it carries."""
     if not allowed:
         return True
+    if address is None:
+        return False
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(parsed in ipaddress.ip_network(network) for network in allowed)
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    # strict=False: a range stored before ranges were normalised still reads as its network.
+    return any(parsed in ipaddress.ip_network(network, strict=False) for network in allowed)
 
 
 def _checked_owner(owner: str | None) -> str | None:
@@ -332,9 +339,3 @@ def _stored_money(value: Any) -> Decimal | None:
     if value is None:
         return None
     return Decimal(str(value)).quantize(Decimal(1).scaleb(_BUDGET_EXPONENT))
-
-
-def money_text(amount: Decimal) -> str:
-    """A USD amount as plain decimal text without trailing zeros: "10", "0.25", never "1E+1"."""
-    text = f"{amount:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text

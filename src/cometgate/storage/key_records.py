@@ -19,9 +19,9 @@ from cometgate.storage.key_policy import (
     KeyPolicy,
     address_allowed,
     model_allowed,
-    money_text,
     policy_from_columns,
 )
+from cometgate.storage.money import money_text
 from cometgate.storage.schema import PREFIX_LENGTH, api_keys
 
 KEY_SCHEME = "cg-"
@@ -140,7 +140,7 @@ class KeyRecord:
     def allows_model(self, model: str) -> bool:
         return model_allowed(self.allowed_models, model)
 
-    def allows_address(self, address: str) -> bool:
+    def allows_address(self, address: str | None) -> bool:
         return address_allowed(self.allowed_ips, address)
 
     def policy(self) -> KeyPolicy:

@@ -32,6 +32,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from cometgate.storage.database import Database
+from cometgate.storage.money import money_text
 from cometgate.storage.schema import usage_records
 
 GroupBy = Literal["key", "model", "day"]
@@ -127,6 +128,19 @@ class UsageTotals:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.output_tokens + self.thoughts_tokens
+
+    def counts(self) -> dict[str, int | str]:
+        """The sums as JSON-ready values, without the group: what the admin API's totals and
+        the balance route's usage both show."""
+        return {
+            "requests": self.requests,
+            "prompt_tokens": self.prompt_tokens,
+            "output_tokens": self.output_tokens,
+            "thoughts_tokens": self.thoughts_tokens,
+            "cached_tokens": self.cached_tokens,
+            "total_tokens": self.total_tokens,
+            "cost_usd": money_text(self.cost_usd),
+        }
 
 
 TOTALS_CSV_FIELDS = ("key_id", "model", "day", "requests", "prompt_tokens", "output_tokens",
@@ -341,7 +355,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return format(value, "f")  # str() would switch to exponent notation below 1e-6
+        return money_text(value)  # str() would switch to exponent notation below 1e-6
     return str(value)
 
 

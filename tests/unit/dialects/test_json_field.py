@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from cometgate.dialects.json_field import replaced_string, with_top_level_string
+from cometgate.dialects.json_field import JsonPath, replaced_string, with_top_level_string
 
 
 @pytest.mark.parametrize(("body", "path", "expected"), [
@@ -42,11 +42,11 @@ from cometgate.dialects.json_field import replaced_string, with_top_level_string
      b'{"candidates":[{"content":{"parts":[{"text":"x"}]}}],"modelVersion":"B"}'),
 ])
 def test_replaced_at_the_path(body: bytes, path: tuple[str, ...], expected: bytes) -> None:
-    assert replaced_string(body, path, "B") == expected
+    assert replaced_string(body, JsonPath(path), "B") == expected
 
 
 def test_the_new_value_is_escaped() -> None:
-    replaced = replaced_string(b'{"model":"a"}', ("model",), 'say "hi"\n')
+    replaced = replaced_string(b'{"model":"a"}', JsonPath(("model",)), 'say "hi"\n')
     assert replaced == b'{"model":"say \\"hi\\"\\n"}'
     assert orjson.loads(replaced or b"") == {"model": 'say "hi"\n'}
 
@@ -59,18 +59,24 @@ def test_the_new_value_is_escaped() -> None:
     (b"data: [DONE]\n\n", ("model",)),
     (b"not json", ("model",)),
     (b"", ("model",)),
-    (b'{"model":"a"}', ()),
     # Last in the document, but not at the top: nested, or the tail of another key.
     (b'{"c":[1],"x":{"model":"a"}}', ("model",)),
     (b'{"c":[1],"x\\"model":"a"}', ("model",)),
     (b'{"c":[1],"x":[{"model":"a"}]}', ("model",)),
 ])
 def test_nothing_to_replace(body: bytes, path: tuple[str, ...]) -> None:
-    assert replaced_string(body, path, "B") is None
+    assert replaced_string(body, JsonPath(path), "B") is None
+
+
+def test_a_path_names_a_key_and_a_top_level_one_only_one() -> None:
+    with pytest.raises(ValueError, match="at least one key"):
+        JsonPath(())
+    with pytest.raises(ValueError, match="not a top-level key"):
+        with_top_level_string(b'{"a":{"b":"c"}}', {"a": {"b": "c"}}, JsonPath(("a", "b")), "d")
 
 
 def top(body: bytes, value: str = "up") -> bytes:
-    return with_top_level_string(body, orjson.loads(body), "model", value)
+    return with_top_level_string(body, orjson.loads(body), JsonPath(("model",)), value)
 
 
 @pytest.mark.parametrize(("body", "expected"), [

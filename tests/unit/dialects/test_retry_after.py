@@ -8,7 +8,14 @@ from email.utils import format_datetime
 
 import pytest
 
-from cometgate.dialects.retry_after import delay_seconds, header_wait, retry_after
+from cometgate.dialects.retry_after import (
+    MAX_WAIT_SECONDS,
+    delay_seconds,
+    duration_seconds,
+    header_wait,
+    retry_after,
+    wait_until,
+)
 
 NOW = datetime(2026, 12, 7, 18, 0, 0, tzinfo=UTC).timestamp()
 
@@ -18,6 +25,7 @@ NOW = datetime(2026, 12, 7, 18, 0, 0, tzinfo=UTC).timestamp()
     ("nan", None), ("NaN", None), ("inf", None), ("-inf", None), ("infinity", None),
     ("-3", None), ("+3", None), ("1e3", None), ("1_000", None), ("", None), ("3s", None),
     ("9" * 400, None),  # finite only: this would read as infinity
+    ("86400", 86400.0), ("86400.5", None), ("31536000", None), ("1" + "0" * 30, None),
 ])
 def test_delay_seconds(text: str, seconds: float | None) -> None:
     assert delay_seconds(text) == seconds
@@ -44,7 +52,36 @@ def test_what_is_neither_form_is_no_wait(text: str) -> None:
     ({"retry-after-ms": "nan", "retry-after": "2"}, 2.0),  # unreadable: the other one
     ({"retry-after-ms": "-5"}, None),
     ({"RETRY-AFTER": "inf"}, None),
+    ({"retry-after-ms": "90000"}, 90.0),  # a wait in ms is bounded in seconds, not in ms
+    ({"retry-after-ms": "1" + "0" * 12, "retry-after": "3"}, 3.0),
+    ({"retry-after": "99999999999"}, None),
     ({}, None),
 ])
 def test_header_wait(headers: dict[str, str], seconds: float | None) -> None:
     assert header_wait(headers, now=NOW) == seconds
+
+
+def test_an_http_date_further_off_than_any_wait_is_no_wait() -> None:
+    at_most = format_datetime(datetime.fromtimestamp(NOW + MAX_WAIT_SECONDS, UTC), usegmt=True)
+    assert retry_after(at_most, now=NOW) == MAX_WAIT_SECONDS
+    beyond = format_datetime(datetime.fromtimestamp(NOW + MAX_WAIT_SECONDS + 1, UTC),
+                             usegmt=True)
+    assert retry_after(beyond, now=NOW) is None
+    assert retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=NOW) is None
+
+
+@pytest.mark.parametrize(("value", "seconds"), [
+    ("43s", 43.0), ("1.5s", 1.5), ("0s", 0.0), ("0.000000001s", 1e-9),
+    ("nans", None), ("infs", None), ("-3s", None), ("1e3s", None), ("3", None), ("s", None),
+    ("1.5ms", None), ("999999999s", None), (43, None), (None, None), ({"seconds": 4}, None),
+])
+def test_google_duration(value: object, seconds: float | None) -> None:
+    assert duration_seconds(value) == seconds
+
+
+@pytest.mark.parametrize(("moment", "seconds"), [
+    (NOW + 30, 30.0), (NOW - 30, 0.0), (NOW + MAX_WAIT_SECONDS + 1, None),
+    (float("nan"), None), (float("inf"), None),
+])
+def test_wait_until(moment: float, seconds: float | None) -> None:
+    assert wait_until(moment, now=NOW) == seconds

@@ -139,7 +139,7 @@ async def test_csv_of_totals(queries: UsageQueries) -> None:
     assert lines[0] == ("key_id,model,day,requests,prompt_tokens,output_tokens,thoughts_tokens,"
                         "cached_tokens,total_tokens,cost_usd")
     assert lines[1] == ",flash,,3,117,25,5,40,147,0.250150001"
-    assert lines[2:] == [",pro,,1,0,0,0,0,0,0.000000000", ""]
+    assert lines[2:] == [",pro,,1,0,0,0,0,0,0", ""]
 
 
 async def test_csv_quotes_what_needs_quoting(database: Database) -> None:

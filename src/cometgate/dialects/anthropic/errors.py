@@ -33,6 +33,7 @@ import orjson
 
 from cometgate.dialects.anthropic.error_types import ERROR_TYPE_OF_STATUS, STATUS_OF_ERROR_TYPE
 from cometgate.dialects.retry_after import retry_after as retry_after_value
+from cometgate.dialects.retry_after import wait_until
 from cometgate.dialects.upstream_answers import error_message as _message
 from cometgate.dialects.upstream_answers import failure as _failure
 from cometgate.errors import FailureClass, UpstreamError
@@ -107,7 +108,9 @@ def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> floa
         when = _rfc3339(lowered.get(f"anthropic-ratelimit-{limit}-reset"))
         if when is not None:
             exhausted = lowered.get(f"anthropic-ratelimit-{limit}-remaining", "").strip() == "0"
-            resets.append((exhausted, max(when - moment, 0.0)))
+            wait = wait_until(when, now=moment)
+            if wait is not None:
+                resets.append((exhausted, wait))
     exhausted_waits = [wait for exhausted, wait in resets if exhausted]
     if exhausted_waits:
         return max(exhausted_waits)

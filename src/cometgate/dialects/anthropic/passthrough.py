@@ -24,7 +24,7 @@ from cometgate.canonical import Usage
 from cometgate.dialects.anthropic.decode import TokenCounts
 from cometgate.dialects.anthropic.errors import classify_stream_error
 from cometgate.dialects.anthropic.inbound_errors import encode_anthropic_error
-from cometgate.dialects.json_field import replaced_string, with_top_level_string
+from cometgate.dialects.json_field import JsonPath, replaced_string, with_top_level_string
 from cometgate.dialects.sse_split import SSEEventSplitter, event_object
 from cometgate.errors import FailureClass, GatewayError, UpstreamError
 
@@ -33,11 +33,13 @@ from cometgate.errors import FailureClass, GatewayError, UpstreamError
 _READ_MARKERS = (b'"usage"', b'"error"', b"message_start", b"message_stop")
 _FINAL_EVENTS = (b"event: message_delta", b"event: message_stop")
 _FINAL_PAYLOADS = (b'{"type":"message_delta"', b'{"type":"message_stop"')
+_MODEL = JsonPath(("model",))
+_STARTED_MODEL = JsonPath(("message", "model"))
 
 
 def forwarded_body(body: bytes, document: Mapping[str, Any], upstream_model: str) -> bytes:
     """The caller's bytes with the upstream's model name, and nothing else changed."""
-    return with_top_level_string(body, document, "model", upstream_model)
+    return with_top_level_string(body, document, _MODEL, upstream_model)
 
 
 def answer_for_caller(body: bytes, model: str) -> tuple[bytes, Usage | None]:
@@ -49,7 +51,7 @@ def answer_for_caller(body: bytes, model: str) -> tuple[bytes, Usage | None]:
         return body, None
     if not isinstance(document, dict):
         return body, None
-    renamed = replaced_string(body, ("model",), model) or body
+    renamed = replaced_string(body, _MODEL, model) or body
     return renamed, _usage(document.get("usage"))
 
 
@@ -110,7 +112,7 @@ class ForwardedMessageEvents:
             self.started = True
             message = document.get("message")
             usage = message.get("usage") if isinstance(message, dict) else None
-            event = replaced_string(event, ("message", "model"), self.model) or event
+            event = replaced_string(event, _STARTED_MODEL, self.model) or event
             return ForwardedEvent(event, self._update(usage), None)
         if kind == "message_delta":
             return ForwardedEvent(event, self._update(document.get("usage")), None)

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from cometgate.canonical import Usage
-from cometgate.dialects.retry_after import delay_seconds, header_wait
+from cometgate.dialects.retry_after import duration_seconds, header_wait
 from cometgate.dialects.sse_split import event_payload
 from cometgate.dialects.upstream_answers import answer_object, unreadable
 from cometgate.errors import FailureClass, UpstreamError
@@ -340,11 +340,9 @@ def _failure(message: str, failure_class: FailureClass, upstream_status: int,
 
 def _retry_info_delay(error: GoogleError) -> float | None:
     for info in error.details_of("RetryInfo"):
-        delay = info.get("retryDelay")  # google.protobuf.Duration in JSON: "43s", "1.5s"
-        if isinstance(delay, str) and delay.endswith("s"):
-            seconds = delay_seconds(delay.removesuffix("s"))
-            if seconds is not None:
-                return seconds
+        seconds = duration_seconds(info.get("retryDelay"))
+        if seconds is not None:
+            return seconds
     return None
 
 

@@ -5,9 +5,9 @@ SSE event and in each element of a JSON-array stream."""
 from __future__ import annotations
 
 from cometgate.dialects.gemini.outbound import JsonArrayElements
-from cometgate.dialects.json_field import replaced_string
+from cometgate.dialects.json_field import JsonPath, replaced_string
 
-_FIELD = ("modelVersion",)
+_FIELD = JsonPath(("modelVersion",))
 
 
 def renamed(data: bytes, model: str) -> bytes:

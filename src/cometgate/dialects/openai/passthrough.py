@@ -16,13 +16,15 @@ from typing import Any
 import orjson
 
 from cometgate.canonical import Usage
-from cometgate.dialects.json_field import replaced_string
+from cometgate.dialects.json_field import JsonPath, replaced_string
 from cometgate.dialects.openai.inbound_errors import openai_error
 from cometgate.dialects.openai.inbound_stream import sse_frame
 from cometgate.dialects.openai.wire import answer_usage, classify_stream_error
 from cometgate.dialects.sse_split import SSEEventSplitter, event_object, event_payload
 from cometgate.dialects.upstream_answers import answer_object, unreadable
 from cometgate.errors import GatewayError, UpstreamError
+
+_MODEL = JsonPath(("model",))
 
 
 def forwarded_body(document: Mapping[str, Any], upstream_model: str) -> bytes:
@@ -61,7 +63,7 @@ class ForwardedEvent:
 
 def answer_for_caller(body: bytes, model: str) -> bytes:
     """A whole completion naming the model as the caller asked for it; the rest unchanged."""
-    return replaced_string(body, ("model",), model) or body
+    return replaced_string(body, _MODEL, model) or body
 
 
 class ForwardedEvents:
@@ -86,7 +88,7 @@ class ForwardedEvents:
     def _renamed(self, event: ForwardedEvent) -> ForwardedEvent:
         if self._model is None or b'"model"' not in event.data:
             return event
-        data = replaced_string(event.data, ("model",), self._model)
+        data = replaced_string(event.data, _MODEL, self._model)
         return event if data is None else replace(event, data=data)
 
     def _read(self, event: bytes) -> ForwardedEvent:

@@ -121,3 +121,8 @@ def test_retry_after_from_anthropic_reset_headers() -> None:
     assert retry_after(not_exhausted, now=now) == 5.0
     assert retry_after({"anthropic-ratelimit-tokens-reset": "yesterday"}, now=now) is None
     assert retry_after({"Retry-After": "3", **headers}, now=now) == 3.0
+    # A reset years away is no wait: the one parser's bound applies to reset times too.
+    far = {"anthropic-ratelimit-tokens-remaining": "0",
+           "anthropic-ratelimit-tokens-reset": "2099-01-01T00:00:00Z"}
+    assert retry_after(far, now=now) is None
+    assert retry_after({**far, "retry-after": "1e9"}, now=now) is None

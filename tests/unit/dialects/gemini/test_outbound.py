@@ -44,7 +44,7 @@ def quota(quota_id: str) -> dict[str, Any]:
     return {"@type": RPC + "QuotaFailure", "violations": [{"quotaId": quota_id}]}
 
 
-def retry(delay: str) -> dict[str, Any]:
+def retry(delay: object) -> dict[str, Any]:
     return {"@type": RPC + "RetryInfo", "retryDelay": delay}
 
 
@@ -167,6 +167,8 @@ def test_the_gateways_own_faults_do_not_leak_the_upstream_message() -> None:
     ([retry("-3s")], {}, None),
     ([retry("nans")], {}, None),
     ([retry("infs")], {}, None),
+    ([retry("99999999s")], {"Retry-After": "4"}, 4.0),  # no multi-year rest: the header
+    ([retry(4)], {}, None),  # a Duration is a string in JSON
     ([], {"Retry-After": "nan"}, None),  # once read as a NaN-second rest
     ([], {"Retry-After": "7"}, 7.0),
     ([], {"Retry-After": "later"}, None),
