@@ -29,6 +29,8 @@ from cometgate.api.batch_files import BatchFiles
 from cometgate.api.batch_routes import BatchApi
 from cometgate.api.batch_runner import BatchRunner
 from cometgate.api.body import BodyPace
+from cometgate.api.cache_routes import CACHE_SWEEP_SECONDS, CacheApi, CacheSweep
+from cometgate.api.cached_prefix import CachedPrefixes
 from cometgate.api.entrance import Entrance
 from cometgate.api.error_handlers import gateway_error, http_error, unexpected_error
 from cometgate.api.file_references import FileLinker
@@ -66,6 +68,7 @@ from cometgate.settings import (
     Settings,
 )
 from cometgate.storage.batches import BatchStore
+from cometgate.storage.cached_contents import CachedContentStore
 from cometgate.storage.conversation_sweep import ConversationSweep
 from cometgate.storage.conversations import ConversationStore
 from cometgate.storage.database import Database, create_database, migrate
@@ -125,7 +128,11 @@ def create_app(
     entrance = Entrance(gateway, auth, meter, settings.server.max_body_bytes,
                         BodyPace(settings.server.body_timeout, settings.server.body_min_rate))
     files = file_store(settings, database)
-    gemini = GeminiApi(entrance, FileLinker(files, settings.files.max_inline_bytes))
+    cache_store = CachedContentStore(database)
+    caches = CacheApi(entrance, cache_store)
+    cache_sweep = CacheSweep(caches, CACHE_SWEEP_SECONDS)
+    gemini = GeminiApi(entrance, FileLinker(files, settings.files.max_inline_bytes),
+                       CachedPrefixes(cache_store))
     openai = OpenAIApi(entrance)
     anthropic = AnthropicApi(entrance)
     conversations = conversation_store(settings, database)
@@ -158,6 +165,7 @@ def create_app(
         sweep.start()
         file_sweep.start()
         retention.start()
+        cache_sweep.start()
         for provider in upstreams.values():
             if isinstance(provider, Supervised):
                 await provider.start()
@@ -171,6 +179,7 @@ def create_app(
             await sweep.aclose()
             await file_sweep.aclose()
             await retention.aclose()
+            await cache_sweep.aclose()
             for provider in upstreams.values():
                 await provider.aclose()
             if search is not None:
@@ -200,6 +209,7 @@ def create_app(
             *responses.routes(),
             *anthropic.routes(),
             *batches.routes(),  # before the catch-all Gemini model routes
+            *caches.routes(),
             *shared_model_routes(gemini, openai, anthropic),  # before Gemini's own /v1/models
             *gemini.routes(),
         ],
@@ -220,6 +230,7 @@ def create_app(
     app.state.background = background  # … and for background responses in flight
     app.state.batch_runner = batch_runner  # … and for batch requests
     app.state.files = files  # lets tests move a file past its expiry
+    app.state.caches = caches  # … and sweep expired caches at once
     return app
 
 

@@ -18,8 +18,8 @@ from cometgate.storage.keys import KeyRecord
 _REASONS = {
     BillableKind.BUILTIN_TOOL: "the upstream bills built-in tools beyond the tokens the gateway "
                                "reserves for a request",
-    BillableKind.CACHED_CONTENT: "a cached context is upstream state that the gateway neither "
-                                 "prices nor scopes to this key",
+    BillableKind.CACHED_CONTENT: "a cached context is billed for the time it is kept, "
+                                 "beyond the tokens the gateway reserves for a request",
     BillableKind.SERVICE_TIER: "a service tier other than auto or default is billed above the "
                                "standard rate",
 }

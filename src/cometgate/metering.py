@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from cometgate.billable_policy import check_billable
@@ -40,6 +40,7 @@ from cometgate.tracing import RequestEnd, RequestTrace, Tracer
 # settled from the stream's reservation at the next start).
 CANCELLED = "cancelled"
 INTERRUPTED = "interrupted"
+CACHE_STORAGE = "cachedContents"  # the provider of a cache storage record: the gateway itself
 
 
 @dataclass(slots=True)
@@ -209,6 +210,25 @@ class Meter:
             units=Units(fetched_pages=billable.page_fetches,
                         sandbox_seconds=billable.sandbox_seconds, images=billable.images),
         )
+
+    async def charge_storage(
+        self, key: KeyRecord, model: str, *, request_id: str, tokens: int, held: timedelta
+    ) -> None:
+        """Keeping a cachedContent for `held`: charged to the key's budget up front (refused
+        when the budget cannot take it) and recorded as a usage record of its own, with
+        provider `cachedContents` and no tokens. Nothing when the model prices no storage."""
+        if not self._enabled:
+            return
+        now = datetime.now(UTC)
+        cost = self._prices.storage_cost(model, tokens, held, now)
+        if not cost:
+            return
+        lease = await self._acquire(key, 0, cost, now, None)  # what batches hold counts too
+        await self._limiter.settle(lease, tokens=0, cost=cost, now=now)
+        ticket = Ticket(key, model, request_id, "gemini", False, lease, 0)
+        record = self._record(ticket, Served(200, Usage(), CACHE_STORAGE, None), Usage(), cost,
+                              now, ended=time.perf_counter())
+        self._usage.record(record, settles=None)
 
     async def aclose(self) -> None:
         """Stop renewing: leases still open lapse one TTL later (the process is ending)."""

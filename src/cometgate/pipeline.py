@@ -249,6 +249,19 @@ class Gateway:
         return route is not None and any(
             dialect not in self._forwards.of(type(c.provider)) for c in route.candidates)
 
+    def provider_secrets(self, provider_name: str) -> tuple[object | None, tuple[str | None, ...]]:
+        """A provider by name and the secrets its candidates use (None: its own), for work on
+        the upstream beyond a request (its copies of a gateway cache)."""
+        provider: object | None = None
+        secrets: list[str | None] = []
+        for route in self._router.routes():
+            for candidate in route.candidates:
+                if candidate.provider_name == provider_name:
+                    provider = candidate.provider
+                    found = [c.secret for c in candidate.credentials] or [None]
+                    secrets.extend(s for s in found if s not in secrets)
+        return provider, tuple(secrets)
+
     def translation(self, name: str) -> str:
         """The model's translation policy (a call's key may override it)."""
         route = self._router.resolve(name)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 from cometgate.canonical import Usage
@@ -71,6 +71,17 @@ class PriceBook:
         ) * price.tier_factor(usage.service_tier)
         units = Units(usage.searches, usage.fetched_pages, usage.sandbox_seconds, usage.images)
         return _usd(amount + _units_per_million(price, units), ROUND_HALF_EVEN)
+
+    def storage_cost(self, model_id: str, tokens: int, held: timedelta, at: datetime
+                     ) -> Decimal:
+        """Keeping a cache of `tokens` for `held`, at the storage price in force at `at` (the
+        time it is bought: on creation, and on each extension)."""
+        _require_counts(tokens)
+        price = self.price_at(model_id, at)
+        if price is None or price.cache_storage_per_hour is None or held <= timedelta(0):
+            return _ZERO
+        hours = Decimal(held.total_seconds()) / Decimal(3600)
+        return _usd(tokens * price.cache_storage_per_hour * hours, ROUND_HALF_EVEN)
 
     def worst_case(
         self,

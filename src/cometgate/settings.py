@@ -282,6 +282,9 @@ class PriceVersion:
     # Token prices are multiplied by the factor of the service tier that served the request
     # (OpenAI's "priority", "flex"); a tier not listed, "default" and "auto" count as 1.
     service_tiers: tuple[tuple[str, Decimal], ...] = ()
+    # USD per million tokens per hour a cachedContent of the model is kept (Google bills
+    # cache storage by the hour); None: keeping a cache costs nothing beyond its uses.
+    cache_storage_per_hour: Decimal | None = None
 
     def tier_factor(self, tier: str | None) -> Decimal:
         return next((factor for name, factor in self.service_tiers if name == tier), Decimal(1))

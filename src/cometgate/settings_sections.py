@@ -189,7 +189,7 @@ _MODEL_KEYS = {
     "provider", "upstream_model", "candidates", "translation", "prices", "display_name",
     "description", "version", "base_model_id", "input_token_limit", "output_token_limit",
     "input_mime_types", "thinking", "temperature", "max_temperature", "top_p", "top_k",
-    "builtin_tools", "default_max_output_tokens", "task", "grounding",
+    "builtin_tools", "default_max_output_tokens", "task", "grounding", "cache_min_tokens",
 }
 GROUNDING_MODES = ("auto", "native", "emulate", "off")
 # What a model is for: Gemini's supportedGenerationMethods, which routes check before a call.
@@ -252,6 +252,7 @@ def _model_info(model_id: str, where: str, f: Fields) -> ModelInfo:
         builtin_tools=tuple(f.get("builtin_tools", list, [])),
         default_max_output_tokens=f.positive("default_max_output_tokens", int, None),
         generation_methods=_METHODS_BY_TASK[task],
+        cache_min_tokens=f.positive("cache_min_tokens", int, None),
     )
 
 
@@ -300,7 +301,7 @@ def _prices(where: str, data: Any) -> tuple[PriceVersion, ...]:
 def _price_version(where: str, data: Any) -> PriceVersion:
     f = Fields(where, data, {"input", "output", "thinking", "cached_input", "effective",
                              "per_1k_searches", "per_1k_page_fetches", "per_sandbox_second",
-                             "per_image", "service_tiers"})
+                             "per_image", "service_tiers", "cache_storage_per_hour"})
     return PriceVersion(
         input=_usd(f, "input") or Decimal(0),
         output=_usd(f, "output") or Decimal(0),
@@ -312,6 +313,7 @@ def _price_version(where: str, data: Any) -> PriceVersion:
         per_sandbox_second=_usd(f, "per_sandbox_second"),
         per_image=_usd(f, "per_image"),
         service_tiers=_service_tiers(f"{where}.service_tiers", f.data.get("service_tiers")),
+        cache_storage_per_hour=_usd(f, "cache_storage_per_hour"),
     )
 
 

@@ -270,8 +270,8 @@ async def test_the_tier_the_upstream_reports_prices_the_record(
 # --- (c) billable fields and the keys that may send them ----------------------------------------
 
 TOOLS = "the upstream bills built-in tools beyond the tokens the gateway reserves for a request"
-CACHE = ("a cached context is upstream state that the gateway neither prices nor scopes to "
-         "this key")
+CACHE = ("a cached context is billed for the time it is kept, beyond the tokens the gateway "
+         "reserves for a request")
 GEMINI_REFUSALS = [
     (gemini_body(tools=[{"googleSearch": {}}]), "tools[0].googleSearch", "googleSearch", TOOLS),
     (gemini_body(tools=[{"functionDeclarations": [{"name": "f"}]}, {"url_context": {}}]),
@@ -341,12 +341,19 @@ async def test_what_the_operator_allows_and_what_is_not_billable_goes_through(
 ) -> None:
     key = await gateway.key(budget_total_usd=Decimal(100),
                             allowed_passthrough=("googleSearch", "cachedContent", "n"))
+    cache = await gateway.http.post(
+        "/v1beta/cachedContents", headers={"x-goog-api-key": key},
+        json={"model": "models/gem", "contents": [{"role": "user", "parts": [{"text": "Hi"}]}]})
+    assert cache.status_code == 200, cache.text
     allowed = gemini_body(tools=[{"google_search": {}}, {"functionDeclarations": [{"name": "f"}]}],
-                          cachedContent="cachedContents/abc123",
                           config={"candidateCount": 8})  # at the cap
     assert (await gateway.gemini_call(key, allowed)).status_code == 200
-    assert orjson.loads(gateway.gemini.requests[0].body)["cachedContent"] == (
-        "cachedContents/abc123")
+    # A request using a cache may not set its own tools (Google's rule): a call of its own.
+    cached = gemini_body(cachedContent=cache.json()["name"])
+    assert (await gateway.gemini_call(key, cached)).status_code == 200, cached
+    # The upstream's own copy of the gateway's cache is what the request names there.
+    assert orjson.loads(gateway.gemini.requests[-1].body)["cachedContent"] == (
+        "cachedContents/fake1")
     for body in (chat_body(n=64), chat_body(service_tier="auto"),
                  chat_body(service_tier="default"), chat_body(n=1)):
         answer = await gateway.chat(key, body)

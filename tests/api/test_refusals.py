@@ -60,8 +60,6 @@ REFUSALS: list[tuple[str, str, Any, str]] = [
     ("google-maps", SMOL_PATH, {**text_body(), "tools": [{"googleMaps": {}}]},
      "tools.googleMaps is not supported by models/smollm2-135m-instruct: Google Maps grounding "
      "is served only by Google's Gemini API. No model here has it."),
-    ("cached-content", SMOL_PATH, {**text_body(), "cachedContent": "cachedContents/abc"},
-     "cachedContent is not supported by models/smollm2-135m-instruct"),
     ("unknown-field", SMOL_PATH, {**text_body(), "bogusField": 1},
      'Invalid JSON payload received. Unknown name "bogusField": Cannot find field.'),
     ("unknown-nested-field", SMOL_PATH, with_config(temprature=0.5),

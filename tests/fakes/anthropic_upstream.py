@@ -22,7 +22,7 @@ import hashlib
 import itertools
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -82,6 +82,7 @@ class FakeAnthropicUpstream:
         self.sent: list[list[bytes]] = []  # per stream, the events written, in order
         self.replies: list[Reply] = []
         self.default = Reply()
+        self.cached_prefixes: set[bytes] = set()  # prompt-cache prefixes written so far
         self._ids = itertools.count(1)
         self.app = Starlette(routes=[
             Route("/v1/messages", self._messages, methods=["POST"]),
@@ -104,7 +105,7 @@ class FakeAnthropicUpstream:
             _validate(body)
         except RequestRefused as refused:
             return _error(400, "invalid_request_error", str(refused))
-        reply = self.next_reply()
+        reply = self._prompt_cached(body, self.next_reply())
         self.searched.extend(_search_tools(body))
         if reply.status != 200:
             return _error(reply.status, reply.error_type, f"fake failure {reply.status}",
@@ -118,6 +119,19 @@ class FakeAnthropicUpstream:
                                      media_type="text/event-stream")
         return Response(orjson.dumps(_message(number, body, reply)),
                         media_type="application/json")
+
+    def _prompt_cached(self, body: dict[str, Any], reply: Reply) -> Reply:
+        """Prompt caching as Anthropic reports it: the prefix up to the last cache_control
+        breakpoint is written to the cache the first time (cache_creation_input_tokens) and
+        read from it when the same prefix comes again (cache_read_input_tokens)."""
+        prefix = _cached_prefix(body)
+        if prefix is None or reply.cache_read_tokens or reply.cache_creation_tokens:
+            return reply
+        key, words = prefix
+        if key in self.cached_prefixes:
+            return replace(reply, cache_read_tokens=words)
+        self.cached_prefixes.add(key)
+        return replace(reply, cache_creation_tokens=words)
 
     async def _count_tokens(self, request: Request) -> Response:
         """`{"input_tokens": N}`, one token per word of every text the model would read."""
@@ -326,6 +340,28 @@ def _words(body: dict[str, Any]) -> int:
     for tool in body.get("tools") or []:
         texts += [tool.get("name", ""), tool.get("description", "")]
     return sum(len(text.split()) for text in texts)
+
+
+def _cached_prefix(body: dict[str, Any]) -> tuple[bytes, int] | None:
+    """The prompt up to its last cache_control breakpoint, in Anthropic's cache order (tools,
+    system, messages) without the marks, and its words; None without a breakpoint."""
+    system = body.get("system")
+    items: list[tuple[str, dict[str, Any]]] = [("tool", tool) for tool in body.get("tools") or []]
+    if isinstance(system, list):
+        items += [("system", block) for block in system]
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, list):
+            items += [(message["role"], block) for block in content]
+    marked = [i for i, (_, block) in enumerate(items) if "cache_control" in block]
+    if not marked:
+        return None
+    prefix = [(role, {k: v for k, v in block.items() if k != "cache_control"})
+              for role, block in items[:marked[-1] + 1]]
+    words = sum(len(text.split()) for _, block in prefix for text in _texts([block]))
+    words += sum(len(str(block.get("description", "")).split()) + 1
+                 for role, block in prefix if role == "tool")
+    return orjson.dumps(prefix), words
 
 
 def _texts(content: Any) -> list[str]:

@@ -12,6 +12,10 @@ query, headers and body bytes, and the exact bytes of every stream it sent.
 It also keeps a Files API (`files`): Google's resumable upload (`start`, then `upload` /
 `upload, finalize` pieces at their offsets) and `GET files/{id}`; a generateContent whose
 fileData names a file it does not have, or a URI not its own, is refused as Google refuses it.
+
+`cachedContents` as Google serves them: create (refused below `min_cache_tokens`, Google's
+400), PATCH of the expiry, DELETE; a generation naming one reads its prefix first and
+reports it served from cache in `cachedContentTokenCount` (one token per word, as counted).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ FIREHOSE_SECONDS = 20.0
 _RPC = "type.googleapis.com/google.rpc."
 _CALL = re.compile(
     r"^(?:(?P<prefix>.*)/)?(?P<model>(?:models|tunedModels)/[^/:]+):(?P<method>\w+)$")
+_CACHES = re.compile(r"^(?:v1beta/)?cachedContents(?:/(?P<id>[^/]+))?$")
 
 
 def search_grounding(*queries: str) -> dict[str, Any]:
@@ -175,13 +180,15 @@ class FakeGeminiUpstream:
         self.sent: list[list[bytes]] = []  # per stream, the pieces written, in order
         self.resume = asyncio.Event()
         self.stream_closed = asyncio.Event()  # a stream's generator ended, however it ended
+        self.caches: dict[str, dict[str, Any]] = {}  # name → CachedContent, as created
+        self.min_cache_tokens = 0
         self.files: dict[str, FakeFile] = {}
         self.uploads: dict[str, FakeFile] = {}  # by upload id
         self.file_requests: list[Seen] = []  # the Files API's, apart from model calls
         self.app = Starlette(routes=[
             Route("/upload/v1beta/files", self._upload, methods=["POST"]),
             Route("/v1beta/files/{file_id}", self._get_file, methods=["GET"]),
-            Route("/{path:path}", self._call, methods=["POST"]),
+            Route("/{path:path}", self._call, methods=["POST", "PATCH", "DELETE"]),
         ])
 
     def next_reply(self) -> Reply:
@@ -191,7 +198,16 @@ class FakeGeminiUpstream:
         body = await request.body()
         self.requests.append(Seen(request.method, request.url.path, request.url.query,
                                   dict(request.headers), body))
+        caches = _CACHES.match(request.path_params["path"])
+        if caches is not None:
+            return self._cache_call(request.method, caches["id"], body)
         reply = self.next_reply()
+        cached = self._cached_words(body)
+        if cached is None:
+            return _json(403, google_error(403, "PERMISSION_DENIED",
+                                           "CachedContent not found (or permission denied)"))
+        if cached:
+            reply = replace(reply, cached_tokens=cached, prompt_tokens=reply.prompt_tokens + cached)
         searches = _search_tools(body)
         self.searched.extend(searches)
         if searches and reply.searches and reply.grounding is None:
@@ -278,6 +294,43 @@ class FakeGeminiUpstream:
                 return _json(403, google_error(403, "PERMISSION_DENIED", "You do not have "
                              f"permission to access the File {file_id} or it may not exist."))
         return None
+
+    def _cache_call(self, method: str, cache_id: str | None, body: bytes) -> Response:
+        if method == "POST" and cache_id is None:
+            document = orjson.loads(body)
+            words = _words(document)
+            if words < self.min_cache_tokens:
+                return _json(400, google_error(
+                    400, "INVALID_ARGUMENT", "Cached content is too small. total_token_count="
+                    f"{words}, min_total_token_count={self.min_cache_tokens}"))
+            name = f"cachedContents/fake{len(self.caches) + 1}"
+            self.caches[name] = {**document, "name": name,
+                                 "usageMetadata": {"totalTokenCount": words}}
+            return _json(200, {key: value for key, value in self.caches[name].items()
+                               if key not in ("contents", "systemInstruction", "tools")})
+        name = f"cachedContents/{cache_id}"
+        if name not in self.caches:
+            return _json(403, google_error(403, "PERMISSION_DENIED",
+                                           "CachedContent not found (or permission denied)"))
+        if method == "DELETE":
+            del self.caches[name]
+            return _json(200, {})
+        if method == "PATCH":
+            self.caches[name].update(orjson.loads(body))
+            return _json(200, {"name": name})
+        return _json(405, google_error(405, "UNIMPLEMENTED", "not served by the fake"))
+
+    def _cached_words(self, body: bytes) -> int | None:
+        """The words of the cache a generation names (0: none), None for an unknown one."""
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return 0
+        name = document.get("cachedContent") if isinstance(document, dict) else None
+        if not name:
+            return 0
+        cache = self.caches.get(name)
+        return None if cache is None else int(cache["usageMetadata"]["totalTokenCount"])
 
     def _error(self, reply: Reply) -> Response:
         if reply.raw_error is not None:
@@ -395,7 +448,12 @@ def _count_tokens(body: dict[str, Any]) -> Response:
         return _json(400, google_error(400, "INVALID_ARGUMENT",
                                        "* GenerateContentRequest.model: unexpected model name "
                                        "format\n"))
-    request = inner if inner is not None else body
+    total = _words(inner if inner is not None else body)
+    return _json(200, {"totalTokens": total,
+                       "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]})
+
+
+def _words(request: dict[str, Any]) -> int:
     texts = [part.get("text", "") for content in request.get("contents") or []
              for part in content.get("parts") or []]
     system = _either(request, "systemInstruction", "system_instruction") or {}
@@ -403,9 +461,7 @@ def _count_tokens(body: dict[str, Any]) -> Response:
     for tool in request.get("tools") or []:
         for declaration in _either(tool, "functionDeclarations", "function_declarations") or []:
             texts += [declaration.get("name", ""), declaration.get("description", "")]
-    total = sum(len(text.split()) for text in texts)
-    return _json(200, {"totalTokens": total,
-                       "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]})
+    return sum(len(text.split()) for text in texts)
 
 
 def _either(document: dict[str, Any], camel: str, snake: str) -> Any:

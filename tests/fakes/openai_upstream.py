@@ -88,6 +88,9 @@ class FakeOpenAIUpstream:
         self.paths: list[str] = []  # each request's path, in the order of `requests`
         self.replies: list[Reply] = []
         self.default = Reply()
+        # prompt_cache_key → the messages of the last request that named it
+        self.prompt_caches: dict[str, list[Any]] = {}
+        self._cached_tokens: dict[str, int] = {}  # per answer id: what it served from cache
         self._ids = itertools.count(1)
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
@@ -142,11 +145,29 @@ class FakeOpenAIUpstream:
             media_type = "text/event-stream" if body.get("stream") else "application/json"
             return Response(reply.raw_body, media_type=media_type)
         ident = f"chatcmpl-fake{next(self._ids)}"
+        self._cached_tokens[ident] = self._prompt_cached(body)
         if body.get("stream"):
             return StreamingResponse(self._chunks(ident, body, reply),
                                      media_type="text/event-stream")
         return Response(orjson.dumps(self._completion(ident, body, reply)),
                         media_type="application/json")
+
+    def _prompt_cached(self, body: dict[str, Any]) -> int:
+        """Prompt caching as OpenAI reports it: with a `prompt_cache_key` seen before, the
+        leading messages this request shares with the last one under that key are served
+        from cache (their words, in usage.prompt_tokens_details.cached_tokens)."""
+        key = body.get("prompt_cache_key")
+        if not isinstance(key, str):
+            return 0
+        messages = list(body.get("messages") or [])
+        before = self.prompt_caches.get(key, [])
+        self.prompt_caches[key] = messages
+        shared = 0
+        for old, new in zip(before, messages, strict=False):
+            if old != new:
+                break
+            shared += 1
+        return _words({"messages": messages[:shared]})
 
     def _completion(self, ident: str, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         text = f"You said: {_last_text(body)}" if reply.echo else reply.text
@@ -165,9 +186,7 @@ class FakeOpenAIUpstream:
             "model": body.get("model"),
             "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason,
                          "logprobs": _logprobs(body, reply.logprobs)}],
-            "usage": {"prompt_tokens": reply.prompt_tokens,
-                      "completion_tokens": reply.completion_tokens,
-                      "total_tokens": reply.prompt_tokens + reply.completion_tokens},
+            "usage": _usage(body, reply, self._cached_tokens.pop(ident, 0)),
             **_served_tier(body),
         }
 
@@ -218,9 +237,7 @@ class FakeOpenAIUpstream:
                 "finish_reason": None}])
         yield frame([{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}])
         if (body.get("stream_options") or {}).get("include_usage"):
-            yield frame([], usage={"prompt_tokens": reply.prompt_tokens,
-                                   "completion_tokens": reply.completion_tokens,
-                                   "total_tokens": reply.prompt_tokens + reply.completion_tokens})
+            yield frame([], usage=_usage(body, reply, self._cached_tokens.pop(ident, 0)))
         yield b"data: [DONE]\n\n"
 
 
@@ -243,6 +260,15 @@ def url_citations(text: str) -> list[dict[str, Any]]:
             "start_index": start, "end_index": end, "url": SEARCH_PAGE, "title": SEARCH_TITLE}})
         start = end + 1
     return found
+
+
+def _usage(body: dict[str, Any], reply: Reply, cached: int) -> dict[str, Any]:
+    usage: dict[str, Any] = {"prompt_tokens": reply.prompt_tokens,
+                             "completion_tokens": reply.completion_tokens,
+                             "total_tokens": reply.prompt_tokens + reply.completion_tokens}
+    if "prompt_cache_key" in body:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    return usage
 
 
 def _served_tier(body: dict[str, Any]) -> dict[str, str]:

@@ -296,3 +296,24 @@ def test_prices_of_the_gateways_work_from_the_config() -> None:
                          "per_sandbox_second: 0.0001, per_image: 0.04}")
     assert (version.per_1k_page_fetches, version.per_sandbox_second, version.per_image) == (
         _d("2"), _d("0.0001"), _d("0.04"))
+
+
+def test_cache_storage_is_priced_by_the_hour_and_parsed_from_the_config() -> None:
+    prices = _parsed("{input: 1, output: 1, cache_storage_per_hour: 4.5}")
+    assert prices[0].cache_storage_per_hour == Decimal("4.5")
+    book = PriceBook([_model("m", prices), _model("free", _parsed("{input: 1, output: 1}"))])
+    # 2 million tokens kept 90 minutes at 4.5 USD per million per hour.
+    assert book.storage_cost("m", 2_000_000, timedelta(minutes=90), JUN) == _d("13.5")
+    assert book.storage_cost("m", 2_000_000, timedelta(0), JUN) == 0
+    assert book.storage_cost("m", 2_000_000, timedelta(minutes=-5), JUN) == 0
+    assert book.storage_cost("free", 2_000_000, timedelta(hours=1), JUN) == 0
+    assert book.storage_cost("unpriced", 10, timedelta(hours=1), JUN) == 0
+
+
+def test_a_models_cache_minimum_is_parsed() -> None:
+    data: dict[str, Any] = {"provider": "local", "input_token_limit": 10,
+                            "output_token_limit": 10}
+    assert parse_model("m", data).info.cache_min_tokens is None
+    assert parse_model("m", {**data, "cache_min_tokens": 1024}).info.cache_min_tokens == 1024
+    with pytest.raises(ConfigError):
+        parse_model("m", {**data, "cache_min_tokens": -1})

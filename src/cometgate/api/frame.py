@@ -49,6 +49,12 @@ class Extension:
         """After the request is read, before admission (a refusal here is not recorded)."""
         return Prepared(inbound)
 
+    async def admitted(self, key: KeyRecord, prepared: Prepared, route: ModelRoute
+                       ) -> Prepared | None:
+        """Once admitted, before the attempts (a refusal here is recorded): the request
+        changed by what only an admitted key may use (a gateway cache's prefix), or None."""
+        return None
+
     async def begin(self, request: Request, key: KeyRecord, call: Call, ticket: Ticket,
                     inbound: Inbound) -> Response | None:
         """Once admitted: an answer the frame does not attempt itself (a background run),
@@ -80,11 +86,8 @@ class RequestFrame:
         key = await self.entrance.caller(request)
         inbound, route = await self._read(request, codec)
         prepared = await extension.prepare(request, key, inbound, route)
-        inbound = prepared.inbound
-        call = Call(inbound.model, dialect=codec.dialect, decode=inbound.decode,
-                    raw=inbound.forward, translation=key.translation, words=inbound.words,
-                    prepare_raw=prepared.prepare_raw, route=route)
-        return await self._admitted(request, key, Asked(codec, inbound, extension), call)
+        asked = Asked(codec, prepared.inbound, extension, prepared.prepare_raw)
+        return await self._admitted(request, key, asked, _call(asked, key, prepared, route))
 
     async def _read(self, request: Request, codec: InboundCodec
                     ) -> tuple[Inbound, ModelRoute]:
@@ -118,11 +121,17 @@ class RequestFrame:
         if begun is not None:
             return begun
         return await self.entrance.metered(request, ticket,
-                                           lambda: self._answer(asked, call, ticket))
+                                           lambda: self._answer(asked, key, call, ticket))
 
-    async def _answer(self, asked: Asked, call: Call, ticket: Ticket) -> Response:
+    async def _answer(self, asked: Asked, key: KeyRecord, call: Call, ticket: Ticket
+                      ) -> Response:
         if asked.inbound.refusal is not None:
             raise asked.inbound.refusal
+        assert call.route is not None  # set by serve
+        again = await asked.extension.admitted(key, Prepared(asked.inbound, asked.prepare_raw),
+                                               call.route)
+        if again is not None:
+            call = _call(asked, key, again, call.route)
         if asked.inbound.stream:
             return await self._streamed(asked, call, ticket)
         return await self._whole(asked, call, ticket)
@@ -177,3 +186,12 @@ class Asked:
     codec: InboundCodec
     inbound: Inbound
     extension: Extension
+    prepare_raw: PrepareRaw | None = None
+
+
+def _call(asked: Asked, key: KeyRecord, prepared: Prepared, route: ModelRoute) -> Call:
+    """The request as the pipeline attempts it, on the route resolved as it was read."""
+    inbound = prepared.inbound
+    return Call(inbound.model, dialect=asked.codec.dialect, decode=inbound.decode,
+                raw=inbound.forward, translation=key.translation, words=inbound.words,
+                prepare_raw=prepared.prepare_raw, route=route)

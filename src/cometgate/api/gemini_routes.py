@@ -16,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cometgate.api.cached_prefix import AppliedCache, CachedPrefixes
 from cometgate.api.entrance import Entrance
 from cometgate.api.file_references import BoundFiles, FileLinker
 from cometgate.api.frame import NO_EXTENSION, Extension, Prepared, RequestFrame
 from cometgate.api.middleware import MODEL_RESOURCE
-from cometgate.canonical import ModelInfo, Usage
+from cometgate.canonical import GenerateRequest, ModelInfo, Usage
 from cometgate.dialects.caller_codecs import CALLER_CODECS
 from cometgate.dialects.gemini.embed import (
     decode_batch_embed_contents,
@@ -29,7 +30,10 @@ from cometgate.dialects.gemini.embed import (
     encode_embed_content,
 )
 from cometgate.dialects.gemini.estimate import admission
-from cometgate.dialects.gemini.inbound import decode_count_tokens_request
+from cometgate.dialects.gemini.inbound import (
+    decode_count_tokens_request,
+    decode_generate_request,
+)
 from cometgate.dialects.gemini.models import (
     encode_count_tokens,
     encode_model,
@@ -54,6 +58,7 @@ VERSIONS = ("/v1beta", "/v1", "")
 class GeminiApi:
     entrance: Entrance
     files: FileLinker | None = None  # gateway files in fileData (file_references)
+    caches: CachedPrefixes | None = None  # None: cachedContent is not served (no storage)
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
@@ -108,6 +113,8 @@ class GeminiApi:
             entrance.check_access(request, key, info)
             return await self.count_tokens(request, key, name, body)
         estimate, billable = admission(body)
+        if self.caches is not None:  # a cached prefix is prompt too: reserved for up front
+            estimate = (estimate[0] + await self.caches.size(key, body), estimate[1])
         ticket = await entrance.admit(
             request, key, info, estimate=estimate, dialect="gemini", stream=False,
             billable=billable,
@@ -116,9 +123,9 @@ class GeminiApi:
             request, ticket, lambda: handler(request, key, name, body, ticket))
 
     def _linked_files(self) -> Extension:
-        if self.files is None:
+        if self.files is None and self.caches is None:
             return NO_EXTENSION
-        return LinkedFiles(self.files, self.entrance.gateway)
+        return GeminiServices(self.files, self.caches, self.entrance.gateway)
 
     async def get_model(self, request: Request, name: str) -> Response:
         key = await self.entrance.caller(request)
@@ -144,7 +151,8 @@ class GeminiApi:
     async def count_tokens(
         self, request: Request, key: KeyRecord, name: str, body: bytes
     ) -> Response:
-        call = _count_call(request, key, name, body)
+        cache = await self._cached_prefix(key, name, body, "countTokens")
+        call = _count_call(request, key, name, body, cache)
         outcome = await self.entrance.gateway.count_tokens(call)
         if outcome.raw is not None:
             return Response(outcome.raw.body, media_type=outcome.raw.content_type)
@@ -152,6 +160,15 @@ class GeminiApi:
         text_only = prompt_is_text(call.request())  # decoded already: it was translated
         return Response(encode_count_tokens(outcome.total, text_only=text_only),
                         media_type=JSON_TYPE)
+
+    async def _cached_prefix(self, key: KeyRecord, name: str, body: bytes, method: str
+                             ) -> AppliedCache | None:
+        """The body with the cache it names applied (after admission: a key that may not
+        send `cachedContent` hears that first)."""
+        info = self.entrance.model(name)
+        if self.caches is None or info is None:
+            return None
+        return await self.caches.apply(key, info.id, body, method)
 
     def _require_model(self, request: Request, name: str, method: str) -> ModelInfo:
         info = self.entrance.model(name)
@@ -163,42 +180,83 @@ class GeminiApi:
 
 
 @dataclass(frozen=True, slots=True)
-class LinkedFiles(Extension):
-    """Gateway files named in a generate request's fileData: checked against the key before
-    admission, inlined for a translation, copied to the upstream for a pass-through."""
+class GeminiServices(Extension):
+    """The gateway's own services a Gemini generate request may name. Gateway files in its
+    fileData: checked against the key before admission, inlined for a translation, copied to
+    the upstream for a pass-through. A gateway cache in its cachedContent: its size reserved
+    at admission, its prefix applied once admitted (a key that may not send `cachedContent`
+    hears that first) — see api/cached_prefix."""
 
-    files: FileLinker
+    files: FileLinker | None
+    caches: CachedPrefixes | None
     gateway: Gateway
 
     async def prepare(self, request: Request, key: KeyRecord, inbound: Inbound,
                       route: ModelRoute) -> Prepared:
         assert inbound.forward is not None  # a Gemini caller's bytes are always kept
-        bound = await self.files.bind(key.id, inbound.forward.body, str(request.base_url),
-                                      inline=lambda: self.gateway.translates(route, "gemini"))
+        body = inbound.forward.body
+        if self.caches is not None:  # a cached prefix is prompt too: reserved for up front
+            prompt, output = inbound.estimate
+            inbound = replace(inbound, estimate=(prompt + await self.caches.size(key, body),
+                                                 output))
+        bound = None if self.files is None else await self.files.bind(
+            key.id, body, str(request.base_url),
+            inline=lambda: self.gateway.translates(route, "gemini"))
         if bound is None:
             return Prepared(inbound)
         decode = inbound.decode
-        return Prepared(replace(inbound, decode=lambda: bound.inline(decode())),
+        return Prepared(replace(inbound, decode=lambda: bound.inline(decode()),
+                                options={**inbound.options, _FILES: bound}),
                         bound.prepare_raw)
+
+    async def admitted(self, key: KeyRecord, prepared: Prepared, route: ModelRoute
+                       ) -> Prepared | None:
+        inbound, forward = prepared.inbound, prepared.inbound.forward
+        assert forward is not None
+        if self.caches is None:
+            return None
+        cache = await self.caches.apply(key, route.info.id, forward.body, forward.method)
+        if cache is None:
+            return None
+        name, prompt_cache = inbound.model, cache.prompt_cache
+        bound = inbound.options.get(_FILES)
+
+        def decode() -> GenerateRequest:
+            request = replace(decode_generate_request(cache.body, name),
+                              prompt_cache=prompt_cache)
+            return bound.inline(request) if isinstance(bound, BoundFiles) else request
+
+        applied = replace(forward, body=cache.body, cache=cache.upstream)
+        return replace(prepared, inbound=replace(inbound, decode=decode, forward=applied))
+
+
+_FILES = "files"  # options key: the gateway files a request names, bound before admission
 
 
 Special = Callable[[Request, KeyRecord, str, bytes, Ticket], Awaitable[Response]]
 GEMINI = CALLER_CODECS["gemini"]
 
 
-def _count_call(request: Request, key: KeyRecord, name: str, body: bytes) -> Call:
+def _count_call(request: Request, key: KeyRecord, name: str, body: bytes,
+                cache: AppliedCache | None) -> Call:
     """A countTokens request as the pipeline sees it: its bytes for a Gemini upstream (under
-    the same API version), and a decoder for everyone else."""
+    the same API version), and a decoder for everyone else; with the cache it names applied."""
+    def decode(body: bytes, name: str) -> GenerateRequest:
+        request = decode_count_tokens_request(body, name)
+        return request if cache is None else replace(request, prompt_cache=cache.prompt_cache)
+
+    if cache is not None:
+        body = cache.body
     version = request.url.path.split("/")[1]
     # Our unversioned routes mean v1beta; Google's own API has no unversioned paths.
     version = version if version in ("v1", "v1beta") else "v1beta"
-    raw = RawCall(body=body, version=version, method="countTokens")
+    raw = RawCall(body=body, version=version, method="countTokens",
+                  cache=cache.upstream if cache is not None else None)
     files: BoundFiles | None = getattr(request.state, "files", None)
     if files is None:
-        return Call(name, dialect="gemini", decode=lambda: decode_count_tokens_request(body, name),
+        return Call(name, dialect="gemini", decode=lambda: decode(body, name),
                     raw=raw, translation=key.translation)
-    return Call(name, dialect="gemini",
-                decode=lambda: files.inline(decode_count_tokens_request(body, name)),
+    return Call(name, dialect="gemini", decode=lambda: files.inline(decode(body, name)),
                 raw=raw, translation=key.translation, prepare_raw=files.prepare_raw)
 
 

@@ -36,3 +36,6 @@ class ModelInfo:
     default_max_output_tokens: int | None = None
     builtin_tools: tuple[str, ...] = ()  # Gemini built-in tool names the target can serve
     generation_methods: tuple[str, ...] = ("generateContent", "countTokens")
+    # The fewest tokens a cachedContent of this model may hold (Google's models declare
+    # one); None: any size.
+    cache_min_tokens: int | None = None

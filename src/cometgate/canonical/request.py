@@ -86,6 +86,16 @@ class Untranslated:
 
 
 @dataclass(frozen=True, slots=True)
+class PromptCache:
+    """The request starts with a cached prefix: the system instruction and tools, and its
+    first `messages` messages. `key` names the prefix stably (the same cache, the same key),
+    so an upstream with a prompt cache of its own can be told what to keep and reuse."""
+
+    key: str
+    messages: int
+
+
+@dataclass(frozen=True, slots=True)
 class GenerateRequest:
     """`model` is what the caller asked for (an alias); routing turns it into a target.
 
@@ -109,3 +119,4 @@ class GenerateRequest:
     url_context: bool = False
     # Google Maps grounding: only an upstream with Google's own Maps can serve it.
     google_maps: bool = False
+    prompt_cache: PromptCache | None = None

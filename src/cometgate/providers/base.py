@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent, Usage
+from cometgate.dialects.raw_call import CachedPrefixCall as CachedPrefixCall
 from cometgate.dialects.raw_call import RawCall as RawCall
+from cometgate.dialects.raw_call import UpstreamCopies as UpstreamCopies
 from cometgate.errors import UpstreamError
 
 
@@ -81,6 +83,19 @@ class Supervised(Protocol):
     async def start(self) -> None: ...
 
     def is_ready(self) -> bool: ...
+
+
+@runtime_checkable
+class KeepsCaches(Protocol):
+    """A provider whose upstream holds copies of gateway caches (Gemini's cachedContents),
+    so that their expiry follows the gateway's and they go when the cache goes."""
+
+    async def refresh_cached_content(
+        self, upstream_name: str, credential: str | None, expire_time: str
+    ) -> None: ...
+
+    async def delete_cached_content(self, upstream_name: str, credential: str | None) -> None:
+        ...
 
 
 @dataclass(frozen=True, slots=True)

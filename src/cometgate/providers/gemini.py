@@ -43,6 +43,7 @@ from cometgate.dialects.sse_split import SSEEventSplitter
 from cometgate.dialects.upstream_answers import unreadable
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target, UpstreamFile
 from cometgate.providers.embedding import GeminiEmbedder
+from cometgate.providers.gemini_caches import GeminiCacheCopies
 from cometgate.providers.gemini_files import upload_file
 from cometgate.providers.http import HttpProvider
 from cometgate.providers.timeouts import Timeouts
@@ -84,6 +85,10 @@ class GeminiProvider:
         )
         self._embedder = GeminiEmbedder(self._base_url, api_key, timeouts,
                                         transport=self._transport)
+        self._caches = GeminiCacheCopies(
+            name, self._base_url, self._transport, timeouts,
+            lambda credential: self._codec.headers(credential or api_key, stream=False),
+            client=client)
 
     def searches_web(self) -> bool:
         return True  # Google Search grounding (upstream_request)
@@ -93,8 +98,11 @@ class GeminiProvider:
 
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         """The whole answer; a 2xx body that is no answer raises (see usage_of_forwarded)."""
-        body, headers = await self._transport.exchange(
-            self._url(call, target), call.body, self._headers(target), classify_error)
+        url, request_headers = self._url(call, target), self._headers(target)
+        body, headers = await self._caches.sent(
+            call, target,
+            lambda content: self._transport.exchange(url, content, request_headers,
+                                                     classify_error))
         content_type = headers.get("content-type", "application/json")
         usage = usage_of_forwarded(body, call.method)  # refuses a malformed answer first
         return RawResponse(renamed(body, target.model_version), content_type, usage)
@@ -107,8 +115,16 @@ class GeminiProvider:
         UpstreamError of the Transport. Closing the generator early closes the upstream
         response, so the upstream stops generating for a caller who has gone."""
         framing = _sse_chunks if call.alt == "sse" else _array_chunks
-        chunks = self._transport.stream(
-            self._url(call, target), call.body, self._headers(target), classify_error)
+        url, headers = self._url(call, target), self._headers(target)
+
+        async def opened(content: bytes) -> AsyncGenerator[bytes, None]:
+            # The status arrives with the first piece: a refusal raises here, where the copy
+            # it may be about can still be replaced by the prefix.
+            return await _started(self._transport.stream(url, content, headers, classify_error))
+
+        chunks = (self._transport.stream(url, call.body, headers, classify_error)
+                  if call.cache is None  # the pass-through fast path: no layer added
+                  else await self._caches.sent(call, target, opened))
         async with aclosing(chunks), aclosing(framing(chunks, target.model_version)) as pieces:
             async for piece in pieces:
                 yield piece
@@ -148,7 +164,16 @@ class GeminiProvider:
     async def embed(self, request: EmbedRequest, target: Target) -> EmbedResponse:
         return await self._embedder.embed(request, target)
 
+    async def refresh_cached_content(
+        self, upstream_name: str, credential: str | None, expire_time: str
+    ) -> None:
+        await self._caches.refresh_cached_content(upstream_name, credential, expire_time)
+
+    async def delete_cached_content(self, upstream_name: str, credential: str | None) -> None:
+        await self._caches.delete_cached_content(upstream_name, credential)
+
     async def aclose(self) -> None:
+        await self._caches.aclose()
         await self._transport.aclose()  # the translating half shares it
 
     def _url(self, call: RawCall, target: Target) -> str:
@@ -164,6 +189,27 @@ class GeminiProvider:
 
     def _headers(self, target: Target) -> dict[str, str]:
         return self._codec.headers(target.credential or self._api_key, stream=False)
+
+
+async def _started(chunks: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+    """`chunks` with its first piece already read (closed if that fails)."""
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        return _replayed(None, chunks)
+    except BaseException:
+        await chunks.aclose()
+        raise
+    return _replayed(first, chunks)
+
+
+async def _replayed(first: bytes | None, rest: AsyncGenerator[bytes, None]
+                    ) -> AsyncGenerator[bytes, None]:
+    async with aclosing(rest):
+        if first is not None:
+            yield first
+        async for chunk in rest:
+            yield chunk
 
 
 async def _sse_chunks(

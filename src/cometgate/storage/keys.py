@@ -58,6 +58,7 @@ from cometgate.storage.schema import (
     NAME_MAX_LENGTH,
     PREFIX_LENGTH,
     api_keys,
+    cached_contents,
     stored_turn_items,
     stored_turns,
 )
@@ -209,8 +210,9 @@ class KeyRepository:
             return await key_by_id(conn, record.id), key
 
     async def delete(self, ident: str) -> KeyRecord:
-        """Remove the key row and its stored conversations; its usage records stay (they
-        hold the id, not a reference)."""
+        """Remove the key row and its stored conversations, and end its cachedContents (they
+        expire now: the sweep removes them with the copies upstreams hold); its usage records
+        stay (they hold the id, not a reference)."""
         async with self._engine.begin() as conn:
             record = await resolve_key(conn, ident)
             await conn.execute(delete(api_keys).where(api_keys.c.id == record.id))
@@ -218,6 +220,10 @@ class KeyRepository:
             await conn.execute(delete(stored_turn_items)
                                .where(stored_turn_items.c.turn_id.in_(turns)))
             await conn.execute(delete(stored_turns).where(stored_turns.c.key_id == record.id))
+            await conn.execute(update(cached_contents)
+                               .where(cached_contents.c.key_id == record.id,
+                                      cached_contents.c.expires_at > datetime.now(UTC))
+                               .values(expires_at=datetime.now(UTC)))
             return record
 
     async def list(self) -> builtins.list[KeyRecord]:

@@ -318,6 +318,34 @@ def _rollup_backfill(table: str, unit: str, *, sqlite: bool) -> str:
     )
 
 
+def _create_cached_contents(conn: Connection) -> None:
+    snapshot = MetaData()
+    Table(
+        "cached_contents",
+        snapshot,
+        Column("id", String(80), primary_key=True),
+        Column("key_id", Integer, nullable=False),
+        Column("model", String(200), nullable=False),
+        Column("display_name", String(200), nullable=True),
+        Column("body", Text(), nullable=False),
+        Column("total_tokens", Integer, nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("updated_at", UtcDateTime(), nullable=False),
+        Column("expires_at", UtcDateTime(), nullable=False),
+        Index("ix_cached_contents_key_created", "key_id", "created_at"),
+        Index("ix_cached_contents_expires", "expires_at"),
+    )
+    Table(
+        "upstream_cached_contents",
+        snapshot,
+        Column("cache_id", String(80), primary_key=True),
+        Column("provider", String(200), primary_key=True),
+        Column("credential", String(200), primary_key=True),
+        Column("upstream_name", String(300), nullable=False),
+    )
+    snapshot.create_all(conn, checkfirst=False)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("0001_create_api_keys", _create_api_keys),
     Migration("0002_key_translation_policy", _add_key_translation),
@@ -329,6 +357,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0008_gemini_files", _create_gemini_files),
     Migration("0010_batches", _create_batches),
     Migration("0011_usage_rollups", _create_usage_rollups),
+    Migration("0009_cached_contents", _create_cached_contents),
 )
 
 

@@ -287,6 +287,33 @@ gemini_upstream_files = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
 )
 
+# Gemini cachedContents: a prompt prefix a key stored for reuse with one model.
+cached_contents = Table(
+    "cached_contents",
+    metadata,
+    Column("id", String(80), primary_key=True),  # the id of "cachedContents/{id}"
+    Column("key_id", Integer, nullable=False),  # no FK, as usage_records
+    Column("model", String(200), nullable=False),  # the alias it is bound to
+    Column("display_name", String(200), nullable=True),
+    Column("body", Text(), nullable=False),  # JSON: contents, systemInstruction, tools, toolConfig
+    Column("total_tokens", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_cached_contents_key_created", "key_id", "created_at"),
+    Index("ix_cached_contents_expires", "expires_at"),
+)
+
+# The same prefix as a Gemini upstream's own cachedContents, one per provider and credential.
+upstream_cached_contents = Table(
+    "upstream_cached_contents",
+    metadata,
+    Column("cache_id", String(80), primary_key=True),
+    Column("provider", String(200), primary_key=True),
+    Column("credential", String(200), primary_key=True),  # its fingerprint and the model
+    Column("upstream_name", String(300), nullable=False),
+)
+
 # A name identifies at most one active key; revoked keys keep their name so that history
 # reads naturally, and the name can be reused for a replacement key.
 _errors = usage_records.c.status >= 400

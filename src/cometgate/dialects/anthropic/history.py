@@ -73,15 +73,29 @@ class _Encoder:
 def encode_history(request: GenerateRequest) -> History:
     encoder = _Encoder()
     system = _system(encoder, request.system)
+    cached = request.prompt_cache.messages if request.prompt_cache is not None else 0
     for turn, message in enumerate(request.messages):
         if message.role == "assistant":
             _add_assistant(encoder, turn, message)
         else:
             _add_user(encoder, turn, message)
+        if turn == cached - 1 and encoder.messages:
+            _mark_cached(encoder.messages[-1]["content"])
+    if request.prompt_cache is not None:
+        _mark_cached(system)  # tools come before the system prompt: the mark covers them too
     for encoded in encoder.messages:
         if encoded["role"] == "user":
             encoded["content"] = _results_first(encoded["content"])
     return History(system, encoder.messages, tuple(encoder.dropped))
+
+
+def _mark_cached(blocks: list[Block]) -> None:
+    """A cache breakpoint on the last block of a cached prefix (Anthropic's prompt caching
+    keeps everything up to it); thinking blocks cannot carry one."""
+    for block in reversed(blocks):
+        if block.get("type") not in ("thinking", "redacted_thinking"):
+            block["cache_control"] = {"type": "ephemeral"}
+            return
 
 
 def _system(encoder: _Encoder, parts: tuple[Part, ...]) -> list[Block]:

@@ -216,6 +216,21 @@ _TABLE: dict[str, tuple[FieldSpec, ...]] = {
         _f("store", B),
         _f("continuation_token", BY),
     ),
+    "CachedContent": (
+        _f("name", S),
+        _f("display_name", S),
+        _f("model", S),
+        _msg("contents", "Content", repeated=True),
+        _msg("system_instruction", "Content"),
+        _msg("tools", "Tool", repeated=True),
+        _msg("tool_config", "ToolConfig"),
+        # Duration and Timestamp travel as strings in proto3 JSON; cached_content reads them.
+        _f("ttl", S, oneof="expiration"),
+        _f("expire_time", S, oneof="expiration"),
+        _f("create_time", S),
+        _f("update_time", S),
+        _f("usage_metadata", V),
+    ),
     "CountTokensRequest": (
         _f("model", S),
         _msg("contents", "Content", repeated=True),
@@ -397,3 +412,4 @@ def message_type(name: str) -> MessageType:
 
 GENERATE_CONTENT_REQUEST = message_type("GenerateContentRequest")
 COUNT_TOKENS_REQUEST = message_type("CountTokensRequest")
+CACHED_CONTENT = message_type("CachedContent")

@@ -80,6 +80,10 @@ def encode_request(
         body["response_format"] = _response_format(request.output, opts)
     if request.thinking is not None:
         body.update(_reasoning(request.thinking, opts, dropped))
+    if request.prompt_cache is not None:
+        # The cached prefix leads the messages; the key routes requests sharing it to the
+        # same prompt cache (OpenAI's prompt caching; other servers ignore the field).
+        body["prompt_cache_key"] = request.prompt_cache.key
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}

@@ -53,6 +53,7 @@ class CompletionPlan:
     prompt_tokens: tuple[int, ...]
     jobs: tuple[GenerationJob, ...]  # one per choice
     tool_names: frozenset[str]  # functions whose calls are parsed out of the output
+    report_cached: bool = False  # the caller named a prompt cache: say what was reused
 
 
 def described_tools(tools: Sequence[Tool], tool_choice: str) -> tuple[Tool, ...]:
@@ -92,7 +93,14 @@ def plan_completion(engine: Engine, request: ChatRequest) -> CompletionPlan:
         top_logprobs=request.top_logprobs if request.logprobs else None,
     )
     names = frozenset(spec.name for spec in request.callable_functions())
-    return CompletionPlan(tuple(tokens), _per_choice(job, request.n), names)
+    return CompletionPlan(tuple(tokens), _per_choice(job, request.n), names,
+                          report_cached=request.prompt_cache_key is not None)
+
+
+def plan_usage(plan: CompletionPlan, completion_tokens: int, cached_tokens: int) -> Usage:
+    """The answer's usage; prompt-cache hits only when the caller named a prompt cache."""
+    return Usage(len(plan.prompt_tokens), completion_tokens,
+                 cached_tokens if plan.report_cached else None)
 
 
 def _per_choice(job: GenerationJob, n: int) -> tuple[GenerationJob, ...]:
@@ -148,9 +156,10 @@ def submit_all(engine: Engine, plan: CompletionPlan) -> list[Ticket]:
 
 async def collect_choices(
     tickets: Sequence[Ticket], plan: CompletionPlan
-) -> tuple[list[ChoiceResult], int]:
-    """All choices, finished; and the total of completion tokens."""
-    choices, total = [], 0
+) -> tuple[list[ChoiceResult], Usage]:
+    """All choices, finished; and the usage of them all (the first choice's KV reuse: the
+    others run the same prompt right after it)."""
+    choices, total, cached = [], 0, None
     for index, ticket in enumerate(tickets):
         text, logprobs, finished = "", list[TokenLogprob](), None
         async for event in ticket.events():
@@ -163,9 +172,10 @@ async def collect_choices(
                 finished = event
         assert finished is not None  # events() always ends with Finished or Failed
         total += finished.completion_tokens
+        cached = finished.cached_tokens if cached is None else cached
         wanted = ticket.job.top_logprobs is not None
         choices.append(_choice(index, text, finished, plan, tuple(logprobs) if wanted else None))
-    return choices, total
+    return choices, plan_usage(plan, total, cached or 0)
 
 
 def _choice(
@@ -191,7 +201,7 @@ async def stream_completion(
 ) -> AsyncIterator[bytes]:
     """The SSE body. Choices are streamed one after another, each with its index. Leaving the
     iteration early (client gone) cancels every ticket."""
-    completion_tokens = 0
+    completion_tokens, cached = 0, None
     try:
         for index, ticket in enumerate(tickets):
             choice = _ChoiceStream(identity, index, plan, include_usage)
@@ -201,8 +211,9 @@ async def stream_completion(
                 if isinstance(event, Failed):
                     return
             completion_tokens += choice.completion_tokens
+            cached = choice.cached_tokens if cached is None else cached
         if include_usage:
-            usage = Usage(len(plan.prompt_tokens), completion_tokens)
+            usage = plan_usage(plan, completion_tokens, cached or 0)
             yield sse_event(usage_chunk(identity, usage))
         yield SSE_DONE
     finally:
@@ -223,6 +234,7 @@ class _ChoiceStream:
         self._deciding = bool(plan.tool_names)
         self._started = False
         self.completion_tokens = 0
+        self.cached_tokens = 0
 
     def on_event(self, event: TextDelta | Finished | Failed) -> list[dict[str, object]]:
         out = [] if self._started else [self._chunk({"role": "assistant", "content": ""})]
@@ -233,6 +245,7 @@ class _ChoiceStream:
             out += self._on_text(event)
         else:
             self.completion_tokens = event.completion_tokens
+            self.cached_tokens = event.cached_tokens
             out += self._on_finish(event)
         return out
 

@@ -60,6 +60,7 @@ class TextDelta:
 class Finished:
     finish_reason: FinishReason
     completion_tokens: int
+    cached_tokens: int = 0  # prompt tokens reused from the KV cache, not evaluated again
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +154,7 @@ def run_generation(
     sampling = job.sampling
     if sampling.seed is not None:
         llama.reset()  # a full prompt evaluation makes same-seed runs repeat exactly
+    reused = reused_prefix(list(llama._input_ids[:llama.n_tokens]), job.prompt_tokens)
     llama.set_seed(sampling.seed if sampling.seed is not None else random.getrandbits(31))
     tokens = llama.generate(
         list(job.prompt_tokens),
@@ -197,7 +199,22 @@ def run_generation(
         rest = scanner.feed(decoder.decode(b"", final=True)) + scanner.flush()
         if rest or held:
             emit(TextDelta(rest, tuple(held)))
-    emit(Finished(reason, count))
+    emit(Finished(reason, count, reused))
+
+
+def reused_prefix(evaluated: list[int], prompt: tuple[int, ...]) -> int:
+    """How much of `prompt` llama.cpp's `generate` takes from its KV cache: the longest
+    prefix it shares with the tokens evaluated last, less the one token it evaluates again
+    to refresh the logits when the whole prompt matches (all of it when the cache holds
+    exactly the prompt). The same rule generate applies, read just before it runs."""
+    shared = 0
+    for old, new in zip(evaluated, prompt, strict=False):
+        if old != new:
+            break
+        shared += 1
+    if shared == len(prompt) and len(evaluated) != len(prompt):
+        return max(shared - 1, 0)
+    return shared
 
 
 def _logprob_of(llama: Any, token: int, top_n: int) -> TokenLogprob:

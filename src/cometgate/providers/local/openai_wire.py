@@ -37,13 +37,19 @@ class StreamIdentity:
 class Usage:
     prompt_tokens: int
     completion_tokens: int
+    # The prompt tokens llama.cpp took from its KV cache rather than evaluating, reported as
+    # OpenAI reports prompt-cache hits; None: not asked for (no prompt_cache_key).
+    cached_tokens: int | None = None
 
-    def as_wire(self) -> dict[str, int]:
-        return {
+    def as_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
         }
+        if self.cached_tokens is not None:
+            wire["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        return wire
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,9 @@ class ChatRequest:
     parallel_tool_calls: bool
     stream: bool
     include_usage: bool
+    # OpenAI's prompt-cache hint: the answer then reports the prompt tokens served from the
+    # KV cache (llama.cpp reuses the prefix a prompt shares with the one before it).
+    prompt_cache_key: str | None = None
 
     def callable_functions(self) -> tuple[FunctionSpec, ...]:
         """The functions the model may call under tool_choice (none when it is "none")."""
@@ -148,7 +151,14 @@ def parse_chat_request(body: Mapping[str, Any]) -> ChatRequest:
         parallel_tool_calls=_bool(body, "parallel_tool_calls", True),
         stream=stream,
         include_usage=_include_usage(body.get("stream_options"), stream),
+        prompt_cache_key=_prompt_cache_key(body.get("prompt_cache_key")),
     )
+
+
+def _prompt_cache_key(raw: object) -> str | None:
+    if raw is None or isinstance(raw, str):
+        return raw
+    raise RequestError("'prompt_cache_key' must be a string.", param="prompt_cache_key")
 
 
 def parse_messages(raw: object) -> tuple[ChatMessage, ...]:

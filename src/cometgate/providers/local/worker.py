@@ -42,7 +42,7 @@ from cometgate.providers.local.completion import (
 )
 from cometgate.providers.local.engine import Engine, EngineConfig
 from cometgate.providers.local.gguf import bundled_gguf_path
-from cometgate.providers.local.openai_wire import StreamIdentity, Usage, completion_body, error_body
+from cometgate.providers.local.openai_wire import StreamIdentity, completion_body, error_body
 from cometgate.providers.local.request import (
     RequestError,
     parse_chat_request,
@@ -120,10 +120,9 @@ class WorkerApp:
                 ticket.cancel()
             return Response(status_code=499)  # nobody will read it
         try:
-            choices, completion_tokens = collecting.result()
+            choices, usage = collecting.result()
         except GenerationFailed as error:
             return json_response(error_body(str(error), kind="server_error"), 500)
-        usage = Usage(len(plan.prompt_tokens), completion_tokens)
         return json_response(completion_body(identity, choices, usage))
 
     async def tokenize(self, request: Request) -> Response:

@@ -16,6 +16,7 @@ from cometgate.canonical import (
     Message,
     OutputFormat,
     Part,
+    PromptCache,
     ReasoningPart,
     TextPart,
     ThinkingConfig,
@@ -416,3 +417,38 @@ def test_a_malformed_envelope_on_a_call_is_reported_not_trusted() -> None:
         assert [b["type"] for b in body["messages"][1]["content"]] == ["tool_use"]
         assert dropped == (
             "messages[1].parts[0].signature: not a thought signature from an Anthropic model",)
+
+
+# --- a cached prefix (a Gemini caller's cachedContent) --------------------------------------------
+
+EPHEMERAL = {"type": "ephemeral"}
+
+
+def test_a_cached_prefix_gets_breakpoints_on_its_system_and_its_last_message() -> None:
+    handbook = Message("user", (TextPart("the handbook"),))
+    answer = Message("assistant", (TextPart("noted"),))
+    question = Message("user", (TextPart("when?"),))
+    body, _ = encode(system=(TextPart("one"), TextPart("two")),
+                     messages=(handbook, answer, question),
+                     prompt_cache=PromptCache("k", messages=2))
+    assert body["system"] == [{"type": "text", "text": "one"},
+                              {"type": "text", "text": "two", "cache_control": EPHEMERAL}]
+    assert body["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "the handbook"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "noted",
+                                           "cache_control": EPHEMERAL}]},
+        {"role": "user", "content": [{"type": "text", "text": "when?"}]}]
+
+
+def test_a_cached_turn_merged_with_the_callers_keeps_its_breakpoint_mid_message() -> None:
+    body, _ = encode(messages=(Message("user", (TextPart("cached"),)), HI),
+                     prompt_cache=PromptCache("k", messages=1))
+    assert "system" not in body
+    assert body["messages"] == [{"role": "user", "content": [
+        {"type": "text", "text": "cached", "cache_control": EPHEMERAL},
+        {"type": "text", "text": "hi"}]}]
+
+
+def test_without_a_cached_prefix_there_are_no_breakpoints() -> None:
+    body, _ = encode(system=(TextPart("one"),), messages=(HI,))
+    assert "cache_control" not in str(body)

@@ -14,6 +14,7 @@ from cometgate.canonical import (
     GenerationParams,
     Message,
     OutputFormat,
+    PromptCache,
     ReasoningPart,
     TextPart,
     ThinkingConfig,
@@ -342,3 +343,12 @@ def test_openai_extensions_ride_along_but_never_override() -> None:
     assert encoded["user"] == "u-1"
     assert encoded["temperature"] == 0.5 and encoded["model"] == "up-model"
     assert "safetySettings" not in encoded
+
+
+def test_a_cached_prefix_is_named_for_the_upstreams_prompt_cache() -> None:
+    request = GenerateRequest("m", (user(TextPart("cached")), user(TextPart("q"))),
+                              system=(TextPart("s"),), prompt_cache=PromptCache("key-1", 1))
+    sent = body(request)
+    assert sent["prompt_cache_key"] == "key-1"
+    assert [m["content"] for m in sent["messages"]] == ["s", "cached", "q"]
+    assert "prompt_cache_key" not in body(GenerateRequest("m", (user(TextPart("q")),)))
