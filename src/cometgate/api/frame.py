@@ -8,10 +8,11 @@ is only a path table that binds a codec to `serve`.
     _answer          route and attempt: pass-through or translation, with failover (pipeline)
     _whole/_streamed settle and record the usage, then render in the caller's dialect
 
-A dialect whose requests need a gateway service of their own (Gemini's stored files, the
-Responses API's stored conversations and background runs) hands in an `Extension` with hooks
-at those layers; the frame itself knows no dialect. A stream's first byte is marked by the
-stream bodies themselves (api/streams), not by one more generator around the upstream's.
+A dialect whose requests need a gateway service of their own (Gemini's stored files and
+cached contents, the Responses API's stored conversations and background runs) hands in an
+`Extension` with hooks at those layers; the frame itself knows no dialect. A stream's first
+byte is marked by the stream bodies themselves (api/streams), not by one more generator
+around the upstream's.
 """
 
 from __future__ import annotations

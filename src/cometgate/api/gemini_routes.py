@@ -88,7 +88,7 @@ class GeminiApi:
                 raise _no_such_method(request)
             return await self.get_model(request, name or "")
         if method in ("generateContent", "streamGenerateContent"):
-            return await RequestFrame(self.entrance).serve(request, GEMINI, self._linked_files())
+            return await RequestFrame(self.entrance).serve(request, GEMINI, self._services())
         handler = {
             "embedContent": self.embed_content,
             "batchEmbedContents": self.embed_content,
@@ -122,7 +122,7 @@ class GeminiApi:
         return await entrance.metered(
             request, ticket, lambda: handler(request, key, name, body, ticket))
 
-    def _linked_files(self) -> Extension:
+    def _services(self) -> Extension:
         if self.files is None and self.caches is None:
             return NO_EXTENSION
         return GeminiServices(self.files, self.caches, self.entrance.gateway)
