@@ -117,13 +117,13 @@ def stop_leftover(pid: int) -> None:
     """The gateway stops its worker on SIGTERM; this covers a gateway that failed to. The
     command line is checked first so that a recycled pid is never signalled."""
     with contextlib.suppress(OSError):
-        if "cometgate.providers.local.worker" in cmdline(pid):
+        if "cometgate.worker" in cmdline(pid):
             os.kill(pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager
 def running_direct(plan: Plan, log: IO[bytes]) -> Iterator[DirectLlama]:
-    from cometgate.providers.local.gguf import bundled_gguf_path
+    from cometgate.bundled_model import bundled_gguf_path
 
     direct = DirectLlama(Path(sys.executable), BENCH_DIR / "direct_llama.py",
                          bundled_gguf_path(), threads=2, context_size=8192, log=log,

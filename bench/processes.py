@@ -104,7 +104,7 @@ def find_worker(gateway_pid: int) -> Worker:
     """The llama.cpp worker that the gateway supervises, from its command line."""
     for pid in children_of(gateway_pid):
         argv = cmdline(pid)
-        if "cometgate.providers.local.worker" in argv:
+        if "cometgate.worker" in argv:
             return Worker(pid, int(_option(argv, "--port")), _option(argv, "--model-name"))
     raise BenchSetupError(f"no worker process under gateway pid {gateway_pid}")
 

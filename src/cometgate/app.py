@@ -39,6 +39,7 @@ from cometgate.api.gemini_routes import GeminiApi
 from cometgate.api.health_routes import health_routes
 from cometgate.api.middleware import RequestContextMiddleware
 from cometgate.api.model_routes import shared_model_routes
+from cometgate.api.openai_images import OpenAIImagesApi
 from cometgate.api.openai_routes import OpenAIApi
 from cometgate.api.responses_routes import ResponsesApi
 from cometgate.api.stored_responses import StoredResponses
@@ -61,12 +62,8 @@ from cometgate.routing.failover import Failover
 from cometgate.routing.health import Health
 from cometgate.routing.plan import Candidate, Credential, Planner
 from cometgate.routing.resolve import ModelRoute, Router
-from cometgate.settings import (
-    ConfigError,
-    LocalEmbeddingProviderSettings,
-    LocalProviderSettings,
-    Settings,
-)
+from cometgate.sandbox import BubblewrapSandbox
+from cometgate.settings import ConfigError, Settings
 from cometgate.storage.batches import BatchStore
 from cometgate.storage.cached_contents import CachedContentStore
 from cometgate.storage.conversation_sweep import ConversationSweep
@@ -105,6 +102,8 @@ def create_app(
         search=search,
         tracer=tracer,
         url_reader=pages,
+        sandbox=BubblewrapSandbox(settings.code_execution)
+        if settings.code_execution.enabled else None,
     )
     database = create_database(settings.database_url)
     keys = KeyRepository(database)
@@ -204,6 +203,7 @@ def create_app(
             *balance_routes(auth, limit_state, usage),  # before the catch-all model routes
             *FilesApi(entrance, files).routes(),
             *openai.routes(),
+            *OpenAIImagesApi(entrance).routes(),
             *stored_responses.routes(),  # before the Responses routes' keeper-less 404
             *background.routes(),
             *responses.routes(),
@@ -287,10 +287,11 @@ def file_store(settings: Settings, database: Database) -> FileStore:
 
 def model_routes(settings: Settings, upstreams: Mapping[str, Provider]) -> list[ModelRoute]:
     """Each configured model with its candidates bound to provider objects and credentials."""
+    # A kind whose settings hold no api_keys (the local ones) rotates no credentials; no list
+    # of kinds here, so a new kind needs only its record.
     credentials = {
-        spec.name: tuple(Credential(k.source, k.value) for k in spec.api_keys)
+        spec.name: tuple(Credential(k.source, k.value) for k in getattr(spec, "api_keys", ()))
         for spec in settings.providers
-        if not isinstance(spec, (LocalProviderSettings, LocalEmbeddingProviderSettings))
     }
     return [
         ModelRoute(

@@ -48,13 +48,8 @@ from cometgate.canonical import GenerateRequest, GenerateResponse, TextPart
 from cometgate.errors import RequestRejected, UpstreamError
 from cometgate.routing.failover import Skip
 from cometgate.routing.plan import Attempt
-from cometgate.settings import (
-    AnthropicProviderSettings,
-    GeminiProviderSettings,
-    OpenAIProviderSettings,
-    Settings,
-    TelemetrySettings,
-)
+from cometgate.settings import Settings, TelemetrySettings
+from cometgate.settings.sections.providers import PROVIDER_KINDS, ProviderKind, kind_of
 from cometgate.tracing import RequestEnd
 
 T = TypeVar("T")
@@ -75,19 +70,14 @@ class Upstream:
     port: int | None = None
 
 
-def upstreams_of(settings: Settings) -> dict[str, Upstream]:
+def upstreams_of(
+    settings: Settings, kinds: Mapping[str, ProviderKind] = PROVIDER_KINDS
+) -> dict[str, Upstream]:
     """gen_ai.provider.name per configured provider: the conventions' names for the APIs
     they speak; the bundled local model is cometgate's own."""
     found = {}
     for spec in settings.providers:
-        if isinstance(spec, GeminiProviderSettings):
-            system = "gcp.gemini"
-        elif isinstance(spec, AnthropicProviderSettings):
-            system = "anthropic"
-        elif isinstance(spec, OpenAIProviderSettings):
-            system = "openai"
-        else:
-            system = "cometgate.local"
+        system = kind_of(spec, kinds).telemetry_system
         base_url = getattr(spec, "base_url", None)
         parts = urlsplit(base_url) if isinstance(base_url, str) else None
         found[spec.name] = Upstream(system, parts.hostname if parts else None,

@@ -32,7 +32,14 @@ from cometgate.canonical import (
     Usage,
     WebSearchTool,
 )
-from cometgate.canonical.refusals import BuiltinTool, ToolUnavailable
+from cometgate.canonical.images import ImageRequest, ImageResponse
+from cometgate.canonical.refusals import (
+    BuiltinTool,
+    CodeExecutionUnsupported,
+    ImageOutputUnsupported,
+    ToolUnavailable,
+)
+from cometgate.canonical.stream import response_events
 from cometgate.capabilities import (
     RefusalWords,
     adaptive_as_no_thinking,
@@ -41,9 +48,11 @@ from cometgate.capabilities import (
     levels_as_budget,
     with_model_defaults,
 )
+from cometgate.code_execution import emulated, runs_code
 from cometgate.context_window import refusal_after_failure, refusal_before_sending
 from cometgate.dialects.gemini.refusals import gemini_refusal, search_refusal
 from cometgate.dialects.responses.reasoning_summary import summary_without_thinking
+from cometgate.drawing import as_generate_response, image_output_mode, image_request_for
 from cometgate.errors import (
     FailureClass,
     InternalError,
@@ -66,15 +75,18 @@ from cometgate.providers.base import (
     Target,
 )
 from cometgate.providers.embedding import Embeds
+from cometgate.providers.images import MakesImages
 from cometgate.providers.local.provider import LocalProvider
 from cometgate.routing.failover import Failover, Skip
 from cometgate.routing.plan import Attempt, Planner
 from cometgate.routing.resolve import ModelRoute, Router
+from cometgate.sandbox import BubblewrapSandbox
 from cometgate.tool_support import (
     GatewayTools,
     SupportOf,
     ToolSupport,
     best_support,
+    code_execution_support,
     google_maps_support,
     google_search_support,
     served_tools,
@@ -142,6 +154,12 @@ class EmbedOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageOutcome:
+    response: ImageResponse
+    served_by: tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class CountOutcome:
     total: int | None
     raw: RawResponse | None = None
@@ -205,6 +223,7 @@ class Gateway:
         search: SearchBackend | None = None,
         tracer: Tracer | None = None,
         url_reader: UrlReader | None = None,
+        sandbox: BubblewrapSandbox | None = None,
     ) -> None:
         """`tracer`: None when telemetry is off (nothing is traced, at no cost)."""
         self._router = router
@@ -213,10 +232,12 @@ class Gateway:
         self._planner = planner
         self._failover = failover
         self._tracer = tracer
+        self._sandbox = sandbox  # runs code for models whose upstream does not; None: off
         self._forwards = ForwardedDialects()
         self._url_reader = url_reader  # None: URL context only where the upstream reads URLs
         self._tools = GatewayTools(fetches_pages=url_reader is not None,
-                                   searches=search is not None)
+                                   searches=search is not None,
+                                   runs_code=sandbox is not None)
 
     def model_tools(self, name: str) -> dict[str, str | None]:
         """The built-in tools the model serves and how (`tool_support`), for GET models."""
@@ -273,6 +294,9 @@ class Gateway:
         pages = self._url_context_step()
 
         async def attempt(option: Attempt) -> Outcome:
+            if _draws(route, option.candidate.provider):
+                drawn, dropped = await self._drawn(call, route, option)
+                return Outcome(drawn, Dropped(dropped), served_by=_served_by(option))
             forwarder, raw_call = _forwarding(call, option.candidate.provider, self._forwards)
             if forwarder is not None and raw_call is not None:
                 prepared = await self._forwarded(
@@ -284,8 +308,11 @@ class Gateway:
             request, read = await self._url_context_and_maps(call, route, option, request, pages)
             provider = option.candidate.provider
             request, run, dropped = await self._searched(call, route, option, request, dropped)
-            response = await self._sent(
-                call, route, option, request, lambda: provider.generate(request, option.target))
+            if request.code_execution and not runs_code(provider):
+                response = await self._sandboxed(call, route, option, request)
+            else:
+                response = await self._sent(call, route, option, request,
+                                            lambda: provider.generate(request, option.target))
             if run is not None:
                 response = run.grounded(response)
             if read is not None:
@@ -305,6 +332,13 @@ class Gateway:
         pages = self._url_context_step()
 
         async def attempt(option: Attempt) -> StreamOutcome:
+            if _draws(route, option.candidate.provider):
+                response, dropped = await self._drawn(call, route, option)
+                drawn = response_events(response)
+                usage = StreamUsage()
+                relayed = self._relay(route, option, await _first(drawn), drawn, usage)
+                return StreamOutcome(relayed, Dropped(dropped), served_by=_served_by(option),
+                                     usage=usage)
             forwarder, raw_call = _forwarding(call, option.candidate.provider, self._forwards)
             if forwarder is not None and raw_call is not None:
                 prepared = await self._forwarded(
@@ -319,7 +353,12 @@ class Gateway:
             request, run, dropped = await self._searched(call, route, option, request, dropped)
 
             async def opened() -> tuple[AsyncGenerator[StreamEvent, None], StreamEvent]:
-                events = option.candidate.provider.stream(request, option.target)
+                if request.code_execution and not runs_code(option.candidate.provider):
+                    # Run whole, then streamed: each round must end before the next begins.
+                    events = response_events(
+                        await self._sandboxed(call, route, option, request))
+                else:
+                    events = option.candidate.provider.stream(request, option.target)
                 if run is not None:
                     events = run.grounded_events(events)
                 return events, await _first(events)
@@ -378,6 +417,90 @@ class Gateway:
         outcome = await self._run(route, attempt, strict=False, traced="embeddings")
         self._metrics.usage(route.info.id, Usage(prompt_tokens=outcome.response.prompt_tokens))
         return outcome
+
+    async def images(self, request: ImageRequest) -> ImageOutcome:
+        """Pictures from the first candidate with an images endpoint (OpenAI callers'
+        `/v1/images/*`); the same failover as a generation."""
+        route = self._router.resolve(request.model)
+        if route is None:
+            raise NotFound(f"The model `{request.model}` does not exist.")
+        if image_output_mode(route.info) is None:
+            raise InvalidRequest(f"The model `{route.info.id}` does not generate images. "
+                                 + _able(self._image_models()),
+                                 violations={"model": "not an image model"})
+        upstream_request = replace(request, model=route.info.id)
+
+        async def attempt(option: Attempt) -> ImageOutcome:
+            provider = option.candidate.provider
+            if not isinstance(provider, MakesImages):
+                raise Skip(InvalidRequest(
+                    f"provider {option.candidate.provider_name} has no images endpoint"))
+            response = await provider.make_images(upstream_request, option.target)
+            return ImageOutcome(response, _served_by(option))
+
+        outcome = await self._run(route, attempt, strict=False)
+        self._metrics.usage(route.info.id, outcome.response.usage)
+        return outcome
+
+    async def _drawn(
+        self, call: Call, route: ModelRoute, option: Attempt
+    ) -> tuple[GenerateResponse, tuple[str, ...]]:
+        """A generation on an image model, met by the upstream's images endpoint; and the
+        caller's fields it dropped, as the translation policy allows."""
+        try:
+            request = call.request()
+            check_request(request, route.info, call.words)
+            dropped = _untranslated(request, route, _policy(call, route))
+            drawing = image_request_for(request, route.info, call.dialect)
+        except RequestRejected as exc:
+            raise Skip(exc) from exc
+        provider = cast(MakesImages, option.candidate.provider)
+        drawn = await _translating(provider.make_images(drawing, option.target))
+        return as_generate_response(drawn, option.target.model_version), dropped
+
+    async def _sandboxed(
+        self, call: Call, route: ModelRoute, option: Attempt, request: GenerateRequest
+    ) -> GenerateResponse:
+        """Code execution on an upstream that runs no code: the gateway's sandbox runs the
+        model's code, when the operator enabled it; refused otherwise."""
+        if self._sandbox is None:
+            raise Skip(call.words(CodeExecutionUnsupported(route.info.id,
+                                                           tuple(self._code_models()))))
+        provider = option.candidate.provider
+
+        async def generate(asking: GenerateRequest) -> GenerateResponse:
+            return await self._sent(call, route, option, asking,
+                                    lambda: provider.generate(asking, option.target))
+
+        return await emulated(request, generate, self._sandbox)
+
+    def image_output(self, name: str) -> str | None:
+        """"native" or None: whether the model draws (for the models listing)."""
+        route = self._router.resolve(name)
+        return image_output_mode(route.info) if route else None
+
+    def code_execution_mode(self, name: str) -> str | None:
+        """"native", "emulated" or None: how the model runs code (`tool_support`)."""
+        route = self._router.resolve(name)
+        if route is None:
+            return None
+        support = best_support(code_execution_support, route, self._tools)
+        return None if support is None else support.value
+
+    def sandbox_reserve(self, name: str) -> float:
+        """The most sandbox seconds one answer of the model may use: every run it may ask
+        for, each to its wall-clock limit; 0 where the sandbox would not run its code."""
+        if self._sandbox is None or self.code_execution_mode(name) != "emulated":
+            return 0.0
+        limits = self._sandbox.settings
+        return limits.max_runs * limits.wall_seconds
+
+    def _code_models(self) -> list[str]:
+        return [r.info.id for r in self._router.routes()
+                if best_support(code_execution_support, r, self._tools) is not None]
+
+    def _image_models(self) -> list[str]:
+        return [r.info.id for r in self._router.routes() if image_output_mode(r.info)]
 
     def _route(self, call: Call, *, counting: bool = False) -> ModelRoute:
         route = call.route or self._router.resolve(call.model)
@@ -439,6 +562,10 @@ class Gateway:
             if call.dialect == "responses":
                 request = summary_without_thinking(request, route.info)
             check_request(request, route.info, call.words)
+            wants_images = "IMAGE" in request.response_modalities or request.image_shape
+            if wants_images and image_output_mode(route.info) is None:
+                raise call.words(ImageOutputUnsupported(route.info.id,
+                                                        tuple(self._image_models())))
             dropped = _untranslated(request, route, _policy(call, route))
         except RequestRejected as exc:
             raise Skip(exc) from exc
@@ -708,6 +835,16 @@ async def _translating(pending: Awaitable[R]) -> R:
         return await pending
     except RequestRejected as exc:
         raise Skip(exc) from exc
+
+
+def _draws(route: ModelRoute, provider: object) -> bool:
+    """The model makes images, and this upstream's images endpoint is how."""
+    return image_output_mode(route.info) is not None and isinstance(provider, MakesImages)
+
+
+def _able(models: list[str]) -> str:
+    return (f"Models that generate images here: {', '.join(models)}." if models
+            else "No model here generates images.")
 
 
 def _policy(call: Call, route: ModelRoute) -> str:

@@ -15,7 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from cometgate.code_execution import runs_code
+from cometgate.drawing import image_output_mode
 from cometgate.providers.base import SearchesWeb, ServesGeminiTools
+from cometgate.providers.images import MakesImages
 from cometgate.routing.resolve import ModelRoute
 
 
@@ -30,6 +33,7 @@ class GatewayTools:
 
     fetches_pages: bool = False  # URL context: grounding.fetch is enabled
     searches: bool = False  # Google Search grounding: a search backend (grounding.search)
+    runs_code: bool = False  # code execution: the sandbox (code_execution.sandbox)
 
 
 # (candidate's provider, the model's route, the gateway's own tools) → how that candidate
@@ -70,14 +74,21 @@ def google_search_support(provider: object, route: ModelRoute, tools: GatewayToo
 
 def code_execution_support(provider: object, route: ModelRoute, tools: GatewayTools
                            ) -> ToolSupport | None:
-    """Gemini runs code by pass-through."""
-    return ToolSupport.NATIVE if _gemini(provider) else None
+    """Natively where the upstream runs code (Gemini by pass-through, Anthropic's code
+    execution tool: providers.base.RunsCode), emulated in the gateway's sandbox."""
+    if _gemini(provider) or runs_code(provider):
+        return ToolSupport.NATIVE
+    return ToolSupport.EMULATED if tools.runs_code else None
 
 
 def image_output_support(provider: object, route: ModelRoute, tools: GatewayTools
                          ) -> ToolSupport | None:
-    """Gemini's image models answer `responseModalities: ["IMAGE"]` by pass-through."""
-    return ToolSupport.NATIVE if _gemini(provider) else None
+    """Gemini's image models answer `responseModalities: ["IMAGE"]` by pass-through; a model
+    configured `task: image` draws through its upstream's Images API."""
+    if _gemini(provider):
+        return ToolSupport.NATIVE
+    draws = image_output_mode(route.info) is not None and isinstance(provider, MakesImages)
+    return ToolSupport.NATIVE if draws else None
 
 
 # Keyed by the camelCase names `GET models/{id}` reports them by (Gemini's Tool fields, and

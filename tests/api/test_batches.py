@@ -21,8 +21,7 @@ import pytest
 from cometgate.app import create_app
 from cometgate.dialects.gemini.estimate import estimate
 from cometgate.providers.base import Provider
-from cometgate.settings import Settings
-from cometgate.settings_batches import BatchSettings
+from cometgate.settings import BatchSettings, Settings
 from cometgate.storage.database import open_database
 from cometgate.storage.keys import KeyRepository
 from cometgate.storage.usage import UsageQueries, UsageRecord

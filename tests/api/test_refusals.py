@@ -56,7 +56,8 @@ REFUSALS: list[tuple[str, str, Any, str]] = [
     ("google-search", SMOL_PATH, {**text_body(), "tools": [{"googleSearch": {}}]},
      "tools[0].googleSearch is not supported by models/smollm2-135m-instruct"),
     ("code-execution", SMOL_PATH, {**text_body(), "tools": [{"codeExecution": {}}]},
-     "tools[0].codeExecution is not supported"),
+     "tools.codeExecution is not supported by models/smollm2-135m-instruct: it runs no code, "
+     "natively or in this gateway's sandbox."),
     ("google-maps", SMOL_PATH, {**text_body(), "tools": [{"googleMaps": {}}]},
      "tools.googleMaps is not supported by models/smollm2-135m-instruct: Google Maps grounding "
      "is served only by Google's Gemini API. No model here has it."),

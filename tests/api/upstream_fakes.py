@@ -1,6 +1,7 @@
 """A gateway in process whose models reach the three fake upstreams over real sockets, for the
 pass-through tests: each kind K has `K-alias` (one candidate, upstream model UPSTREAM[K]);
-`claude-failover` tries Anthropic, then OpenAI. Retries are off, so one scripted failure is
+`claude-failover` tries Anthropic, then OpenAI; `openai-image` draws through the OpenAI fake's
+Images API. Retries are off, so one scripted failure is
 one attempt."""
 
 from __future__ import annotations
@@ -56,19 +57,32 @@ class Gateway:
             return await UsageQueries(database).records()
 
 
-def config(fakes: Fakes) -> dict[str, Any]:
+def config(fakes: Fakes, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     providers = {kind: provider_block(kind, fakes.urls[kind], [f"{kind.upper()}_KEY"])
                  for kind in KINDS}
     models = {f"{kind}-alias": model_block([(kind, UPSTREAM[kind])]) for kind in KINDS}
     models["claude-failover"] = model_block([("anthropic", UPSTREAM["anthropic"]),
                                              ("openai", UPSTREAM["openai"])])
-    return {"routing": {"retries": 0}, "providers": providers, "models": models}
+    # An OpenAI-compatible Images API: $0.04 a picture, and gpt-image's token prices.
+    models["openai-image"] = {**model_block([("openai", "gpt-image-up")]), "task": "image",
+                              "input_mime_types": ["text/plain", "image/png"],
+                              "prices": {"input": 5.0, "output": 40.0, "per_image": 0.04}}
+    # An OpenAI-compatible model priced for the gateway's sandbox seconds.
+    models["openai-sandboxed"] = {**model_block([("openai", UPSTREAM["openai"])]),
+                                  "prices": {"input": 1.0, "output": 2.0,
+                                             "per_sandbox_second": 0.001}}
+    # A Gemini image model: passed through; Google bills its pictures as output tokens.
+    models["gemini-image"] = {**model_block([("gemini", "gemini-image-up")]), "task": "image"}
+    return {"routing": {"retries": 0}, "providers": providers, "models": models,
+            **(extra or {})}
 
 
 @asynccontextmanager
-async def running(tmp_path: Path) -> AsyncIterator[Gateway]:
+async def running(tmp_path: Path, extra: dict[str, Any] | None = None
+                  ) -> AsyncIterator[Gateway]:
+    """`extra`: more top-level config sections (code_execution, …)."""
     async with running_fakes() as fakes:
-        settings = settings_for(tmp_path, config(fakes), SECRETS)
+        settings = settings_for(tmp_path, config(fakes, extra), SECRETS)
         key = await new_key(settings)
         app = create_app(settings)
         async with app.router.lifespan_context(app), httpx.AsyncClient(

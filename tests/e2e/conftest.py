@@ -23,7 +23,7 @@ import pytest
 MODEL = "smollm2-135m-instruct"
 READY_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 15.0
-WORKER_MODULE = "cometgate.providers.local.worker"
+WORKER_MODULE = "cometgate.worker"
 # A context this small ends any generation after a few hundred tokens, which is what lets the
 # README's curl commands (which set no maxOutputTokens) run verbatim in bounded time.
 SMALL_CONTEXT_CONFIG = f"""
@@ -110,7 +110,7 @@ def cmdline(pid: int) -> str:
 
 
 def worker_pids(serve_pid: int) -> list[int]:
-    return [pid for pid in child_pids(serve_pid) if WORKER_MODULE in cmdline(pid)]
+    return [pid for pid in child_pids(serve_pid) if f"-m {WORKER_MODULE} " in cmdline(pid)]
 
 
 def log_tail(path: Path, limit: int = 6000) -> str:
@@ -144,7 +144,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
         process.wait(timeout=STOP_TIMEOUT_SECONDS)
     for pid in workers:
-        if WORKER_MODULE in cmdline(pid):
+        if f"-m {WORKER_MODULE} " in cmdline(pid):
             os.kill(pid, signal.SIGKILL)
 
 

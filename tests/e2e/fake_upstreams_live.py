@@ -92,11 +92,16 @@ def env_key(provider: str) -> str:
 THINKING_MODEL = ", thinking: {style: budget, budget_min: 1024, budget_max: 24576}"
 
 
-def config_text(fakes: Fakes, *, limited: bool = False, thinking: bool = False) -> str:
+def config_text(fakes: Fakes, *, limited: bool = False, thinking: bool = False,
+                images: bool = False, sandbox: bool = False) -> str:
     """`thinking`: every model thinks (with budgets), and the OpenAI provider takes
-    reasoning_effort, as the reasoning models agent CLIs are pointed at do."""
+    reasoning_effort, as the reasoning models agent CLIs are pointed at do. `images`: also
+    `openai-image`, drawn by the OpenAI fake's Images API ($0.04 a picture). `sandbox`: the
+    code-execution sandbox is on (bubblewrap, 3 s a run)."""
     providers = provider_names(limited=limited)
     lines = ["routing: {retries: 0}", "providers:"]
+    if sandbox:
+        lines.insert(0, "code_execution: {sandbox: bubblewrap, wall_seconds: 3}")
     for name in providers:
         kind = name.removesuffix("-limited")
         reasoning = "supports_reasoning: true, " if thinking and kind == "openai" else ""
@@ -110,6 +115,10 @@ def config_text(fakes: Fakes, *, limited: bool = False, thinking: bool = False) 
         lines.append(f"  {model}: {{provider: {name}, upstream_model: {UPSTREAM_MODEL[kind]},"
                      " input_token_limit: 100000, output_token_limit: 8192"
                      f"{THINKING_MODEL if thinking else ''}}}")
+    if images:
+        lines.append("  openai-image: {task: image, provider: openai, upstream_model: "
+                     "gpt-image-up, input_token_limit: 100000, input_mime_types: [text/plain, "
+                     "image/png], prices: {input: 5.0, output: 40.0, per_image: 0.04}}")
     return "\n".join(lines) + "\n"
 
 
@@ -125,7 +134,8 @@ class FakesGateway:
 
 def serve_before_fakes(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, name: str,
-    *, limited: bool = False, thinking: bool = False,
+    *, limited: bool = False, thinking: bool = False, images: bool = False,
+    sandbox: bool = False,
 ) -> Iterator[FakesGateway]:
     """For a module-scoped fixture: the fakes, then the gateway in front of them (see
     `config_text` for `limited` and `thinking`); both are stopped when the generator is
@@ -135,7 +145,8 @@ def serve_before_fakes(
             # The server resolves env: references.
             patch.setenv(env_key(provider), f"secret-{provider}")
         root = tmp_path_factory.mktemp(name)
-        text = config_text(fakes, limited=limited, thinking=thinking)
+        text = config_text(fakes, limited=limited, thinking=thinking, images=images,
+                           sandbox=sandbox)
         for gateway in start_gateway(root, pytestconfig, text):
             yield FakesGateway(gateway, fakes)
 

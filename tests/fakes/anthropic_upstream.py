@@ -61,6 +61,15 @@ class Reply:
     # and each sentence of `text` cites the page found (unless `searches` is False).
     searches: bool = True
     search_query: str = "fake search query"
+    # With the code execution server tool offered, the model runs `code` first (a
+    # server_tool_use block, then its code_execution_tool_result), then writes `text`. The
+    # result is `code_stdout`, `code_stderr` and `code_return`, or the tool's error
+    # `code_error` ("execution_time_exceeded", "unavailable", …) when set.
+    code: str | None = None
+    code_stdout: str = ""
+    code_stderr: str = ""
+    code_return: int = 0
+    code_error: str | None = None
 
 
 def signature_for(thinking: str) -> str:
@@ -105,6 +114,9 @@ class FakeAnthropicUpstream:
             _validate(body)
         except RequestRefused as refused:
             return _error(400, "invalid_request_error", str(refused))
+        refused = _code_tool_refusal(body, request.headers.get("anthropic-beta", ""))
+        if refused is not None:
+            return _error(400, "invalid_request_error", refused)
         reply = self._prompt_cached(body, self.next_reply())
         self.searched.extend(_search_tools(body))
         if reply.status != 200:
@@ -208,6 +220,7 @@ async def _block_events(index: int, block: dict[str, Any], reply: Reply) -> Asyn
              "tool_use": {**block, "input": {}},
              "server_tool_use": {**block, "input": {}},
              "web_search_tool_result": block,
+             "code_execution_tool_result": block,
              "redacted_thinking": block}[kind]
     if "citations" in block:  # a text block that cites opens with an empty list
         empty = {**empty, "citations": []}
@@ -283,6 +296,47 @@ def _search_blocks(number: int, reply: Reply) -> list[dict[str, Any]]:
     return blocks
 
 
+CODE_TOOL = "code_execution_20250522"
+CODE_BETA = "code-execution-2025-05-22"
+
+
+def _code_tools(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [tool for tool in body.get("tools") or []
+            if isinstance(tool, dict) and tool.get("type") == CODE_TOOL]
+
+
+def _code_tool_refusal(body: dict[str, Any], beta: str) -> str | None:
+    """The 400 Anthropic gives a beta tool sent without its beta header, or misnamed."""
+    for i, tool in enumerate(_code_tools(body)):
+        if CODE_BETA not in [name.strip() for name in beta.split(",")]:
+            return (f"tools.{i}: Input tag '{CODE_TOOL}' found using 'type' does not match any "
+                    "of the expected tags (the beta header code-execution-2025-05-22 is "
+                    "required)")
+        if tool.get("name") != "code_execution":
+            return f"tools.{i}.name: Input should be 'code_execution'"
+    return None
+
+
+def _running_code(reply: Reply, body: dict[str, Any]) -> bool:
+    return reply.code is not None and bool(_code_tools(body))
+
+
+def _code_blocks(number: int, reply: Reply) -> list[dict[str, Any]]:
+    """A run as Anthropic's code execution tool reports it: the server_tool_use block holding
+    the code, then its code_execution_tool_result."""
+    call_id = f"srvtoolu_code{number}"
+    result: dict[str, Any] = (
+        {"type": "code_execution_tool_result_error", "error_code": reply.code_error}
+        if reply.code_error is not None else
+        {"type": "code_execution_result", "stdout": reply.code_stdout,
+         "stderr": reply.code_stderr, "return_code": reply.code_return, "content": []})
+    return [
+        {"type": "server_tool_use", "id": call_id, "name": "code_execution",
+         "input": {"code": reply.code}},
+        {"type": "code_execution_tool_result", "tool_use_id": call_id, "content": result},
+    ]
+
+
 def _content(number: int, reply: Reply, body: dict[str, Any]) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = []
     if reply.thinking is not None:
@@ -290,6 +344,8 @@ def _content(number: int, reply: Reply, body: dict[str, Any]) -> list[dict[str, 
                         "signature": signature_for(reply.thinking)})
     if reply.redacted is not None:
         content.append({"type": "redacted_thinking", "data": reply.redacted})
+    if _running_code(reply, body):
+        content.extend(_code_blocks(number, reply))
     if _searching(reply, body):
         content.extend(_search_blocks(number, reply))
     elif reply.text:

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes import openai_images
 from tests.fakes.gemini_upstream import FIREHOSE_SECONDS
 from tests.fakes.openai_responses import response_body, response_events
 
@@ -87,6 +88,7 @@ class FakeOpenAIUpstream:
         self.searched: list[dict[str, Any]] = []  # each web_search_options received, in order
         self.paths: list[str] = []  # each request's path, in the order of `requests`
         self.replies: list[Reply] = []
+        self.image_calls: list[openai_images.ImageCall] = []
         self.default = Reply()
         # prompt_cache_key → the messages of the last request that named it
         self.prompt_caches: dict[str, list[Any]] = {}
@@ -96,6 +98,8 @@ class FakeOpenAIUpstream:
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/tokenize", self._tokenize, methods=["POST"]),
             Route("/v1/responses", self._responses, methods=["POST"]),
+            Route("/v1/images/generations", self._images, methods=["POST"]),
+            Route("/v1/images/edits", self._images, methods=["POST"]),
         ])
 
     def next_reply(self) -> Reply:
@@ -123,6 +127,21 @@ class FakeOpenAIUpstream:
                                      media_type="text/event-stream")
         return Response(orjson.dumps(response_body(ident, body, reply)),
                         media_type="application/json")
+
+    async def _images(self, request: Request) -> Response:
+        call = await openai_images.read_call(request)
+        self.image_calls.append(call)
+        self.paths.append(request.url.path)
+        reply = self.next_reply()
+        if reply.status != 200:
+            return self._error(reply)
+        refused = openai_images.refusal(call)
+        if refused is not None:
+            message, param = refused
+            error = {"error": {"message": message, "type": "invalid_request_error",
+                               "param": param, "code": None}}
+            return Response(orjson.dumps(error), status_code=400, media_type="application/json")
+        return Response(orjson.dumps(openai_images.answer(call)), media_type="application/json")
 
     def _error(self, reply: Reply) -> Response:
         error = {"error": {"message": f"fake failure {reply.status}", "type": reply.error_type,

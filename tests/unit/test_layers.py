@@ -18,11 +18,15 @@ ALLOWED: dict[str, set[str]] = {
     "canonical": set(),
     "errors": set(),
     "dialects": {"canonical", "errors"},
-    "providers": {"canonical", "errors", "dialects", "settings"},
+    "providers": {"canonical", "errors", "dialects", "settings", "bundled_model"},
     "storage": {"errors", "limits"},
     "limits": {"errors"},
     "routing": {"canonical", "errors", "providers", "settings"},
     "grounding": {"canonical", "errors", "settings"},
+    # The llama.cpp worker is its own program: nothing of the gateway's pipeline, api or
+    # providers; the providers start it by module name and never import it (not in their set).
+    "worker": {"dialects", "bundled_model"},
+    "bundled_model": set(),
 }
 # console is an edge like api: it may import api (the admin argument parser), and only app
 # imports it.
@@ -119,3 +123,18 @@ def test_every_caller_codec_is_registered() -> None:
     with_codec = {p.name for p in _dialect_folders() if (p / "caller_codec.py").exists()}
     assert with_codec == registered
     assert {"gemini", "openai", "anthropic", "responses"} <= registered
+
+
+def test_the_worker_is_started_as_a_program_not_imported() -> None:
+    # The supervisor names the worker's module on a command line; that module must exist as a
+    # runnable package (a __main__), or every local model request would find no worker.
+    from cometgate.providers.local.supervisor import WorkerCommand
+
+    argv = WorkerCommand(Path("m.gguf"), "m", "127.0.0.1", 1, 64).argv(port=1)
+    module = argv[argv.index("-m") + 1]
+    assert module == "cometgate.worker"
+    assert (SRC / "worker" / "__main__.py").is_file()
+    providers = sorted((SRC / "providers").rglob("*.py"))
+    importers = [p for p in providers
+                 if any(i == module or i.startswith(module + ".") for i in _imports(p))]
+    assert not importers

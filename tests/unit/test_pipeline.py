@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -46,7 +47,9 @@ from cometgate.routing.failover import Failover
 from cometgate.routing.health import Health
 from cometgate.routing.plan import Candidate, Planner
 from cometgate.routing.resolve import ModelRoute, Router
+from cometgate.sandbox import BubblewrapSandbox
 from cometgate.settings import RoutingSettings
+from cometgate.settings.sections.code_execution import CodeExecutionSettings
 
 MODEL = ModelInfo(id="m", display_name="M", description="", version="1", base_model_id="m",
                   input_token_limit=100, output_token_limit=50, temperature=0.5, top_k=7)
@@ -316,3 +319,31 @@ async def test_defaults_the_gateway_filled_in_are_not_reported_as_dropped(
     assert sent.dropped.canonical == ("params.top_k",)
     defaulted = await gateway.generate(request(params=GenerationParams(top_k=None)))
     assert defaulted.dropped.canonical == ()
+
+
+class _CodeRunning(ScriptedProvider):
+    def runs_code(self) -> bool:
+        return True
+
+
+def test_the_models_listing_hears_how_each_model_runs_code_and_draws() -> None:
+    plain, native = ScriptedProvider([]), _CodeRunning([])
+    drawing = replace(MODEL, id="drawing", output_modalities=("TEXT", "IMAGE"))
+    routes = [ModelRoute(MODEL, (Candidate("up", plain, "m"),)),
+              ModelRoute(replace(MODEL, id="native"), (Candidate("up", native, "m"),)),
+              ModelRoute(drawing, (Candidate("up", plain, "m"),))]
+    health = Health(RoutingSettings(retries=0))
+
+    def gateway(sandbox: BubblewrapSandbox | None) -> Gateway:
+        return Gateway(Router(routes), Metrics(), planner=Planner(health),
+                       failover=Failover(RoutingSettings(retries=0), health), sandbox=sandbox)
+
+    off = gateway(None)
+    assert [off.code_execution_mode(m) for m in (MODEL.id, "native", "nope")] == [
+        None, "native", None]
+    assert off.sandbox_reserve(MODEL.id) == 0.0
+    on = gateway(BubblewrapSandbox(CodeExecutionSettings(sandbox="bubblewrap", max_runs=3,
+                                                         wall_seconds=2.5)))
+    assert [on.code_execution_mode(m) for m in (MODEL.id, "native")] == ["emulated", "native"]
+    assert on.sandbox_reserve(MODEL.id) == 7.5 and on.sandbox_reserve("native") == 0.0
+    assert [off.image_output(m) for m in (MODEL.id, "drawing", "nope")] == [None, "native", None]

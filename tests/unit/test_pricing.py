@@ -19,7 +19,7 @@ from cometgate.settings import (
     PriceVersion,
     load_settings,
 )
-from cometgate.settings_sections import model as parse_model
+from cometgate.settings.sections.core import model as parse_model
 
 JAN = datetime(2025, 1, 1, tzinfo=UTC)
 JUN = datetime(2025, 6, 1, tzinfo=UTC)

@@ -208,13 +208,45 @@ def test_an_embedding_model_and_its_mistakes(tmp_path: Path) -> None:
     assert isinstance(provider, LocalEmbeddingProviderSettings) and provider.threads == 3
     spec = settings.model("e")
     assert spec is not None and spec.info.generation_methods[0] == "embedContent"
-    with pytest.raises(ConfigError, match=r"models\.e\.task must be one of: generate, embed"):
+    with pytest.raises(ConfigError,
+                       match=r"models\.e\.task must be one of: generate, embed, image"):
         load_settings(_write(tmp_path, base % "summarise"), env={"HOME": str(tmp_path)})
     with pytest.raises(ConfigError, match=r"output_token_limit"):  # a generation model needs it
         load_settings(_write(tmp_path, base % "generate"), env={"HOME": str(tmp_path)})
     bad_threads = base.replace("threads: 3", "threads: 0") % "embed"
     with pytest.raises(ConfigError, match=r"providers\.emb\.threads"):
         load_settings(_write(tmp_path, bad_threads), env={"HOME": str(tmp_path)})
+
+
+def test_an_image_model_draws_and_needs_no_output_limit(tmp_path: Path) -> None:
+    text = ("providers:\n  oa: {kind: openai, base_url: 'http://127.0.0.1:9/v1'}\n"
+            "models:\n  pic: {task: image, provider: oa, input_token_limit: 1000,"
+            " prices: {per_image: 0.04}}\n")
+    spec = load_settings(_write(tmp_path, text), env={"HOME": str(tmp_path)}).model("pic")
+    assert spec is not None
+    assert spec.info.output_modalities == ("TEXT", "IMAGE")
+    assert spec.info.generation_methods == ("generateContent", "countTokens")
+    assert spec.info.output_token_limit == 8192
+    assert str(spec.prices[0].per_image) == "0.04"
+
+
+def test_the_code_sandbox_is_off_unless_enabled_and_checked(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path)}
+    assert not load_settings(env=env).code_execution.enabled
+    on = load_settings(_write(tmp_path, "code_execution: {sandbox: bubblewrap, "
+                                        "wall_seconds: 2, max_runs: 3}\n"), env=env)
+    assert on.code_execution.enabled and on.code_execution.wall_seconds == 2.0
+    assert on.code_execution.max_runs == 3 and on.code_execution.memory_mb == 256
+    for text, problem in [
+        ("{sandbox: docker}", r"code_execution\.sandbox must be one of: none, bubblewrap"),
+        ("{sandbox: bubblewrap, wall_seconds: 0}", r"code_execution\.wall_seconds must be"),
+        ("{sandbox: bubblewrap, memory_mb: 1}", r"code_execution\.memory_mb must be"),
+        ("{sandbox: bubblewrap, bwrap: /nowhere/bwrap}", r"/nowhere/bwrap does not exist"),
+        ("{sandbox: bubblewrap, python: /opt/python3}", r"must be an interpreter under /usr"),
+        ("{sandbox: bubblewrap, network: true}", r"code_execution: unknown keys network"),
+    ]:
+        with pytest.raises(ConfigError, match=problem):
+            load_settings(_write(tmp_path, f"code_execution: {text}\n"), env=env)
 
 
 def test_lease_ttl_defaults_to_thirty_seconds_and_can_be_set(tmp_path: Path) -> None:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cometgate.settings import ConfigError, load_settings
-from cometgate.settings_batches import BatchSettings
+from cometgate.settings import BatchSettings, ConfigError, load_settings
 
 
 def _load(tmp_path: Path, text: str) -> BatchSettings:

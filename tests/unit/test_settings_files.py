@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from cometgate.settings import ConfigError
-from cometgate.settings_files import GIB, FileSettings, files
+from cometgate.settings.sections.files import GIB, FileSettings, files
 
 
 def test_defaults_are_google_s() -> None:

@@ -43,7 +43,7 @@ grounding:
      "grounding.fetch.max_redirects must not be negative"),
     ("grounding: {fetch: {max_size: 1}}", "grounding.fetch: unknown keys max_size"),
     ("grounding: {fetcher: {}}", "grounding: unknown keys fetcher"),
-    # grounding.search is read beside fetch (settings_search)
+    # grounding.search is read beside fetch (settings/sections/search.py)
 
 ])
 def test_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:

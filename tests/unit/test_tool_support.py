@@ -3,6 +3,7 @@ tool that the pipeline's refusals use too."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import cast
 
 from cometgate.canonical import ModelInfo
@@ -13,8 +14,10 @@ from cometgate.tool_support import (
     GatewayTools,
     ToolSupport,
     best_support,
+    code_execution_support,
     google_maps_support,
     google_search_support,
+    image_output_support,
     served_tools,
     url_context_support,
 )
@@ -86,3 +89,28 @@ def test_the_listing_names_every_tool() -> None:
         "googleSearch": "native", "urlContext": "emulated", "codeExecution": None,
         "googleMaps": None, "imageOutput": None}
     assert set(served_tools(route(GeminiLike()), GatewayTools()).values()) == {"native"}
+
+
+class CodeRunner:
+    def runs_code(self) -> bool:
+        return True
+
+
+class Drawer:
+    async def make_images(self, request: object, target: object) -> object:
+        raise AssertionError("not called")
+
+
+def test_code_runs_natively_where_the_upstream_runs_it_else_in_the_sandbox() -> None:
+    sandbox = GatewayTools(runs_code=True)
+    assert code_execution_support(CodeRunner(), MODEL, GatewayTools()) is ToolSupport.NATIVE
+    assert code_execution_support(GeminiLike(), MODEL, GatewayTools()) is ToolSupport.NATIVE
+    assert code_execution_support(Plain(), MODEL, sandbox) is ToolSupport.EMULATED
+    assert code_execution_support(Plain(), MODEL, GatewayTools()) is None
+
+
+def test_an_image_model_draws_through_its_images_endpoint() -> None:
+    drawing = ModelRoute(replace(INFO, output_modalities=("TEXT", "IMAGE")), ())
+    assert image_output_support(Drawer(), drawing, GatewayTools()) is ToolSupport.NATIVE
+    assert image_output_support(Drawer(), MODEL, GatewayTools()) is None  # a text model
+    assert image_output_support(Plain(), drawing, GatewayTools()) is None

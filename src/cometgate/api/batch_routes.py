@@ -44,7 +44,7 @@ from cometgate.dialects.gemini.batches import (
 from cometgate.dialects.gemini.estimate import admission
 from cometgate.errors import BudgetExhausted, InvalidRequest, NotFound
 from cometgate.limits.batch_holds import BatchHolds
-from cometgate.settings_batches import BatchSettings
+from cometgate.settings import BatchSettings
 from cometgate.storage.batches import (
     ITEM_FAILED,
     ITEM_OPEN,

@@ -44,7 +44,7 @@ from cometgate.limits.batch_holds import BatchHolds
 from cometgate.metering import CANCELLED, Served, Ticket, served_failure
 from cometgate.pipeline import Call
 from cometgate.providers.base import RawCall
-from cometgate.settings_batches import BatchSettings
+from cometgate.settings import BatchSettings
 from cometgate.storage.batches import BatchStore, Claimed
 from cometgate.storage.key_records import KeyNotFoundError
 from cometgate.storage.keys import KeyRecord, KeyRepository

@@ -19,9 +19,10 @@ from starlette.routing import BaseRoute, Route
 from cometgate.api.cached_prefix import AppliedCache, CachedPrefixes
 from cometgate.api.entrance import Entrance
 from cometgate.api.file_references import BoundFiles, FileLinker
-from cometgate.api.frame import NO_EXTENSION, Extension, Prepared, RequestFrame
+from cometgate.api.frame import Extension, Prepared, RequestFrame
 from cometgate.api.middleware import MODEL_RESOURCE
 from cometgate.canonical import GenerateRequest, ModelInfo, Usage
+from cometgate.dialects.billable import Billable
 from cometgate.dialects.caller_codecs import CALLER_CODECS
 from cometgate.dialects.gemini.embed import (
     decode_batch_embed_contents,
@@ -41,6 +42,7 @@ from cometgate.dialects.gemini.models import (
     prompt_is_text,
 )
 from cometgate.dialects.inbound_codec import CallerRequest, Inbound
+from cometgate.drawing import image_output_mode
 from cometgate.errors import InvalidRequest, NotFound
 from cometgate.metering import Ticket
 from cometgate.pipeline import Call, Gateway
@@ -115,6 +117,7 @@ class GeminiApi:
         estimate, billable = admission(body)
         if self.caches is not None:  # a cached prefix is prompt too: reserved for up front
             estimate = (estimate[0] + await self.caches.size(key, body), estimate[1])
+        billable = gateway_work(billable, info, entrance.gateway)
         ticket = await entrance.admit(
             request, key, info, estimate=estimate, dialect="gemini", stream=False,
             billable=billable,
@@ -123,8 +126,6 @@ class GeminiApi:
             request, ticket, lambda: handler(request, key, name, body, ticket))
 
     def _services(self) -> Extension:
-        if self.files is None and self.caches is None:
-            return NO_EXTENSION
         return GeminiServices(self.files, self.caches, self.entrance.gateway)
 
     async def get_model(self, request: Request, name: str) -> Response:
@@ -199,6 +200,8 @@ class GeminiServices(Extension):
             prompt, output = inbound.estimate
             inbound = replace(inbound, estimate=(prompt + await self.caches.size(key, body),
                                                  output))
+        inbound = replace(inbound, billable=gateway_work(inbound.billable, route.info,
+                                                         self.gateway))
         bound = None if self.files is None else await self.files.bind(
             key.id, body, str(request.base_url),
             inline=lambda: self.gateway.translates(route, "gemini"))
@@ -231,6 +234,17 @@ class GeminiServices(Extension):
 
 
 _FILES = "files"  # options key: the gateway files a request names, bound before admission
+
+
+def gateway_work(billable: Billable, info: ModelInfo, gateway: Gateway) -> Billable:
+    """What a request asks of the gateway's own work, reserved at admission: an image model
+    draws whatever modalities were asked for (one image per candidate), and code execution
+    runs in the sandbox for at most its reserved seconds."""
+    if image_output_mode(info) is not None and not billable.images:
+        billable = replace(billable, images=billable.candidates)
+    if any(field.name == "codeExecution" for field in billable.fields):
+        billable = replace(billable, sandbox_seconds=gateway.sandbox_reserve(info.id))
+    return billable
 
 
 Special = Callable[[Request, KeyRecord, str, bytes, Ticket], Awaitable[Response]]

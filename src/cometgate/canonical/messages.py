@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal, TypeAlias
 
 JSON: TypeAlias = "bool | int | float | str | list[JSON] | dict[str, JSON] | None"
@@ -58,7 +59,34 @@ class ToolResultPart:
     call_id: str | None = None
 
 
-Part: TypeAlias = TextPart | ReasoningPart | BlobPart | FileRefPart | ToolCallPart | ToolResultPart
+class CodeOutcome(StrEnum):
+    OK = "ok"  # ran to the end
+    FAILED = "failed"  # ended with an error (an exception, a non-zero exit)
+    DEADLINE_EXCEEDED = "deadline_exceeded"  # stopped for running too long
+
+
+@dataclass(frozen=True, slots=True)
+class CodePart:
+    """Code the model wrote for a code-execution tool, which ran it (not the caller): Gemini's
+    executableCode. Only answers hold these; the result follows as a `CodeResultPart`."""
+
+    code: str
+    language: str = "PYTHON"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeResultPart:
+    """What running the preceding `CodePart` gave: its outcome and its output (stdout, and
+    stderr after it when there is any)."""
+
+    outcome: CodeOutcome
+    output: str
+
+
+Part: TypeAlias = (
+    TextPart | ReasoningPart | BlobPart | FileRefPart | ToolCallPart | ToolResultPart | CodePart
+    | CodeResultPart
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,3 +39,5 @@ class ModelInfo:
     # The fewest tokens a cachedContent of this model may hold (Google's models declare
     # one); None: any size.
     cache_min_tokens: int | None = None
+    # What its answers can hold ("TEXT", "IMAGE"): Gemini's responseModalities values.
+    output_modalities: tuple[str, ...] = ("TEXT",)

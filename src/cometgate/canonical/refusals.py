@@ -96,8 +96,33 @@ class ToolUnavailable:
     available_on: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ImageOutputUnsupported:
+    """Image output asked of a model that cannot draw. `able`: the models here that can."""
+
+    model: str
+    able: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CodeExecutionUnsupported:
+    """Code execution asked of a model that has none, natively or in the gateway's sandbox.
+    `able`: the models here that have it."""
+
+    model: str
+    able: tuple[str, ...]
+
+
 Refusal: TypeAlias = (
     ThinkingUnsupported | LevelOnBudgetModel | LevelNotOffered | ThinkingRequired
     | BudgetOutOfRange | MediaUnsupported | TemperatureTooHigh | OutputTooLong | PromptTooLong
     | ToolUnavailable
+    | ImageOutputUnsupported | CodeExecutionUnsupported
 )
+
+
+def able_models(able: tuple[str, ...]) -> str:
+    """The sentence that tells a refused caller where to go instead."""
+    if not able:
+        return "No model here has it."
+    return "Models that have it here: " + ", ".join(able) + "."

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from cometgate.canonical.images import ImageShape
 from cometgate.canonical.messages import JSON, Message, Part
 
 
@@ -120,3 +121,11 @@ class GenerateRequest:
     # Google Maps grounding: only an upstream with Google's own Maps can serve it.
     google_maps: bool = False
     prompt_cache: PromptCache | None = None
+    # What the answer may hold, as Gemini's responseModalities says it ("TEXT", "IMAGE");
+    # empty: text only. A model that cannot draw refuses IMAGE.
+    response_modalities: tuple[str, ...] = ()
+    image_shape: ImageShape | None = None  # of the pictures asked for, when IMAGE is
+    # A code-execution tool the model may use (Gemini's codeExecution): run by the upstream
+    # where it has one (Anthropic's), else by the gateway's sandbox when the operator enabled
+    # it; refused otherwise. The answer carries CodePart and CodeResultPart parts.
+    code_execution: bool = False

@@ -3,12 +3,13 @@ CandidateFinished events, and at most one UsageReported (usually last)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import TypeAlias
 
 from cometgate.canonical.grounding import Grounding
 from cometgate.canonical.messages import Part
-from cometgate.canonical.response import FinishReason, TokenLogprob, Usage
+from cometgate.canonical.response import FinishReason, GenerateResponse, TokenLogprob, Usage
 from cometgate.canonical.url_context import UrlMetadata
 
 
@@ -67,3 +68,16 @@ class StreamUsage:
     def saw_event(self, event: StreamEvent) -> None:
         if isinstance(event, UsageReported):
             self.usage = event.usage
+
+
+async def response_events(response: GenerateResponse) -> AsyncGenerator[StreamEvent, None]:
+    """A whole answer as a stream, for answers made whole before any of it can go out (a
+    drawn picture, a run of code in the gateway's sandbox): each part in its own event."""
+    yield StreamStarted(response.model_version, response.response_id, response.created,
+                        response.dropped)
+    for candidate in response.candidates:
+        for part in candidate.parts:
+            yield PartDelta(part, candidate.index)
+        yield CandidateFinished(candidate.finish_reason or FinishReason.STOP, candidate.index,
+                                candidate.grounding)
+    yield UsageReported(response.usage)

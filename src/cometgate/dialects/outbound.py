@@ -22,6 +22,9 @@ class Encoded:
 
     body: dict[str, Any]
     dropped: tuple[str, ...] = ()
+    # Headers this request needs beyond the codec's own (Anthropic's `anthropic-beta` for a
+    # beta tool the request uses), as (lower-case name, value) pairs.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class OutboundCodec(Protocol):

@@ -54,6 +54,9 @@ class AnthropicUpstream(HttpProvider):
     def searches_web(self) -> bool:
         return True  # Anthropic's web search server tool (dialects.anthropic.web_search)
 
+    def runs_code(self) -> bool:
+        return True  # Anthropic's code execution server tool (dialects.anthropic.code_execution)
+
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         body, headers = await self._transport.exchange(
             self._forward_url(call, target), self._forwarded(call, target),

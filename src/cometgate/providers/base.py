@@ -58,6 +58,14 @@ class ServesGeminiTools(Protocol):
 
 
 @runtime_checkable
+class RunsCode(Protocol):
+    """A provider whose upstream runs the model's code itself (a code-execution server tool)
+    when a request carries `code_execution`."""
+
+    def runs_code(self) -> bool: ...
+
+
+@runtime_checkable
 class CountsTokens(Protocol):
     """Counts a request's prompt exactly as a generation would count it."""
 

@@ -96,6 +96,9 @@ class GeminiProvider:
     def serves_gemini_tools(self) -> bool:
         return True  # Google's own API; a translated request carries them (upstream_request)
 
+    def runs_code(self) -> bool:
+        return True  # Gemini's codeExecution tool, carried back among the built-in tools
+
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         """The whole answer; a 2xx body that is no answer raises (see usage_of_forwarded)."""
         url, request_headers = self._url(call, target), self._headers(target)

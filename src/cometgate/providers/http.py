@@ -61,7 +61,8 @@ class HttpProvider:
     async def generate(self, request: GenerateRequest, target: Target) -> GenerateResponse:
         encoded = self._encoded(request, target, stream=False)
         body = await self._exchange(
-            self._url(target, stream=False), orjson.dumps(encoded.body), target)
+            self._url(target, stream=False), orjson.dumps(encoded.body), target,
+            extra=encoded.headers)
         response = self._codec.decode_response(body, request, target.model_version)
         return replace(response, dropped=encoded.dropped + response.dropped)
 
@@ -72,7 +73,8 @@ class HttpProvider:
         so the upstream stops generating for a caller who has gone."""
         encoded = self._encoded(request, target, stream=True)
         chunks = self._open_stream(
-            self._url(target, stream=True), orjson.dumps(encoded.body), target)
+            self._url(target, stream=True), orjson.dumps(encoded.body), target,
+            extra=encoded.headers)
         async with (
             aclosing(chunks),
             aclosing(decode_sse(chunks)) as frames,
@@ -85,10 +87,11 @@ class HttpProvider:
             await drained(chunks)  # what follows the last event, so the connection is reused
 
     def _open_stream(
-        self, url: str, body: bytes, target: Target
+        self, url: str, body: bytes, target: Target,
+        extra: tuple[tuple[str, str], ...] = (),
     ) -> AsyncGenerator[bytes, None]:
         """The body of a streamed answer as it arrives (see Transport.stream)."""
-        headers = self._codec.headers(self._credential(target), stream=True)
+        headers = _with(self._codec.headers(self._credential(target), stream=True), extra)
         return self._transport.stream(url, body, headers, self._codec.classify_error)
 
     async def aclose(self) -> None:
@@ -113,9 +116,11 @@ class HttpProvider:
             _log.info("provider %s dropped: %s", self.name, "; ".join(encoded.dropped))
         return encoded
 
-    async def _exchange(self, url: str, body: bytes, target: Target) -> bytes:
+    async def _exchange(
+        self, url: str, body: bytes, target: Target, extra: tuple[tuple[str, str], ...] = ()
+    ) -> bytes:
         """One non-streaming request; the whole success body, or the classified error."""
-        headers = self._codec.headers(self._credential(target), stream=False)
+        headers = _with(self._codec.headers(self._credential(target), stream=False), extra)
         answer, _ = await self._transport.exchange(url, body, headers, self._codec.classify_error)
         return answer
 
@@ -144,3 +149,11 @@ class TokenizingHttpProvider(HttpProvider):
                             status="UNAVAILABLE")
 
 
+
+
+def _with(headers: dict[str, str], extra: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """The codec's headers and a request's own; a list-valued header (anthropic-beta) that
+    both name gets both values."""
+    for name, value in extra:
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers

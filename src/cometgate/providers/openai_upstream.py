@@ -10,6 +10,7 @@ from contextlib import aclosing
 import httpx
 
 from cometgate.canonical import EmbedRequest, EmbedResponse
+from cometgate.canonical.images import ImageRequest, ImageResponse
 from cometgate.dialects.openai.codec import OpenAICodec
 from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.dialects.openai.passthrough import (
@@ -23,6 +24,7 @@ from cometgate.dialects.responses import passthrough as responses
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
 from cometgate.providers.embedding import OpenAIEmbedder
 from cometgate.providers.http import HttpProvider, TokenizingHttpProvider
+from cometgate.providers.images import OpenAIImageMaker
 from cometgate.providers.timeouts import Timeouts
 
 
@@ -37,6 +39,11 @@ class OpenAIUpstream(HttpProvider):
         embedder = OpenAIEmbedder(self._base_url, self._api_key, self._transport.timeouts,
                                   transport=self._transport)
         return await embedder.embed(request, target)
+
+    async def make_images(self, request: ImageRequest, target: Target) -> ImageResponse:
+        """For a model configured `task: image`: the server's Images API."""
+        maker = OpenAIImageMaker(self._base_url, self._api_key, self._transport)
+        return await maker.make_images(request, target)
 
     async def forward(self, call: RawCall, target: Target) -> RawResponse:
         body = await self._exchange(

@@ -1,6 +1,14 @@
-"""Providers built from configuration: most upstreams are data, not code."""
+"""Providers built from configuration: most upstreams are data, not code.
+
+Each provider kind's record (settings/sections/providers.py) names its builder here; building
+looks the record up by the settings' class and calls that builder.
+"""
 
 from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from typing import cast
 
 from cometgate.dialects.anthropic.encode import AnthropicOptions
 from cometgate.dialects.openai.outbound import OpenAIOptions
@@ -15,45 +23,71 @@ from cometgate.settings import (
     LocalEmbeddingProviderSettings,
     LocalProviderSettings,
     OpenAIProviderSettings,
+    ProviderSettings,
     Settings,
 )
+from cometgate.settings.sections.providers import PROVIDER_KINDS, ProviderKind, kind_of
+
+Builder = Callable[[ProviderSettings, Settings], Provider]
 
 
-def build_providers(settings: Settings) -> dict[str, Provider]:
-    built: dict[str, Provider] = {}
-    for spec in settings.providers:
-        if isinstance(spec, LocalProviderSettings):
-            # The worker serves one model under the name the first model using it gives.
-            names = [m.upstream_model for m in settings.models if m.provider == spec.name]
-            built[spec.name] = LocalProvider(spec, model_name=names[0] if names else spec.name)
-        elif isinstance(spec, OpenAIProviderSettings):
-            built[spec.name] = http_provider(
-                spec.name,
-                base_url=spec.base_url,
-                api_key=spec.api_keys[0].value if spec.api_keys else None,
-                options=openai_options(spec),
-                timeouts=spec.timeouts,
-            )
-        elif isinstance(spec, AnthropicProviderSettings):
-            built[spec.name] = AnthropicUpstream(
-                spec.name,
-                base_url=spec.base_url,  # the server root; the codec adds /v1/messages
-                api_key=spec.api_keys[0].value if spec.api_keys else None,
-                options=AnthropicOptions(
-                    version=spec.version, default_max_tokens=spec.default_max_tokens),
-                timeouts=spec.timeouts,
-            )
-        elif isinstance(spec, LocalEmbeddingProviderSettings):
-            # Imported only when configured: numpy and onnxruntime cost memory at import.
-            from cometgate.providers.local.embedder import LocalEmbeddingProvider
+def build_providers(
+    settings: Settings, kinds: Mapping[str, ProviderKind] = PROVIDER_KINDS
+) -> dict[str, Provider]:
+    return {spec.name: builder(kind_of(spec, kinds))(spec, settings)
+            for spec in settings.providers}
 
-            built[spec.name] = LocalEmbeddingProvider(spec.name, threads=spec.threads)
-        elif isinstance(spec, GeminiProviderSettings):
-            # Credentials come with each attempt (rotated by the planner), so none here.
-            built[spec.name] = GeminiProvider(
-                spec.name, base_url=spec.base_url, api_key=None, timeouts=spec.timeouts
-            )
-    return built
+
+def builder(kind: ProviderKind) -> Builder:
+    """The function the record names; a name that leads nowhere is a fault of the record."""
+    module, _, name = kind.builder.partition(":")
+    try:
+        found = getattr(importlib.import_module(module), name, None)
+    except ImportError as exc:
+        raise LookupError(f"provider kind {kind.name!r}: cannot import {module}: {exc}") from exc
+    if not callable(found):
+        raise LookupError(f"provider kind {kind.name!r}: {kind.builder} is not a function")
+    # Called only with the settings class the same record parses into.
+    return cast(Builder, found)
+
+
+def build_local(spec: LocalProviderSettings, settings: Settings) -> Provider:
+    # The worker serves one model under the name the first model using it gives.
+    names = [m.upstream_model for m in settings.models if m.provider == spec.name]
+    return LocalProvider(spec, model_name=names[0] if names else spec.name)
+
+
+def build_openai(spec: OpenAIProviderSettings, settings: Settings) -> Provider:
+    return http_provider(
+        spec.name,
+        base_url=spec.base_url,
+        api_key=spec.api_keys[0].value if spec.api_keys else None,
+        options=openai_options(spec),
+        timeouts=spec.timeouts,
+    )
+
+
+def build_anthropic(spec: AnthropicProviderSettings, settings: Settings) -> Provider:
+    return AnthropicUpstream(
+        spec.name,
+        base_url=spec.base_url,  # the server root; the codec adds /v1/messages
+        api_key=spec.api_keys[0].value if spec.api_keys else None,
+        options=AnthropicOptions(
+            version=spec.version, default_max_tokens=spec.default_max_tokens),
+        timeouts=spec.timeouts,
+    )
+
+
+def build_local_embedding(spec: LocalEmbeddingProviderSettings, settings: Settings) -> Provider:
+    # Imported only when configured: numpy and onnxruntime cost memory at import.
+    from cometgate.providers.local.embedder import LocalEmbeddingProvider
+
+    return LocalEmbeddingProvider(spec.name, threads=spec.threads)
+
+
+def build_gemini(spec: GeminiProviderSettings, settings: Settings) -> Provider:
+    # Credentials come with each attempt (rotated by the planner), so none here.
+    return GeminiProvider(spec.name, base_url=spec.base_url, api_key=None, timeouts=spec.timeouts)
 
 
 def openai_options(spec: OpenAIProviderSettings) -> OpenAIOptions:

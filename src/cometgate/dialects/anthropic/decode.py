@@ -3,7 +3,8 @@
 Content blocks become parts in order: `text` → TextPart, `tool_use` → ToolCallPart (or, under
 JSON/enum output, the `respond` call → the response text), `thinking`/`redacted_thinking` →
 see below. The web search server tool's blocks and the text's citations of its results become
-the candidate's grounding (`web_search`); other server tools' blocks are skipped.
+the candidate's grounding (`web_search`); the code execution tool's become CodePart and
+CodeResultPart (`code_execution`); other server tools' blocks are skipped.
 
 Thinking is returned as ReasoningPart only when the caller asked for thoughts, but its blocks
 are always carried, packed into a thought signature (`envelope`), because Anthropic refuses a
@@ -36,6 +37,7 @@ from cometgate.canonical import (
     ToolCallPart,
     Usage,
 )
+from cometgate.dialects.anthropic.code_execution import RESULT_BLOCK, code_part, result_part
 from cometgate.dialects.anthropic.envelope import (
     ThinkingBlock,
     pack,
@@ -192,7 +194,9 @@ def _part(assembler: Assembler, block: Mapping[str, Any], searches: Searches) ->
         return part
     if kind == "server_tool_use":
         searches.server_tool_use(block.get("name"), block.get("input"))
-        return None
+        return code_part(block.get("name"), block.get("input"))
+    if kind == RESULT_BLOCK:
+        return result_part(block.get("content"))
     if kind == "tool_use":
         return assembler.tool_use(block.get("id"), block.get("name"), block.get("input"))
     if kind == "thinking":

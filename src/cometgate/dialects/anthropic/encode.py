@@ -44,6 +44,7 @@ from cometgate.canonical import (
     ToolChoice,
     ToolMode,
 )
+from cometgate.dialects.anthropic.code_execution import BETA, code_tool
 from cometgate.dialects.anthropic.history import encode_history
 from cometgate.dialects.anthropic.structured import respond_tool
 from cometgate.dialects.anthropic.web_search import search_tool
@@ -97,6 +98,9 @@ def encode_request(
     search = search_tool(request)
     if search is not None:
         body["tools"] = [*body.get("tools", ()), search]
+    code = code_tool(request)
+    if code is not None:
+        body["tools"] = [*body.get("tools", ()), code]
     budget = _thinking_budget(request.thinking, tooling.forced, dropped)
     body.update(_sampling(request.params, budget is not None, dropped))
     body["max_tokens"] = _max_tokens(request.params, opts, budget, dropped)
@@ -106,7 +110,7 @@ def encode_request(
         body["stream"] = True
     else:
         body.pop("stream", None)
-    return Encoded(body, tuple(dropped))
+    return Encoded(body, tuple(dropped), (BETA,) if code is not None else ())
 
 
 def _refuse_unsupported(params: GenerationParams) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from cometgate.canonical.refusals import (
     BudgetOutOfRange,
+    CodeExecutionUnsupported,
+    ImageOutputUnsupported,
     LevelNotOffered,
     LevelOnBudgetModel,
     MediaUnsupported,
@@ -18,6 +20,7 @@ from cometgate.canonical.refusals import (
     ThinkingRequired,
     ThinkingUnsupported,
     ToolUnavailable,
+    able_models,
 )
 from cometgate.dialects.tool_refusal import tool_unavailable_text
 from cometgate.errors import InvalidRequest
@@ -56,6 +59,11 @@ def anthropic_refusal(refusal: Refusal) -> InvalidRequest:
                                   violations={"messages": "prompt is too long"})
         case ToolUnavailable(tool=tool):
             return _at("tools", tool_unavailable_text(refusal, f"the built-in tool {tool}"))
+        case ImageOutputUnsupported(model=model, able=able):
+            return _at("messages", f"{model} does not generate images. {able_models(able)}")
+        case CodeExecutionUnsupported(model=model, able=able):
+            return _at("tools", f"code execution is not available on {model}. "
+                                f"{able_models(able)}")
 
 
 def _at(path: str, message: str) -> InvalidRequest:

@@ -9,7 +9,8 @@ What is emitted, in order: StreamStarted at `message_start` (so that an error ev
 place still fails before anything reaches the caller); text increments as they come, the first
 one carrying any hidden thinking (see `decode`); reasoning increments when thoughts are asked
 for, and at the block's end an empty ReasoningPart that carries its signature; each tool call
-whole at its `content_block_stop`; CandidateFinished (with the web search's grounding, see
+whole at its `content_block_stop`, and so the code of a code execution (its result whole at
+its `content_block_start`); CandidateFinished (with the web search's grounding, see
 `web_search`: a `citations_delta` cites its text block) and UsageReported at `message_stop`.
 A stream that ends before `message_stop` is a transient failure; event types this decoder does
 not know are skipped, as Anthropic's versioning policy asks.
@@ -36,6 +37,7 @@ from cometgate.canonical import (
     TextPart,
     UsageReported,
 )
+from cometgate.dialects.anthropic.code_execution import RESULT_BLOCK, code_part, result_part
 from cometgate.dialects.anthropic.decode import (
     Assembler,
     TokenCounts,
@@ -159,6 +161,8 @@ def _block_start(state: _State, event: dict[str, Any]) -> list[StreamEvent]:
         return _text(state, raw["text"])
     if block.kind == "thinking":
         return _thinking_delta(state, block, raw.get("thinking"), raw.get("signature"))
+    if block.kind == RESULT_BLOCK:  # a server tool's result arrives whole, in its start
+        return _parts(result_part(raw.get("content")))
     return []
 
 
@@ -202,6 +206,7 @@ def _block_stop(state: _State, event: dict[str, Any]) -> list[StreamEvent]:
         state.searches.cited(block.start, block.citations)
     if block.kind == "server_tool_use":
         state.searches.server_tool_use(block.name, _tool_input(block))
+        return _parts(code_part(block.name, _tool_input(block)))
     if block.kind == "thinking":
         whole = thinking_block("".join(block.fragments), "".join(block.signature))
         return _parts(assembler.thinking(whole, ""))  # the text went out in increments

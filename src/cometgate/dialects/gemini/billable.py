@@ -1,7 +1,8 @@
 """What a Gemini request asks for that Google bills beyond one answer's tokens (see
 dialects/billable.py): built-in tools (any member of a Tool besides functionDeclarations),
-a `cachedContent`, and `generationConfig.candidateCount`. Both spellings, camelCase and
-snake_case, are read, as Google's own server reads them."""
+a `cachedContent`, `generationConfig.candidateCount`, and the images that
+`responseModalities` with IMAGE asks for (one per candidate is reserved). Both spellings,
+camelCase and snake_case, are read, as Google's own server reads them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ _SEARCH_TOOLS = frozenset({"googleSearch", "googleSearchRetrieval"})  # billed p
 URL_CONTEXT_MAX_PAGES = 20
 _CONFIG_KEYS = ("generationConfig", "generation_config")
 _COUNT_KEYS = ("candidateCount", "candidate_count")
+_MODALITY_KEYS = ("responseModalities", "response_modalities")
 
 
 def billable(document: Mapping[str, Any]) -> Billable:
@@ -26,8 +28,22 @@ def billable(document: Mapping[str, Any]) -> Billable:
         fields.append(count_field)
     search = any(f.name in _SEARCH_TOOLS for f in fields)
     pages = URL_CONTEXT_MAX_PAGES if any(f.name == "urlContext" for f in fields) else 0
-    return Billable(candidates=candidates, search=search, page_fetches=pages,
+    images = candidates if _asks_for_images(document) else 0
+    return Billable(candidates=candidates, search=search, page_fetches=pages, images=images,
                     fields=tuple(fields))
+
+
+def _asks_for_images(document: Mapping[str, Any]) -> bool:
+    for config_key in _CONFIG_KEYS:
+        config = document.get(config_key)
+        if not isinstance(config, dict):
+            continue
+        for key in _MODALITY_KEYS:
+            modalities = config.get(key)
+            if isinstance(modalities, list) and any(
+                    isinstance(m, str) and m.upper() == "IMAGE" for m in modalities):
+                return True
+    return False
 
 
 def camel_case(name: str) -> str:

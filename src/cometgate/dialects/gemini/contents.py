@@ -26,16 +26,17 @@ from cometgate.dialects.gemini.schema import message_type
 
 _ROLES: dict[str, Role] = {"user": "user", "model": "assistant"}
 
-# Part data with no canonical meaning: (proto name, camelCase name, reason).
+# Part data with no canonical meaning: (proto name, camelCase name, reason, droppable).
+# A past turn's code and its result are left out for other upstreams: the text of that turn
+# says what came of them, and a conversation with code execution goes on (google-genai's chats
+# send every past part back).
+_CODE_REASON = "a past turn's code execution parts are kept only for Gemini models"
 _FOREIGN_DATA = (
-    ("executable_code", "executableCode", "code execution results exist only on Gemini models"),
-    (
-        "code_execution_result",
-        "codeExecutionResult",
-        "code execution results exist only on Gemini models",
-    ),
-    ("tool_call", "toolCall", "server-side tool invocations exist only on Gemini models"),
-    ("tool_response", "toolResponse", "server-side tool invocations exist only on Gemini models"),
+    ("executable_code", "executableCode", _CODE_REASON, True),
+    ("code_execution_result", "codeExecutionResult", _CODE_REASON, True),
+    ("tool_call", "toolCall", "server-side tool invocations exist only on Gemini models", False),
+    ("tool_response", "toolResponse", "server-side tool invocations exist only on Gemini models",
+     False),
 )
 # Part metadata with no canonical meaning: (proto name, camelCase name, droppable).
 # Media resolution and video clipping change what the model sees of the input; part metadata
@@ -46,7 +47,7 @@ _FOREIGN_METADATA = (
     ("part_metadata", "partMetadata", True),
 )
 _FOREIGN_NAMES = frozenset(
-    [name for name, _, _ in _FOREIGN_METADATA] + [name for name, _, _ in _FOREIGN_DATA]
+    [name for name, _, _ in _FOREIGN_METADATA] + [name for name, _, _, _ in _FOREIGN_DATA]
 )
 _PART = message_type("Part")
 _FUNCTION_RESPONSE = message_type("FunctionResponse")
@@ -122,10 +123,10 @@ def _record_foreign(part: Normalised, path: str, ctx: DecodeContext) -> bool:
                 raw,
                 droppable=droppable,
             )
-    for proto_name, camel, reason in _FOREIGN_DATA:
+    for proto_name, camel, reason, droppable in _FOREIGN_DATA:
         if proto_name in part:
             ctx.untranslated_field(
-                f"{camel_path}.{camel}", reason, to_json(_PART, part), droppable=False
+                f"{camel_path}.{camel}", reason, to_json(_PART, part), droppable=droppable
             )
             return True
     return False

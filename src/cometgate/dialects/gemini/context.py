@@ -26,6 +26,7 @@ class DecodeContext:
         self.builtin_tools: list[Any] = []
         self.web_search: WebSearchTool | None = None  # googleSearch or googleSearchRetrieval
         self.canonical_tools: set[str] = set()  # tools.CANONICAL_TOOLS the request offers
+        self.code_execution = False  # a codeExecution tool is offered
 
     def violation(self, snake_path: str, text: str) -> None:
         self.violations.add(self._snake_prefix + snake_path, text)

@@ -9,11 +9,14 @@ Fields with no canonical meaning, and what happens to them elsewhere:
 | field                       | droppable | why                                          |
 |-----------------------------|-----------|----------------------------------------------|
 | speechConfig                | no        | asks for spoken output                       |
-| imageConfig                 | no        | asks for generated images                    |
-| responseModalities ≠ [TEXT] | no        | asks for non-text output                     |
+| responseModalities AUDIO…   | no        | asks for output no other model produces      |
 | mediaResolution             | yes       | tunes how many tokens input media costs      |
 | enableEnhancedCivicAnswers  | yes       | tunes answers on a narrow topic              |
 | audioTranscriptionConfig    | yes       | transcripts of audio, which we never produce |
+
+responseModalities TEXT and IMAGE are canonical (`GenerateRequest.response_modalities`), and
+so is imageConfig (`image_shape`): a model configured for images draws them, any other model
+refuses IMAGE.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from cometgate.canonical import GenerationParams, OutputFormat, ThinkingConfig
+from cometgate.canonical.images import ImageShape
 from cometgate.dialects.gemini.context import DecodeContext
 from cometgate.dialects.gemini.openapi_schema import to_json_schema
 from cometgate.dialects.gemini.protojson import Normalised, to_json
@@ -31,7 +35,6 @@ _GC = "generation_config"
 _CONFIG = message_type("GenerationConfig")
 _FOREIGN = (
     ("speech_config", "speechConfig", False, "spoken output is only produced by Gemini models"),
-    ("image_config", "imageConfig", False, "image output is only produced by Gemini models"),
     ("media_resolution", "mediaResolution", True, "media resolution is a Gemini setting"),
     (
         "enable_enhanced_civic_answers",
@@ -48,6 +51,7 @@ _FOREIGN = (
 )
 _FOREIGN_NAMES = frozenset(camel for _, camel, _, _ in _FOREIGN)
 _FOREIGN_FIELDS = frozenset(proto_name for proto_name, _, _, _ in _FOREIGN)
+_CANONICAL_MODALITIES = ("TEXT", "IMAGE")
 _TEXT_MIME = "text/plain"
 _JSON_MIME = "application/json"
 _ENUM_MIME = "text/x.enum"
@@ -115,13 +119,26 @@ def _record_foreign(config: Normalised, ctx: DecodeContext) -> None:
                     f"generationConfig.{camel}", reason, rendered[camel], droppable=droppable
                 )
     modalities = config.get("response_modalities", [])
-    if any(m != "TEXT" for m in modalities):
+    if any(m not in _CANONICAL_MODALITIES for m in modalities):
         ctx.untranslated_field(
             "generationConfig.responseModalities",
-            "only Gemini models produce non-text output",
+            "only Gemini models produce audio or video output",
             modalities,
             droppable=False,
         )
+
+
+def image_shape(config: Normalised) -> ImageShape | None:
+    shape = config.get("image_config")
+    if shape is None:
+        return None
+    return ImageShape(shape.get("aspect_ratio") or None, shape.get("image_size") or None)
+
+
+def response_modalities(config: Normalised) -> tuple[str, ...]:
+    """TEXT and IMAGE as asked for, in order and once each; empty: text only."""
+    asked = (m for m in config.get("response_modalities", []) if m in _CANONICAL_MODALITIES)
+    return tuple(dict.fromkeys(asked))
 
 
 def _decode_output(config: Normalised, ctx: DecodeContext) -> OutputFormat | None:

@@ -20,7 +20,11 @@ import orjson
 from cometgate.canonical import GenerateRequest, GenerationParams, ToolChoice
 from cometgate.dialects.gemini.contents import decode_contents, decode_system_instruction
 from cometgate.dialects.gemini.context import DecodeContext
-from cometgate.dialects.gemini.generation import decode_generation_config
+from cometgate.dialects.gemini.generation import (
+    decode_generation_config,
+    image_shape,
+    response_modalities,
+)
 from cometgate.dialects.gemini.protojson import Normalised, parse
 from cometgate.dialects.gemini.safety import decode_safety_settings
 from cometgate.dialects.gemini.schema import COUNT_TOKENS_REQUEST, GENERATE_CONTENT_REQUEST
@@ -107,8 +111,12 @@ def _translate(normalised: Normalised, model: str, ctx: DecodeContext) -> Genera
         tool_choice = decode_tool_config(normalised["tool_config"], tools, ctx)
     decode_safety_settings(normalised.get("safety_settings", []), ctx)
     params, output, thinking = GenerationParams(), None, None
+    modalities: tuple[str, ...] = ()
+    shape = None
     if "generation_config" in normalised:
         params, output, thinking = decode_generation_config(normalised["generation_config"], ctx)
+        modalities = response_modalities(normalised["generation_config"])
+        shape = image_shape(normalised["generation_config"])
     _record_top_level(normalised, ctx)
     return GenerateRequest(
         model=model,
@@ -124,6 +132,9 @@ def _translate(normalised: Normalised, model: str, ctx: DecodeContext) -> Genera
         web_search=ctx.web_search,
         url_context="urlContext" in ctx.canonical_tools,
         google_maps="googleMaps" in ctx.canonical_tools,
+        response_modalities=modalities,
+        image_shape=shape,
+        code_execution=ctx.code_execution,
     )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from cometgate.canonical.refusals import (
     BudgetOutOfRange,
+    CodeExecutionUnsupported,
+    ImageOutputUnsupported,
     LevelNotOffered,
     LevelOnBudgetModel,
     MediaUnsupported,
@@ -16,6 +18,7 @@ from cometgate.canonical.refusals import (
     ThinkingRequired,
     ThinkingUnsupported,
     ToolUnavailable,
+    able_models,
 )
 from cometgate.dialects.tool_refusal import tool_unavailable_text
 from cometgate.errors import InvalidRequest
@@ -55,6 +58,18 @@ def gemini_refusal(refusal: Refusal) -> InvalidRequest:
             path = f"tools.{_TOOL_FIELDS[tool]}"
             message = tool_unavailable_text(refusal, path)
             return InvalidRequest(message, violations={path: message})
+        case ImageOutputUnsupported(model=model, able=able):
+            # Google's own words for a model that cannot draw, then where to go instead.
+            return InvalidRequest(
+                "Model does not support the requested response modalities: image. "
+                f"models/{model} makes no images. {able_models(able)}",
+                violations={f"{_CONFIG}.response_modalities": "image output is not "
+                            f"supported by models/{model}"})
+        case CodeExecutionUnsupported(model=model, able=able):
+            return InvalidRequest(
+                f"tools.codeExecution is not supported by models/{model}: it runs no code, "
+                f"natively or in this gateway's sandbox. {able_models(able)}",
+                violations={"tools.codeExecution": f"not available on models/{model}"})
 
 
 def _media(refusal: MediaUnsupported) -> InvalidRequest:

@@ -23,6 +23,9 @@ import orjson
 from cometgate.canonical import (
     BlobPart,
     Candidate,
+    CodeOutcome,
+    CodePart,
+    CodeResultPart,
     FileRefPart,
     FinishReason,
     GenerateResponse,
@@ -47,6 +50,11 @@ FINISH_REASONS = {
     FinishReason.OTHER: "OTHER",
 }
 _VERY_UNLIKELY = -9999.0
+CODE_OUTCOMES = {
+    CodeOutcome.OK: "OUTCOME_OK",
+    CodeOutcome.FAILED: "OUTCOME_FAILED",
+    CodeOutcome.DEADLINE_EXCEEDED: "OUTCOME_DEADLINE_EXCEEDED",
+}
 
 
 def create_time(created: float) -> str:
@@ -73,6 +81,13 @@ def encode_part(part: Part) -> dict[str, Any]:
         case ToolResultPart(name=name, response=response, call_id=call_id):
             result: dict[str, Any] = {"id": call_id} if call_id else {}
             out = {"functionResponse": {**result, "name": name, "response": dict(response)}}
+        case CodePart(code=code, language=language):
+            out = {"executableCode": {"language": language, "code": code}}
+        case CodeResultPart(outcome=outcome, output=output):
+            ran: dict[str, Any] = {"outcome": CODE_OUTCOMES[outcome]}
+            if output:  # proto3 leaves out an empty string
+                ran["output"] = output
+            out = {"codeExecutionResult": ran}
     if signature:
         out["thoughtSignature"] = _b64(signature)
     return out

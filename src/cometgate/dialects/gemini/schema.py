@@ -163,8 +163,10 @@ HARM_THRESHOLD = _enum(
     "BLOCK_NONE",
     "OFF",
 )
+# Google takes these in any case: its own examples once wrote ["Text", "Image"].
 MODALITY = _enum(
-    "GenerationConfig.Modality", "MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "AUDIO", "VIDEO"
+    "GenerationConfig.Modality", "MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "AUDIO", "VIDEO",
+    case_insensitive=True,
 )
 MEDIA_RESOLUTION = _enum(
     "GenerationConfig.MediaResolution",

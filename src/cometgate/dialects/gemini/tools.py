@@ -23,10 +23,13 @@ _NAME_RULE = (
     "(a-z, A-Z, 0-9), underscores (_), dots (.), colons (:), or dashes (-), with a maximum "
     "length of 128."
 )
+# codeExecution is canonical (`GenerateRequest.code_execution`): the pipeline decides which
+# upstream can run it and refuses where none can.
+_CODE_EXECUTION = "codeExecution"
 _BUILTIN_REASONS = {
     "googleSearch": "Google Search grounding is only available on Gemini models",
     "googleSearchRetrieval": "Google Search retrieval is only available on Gemini models",
-    "codeExecution": "code execution is only available on Gemini models",
+    _CODE_EXECUTION: "code execution is only available on Gemini models",
     "urlContext": "URL context is only available on Gemini models",
     "googleMaps": "Google Maps grounding is only available on Gemini models",
     "fileSearch": "file search is only available on Gemini models",
@@ -84,6 +87,8 @@ def _record_builtin_tools(tool: Normalised, index: int, ctx: DecodeContext) -> N
                 # The Gemini JSON still rides in the extensions, for a Gemini upstream.
                 ctx.kept_field(f"tools[{index}].{camel}", rendered[camel])
                 ctx.canonical_tools.add(camel)
+            elif camel == _CODE_EXECUTION:
+                ctx.code_execution = True
             else:
                 ctx.untranslated_field(
                     f"tools[{index}].{camel}", reason, rendered[camel], droppable=False

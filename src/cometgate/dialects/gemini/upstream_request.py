@@ -81,6 +81,13 @@ def encode_request(
     if tool_config:
         body["toolConfig"] = tool_config
     generation_config = {**extras.sections["generationConfig"], **_generation_config(request)}
+    if request.response_modalities:
+        # The caller's own list, when it also named a modality with no canonical form (AUDIO).
+        generation_config.setdefault("responseModalities", list(request.response_modalities))
+    if request.image_shape is not None:
+        shape = {"aspectRatio": request.image_shape.aspect_ratio,
+                 "imageSize": request.image_shape.size}
+        generation_config["imageConfig"] = {k: v for k, v in shape.items() if v is not None}
     if generation_config:
         body["generationConfig"] = generation_config
     return Encoded(body, tuple(dropped))

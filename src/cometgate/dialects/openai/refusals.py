@@ -10,6 +10,8 @@ from typing import Any
 
 from cometgate.canonical.refusals import (
     BudgetOutOfRange,
+    CodeExecutionUnsupported,
+    ImageOutputUnsupported,
     LevelNotOffered,
     LevelOnBudgetModel,
     MediaUnsupported,
@@ -20,6 +22,7 @@ from cometgate.canonical.refusals import (
     ThinkingRequired,
     ThinkingUnsupported,
     ToolUnavailable,
+    able_models,
 )
 from cometgate.dialects.openai.reasoning_effort import EFFORT_BY_LEVEL
 from cometgate.dialects.openai.wire import CONTEXT_LENGTH_EXCEEDED
@@ -72,6 +75,12 @@ def openai_refusal(refusal: Refusal, *, limit_field: str = "max_tokens") -> Inva
         case ToolUnavailable(tool=tool):
             return _error(tool_unavailable_text(refusal, f"The built-in tool '{tool}'"),
                           "tools", "unsupported_value")
+        case ImageOutputUnsupported(model=model, able=able):
+            return _error(f"The model `{model}` does not generate images. {able_models(able)}",
+                          "modalities", "invalid_value")
+        case CodeExecutionUnsupported(model=model, able=able):
+            return _error(f"Code execution is not available on the model `{model}`. "
+                          f"{able_models(able)}", "tools", "invalid_value")
 
 
 def _effort(level: str) -> str:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
+from cometgate.bundled_model import BundledModelMissing, bundled_gguf_path
 from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent
 from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.errors import UpstreamUnavailable
 from cometgate.providers.base import Target
 from cometgate.providers.http import TokenizingHttpProvider
-from cometgate.providers.local.gguf import BundledModelMissing, bundled_gguf_path
 from cometgate.providers.local.supervisor import WorkerCommand, WorkerSupervisor
 from cometgate.settings import LocalProviderSettings
 

@@ -1,6 +1,6 @@
 """Keeps the local model's worker process alive.
 
-The worker (`python -m cometgate.providers.local.worker`) is an OpenAI-compatible llama.cpp
+The worker (`python -m cometgate.worker`) is an OpenAI-compatible llama.cpp
 server on a loopback port. Running it in its own process keeps CPU-bound decoding away from the
 gateway's event loop and lets a crash of the native code cost a restart, not the gateway.
 """
@@ -35,7 +35,7 @@ class WorkerCommand:
 
     def argv(self, port: int) -> list[str]:
         return [
-            sys.executable, "-m", "cometgate.providers.local.worker",
+            sys.executable, "-m", "cometgate.worker",
             "--model-path", str(self.model_path),
             "--model-name", self.model_name,
             "--host", self.host,

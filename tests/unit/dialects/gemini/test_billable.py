@@ -53,6 +53,14 @@ CONTENTS = [{"role": "user", "parts": [{"text": "hi"}]}]
         ({"generationConfig": {"candidateCount": 2.5}}, Billable()),
         ({"generationConfig": {"candidateCount": -3}}, Billable()),
         ({"generationConfig": {"candidateCount": True}}, Billable()),
+        # One image reserved per candidate, whatever the case of the modality.
+        ({"generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}}, Billable(images=1)),
+        ({"generation_config": {"response_modalities": ["image"], "candidate_count": 3}},
+         Billable(candidates=3, images=3, fields=(
+             BillableField("generation_config.candidate_count", "candidateCount",
+                           Kind.CANDIDATES),))),
+        ({"generationConfig": {"responseModalities": ["TEXT"]}}, Billable()),
+        ({"generationConfig": {"responseModalities": "IMAGE"}}, Billable()),
     ],
 )
 def test_billable_fields_of_a_gemini_request(

@@ -85,13 +85,13 @@ def test_json_schema_level_tools() -> None:
         "json", {"type": "object", "properties": {"a": {"type": "string"}}}
     )
     assert req.thinking == ThinkingConfig(level="HIGH")
-    assert _untranslated(req) == {
-        "tools[1].codeExecution": False,
-        "generationConfig.responseModalities": False,
-    }
+    assert _untranslated(req) == {}
     # URL context has a canonical meaning (served natively or by the gateway's fetches);
     # its JSON still rides along for a Gemini upstream.
     assert req.url_context and not req.google_maps
+    assert req.code_execution  # canonical: the pipeline decides who runs it
+    # TEXT and IMAGE are canonical: a model configured for images draws, others refuse.
+    assert req.response_modalities == ("TEXT", "IMAGE")
     assert req.extensions["gemini"]["tools"] == [
         {"googleSearch": {}},
         {"codeExecution": {}},
@@ -126,9 +126,9 @@ def test_multipart_history() -> None:
     )
     assert req.messages[2].parts == (ToolResultPart("get_weather", {"temp": 20}),)
     assert req.messages[3].parts == (ReasoningPart("thinking..."),)
-    assert _untranslated(req) == {
-        "contents[3].parts[1].executableCode": False,
-        "contents[3].parts[2].codeExecutionResult": False,
+    assert _untranslated(req) == {  # left out for other upstreams, and named
+        "contents[3].parts[1].executableCode": True,
+        "contents[3].parts[2].codeExecutionResult": True,
     }
     raw = req.extensions["gemini"]["untranslated"]
     assert raw["contents[3].parts[1].executableCode"] == {
@@ -411,9 +411,20 @@ def test_untranslated_top_level_and_config_fields() -> None:
         "toolConfig.retrievalConfig": True,
         "generationConfig.speechConfig": False,
     }
+    assert req.response_modalities == ("TEXT",)
     raw = req.extensions["gemini"]["untranslated"]
     assert raw["generationConfig.speechConfig"] == {"languageCode": "en"}
     assert raw["continuationToken"] == "AAE="
+
+
+def test_modalities_other_than_text_and_image_stay_untranslated() -> None:
+    req = decode_generate_request(orjson.dumps({
+        "contents": [{"parts": [{"text": "hi"}]}],
+        "generationConfig": {"response_modalities": ["audio", "Image"]}}), "m")
+    assert req.response_modalities == ("IMAGE",)
+    (entry,) = req.untranslated
+    assert entry.path == "generationConfig.responseModalities" and not entry.droppable
+    assert entry.reason == "only Gemini models produce audio or video output"
 
 
 def test_count_tokens_contents_or_inner_request() -> None:

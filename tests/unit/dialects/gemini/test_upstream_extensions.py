@@ -154,3 +154,19 @@ def test_the_canonical_request_wins_over_kept_fields() -> None:
 def test_other_dialects_extensions_are_not_read() -> None:
     request = ask(user(TextPart("hi")), extensions={"openai": {"logit_bias": {"1": 2}}})
     assert body_of(request) == {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+
+
+def test_image_output_settings_go_back_to_a_gemini_upstream() -> None:
+    caller = {"contents": [{"role": "user", "parts": [{"text": "a fox"}]}],
+              "generationConfig": {"response_modalities": ["text", "IMAGE"],
+                                   "image_config": {"aspect_ratio": "16:9", "image_size": "2K"}}}
+    request = decode_generate_request(orjson.dumps(caller), "m")
+    assert request.response_modalities == ("TEXT", "IMAGE")
+    assert request.untranslated == ()
+    config = body_of(request)["generationConfig"]
+    assert config["responseModalities"] == ["TEXT", "IMAGE"]
+    assert config["imageConfig"] == {"aspectRatio": "16:9", "imageSize": "2K"}
+    # A modality with no canonical form keeps the caller's whole list.
+    audio = decode_generate_request(orjson.dumps(
+        {**caller, "generationConfig": {"responseModalities": ["AUDIO", "IMAGE"]}}), "m")
+    assert body_of(audio)["generationConfig"]["responseModalities"] == ["AUDIO", "IMAGE"]

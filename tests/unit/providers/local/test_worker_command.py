@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cometgate.providers.local.supervisor import WorkerCommand
-from cometgate.providers.local.worker import parse_args
+from cometgate.worker.server import parse_args
 
 
 def test_the_repeat_penalty_travels_on_the_command_line(tmp_path: Path) -> None:
