@@ -139,7 +139,7 @@ def start_gateway(cometgate: Path, data_dir: Path, log: IO[bytes], timeout: floa
     key = create_key(cometgate, data_dir)
     port = free_port()
     argv = [str(cometgate), "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1",
-            "--port", str(port)]
+            "--port", str(port), "--workers", "1"]
     process = spawn(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     base_url = f"http://127.0.0.1:{port}"
     try:

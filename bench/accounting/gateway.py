@@ -51,7 +51,7 @@ def start(workdir: Path, mock: services.Service, backend: Backend,
     service = services.spawn(
         f"cometgate-{backend.name}-{mode}",
         [str(services.VENV_BIN / "cometgate"), "serve", "--config", str(config),
-         "--data-dir", str(workdir / "gateway-data"), "--port", str(port)],
+         "--data-dir", str(workdir / "gateway-data"), "--port", str(port), "--workers", "1"],
         port=port, log=workdir / f"cometgate-{backend.name}-{mode}.log", env=env,
         cwd=services.ROOT)
     services.wait_ready(service, "/healthz", timeout=60)

@@ -141,8 +141,9 @@ models:
 """
 
 
-def start_cometgate(workdir: Path, mock: Service) -> tuple[Service, str]:
-    """cometgate on a free port with its own data dir; returns the service and a fresh key."""
+def start_cometgate(workdir: Path, mock: Service, *, workers: int = 1) -> tuple[Service, str]:
+    """cometgate (`--workers N`, one by default: the baseline is one process) on a free port
+    with its own data dir; returns the service and a fresh key."""
     config = workdir / "cometgate.yaml"
     config.write_text(COMETGATE_CONFIG.format(port=mock.port, gem=MOCK_MODEL,
                                               oai=MOCK_OPENAI_MODEL))
@@ -155,7 +156,8 @@ def start_cometgate(workdir: Path, mock: Service) -> tuple[Service, str]:
     ).stdout.decode().strip()
     port = free_port()
     service = spawn("cometgate", [str(VENV_BIN / "cometgate"), "serve", "--config", str(config),
-                                  "--data-dir", str(data), "--port", str(port)],
+                                  "--data-dir", str(data), "--port", str(port),
+                                  "--workers", str(workers)],
                     port=port, log=workdir / "cometgate.log", env=env)
     wait_ready(service, "/healthz", timeout=60)
     return service, key

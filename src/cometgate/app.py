@@ -50,8 +50,9 @@ from cometgate.errors import GatewayError
 from cometgate.gateway_secret import gateway_secret
 from cometgate.grounding.fetch import PageFetcher
 from cometgate.grounding.search_backends import SearchBackend
-from cometgate.limits import create_keeper, create_limiter
+from cometgate.limits import Limiter, create_keeper, create_limiter
 from cometgate.limits.batch_holds import BatchHolds
+from cometgate.limits.shared import SharedLimiter
 from cometgate.metering import Meter
 from cometgate.metrics import Metrics
 from cometgate.pipeline import Gateway
@@ -78,17 +79,21 @@ from cometgate.storage.usage_retention import UsageRetention
 from cometgate.storage.usage_rollups import UsageRollups
 from cometgate.storage.usage_writer import UsageWriter
 from cometgate.tracing import Tracer
+from cometgate.worker_role import WorkerRole
 
 
 def create_app(
     settings: Settings, *, providers: Mapping[str, Provider] | None = None,
     tracer: Tracer | None = None, page_fetcher: PageFetcher | None = None,
+    role: WorkerRole | None = None,
 ) -> Starlette:
     """`providers` replaces the ones the settings describe (tests plug fakes in here);
     `tracer` the one telemetry settings would build (None: off unless configured);
-    `page_fetcher` the one `grounding.fetch` describes (tests plug in a resolver)."""
+    `page_fetcher` the one `grounding.fetch` describes (tests plug in a resolver); `role`
+    says what this process shares with its siblings under `serve --workers N` (None: alone)."""
     metrics = Metrics()
-    upstreams = dict(providers) if providers is not None else build_providers(settings)
+    upstreams = dict(providers) if providers is not None else build_providers(
+        settings, shared_local=role.local_models if role else None)
     health = Health(settings.routing)
     search = SearchBackend(settings.search) if settings.search is not None else None
     tracer = tracer if tracer is not None else build_tracer(settings)
@@ -109,14 +114,16 @@ def create_app(
     keys = KeyRepository(database)
     auth = KeyAuthenticator(keys, cache_seconds=settings.server.auth_cache_seconds)
     # Callers do not wait on commits (the journal makes records durable), so the writer can
-    # linger a little to put many records in each commit.
-    writer = UsageWriter(database, linger=0.02)
+    # wait a little to put many records in each commit.
+    writer = UsageWriter(database, commit_budget=settings.usage.commit_budget_seconds)
     usage_log = UsageLog(writer, settings.data_dir / "usage-journal")
     usage = UsageQueries(database, before_read=usage_log.flush)
     rollups = UsageRollups(database, before_read=usage_log.flush)
     redis_url = settings.limits.redis_url
     lease_ttl = timedelta(seconds=settings.limits.lease_ttl_seconds)
-    limiter = create_limiter(redis_url.value if redis_url else None, usage, lease_ttl=lease_ttl)
+    limiter: Limiter = (
+        SharedLimiter(role.limiter_socket) if role is not None and role.limiter_socket
+        else create_limiter(redis_url.value if redis_url else None, usage, lease_ttl=lease_ttl))
     holds = BatchHolds()
     meter = Meter(limiter, PriceBook(settings.models), usage_log,
                   keeper=create_keeper(limiter, lease_ttl),
@@ -160,16 +167,19 @@ def create_app(
         await migrate(database)
         writer.start()
         await usage_log.recover(database)
-        await background.recover()  # what was in flight when the gateway stopped
-        sweep.start()
-        file_sweep.start()
-        retention.start()
-        cache_sweep.start()
+        if role is None or role.recovers_background:
+            await background.recover()  # what was in flight when the gateway stopped
+        if role is None or role.sweeps:
+            sweep.start()
+            file_sweep.start()
+            retention.start()
+            cache_sweep.start()
         for provider in upstreams.values():
             if isinstance(provider, Supervised):
                 await provider.start()
         # After the supervised upstreams: a batch request claimed now finds them started.
-        batch_runner.start()  # claims batch requests, this replica's and any dead one's
+        # Claims batch requests, this replica's and any dead one's.
+        batch_runner.start(claims=role is None or role.claims_batches)
         try:
             yield
         finally:

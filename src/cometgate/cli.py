@@ -1,4 +1,5 @@
-"""`cometgate serve | keys create|list|show|update|revoke|rotate|delete | usage totals|export |
+"""`cometgate serve [--workers N] | keys create|list|show|update|revoke|rotate|delete |
+usage totals|export |
 conversations list|purge|sweep`.
 
 Every command takes --config and --data-dir, so keys can be made before the server has ever
@@ -20,6 +21,8 @@ from cometgate.conversation_commands import add_conversation_commands
 from cometgate.settings import ConfigError, Settings, load_settings
 from cometgate.storage.database import open_database
 from cometgate.storage.keys import KeyRepository
+
+MAX_WORKERS = 256
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="run the gateway")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default 8080)")
+    serve.add_argument("--workers", type=_worker_count, default=None,
+                       help="gateway processes sharing the port (default: one per core)")
     serve.set_defaults(run=_serve)
 
     add_key_commands(commands, common)
@@ -71,10 +76,25 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # httpx logs every upstream request at INFO, health probes included; ours are enough.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    from cometgate.serve_workers import default_workers, run_workers
+
+    workers = args.workers or default_workers()
     first_key = asyncio.run(_first_key(settings))
-    _print_welcome(settings, first_key)
-    run(settings)
-    return 0
+    _print_welcome(settings, first_key, workers)
+    if workers == 1:
+        run(settings)
+        return 0
+    return run_workers(settings, workers)
+
+
+def _worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= count <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}, got {count}")
+    return count
 
 
 async def _first_key(settings: Settings) -> str | None:
@@ -89,10 +109,11 @@ async def _first_key(settings: Settings) -> str | None:
         await repository.database.aclose()
 
 
-def _print_welcome(settings: Settings, first_key: str | None) -> None:
+def _print_welcome(settings: Settings, first_key: str | None, workers: int) -> None:
     base = f"http://{settings.server.host}:{settings.server.port}"
     model = settings.models[0].info.id if settings.models else "MODEL"
-    lines = [f"cometgate listening on {base} (data in {settings.data_dir})"]
+    processes = f", {workers} workers" if workers > 1 else ""
+    lines = [f"cometgate listening on {base} (data in {settings.data_dir}{processes})"]
     if first_key:
         lines += [
             "",

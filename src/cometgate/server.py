@@ -1,6 +1,9 @@
-"""Running the app under uvicorn: one process, one event loop."""
+"""Running the app under uvicorn: one event loop per process (several processes:
+serve_workers.py)."""
 
 from __future__ import annotations
+
+import socket
 
 import uvicorn
 
@@ -8,14 +11,17 @@ from cometgate.api.transport_refusals import refusal_body
 from cometgate.app import create_app
 from cometgate.guarded_protocol import HeadLimits, guarded_protocol
 from cometgate.settings import ServerSettings, Settings
+from cometgate.worker_role import WorkerRole
 
 KEEP_ALIVE_SECONDS = 75  # nginx's default for the same reason
 
 
-def run(settings: Settings) -> None:
+def run(settings: Settings, *, role: WorkerRole | None = None,
+        sockets: list[socket.socket] | None = None) -> None:
+    """`sockets`: already listening (the parent's, shared by every worker); None: bind."""
     server = settings.server
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, role=role),
         host=server.host,
         port=server.port,
         http=guarded_protocol(head_limits(server), refusal_body),
@@ -34,7 +40,7 @@ def run(settings: Settings) -> None:
         proxy_headers=bool(server.trusted_proxies),
         forwarded_allow_ips=list(server.trusted_proxies),
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=sockets)
 
 
 def head_limits(server: ServerSettings) -> HeadLimits:

@@ -25,6 +25,7 @@ from cometgate.settings import BatchSettings, Settings
 from cometgate.storage.database import open_database
 from cometgate.storage.keys import KeyRepository
 from cometgate.storage.usage import UsageQueries, UsageRecord
+from cometgate.worker_role import WorkerRole
 from tests.api.conftest import SettingsBuilder
 from tests.api.test_files import upload
 from tests.api.test_metering import (
@@ -311,9 +312,10 @@ async def test_an_expired_batch_ends_with_its_unrun_requests_expired(
 
 
 @contextlib.asynccontextmanager
-async def _opened(settings: Settings, upstream: FakeOpenAIUpstream) -> AsyncIterator[Gateway]:
+async def _opened(settings: Settings, upstream: FakeOpenAIUpstream,
+                  role: WorkerRole | None = None) -> AsyncIterator[Gateway]:
     gate = UpstreamGate(upstream.app)
-    app = create_app(settings, providers={"fake": _gated_provider(settings, gate)})
+    app = create_app(settings, providers={"fake": _gated_provider(settings, gate)}, role=role)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://gateway") as http:
         yield Gateway(http, settings, app, upstream, gate)
@@ -453,6 +455,28 @@ async def test_a_gateway_stopping_mid_batch_gives_its_requests_back_for_the_next
     assert [("response" in item, item["metadata"]["key"]) for item in inlined] == [
         (True, "k0"), (True, "k1"), (True, "k2")]
     assert sorted(r.status for r in records if r.batch_id) == [200, 200, 200, 499, 499]
+
+
+async def test_a_worker_that_does_not_claim_leaves_batches_to_the_one_that_does(
+        build_settings: SettingsBuilder, upstream: FakeOpenAIUpstream) -> None:
+    """Under `serve --workers N` one worker claims batch requests; the others take batches
+    in and answer for them, and run none."""
+    settings = replace(build_settings(models=PRICED_MODELS),
+                       batches=BatchSettings(poll_seconds=0.02, concurrency=2))
+    quiet = WorkerRole(1, sweeps=False, claims_batches=False, recovers_background=False,
+                       limiter_socket=None)
+    async with _opened(settings, upstream, role=quiet) as gateway:
+        key = await gateway.key("workers")
+        headers = {"x-goog-api-key": key}
+        name = (await gateway.http.post(CREATE, json=_batch("a", "b"), headers=headers)
+                ).json()["name"]
+        await asyncio.sleep(0.3)  # fifteen polls of a claiming worker
+        assert not (await gateway.http.get(f"/v1beta/{name}", headers=headers)).json().get("done")
+        assert gateway.gate.served == 0
+    async with _opened(settings, upstream) as gateway:
+        done = await gateway.done(name, key)
+    inlined = done["metadata"]["output"]["inlinedResponses"]["inlinedResponses"]
+    assert [("response" in item) for item in inlined] == [True, True]
 
 
 async def test_what_a_batch_holds_is_kept_from_live_calls_of_its_key(

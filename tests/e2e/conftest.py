@@ -55,6 +55,10 @@ class LiveGateway:
 
 
 def cometgate_argv(*args: str) -> list[str]:
+    """`serve` runs one worker unless the test asks for more: the tests written for one
+    process (its pid, its kill -9, its log) stay about one process."""
+    if args[:1] == ("serve",) and "--workers" not in args:
+        args = (*args, "--workers", "1")
     return [sys.executable, "-m", "cometgate", *args]
 
 

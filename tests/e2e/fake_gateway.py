@@ -68,14 +68,15 @@ class ServeProcess:
 
 
 async def start_serve(root: Path, name: str, config_text: str, data_dir: Path,
-                      env: dict[str, str]) -> ServeProcess:
-    """Starts `cometgate serve` and returns once /readyz answers 200."""
+                      env: dict[str, str], *, workers: int = 1) -> ServeProcess:
+    """Starts `cometgate serve --workers N` and returns once /readyz answers 200."""
     config = root / f"{name}.yaml"
     config.write_text(config_text, encoding="utf-8")
     log_path = root / f"{name}.log"
     port = free_port()
     argv = cometgate_argv("serve", "--data-dir", str(data_dir), "--port", str(port),
-                          "--host", "127.0.0.1", "--config", str(config))
+                          "--host", "127.0.0.1", "--config", str(config),
+                          "--workers", str(workers))
     served = ServeProcess(_spawn(argv, log_path, env), f"http://127.0.0.1:{port}", log_path)
     try:
         await _wait_ready(served)

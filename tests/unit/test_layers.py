@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 # console is an edge like api: it may import api (the admin argument parser), and only app
 # imports it.
-NOBODY_IMPORTS = {"api", "app", "cli", "server", "console"}
+NOBODY_IMPORTS = {"api", "app", "cli", "server", "serve_workers", "console"}
 
 
 def _layer(module: str) -> str:

@@ -15,7 +15,7 @@ from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.otel import upstreams_of
 from cometgate.providers.base import Provider
 from cometgate.providers.openai_upstream import OpenAIUpstream, http_provider
-from cometgate.providers.registry import build_providers, builder
+from cometgate.providers.registry import BuildContext, build_providers, builder
 from cometgate.providers.timeouts import Timeouts
 from cometgate.settings import ConfigError, ModelSettings, Settings, load_settings
 from cometgate.settings.fields import Fields
@@ -39,7 +39,8 @@ def check_compatible(spec: ModelSettings, found: Any) -> None:
         raise ConfigError(f"models.{spec.info.id}.top_k: providers.{found.name} has no top_k")
 
 
-def build_compatible(spec: CompatibleSettings, settings: Settings) -> Provider:
+def build_compatible(spec: CompatibleSettings, settings: Settings,
+                     context: BuildContext) -> Provider:
     return http_provider(spec.name, base_url=spec.base_url, options=OpenAIOptions(),
                          timeouts=Timeouts())
 

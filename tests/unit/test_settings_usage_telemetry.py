@@ -28,6 +28,15 @@ def test_usage_retention_is_read(tmp_path: Path) -> None:
     settings = loaded(tmp_path, "storage:\n  usage:\n    retention_days: 30\n"
                       "    hourly_rollup_retention_days: 400\n    sweep_interval_seconds: 60\n")
     assert settings.usage == UsageRetentionSettings(30.0, 400.0, 60.0)
+    assert settings.usage.commit_budget_seconds == 0.05  # the default budget
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("commit_budget_ms: 20", 0.02), ("commit_budget_ms: 0", 0.0), ("commit_budget_ms: null", 0.05),
+])
+def test_the_commit_budget_is_read(tmp_path: Path, text: str, seconds: float) -> None:
+    settings = loaded(tmp_path, f"storage:\n  usage:\n    {text}\n")
+    assert settings.usage.commit_budget_seconds == seconds
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -37,6 +46,10 @@ def test_usage_retention_is_read(tmp_path: Path) -> None:
     ("retention_days: thirty", "storage.usage.retention_days must be of type float"),
     ("sweep_interval_seconds: 0", "sweep_interval_seconds must be between 1 and 86400"),
     ("keep: forever", "storage.usage: unknown keys keep"),
+    ("commit_budget_ms: -1", "storage.usage.commit_budget_ms must be between 0 and 1000"),
+    ("commit_budget_ms: 1001", "storage.usage.commit_budget_ms must be between 0 and 1000"),
+    ("commit_budget_ms: .nan", "storage.usage.commit_budget_ms must be between 0 and 1000"),
+    ("commit_budget_ms: soon", "storage.usage.commit_budget_ms must be of type float"),
 ])
 def test_bad_usage_retention_is_refused(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -84,12 +84,14 @@ class BatchRunner:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
-    def start(self) -> None:
+    def start(self, *, claims: bool = True) -> None:
+        """`claims`: whether this process runs batch requests (one worker of `serve --workers
+        N` does, so that `concurrency` stays what it says for the whole server)."""
         if self._tasks:
             return
         # Every replica keeps the batches' budget holds current, workers or not.
         self._tasks = [asyncio.create_task(self._refreshing(), name="batch-holds")]
-        if self._settings.enabled:
+        if self._settings.enabled and claims:
             self._tasks += [asyncio.create_task(self._claiming(), name="batch-claims"),
                             asyncio.create_task(self._renewing(), name="batch-leases")]
 

@@ -15,9 +15,7 @@ upstreams hold of it follow its expiry and go with it; the sweep removes expired
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -56,6 +54,7 @@ from cometgate.storage.cached_contents import (
     UpstreamCopy,
 )
 from cometgate.storage.keys import KeyRecord
+from cometgate.storage.periodic import Periodic
 
 log = logging.getLogger("cometgate.api")
 
@@ -213,27 +212,20 @@ class CacheSweep:
     """Removes expired caches every interval (they are invisible from expiry on anyway)."""
 
     def __init__(self, api: CacheApi, interval_seconds: float) -> None:
-        self._api, self._interval = api, interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._api = api
+        self._periodic = Periodic("cache-sweep", self._round, interval_seconds)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="cache-sweep")
+        self._periodic.start()
 
     async def aclose(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._periodic.aclose()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._api.sweep_once()
-            except Exception:  # the next round retries
-                log.exception("sweeping expired cached contents failed")
-            await asyncio.sleep(self._interval)
+    async def _round(self) -> None:
+        try:
+            await self._api.sweep_once()
+        except Exception:  # the next round retries
+            log.exception("sweeping expired cached contents failed")
 
 
 def _request_id(request: Request) -> str:

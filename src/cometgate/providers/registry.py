@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import cast
 
 from cometgate.dialects.anthropic.encode import AnthropicOptions
@@ -16,6 +17,7 @@ from cometgate.providers.anthropic_upstream import AnthropicUpstream
 from cometgate.providers.base import Provider
 from cometgate.providers.gemini import GeminiProvider
 from cometgate.providers.local.provider import LocalProvider
+from cometgate.providers.local.supervisor import SharedWorker
 from cometgate.providers.openai_upstream import http_provider
 from cometgate.settings import (
     AnthropicProviderSettings,
@@ -28,13 +30,27 @@ from cometgate.settings import (
 )
 from cometgate.settings.sections.providers import PROVIDER_KINDS, ProviderKind, kind_of
 
-Builder = Callable[[ProviderSettings, Settings], Provider]
+
+@dataclass(frozen=True, slots=True)
+class BuildContext:
+    """What a builder may need beyond its own settings: what this process shares with its
+    siblings under `serve --workers N`."""
+
+    shared_local: Mapping[str, SharedWorker] = field(default_factory=dict)
+
+
+Builder = Callable[[ProviderSettings, Settings, BuildContext], Provider]
 
 
 def build_providers(
-    settings: Settings, kinds: Mapping[str, ProviderKind] = PROVIDER_KINDS
+    settings: Settings,
+    kinds: Mapping[str, ProviderKind] = PROVIDER_KINDS,
+    *,
+    shared_local: Mapping[str, SharedWorker] | None = None,
 ) -> dict[str, Provider]:
-    return {spec.name: builder(kind_of(spec, kinds))(spec, settings)
+    """`shared_local`: local models another process supervises, by provider name."""
+    context = BuildContext(shared_local or {})
+    return {spec.name: builder(kind_of(spec, kinds))(spec, settings, context)
             for spec in settings.providers}
 
 
@@ -51,13 +67,14 @@ def builder(kind: ProviderKind) -> Builder:
     return cast(Builder, found)
 
 
-def build_local(spec: LocalProviderSettings, settings: Settings) -> Provider:
-    # The worker serves one model under the name the first model using it gives.
-    names = [m.upstream_model for m in settings.models if m.provider == spec.name]
-    return LocalProvider(spec, model_name=names[0] if names else spec.name)
+def build_local(spec: LocalProviderSettings, settings: Settings,
+                context: BuildContext) -> Provider:
+    return local_provider(settings, spec, context.shared_local.get(spec.name))
 
 
-def build_openai(spec: OpenAIProviderSettings, settings: Settings) -> Provider:
+def build_openai(
+    spec: OpenAIProviderSettings, settings: Settings, context: BuildContext
+) -> Provider:
     return http_provider(
         spec.name,
         base_url=spec.base_url,
@@ -67,7 +84,9 @@ def build_openai(spec: OpenAIProviderSettings, settings: Settings) -> Provider:
     )
 
 
-def build_anthropic(spec: AnthropicProviderSettings, settings: Settings) -> Provider:
+def build_anthropic(
+    spec: AnthropicProviderSettings, settings: Settings, context: BuildContext
+) -> Provider:
     return AnthropicUpstream(
         spec.name,
         base_url=spec.base_url,  # the server root; the codec adds /v1/messages
@@ -78,16 +97,27 @@ def build_anthropic(spec: AnthropicProviderSettings, settings: Settings) -> Prov
     )
 
 
-def build_local_embedding(spec: LocalEmbeddingProviderSettings, settings: Settings) -> Provider:
+def build_local_embedding(
+    spec: LocalEmbeddingProviderSettings, settings: Settings, context: BuildContext
+) -> Provider:
     # Imported only when configured: numpy and onnxruntime cost memory at import.
     from cometgate.providers.local.embedder import LocalEmbeddingProvider
 
     return LocalEmbeddingProvider(spec.name, threads=spec.threads)
 
 
-def build_gemini(spec: GeminiProviderSettings, settings: Settings) -> Provider:
+def build_gemini(
+    spec: GeminiProviderSettings, settings: Settings, context: BuildContext
+) -> Provider:
     # Credentials come with each attempt (rotated by the planner), so none here.
     return GeminiProvider(spec.name, base_url=spec.base_url, api_key=None, timeouts=spec.timeouts)
+
+
+def local_provider(settings: Settings, spec: LocalProviderSettings,
+                   shared: SharedWorker | None = None) -> LocalProvider:
+    # The worker serves one model under the name the first model using it gives.
+    names = [m.upstream_model for m in settings.models if m.provider == spec.name]
+    return LocalProvider(spec, model_name=names[0] if names else spec.name, shared=shared)
 
 
 def openai_options(spec: OpenAIProviderSettings) -> OpenAIOptions:

@@ -100,11 +100,13 @@ class SearchBackendSettings:
 @dataclass(frozen=True, slots=True)
 class UsageRetentionSettings:
     """`storage.usage`: how long usage records and hourly rollups are kept (None: for ever;
-    daily rollups always are), and how often the sweep deletes what is older."""
+    daily rollups always are), how often the sweep deletes what is older, and how long a
+    journaled record may wait for others to share its commit."""
 
     retention_days: float | None = None
     hourly_rollup_retention_days: float | None = None
     sweep_interval_seconds: float = 3600.0
+    commit_budget_seconds: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,10 @@ database: deleting what another replica already deleted is harmless.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from cometgate.storage.conversations import ConversationStore
+from cometgate.storage.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -20,19 +19,14 @@ logger = logging.getLogger(__name__)
 class ConversationSweep:
     def __init__(self, store: ConversationStore | None, interval_seconds: float) -> None:
         self._store = store
-        self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("conversation-sweep", self.sweep_once, interval_seconds)
 
     def start(self) -> None:
-        if self._store is not None and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="conversation-sweep")
+        if self._store is not None:
+            self._periodic.start()
 
     async def aclose(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._periodic.aclose()
 
     async def sweep_once(self) -> int:
         """One round now; how many turns it removed (0 when storage is off or it failed)."""
@@ -46,8 +40,3 @@ class ConversationSweep:
         if removed:
             logger.info("removed %d expired stored conversation turn(s)", removed)
         return removed
-
-    async def _run(self) -> None:
-        while True:
-            await self.sweep_once()
-            await asyncio.sleep(self._interval)

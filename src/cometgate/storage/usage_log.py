@@ -3,7 +3,7 @@
     record(r)   appends r as one line to the current journal segment (one write(2); once it
                 returns the line is in the OS and survives a kill -9 of the process), then
                 hands r to the batching UsageWriter in the background and returns at once
-    writer      commits records in batches (it lingers a few milliseconds to gather them);
+    writer      commits records in batches (it waits up to its commit budget to gather them);
                 a segment is deleted once every record written to it is committed
     reserve(r)  journals a stand-in for a stream whose headers are going out (a line marked
                 as a reservation): should the process die before the stream ends, the record
@@ -43,6 +43,8 @@ log = logging.getLogger("cometgate.usage")
 
 SEGMENT_RECORDS = 10_000  # a new segment after this many lines, so old ones can be deleted
 _SUFFIX = ".jsonl"
+_OPENING = ".opening"  # a segment being created, not yet locked (see _current)
+_RECOVERY_LOCK = "recovery.lock"
 
 
 @dataclass(slots=True)
@@ -74,6 +76,17 @@ class UsageLog:
         """Commit what earlier processes journaled but may not have committed; returns how
         many records were re-inserted."""
         self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Several processes share the directory under `serve --workers N`: two recovering at
+        # once would both re-insert a dead one's records. One at a time; the next finds the
+        # segments gone.
+        lock = os.open(self._directory / _RECOVERY_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+            return await self._recover_unlocked_segments(database)
+        finally:
+            os.close(lock)  # and with it the lock
+
+    async def _recover_unlocked_segments(self, database: Database) -> int:
         # A segment still locked belongs to a live process sharing this directory: not ours.
         leftovers = [p for p in sorted(self._directory.glob(f"*{_SUFFIX}")) if _unlocked(p)]
         final: list[UsageRecord] = []
@@ -82,8 +95,10 @@ class UsageLog:
             _read_segment(path, final, reserved)
         # A record of the request, wherever it is, wins over its reservation (first one kept).
         missing = await _not_stored(database, final + reserved)
-        for record in missing:
-            await self._writer.record(record)
+        if missing:
+            committed = asyncio.gather(*(self._writer.record(r) for r in missing))
+            self._writer.hurry()  # start-up waits on these commits: no budget to wait out
+            await committed
         for path in leftovers:
             path.unlink()
         if missing:
@@ -117,6 +132,7 @@ class UsageLog:
     async def flush(self) -> None:
         """Return once every record journaled so far is committed (or has failed)."""
         if self._tasks:
+            self._writer.hurry()  # a reader waits on this: the commit budget is not for it
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def aclose(self) -> None:
@@ -152,8 +168,12 @@ class UsageLog:
         self._counter += 1
         name = f"{os.getpid()}-{datetime.now().strftime('%Y%m%d%H%M%S%f')}-{self._counter}"
         path = self._directory / f"{name}{_SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        # Locked under a name recovery does not look at, then renamed: a sibling recovering
+        # meanwhile never sees it unlocked (it would take it for a dead process's segment).
+        opening = path.with_name(f"{name}{_OPENING}")
+        fd = os.open(opening, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when this process ends
+        opening.rename(path)
         self._segment = _Segment(path, fd)
         return self._segment
 

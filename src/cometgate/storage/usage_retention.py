@@ -14,7 +14,6 @@ Runs once at start, then every interval; a failing round is logged and the next 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 
 from cometgate.storage.database import Database
+from cometgate.storage.periodic import Periodic
 from cometgate.storage.schema import usage_records, usage_rollups_hour
 
 logger = logging.getLogger(__name__)
@@ -51,24 +51,19 @@ class UsageRetention:
         self._database = database
         self._records = records
         self._hourly = hourly_rollups
-        self._interval = interval_seconds
         self._batch = batch
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("usage-retention", self.sweep_once, interval_seconds)
 
     @property
     def active(self) -> bool:
         return self._records is not None or self._hourly is not None
 
     def start(self) -> None:
-        if self.active and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="usage-retention")
+        if self.active:
+            self._periodic.start()
 
     async def aclose(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._periodic.aclose()
 
     async def sweep_once(self, now: datetime | None = None) -> SweepResult:
         """One round; what it deleted (nothing when it failed: logged, retried next round)."""
@@ -105,8 +100,3 @@ class UsageRetention:
             result = await conn.execute(
                 delete(usage_rollups_hour).where(usage_rollups_hour.c.bucket_start < cutoff))
         return int(result.rowcount)
-
-    async def _run(self) -> None:
-        while True:
-            await self.sweep_once()
-            await asyncio.sleep(self._interval)

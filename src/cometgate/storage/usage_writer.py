@@ -6,11 +6,14 @@ committed. One transaction per request would make every request pay for its own 
 fsync on SQLite); here concurrent requests share one.
 
 How: `record()` appends the record and a future to a queue, wakes the writer task, and awaits
-the future. The writer task drains whatever is queued (up to `max_batch` rows), inserts it with
-one executemany in one transaction (which also adds them to the hourly and daily rollups:
-usage_rollups.insert_records), commits, and only then resolves every future of that batch.
-While it commits, new records queue up and form the next batch, so the batch size adapts to the
-load with no timer and no added latency for a lone request.
+the future. The writer task waits until the oldest queued record is `commit_budget` seconds old
+(or the queue holds `max_batch` rows, or a reader asked for everything now: `hurry`), takes up to
+`max_batch` rows, inserts them with one executemany in one transaction (which also adds them to
+the hourly and daily rollups: usage_rollups.insert_records), commits, and only then resolves
+every future of that batch. Under heavy load the commit itself is longer than the budget and the
+records that queue meanwhile are overdue when it ends, so batches grow with the load; at moderate
+rates the budget gathers the records of several requests into one commit instead of one commit
+each. A budget of 0 commits at once (for callers that wait on the commit).
 
 Failures: a row-specific error (a duplicate request_id, a value the column refuses) makes the
 writer retry that batch row by row, each in its own transaction, so only the bad record fails
@@ -32,6 +35,7 @@ commit is durable once it returns (`synchronous_commit = on`, its default).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +49,7 @@ from cometgate.storage.usage import UsageRecord
 from cometgate.storage.usage_rollups import insert_records
 
 DEFAULT_MAX_BATCH = 1000
+MAX_COMMIT_BUDGET = 10.0  # seconds; past this, records would wait in memory for no gain
 # Errors that belong to one row, not to the batch or the database: retried row by row.
 _ROW_ERRORS = (IntegrityError, DataError)
 
@@ -57,6 +62,7 @@ class UsageWriterClosedError(RuntimeError):
 class _Waiter:
     record: UsageRecord
     committed: asyncio.Future[None]
+    queued: float  # the loop's clock when it was queued
 
 
 class UsageWriter:
@@ -66,19 +72,25 @@ class UsageWriter:
     `aclose()` once: it writes everything queued, then stops."""
 
     def __init__(
-        self, database: Database, *, max_batch: int = DEFAULT_MAX_BATCH, linger: float = 0.0
+        self, database: Database, *, max_batch: int = DEFAULT_MAX_BATCH,
+        commit_budget: float = 0.0,
     ) -> None:
-        """`linger`: seconds to wait after the first queued record before committing, so that
-        records arriving meanwhile share the commit (for callers that do not wait on it)."""
+        """`commit_budget`: seconds a record may wait in the queue for others to share its
+        commit (for callers that do not wait on it: the journal has made it durable)."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
-        self._linger = linger
+        if not 0 <= commit_budget <= MAX_COMMIT_BUDGET:
+            raise ValueError(f"commit_budget must be between 0 and {MAX_COMMIT_BUDGET} seconds")
+        self._budget = commit_budget
         self._sink = _sink_for(database)
         self._max_batch = max_batch
         self._queue: list[_Waiter] = []
         self._wakeup = asyncio.Event()
+        self._due = asyncio.Event()  # commit now: closing, hurried, or a full batch queued
+        self._hurried = False
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self.commits = 0  # transactions committed, for tests and the benchmark
 
     @property
     def running(self) -> bool:
@@ -93,14 +105,23 @@ class UsageWriter:
         """Return once `record` is committed; raise what made its commit fail."""
         if not self.running:
             raise UsageWriterClosedError("the usage writer is not running")
-        committed = asyncio.get_running_loop().create_future()
-        self._queue.append(_Waiter(record, committed))
+        loop = asyncio.get_running_loop()
+        committed = loop.create_future()
+        self._queue.append(_Waiter(record, committed, loop.time()))
+        if len(self._queue) >= self._max_batch:
+            self._due.set()
         self._wakeup.set()
         await committed
+
+    def hurry(self) -> None:
+        """Commit what is queued without waiting out the budget (a reader wants it now)."""
+        self._hurried = True
+        self._due.set()
 
     async def aclose(self) -> None:
         """Write every record already queued, then stop. Safe to call more than once."""
         self._closing = True
+        self._due.set()
         self._wakeup.set()
         if self._task is not None:
             await self._task
@@ -110,19 +131,30 @@ class UsageWriter:
         try:
             while True:
                 await self._wakeup.wait()
-                if self._linger and not self._closing:
-                    await asyncio.sleep(self._linger)
                 self._wakeup.clear()
                 while self._queue:
+                    await self._wait_budget()
                     batch = self._queue[: self._max_batch]
                     del self._queue[: self._max_batch]
                     await self._commit(batch)
+                self._hurried = False
+                self._due.clear()
                 if self._closing:
                     return
         finally:
             # Reached with waiters left only if this task was cancelled or failed unexpectedly.
             left, self._queue = self._queue, []
             _fail(left, UsageWriterClosedError("the usage writer stopped before writing this"))
+
+    async def _wait_budget(self) -> None:
+        """Until the oldest queued record has waited its budget, unless a commit is due."""
+        if self._closing or self._hurried or len(self._queue) >= self._max_batch:
+            return
+        self._due.clear()
+        left = self._queue[0].queued + self._budget - asyncio.get_running_loop().time()
+        if left > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._due.wait(), left)
 
     async def _commit(self, batch: Sequence[_Waiter]) -> None:
         try:
@@ -137,6 +169,7 @@ class UsageWriter:
         except Exception as error:  # the waiters own the failure; the writer carries on
             _fail(batch, error)
             return
+        self.commits += 1
         for waiter in batch:
             if not waiter.committed.done():
                 waiter.committed.set_result(None)

@@ -1,5 +1,5 @@
 """Limiter fixtures: a spend source that is a tiny usage log, and `make_limiter`, parametrized
-over the in-process limiter and the Redis one.
+over the in-process limiter, the Redis one and the in-process one served on a Unix socket.
 
 The Redis variant needs COMETGATE_TEST_REDIS_URL (scripts/test exports it); without it that
 variant skips, saying why, except in CI (CI=true), where both must run and it fails instead.
@@ -10,17 +10,20 @@ as replicas of one gateway do.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from cometgate.limits.limiter import Limiter
 from cometgate.limits.memory import MemoryLimiter
 from cometgate.limits.policy import LEASE_TTL
+from cometgate.limits.shared import LimiterServer, SharedLimiter
 
 # A Friday afternoon in March, 45 seconds before the minute ends.
 T0 = datetime(2025, 3, 14, 12, 30, 15, tzinfo=UTC)
@@ -56,17 +59,30 @@ def redis_url() -> str:
     pytest.skip(reason)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def make_limiter(request: pytest.FixtureRequest) -> AsyncIterator[MakeLimiter]:
-    """`make_limiter(spend, lease_ttl=...)`: a new limiter; all of one test's share a store."""
+@pytest.fixture(params=["memory", "redis", "shared"])
+async def make_limiter(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[MakeLimiter]:
+    """`make_limiter(spend, lease_ttl=...)`: a new limiter; all of one test's share a store.
+    "shared": an in-process limiter served on a Unix socket, reached as the workers of
+    `serve --workers N` reach their parent's (limits/shared.py)."""
     made: list[Limiter] = []
+    servers: list[LimiterServer] = []
     url = redis_url() if request.param == "redis" else None
     prefix = f"cg-test-{secrets.token_hex(6)}"
 
     def make(spend: UsageLog | None = None, *, lease_ttl: timedelta = LEASE_TTL) -> Limiter:
         log = spend if spend is not None else UsageLog()
         limiter: Limiter
-        if url is None:
+        if request.param == "shared":
+            path = tmp_path / f"limits-{len(servers)}.sock"
+            server = LimiterServer(MemoryLimiter(log, lease_ttl=lease_ttl), path)
+            server.bind()  # a call made before the server task runs waits in the backlog
+            servers.append(server)
+            starting = asyncio.get_running_loop().create_task(server.start())
+            starting.add_done_callback(lambda task: task.result())
+            limiter = SharedLimiter(path)
+        elif url is None:
             limiter = MemoryLimiter(log, lease_ttl=lease_ttl)
         else:
             from cometgate.limits.redis import RedisLimiter
@@ -80,6 +96,8 @@ async def make_limiter(request: pytest.FixtureRequest) -> AsyncIterator[MakeLimi
         await delete_prefix(url, prefix)
     for limiter in made:
         await limiter.aclose()
+    for server in servers:
+        await server.aclose()
 
 
 async def delete_prefix(url: str, prefix: str) -> None:

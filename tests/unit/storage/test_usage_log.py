@@ -18,7 +18,7 @@ from cometgate.storage.usage_writer import UsageWriter
 
 
 async def started_log(database: Database, directory: Path) -> tuple[UsageLog, UsageWriter]:
-    writer = UsageWriter(database, linger=0.01)
+    writer = UsageWriter(database, commit_budget=0.01)
     writer.start()
     log = UsageLog(writer, directory)
     await log.recover(database)

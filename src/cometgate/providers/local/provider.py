@@ -12,7 +12,12 @@ from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.errors import UpstreamUnavailable
 from cometgate.providers.base import Target
 from cometgate.providers.http import TokenizingHttpProvider
-from cometgate.providers.local.supervisor import WorkerCommand, WorkerSupervisor
+from cometgate.providers.local.supervisor import (
+    SharedWorker,
+    WorkerCommand,
+    WorkerSupervisor,
+    WorkerWatch,
+)
 from cometgate.settings import LocalProviderSettings
 
 # The worker implements top_k and vLLM's /tokenize, and understands any response schema root.
@@ -20,7 +25,10 @@ WORKER_OPTIONS = OpenAIOptions(accepts_top_k=True, tokenize_endpoint=True)
 
 
 class LocalProvider:
-    def __init__(self, settings: LocalProviderSettings, *, model_name: str) -> None:
+    def __init__(self, settings: LocalProviderSettings, *, model_name: str,
+                 shared: SharedWorker | None = None) -> None:
+        """`shared`: the worker another process supervises (`serve --workers N`); this
+        provider then only watches its health and never starts it."""
         self.name = settings.name
         self._problem: str | None = None
         path: Path | None = settings.model_path
@@ -38,7 +46,9 @@ class LocalProvider:
             context_size=settings.context_size,
             repeat_penalty=settings.repeat_penalty,
         )
-        self.supervisor = WorkerSupervisor(command, port=settings.port)
+        self.supervisor: WorkerSupervisor | WorkerWatch = (
+            WorkerSupervisor(command, port=settings.port) if shared is None
+            else WorkerWatch(settings.host, shared))
         self._http = TokenizingHttpProvider(
             settings.name,
             base_url=f"{self.supervisor.base_url}/v1",

@@ -155,3 +155,50 @@ async def _healthy(probe: httpx.AsyncClient, url: str) -> bool:
     except httpx.HTTPError:
         return False
     return response.status_code == 200
+
+
+@dataclass(frozen=True, slots=True)
+class SharedWorker:
+    """Where a worker supervised by another process (the parent of `serve --workers N`)
+    listens, and the token it admits."""
+
+    port: int
+    token: str
+
+
+class WorkerWatch:
+    """A `WorkerSupervisor` seen from a process that does not own the worker: it only follows
+    the worker's health, so readiness means the same thing in every gateway process while one
+    process alone starts and restarts the model."""
+
+    def __init__(self, host: str, shared: SharedWorker) -> None:
+        self.port = shared.port
+        self.token = shared.token
+        self._host = host
+        self._ready = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="local-model-watch")
+
+    async def _run(self) -> None:
+        auth = {"authorization": f"Bearer {self.token}"}
+        async with httpx.AsyncClient(timeout=2.0, headers=auth) as probe:
+            while True:
+                self._ready = await _healthy(probe, f"{self.base_url}/health")
+                await asyncio.sleep(HEALTH_POLL_SECONDS)
+
+    async def aclose(self) -> None:
+        self._ready = False
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

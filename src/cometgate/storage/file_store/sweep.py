@@ -7,11 +7,10 @@ may sweep the same database: removing what another removed is harmless.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from cometgate.storage.file_store.store import FileStore
+from cometgate.storage.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -19,19 +18,13 @@ logger = logging.getLogger(__name__)
 class FileSweep:
     def __init__(self, store: FileStore, interval_seconds: float) -> None:
         self._store = store
-        self._interval = interval_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("file-sweep", self.sweep_once, interval_seconds)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="file-sweep")
+        self._periodic.start()
 
     async def aclose(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._periodic.aclose()
 
     async def sweep_once(self) -> int:
         try:
@@ -42,8 +35,3 @@ class FileSweep:
         if removed:
             logger.info("removed %d expired file(s)", removed)
         return removed
-
-    async def _run(self) -> None:
-        while True:
-            await self.sweep_once()
-            await asyncio.sleep(self._interval)
