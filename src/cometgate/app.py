@@ -2,8 +2,9 @@
 
     settings ─► providers (HTTP pools, supervised local workers) ─► Router ─► Gateway
              ─► Database ─► KeyRepository ─► KeyAuthenticator
-    Gateway + KeyAuthenticator + Meter ─► Entrance ─► Gemini, OpenAI, Responses and Anthropic routes
-                                                     ─► Starlette app (+ request-context layer)
+    Gateway + KeyAuthenticator + Meter ─► Entrance ─► RequestFrame (api/frame)
+             ─► Gemini, OpenAI, Responses and Anthropic routes (path tables binding a codec)
+             ─► Starlette app (+ request-context layer)
 
 The lifespan migrates the database and starts supervised upstreams before the first request,
 and closes everything on shutdown.

@@ -178,13 +178,15 @@ class Call:
         decode: Callable[[], GenerateRequest],
         raw: RawCall | None = None,
         translation: str | None = None,
-        words: RefusalWords = gemini_refusal,
+        words: RefusalWords | None = None,
         prepare_raw: PrepareRaw | None = None,
+        route: ModelRoute | None = None,
     ) -> None:
         self.model, self.dialect, self.raw = model, dialect, raw
+        self.route = route  # resolved already by the request frame: not resolved again
         self._prepare_raw = prepare_raw
         self.translation = translation  # the caller's key overrides the model's policy
-        self.words = words  # a model's refusals, in the caller's dialect
+        self.words = words or gemini_refusal  # a model's refusals, in the caller's dialect
         self._decode = decode
         self._decoded: GenerateRequest | RequestRejected | None = None
         self.search_run: SearchRun | None = None  # the gateway's own web search, run once
@@ -249,6 +251,10 @@ class Gateway:
         route = self._router.resolve(name)
         return route.info if route else None
 
+    def route(self, name: str) -> ModelRoute | None:
+        """The model `name` and its candidates, resolved once for a whole request."""
+        return self._router.resolve(name)
+
     def search_grounding(self, name: str) -> str | None:
         """How the model serves Google Search grounding, for the models listing: "native"
         (an upstream of it searches), "emulated" (the gateway's search backend), or None."""
@@ -257,7 +263,10 @@ class Gateway:
     def translates_for(self, name: str, dialect: str) -> bool:
         """Whether some upstream of model `name` takes a call of `dialect` translated (so
         decoded) rather than forwarded as its bytes."""
-        route = self._router.resolve(name)
+        return self.translates(self._router.resolve(name), dialect)
+
+    def translates(self, route: ModelRoute | None, dialect: str) -> bool:
+        """`translates_for` of a model resolved already."""
         return route is not None and any(
             dialect not in self._forwards.of(type(c.provider)) for c in route.candidates)
 
@@ -494,7 +503,7 @@ class Gateway:
         return [r.info.id for r in self._router.routes() if image_output_mode(r.info)]
 
     def _route(self, call: Call, *, counting: bool = False) -> ModelRoute:
-        route = self._router.resolve(call.model)
+        route = call.route or self._router.resolve(call.model)
         if route is None:
             raise NotFound(f"models/{call.model} is not found.")
         if "generateContent" not in route.info.generation_methods:

@@ -79,6 +79,52 @@ def test_the_rule_is_not_vacuous() -> None:
     assert {"canonical", "dialects", "providers", "api"} <= layers
 
 
+# The request frame: one serve() for every caller dialect, which reaches a dialect only
+# through the codec it is handed (registered in dialects/caller_codecs).
+FRAME = SRC / "api" / "frame.py"
+DIALECTS = SRC / "dialects"
+
+
+# The Responses API writes its errors in OpenAI's envelope, as OpenAI does.
+CODEC_SHARES = {"responses": {"openai"}}
+
+
+def _dialect_folders() -> list[Path]:
+    return sorted(p for p in DIALECTS.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+
+
+def test_the_frame_imports_no_dialect_folder() -> None:
+    folders = {f"cometgate.dialects.{p.name}" for p in _dialect_folders()}
+    for imported in _imports(FRAME):
+        assert not any(imported == f or imported.startswith(f + ".") for f in folders), (
+            f"api/frame.py imports {imported}: the frame knows a dialect only by its codec"
+        )
+
+
+@pytest.mark.parametrize("folder", _dialect_folders(), ids=lambda p: p.name)
+def test_a_caller_codec_stays_in_its_dialect(folder: Path) -> None:
+    codec = folder / "caller_codec.py"
+    if not codec.exists():
+        pytest.skip(f"{folder.name} has no caller side")
+    shared = CODEC_SHARES.get(folder.name, set())
+    others = {f"cometgate.dialects.{p.name}" for p in _dialect_folders()
+              if p != folder and p.name not in shared}
+    for imported in _imports(codec):
+        assert not any(imported == o or imported.startswith(o + ".") for o in others), (
+            f"dialects/{folder.name}/caller_codec.py imports {imported}"
+        )
+
+
+def test_every_caller_codec_is_registered() -> None:
+    registered = {
+        imported.split(".")[2] for imported in _imports(DIALECTS / "caller_codecs.py")
+        if imported.endswith(".caller_codec")
+    }
+    with_codec = {p.name for p in _dialect_folders() if (p / "caller_codec.py").exists()}
+    assert with_codec == registered
+    assert {"gemini", "openai", "anthropic", "responses"} <= registered
+
+
 def test_the_worker_is_started_as_a_program_not_imported() -> None:
     # The supervisor names the worker's module on a command line; that module must exist as a
     # runnable package (a __main__), or every local model request would find no worker.

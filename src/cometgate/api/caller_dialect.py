@@ -20,6 +20,8 @@ from typing import Literal
 
 from starlette.requests import HTTPConnection
 
+from cometgate.dialects.caller_codecs import CALLER_CODECS
+
 Dialect = Literal["gemini", "openai", "anthropic"]
 
 _OPENAI_PATHS = ("/v1/chat/", "/v1/embeddings", "/v1/completions", "/v1/responses", "/chat/",
@@ -54,12 +56,12 @@ def settle_unknown_route(request: HTTPConnection) -> None:
         settle_dialect(request, "openai")
 
 
-def dialect_of(request: HTTPConnection) -> Dialect:
-    """The dialect a route settled on, else the one the path names (an unknown path under
-    /v1/chat/ still gets an OpenAI-shaped 404)."""
+def dialect_of(request: HTTPConnection) -> str:
+    """The dialect a route settled on (any registered caller codec's), else the one the path
+    names (an unknown path under /v1/chat/ still gets an OpenAI-shaped 404)."""
     settled = request.scope.get("state", {}).get("dialect")
-    if settled in ("gemini", "openai", "anthropic"):
-        return settled  # type: ignore[no-any-return]
+    if isinstance(settled, str) and settled in CALLER_CODECS:
+        return settled
     path = request.url.path
     if path.startswith(_ANTHROPIC_PATHS):
         return "anthropic"

@@ -1,6 +1,8 @@
-"""What the model routes of every dialect share: who calls, which model, admission against
-the key's limits and budget, and the usage record when the answer ends. One key therefore has
-the same limits, the same budget and the same records whichever dialect it speaks.
+"""What every metered route shares: who calls, which model, admission against the key's
+limits and budget, and the usage record when the answer ends. One key therefore has the same
+limits, the same budget and the same records whichever dialect it speaks. The generate
+request of every dialect goes through these in one place, the request frame (api/frame); the
+special routes (token counts, embeddings, compaction, batches) call them directly:
 
     key = await entrance.caller(request)
     info = entrance.model(name) or raise the dialect's own "not found"
@@ -13,10 +15,9 @@ it itself (`finish`, or `on_end` for a stream, once the stream has ended however
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,7 +38,6 @@ from cometgate.pipeline import Dropped, Gateway
 from cometgate.storage.keys import KeyRecord
 from cometgate.tracing import operation_name
 
-T = TypeVar("T")
 DROPPED_HEADER = "x-cometgate-dropped"
 UPSTREAM_MODEL_HEADER = "x-cometgate-upstream-model"
 ServedBy = tuple[str, str] | None  # (provider, upstream model) that answered
@@ -88,15 +88,18 @@ class Entrance:
         dialect: str,
         stream: bool,
         billable: Billable = NOTHING_BILLABLE,
+        translation: str | None = None,
     ) -> Ticket:
         """Admission against the key's access rules, limits and budget. `estimate` is (prompt
         tokens, the caller's output limit or None); without a caller limit the worst case is
         the model's default output limit, else its maximum. A caller's limit above the model's
         maximum (1e30, say: the decoder refuses it later) costs no more than that maximum.
-        `billable` is what the request asks for beyond tokens."""
+        `billable` is what the request asks for beyond tokens; `translation` the model's
+        policy, when the caller has its route already."""
         return await self.admit_from(
             client_ip(request), request.scope["state"]["request_id"], key, info,
-            estimate=estimate, dialect=dialect, stream=stream, billable=billable)
+            estimate=estimate, dialect=dialect, stream=stream, billable=billable,
+            translation=translation)
 
     async def admit_from(
         self,
@@ -110,6 +113,7 @@ class Entrance:
         stream: bool,
         billable: Billable = NOTHING_BILLABLE,
         batch_id: str | None = None,
+        translation: str | None = None,
     ) -> Ticket:
         """`admit` for a request that is not an HTTP request of its own (a batch's)."""
         prompt_tokens = estimate[0]
@@ -122,7 +126,7 @@ class Entrance:
             dialect=dialect,
             stream=stream,
             billable=billable,
-            model_translation=self.gateway.translation(info.id),
+            model_translation=translation or self.gateway.translation(info.id),
             operation=operation_name(
                 dialect, embedding="embedContent" in info.generation_methods),
             batch_id=batch_id,
@@ -171,19 +175,6 @@ class Entrance:
         if no_limits or ticket.lease is None:  # nothing to report, or accounting is off
             return {}
         return rate_limit_headers(await self.meter.state(ticket.key))
-
-
-async def first_byte(ticket: Ticket, items: AsyncIterator[T]) -> AsyncIterator[T]:
-    """Passes items through, noting when the first one went out (the record's TTFB).
-    Closing it closes `items` at once (the upstream's stream, for a caller who left)."""
-    try:
-        async for item in items:
-            ticket.mark_first_byte()
-            yield item
-    finally:
-        close = getattr(items, "aclose", None)
-        if close is not None:
-            await close()
 
 
 def worst_output(info: ModelInfo, estimate: tuple[int, int | None]) -> int:

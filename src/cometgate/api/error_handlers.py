@@ -9,12 +9,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cometgate.api.caller_dialect import Dialect, dialect_of, settle_unknown_route
-from cometgate.dialects.anthropic.inbound_errors import encode_anthropic_error
-from cometgate.dialects.gemini.errors import api_key_invalid_error, encode_error
-from cometgate.dialects.openai.inbound_errors import encode_openai_error
+from cometgate.api.caller_dialect import dialect_of, settle_unknown_route
+from cometgate.dialects.caller_codecs import CALLER_CODECS
 from cometgate.errors import (
-    ApiKeyInvalid,
     GatewayError,
     InternalError,
     MethodNotAllowed,
@@ -41,18 +38,10 @@ def render(error: GatewayError, request: Request) -> Response:
     return Response(body, status_code=status, media_type=JSON_TYPE, headers=headers)
 
 
-def _encoded(error: GatewayError, dialect: Dialect, request: Request) -> tuple[int, bytes]:
+def _encoded(error: GatewayError, dialect: str, request: Request) -> tuple[int, bytes]:
     state = request.scope.get("state", {})
-    if dialect == "openai":
-        return encode_openai_error(error, model=state.get("model"))
-    if dialect == "anthropic":
-        return encode_anthropic_error(error, state.get("request_id"))
-    native = getattr(error, "native_body", None)
-    if native is not None and native[0] == "gemini":
-        return error.http_status, native[1]
-    if isinstance(error, ApiKeyInvalid):
-        return api_key_invalid_error(error.message)
-    return encode_error(error)
+    return CALLER_CODECS[dialect].encode_error(error, model=state.get("model"),
+                                               request_id=state.get("request_id"))
 
 
 async def gateway_error(request: Request, exc: Exception) -> Response:

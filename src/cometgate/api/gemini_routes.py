@@ -8,7 +8,7 @@ path and dispatches on that suffix.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 import orjson
@@ -17,11 +17,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from cometgate.api.cached_prefix import AppliedCache, CachedPrefixes
-from cometgate.api.entrance import Entrance, dropped_header, first_byte
+from cometgate.api.entrance import Entrance
 from cometgate.api.file_references import BoundFiles, FileLinker
+from cometgate.api.frame import Extension, Prepared, RequestFrame
 from cometgate.api.middleware import MODEL_RESOURCE
-from cometgate.api.streams import CallerStream, encoded_stream, forwarded_stream
 from cometgate.canonical import GenerateRequest, ModelInfo, Usage
+from cometgate.dialects.billable import Billable
+from cometgate.dialects.caller_codecs import CALLER_CODECS
 from cometgate.dialects.gemini.embed import (
     decode_batch_embed_contents,
     decode_embed_content,
@@ -39,14 +41,13 @@ from cometgate.dialects.gemini.models import (
     encode_model_list,
     prompt_is_text,
 )
-from cometgate.dialects.gemini.paths import gemini_path
-from cometgate.dialects.gemini.response import encode_response
-from cometgate.dialects.gemini.stream import ForwardedGeminiFraming, GeminiStreamEncoder
+from cometgate.dialects.inbound_codec import CallerRequest, Inbound
 from cometgate.drawing import image_output_mode
 from cometgate.errors import InvalidRequest, NotFound
 from cometgate.metering import Ticket
-from cometgate.pipeline import Call
+from cometgate.pipeline import Call, Gateway
 from cometgate.providers.base import RawCall
+from cometgate.routing.resolve import ModelRoute
 from cometgate.storage.keys import KeyRecord
 
 log = logging.getLogger("cometgate.api")
@@ -83,21 +84,24 @@ class GeminiApi:
         return Response(orjson.dumps(page), media_type=JSON_TYPE)
 
     async def model_call(self, request: Request) -> Response:
-        name, _, method = request.path_params["name"].rpartition(":")
-        if not name:
-            name, method = method, ""
+        name, method = GEMINI.path_model(request.path_params)
         if request.method == "GET":
             if method:
                 raise _no_such_method(request)
-            return await self.get_model(request, name)
+            return await self.get_model(request, name or "")
+        if method in ("generateContent", "streamGenerateContent"):
+            return await RequestFrame(self.entrance).serve(request, GEMINI, self._services())
         handler = {
-            "generateContent": self.generate_content,
-            "streamGenerateContent": self.stream_generate_content,
             "embedContent": self.embed_content,
             "batchEmbedContents": self.embed_content,
         }.get(method)
         if handler is None and method != "countTokens":
             raise _no_such_method(request)
+        return await self._special(request, name or "", method, handler)
+
+    async def _special(self, request: Request, name: str, method: str,
+                       handler: Special | None) -> Response:
+        """countTokens and the embeddings, which are not the generate frame."""
         entrance = self.entrance
         key = await entrance.caller(request)
         info = self._require_model(request, name, method)
@@ -113,19 +117,16 @@ class GeminiApi:
         estimate, billable = admission(body)
         if self.caches is not None:  # a cached prefix is prompt too: reserved for up front
             estimate = (estimate[0] + await self.caches.size(key, body), estimate[1])
-        if image_output_mode(info) is not None and not billable.images:
-            # An image model draws whatever modalities were asked for: one per candidate.
-            billable = replace(billable, images=billable.candidates)
-        if any(field.name == "codeExecution" for field in billable.fields):
-            # The sandbox's seconds are the gateway's own work: reserved at their most.
-            billable = replace(billable,
-                               sandbox_seconds=entrance.gateway.sandbox_reserve(info.id))
+        billable = gateway_work(billable, info, entrance.gateway)
         ticket = await entrance.admit(
-            request, key, info, estimate=estimate, dialect="gemini",
-            stream=method == "streamGenerateContent", billable=billable,
+            request, key, info, estimate=estimate, dialect="gemini", stream=False,
+            billable=billable,
         )
         return await entrance.metered(
             request, ticket, lambda: handler(request, key, name, body, ticket))
+
+    def _services(self) -> Extension:
+        return GeminiServices(self.files, self.caches, self.entrance.gateway)
 
     async def get_model(self, request: Request, name: str) -> Response:
         key = await self.entrance.caller(request)
@@ -134,55 +135,6 @@ class GeminiApi:
             raise NotFound(f"models/{name.removeprefix('models/')} is not found.")
         tools = self.entrance.gateway.model_tools(info.id)
         return Response(orjson.dumps(encode_model(info, tools)), media_type=JSON_TYPE)
-
-    async def generate_content(
-        self, request: Request, key: KeyRecord, name: str, body: bytes, ticket: Ticket
-    ) -> Response:
-        cache = await self._cached_prefix(key, name, body, "generateContent")
-        call = _call(request, key, name, body, "generateContent", decode_generate_request,
-                     cache=cache)
-        outcome = await self.entrance.gateway.generate(call)
-        dropped = dropped_header(outcome.dropped, gemini_path, ticket)  # before the record
-        await self.entrance.finish(ticket, outcome.usage, outcome.served_by)
-        headers = await self.entrance.answer_headers(ticket, outcome.served_by)
-        if outcome.raw is not None:
-            return Response(outcome.raw.body, media_type=outcome.raw.content_type,
-                            headers=headers)
-        assert outcome.response is not None
-        return Response(
-            encode_response(outcome.response),
-            media_type=JSON_TYPE,
-            headers={**headers, **dropped},
-        )
-
-    async def stream_generate_content(
-        self, request: Request, key: KeyRecord, name: str, body: bytes, ticket: Ticket
-    ) -> Response:
-        alt = request.query_params.get("alt", "json")
-        if alt not in ("sse", "json"):
-            raise InvalidRequest(f"Invalid value at 'alt' (TYPE_ENUM), \"{alt}\"")
-        cache = await self._cached_prefix(key, name, body, "streamGenerateContent")
-        call = _call(request, key, name, body, "streamGenerateContent", decode_generate_request,
-                     alt="sse" if alt == "sse" else None, cache=cache)
-        entrance = self.entrance
-        outcome = await entrance.gateway.stream(call)
-        media_type = "text/event-stream" if alt == "sse" else JSON_TYPE
-        headers = await entrance.answer_headers(ticket, outcome.served_by)
-        on_end = entrance.on_end(ticket, outcome.served_by)
-        if outcome.raw is not None:
-            framing = ForwardedGeminiFraming(sse=alt == "sse")
-            return CallerStream(
-                forwarded_stream(first_byte(ticket, outcome.raw), framing=framing,
-                                 on_end=on_end, usage=outcome.usage),
-                on_end=on_end, media_type=media_type, headers=headers,
-            )
-        assert outcome.events is not None
-        encoder = GeminiStreamEncoder("sse" if alt == "sse" else "json")
-        return CallerStream(
-            encoded_stream(encoder, first_byte(ticket, outcome.events), on_end, outcome.usage),
-            on_end=on_end, media_type=media_type,
-            headers={**headers, **dropped_header(outcome.dropped, gemini_path, ticket)},
-        )
 
     async def embed_content(
         self, request: Request, key: KeyRecord, name: str, body: bytes, ticket: Ticket
@@ -201,8 +153,7 @@ class GeminiApi:
         self, request: Request, key: KeyRecord, name: str, body: bytes
     ) -> Response:
         cache = await self._cached_prefix(key, name, body, "countTokens")
-        call = _call(request, key, name, body, "countTokens", decode_count_tokens_request,
-                     cache=cache)
+        call = _count_call(request, key, name, body, cache)
         outcome = await self.entrance.gateway.count_tokens(call)
         if outcome.raw is not None:
             return Response(outcome.raw.body, media_type=outcome.raw.content_type)
@@ -222,57 +173,105 @@ class GeminiApi:
 
     def _require_model(self, request: Request, name: str, method: str) -> ModelInfo:
         info = self.entrance.model(name)
-        # A stream is a generateContent; an embedding model lists only its embedding methods.
-        family = "generateContent" if method == "streamGenerateContent" else method
-        if info is None or family not in info.generation_methods:
-            version = request.url.path.split("/")[1] if request.url.path.startswith("/v1") else ""
-            raise NotFound(
-                f"models/{name.removeprefix('models/')} is not found for API version "
-                f"{version or 'v1beta'}, or is not supported for {method}. Call ListModels to "
-                "see the list of available models and their supported methods."
-            )
+        caller = CallerRequest(b"", request.url.path, request.query_params, request.headers,
+                               name, method)
+        if info is None or not GEMINI.serves(info.generation_methods, caller):
+            raise GEMINI.unknown_model(name, caller)
         return info
 
 
-def _call(
-    request: Request,
-    key: KeyRecord,
-    name: str,
-    body: bytes,
-    method: str,
-    decode: Callable[[bytes, str], GenerateRequest],
-    *,
-    alt: str | None = None,
-    cache: AppliedCache | None = None,
-) -> Call:
-    """The caller's request as the pipeline sees it: its bytes for a Gemini upstream (under
+@dataclass(frozen=True, slots=True)
+class GeminiServices(Extension):
+    """The gateway's own services a Gemini generate request may name. Gateway files in its
+    fileData: checked against the key before admission, inlined for a translation, copied to
+    the upstream for a pass-through. A gateway cache in its cachedContent: its size reserved
+    at admission, its prefix applied once admitted (a key that may not send `cachedContent`
+    hears that first) — see api/cached_prefix."""
+
+    files: FileLinker | None
+    caches: CachedPrefixes | None
+    gateway: Gateway
+
+    async def prepare(self, request: Request, key: KeyRecord, inbound: Inbound,
+                      route: ModelRoute) -> Prepared:
+        assert inbound.forward is not None  # a Gemini caller's bytes are always kept
+        body = inbound.forward.body
+        if self.caches is not None:  # a cached prefix is prompt too: reserved for up front
+            prompt, output = inbound.estimate
+            inbound = replace(inbound, estimate=(prompt + await self.caches.size(key, body),
+                                                 output))
+        inbound = replace(inbound, billable=gateway_work(inbound.billable, route.info,
+                                                         self.gateway))
+        bound = None if self.files is None else await self.files.bind(
+            key.id, body, str(request.base_url),
+            inline=lambda: self.gateway.translates(route, "gemini"))
+        if bound is None:
+            return Prepared(inbound)
+        decode = inbound.decode
+        return Prepared(replace(inbound, decode=lambda: bound.inline(decode()),
+                                options={**inbound.options, _FILES: bound}),
+                        bound.prepare_raw)
+
+    async def admitted(self, key: KeyRecord, prepared: Prepared, route: ModelRoute
+                       ) -> Prepared | None:
+        inbound, forward = prepared.inbound, prepared.inbound.forward
+        assert forward is not None
+        if self.caches is None:
+            return None
+        cache = await self.caches.apply(key, route.info.id, forward.body, forward.method)
+        if cache is None:
+            return None
+        name, prompt_cache = inbound.model, cache.prompt_cache
+        bound = inbound.options.get(_FILES)
+
+        def decode() -> GenerateRequest:
+            request = replace(decode_generate_request(cache.body, name),
+                              prompt_cache=prompt_cache)
+            return bound.inline(request) if isinstance(bound, BoundFiles) else request
+
+        applied = replace(forward, body=cache.body, cache=cache.upstream)
+        return replace(prepared, inbound=replace(inbound, decode=decode, forward=applied))
+
+
+_FILES = "files"  # options key: the gateway files a request names, bound before admission
+
+
+def gateway_work(billable: Billable, info: ModelInfo, gateway: Gateway) -> Billable:
+    """What a request asks of the gateway's own work, reserved at admission: an image model
+    draws whatever modalities were asked for (one image per candidate), and code execution
+    runs in the sandbox for at most its reserved seconds."""
+    if image_output_mode(info) is not None and not billable.images:
+        billable = replace(billable, images=billable.candidates)
+    if any(field.name == "codeExecution" for field in billable.fields):
+        billable = replace(billable, sandbox_seconds=gateway.sandbox_reserve(info.id))
+    return billable
+
+
+Special = Callable[[Request, KeyRecord, str, bytes, Ticket], Awaitable[Response]]
+GEMINI = CALLER_CODECS["gemini"]
+
+
+def _count_call(request: Request, key: KeyRecord, name: str, body: bytes,
+                cache: AppliedCache | None) -> Call:
+    """A countTokens request as the pipeline sees it: its bytes for a Gemini upstream (under
     the same API version), and a decoder for everyone else; with the cache it names applied."""
+    def decode(body: bytes, name: str) -> GenerateRequest:
+        request = decode_count_tokens_request(body, name)
+        return request if cache is None else replace(request, prompt_cache=cache.prompt_cache)
+
     if cache is not None:
         body = cache.body
-        plain = decode
-        prompt_cache = cache.prompt_cache
-
-        def decode(body: bytes, name: str) -> GenerateRequest:
-            return replace(plain(body, name), prompt_cache=prompt_cache)
-
     version = request.url.path.split("/")[1]
     # Our unversioned routes mean v1beta; Google's own API has no unversioned paths.
     version = version if version in ("v1", "v1beta") else "v1beta"
+    raw = RawCall(body=body, version=version, method="countTokens",
+                  cache=cache.upstream if cache is not None else None)
     files: BoundFiles | None = getattr(request.state, "files", None)
-    upstream_cache = cache.upstream if cache is not None else None
     if files is None:
         return Call(name, dialect="gemini", decode=lambda: decode(body, name),
-                    raw=RawCall(body=body, version=version, method=method, alt=alt,
-                                cache=upstream_cache),
-                    translation=key.translation)
-    return Call(
-        name,
-        dialect="gemini",
-        decode=lambda: files.inline(decode(body, name)),
-        raw=RawCall(body=body, version=version, method=method, alt=alt, cache=upstream_cache),
-        translation=key.translation,
-        prepare_raw=files.prepare_raw,
-    )
+                    raw=raw, translation=key.translation)
+    return Call(name, dialect="gemini", decode=lambda: files.inline(decode(body, name)),
+                raw=raw, translation=key.translation, prepare_raw=files.prepare_raw)
 
 
 def _int_query(request: Request, name: str) -> int | None:

@@ -28,7 +28,8 @@ from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance, client_ip
 from cometgate.dialects.openai.inbound_fields import invalid_value, unsupported_value
 from cometgate.dialects.responses.inbound_params import INCLUDABLE
-from cometgate.dialects.responses.reasoning_state import INCLUDE, shown_item
+from cometgate.dialects.responses.reasoning_state import shown_item
+from cometgate.dialects.responses.reasoning_state import visible as visible
 from cometgate.dialects.responses.record import ResponseRecord
 from cometgate.errors import InvalidRequest, NotFound
 from cometgate.key_access import check_access
@@ -173,16 +174,6 @@ def with_history(document: Mapping[str, Any], history: Sequence[Mapping[str, Any
     if isinstance(own, str):
         own = [{"type": "message", "role": "user", "content": own}]
     return {**document, "input": [*history, *(own if isinstance(own, list) else ())]}
-
-
-def visible(body: Mapping[str, Any], include: Sequence[str]) -> dict[str, Any]:
-    """A Response as the caller asked for it: reasoning state only when `include` names it."""
-    output = body.get("output")
-    if INCLUDE in include or not isinstance(output, list):
-        return dict(body)
-    return {**body, "output": [shown_item(item, include) for item in output]}
-
-
 
 
 def previous_not_found(response_id: str) -> InvalidRequest:

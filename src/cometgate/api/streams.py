@@ -10,8 +10,7 @@ always has its record.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import Protocol
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 
 import anyio
 from starlette.responses import StreamingResponse
@@ -19,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from cometgate.api.caller_watch import CallerWatch
 from cometgate.canonical import CandidateFinished, StreamEvent, StreamUsage, Usage
+from cometgate.dialects.inbound_codec import ForwardedFraming, StreamEncoder
 from cometgate.errors import GatewayError, InternalError, UpstreamError
 from cometgate.metering import CANCELLED, Served, served_failure
 from cometgate.providers.base import RawChunk
@@ -29,41 +29,21 @@ OnEnd = Callable[[Served], Awaitable[None]]
 CLIENT_GONE = 499  # the caller closed the connection before the end (nginx's convention)
 
 
-class StreamEncoder(Protocol):
-    """Canonical events → the bytes of one dialect's stream, in order."""
-
-    def feed(self, event: StreamEvent) -> Iterable[bytes]: ...
-
-    def end(self) -> Iterable[bytes]: ...
-
-    def fail(self, err: GatewayError) -> Iterable[bytes]:
-        """The last bytes of a stream that broke after it started."""
-        ...
-
-
-class ForwardedFraming(Protocol):
-    """How a same-dialect upstream's stream says it finished, and how it reports a failure."""
-
-    def is_final(self, data: bytes) -> bool: ...
-
-    def error(self, err: GatewayError, *, opened: bool) -> bytes:
-        """The bytes that end a broken stream; `opened` tells whether content went out."""
-        ...
-
-
 async def encoded_stream(
     encoder: StreamEncoder, events: AsyncIterator[StreamEvent], on_end: OnEnd,
-    usage: StreamUsage,
+    usage: StreamUsage, *, arrived: Callable[[], None] = lambda: None,
 ) -> AsyncGenerator[bytes, None]:
     """A translated stream in the caller's dialect. `usage` is the stream's own account of
     what it reported (StreamOutcome.usage), filled as `events` are read; it is not kept
-    again here."""
+    again here. `arrived` is told of every event as it comes (the record's time to first
+    byte), here rather than in one more generator around `events`."""
     held: list[bytes] = []
     served: Served | None = None
     try:
         try:
             final = False
             async for event in events:
+                arrived()
                 final = final or isinstance(event, CandidateFinished)
                 for piece in encoder.feed(event):
                     if final:
@@ -86,10 +66,10 @@ async def encoded_stream(
 
 async def forwarded_stream(
     chunks: AsyncIterator[RawChunk], *, framing: ForwardedFraming, on_end: OnEnd,
-    usage: StreamUsage,
+    usage: StreamUsage, arrived: Callable[[], None] = lambda: None,
 ) -> AsyncGenerator[bytes, None]:
-    """A same-dialect upstream's stream, relayed piece by piece as received; `usage` as for
-    `encoded_stream`."""
+    """A same-dialect upstream's stream, relayed piece by piece as received; `usage` and
+    `arrived` as for `encoded_stream`."""
     held: list[bytes] = []
     opened = False
     served: Served | None = None
@@ -97,6 +77,7 @@ async def forwarded_stream(
     try:
         try:
             async for chunk in chunks:
+                arrived()
                 in_band = chunk.error or in_band
                 if not chunk.data:  # nothing for the caller (a piece the gateway asked for)
                     continue

@@ -48,6 +48,11 @@ def admission(body: bytes) -> tuple[tuple[int, int | None], Billable]:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         document = None
+    return admission_of(document, len(body))
+
+
+def admission_of(document: object, size: int) -> tuple[tuple[int, int | None], Billable]:
+    """`admission` of a body parsed already (None: it was not JSON) of `size` bytes."""
     if not isinstance(document, dict):
-        return (len(body) // CHARS_PER_TOKEN + 1, None), NOTHING_BILLABLE
+        return (size // CHARS_PER_TOKEN + 1, None), NOTHING_BILLABLE
     return (estimated_tokens(document, _is_media), _max_output(document)), billable(document)

@@ -66,7 +66,12 @@ def read_json_object(body: bytes) -> dict[str, Any]:
 
 
 def decode_generate_request(body: bytes, model: str) -> GenerateRequest:
-    normalised = parse(GENERATE_CONTENT_REQUEST, read_json_object(body))
+    return decode_generate_document(read_json_object(body), model)
+
+
+def decode_generate_document(document: dict[str, Any], model: str) -> GenerateRequest:
+    """`decode_generate_request` of a body already parsed (by the caller codec, once)."""
+    normalised = parse(GENERATE_CONTENT_REQUEST, document)
     violations = Violations("GenerateContentRequest")
     request = _translate(normalised, model, DecodeContext(violations))
     violations.raise_if_any()

@@ -20,7 +20,7 @@ summary (they are what the model produced); a token that does not open is a 400.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,3 +120,11 @@ def _b64(signature: bytes) -> str:
 
 def _bytes(value: object) -> bytes | None:
     return base64.b64decode(value) if isinstance(value, str) else None
+
+
+def visible(body: Mapping[str, Any], include: Sequence[str]) -> dict[str, Any]:
+    """A Response as the caller asked for it: reasoning state only when `include` names it."""
+    output = body.get("output")
+    if INCLUDE in include or not isinstance(output, list):
+        return dict(body)
+    return {**body, "output": [shown_item(item, include) for item in output]}
