@@ -31,6 +31,7 @@ from cometgate.limits.policy import Limits, LimitState
 from cometgate.pricing import PriceBook, Units
 from cometgate.settings import DEFAULT_MAX_CANDIDATES
 from cometgate.storage.keys import KeyRecord
+from cometgate.storage.money import money_text
 from cometgate.storage.usage import UsageRecord
 from cometgate.storage.usage_log import Reservation, UsageLog
 from cometgate.tracing import RequestEnd, RequestTrace, Tracer
@@ -125,57 +126,36 @@ class Meter:
         operation: str = "chat",
         batch_id: str | None = None,
     ) -> Ticket:
-        """`_admit`, traced when telemetry is on: the request's span starts here, and a
-        refusal ends it at once. `operation`: gen_ai.operation.name."""
-        admitting = self._admit(
-            key, model, client_ip=client_ip, prompt_tokens=prompt_tokens,
-            max_output_tokens=max_output_tokens, request_id=request_id, dialect=dialect,
-            stream=stream, billable=billable, model_translation=model_translation,
-            batch_id=batch_id)
-        if self._tracer is None:
-            return await admitting
-        trace = self._tracer.start_request(operation=operation, model=model, dialect=dialect,
-                                           stream=stream)
-        started = time.perf_counter()
+        """`max_output_tokens` is one candidate's limit; the reservation counts every one.
+        `batch_id`: the request is one of that batch's (its record says so, and it is
+        admitted against the budget less what the key's other batches hold).
+        When telemetry is on, the request's span starts here (`operation`:
+        gen_ai.operation.name), and a refusal ends it at once."""
+        trace = None if self._tracer is None else self._tracer.start_request(
+            operation=operation, model=model, dialect=dialect, stream=stream)
+        started = time.perf_counter() if trace is not None else 0.0
         try:
-            ticket = await admitting
+            now = datetime.now(UTC)
+            check_access(key, model, client_ip, now)
+            check_billable(key, model_translation, billable,
+                           max_candidates=self._max_candidates)
+            if not self._enabled:
+                ticket = Ticket(key, model, request_id, dialect, stream, lease=None,
+                                finished=True, batch_id=batch_id)
+            else:
+                worst = self.worst_case(model, prompt_tokens, max_output_tokens, billable)
+                lease = await self._acquire(key, prompt_tokens, worst, now, batch_id)
+                self._keeper.track(lease)
+                ticket = Ticket(key, model, request_id, dialect, stream, lease, prompt_tokens,
+                                batch_id=batch_id)
         except BaseException as exc:
-            refused = served_failure(exc)
-            trace.end(RequestEnd(refused.status, None, None, None, refused.failure_class,
-                                 time.perf_counter() - started, None))
+            if trace is not None:
+                refused = served_failure(exc)
+                trace.end(RequestEnd(refused.status, None, None, None, refused.failure_class,
+                                     time.perf_counter() - started, None))
             raise
         ticket.trace = trace
         return ticket
-
-    async def _admit(
-        self,
-        key: KeyRecord,
-        model: str,
-        *,
-        client_ip: str | None,
-        prompt_tokens: int,
-        max_output_tokens: int,
-        request_id: str,
-        dialect: str,
-        stream: bool,
-        billable: Billable = NOTHING_BILLABLE,
-        model_translation: str = "default",
-        batch_id: str | None = None,
-    ) -> Ticket:
-        """`max_output_tokens` is one candidate's limit; the reservation counts every one.
-        `batch_id`: the request is one of that batch's (its record says so, and it is
-        admitted against the budget less what the key's other batches hold)."""
-        now = datetime.now(UTC)
-        check_access(key, model, client_ip, now)
-        check_billable(key, model_translation, billable, max_candidates=self._max_candidates)
-        if not self._enabled:
-            return Ticket(key, model, request_id, dialect, stream, lease=None, finished=True,
-                          batch_id=batch_id)
-        worst = self.worst_case(model, prompt_tokens, max_output_tokens, billable)
-        lease = await self._acquire(key, prompt_tokens, worst, now, batch_id)
-        self._keeper.track(lease)
-        return Ticket(key, model, request_id, dialect, stream, lease, prompt_tokens,
-                      batch_id=batch_id)
 
     async def _acquire(self, key: KeyRecord, tokens: int, cost: Decimal, now: datetime,
                        batch_id: str | None) -> Lease:
@@ -193,7 +173,7 @@ class Meter:
         except BudgetExhausted as exc:
             raise BudgetExhausted(
                 "Budget exhausted: this API key's budget is spent, reserved by requests in "
-                f"flight, or held by its unfinished batches ({held.normalize():f} USD).",
+                f"flight, or held by its unfinished batches ({money_text(held)} USD).",
                 retry_after=exc.retry_after) from None
 
     @property

@@ -56,6 +56,7 @@ from cometgate.storage.batches import (
     NewItem,
 )
 from cometgate.storage.keys import KeyRecord
+from cometgate.storage.money import money_text
 
 Handler = Callable[[Request], Awaitable[Response]]
 JSON_TYPE = "application/json; charset=UTF-8"
@@ -187,7 +188,7 @@ class BatchApi:
         if worst > room:
             raise BudgetExhausted(
                 f"Budget exhausted: the {count} requests of this batch may cost up to "
-                f"{worst.normalize():f} USD, more than the {room.normalize():f} USD this API "
+                f"{money_text(worst)} USD, more than the {money_text(room)} USD this API "
                 "key has left after its requests in flight and its unfinished batches.")
 
     async def _batch(self, request: Request, key: KeyRecord) -> Batch:
