@@ -18,12 +18,8 @@ import collections
 import contextlib
 import csv
 import io
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -43,11 +39,11 @@ from tests.e2e.fake_gateway import (
     gateway_env,
     start_serve,
 )
+from tests.e2e.genai_js import run_genai_js
 from tests.e2e.upstream_gate import UpstreamGate
 from tests.fakes.openai_upstream import FakeOpenAIUpstream, Reply
 from tests.unit.storage.conftest import fresh_postgres_schema_url, postgres_base_url
 
-JS_DIR = Path(__file__).resolve().parent / "js"
 LEASE_SECONDS = 2
 BATCH_CONFIG = (f"batches: {{lease_seconds: {LEASE_SECONDS}, poll_seconds: 0.1, "
                 "concurrency: 2}\n")
@@ -181,16 +177,9 @@ async def test_cancel_from_google_genai_stops_what_has_not_started(live: Live) -
     assert live.gate.served == 2
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 async def test_an_inline_batch_from_google_genai_js(live: Live) -> None:
-    if not (JS_DIR / "node_modules" / "@google" / "genai").is_dir():
-        pytest.fail("@google/genai is not installed: run `(cd tests/e2e/js && npm install)`")
-    done = await asyncio.to_thread(
-        subprocess.run, ["node", "batches.mjs"], cwd=JS_DIR, capture_output=True, timeout=120,
-        check=False, env={**os.environ, "BASE": live.gateway.base_url, "KEY": live.key,
-                          "MODEL": MODEL})
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
-    seen: dict[str, Any] = orjson.loads(done.stdout)
+    seen = await asyncio.to_thread(run_genai_js, "batches.mjs", live.gateway.base_url,
+                                   live.key, MODEL, timeout=120)
     assert seen["states"][-1] == "JOB_STATE_SUCCEEDED"
     assert seen["states"][0] in ("JOB_STATE_PENDING", "JOB_STATE_RUNNING")
     assert seen["displayName"] == "from node"

@@ -10,12 +10,8 @@ import base64
 import hashlib
 import io
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -27,8 +23,8 @@ from tests.contract.conftest import Fakes
 from tests.contract.scenarios import received, script_text
 from tests.e2e.conftest import MODEL, LiveGateway, create_key
 from tests.e2e.fake_upstreams_live import serve_before_fakes
+from tests.e2e.genai_js import run_genai_js
 
-JS_DIR = Path(__file__).resolve().parent / "js"
 SDK_PIECE = 8 * 1024 * 1024  # google-genai's CHUNK_SIZE; it offers no setting to change it
 BIG = 17 * 1000 * 1000  # three pieces
 
@@ -165,17 +161,9 @@ def test_another_key_s_file_is_refused(live: Live) -> None:
                                      f"{file.name.removeprefix('files/')} or it may not exist.")
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_google_genai_js_uploads_and_uses_a_file(live: Live) -> None:
-    if not (JS_DIR / "node_modules" / "@google" / "genai").is_dir():
-        pytest.fail("@google/genai is not installed: run `(cd tests/e2e/js && npm install)`")
     script_text("gemini", live.fakes, "Read from JS.")
-    done = subprocess.run(
-        ["node", "files.mjs"], cwd=JS_DIR, capture_output=True, timeout=300, check=False,
-        env={**os.environ, "BASE": live.gateway.base_url, "KEY": live.gateway.key,
-             "MODEL": "gemini-text"})
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
-    seen: dict[str, Any] = orjson.loads(done.stdout)
+    seen = run_genai_js("files.mjs", live.gateway.base_url, live.gateway.key, "gemini-text")
     size = seen["uploaded"]["sizeBytes"]
     assert int(size) == seen["size"] > SDK_PIECE  # more than one of the SDK's pieces
     assert seen["uploaded"]["state"] == "ACTIVE"

@@ -3,36 +3,20 @@ generateContent, generateContentStream and one failing call, and prints what it 
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from tests.e2e.conftest import MODEL, LiveGateway
+from tests.e2e.genai_js import run_genai_js
 
-JS_DIR = Path(__file__).resolve().parent / "js"
-
-pytestmark = [
-    pytest.mark.model,
-    pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
-]
+pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
 def seen(gateway: LiveGateway) -> dict[str, Any]:
-    if not (JS_DIR / "node_modules" / "@google" / "genai").is_dir():
-        pytest.fail("@google/genai is not installed: run `(cd tests/e2e/js && npm install)` "
-                    "(scripts/test does)")
-    done = subprocess.run(
-        ["node", "generate.mjs"], cwd=JS_DIR, capture_output=True, timeout=300, check=False,
-        env={**os.environ, "BASE": gateway.base_url, "KEY": gateway.key, "MODEL": MODEL})
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
-    result: dict[str, Any] = orjson.loads(done.stdout)
-    return result
+    return run_genai_js("generate.mjs", gateway.base_url, gateway.key, MODEL)
 
 
 def test_sdk_is_the_3_x_line(seen: dict[str, Any]) -> None:
