@@ -14,10 +14,10 @@ from typing import Protocol
 from bench.dialects import caller_requests, upstream_answers
 
 from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent
-from cometgate.dialects.anthropic.codec import AnthropicCodec
-from cometgate.dialects.anthropic.inbound import decode_messages_request, read_messages_document
-from cometgate.dialects.anthropic.inbound_response import encode_message
-from cometgate.dialects.anthropic.inbound_stream import MessageStreamEncoder
+from cometgate.dialects.anthropic.upstream_codec import AnthropicCodec
+from cometgate.dialects.anthropic.caller_request import decode_messages_request, read_messages_document
+from cometgate.dialects.anthropic.caller_response import encode_message
+from cometgate.dialects.anthropic.caller_stream import MessageStreamEncoder
 from cometgate.dialects.gemini.codec import GeminiCodec
 from cometgate.dialects.gemini.inbound import decode_generate_request
 from cometgate.dialects.gemini.response import encode_response

@@ -16,7 +16,7 @@ import pytest
 from openai.types.responses import Response
 
 from cometgate.app import create_app
-from cometgate.dialects.anthropic.encode import AnthropicOptions
+from cometgate.dialects.anthropic.upstream_request import AnthropicOptions
 from cometgate.providers.anthropic_upstream import AnthropicUpstream
 from cometgate.providers.base import Provider
 from cometgate.providers.openai_upstream import http_provider

@@ -18,7 +18,7 @@ import orjson
 import yaml
 
 from cometgate.app import create_app
-from cometgate.dialects.anthropic.encode import AnthropicOptions
+from cometgate.dialects.anthropic.upstream_request import AnthropicOptions
 from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.providers.anthropic_upstream import AnthropicUpstream
 from cometgate.providers.base import Provider

@@ -12,7 +12,7 @@ import httpx
 import orjson
 
 from cometgate.canonical import GenerateRequest
-from cometgate.dialects.anthropic.codec import AnthropicCodec
+from cometgate.dialects.anthropic.upstream_codec import AnthropicCodec
 from cometgate.dialects.anthropic.count_tokens import (
     COUNT_PATH,
     encode_count_request,
@@ -20,8 +20,8 @@ from cometgate.dialects.anthropic.count_tokens import (
     forwarded_headers,
     read_input_tokens,
 )
-from cometgate.dialects.anthropic.encode import AnthropicOptions
-from cometgate.dialects.anthropic.errors import classify_error
+from cometgate.dialects.anthropic.upstream_request import AnthropicOptions
+from cometgate.dialects.anthropic.upstream_errors import classify_error
 from cometgate.dialects.anthropic.passthrough import (
     ForwardedMessageEvents,
     answer_for_caller,

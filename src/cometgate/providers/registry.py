@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
-from cometgate.dialects.anthropic.encode import AnthropicOptions
+from cometgate.dialects.anthropic.upstream_request import AnthropicOptions
 from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.providers.anthropic_upstream import AnthropicUpstream
 from cometgate.providers.base import Provider

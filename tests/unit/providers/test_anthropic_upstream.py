@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from cometgate.canonical import GenerateRequest, Message, TextPart
-from cometgate.dialects.anthropic.encode import AnthropicOptions
+from cometgate.dialects.anthropic.upstream_request import AnthropicOptions
 from cometgate.errors import FailureClass, UpstreamError
 from cometgate.providers.anthropic_upstream import AnthropicUpstream
 from cometgate.providers.base import CountsTokens, ForwardsCount, RawCall, Target

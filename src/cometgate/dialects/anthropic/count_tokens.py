@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import orjson
 
 from cometgate.canonical import GenerateRequest, GenerationParams
-from cometgate.dialects.anthropic.encode import AnthropicOptions, encode_request
+from cometgate.dialects.anthropic.upstream_request import AnthropicOptions, encode_request
 from cometgate.dialects.upstream_answers import answer_object, unreadable
 
 COUNT_PATH = "/v1/messages/count_tokens"

@@ -26,8 +26,8 @@ from cometgate.canonical import (
     ToolResultPart,
     Usage,
 )
-from cometgate.dialects.anthropic.decode import decode_response
-from cometgate.dialects.anthropic.encode import encode_request
+from cometgate.dialects.anthropic.upstream_response import decode_response
+from cometgate.dialects.anthropic.upstream_request import encode_request
 from cometgate.dialects.anthropic.envelope import (
     MAGIC,
     pack,

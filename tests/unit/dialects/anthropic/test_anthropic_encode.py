@@ -25,7 +25,7 @@ from cometgate.canonical import (
     ToolMode,
     ToolResultPart,
 )
-from cometgate.dialects.anthropic.encode import AnthropicOptions, encode_request
+from cometgate.dialects.anthropic.upstream_request import AnthropicOptions, encode_request
 from cometgate.dialects.anthropic.envelope import MAGIC, pack, redacted_block, thinking_block
 from cometgate.errors import InvalidRequest
 

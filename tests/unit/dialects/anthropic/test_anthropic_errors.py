@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cometgate.dialects.anthropic.errors import classify_error, retry_after
+from cometgate.dialects.anthropic.upstream_errors import classify_error, retry_after
 from cometgate.errors import FailureClass
 
 WIRE = Path(__file__).parents[3] / "wire" / "anthropic"

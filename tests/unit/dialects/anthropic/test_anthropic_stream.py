@@ -24,7 +24,7 @@ from cometgate.canonical import (
     UsageReported,
 )
 from cometgate.dialects.anthropic.envelope import thinking_block, unpack
-from cometgate.dialects.anthropic.stream import decode_stream
+from cometgate.dialects.anthropic.upstream_stream import decode_stream
 from cometgate.dialects.sse_decode import SSEDecoder, SSEFrame
 from cometgate.errors import FailureClass, UpstreamError
 

@@ -9,7 +9,7 @@ import pytest
 from cometgate.canonical import CodeOutcome, CodePart, CodeResultPart, GenerateRequest, Message
 from cometgate.canonical import TextPart as Text
 from cometgate.dialects.anthropic.code_execution import code_part, code_tool, result_part
-from cometgate.dialects.anthropic.encode import encode_request
+from cometgate.dialects.anthropic.upstream_request import encode_request
 
 
 @pytest.mark.parametrize(("content", "expected"), [

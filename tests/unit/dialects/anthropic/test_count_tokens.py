@@ -23,7 +23,7 @@ from cometgate.dialects.anthropic.count_tokens import (
     forwarded_headers,
     read_input_tokens,
 )
-from cometgate.dialects.anthropic.encode import AnthropicOptions
+from cometgate.dialects.anthropic.upstream_request import AnthropicOptions
 from cometgate.errors import InvalidRequest, UpstreamError
 
 HELLO = (Message("user", (TextPart("hello"),)),)

@@ -27,15 +27,15 @@ from cometgate.canonical import (
     ToolResultPart,
     Untranslated,
 )
-from cometgate.dialects.anthropic.encode import encode_request
+from cometgate.dialects.anthropic.upstream_request import encode_request
 from cometgate.dialects.anthropic.envelope import pack, redacted_block, thinking_block
-from cometgate.dialects.anthropic.inbound import (
+from cometgate.dialects.anthropic.caller_request import (
     decode_messages_request,
     estimate_messages,
     read_messages_document,
     wants_stream,
 )
-from cometgate.dialects.anthropic.inbound_thinking import NEXT, OWN
+from cometgate.dialects.anthropic.caller_thinking import NEXT, OWN
 from cometgate.dialects.anthropic.tool_results import tool_result_fields
 from cometgate.dialects.estimate import MEDIA_PART_TOKENS
 from cometgate.errors import InvalidRequest

@@ -30,9 +30,9 @@ from cometgate.canonical import (
     UsageReported,
 )
 from cometgate.dialects.anthropic.envelope import pack, redacted_block, thinking_block
-from cometgate.dialects.anthropic.inbound_stream import MessageStreamEncoder
-from cometgate.dialects.anthropic.inbound_thinking import NEXT, OWN
-from cometgate.dialects.anthropic.stream import decode_stream
+from cometgate.dialects.anthropic.caller_stream import MessageStreamEncoder
+from cometgate.dialects.anthropic.caller_thinking import NEXT, OWN
+from cometgate.dialects.anthropic.upstream_stream import decode_stream
 from cometgate.dialects.sse_decode import SSEDecoder, SSEFrame
 from cometgate.errors import RateLimited, UpstreamUnavailable
 

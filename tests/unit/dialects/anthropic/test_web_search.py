@@ -18,9 +18,9 @@ from cometgate.canonical import (
     TextPart,
     WebSearchTool,
 )
-from cometgate.dialects.anthropic.decode import decode_response
-from cometgate.dialects.anthropic.encode import encode_request
-from cometgate.dialects.anthropic.stream import decode_stream
+from cometgate.dialects.anthropic.upstream_response import decode_response
+from cometgate.dialects.anthropic.upstream_request import encode_request
+from cometgate.dialects.anthropic.upstream_stream import decode_stream
 from cometgate.dialects.sse_decode import SSEFrame
 
 ASKED = GenerateRequest(model="m", messages=(Message("user", (TextPart("Köln?"),)),),

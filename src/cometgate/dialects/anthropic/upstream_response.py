@@ -44,7 +44,7 @@ from cometgate.dialects.anthropic.envelope import (
     redacted_block,
     thinking_block,
 )
-from cometgate.dialects.anthropic.structured import RESPOND_TOOL, output_text
+from cometgate.dialects.anthropic.upstream_structured import RESPOND_TOOL, output_text
 from cometgate.dialects.anthropic.web_search import Searches
 from cometgate.dialects.upstream_answers import answer_object, new_response_id, unreadable
 

@@ -22,7 +22,7 @@ Blocks → parts:
 - tool_use → ToolCallPart (call_id = id). tool_result → ToolResultPart named after the tool_use
   with its id earlier in the conversation; the response is built as `tool_results` says, so an
   Anthropic upstream gets the block back as sent.
-- thinking, redacted_thinking → see `inbound_thinking`; a thinking block that carries another
+- thinking, redacted_thinking → see `caller_thinking`; a thinking block that carries another
   model's signature for the next block puts it back on that block's part.
 Keys on a message or block that this decoder does not know are reported as untranslated.
 """
@@ -48,8 +48,8 @@ from cometgate.canonical import (
     ToolResultPart,
     Untranslated,
 )
-from cometgate.dialects.anthropic.history import IMAGE_TYPES
-from cometgate.dialects.anthropic.inbound_fields import (
+from cometgate.dialects.anthropic.upstream_history import IMAGE_TYPES
+from cometgate.dialects.anthropic.caller_fields import (
     REQUIRED,
     array,
     boolean,
@@ -58,7 +58,7 @@ from cometgate.dialects.anthropic.inbound_fields import (
     string,
     tagged,
 )
-from cometgate.dialects.anthropic.inbound_thinking import (
+from cometgate.dialects.anthropic.caller_thinking import (
     Carried,
     decode_redacted,
     decode_thinking,

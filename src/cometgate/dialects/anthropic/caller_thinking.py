@@ -29,7 +29,7 @@ from typing import Any
 
 from cometgate.canonical import ReasoningPart
 from cometgate.dialects.anthropic.envelope import pack, redacted_block, thinking_block, unpack
-from cometgate.dialects.anthropic.inbound_fields import invalid, string
+from cometgate.dialects.anthropic.caller_fields import invalid, string
 
 OWN = "cometgate.own:"
 NEXT = "cometgate.next:"

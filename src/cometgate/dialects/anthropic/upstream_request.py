@@ -7,7 +7,7 @@ What is refused, dropped (and reported as "canonical.path: reason"), or changed:
 - `temperature` above 1: Anthropic's range is 0 to 1, Gemini's 0 to 2; scaling or clamping would
   change what the caller asked for → InvalidRequest naming the field.
 - JSON/enum output together with tools: the output is produced by a forced tool call (see
-  `structured`), which leaves no room for the caller's own tools → InvalidRequest.
+  `upstream_structured`), which leaves no room for the caller's own tools → InvalidRequest.
 - Thinking is refused by Anthropic alongside a forced tool call (function calling mode ANY, or
   JSON output) and alongside temperature/top_k changes or a top_p below 0.95. The forced call
   is what the caller's contract depends on, so thinking is dropped there; with thinking on,
@@ -45,8 +45,8 @@ from cometgate.canonical import (
     ToolMode,
 )
 from cometgate.dialects.anthropic.code_execution import BETA, code_tool
-from cometgate.dialects.anthropic.history import encode_history
-from cometgate.dialects.anthropic.structured import respond_tool
+from cometgate.dialects.anthropic.upstream_history import encode_history
+from cometgate.dialects.anthropic.upstream_structured import respond_tool
 from cometgate.dialects.anthropic.web_search import search_tool
 from cometgate.dialects.outbound import Encoded
 from cometgate.errors import InvalidRequest

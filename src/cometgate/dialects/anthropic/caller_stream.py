@@ -12,7 +12,7 @@ A new block opens whenever the kind of part changes: text increments append to t
 block, reasoning increments to the open thinking block, whose signature arrives as one
 signature_delta just before it stops; a tool call, whole, is one tool_use block with a single
 input_json_delta holding all its arguments; thinking that rides on another part's signature
-(see `inbound_thinking`) is sent whole in front of that part's block. Only candidate 0 is
+(see `caller_thinking`) is sent whole in front of that part's block. Only candidate 0 is
 streamed. Usage usually arrives after the candidate's finish, so message_delta waits for
 end(). After end() or fail() the encoder emits nothing more.
 """
@@ -36,15 +36,15 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.anthropic.inbound_errors import encode_anthropic_error
-from cometgate.dialects.anthropic.inbound_response import (
+from cometgate.dialects.anthropic.caller_errors import encode_anthropic_error
+from cometgate.dialects.anthropic.caller_response import (
     Block,
     message_id,
     stop_reason,
     tool_use_id,
     usage_fields,
 )
-from cometgate.dialects.anthropic.inbound_thinking import carried_blocks, reasoning_blocks
+from cometgate.dialects.anthropic.caller_thinking import carried_blocks, reasoning_blocks
 from cometgate.dialects.upstream_answers import new_response_id
 from cometgate.errors import GatewayError
 

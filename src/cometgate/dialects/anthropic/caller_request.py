@@ -2,7 +2,7 @@
 
     field                                   canonical
     model                                   model (the alias the caller asked for)
-    system, messages                        system, messages (see `inbound_messages`)
+    system, messages                        system, messages (see `caller_messages`)
     max_tokens (≥ 1)                        params.max_output_tokens; required by /v1/messages
     temperature [0, 1], top_p [0, 1],       params
       top_k ≥ 0, stop_sequences
@@ -55,7 +55,7 @@ from cometgate.canonical import (
     Untranslated,
 )
 from cometgate.canonical.thinking_levels import LEVEL_OF_ANTHROPIC_EFFORT
-from cometgate.dialects.anthropic.inbound_fields import (
+from cometgate.dialects.anthropic.caller_fields import (
     array,
     boolean,
     integer,
@@ -65,7 +65,7 @@ from cometgate.dialects.anthropic.inbound_fields import (
     string,
     tagged,
 )
-from cometgate.dialects.anthropic.inbound_messages import (
+from cometgate.dialects.anthropic.caller_messages import (
     CACHE_CONTROL,
     CACHING,
     decode_messages,

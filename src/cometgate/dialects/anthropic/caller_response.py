@@ -2,7 +2,7 @@
 
 Content blocks follow the parts of candidate 0 (the only one this dialect asks for), in order:
 thinking blocks for reasoning and for signatures carried on other parts (see
-`inbound_thinking`), `text` for text (adjacent text parts make one block, as a stream would),
+`caller_thinking`), `text` for text (adjacent text parts make one block, as a stream would),
 `tool_use` for calls. Parts the Messages API cannot return (images, files) are left out: a
 caller of this dialect never asked for them, and the pipeline reports what was dropped.
 
@@ -39,7 +39,7 @@ from cometgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from cometgate.dialects.anthropic.inbound_thinking import carried_blocks, reasoning_blocks
+from cometgate.dialects.anthropic.caller_thinking import carried_blocks, reasoning_blocks
 
 Block = dict[str, Any]
 
