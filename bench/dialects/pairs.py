@@ -14,23 +14,26 @@ from typing import Protocol
 from bench.dialects import caller_requests, upstream_answers
 
 from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent
-from cometgate.dialects.anthropic.upstream_codec import AnthropicCodec
-from cometgate.dialects.anthropic.caller_request import decode_messages_request, read_messages_document
+from cometgate.dialects.anthropic.caller_request import (
+    decode_messages_request,
+    read_messages_document,
+)
 from cometgate.dialects.anthropic.caller_response import encode_message
 from cometgate.dialects.anthropic.caller_stream import MessageStreamEncoder
+from cometgate.dialects.anthropic.upstream_codec import AnthropicCodec
 from cometgate.dialects.gemini.codec import GeminiCodec
 from cometgate.dialects.gemini.inbound import decode_generate_request
 from cometgate.dialects.gemini.response import encode_response
 from cometgate.dialects.gemini.stream import GeminiStreamEncoder
-from cometgate.dialects.openai.codec import OpenAICodec
-from cometgate.dialects.openai.inbound import (
+from cometgate.dialects.openai.caller_request import (
     decode_chat_request,
     read_chat_document,
     wants_usage_in_stream,
 )
-from cometgate.dialects.openai.inbound_response import encode_chat_completion
-from cometgate.dialects.openai.inbound_stream import ChatChunkEncoder
-from cometgate.dialects.openai.outbound import OpenAIOptions
+from cometgate.dialects.openai.caller_response import encode_chat_completion
+from cometgate.dialects.openai.caller_stream import ChatChunkEncoder
+from cometgate.dialects.openai.upstream_codec import OpenAICodec
+from cometgate.dialects.openai.upstream_request import OpenAIOptions
 from cometgate.dialects.outbound import OutboundCodec
 
 DIALECTS = ("gemini", "openai", "anthropic")

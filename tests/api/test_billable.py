@@ -21,7 +21,7 @@ import pytest
 
 from cometgate.app import create_app
 from cometgate.dialects.gemini.estimate import estimate
-from cometgate.dialects.openai.inbound import estimate_chat
+from cometgate.dialects.openai.caller_request import estimate_chat
 from cometgate.providers.gemini import GeminiProvider
 from cometgate.providers.openai_upstream import http_provider
 from cometgate.providers.registry import openai_options

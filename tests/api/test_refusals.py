@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from cometgate.app import create_app
-from cometgate.dialects.openai.outbound import OpenAIOptions
+from cometgate.dialects.openai.upstream_request import OpenAIOptions
 from cometgate.providers.http import TokenizingHttpProvider
 from cometgate.providers.timeouts import Timeouts
 from cometgate.settings import Settings

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from cometgate.app import create_app
-from cometgate.dialects.openai.outbound import OpenAIOptions
+from cometgate.dialects.openai.upstream_request import OpenAIOptions
 from cometgate.providers.openai_upstream import http_provider
 from cometgate.providers.registry import openai_options
 from cometgate.providers.timeouts import Timeouts

@@ -19,7 +19,7 @@ import yaml
 
 from cometgate.app import create_app
 from cometgate.dialects.anthropic.upstream_request import AnthropicOptions
-from cometgate.dialects.openai.outbound import OpenAIOptions
+from cometgate.dialects.openai.upstream_request import OpenAIOptions
 from cometgate.providers.anthropic_upstream import AnthropicUpstream
 from cometgate.providers.base import Provider
 from cometgate.providers.gemini import GeminiProvider

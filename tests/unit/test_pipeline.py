@@ -30,7 +30,7 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.openai.outbound import OpenAIOptions
+from cometgate.dialects.openai.upstream_request import OpenAIOptions
 from cometgate.errors import (
     FailureClass,
     InternalError,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cometgate.dialects.openai.outbound import OpenAIOptions
+from cometgate.dialects.openai.upstream_request import OpenAIOptions
 from cometgate.otel import upstreams_of
 from cometgate.providers.base import Provider
 from cometgate.providers.openai_upstream import OpenAIUpstream, http_provider

@@ -15,12 +15,12 @@ from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance
 from cometgate.api.frame import RequestFrame
 from cometgate.canonical import ModelInfo
-from cometgate.dialects.anthropic.count_tokens import caller_headers, caller_query
 from cometgate.dialects.anthropic.caller_request import (
     decode_messages_request,
     read_messages_document,
 )
 from cometgate.dialects.anthropic.caller_response import encode_count_tokens
+from cometgate.dialects.anthropic.count_tokens import caller_headers, caller_query
 from cometgate.dialects.anthropic.models import encode_model, encode_model_list
 from cometgate.dialects.anthropic.refusals import anthropic_refusal
 from cometgate.dialects.caller_codecs import CALLER_CODECS

@@ -18,13 +18,13 @@ from cometgate.api.entrance import Entrance, embedding_estimate
 from cometgate.api.frame import RequestFrame
 from cometgate.canonical import Usage
 from cometgate.dialects.caller_codecs import CALLER_CODECS
+from cometgate.dialects.openai.caller_response import (
+    encode_model,
+    encode_model_list,
+)
 from cometgate.dialects.openai.embeddings import (
     decode_embeddings_request,
     encode_embeddings_response,
-)
-from cometgate.dialects.openai.inbound_response import (
-    encode_model,
-    encode_model_list,
 )
 from cometgate.errors import NotFound
 

@@ -12,7 +12,6 @@ import httpx
 import orjson
 
 from cometgate.canonical import GenerateRequest
-from cometgate.dialects.anthropic.upstream_codec import AnthropicCodec
 from cometgate.dialects.anthropic.count_tokens import (
     COUNT_PATH,
     encode_count_request,
@@ -20,13 +19,14 @@ from cometgate.dialects.anthropic.count_tokens import (
     forwarded_headers,
     read_input_tokens,
 )
-from cometgate.dialects.anthropic.upstream_request import AnthropicOptions
-from cometgate.dialects.anthropic.upstream_errors import classify_error
 from cometgate.dialects.anthropic.passthrough import (
     ForwardedMessageEvents,
     answer_for_caller,
     forwarded_body,
 )
+from cometgate.dialects.anthropic.upstream_codec import AnthropicCodec
+from cometgate.dialects.anthropic.upstream_errors import classify_error
+from cometgate.dialects.anthropic.upstream_request import AnthropicOptions
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
 from cometgate.providers.http import HttpProvider
 from cometgate.providers.timeouts import Timeouts

@@ -25,7 +25,7 @@ from cometgate.canonical import (
 from cometgate.dialects.gemini import embed as gemini_embed
 from cometgate.dialects.gemini.outbound import classify_error as classify_gemini_error
 from cometgate.dialects.openai import embeddings as openai_embeddings
-from cometgate.dialects.openai.wire import classify_error as classify_openai_error
+from cometgate.dialects.openai.upstream_errors import classify_error as classify_openai_error
 from cometgate.errors import InvalidRequest
 from cometgate.providers.base import Target
 from cometgate.providers.timeouts import Timeouts

@@ -14,8 +14,8 @@ import httpx
 import orjson
 
 from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent, StreamStarted
-from cometgate.dialects.openai.codec import OpenAICodec
-from cometgate.dialects.openai.outbound import OpenAIOptions, encode_tokenize_request
+from cometgate.dialects.openai.upstream_codec import OpenAICodec
+from cometgate.dialects.openai.upstream_request import OpenAIOptions, encode_tokenize_request
 from cometgate.dialects.outbound import Encoded, OutboundCodec
 from cometgate.dialects.sse_decode import decode_sse
 from cometgate.errors import FailureClass, InvalidRequest, UpstreamError

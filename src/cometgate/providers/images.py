@@ -13,7 +13,7 @@ import orjson
 
 from cometgate.canonical.images import ImageRequest, ImageResponse
 from cometgate.dialects.openai import images as openai_images
-from cometgate.dialects.openai.wire import classify_error
+from cometgate.dialects.openai.upstream_errors import classify_error
 from cometgate.providers.base import Target
 from cometgate.providers.transport import Transport
 

@@ -11,8 +11,6 @@ import httpx
 
 from cometgate.canonical import EmbedRequest, EmbedResponse
 from cometgate.canonical.images import ImageRequest, ImageResponse
-from cometgate.dialects.openai.codec import OpenAICodec
-from cometgate.dialects.openai.outbound import OpenAIOptions
 from cometgate.dialects.openai.passthrough import (
     ForwardedEvents,
     answer_for_caller,
@@ -20,6 +18,8 @@ from cometgate.dialects.openai.passthrough import (
     forwarded_body,
     usage_of_response,
 )
+from cometgate.dialects.openai.upstream_codec import OpenAICodec
+from cometgate.dialects.openai.upstream_request import OpenAIOptions
 from cometgate.dialects.responses import passthrough as responses
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target
 from cometgate.providers.embedding import OpenAIEmbedder

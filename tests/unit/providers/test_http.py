@@ -32,7 +32,7 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.openai.outbound import OpenAIOptions
+from cometgate.dialects.openai.upstream_request import OpenAIOptions
 from cometgate.errors import FailureClass, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from cometgate.providers.base import CountsTokens, Target
 from cometgate.providers.http import HttpProvider, TokenizingHttpProvider

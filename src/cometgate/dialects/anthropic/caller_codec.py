@@ -6,7 +6,7 @@ bytes, the `anthropic-version` / `anthropic-beta` headers that say what they mea
 from __future__ import annotations
 
 from cometgate.canonical import GenerateResponse
-from cometgate.dialects.anthropic.count_tokens import caller_headers, caller_query
+from cometgate.dialects.anthropic.caller_errors import encode_anthropic_error
 from cometgate.dialects.anthropic.caller_request import (
     BETA_HEADER,
     decode_messages_request,
@@ -14,9 +14,9 @@ from cometgate.dialects.anthropic.caller_request import (
     read_messages_document,
     wants_stream,
 )
-from cometgate.dialects.anthropic.caller_errors import encode_anthropic_error
 from cometgate.dialects.anthropic.caller_response import encode_message
 from cometgate.dialects.anthropic.caller_stream import MessageStreamEncoder
+from cometgate.dialects.anthropic.count_tokens import caller_headers, caller_query
 from cometgate.dialects.anthropic.passthrough import ForwardedAnthropicFraming
 from cometgate.dialects.anthropic.paths import anthropic_path
 from cometgate.dialects.anthropic.refusals import anthropic_refusal

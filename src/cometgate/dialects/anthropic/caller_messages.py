@@ -48,7 +48,6 @@ from cometgate.canonical import (
     ToolResultPart,
     Untranslated,
 )
-from cometgate.dialects.anthropic.upstream_history import IMAGE_TYPES
 from cometgate.dialects.anthropic.caller_fields import (
     REQUIRED,
     array,
@@ -67,6 +66,7 @@ from cometgate.dialects.anthropic.tool_results import (
     TOOL_RESULT_BLOCK_TYPES,
     tool_result_response,
 )
+from cometgate.dialects.anthropic.upstream_history import IMAGE_TYPES
 
 USER_BLOCKS = ("text", "image", "document", "tool_result")
 ASSISTANT_BLOCKS = ("text", "thinking", "redacted_thinking", "tool_use")

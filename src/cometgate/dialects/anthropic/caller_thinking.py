@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cometgate.canonical import ReasoningPart
-from cometgate.dialects.anthropic.envelope import pack, redacted_block, thinking_block, unpack
 from cometgate.dialects.anthropic.caller_fields import invalid, string
+from cometgate.dialects.anthropic.envelope import pack, redacted_block, thinking_block, unpack
 
 OWN = "cometgate.own:"
 NEXT = "cometgate.next:"

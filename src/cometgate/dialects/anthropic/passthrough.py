@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 
 from cometgate.canonical import Usage
-from cometgate.dialects.anthropic.upstream_response import TokenCounts
-from cometgate.dialects.anthropic.upstream_errors import classify_stream_error
 from cometgate.dialects.anthropic.caller_errors import encode_anthropic_error
+from cometgate.dialects.anthropic.upstream_errors import classify_stream_error
+from cometgate.dialects.anthropic.upstream_response import TokenCounts
 from cometgate.dialects.json_field import JsonPath, replaced_string, with_top_level_string
 from cometgate.dialects.sse_split import SSEEventSplitter, event_object
 from cometgate.errors import FailureClass, GatewayError, UpstreamError

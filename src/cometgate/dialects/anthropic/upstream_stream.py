@@ -7,10 +7,10 @@ The upstream sends `message_start`, then per content block `content_block_start`
 
 What is emitted, in order: StreamStarted at `message_start` (so that an error event in its
 place still fails before anything reaches the caller); text increments as they come, the first
-one carrying any hidden thinking (see `upstream_response`); reasoning increments when thoughts are asked
-for, and at the block's end an empty ReasoningPart that carries its signature; each tool call
-whole at its `content_block_stop`, and so the code of a code execution (its result whole at
-its `content_block_start`); CandidateFinished (with the web search's grounding, see
+one carrying any hidden thinking (see `upstream_response`); reasoning increments when thoughts
+are asked for, and at the block's end an empty ReasoningPart that carries its signature; each
+tool call whole at its `content_block_stop`, and so the code of a code execution (its result
+whole at its `content_block_start`); CandidateFinished (with the web search's grounding, see
 `web_search`: a `citations_delta` cites its text block) and UsageReported at `message_stop`.
 A stream that ends before `message_stop` is a transient failure; event types this decoder does
 not know are skipped, as Anthropic's versioning policy asks.
@@ -38,13 +38,13 @@ from cometgate.canonical import (
     UsageReported,
 )
 from cometgate.dialects.anthropic.code_execution import RESULT_BLOCK, code_part, result_part
+from cometgate.dialects.anthropic.envelope import redacted_block, thinking_block
+from cometgate.dialects.anthropic.upstream_errors import classify_stream_error
 from cometgate.dialects.anthropic.upstream_response import (
     Assembler,
     TokenCounts,
     finish_reason,
 )
-from cometgate.dialects.anthropic.envelope import redacted_block, thinking_block
-from cometgate.dialects.anthropic.upstream_errors import classify_stream_error
 from cometgate.dialects.anthropic.web_search import Searches
 from cometgate.dialects.sse_decode import SSEFrame
 from cometgate.dialects.upstream_answers import new_response_id, unreadable

@@ -7,16 +7,16 @@ from __future__ import annotations
 from cometgate.canonical import GenerateResponse
 from cometgate.dialects.inbound_codec import BodyNamesModel, CallerRequest, Inbound
 from cometgate.dialects.openai.billable import billable
-from cometgate.dialects.openai.inbound import (
+from cometgate.dialects.openai.caller_errors import encode_openai_error
+from cometgate.dialects.openai.caller_request import (
     decode_chat_request,
     estimate_chat,
     read_chat_document,
     wants_stream,
     wants_usage_in_stream,
 )
-from cometgate.dialects.openai.inbound_errors import encode_openai_error
-from cometgate.dialects.openai.inbound_response import encode_chat_completion
-from cometgate.dialects.openai.inbound_stream import ChatChunkEncoder
+from cometgate.dialects.openai.caller_response import encode_chat_completion
+from cometgate.dialects.openai.caller_stream import ChatChunkEncoder
 from cometgate.dialects.openai.passthrough import ForwardedOpenAIFraming
 from cometgate.dialects.openai.paths import openai_path
 from cometgate.dialects.openai.refusals import openai_refusals

@@ -30,7 +30,7 @@ import orjson
 
 from cometgate.canonical import EmbedInput, EmbedRequest, EmbedResponse
 from cometgate.dialects.estimate import CHARS_PER_TOKEN
-from cometgate.dialects.openai.inbound_fields import (
+from cometgate.dialects.openai.caller_fields import (
     invalid_type,
     json_object,
     missing,

@@ -17,9 +17,10 @@ import orjson
 
 from cometgate.canonical import Usage
 from cometgate.dialects.json_field import JsonPath, replaced_string
-from cometgate.dialects.openai.inbound_errors import openai_error
-from cometgate.dialects.openai.inbound_stream import sse_frame
-from cometgate.dialects.openai.wire import answer_usage, classify_stream_error
+from cometgate.dialects.openai.caller_errors import openai_error
+from cometgate.dialects.openai.caller_stream import sse_frame
+from cometgate.dialects.openai.upstream_errors import classify_stream_error
+from cometgate.dialects.openai.upstream_response import answer_usage
 from cometgate.dialects.sse_split import SSEEventSplitter, event_object, event_payload
 from cometgate.dialects.upstream_answers import answer_object, unreadable
 from cometgate.errors import GatewayError, UpstreamError

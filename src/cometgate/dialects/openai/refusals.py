@@ -25,7 +25,7 @@ from cometgate.canonical.refusals import (
     able_models,
 )
 from cometgate.dialects.openai.reasoning_effort import EFFORT_BY_LEVEL
-from cometgate.dialects.openai.wire import CONTEXT_LENGTH_EXCEEDED
+from cometgate.dialects.openai.upstream_errors import CONTEXT_LENGTH_EXCEEDED
 from cometgate.dialects.tool_refusal import tool_unavailable_text
 from cometgate.errors import InvalidRequest
 

@@ -13,7 +13,7 @@ import orjson
 
 from cometgate.canonical import GenerateResponse
 from cometgate.dialects.inbound_codec import BodyNamesModel, CallerRequest, Inbound
-from cometgate.dialects.openai.inbound_errors import encode_openai_error
+from cometgate.dialects.openai.caller_errors import encode_openai_error
 from cometgate.dialects.raw_call import RawCall
 from cometgate.dialects.responses.billable import billable
 from cometgate.dialects.responses.inbound import (

@@ -4,9 +4,9 @@ Responses dialect). Pure functions: the route reads the body, calls these, and o
 | field                                     | becomes                                          |
 |-------------------------------------------|--------------------------------------------------|
 | model                                     | model                                            |
-| instructions, input                       | system + messages (inbound_messages)                |
-| tools, tool_choice                        | tools, tool_choice (inbound_params)              |
-| temperature, top_p, max_output_tokens,    | params (inbound_params)                          |
+| instructions, input                       | system + messages (caller_messages)                 |
+| tools, tool_choice                        | tools, tool_choice (caller_params)               |
+| temperature, top_p, max_output_tokens,    | params (caller_params)                           |
 | top_logprobs, include                     |                                                  |
 | text                                      | output                                           |
 | reasoning                                 | thinking                                         |
@@ -30,7 +30,7 @@ from typing import Any
 
 from cometgate.canonical import GenerateRequest, Untranslated
 from cometgate.dialects.estimate import estimated_tokens
-from cometgate.dialects.openai.inbound_fields import (
+from cometgate.dialects.openai.caller_fields import (
     invalid_type,
     invalid_value,
     json_object,

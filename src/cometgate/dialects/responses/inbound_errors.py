@@ -1,5 +1,5 @@
 """Gateway errors in the Responses dialect. A refusal before the answer starts is OpenAI's
-error envelope (`dialects/openai/inbound_errors`: the Responses API shares it, and the routes
+error envelope (`dialects/openai/caller_errors`: the Responses API shares it, and the routes
 settle on the OpenAI dialect). A stream that breaks after it started says it twice, as OpenAI's
 own streams do: an `error` event (code, message, param), then `response.failed` whose
 Response carries `error: {code, message}` — a code from the few ResponseError allows."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cometgate.dialects.openai.inbound_errors import native_openai_body, openai_error
+from cometgate.dialects.openai.caller_errors import native_openai_body, openai_error
 from cometgate.errors import GatewayError
 
 

@@ -43,7 +43,7 @@ from cometgate.canonical import (
     ToolResultPart,
     Untranslated,
 )
-from cometgate.dialects.openai.inbound_fields import (
+from cometgate.dialects.openai.caller_fields import (
     invalid_type,
     invalid_value,
     missing,
@@ -52,7 +52,7 @@ from cometgate.dialects.openai.inbound_fields import (
     unsupported_value,
 )
 from cometgate.dialects.openai.tool_content import tool_result_response
-from cometgate.dialects.openai.wire import parse_arguments
+from cometgate.dialects.openai.upstream_response import parse_arguments
 from cometgate.dialects.responses.compaction import SUMMARY_HEADER, opened_summary
 from cometgate.dialects.responses.reasoning_state import open_state
 from cometgate.dialects.responses.tool_namespaces import flat_name

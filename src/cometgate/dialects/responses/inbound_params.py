@@ -40,7 +40,7 @@ from cometgate.canonical import (
     Untranslated,
     WebSearchTool,
 )
-from cometgate.dialects.openai.inbound_fields import (
+from cometgate.dialects.openai.caller_fields import (
     invalid_type,
     invalid_value,
     missing,

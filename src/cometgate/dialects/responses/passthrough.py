@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from cometgate.canonical import Usage
-from cometgate.dialects.openai.wire import classify_stream_error
+from cometgate.dialects.openai.upstream_errors import classify_stream_error
 from cometgate.dialects.responses.inbound_errors import error_event_fields, response_error
 from cometgate.dialects.responses.inbound_stream import sse_event
 from cometgate.dialects.sse_split import SSEEventSplitter, event_object

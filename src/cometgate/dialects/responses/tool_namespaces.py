@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from cometgate.dialects.openai.inbound_fields import invalid_type, invalid_value, required_str
+from cometgate.dialects.openai.caller_fields import invalid_type, invalid_value, required_str
 
 SEPARATOR = "__"
 _NAMESPACE = re.compile(r"[a-zA-Z0-9_-]+")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cometgate.bundled_model import BundledModelMissing, bundled_gguf_path
 from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent
-from cometgate.dialects.openai.outbound import OpenAIOptions
+from cometgate.dialects.openai.upstream_request import OpenAIOptions
 from cometgate.errors import UpstreamUnavailable
 from cometgate.providers.base import Target
 from cometgate.providers.http import TokenizingHttpProvider

@@ -26,8 +26,6 @@ from cometgate.canonical import (
     ToolResultPart,
     Usage,
 )
-from cometgate.dialects.anthropic.upstream_response import decode_response
-from cometgate.dialects.anthropic.upstream_request import encode_request
 from cometgate.dialects.anthropic.envelope import (
     MAGIC,
     pack,
@@ -35,6 +33,8 @@ from cometgate.dialects.anthropic.envelope import (
     thinking_block,
     unpack,
 )
+from cometgate.dialects.anthropic.upstream_request import encode_request
+from cometgate.dialects.anthropic.upstream_response import decode_response
 from cometgate.errors import FailureClass, UpstreamError
 
 WIRE = Path(__file__).parents[3] / "wire" / "anthropic"

@@ -25,8 +25,8 @@ from cometgate.canonical import (
     ToolMode,
     ToolResultPart,
 )
-from cometgate.dialects.anthropic.upstream_request import AnthropicOptions, encode_request
 from cometgate.dialects.anthropic.envelope import MAGIC, pack, redacted_block, thinking_block
+from cometgate.dialects.anthropic.upstream_request import AnthropicOptions, encode_request
 from cometgate.errors import InvalidRequest
 
 HI = Message("user", (TextPart("hi"),))

@@ -7,8 +7,8 @@ import orjson
 import pytest
 from tests.unit.dialects.anthropic.anthropic_sdk import client, json_answer
 
-from cometgate.dialects.anthropic.upstream_errors import classify_error
 from cometgate.dialects.anthropic.caller_errors import encode_anthropic_error
+from cometgate.dialects.anthropic.upstream_errors import classify_error
 from cometgate.errors import (
     ApiKeyInvalid,
     BudgetExhausted,

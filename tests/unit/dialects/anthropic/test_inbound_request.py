@@ -27,8 +27,6 @@ from cometgate.canonical import (
     ToolResultPart,
     Untranslated,
 )
-from cometgate.dialects.anthropic.upstream_request import encode_request
-from cometgate.dialects.anthropic.envelope import pack, redacted_block, thinking_block
 from cometgate.dialects.anthropic.caller_request import (
     decode_messages_request,
     estimate_messages,
@@ -36,7 +34,9 @@ from cometgate.dialects.anthropic.caller_request import (
     wants_stream,
 )
 from cometgate.dialects.anthropic.caller_thinking import NEXT, OWN
+from cometgate.dialects.anthropic.envelope import pack, redacted_block, thinking_block
 from cometgate.dialects.anthropic.tool_results import tool_result_fields
+from cometgate.dialects.anthropic.upstream_request import encode_request
 from cometgate.dialects.estimate import MEDIA_PART_TOKENS
 from cometgate.errors import InvalidRequest
 

@@ -26,11 +26,11 @@ from cometgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from cometgate.dialects.anthropic.upstream_response import decode_response
-from cometgate.dialects.anthropic.upstream_request import encode_request
 from cometgate.dialects.anthropic.caller_request import decode_messages_request
 from cometgate.dialects.anthropic.caller_response import encode_count_tokens, encode_message
 from cometgate.dialects.anthropic.caller_thinking import NEXT, OWN
+from cometgate.dialects.anthropic.upstream_request import encode_request
+from cometgate.dialects.anthropic.upstream_response import decode_response
 
 WIRE = Path(__file__).resolve().parents[3] / "wire" / "anthropic"
 WEATHER_TOOL = {"name": "get_weather",

@@ -29,9 +29,9 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.anthropic.envelope import pack, redacted_block, thinking_block
 from cometgate.dialects.anthropic.caller_stream import MessageStreamEncoder
 from cometgate.dialects.anthropic.caller_thinking import NEXT, OWN
+from cometgate.dialects.anthropic.envelope import pack, redacted_block, thinking_block
 from cometgate.dialects.anthropic.upstream_stream import decode_stream
 from cometgate.dialects.sse_decode import SSEDecoder, SSEFrame
 from cometgate.errors import RateLimited, UpstreamUnavailable

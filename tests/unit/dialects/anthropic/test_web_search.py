@@ -18,8 +18,8 @@ from cometgate.canonical import (
     TextPart,
     WebSearchTool,
 )
-from cometgate.dialects.anthropic.upstream_response import decode_response
 from cometgate.dialects.anthropic.upstream_request import encode_request
+from cometgate.dialects.anthropic.upstream_response import decode_response
 from cometgate.dialects.anthropic.upstream_stream import decode_stream
 from cometgate.dialects.sse_decode import SSEFrame
 

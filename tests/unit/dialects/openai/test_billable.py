@@ -12,7 +12,7 @@ from cometgate.dialects.billable import Billable, BillableField
 from cometgate.dialects.billable import BillableKind as Kind
 from cometgate.dialects.openai.billable import billable
 from cometgate.dialects.openai.passthrough import ForwardedEvents, usage_of_response
-from cometgate.dialects.openai.wire import answer_usage
+from cometgate.dialects.openai.upstream_response import answer_usage
 from cometgate.storage.key_policy import BILLABLE_FIELDS
 
 MESSAGES = [{"role": "user", "content": "hi"}]

@@ -8,7 +8,7 @@ import openai
 import orjson
 import pytest
 
-from cometgate.dialects.openai.inbound_errors import encode_openai_error
+from cometgate.dialects.openai.caller_errors import encode_openai_error
 from cometgate.errors import (
     ApiKeyInvalid,
     BudgetExhausted,

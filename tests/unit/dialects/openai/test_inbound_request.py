@@ -27,14 +27,14 @@ from cometgate.canonical import (
     ToolResultPart,
     Untranslated,
 )
-from cometgate.dialects.openai.inbound import (
+from cometgate.dialects.openai.caller_request import (
     decode_chat_request,
     estimate_chat,
     read_chat_document,
     wants_stream,
     wants_usage_in_stream,
 )
-from cometgate.dialects.openai.outbound import OpenAIOptions, encode_request
+from cometgate.dialects.openai.upstream_request import OpenAIOptions, encode_request
 from cometgate.errors import InvalidRequest
 
 from .sdk_client import sent_body

@@ -21,7 +21,7 @@ from cometgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from cometgate.dialects.openai.inbound_response import (
+from cometgate.dialects.openai.caller_response import (
     encode_chat_completion,
     encode_model,
     encode_model_list,

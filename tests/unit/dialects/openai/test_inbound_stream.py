@@ -22,7 +22,7 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.openai.inbound_stream import ChatChunkEncoder
+from cometgate.dialects.openai.caller_stream import ChatChunkEncoder
 from cometgate.errors import FailureClass, RateLimited, UpstreamError, UpstreamUnavailable
 
 from .sdk_client import answering, sdk_client

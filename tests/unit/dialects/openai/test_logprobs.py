@@ -26,9 +26,9 @@ from cometgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from cometgate.dialects.openai.inbound_response import encode_chat_completion
-from cometgate.dialects.openai.inbound_stream import ChatChunkEncoder
-from cometgate.dialects.openai.outbound import decode_response, decode_stream
+from cometgate.dialects.openai.caller_response import encode_chat_completion
+from cometgate.dialects.openai.caller_stream import ChatChunkEncoder
+from cometgate.dialects.openai.upstream_request import decode_response, decode_stream
 from cometgate.dialects.sse_decode import SSEFrame
 
 REQUEST = GenerateRequest(model="alias", messages=(Message("user", (TextPart("hi"),)),))

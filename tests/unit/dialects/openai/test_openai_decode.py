@@ -19,8 +19,8 @@ from cometgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from cometgate.dialects.openai.outbound import classify_error, decode_response
-from cometgate.dialects.openai.wire import decode_logprobs
+from cometgate.dialects.openai.upstream_request import classify_error, decode_response
+from cometgate.dialects.openai.upstream_response import decode_logprobs
 from cometgate.errors import FailureClass, UpstreamError
 
 WIRE = Path(__file__).parents[3] / "wire" / "openai"

@@ -23,7 +23,7 @@ from cometgate.canonical import (
     ToolMode,
     ToolResultPart,
 )
-from cometgate.dialects.openai.outbound import OpenAIOptions, encode_request
+from cometgate.dialects.openai.upstream_request import OpenAIOptions, encode_request
 from cometgate.errors import InvalidRequest
 
 

@@ -23,8 +23,8 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.openai.outbound import decode_stream
-from cometgate.dialects.openai.stream import EnumUnquoter
+from cometgate.dialects.openai.upstream_request import decode_stream
+from cometgate.dialects.openai.upstream_stream import EnumUnquoter
 from cometgate.dialects.sse_decode import SSEDecoder, SSEFrame
 from cometgate.errors import FailureClass, UpstreamError
 

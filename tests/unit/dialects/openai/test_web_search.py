@@ -20,7 +20,11 @@ from cometgate.canonical import (
     UsageReported,
     WebSearchTool,
 )
-from cometgate.dialects.openai.outbound import decode_response, decode_stream, encode_request
+from cometgate.dialects.openai.upstream_request import (
+    decode_response,
+    decode_stream,
+    encode_request,
+)
 from cometgate.dialects.sse_decode import SSEFrame
 
 ASK = GenerateRequest("m", (Message("user", (TextPart("Where is Köln?"),)),))

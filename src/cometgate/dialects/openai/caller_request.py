@@ -5,9 +5,9 @@ Top-level fields and what becomes of them:
 
 | field                                   | becomes                                             |
 |-----------------------------------------|-----------------------------------------------------|
-| model, messages                         | model, system + messages (inbound_messages)         |
-| tools, tool_choice                      | tools, tool_choice (inbound_params)                 |
-| temperature, top_p, top_k, max_tokens,  | params (inbound_params)                             |
+| model, messages                         | model, system + messages (caller_messages)          |
+| tools, tool_choice                      | tools, tool_choice (caller_params)                  |
+| temperature, top_p, top_k, max_tokens,  | params (caller_params)                              |
 | max_completion_tokens, stop, n, seed,   |                                                     |
 | presence/frequency_penalty, logprobs,   |                                                     |
 | top_logprobs                            |                                                     |
@@ -34,7 +34,7 @@ from typing import Any
 
 from cometgate.canonical import JSON, GenerateRequest, Untranslated
 from cometgate.dialects.estimate import estimated_tokens
-from cometgate.dialects.openai.inbound_fields import (
+from cometgate.dialects.openai.caller_fields import (
     invalid_type,
     invalid_value,
     json_object,
@@ -43,8 +43,8 @@ from cometgate.dialects.openai.inbound_fields import (
     optional_object,
     required_model,
 )
-from cometgate.dialects.openai.inbound_messages import decode_messages
-from cometgate.dialects.openai.inbound_params import (
+from cometgate.dialects.openai.caller_messages import decode_messages
+from cometgate.dialects.openai.caller_params import (
     decode_output,
     decode_params,
     decode_thinking,

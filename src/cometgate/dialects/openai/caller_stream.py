@@ -30,8 +30,8 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.openai.inbound_errors import native_openai_body, openai_error
-from cometgate.dialects.openai.inbound_response import (
+from cometgate.dialects.openai.caller_errors import native_openai_body, openai_error
+from cometgate.dialects.openai.caller_response import (
     completion_id,
     finish_reason,
     logprobs_body,

@@ -37,16 +37,16 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.openai.web_search import grounding_of, searches, url_citations
-from cometgate.dialects.openai.wire import (
+from cometgate.dialects.openai.upstream_errors import classify_stream_error
+from cometgate.dialects.openai.upstream_response import (
     answer_usage,
-    classify_stream_error,
     decode_logprobs,
     finish_reason,
     parse_arguments,
     reasoning_text,
     wants_thoughts,
 )
+from cometgate.dialects.openai.web_search import grounding_of, searches, url_citations
 from cometgate.dialects.sse_decode import SSEFrame
 from cometgate.dialects.upstream_answers import new_response_id, unreadable
 from cometgate.errors import FailureClass, UpstreamError

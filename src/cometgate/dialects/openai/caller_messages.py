@@ -32,7 +32,7 @@ from cometgate.canonical import (
     ToolResultPart,
     Untranslated,
 )
-from cometgate.dialects.openai.inbound_fields import (
+from cometgate.dialects.openai.caller_fields import (
     invalid_type,
     invalid_value,
     missing,
@@ -42,7 +42,7 @@ from cometgate.dialects.openai.inbound_fields import (
     unsupported_value,
 )
 from cometgate.dialects.openai.tool_content import tool_result_response
-from cometgate.dialects.openai.wire import parse_arguments, reasoning_text
+from cometgate.dialects.openai.upstream_response import parse_arguments, reasoning_text
 from cometgate.errors import InvalidRequest
 
 _ROLES = ("system", "assistant", "user", "function", "tool", "developer")

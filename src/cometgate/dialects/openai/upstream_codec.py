@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cometgate.canonical import GenerateRequest
-from cometgate.dialects.openai.outbound import (
+from cometgate.dialects.openai.upstream_request import (
     OpenAIOptions,
     classify_error,
     decode_response,

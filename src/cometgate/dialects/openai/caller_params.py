@@ -32,7 +32,7 @@ from cometgate.canonical import (
     ToolMode,
     Untranslated,
 )
-from cometgate.dialects.openai.inbound_fields import (
+from cometgate.dialects.openai.caller_fields import (
     invalid_type,
     invalid_value,
     missing,

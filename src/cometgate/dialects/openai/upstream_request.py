@@ -1,8 +1,9 @@
 """Canonical request → OpenAI Chat Completions body, for upstreams that speak that dialect
 (OpenAI, vLLM, llama.cpp's server, Ollama, LM Studio, the local worker).
 
-The decoding half lives in `wire` (whole responses, errors) and `stream` (SSE chunks); it is
-re-exported here so that the outbound codec is one import.
+The decoding half lives in `upstream_response` (whole responses), `upstream_errors` (errors)
+and `upstream_stream` (SSE chunks); it is re-exported here so that the upstream codec is one
+import.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from cometgate.canonical import (
     ToolMode,
 )
 from cometgate.canonical.thinking_levels import THINKING_LEVELS
-from cometgate.dialects.openai.history import encode_history
 from cometgate.dialects.openai.reasoning_effort import EFFORT_BY_LEVEL
-from cometgate.dialects.openai.stream import decode_stream
+from cometgate.dialects.openai.upstream_errors import classify_error
+from cometgate.dialects.openai.upstream_history import encode_history
+from cometgate.dialects.openai.upstream_response import decode_response
+from cometgate.dialects.openai.upstream_stream import decode_stream
 from cometgate.dialects.openai.web_search import search_options
-from cometgate.dialects.openai.wire import classify_error, decode_response
 from cometgate.dialects.outbound import Encoded
 from cometgate.errors import InvalidRequest
 
