@@ -28,10 +28,13 @@ from bench.dialects.translation import translate, translate_stream
 from bench.dialects.upstream_answers import OUTPUT_TOKENS, STREAM_TEXT, TEXT
 
 from cometgate.canonical import GenerateRequest, GenerateResponse
-from cometgate.dialects.responses.inbound import decode_responses_request, read_responses_document
-from cometgate.dialects.responses.inbound_params import decode_include
-from cometgate.dialects.responses.inbound_response import encode_response, new_frame
-from cometgate.dialects.responses.inbound_stream import ResponseStreamEncoder
+from cometgate.dialects.responses.caller_params import decode_include
+from cometgate.dialects.responses.caller_request import (
+    decode_responses_request,
+    read_responses_document,
+)
+from cometgate.dialects.responses.caller_response import encode_response, new_frame
+from cometgate.dialects.responses.caller_stream import ResponseStreamEncoder
 
 
 def responses_request(*, stream: bool) -> bytes:

@@ -34,8 +34,8 @@ from starlette.routing import BaseRoute, Route
 from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance
 from cometgate.api.stored_responses import API, StoredResponses, visible
-from cometgate.dialects.responses.inbound_errors import error_event_fields, response_error
-from cometgate.dialects.responses.inbound_response import Frame, encode_response
+from cometgate.dialects.responses.caller_errors import error_event_fields, response_error
+from cometgate.dialects.responses.caller_response import Frame, encode_response
 from cometgate.dialects.responses.record import response_record
 from cometgate.errors import GatewayError, InternalError, InvalidRequest
 from cometgate.metering import CANCELLED, Served, Ticket, served_failure

@@ -38,26 +38,26 @@ from cometgate.canonical import GenerateRequest, GenerateResponse, ModelInfo
 from cometgate.dialects.caller_codecs import CALLER_CODECS
 from cometgate.dialects.inbound_codec import Inbound, StreamEncoder
 from cometgate.dialects.responses.caller_codec import FRAME, answer_frame
-from cometgate.dialects.responses.compaction import (
-    compacted_body,
-    require_conversation,
-    summarising_document,
-)
-from cometgate.dialects.responses.inbound import (
+from cometgate.dialects.responses.caller_params import decode_include
+from cometgate.dialects.responses.caller_request import (
     decode_responses_request,
     estimate_responses,
     read_responses_document,
     wants_background,
     wants_store,
 )
-from cometgate.dialects.responses.inbound_params import decode_include
-from cometgate.dialects.responses.inbound_response import (
+from cometgate.dialects.responses.caller_response import (
     Frame,
     encode_input_tokens,
     encode_response,
     new_frame,
 )
-from cometgate.dialects.responses.inbound_stream import ResponseStreamEncoder
+from cometgate.dialects.responses.caller_stream import ResponseStreamEncoder
+from cometgate.dialects.responses.compaction import (
+    compacted_body,
+    require_conversation,
+    summarising_document,
+)
 from cometgate.dialects.responses.paths import responses_path
 from cometgate.dialects.responses.reasoning_state import INCLUDE
 from cometgate.dialects.responses.record import ResponseRecord, response_record

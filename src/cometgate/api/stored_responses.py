@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 from cometgate.api.caller_dialect import settle_dialect
 from cometgate.api.entrance import Entrance, client_ip
 from cometgate.dialects.openai.caller_fields import invalid_value, unsupported_value
-from cometgate.dialects.responses.inbound_params import INCLUDABLE
+from cometgate.dialects.responses.caller_params import INCLUDABLE
 from cometgate.dialects.responses.reasoning_state import shown_item
 from cometgate.dialects.responses.reasoning_state import visible as visible
 from cometgate.dialects.responses.record import ResponseRecord

@@ -16,15 +16,15 @@ from cometgate.dialects.inbound_codec import BodyNamesModel, CallerRequest, Inbo
 from cometgate.dialects.openai.caller_errors import encode_openai_error
 from cometgate.dialects.raw_call import RawCall
 from cometgate.dialects.responses.billable import billable
-from cometgate.dialects.responses.inbound import (
+from cometgate.dialects.responses.caller_params import decode_include
+from cometgate.dialects.responses.caller_request import (
     decode_responses_request,
     estimate_responses,
     read_responses_document,
     wants_stream,
 )
-from cometgate.dialects.responses.inbound_params import decode_include
-from cometgate.dialects.responses.inbound_response import Frame, encode_response, new_frame
-from cometgate.dialects.responses.inbound_stream import ResponseStreamEncoder
+from cometgate.dialects.responses.caller_response import Frame, encode_response, new_frame
+from cometgate.dialects.responses.caller_stream import ResponseStreamEncoder
 from cometgate.dialects.responses.passthrough import ForwardedResponsesFraming
 from cometgate.dialects.responses.paths import responses_path
 from cometgate.dialects.responses.reasoning_state import visible

@@ -22,7 +22,7 @@ import orjson
 
 from cometgate.canonical import GenerateResponse, TextPart
 from cometgate.dialects.openai.caller_fields import missing
-from cometgate.dialects.responses.inbound_response import item_id, usage_body
+from cometgate.dialects.responses.caller_response import item_id, usage_body
 from cometgate.dialects.responses.reasoning_state import unverified
 from cometgate.dialects.sealed_state import SealedStateError, StateSeal
 

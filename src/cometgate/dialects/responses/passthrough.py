@@ -20,8 +20,8 @@ import orjson
 
 from cometgate.canonical import Usage
 from cometgate.dialects.openai.upstream_errors import classify_stream_error
-from cometgate.dialects.responses.inbound_errors import error_event_fields, response_error
-from cometgate.dialects.responses.inbound_stream import sse_event
+from cometgate.dialects.responses.caller_errors import error_event_fields, response_error
+from cometgate.dialects.responses.caller_stream import sse_event
 from cometgate.dialects.sse_split import SSEEventSplitter, event_object
 from cometgate.errors import GatewayError, UpstreamError
 

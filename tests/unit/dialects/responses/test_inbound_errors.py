@@ -3,7 +3,7 @@ Response's error."""
 
 from __future__ import annotations
 
-from cometgate.dialects.responses.inbound_errors import error_event_fields, response_error
+from cometgate.dialects.responses.caller_errors import error_event_fields, response_error
 from cometgate.errors import FailureClass, RateLimited, UpstreamError, UpstreamUnavailable
 
 

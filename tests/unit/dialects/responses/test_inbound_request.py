@@ -21,7 +21,7 @@ from cometgate.canonical import (
     ToolMode,
     ToolResultPart,
 )
-from cometgate.dialects.responses.inbound import (
+from cometgate.dialects.responses.caller_request import (
     decode_responses_request,
     estimate_responses,
     read_responses_document,

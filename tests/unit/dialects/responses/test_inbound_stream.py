@@ -26,12 +26,12 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.responses.inbound_response import (
+from cometgate.dialects.responses.caller_response import (
     encode_input_tokens,
     encode_response,
     new_frame,
 )
-from cometgate.dialects.responses.inbound_stream import ResponseStreamEncoder
+from cometgate.dialects.responses.caller_stream import ResponseStreamEncoder
 from cometgate.errors import UpstreamUnavailable
 
 EVENTS = TypeAdapter[ResponseStreamEvent](ResponseStreamEvent)

@@ -8,7 +8,7 @@ from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from cometgate.canonical import Usage
-from cometgate.dialects.responses.inbound_stream import sse_event
+from cometgate.dialects.responses.caller_stream import sse_event
 from cometgate.dialects.responses.passthrough import (
     ForwardedResponseEvents,
     ForwardedResponsesFraming,

@@ -25,9 +25,9 @@ from cometgate.canonical import (
     ToolResultPart,
     Usage,
 )
-from cometgate.dialects.responses.inbound_messages import decode_input
-from cometgate.dialects.responses.inbound_response import encode_response, new_frame
-from cometgate.dialects.responses.inbound_stream import ResponseStreamEncoder
+from cometgate.dialects.responses.caller_messages import decode_input
+from cometgate.dialects.responses.caller_response import encode_response, new_frame
+from cometgate.dialects.responses.caller_stream import ResponseStreamEncoder
 from cometgate.dialects.responses.reasoning_state import INCLUDE
 from cometgate.dialects.sealed_state import StateSeal
 from cometgate.errors import InvalidRequest

@@ -22,9 +22,9 @@ from cometgate.canonical import (
     ToolResultPart,
     Usage,
 )
-from cometgate.dialects.responses.inbound import decode_responses_request
-from cometgate.dialects.responses.inbound_response import encode_response, new_frame
-from cometgate.dialects.responses.inbound_stream import ResponseStreamEncoder
+from cometgate.dialects.responses.caller_request import decode_responses_request
+from cometgate.dialects.responses.caller_response import encode_response, new_frame
+from cometgate.dialects.responses.caller_stream import ResponseStreamEncoder
 from cometgate.dialects.responses.tool_namespaces import flat_name, namespaced_names
 from cometgate.errors import InvalidRequest
 

@@ -41,8 +41,8 @@ from cometgate.dialects.openai.caller_fields import (
     required_model,
     unsupported_value,
 )
-from cometgate.dialects.responses.inbound_messages import decode_input
-from cometgate.dialects.responses.inbound_params import (
+from cometgate.dialects.responses.caller_messages import decode_input
+from cometgate.dialects.responses.caller_params import (
     decode_include,
     decode_output,
     decode_params,

@@ -37,7 +37,7 @@ from cometgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from cometgate.dialects.responses.inbound_params import LOGPROBS
+from cometgate.dialects.responses.caller_params import LOGPROBS
 from cometgate.dialects.responses.reasoning_state import INCLUDE, StateEntries
 from cometgate.dialects.responses.tool_namespaces import namespaced_names
 from cometgate.dialects.responses.web_search import WEB_SEARCH_TYPES, citations_of, search_items

@@ -46,8 +46,8 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.responses.inbound_errors import error_event_fields, response_error
-from cometgate.dialects.responses.inbound_response import (
+from cometgate.dialects.responses.caller_errors import error_event_fields, response_error
+from cometgate.dialects.responses.caller_response import (
     Frame,
     arguments_of,
     call_id,
