@@ -21,10 +21,10 @@ from cometgate.dialects.anthropic.caller_request import (
 from cometgate.dialects.anthropic.caller_response import encode_message
 from cometgate.dialects.anthropic.caller_stream import MessageStreamEncoder
 from cometgate.dialects.anthropic.upstream_codec import AnthropicCodec
-from cometgate.dialects.gemini.codec import GeminiCodec
-from cometgate.dialects.gemini.inbound import decode_generate_request
-from cometgate.dialects.gemini.response import encode_response
-from cometgate.dialects.gemini.stream import GeminiStreamEncoder
+from cometgate.dialects.gemini.caller_request import decode_generate_request
+from cometgate.dialects.gemini.caller_response import encode_response
+from cometgate.dialects.gemini.caller_stream import GeminiStreamEncoder
+from cometgate.dialects.gemini.upstream_codec import GeminiCodec
 from cometgate.dialects.openai.caller_request import (
     decode_chat_request,
     read_chat_document,

@@ -30,9 +30,9 @@ import orjson
 
 from cometgate.api.entrance import Entrance
 from cometgate.dialects.gemini.batches import item_error
+from cometgate.dialects.gemini.caller_request import decode_generate_request
+from cometgate.dialects.gemini.caller_response import encode_response
 from cometgate.dialects.gemini.estimate import admission
-from cometgate.dialects.gemini.inbound import decode_generate_request
-from cometgate.dialects.gemini.response import encode_response
 from cometgate.errors import (
     GatewayError,
     InternalError,

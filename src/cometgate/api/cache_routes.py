@@ -36,12 +36,12 @@ from cometgate.dialects.gemini.cached_content import (
     rfc3339,
     too_small,
 )
-from cometgate.dialects.gemini.estimate import estimate
-from cometgate.dialects.gemini.inbound import (
+from cometgate.dialects.gemini.caller_request import (
     decode_count_tokens_request,
     decode_generate_request,
     read_json_object,
 )
+from cometgate.dialects.gemini.estimate import estimate
 from cometgate.errors import InvalidRequest, NotFound, RequestRejected
 from cometgate.pipeline import Call
 from cometgate.providers.base import KeepsCaches, RawCall

@@ -21,7 +21,7 @@ from cometgate.dialects.gemini.cached_content import (
     rfc3339,
     with_cached_prefix,
 )
-from cometgate.dialects.gemini.inbound import read_json_object
+from cometgate.dialects.gemini.caller_request import read_json_object
 from cometgate.errors import RequestRejected
 from cometgate.providers.base import CachedPrefixCall
 from cometgate.storage.cached_contents import CachedContentStore, CacheNotFoundError, StoredCache

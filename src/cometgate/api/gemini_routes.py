@@ -24,6 +24,10 @@ from cometgate.api.middleware import MODEL_RESOURCE
 from cometgate.canonical import GenerateRequest, ModelInfo, Usage
 from cometgate.dialects.billable import Billable
 from cometgate.dialects.caller_codecs import CALLER_CODECS
+from cometgate.dialects.gemini.caller_request import (
+    decode_count_tokens_request,
+    decode_generate_request,
+)
 from cometgate.dialects.gemini.embed import (
     decode_batch_embed_contents,
     decode_embed_content,
@@ -31,10 +35,6 @@ from cometgate.dialects.gemini.embed import (
     encode_embed_content,
 )
 from cometgate.dialects.gemini.estimate import admission
-from cometgate.dialects.gemini.inbound import (
-    decode_count_tokens_request,
-    decode_generate_request,
-)
 from cometgate.dialects.gemini.models import (
     encode_count_tokens,
     encode_model,

@@ -23,7 +23,7 @@ from cometgate.canonical import (
     StreamEvent,
 )
 from cometgate.dialects.gemini import embed as gemini_embed
-from cometgate.dialects.gemini.outbound import classify_error as classify_gemini_error
+from cometgate.dialects.gemini.upstream_errors import classify_error as classify_gemini_error
 from cometgate.dialects.openai import embeddings as openai_embeddings
 from cometgate.dialects.openai.upstream_errors import classify_error as classify_openai_error
 from cometgate.errors import InvalidRequest

@@ -28,8 +28,10 @@ from cometgate.canonical import (
     GenerateResponse,
     StreamEvent,
 )
-from cometgate.dialects.gemini.codec import GeminiCodec
-from cometgate.dialects.gemini.outbound import (
+from cometgate.dialects.gemini.passthrough import ArrayPieces, renamed
+from cometgate.dialects.gemini.upstream_codec import GeminiCodec
+from cometgate.dialects.gemini.upstream_count import encode_count_request, read_total_tokens
+from cometgate.dialects.gemini.upstream_errors import (
     check_first_event,
     classify_error,
     stream_error_event,
@@ -37,8 +39,6 @@ from cometgate.dialects.gemini.outbound import (
     usage_from_response,
     usage_of_forwarded,
 )
-from cometgate.dialects.gemini.passthrough import ArrayPieces, renamed
-from cometgate.dialects.gemini.upstream_count import encode_count_request, read_total_tokens
 from cometgate.dialects.sse_split import SSEEventSplitter
 from cometgate.dialects.upstream_answers import unreadable
 from cometgate.providers.base import RawCall, RawChunk, RawResponse, Target, UpstreamFile

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 
-from cometgate.dialects.gemini.outbound import classify_error
+from cometgate.dialects.gemini.upstream_errors import classify_error
 from cometgate.errors import FailureClass, UpstreamError
 from cometgate.providers.base import RawCall, Target
 from cometgate.providers.timeouts import Timeouts

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import orjson
 
-from cometgate.dialects.gemini.outbound import classify_error
+from cometgate.dialects.gemini.upstream_errors import classify_error
 from cometgate.dialects.upstream_answers import unreadable
 from cometgate.providers.base import UpstreamFile
 from cometgate.providers.transport import Transport

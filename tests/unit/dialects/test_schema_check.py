@@ -12,7 +12,7 @@ from cometgate.dialects.anthropic.caller_request import (
     decode_messages_request,
     read_messages_document,
 )
-from cometgate.dialects.gemini.inbound import decode_generate_request
+from cometgate.dialects.gemini.caller_request import decode_generate_request
 from cometgate.dialects.openai.caller_request import decode_chat_request, read_chat_document
 from cometgate.dialects.schema_check import schema_fault, schema_violation
 from cometgate.errors import InvalidRequest

@@ -20,7 +20,7 @@ from tests.fakes.gemini_upstream import (
 )
 
 from cometgate.canonical import FunctionTool, GenerateRequest, Message, TextPart, Usage
-from cometgate.dialects.gemini.outbound import JsonArrayElements, stream_error_event
+from cometgate.dialects.gemini.upstream_errors import JsonArrayElements, stream_error_event
 from cometgate.errors import FailureClass, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from cometgate.providers.base import RawCall, RawChunk, Target
 from cometgate.providers.gemini import GeminiProvider

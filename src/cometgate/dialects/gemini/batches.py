@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cometgate.dialects.gemini.inbound import read_json_object
+from cometgate.dialects.gemini.caller_request import read_json_object
 from cometgate.dialects.gemini.protojson import (
     invalid_value_message,
     parse,

@@ -16,13 +16,16 @@ from collections.abc import Mapping
 import orjson
 
 from cometgate.canonical import GenerateRequest, GenerateResponse
-from cometgate.dialects.gemini.errors import api_key_invalid_error, encode_error
+from cometgate.dialects.gemini.caller_errors import api_key_invalid_error, encode_error
+from cometgate.dialects.gemini.caller_request import (
+    decode_generate_document,
+    decode_generate_request,
+)
+from cometgate.dialects.gemini.caller_response import encode_response
+from cometgate.dialects.gemini.caller_stream import ForwardedGeminiFraming, GeminiStreamEncoder
 from cometgate.dialects.gemini.estimate import admission_of
-from cometgate.dialects.gemini.inbound import decode_generate_document, decode_generate_request
 from cometgate.dialects.gemini.paths import gemini_path
 from cometgate.dialects.gemini.refusals import gemini_refusal
-from cometgate.dialects.gemini.response import encode_response
-from cometgate.dialects.gemini.stream import ForwardedGeminiFraming, GeminiStreamEncoder
 from cometgate.dialects.inbound_codec import CallerRequest, Inbound
 from cometgate.dialects.raw_call import RawCall
 from cometgate.errors import ApiKeyInvalid, GatewayError, InvalidRequest, NotFound

@@ -27,7 +27,7 @@ import orjson
 
 from cometgate.canonical import EmbedInput, EmbedRequest, EmbedResponse
 from cometgate.dialects.estimate import CHARS_PER_TOKEN
-from cometgate.dialects.gemini.inbound import read_json_object
+from cometgate.dialects.gemini.caller_request import read_json_object
 from cometgate.dialects.gemini.protojson import (
     Normalised,
     invalid_value_message,

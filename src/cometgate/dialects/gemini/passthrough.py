@@ -4,7 +4,7 @@ SSE event and in each element of a JSON-array stream."""
 
 from __future__ import annotations
 
-from cometgate.dialects.gemini.outbound import JsonArrayElements
+from cometgate.dialects.gemini.upstream_errors import JsonArrayElements
 from cometgate.dialects.json_field import JsonPath, replaced_string
 
 _FIELD = JsonPath(("modelVersion",))

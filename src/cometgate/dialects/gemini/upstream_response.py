@@ -1,5 +1,5 @@
 """Gemini `GenerateContentResponse` JSON → canonical responses and stream events, for a Gemini
-upstream reached by translation: the mirror of `response` and `stream`.
+upstream reached by translation: the mirror of `caller_response` and `caller_stream`.
 
 Conventions:
 
@@ -57,11 +57,11 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.gemini.grounding import grounding_of
-from cometgate.dialects.gemini.outbound import stream_error_event, usage_of
+from cometgate.dialects.gemini.caller_response import FINISH_REASONS
 from cometgate.dialects.gemini.protojson import decode_base64
-from cometgate.dialects.gemini.response import FINISH_REASONS
 from cometgate.dialects.gemini.schema import message_type
+from cometgate.dialects.gemini.upstream_errors import stream_error_event, usage_of
+from cometgate.dialects.gemini.upstream_grounding import grounding_of
 from cometgate.dialects.sse_decode import SSEFrame
 from cometgate.dialects.upstream_answers import new_response_id, unreadable
 from cometgate.errors import FailureClass, UpstreamError

@@ -13,7 +13,11 @@ from cometgate.dialects.billable import MAX_COUNTED_CANDIDATES, Billable, Billab
 from cometgate.dialects.billable import BillableKind as Kind
 from cometgate.dialects.gemini.billable import billable, camel_case
 from cometgate.dialects.gemini.estimate import admission, estimate
-from cometgate.dialects.gemini.outbound import usage_from_event, usage_from_response, usage_of
+from cometgate.dialects.gemini.upstream_errors import (
+    usage_from_event,
+    usage_from_response,
+    usage_of,
+)
 from cometgate.storage.key_policy import BILLABLE_FIELDS
 
 CONTENTS = [{"role": "user", "parts": [{"text": "hi"}]}]

@@ -27,10 +27,10 @@ from cometgate.canonical import (
     UsageReported,
 )
 from cometgate.dialects.anthropic.envelope import pack, redacted_block, thinking_block
-from cometgate.dialects.gemini.errors import api_key_invalid_error, encode_error
+from cometgate.dialects.gemini.caller_errors import api_key_invalid_error, encode_error
+from cometgate.dialects.gemini.caller_response import encode_response
+from cometgate.dialects.gemini.caller_stream import GeminiStreamEncoder
 from cometgate.dialects.gemini.models import encode_count_tokens, encode_model_list
-from cometgate.dialects.gemini.response import encode_response
-from cometgate.dialects.gemini.stream import GeminiStreamEncoder
 from cometgate.errors import InvalidRequest, RateLimited, UpstreamUnavailable
 
 WIRE = Path(__file__).parents[3] / "wire" / "gemini"

@@ -19,7 +19,7 @@ from cometgate.canonical import (
     TextPart,
     WebSearchTool,
 )
-from cometgate.dialects.gemini.grounding import grounding_of
+from cometgate.dialects.gemini.upstream_grounding import grounding_of
 from cometgate.dialects.gemini.upstream_request import encode_request
 from cometgate.dialects.gemini.upstream_response import decode_response, decode_stream
 from cometgate.dialects.sse_decode import SSEFrame

@@ -6,8 +6,8 @@ grounding (the two conversions are inverses)."""
 from __future__ import annotations
 
 from cometgate.canonical import Citation, Grounding, Page
-from cometgate.dialects.gemini.grounding import grounding_of
-from cometgate.dialects.gemini.grounding_metadata import grounding_metadata, rendered_content
+from cometgate.dialects.gemini.caller_grounding import grounding_metadata, rendered_content
+from cometgate.dialects.gemini.upstream_grounding import grounding_of
 
 TEXT = "Grüße aus Köln. Der Dom ist hoch."
 FIRST, SECOND = "Grüße aus Köln.", "Der Dom ist hoch."

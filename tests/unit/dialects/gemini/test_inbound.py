@@ -23,7 +23,10 @@ from cometgate.canonical import (
     ToolResultPart,
     WebSearchTool,
 )
-from cometgate.dialects.gemini.inbound import decode_count_tokens_request, decode_generate_request
+from cometgate.dialects.gemini.caller_request import (
+    decode_count_tokens_request,
+    decode_generate_request,
+)
 from cometgate.errors import InvalidRequest
 
 WIRE = Path(__file__).parents[3] / "wire" / "gemini"

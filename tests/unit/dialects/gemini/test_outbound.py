@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from cometgate.canonical import Usage
-from cometgate.dialects.gemini.outbound import (
+from cometgate.dialects.gemini.upstream_errors import (
     JsonArrayElements,
     classify_error,
     read_error,

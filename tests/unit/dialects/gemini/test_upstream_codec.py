@@ -29,8 +29,8 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.gemini.codec import GeminiCodec
-from cometgate.dialects.gemini.inbound import decode_generate_request
+from cometgate.dialects.gemini.caller_request import decode_generate_request
+from cometgate.dialects.gemini.upstream_codec import GeminiCodec
 from cometgate.dialects.gemini.upstream_request import encode_request
 from cometgate.dialects.outbound import OutboundCodec
 from cometgate.errors import FailureClass, UpstreamError

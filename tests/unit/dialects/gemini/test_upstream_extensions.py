@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from cometgate.canonical import GenerateRequest, GenerationParams, Message, Part, TextPart
-from cometgate.dialects.gemini.inbound import decode_generate_request
+from cometgate.dialects.gemini.caller_request import decode_generate_request
 from cometgate.dialects.gemini.upstream_request import encode_request
 
 WIRE = Path(__file__).parents[3] / "wire" / "gemini"

@@ -27,7 +27,7 @@ from cometgate.canonical import (
     ToolMode,
     ToolResultPart,
 )
-from cometgate.dialects.gemini.inbound import decode_generate_request
+from cometgate.dialects.gemini.caller_request import decode_generate_request
 from cometgate.dialects.gemini.paths import PARAM_FIELDS
 from cometgate.dialects.gemini.upstream_request import VALIDATOR_SKIP_SIGNATURE, encode_request
 from cometgate.errors import InvalidRequest

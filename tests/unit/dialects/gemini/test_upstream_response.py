@@ -22,7 +22,7 @@ from cometgate.canonical import (
     ToolCallPart,
     Usage,
 )
-from cometgate.dialects.gemini.response import encode_response
+from cometgate.dialects.gemini.caller_response import encode_response
 from cometgate.dialects.gemini.upstream_response import (
     decode_response,
     finish_reason,

@@ -24,7 +24,7 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.gemini.stream import GeminiStreamEncoder
+from cometgate.dialects.gemini.caller_stream import GeminiStreamEncoder
 from cometgate.dialects.gemini.upstream_response import decode_response, decode_stream
 from cometgate.dialects.sse_decode import SSEFrame, decode_sse
 from cometgate.errors import FailureClass, UpstreamError

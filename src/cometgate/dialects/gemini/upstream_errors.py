@@ -8,6 +8,11 @@ error envelope) and leaves the rest alone.
 Failure classes come from Google's structured fields only (error.status, the HTTP status,
 `google.rpc.ErrorInfo.reason`, `google.rpc.QuotaFailure`, `google.rpc.ResourceInfo`,
 `google.rpc.RetryInfo`, the Retry-After header), never from message text.
+
+Named for its main role (error answers → failure, which every Gemini-facing provider imports).
+The usage reads and the JSON-array stream splitting stay here too: they read a relayed answer
+the way the error path does (one lenient JSON parse of the event's payload), and each is too
+small to stand as a module of its own.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import re
 from urllib.parse import quote
 
 from cometgate.canonical import GenerateRequest
-from cometgate.dialects.gemini.outbound import classify_error
+from cometgate.dialects.gemini.upstream_errors import classify_error
 from cometgate.dialects.gemini.upstream_request import encode_request
 from cometgate.dialects.gemini.upstream_response import decode_response, decode_stream
 from cometgate.dialects.outbound import Encoded

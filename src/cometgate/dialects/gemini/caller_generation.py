@@ -25,8 +25,8 @@ from typing import Any
 
 from cometgate.canonical import GenerationParams, OutputFormat, ThinkingConfig
 from cometgate.canonical.images import ImageShape
-from cometgate.dialects.gemini.context import DecodeContext
-from cometgate.dialects.gemini.openapi_schema import to_json_schema
+from cometgate.dialects.gemini.caller_context import DecodeContext
+from cometgate.dialects.gemini.caller_openapi_schema import to_json_schema
 from cometgate.dialects.gemini.protojson import Normalised, to_json
 from cometgate.dialects.gemini.schema import message_type
 from cometgate.dialects.schema_check import schema_violation

@@ -11,8 +11,8 @@ import re
 from typing import Any
 
 from cometgate.canonical import FunctionTool, ToolChoice, ToolMode, WebSearchTool
-from cometgate.dialects.gemini.context import DecodeContext
-from cometgate.dialects.gemini.openapi_schema import to_json_schema
+from cometgate.dialects.gemini.caller_context import DecodeContext
+from cometgate.dialects.gemini.caller_openapi_schema import to_json_schema
 from cometgate.dialects.gemini.protojson import Normalised, to_json
 from cometgate.dialects.gemini.schema import message_type
 from cometgate.dialects.schema_check import schema_violation

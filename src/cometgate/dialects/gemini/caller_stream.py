@@ -26,17 +26,17 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.gemini.call_thinking import CallThinking
-from cometgate.dialects.gemini.errors import encode_stream_error
-from cometgate.dialects.gemini.grounding_metadata import grounding_metadata
-from cometgate.dialects.gemini.response import (
+from cometgate.dialects.gemini.caller_errors import encode_stream_error
+from cometgate.dialects.gemini.caller_grounding import grounding_metadata
+from cometgate.dialects.gemini.caller_response import (
     FINISH_REASONS,
     create_time,
     encode_logprobs,
     encode_part,
     encode_usage,
 )
-from cometgate.dialects.gemini.url_context import url_context_metadata
+from cometgate.dialects.gemini.caller_thinking import CallThinking
+from cometgate.dialects.gemini.caller_url_context import url_context_metadata
 from cometgate.dialects.sse import sse_event
 from cometgate.errors import GatewayError
 

@@ -20,7 +20,7 @@ from cometgate.canonical import (
     ToolCallPart,
     ToolResultPart,
 )
-from cometgate.dialects.gemini.context import DecodeContext
+from cometgate.dialects.gemini.caller_context import DecodeContext
 from cometgate.dialects.gemini.protojson import Normalised, to_json
 from cometgate.dialects.gemini.schema import message_type
 

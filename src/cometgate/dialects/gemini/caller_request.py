@@ -18,17 +18,17 @@ from typing import Any
 import orjson
 
 from cometgate.canonical import GenerateRequest, GenerationParams, ToolChoice
-from cometgate.dialects.gemini.contents import decode_contents, decode_system_instruction
-from cometgate.dialects.gemini.context import DecodeContext
-from cometgate.dialects.gemini.generation import (
+from cometgate.dialects.gemini.caller_contents import decode_contents, decode_system_instruction
+from cometgate.dialects.gemini.caller_context import DecodeContext
+from cometgate.dialects.gemini.caller_generation import (
     decode_generation_config,
     image_shape,
     response_modalities,
 )
+from cometgate.dialects.gemini.caller_safety import decode_safety_settings
+from cometgate.dialects.gemini.caller_tools import decode_tool_config, decode_tools
 from cometgate.dialects.gemini.protojson import Normalised, parse
-from cometgate.dialects.gemini.safety import decode_safety_settings
 from cometgate.dialects.gemini.schema import COUNT_TOKENS_REQUEST, GENERATE_CONTENT_REQUEST
-from cometgate.dialects.gemini.tools import decode_tool_config, decode_tools
 from cometgate.dialects.gemini.violations import Violations
 from cometgate.errors import InvalidRequest
 

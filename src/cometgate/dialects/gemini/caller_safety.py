@@ -3,7 +3,7 @@ upstream has a comparable filter, and dropping one only loosens filtering)."""
 
 from __future__ import annotations
 
-from cometgate.dialects.gemini.context import DecodeContext
+from cometgate.dialects.gemini.caller_context import DecodeContext
 from cometgate.dialects.gemini.protojson import Normalised, to_json
 from cometgate.dialects.gemini.schema import message_type
 

@@ -37,9 +37,9 @@ from cometgate.canonical import (
     ToolResultPart,
     Usage,
 )
-from cometgate.dialects.gemini.call_thinking import CallThinking
-from cometgate.dialects.gemini.grounding_metadata import grounding_metadata
-from cometgate.dialects.gemini.url_context import url_context_metadata
+from cometgate.dialects.gemini.caller_grounding import grounding_metadata
+from cometgate.dialects.gemini.caller_thinking import CallThinking
+from cometgate.dialects.gemini.caller_url_context import url_context_metadata
 
 FINISH_REASONS = {
     FinishReason.STOP: "STOP",
