@@ -34,7 +34,7 @@ from cometgate.dialects.openai.caller_response import encode_chat_completion
 from cometgate.dialects.openai.caller_stream import ChatChunkEncoder
 from cometgate.dialects.openai.upstream_codec import OpenAICodec
 from cometgate.dialects.openai.upstream_request import OpenAIOptions
-from cometgate.dialects.outbound import OutboundCodec
+from cometgate.dialects.upstream_codec import OutboundCodec
 
 DIALECTS = ("gemini", "openai", "anthropic")
 PASSED_THROUGH = {("gemini", "gemini"), ("openai", "openai")}

@@ -1,5 +1,5 @@
 """The request frame: one generate request of any caller dialect, top to bottom. Each layer
-adds one concern; the dialect is an `InboundCodec` (dialects/inbound_codec), so a route file
+adds one concern; the dialect is an `InboundCodec` (dialects/caller_codec), so a route file
 is only a path table that binds a codec to `serve`.
 
     serve            authenticate: the caller's key, the dialect's error envelope
@@ -25,7 +25,7 @@ from starlette.responses import Response
 from cometgate.api.entrance import Entrance, dropped_header
 from cometgate.api.streams import CallerStream, OnEnd, encoded_stream, forwarded_stream
 from cometgate.canonical import GenerateResponse
-from cometgate.dialects.inbound_codec import CallerRequest, Inbound, InboundCodec, StreamEncoder
+from cometgate.dialects.caller_codec import CallerRequest, Inbound, InboundCodec, StreamEncoder
 from cometgate.metering import Ticket
 from cometgate.pipeline import Call, PrepareRaw
 from cometgate.routing.resolve import ModelRoute

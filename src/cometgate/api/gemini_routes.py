@@ -23,6 +23,7 @@ from cometgate.api.frame import Extension, Prepared, RequestFrame
 from cometgate.api.middleware import MODEL_RESOURCE
 from cometgate.canonical import GenerateRequest, ModelInfo, Usage
 from cometgate.dialects.billable import Billable
+from cometgate.dialects.caller_codec import CallerRequest, Inbound
 from cometgate.dialects.caller_codecs import CALLER_CODECS
 from cometgate.dialects.gemini.caller_request import (
     decode_count_tokens_request,
@@ -41,7 +42,6 @@ from cometgate.dialects.gemini.models import (
     encode_model_list,
     prompt_is_text,
 )
-from cometgate.dialects.inbound_codec import CallerRequest, Inbound
 from cometgate.drawing import image_output_mode
 from cometgate.errors import InvalidRequest, NotFound
 from cometgate.metering import Ticket

@@ -35,8 +35,8 @@ from cometgate.api.frame import Extension, Prepared, RequestFrame
 from cometgate.api.stored_responses import previous_not_found, visible, with_history
 from cometgate.api.streams import OnEnd
 from cometgate.canonical import GenerateRequest, GenerateResponse, ModelInfo
+from cometgate.dialects.caller_codec import Inbound, StreamEncoder
 from cometgate.dialects.caller_codecs import CALLER_CODECS
-from cometgate.dialects.inbound_codec import Inbound, StreamEncoder
 from cometgate.dialects.responses.caller_codec import FRAME, answer_frame
 from cometgate.dialects.responses.caller_params import decode_include
 from cometgate.dialects.responses.caller_request import (

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from cometgate.api.caller_watch import CallerWatch
 from cometgate.canonical import CandidateFinished, StreamEvent, StreamUsage, Usage
-from cometgate.dialects.inbound_codec import ForwardedFraming, StreamEncoder
+from cometgate.dialects.caller_codec import ForwardedFraming, StreamEncoder
 from cometgate.errors import GatewayError, InternalError, UpstreamError
 from cometgate.metering import CANCELLED, Served, served_failure
 from cometgate.providers.base import RawChunk

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from cometgate.dialects.anthropic.caller_codec import AnthropicCodec
+from cometgate.dialects.caller_codec import InboundCodec
 from cometgate.dialects.gemini.caller_codec import GeminiCodec
-from cometgate.dialects.inbound_codec import InboundCodec
 from cometgate.dialects.openai.caller_codec import OpenAICodec
 from cometgate.dialects.responses.caller_codec import ResponsesCodec
 

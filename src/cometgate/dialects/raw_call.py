@@ -1,5 +1,5 @@
 """A caller's request in its own dialect, as a same-dialect upstream receives it. Its caller
-codec builds it (dialects/inbound_codec) and a forwarding provider sends it; it lives here,
+codec builds it (dialects/caller_codec) and a forwarding provider sends it; it lives here,
 below both, so that a codec needs nothing of providers/."""
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ import orjson
 from cometgate.canonical import GenerateRequest, GenerateResponse, StreamEvent, StreamStarted
 from cometgate.dialects.openai.upstream_codec import OpenAICodec
 from cometgate.dialects.openai.upstream_request import OpenAIOptions, encode_tokenize_request
-from cometgate.dialects.outbound import Encoded, OutboundCodec
 from cometgate.dialects.sse_decode import decode_sse
+from cometgate.dialects.upstream_codec import Encoded, OutboundCodec
 from cometgate.errors import FailureClass, InvalidRequest, UpstreamError
 from cometgate.providers.base import Target
 from cometgate.providers.timeouts import Timeouts

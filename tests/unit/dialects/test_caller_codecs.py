@@ -6,8 +6,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from cometgate.dialects.caller_codec import CallerRequest
 from cometgate.dialects.caller_codecs import CALLER_CODECS
-from cometgate.dialects.inbound_codec import CallerRequest
 from cometgate.errors import InvalidRequest, NotFound
 
 GEMINI, OPENAI = CALLER_CODECS["gemini"], CALLER_CODECS["openai"]

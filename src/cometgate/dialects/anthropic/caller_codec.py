@@ -1,5 +1,5 @@
 """The Anthropic caller's `POST /v1/messages`, for the request frame (see
-dialects/inbound_codec). The body is parsed once; a same-dialect upstream gets the caller's
+dialects/caller_codec). The body is parsed once; a same-dialect upstream gets the caller's
 bytes, the `anthropic-version` / `anthropic-beta` headers that say what they mean, and the
 `beta` query flag."""
 
@@ -20,7 +20,7 @@ from cometgate.dialects.anthropic.count_tokens import caller_headers, caller_que
 from cometgate.dialects.anthropic.passthrough import ForwardedAnthropicFraming
 from cometgate.dialects.anthropic.paths import anthropic_path
 from cometgate.dialects.anthropic.refusals import anthropic_refusal
-from cometgate.dialects.inbound_codec import BodyNamesModel, CallerRequest, Inbound
+from cometgate.dialects.caller_codec import BodyNamesModel, CallerRequest, Inbound
 from cometgate.dialects.raw_call import RawCall
 from cometgate.errors import GatewayError, NotFound
 

@@ -7,7 +7,7 @@ from cometgate.dialects.anthropic.upstream_errors import classify_error
 from cometgate.dialects.anthropic.upstream_request import AnthropicOptions, encode_request
 from cometgate.dialects.anthropic.upstream_response import decode_response
 from cometgate.dialects.anthropic.upstream_stream import decode_stream
-from cometgate.dialects.outbound import Encoded
+from cometgate.dialects.upstream_codec import Encoded
 
 
 class AnthropicCodec:

@@ -162,7 +162,7 @@ def _thinking_carried(encoder: _Encoder, where: str, part: Part) -> list[Block]:
 def _place_carried(content: list[Block], blocks: list[Block]) -> None:
     """Puts thinking carried on a part's signature in front of that part. Blocks the turn
     already holds are skipped: a Gemini answer copies its thinking onto the function call
-    (`gemini.call_thinking`), and a caller may send back the thought parts and the call.
+    (`gemini.caller_thinking`), and a caller may send back the thought parts and the call.
     When the turn holds no thinking yet they go first, because Anthropic wants a turn's
     thinking before its text, and a caller that dropped the thought parts still has the text
     that followed them."""

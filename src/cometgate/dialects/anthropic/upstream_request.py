@@ -48,7 +48,7 @@ from cometgate.dialects.anthropic.code_execution import BETA, code_tool
 from cometgate.dialects.anthropic.upstream_history import encode_history
 from cometgate.dialects.anthropic.upstream_structured import respond_tool
 from cometgate.dialects.anthropic.web_search import search_tool
-from cometgate.dialects.outbound import Encoded
+from cometgate.dialects.upstream_codec import Encoded
 from cometgate.errors import InvalidRequest
 
 MIN_BUDGET = 1024

@@ -1,5 +1,5 @@
 """The Gemini caller's generate request and answer, for the request frame (see
-dialects/inbound_codec): `models/{model}:generateContent` and `:streamGenerateContent`.
+dialects/caller_codec): `models/{model}:generateContent` and `:streamGenerateContent`.
 
 The body is parsed once, here: the admission estimate, the billable fields and (only if an
 upstream translates) the decoder all read the same document. A pass-through still needs that
@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import orjson
 
 from cometgate.canonical import GenerateRequest, GenerateResponse
+from cometgate.dialects.caller_codec import CallerRequest, Inbound
 from cometgate.dialects.gemini.caller_errors import api_key_invalid_error, encode_error
 from cometgate.dialects.gemini.caller_request import (
     decode_generate_document,
@@ -26,7 +27,6 @@ from cometgate.dialects.gemini.caller_stream import ForwardedGeminiFraming, Gemi
 from cometgate.dialects.gemini.estimate import admission_of
 from cometgate.dialects.gemini.paths import gemini_path
 from cometgate.dialects.gemini.refusals import gemini_refusal
-from cometgate.dialects.inbound_codec import CallerRequest, Inbound
 from cometgate.dialects.raw_call import RawCall
 from cometgate.errors import ApiKeyInvalid, GatewayError, InvalidRequest, NotFound
 

@@ -10,7 +10,7 @@ from cometgate.canonical import GenerateRequest
 from cometgate.dialects.gemini.upstream_errors import classify_error
 from cometgate.dialects.gemini.upstream_request import encode_request
 from cometgate.dialects.gemini.upstream_response import decode_response, decode_stream
-from cometgate.dialects.outbound import Encoded
+from cometgate.dialects.upstream_codec import Encoded
 
 _VERSION = re.compile(r"[A-Za-z0-9]*")
 _MODEL_PREFIXES = ("models/", "tunedModels/")

@@ -44,8 +44,8 @@ from cometgate.canonical import (
 from cometgate.dialects.gemini.caller_response import encode_part
 from cometgate.dialects.gemini.paths import PARAM_FIELDS, THINKING_FIELDS
 from cometgate.dialects.gemini.upstream_extensions import GeminiExtras, read_extras
-from cometgate.dialects.outbound import Encoded
 from cometgate.dialects.upstream_answers import describe_part
+from cometgate.dialects.upstream_codec import Encoded
 from cometgate.errors import InvalidRequest
 
 _ROLES = {"user": "user", "assistant": "model"}

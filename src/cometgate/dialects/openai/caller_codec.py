@@ -1,11 +1,11 @@
 """The OpenAI caller's `POST /v1/chat/completions`, for the request frame (see
-dialects/inbound_codec). The body is parsed once; a same-dialect upstream gets the parsed
+dialects/caller_codec). The body is parsed once; a same-dialect upstream gets the parsed
 document back with only its model rewritten."""
 
 from __future__ import annotations
 
 from cometgate.canonical import GenerateResponse
-from cometgate.dialects.inbound_codec import BodyNamesModel, CallerRequest, Inbound
+from cometgate.dialects.caller_codec import BodyNamesModel, CallerRequest, Inbound
 from cometgate.dialects.openai.billable import billable
 from cometgate.dialects.openai.caller_errors import encode_openai_error
 from cometgate.dialects.openai.caller_request import (

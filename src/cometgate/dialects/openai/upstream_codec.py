@@ -10,7 +10,7 @@ from cometgate.dialects.openai.upstream_request import (
     decode_stream,
     encode_request,
 )
-from cometgate.dialects.outbound import Encoded
+from cometgate.dialects.upstream_codec import Encoded
 
 
 class OpenAICodec:

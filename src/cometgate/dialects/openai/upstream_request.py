@@ -27,7 +27,7 @@ from cometgate.dialects.openai.upstream_history import encode_history
 from cometgate.dialects.openai.upstream_response import decode_response
 from cometgate.dialects.openai.upstream_stream import decode_stream
 from cometgate.dialects.openai.web_search import search_options
-from cometgate.dialects.outbound import Encoded
+from cometgate.dialects.upstream_codec import Encoded
 from cometgate.errors import InvalidRequest
 
 __all__ = [

@@ -1,5 +1,5 @@
 """The Responses caller's `POST /v1/responses`, for the request frame (see
-dialects/inbound_codec). It shares OpenAI's error envelope. What the gateway keeps for it
+dialects/caller_codec). It shares OpenAI's error envelope. What the gateway keeps for it
 (stored conversations, background runs, the sealed reasoning state) is a service of the
 gateway, which the Responses routes hand the frame as an extension; without it a request is
 answered as one that stores nothing."""
@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from cometgate.canonical import GenerateResponse
-from cometgate.dialects.inbound_codec import BodyNamesModel, CallerRequest, Inbound
+from cometgate.dialects.caller_codec import BodyNamesModel, CallerRequest, Inbound
 from cometgate.dialects.openai.caller_errors import encode_openai_error
 from cometgate.dialects.raw_call import RawCall
 from cometgate.dialects.responses.billable import billable

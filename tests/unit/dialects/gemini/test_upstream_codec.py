@@ -32,7 +32,7 @@ from cometgate.canonical import (
 from cometgate.dialects.gemini.caller_request import decode_generate_request
 from cometgate.dialects.gemini.upstream_codec import GeminiCodec
 from cometgate.dialects.gemini.upstream_request import encode_request
-from cometgate.dialects.outbound import OutboundCodec
+from cometgate.dialects.upstream_codec import OutboundCodec
 from cometgate.errors import FailureClass, UpstreamError
 from cometgate.providers.base import Target
 from cometgate.providers.http import HttpProvider
