@@ -62,11 +62,11 @@ from cometgate.dialects.anthropic.caller_thinking import (
     decode_redacted,
     decode_thinking,
 )
+from cometgate.dialects.anthropic.image_types import IMAGE_TYPES
 from cometgate.dialects.anthropic.tool_results import (
     TOOL_RESULT_BLOCK_TYPES,
     tool_result_response,
 )
-from cometgate.dialects.anthropic.upstream_history import IMAGE_TYPES
 
 USER_BLOCKS = ("text", "image", "document", "tool_result")
 ASSISTANT_BLOCKS = ("text", "thinking", "redacted_thinking", "tool_use")

@@ -36,13 +36,11 @@ from cometgate.canonical import (
     ToolResultPart,
 )
 from cometgate.dialects.anthropic.envelope import unpack
+from cometgate.dialects.anthropic.image_types import IMAGE_TYPES
 from cometgate.dialects.anthropic.tool_results import tool_result_fields
 from cometgate.dialects.tool_calls import CallLedger
 from cometgate.dialects.upstream_answers import describe_part, unsupported_part
 from cometgate.errors import InvalidRequest
-
-# The image types the Messages API accepts as base64 sources.
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 Block = dict[str, Any]
 THINKING_TYPES = frozenset({"thinking", "redacted_thinking"})

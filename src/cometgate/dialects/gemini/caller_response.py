@@ -12,7 +12,6 @@ proto3's "-Infinity" string would break that.
 
 from __future__ import annotations
 
-import base64
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -21,80 +20,23 @@ from typing import Any
 import orjson
 
 from cometgate.canonical import (
-    BlobPart,
     Candidate,
-    CodeOutcome,
-    CodePart,
-    CodeResultPart,
-    FileRefPart,
-    FinishReason,
     GenerateResponse,
-    Part,
-    ReasoningPart,
     TextPart,
     TokenLogprob,
-    ToolCallPart,
-    ToolResultPart,
     Usage,
 )
 from cometgate.dialects.gemini.caller_grounding import grounding_metadata
 from cometgate.dialects.gemini.caller_thinking import CallThinking
 from cometgate.dialects.gemini.caller_url_context import url_context_metadata
+from cometgate.dialects.gemini.parts import FINISH_REASONS, encode_part
 
-FINISH_REASONS = {
-    FinishReason.STOP: "STOP",
-    FinishReason.MAX_TOKENS: "MAX_TOKENS",
-    FinishReason.SAFETY: "SAFETY",
-    FinishReason.RECITATION: "RECITATION",
-    FinishReason.MALFORMED_TOOL_CALL: "MALFORMED_FUNCTION_CALL",
-    FinishReason.OTHER: "OTHER",
-}
 _VERY_UNLIKELY = -9999.0
-CODE_OUTCOMES = {
-    CodeOutcome.OK: "OUTCOME_OK",
-    CodeOutcome.FAILED: "OUTCOME_FAILED",
-    CodeOutcome.DEADLINE_EXCEEDED: "OUTCOME_DEADLINE_EXCEEDED",
-}
 
 
 def create_time(created: float) -> str:
     """RFC 3339 in UTC with microseconds and "Z", as Google writes timestamps."""
     return datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def encode_part(part: Part) -> dict[str, Any]:
-    out: dict[str, Any]
-    signature: bytes | None = None
-    match part:
-        case ReasoningPart(text=text, signature=signature):
-            out = {"text": text, "thought": True}
-        case TextPart(text=text, signature=signature):
-            out = {"text": text}
-        case ToolCallPart(name=name, arguments=arguments, call_id=call_id, signature=signature):
-            call: dict[str, Any] = {"id": call_id} if call_id else {}
-            out = {"functionCall": {**call, "name": name, "args": dict(arguments)}}
-        case BlobPart(mime_type=mime_type, data=data):
-            out = {"inlineData": {"mimeType": mime_type, "data": _b64(data)}}
-        case FileRefPart(uri=uri, mime_type=mime_type):
-            ref = {"mimeType": mime_type} if mime_type else {}
-            out = {"fileData": {**ref, "fileUri": uri}}
-        case ToolResultPart(name=name, response=response, call_id=call_id):
-            result: dict[str, Any] = {"id": call_id} if call_id else {}
-            out = {"functionResponse": {**result, "name": name, "response": dict(response)}}
-        case CodePart(code=code, language=language):
-            out = {"executableCode": {"language": language, "code": code}}
-        case CodeResultPart(outcome=outcome, output=output):
-            ran: dict[str, Any] = {"outcome": CODE_OUTCOMES[outcome]}
-            if output:  # proto3 leaves out an empty string
-                ran["output"] = output
-            out = {"codeExecutionResult": ran}
-    if signature:
-        out["thoughtSignature"] = _b64(signature)
-    return out
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def encode_usage(usage: Usage) -> dict[str, Any]:

@@ -28,15 +28,10 @@ from cometgate.canonical import (
 )
 from cometgate.dialects.gemini.caller_errors import encode_stream_error
 from cometgate.dialects.gemini.caller_grounding import grounding_metadata
-from cometgate.dialects.gemini.caller_response import (
-    FINISH_REASONS,
-    create_time,
-    encode_logprobs,
-    encode_part,
-    encode_usage,
-)
+from cometgate.dialects.gemini.caller_response import create_time, encode_logprobs, encode_usage
 from cometgate.dialects.gemini.caller_thinking import CallThinking
 from cometgate.dialects.gemini.caller_url_context import url_context_metadata
+from cometgate.dialects.gemini.parts import FINISH_REASONS, encode_part
 from cometgate.dialects.sse import sse_event
 from cometgate.errors import GatewayError
 

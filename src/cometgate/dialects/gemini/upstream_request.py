@@ -41,7 +41,7 @@ from cometgate.canonical import (
     ToolMode,
     ToolResultPart,
 )
-from cometgate.dialects.gemini.caller_response import encode_part
+from cometgate.dialects.gemini.parts import encode_part
 from cometgate.dialects.gemini.paths import PARAM_FIELDS, THINKING_FIELDS
 from cometgate.dialects.gemini.upstream_extensions import GeminiExtras, read_extras
 from cometgate.dialects.upstream_answers import describe_part

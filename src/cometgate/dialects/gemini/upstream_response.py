@@ -57,7 +57,7 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
-from cometgate.dialects.gemini.caller_response import FINISH_REASONS
+from cometgate.dialects.gemini.parts import FINISH_REASONS
 from cometgate.dialects.gemini.protojson import decode_base64
 from cometgate.dialects.gemini.schema import message_type
 from cometgate.dialects.gemini.upstream_errors import stream_error_event, usage_of

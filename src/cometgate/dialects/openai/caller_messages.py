@@ -41,8 +41,8 @@ from cometgate.dialects.openai.caller_fields import (
     required_str,
     unsupported_value,
 )
+from cometgate.dialects.openai.message_fields import parse_arguments, reasoning_text
 from cometgate.dialects.openai.tool_content import tool_result_response
-from cometgate.dialects.openai.upstream_response import parse_arguments, reasoning_text
 from cometgate.errors import InvalidRequest
 
 _ROLES = ("system", "assistant", "user", "function", "tool", "developer")

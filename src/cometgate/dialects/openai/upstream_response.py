@@ -26,6 +26,7 @@ from cometgate.canonical import (
     ToolCallPart,
     Usage,
 )
+from cometgate.dialects.openai.message_fields import parse_arguments, reasoning_text
 from cometgate.dialects.openai.web_search import grounding_of, searches, url_citations
 from cometgate.dialects.upstream_answers import answer_object, new_response_id, unreadable
 
@@ -46,29 +47,6 @@ def finish_reason(value: object) -> FinishReason | None:
 
 def wants_thoughts(request: GenerateRequest) -> bool:
     return request.thinking is not None and request.thinking.include_thoughts is True
-
-
-def reasoning_text(message: Mapping[str, Any]) -> str | None:
-    value = message.get("reasoning_content")
-    if value is None:
-        value = message.get("reasoning")
-    return value if isinstance(value, str) and value else None
-
-
-def parse_arguments(raw: object) -> dict[str, Any] | None:
-    """A tool call's JSON-string arguments as an object, or None when malformed. Some servers
-    send "" (or nothing) for a call without arguments."""
-    if raw is None or raw == "":
-        return {}
-    if isinstance(raw, dict):  # a few servers send the object itself
-        return raw
-    if not isinstance(raw, str):
-        return None
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def enum_text(text: str) -> str:

@@ -37,13 +37,12 @@ from cometgate.canonical import (
     Usage,
     UsageReported,
 )
+from cometgate.dialects.openai.message_fields import parse_arguments, reasoning_text
 from cometgate.dialects.openai.upstream_errors import classify_stream_error
 from cometgate.dialects.openai.upstream_response import (
     answer_usage,
     decode_logprobs,
     finish_reason,
-    parse_arguments,
-    reasoning_text,
     wants_thoughts,
 )
 from cometgate.dialects.openai.web_search import grounding_of, searches, url_citations

@@ -51,8 +51,8 @@ from cometgate.dialects.openai.caller_fields import (
     required_str,
     unsupported_value,
 )
+from cometgate.dialects.openai.message_fields import parse_arguments
 from cometgate.dialects.openai.tool_content import tool_result_response
-from cometgate.dialects.openai.upstream_response import parse_arguments
 from cometgate.dialects.responses.compaction import SUMMARY_HEADER, opened_summary
 from cometgate.dialects.responses.reasoning_state import open_state
 from cometgate.dialects.responses.tool_namespaces import flat_name
