@@ -28,6 +28,26 @@ class UpstreamTally:
     reached: bool = False  # whether it reached the pipeline's upstream calls at all
 
 
+class _RouteSeries:
+    """One route's children of the per-route metrics, looked up by label once rather than on
+    every request (a `labels()` call takes a lock and builds a key each time)."""
+
+    __slots__ = ("_by_status", "_requests", "first_byte", "latency", "overhead")
+
+    def __init__(self, metrics: Metrics, route: str) -> None:
+        self.latency = metrics._latency.labels(route)
+        self.first_byte = metrics._first_byte.labels(route)
+        self.overhead = metrics._overhead.labels(route)
+        self._requests = metrics._requests
+        self._by_status: dict[int, Counter] = {}
+
+    def requests_with(self, route: str, status: int) -> Counter:
+        counter = self._by_status.get(status)
+        if counter is None:  # statuses are a small set: HTTP's own
+            counter = self._by_status[status] = self._requests.labels(route, str(status))
+        return counter
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -69,13 +89,22 @@ class Metrics:
             "cometgate_local_model_restarts", "Times the local model worker was restarted",
             ["provider"], registry=self.registry,
         )
+        # Route labels are a bounded set (the router's route names, see api/middleware).
+        self._routes: dict[str, _RouteSeries] = {}
+
+    def _series(self, route: str) -> _RouteSeries:
+        series = self._routes.get(route)
+        if series is None:
+            series = self._routes[route] = _RouteSeries(self, route)
+        return series
 
     def request(self, route: str, status: int, seconds: float) -> None:
-        self._requests.labels(route, str(status)).inc()
-        self._latency.labels(route).observe(seconds)
+        series = self._series(route)
+        series.requests_with(route, status).inc()
+        series.latency.observe(seconds)
 
     def first_byte(self, route: str, seconds: float) -> None:
-        self._first_byte.labels(route).observe(seconds)
+        self._series(route).first_byte.observe(seconds)
 
     def usage(self, model: str, usage: Usage) -> None:
         self._tokens.labels(model, "in").inc(usage.prompt_tokens)
@@ -99,7 +128,7 @@ class Metrics:
     def overhead(self, route: str, tally: UpstreamTally, seconds: float) -> None:
         """Observed for requests that reached an upstream (not health checks, refusals)."""
         if tally.reached:
-            self._overhead.labels(route).observe(max(0.0, seconds - tally.seconds))
+            self._series(route).overhead.observe(max(0.0, seconds - tally.seconds))
 
     def upstream_error(self, provider: str, failure_class: str) -> None:
         self._upstream_errors.labels(provider, failure_class).inc()

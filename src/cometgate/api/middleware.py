@@ -6,10 +6,11 @@ per request.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -41,19 +42,34 @@ def route_label(scope: Scope) -> str:
     return label
 
 
+class RequestIds:
+    """Request ids of 32 hex digits, like a uuid4's: a random prefix drawn once per process
+    and a counter. Unique across workers and restarts as a uuid4 would be (80 random bits
+    per process), without a call to the system's random source for every request."""
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(10)
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._count) & 0xFFFFFFFFFFFF:012x}"
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, metrics: Metrics, log_requests: bool) -> None:
         self.app = app
         self.metrics = metrics
         self.log_requests = log_requests
+        self._ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         # Google's front end answers `//v1beta/models/...` like the single-slash path.
-        scope["path"] = _SLASHES.sub("/", scope["path"])
-        request_id = uuid.uuid4().hex
+        if "//" in scope["path"]:
+            scope["path"] = _SLASHES.sub("/", scope["path"])
+        request_id = self._ids.next()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
