@@ -13,7 +13,6 @@ and closes everything on shutdown.
 from __future__ import annotations
 
 import contextlib
-import gc
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 
@@ -182,12 +181,6 @@ def create_app(
         # After the supervised upstreams: a batch request claimed now finds them started.
         # Claims batch requests, this replica's and any dead one's.
         batch_runner.start(claims=role is None or role.claims_batches)
-        # Everything alive now (modules, settings, pools) lives as long as the process: kept
-        # out of the collector's generations, a full collection no longer walks it on the
-        # hot path (it was ~15 % of a saturated worker's time).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(20_000, 10, 10)
         try:
             yield
         finally:

@@ -3,6 +3,7 @@ serve_workers.py)."""
 
 from __future__ import annotations
 
+import gc
 import socket
 
 import uvicorn
@@ -40,7 +41,19 @@ def run(settings: Settings, *, role: WorkerRole | None = None,
         proxy_headers=bool(server.trusted_proxies),
         forwarded_allow_ips=list(server.trusted_proxies),
     )
+    settle_collector()
     uvicorn.Server(config).run(sockets=sockets)
+
+
+def settle_collector() -> None:
+    """For a serving process only (tests build many apps in one process and keep the
+    defaults). Everything alive once the app is built (modules, settings, routes) lives as long
+    as the process: frozen out of the collector's generations, a full collection no longer
+    walks it; and a larger young generation collects far less often, each time over the same
+    requests in flight. Collections were ~15 % of a saturated worker's time."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
 
 
 def head_limits(server: ServerSettings) -> HeadLimits:
