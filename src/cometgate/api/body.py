@@ -37,11 +37,19 @@ async def read_body(request: Request, limit: int, pace: BodyPace = BodyPace()) -
     started = asyncio.get_running_loop().time()
     try:
         async with asyncio.timeout_at(pace.deadline(started, 0)) as clock:
-            async for chunk in request.stream():
+            # ASGI messages read directly: Starlette's stream() wraps each in an async
+            # generator step, which cost as much again as the reading.
+            while True:
+                message = await request.receive()
+                if message["type"] != "http.request":  # http.disconnect
+                    raise ClientDisconnect()
+                chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
                     raise _too_large(size, limit)
                 chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
                 clock.reschedule(pace.deadline(started, size))
     except ClientDisconnect:
         # The caller left mid-body: nobody is there to answer, and it is not our failure.
@@ -51,7 +59,11 @@ async def read_body(request: Request, limit: int, pace: BodyPace = BodyPace()) -
         raise RequestTimeout(
             f"Timed out reading the request body ({size} bytes received)."
         ) from None
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    # Where Starlette keeps a body it read itself: a later `request.body()` (an error
+    # handler's, say) answers from it instead of waiting on a stream already consumed.
+    request._body = body
+    return body
 
 
 def _too_large(size: int, limit: int) -> PayloadTooLarge:

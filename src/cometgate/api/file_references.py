@@ -39,17 +39,19 @@ class FileLinker:
     store: FileStore
     max_inline_bytes: int
 
-    async def bind(self, key_id: int, body: bytes, base_url: str, *,
+    async def bind(self, key_id: int, body: bytes, base_url: Callable[[], str], *,
                    inline: Callable[[], bool]) -> BoundFiles | None:
         """The gateway files `body` refers to, checked; None when it refers to none. Their
-        bytes are read only if `inline()` (some upstream of the model translates)."""
+        bytes are read only if `inline()` (some upstream of the model translates); the
+        gateway's root as the caller reached it (`base_url()`) is built only for a body that
+        names a file."""
         if b"fileUri" not in body and b"file_uri" not in body:
             return None  # the hot path parses nothing
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:
             return None  # the decoder refuses it in Google's words
-        host = urlsplit(base_url).netloc
+        host = urlsplit(base_url()).netloc
         ids = {uri: file_id for uri in set(_file_uris(document))
                if (file_id := gateway_file_id(uri, host)) is not None}
         if not ids:

@@ -95,8 +95,11 @@ class RequestFrame:
         """A model the path names is looked up before the body is read (its 404 comes
         first); one the body names, after."""
         path_model, method = codec.path_model(request.path_params)
-        caller = CallerRequest(b"", request.url.path, request.query_params, request.headers,
-                               path_model, method)
+        # The path as routed (the scope's) rather than `request.url.path`: building the URL
+        # object cost more than the rest of this read, and codecs read only the path's
+        # leading version segment, the same in both.
+        caller = CallerRequest(b"", request.scope["path"], request.query_params,
+                               request.headers, path_model, method)
         route = None if caller.path_model is None else self._route(request, codec, caller,
                                                                     caller.path_model)
         caller = replace(caller, body=await self.entrance.body(request))

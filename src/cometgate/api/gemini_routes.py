@@ -109,7 +109,7 @@ class GeminiApi:
         if self.files is not None and method != "embedContent":
             # Before admission: a file the key may not read is refused, and not recorded.
             request.state.files = await self.files.bind(
-                key.id, body, str(request.base_url),
+                key.id, body, lambda: str(request.base_url),
                 inline=lambda: entrance.gateway.translates_for(name, "gemini"))
         if handler is None:  # countTokens: access rules apply; it is not metered
             entrance.check_access(request, key, info)
@@ -203,7 +203,7 @@ class GeminiServices(Extension):
         inbound = replace(inbound, billable=gateway_work(inbound.billable, route.info,
                                                          self.gateway))
         bound = None if self.files is None else await self.files.bind(
-            key.id, body, str(request.base_url),
+            key.id, body, lambda: str(request.base_url),
             inline=lambda: self.gateway.translates(route, "gemini"))
         if bound is None:
             return Prepared(inbound)

@@ -8,7 +8,8 @@ whose settle was lost cannot hold its slot and reservation for ever.
 
 from __future__ import annotations
 
-import uuid
+import itertools
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -108,10 +109,11 @@ class _Ledger:
         if limits.budget_period is not None:
             since = period_window(limits.budget_period, now)[0]
             period_spent = self.spent_in(limits.budget_period, since) or Decimal(0)
+        minute = minute_window(now)[0]
         return Counts(
-            requests_this_minute=self.minute_requests.value(minute_window(now)[0]),
+            requests_this_minute=self.minute_requests.value(minute),
             requests_today=self.day_requests.value(day_window(now)[0]),
-            tokens_this_minute=self.minute_tokens.value(minute_window(now)[0]),
+            tokens_this_minute=self.minute_tokens.value(minute),
             in_flight=len(self.open),
             reserved=self.reserved,
             spent_total=self.spent_in(None, None) or Decimal(0),
@@ -127,6 +129,10 @@ class MemoryLimiter:
         self._spend = spend
         self._lease_ttl = lease_ttl
         self._ledgers: dict[int, _Ledger] = {}
+        # Lease ids need only be unique among this limiter's leases; the prefix keeps two
+        # limiters' ids apart should their leases ever meet (a restart, a test's two apps).
+        self._lease_prefix = f"{secrets.token_hex(6)}-"
+        self._lease_numbers = itertools.count()
 
     async def acquire(
         self, key_id: int, limits: Limits, *, tokens: int, cost: Decimal, now: datetime
@@ -139,10 +145,11 @@ class MemoryLimiter:
         refusal = first_refusal(limits, ledger.counts(limits, now), tokens=tokens, cost=cost)
         if refusal is not None:
             raise refusal_error(refusal, limits, tokens=tokens, now=now)
-        ledger.minute_requests.add(minute_window(now)[0], 1)
+        minute = minute_window(now)[0]
+        ledger.minute_requests.add(minute, 1)
         ledger.day_requests.add(day_window(now)[0], 1)
-        ledger.minute_tokens.add(minute_window(now)[0], tokens)
-        lease_id = uuid.uuid4().hex
+        ledger.minute_tokens.add(minute, tokens)
+        lease_id = f"{self._lease_prefix}{next(self._lease_numbers)}"
         ledger.open[lease_id] = (cost, now + self._lease_ttl)
         ledger.reserved += cost
         return Lease(lease_id, key_id, limits, tokens, cost, now)

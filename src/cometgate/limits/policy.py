@@ -112,6 +112,8 @@ def _remaining(limit: int | None, used: int) -> int | None:
 
 def as_utc(now: datetime) -> datetime:
     """`now` in UTC; a naive datetime is refused, since its zone would be a guess."""
+    if now.tzinfo is UTC:  # the usual case, and the cheap one: no conversion to make
+        return now
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"naive datetime {now!r}: pass a timezone-aware time")
     return now.astimezone(UTC)
