@@ -32,19 +32,29 @@ class _RouteSeries:
     """One route's children of the per-route metrics, looked up by label once rather than on
     every request (a `labels()` call takes a lock and builds a key each time)."""
 
-    __slots__ = ("_by_status", "_requests", "first_byte", "latency", "overhead")
+    __slots__ = ("_by_status", "_metrics", "_overhead", "first_byte", "latency", "route")
 
     def __init__(self, metrics: Metrics, route: str) -> None:
+        self.route = route
         self.latency = metrics._latency.labels(route)
         self.first_byte = metrics._first_byte.labels(route)
-        self.overhead = metrics._overhead.labels(route)
-        self._requests = metrics._requests
+        self._metrics = metrics
+        self._overhead: Histogram | None = None
         self._by_status: dict[int, Counter] = {}
 
-    def requests_with(self, route: str, status: int) -> Counter:
+    @property
+    def overhead(self) -> Histogram:
+        """Made on first use: a route that never reaches an upstream (health checks) has no
+        overhead series at all, rather than one that stays at zero."""
+        if self._overhead is None:
+            self._overhead = self._metrics._overhead.labels(self.route)
+        return self._overhead
+
+    def requests_with(self, status: int) -> Counter:
         counter = self._by_status.get(status)
         if counter is None:  # statuses are a small set: HTTP's own
-            counter = self._by_status[status] = self._requests.labels(route, str(status))
+            counter = self._by_status[status] = self._metrics._requests.labels(
+                self.route, str(status))
         return counter
 
 
@@ -91,6 +101,7 @@ class Metrics:
         )
         # Route labels are a bounded set (the router's route names, see api/middleware).
         self._routes: dict[str, _RouteSeries] = {}
+        self._model_tokens: dict[tuple[str, str], Counter] = {}
 
     def _series(self, route: str) -> _RouteSeries:
         series = self._routes.get(route)
@@ -100,17 +111,24 @@ class Metrics:
 
     def request(self, route: str, status: int, seconds: float) -> None:
         series = self._series(route)
-        series.requests_with(route, status).inc()
+        series.requests_with(status).inc()
         series.latency.observe(seconds)
 
     def first_byte(self, route: str, seconds: float) -> None:
         self._series(route).first_byte.observe(seconds)
 
     def usage(self, model: str, usage: Usage) -> None:
-        self._tokens.labels(model, "in").inc(usage.prompt_tokens)
-        self._tokens.labels(model, "out").inc(usage.output_tokens)
-        if usage.thoughts_tokens:
-            self._tokens.labels(model, "thoughts").inc(usage.thoughts_tokens)
+        self._token_counter(model, "in").inc(usage.prompt_tokens)
+        self._token_counter(model, "out").inc(usage.output_tokens)
+        if usage.thoughts_tokens:  # a series of its own only once a model has thought
+            self._token_counter(model, "thoughts").inc(usage.thoughts_tokens)
+
+    def _token_counter(self, model: str, direction: str) -> Counter:
+        counter = self._model_tokens.get((model, direction))
+        if counter is None:  # models are the configured ones: a bounded set
+            counter = self._model_tokens[(model, direction)] = self._tokens.labels(model,
+                                                                                   direction)
+        return counter
 
     def begin_request(self) -> UpstreamTally:
         """A fresh tally for the request this task starts serving (its stream's relay runs in
