@@ -44,6 +44,7 @@ from cometgate.api.openai_routes import OpenAIApi
 from cometgate.api.responses_routes import ResponsesApi
 from cometgate.api.route_index import IndexedRouter
 from cometgate.api.stored_responses import StoredResponses
+from cometgate.api.upstream_batches import UpstreamBatches
 from cometgate.console.routes import console_routes
 from cometgate.dialects.anthropic.web_search import DEFAULT_USES as ANTHROPIC_SEARCHES
 from cometgate.dialects.sealed_state import StateSeal
@@ -59,6 +60,7 @@ from cometgate.metrics import Metrics
 from cometgate.pipeline import Gateway
 from cometgate.pricing import PriceBook
 from cometgate.providers.base import Provider, Supervised
+from cometgate.providers.batch_apis import build_batch_apis
 from cometgate.providers.registry import build_providers
 from cometgate.routing.failover import Failover
 from cometgate.routing.health import Health
@@ -66,6 +68,7 @@ from cometgate.routing.plan import Candidate, Credential, Planner
 from cometgate.routing.resolve import ModelRoute, Router
 from cometgate.sandbox import BubblewrapSandbox
 from cometgate.settings import ConfigError, Settings
+from cometgate.storage.batch_upstream_jobs import UpstreamJobStore
 from cometgate.storage.batches import BatchStore
 from cometgate.storage.cached_contents import CachedContentStore
 from cometgate.storage.conversation_sweep import ConversationSweep
@@ -151,8 +154,11 @@ def create_app(
     batch_runner = BatchRunner(batch_store, entrance, keys, settings.batches,
                                {m.info.id: m.candidates[0].provider for m in settings.models},
                                holds, ready=lambda name: upstream_ready(upstreams, name))
+    upstream_batches = UpstreamBatches(
+        UpstreamJobStore(database), entrance, keys, settings.batches,
+        build_batch_apis(settings), wake_workers=batch_runner.wake)
     batches = BatchApi(entrance, batch_store, batch_runner, settings.batches,
-                       BatchFiles(files, batch_store), holds)
+                       BatchFiles(files, batch_store), holds, upstream_batches)
     sweep = ConversationSweep(conversations, settings.conversations.sweep_interval_seconds)
     file_sweep = FileSweep(files, settings.files.sweep_interval_seconds)
     retention = usage_retention(settings, database)
@@ -181,11 +187,14 @@ def create_app(
         # After the supervised upstreams: a batch request claimed now finds them started.
         # Claims batch requests, this replica's and any dead one's.
         batch_runner.start(claims=role is None or role.claims_batches)
+        if settings.batches.enabled and (role is None or role.claims_batches):
+            upstream_batches.start()  # and polls the batches handed to upstreams
         try:
             yield
         finally:
             await background.aclose()
             await batch_runner.aclose()  # gives back what it was running, unrun
+            await upstream_batches.aclose()
             await sweep.aclose()
             await file_sweep.aclose()
             await retention.aclose()

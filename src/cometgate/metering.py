@@ -210,6 +210,24 @@ class Meter:
                               now, ended=time.perf_counter())
         self._usage.record(record, settles=None)
 
+    async def record_settled(self, key: KeyRecord, model: str, served: Served, *,
+                             request_id: str, batch_id: str) -> None:
+        """A request an upstream's own batch API ran: its real cost (its usage priced as
+        the upstream's batch tier says, `usage.service_tier`) is added to what the key spent
+        and recorded. It was run already, so no limit refuses it; what its batch held for it
+        is given back by the batch's hold (limits/batch_holds)."""
+        if not self._enabled:
+            return
+        now = datetime.now(UTC)
+        usage = served.usage or Usage()
+        cost = self._prices.cost(model, usage, now) if served.usage else Decimal(0)
+        lease = await self._limiter.acquire(key.id, Limits(), tokens=0, cost=Decimal(0),
+                                            now=now)
+        await self._limiter.settle(lease, tokens=0, cost=cost, now=now)
+        ticket = Ticket(key, model, request_id, "gemini", False, lease, batch_id=batch_id)
+        record = self._record(ticket, served, usage, cost, now, ended=ticket.started)
+        self._usage.record(record, settles=None)
+
     async def aclose(self) -> None:
         """Stop renewing: leases still open lapse one TTL later (the process is ending)."""
         await self._keeper.aclose()

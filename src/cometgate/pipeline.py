@@ -623,6 +623,16 @@ class Gateway:
                      if best_support(support, other, self._tools) is not None)
         return ToolUnavailable(route.info.id, tool, able)
 
+    def batch_request(self, call: Call) -> tuple[GenerateRequest, tuple[str, ...]]:
+        """The canonical request, and what its translation drops, that a translating
+        upstream's own batch API is sent for `call` — checked as a live attempt checks it,
+        its refusal raised as the caller's dialect says it (a batch has no other attempt)."""
+        route = self._route(call)
+        try:
+            return self._translated(call, route)
+        except Skip as skip:
+            raise skip.reason from None
+
     def check_translatable(self, call: Call) -> None:
         """Refuse now what no upstream of the model could run once translated: a web search
         where none of them searches (a background response is translated, and would

@@ -32,6 +32,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.gemini_batches import GeminiBatches
+
 JSON_TYPE = "application/json; charset=UTF-8"
 # A firehose ends by itself after this long: a client that never closes (the bug it tests
 # for) must not leave the fake spinning.
@@ -185,7 +187,10 @@ class FakeGeminiUpstream:
         self.files: dict[str, FakeFile] = {}
         self.uploads: dict[str, FakeFile] = {}  # by upload id
         self.file_requests: list[Seen] = []  # the Files API's, apart from model calls
+        # The Batch API (batches.log proves what it was asked); answers echo each request.
+        self.batches = GeminiBatches(self._batch_answer)
         self.app = Starlette(routes=[
+            *self.batches.routes(),
             Route("/upload/v1beta/files", self._upload, methods=["POST"]),
             Route("/v1beta/files/{file_id}", self._get_file, methods=["GET"]),
             Route("/{path:path}", self._call, methods=["POST", "PATCH", "DELETE"]),
@@ -193,6 +198,12 @@ class FakeGeminiUpstream:
 
     def next_reply(self) -> Reply:
         return self.replies.pop(0) if self.replies else self.default
+
+    def _batch_answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A batch request's answer: "You said: " and its last text."""
+        parts = (request.get("contents") or [{}])[-1].get("parts") or []
+        text = "".join(str(part.get("text", "")) for part in parts)
+        return self._response(self.default, f"You said: {text}", final=True)
 
     async def _call(self, request: Request) -> Response:
         body = await request.body()

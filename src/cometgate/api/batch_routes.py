@@ -33,6 +33,7 @@ from cometgate.api.batch_files import BatchFiles
 from cometgate.api.batch_runner import BatchRunner
 from cometgate.api.caller_dialect import sniffed_dialect
 from cometgate.api.entrance import Entrance, client_ip, worst_output
+from cometgate.api.upstream_batches import UpstreamBatches
 from cometgate.canonical import ModelInfo
 from cometgate.dialects.gemini.batches import (
     BatchInput,
@@ -79,6 +80,8 @@ class BatchApi:
     settings: BatchSettings
     files: BatchFiles  # JSONL input and result files, through the Files API's store
     holds: BatchHolds  # what batches hold of their keys' budgets, for admission
+    # Batches of models whose provider says `batch: upstream` go to its own batch API.
+    upstream: UpstreamBatches | None = None
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = []
@@ -106,6 +109,9 @@ class BatchApi:
             parsed = replace(parsed, items=await self.files.requests(
                 key.id, parsed.file_name, self.settings.max_requests))
         items = self._priced(info, parsed)
+        upstream = self.upstream.route(info.id) if self.upstream is not None else None
+        if upstream is not None and self.upstream is not None:
+            self.upstream.check(upstream, info.id, items, key)
         worst = sum((i.reserved_usd for i in items), Decimal(0))
         await self._check_budget(key, worst, len(items))
         now = datetime.now(UTC)
@@ -116,7 +122,10 @@ class BatchApi:
             created_at=now, updated_at=now, ended_at=None,
             expires_at=now + timedelta(hours=self.settings.expire_hours),
         )
-        await self.store.create(batch, items)
+        if upstream is not None and self.upstream is not None:
+            await self.upstream.create(batch, items, upstream)
+        else:
+            await self.store.create(batch, items)
         self.holds.hold(batch.id, key.id, worst)
         self.runner.wake()
         return _json(encode_batch(await self._view(batch)))
@@ -138,6 +147,8 @@ class BatchApi:
         batch = await self._batch(request, key)
         cancelled = await self.store.cancel(key.id, batch.id, datetime.now(UTC))
         self.holds.release(batch.id)  # nothing of it is pending any more
+        if cancelled and self.upstream is not None:
+            await self.upstream.stop(batch.id, "cancelled")  # its upstream job, if any
         if not cancelled:
             current = await self._batch(request, key)
             if current.state != "BATCH_STATE_CANCELLED":

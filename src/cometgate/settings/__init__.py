@@ -12,6 +12,9 @@ from cometgate.settings.load import TOP_LEVEL_KEYS, default_data_dir, load_setti
 from cometgate.settings.sections.batches import BatchSettings
 from cometgate.settings.sections.files import FileSettings
 from cometgate.settings.tree import (
+    BATCH_PRICE_FACTOR,
+    BATCH_ROUTES,
+    BATCH_TIER,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_CANDIDATES,
     AnthropicProviderSettings,
@@ -35,6 +38,9 @@ from cometgate.settings.tree import (
 )
 
 __all__ = [
+    "BATCH_PRICE_FACTOR",
+    "BATCH_ROUTES",
+    "BATCH_TIER",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_CANDIDATES",
     "TOP_LEVEL_KEYS",

@@ -16,6 +16,13 @@ from cometgate.settings.sections.code_execution import CodeExecutionSettings
 from cometgate.settings.sections.files import FileSettings
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+# A provider's `batch:` values: its models' Gemini batches run on the gateway's own workers
+# (live calls at the live price), or are handed whole to the upstream's own batch API.
+BATCH_ROUTES = ("gateway", "upstream")
+# What the upstreams with a batch API (Google, OpenAI, Anthropic) charge for batch work, as a
+# factor on the token prices, unless a price version's `service_tiers.batch` says otherwise.
+BATCH_PRICE_FACTOR = Decimal("0.5")
+BATCH_TIER = "batch"
 DEFAULT_MAX_CANDIDATES = 8
 
 
@@ -182,6 +189,7 @@ class OpenAIProviderSettings:
     web_search: bool = False
     timeouts: Timeouts = Timeouts()
     kind: str = "openai"
+    batch: str = "gateway"  # gateway | upstream: who runs Gemini batches (BATCH_ROUTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +201,7 @@ class GeminiProviderSettings:
     api_keys: tuple[Secret, ...] = ()
     timeouts: Timeouts = Timeouts()
     kind: str = "gemini"
+    batch: str = "gateway"  # gateway | upstream: who runs Gemini batches (BATCH_ROUTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +213,7 @@ class AnthropicProviderSettings:
     default_max_tokens: int = 4096  # Anthropic requires max_tokens; used when the caller sets none
     timeouts: Timeouts = Timeouts()
     kind: str = "anthropic"
+    batch: str = "gateway"  # gateway | upstream: who runs Gemini batches (BATCH_ROUTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,14 +261,16 @@ class PriceVersion:
     per_sandbox_second: Decimal | None = None
     per_image: Decimal | None = None
     # Token prices are multiplied by the factor of the service tier that served the request
-    # (OpenAI's "priority", "flex"); a tier not listed, "default" and "auto" count as 1.
+    # (OpenAI's "priority", "flex"); a tier not listed, "default" and "auto" count as 1 — but
+    # "batch" (a request an upstream's batch API ran) counts as BATCH_PRICE_FACTOR.
     service_tiers: tuple[tuple[str, Decimal], ...] = ()
     # USD per million tokens per hour a cachedContent of the model is kept (Google bills
     # cache storage by the hour); None: keeping a cache costs nothing beyond its uses.
     cache_storage_per_hour: Decimal | None = None
 
     def tier_factor(self, tier: str | None) -> Decimal:
-        return next((factor for name, factor in self.service_tiers if name == tier), Decimal(1))
+        unlisted = BATCH_PRICE_FACTOR if tier == BATCH_TIER else Decimal(1)
+        return next((factor for name, factor in self.service_tiers if name == tier), unlisted)
 
 
 @dataclass(frozen=True, slots=True)

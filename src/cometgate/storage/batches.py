@@ -45,7 +45,11 @@ ITEM_SUCCEEDED = "succeeded"
 ITEM_FAILED = "failed"
 ITEM_CANCELLED = "cancelled"
 ITEM_EXPIRED = "expired"
-ITEM_OPEN = (ITEM_PENDING, ITEM_RUNNING)
+# Handed to an upstream's own batch API (storage/batch_upstream_jobs.py): never claimed by
+# the gateway's workers, and holding its reservation until the upstream job's results came.
+ITEM_UPSTREAM = "upstream"
+ITEM_OPEN = (ITEM_PENDING, ITEM_RUNNING, ITEM_UPSTREAM)
+ITEM_HOLDING = (ITEM_PENDING, ITEM_UPSTREAM)  # what a batch still holds of its key's budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,14 +109,8 @@ class BatchStore:
         self._engine = database.engine
 
     async def create(self, batch: Batch, items: Sequence[NewItem]) -> None:
-        rows = [{"batch_id": batch.id, "position": i, "request": _json(item.request),
-                 "metadata": None if item.metadata is None else _json(item.metadata),
-                 "state": ITEM_PENDING, "reserved_usd": item.reserved_usd}
-                for i, item in enumerate(items)]
         async with self._engine.begin() as conn:
-            await conn.execute(insert(batches).values(**_batch_row(batch)))
-            for start in range(0, len(rows), 500):  # bounded statements for big batches
-                await conn.execute(insert(batch_items), rows[start:start + 500])
+            await insert_batch(conn, batch, items, ITEM_PENDING)
 
     async def get(self, key_id: int, batch_id: str) -> Batch | None:
         async with self._engine.connect() as conn:
@@ -150,7 +148,7 @@ class BatchStore:
         query = (select(func.coalesce(func.sum(batch_items.c.reserved_usd), 0))
                  .select_from(batch_items.join(batches, batches.c.id == batch_items.c.batch_id))
                  .where(batches.c.key_id == key_id, batches.c.state.in_(UNFINISHED),
-                        batch_items.c.state == ITEM_PENDING))
+                        batch_items.c.state.in_(ITEM_HOLDING)))
         async with self._engine.connect() as conn:
             return Decimal((await conn.execute(query)).scalar_one())
 
@@ -158,7 +156,8 @@ class BatchStore:
         """`outstanding`, for every unfinished batch: batch id → (key id, amount)."""
         query = (select(batches.c.id, batches.c.key_id, func.sum(batch_items.c.reserved_usd))
                  .select_from(batch_items.join(batches, batches.c.id == batch_items.c.batch_id))
-                 .where(batches.c.state.in_(UNFINISHED), batch_items.c.state == ITEM_PENDING)
+                 .where(batches.c.state.in_(UNFINISHED),
+                        batch_items.c.state.in_(ITEM_HOLDING))
                  .group_by(batches.c.id, batches.c.key_id))
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
@@ -261,7 +260,7 @@ class BatchStore:
             ).values(state=state, owner=None, lease_until=None, result=_json(result)))
             if stored.rowcount != 1:
                 return False
-            await _end_if_done(conn, batch_id, now)
+            await end_if_done(conn, batch_id, now)
         return True
 
     async def expire(self, now: datetime) -> int:
@@ -286,11 +285,30 @@ class BatchStore:
             await conn.execute(update(batch_items).where(
                 batch_items.c.batch_id == batch_id, batch_items.c.state == ITEM_PENDING,
             ).values(state=item_state))
-            await _end_if_done(conn, batch_id, now)
+            await end_if_done(conn, batch_id, now)
         return True
 
 
-async def _end_if_done(conn: AsyncConnection, batch_id: str, now: datetime) -> None:
+async def insert_batch(conn: AsyncConnection, batch: Batch, items: Sequence[NewItem],
+                       item_state: str) -> None:
+    rows = [{"batch_id": batch.id, "position": i, "request": _json(item.request),
+             "metadata": None if item.metadata is None else _json(item.metadata),
+             "state": item_state, "reserved_usd": item.reserved_usd}
+            for i, item in enumerate(items)]
+    await conn.execute(insert(batches).values(**_batch_row(batch)))
+    for start in range(0, len(rows), 500):  # bounded statements for big batches
+        await conn.execute(insert(batch_items), rows[start:start + 500])
+
+
+async def end_batch(conn: AsyncConnection, batch_id: str, state: str, now: datetime) -> None:
+    """End an unfinished batch in `state`, whatever its requests' states say (an upstream
+    batch job that failed, or that was cancelled after some of its requests were answered)."""
+    await conn.execute(update(batches).where(
+        batches.c.id == batch_id, batches.c.state.in_(UNFINISHED),
+    ).values(state=state, ended_at=now, updated_at=now))
+
+
+async def end_if_done(conn: AsyncConnection, batch_id: str, now: datetime) -> None:
     """With no request left open, the batch ends: CANCELLED or EXPIRED if requests were
     stopped so, else SUCCEEDED (failed requests carry their own errors).
 

@@ -219,6 +219,30 @@ def _create_batches(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE usage_records ADD COLUMN batch_id VARCHAR(40)")
 
 
+def _create_batch_upstream_jobs(conn: Connection) -> None:
+    snapshot = MetaData()
+    Table(
+        "batch_upstream_jobs",
+        snapshot,
+        Column("batch_id", String(40), primary_key=True),
+        Column("provider", String(200), nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("upstream_model", String(200), nullable=False),
+        Column("upstream_id", String(300), nullable=True),
+        Column("state", String(16), nullable=False),
+        Column("stop", String(16), nullable=True),
+        Column("stop_sent", Boolean(), nullable=False),
+        Column("owner", String(40), nullable=True),
+        Column("lease_until", UtcDateTime(), nullable=True),
+        Column("next_poll_at", UtcDateTime(), nullable=False),
+        Column("note", Text(), nullable=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("updated_at", UtcDateTime(), nullable=False),
+        Index("ix_batch_upstream_jobs_state", "state", "next_poll_at"),
+    )
+    snapshot.create_all(conn, checkfirst=False)
+
+
 def _add_usage_billable_units(conn: Connection) -> None:
     for name, sql_type in (("searches", "INTEGER"), ("fetched_pages", "INTEGER"),
                            ("sandbox_seconds", "FLOAT"), ("images", "INTEGER")):
@@ -358,6 +382,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("0010_batches", _create_batches),
     Migration("0011_usage_rollups", _create_usage_rollups),
     Migration("0009_cached_contents", _create_cached_contents),
+    Migration("0012_batch_upstream_jobs", _create_batch_upstream_jobs),
 )
 
 

@@ -212,6 +212,32 @@ batch_items = Table(
 )
 
 
+# A batch handed whole to an upstream's own batch API (its provider's `batch: upstream`):
+# `state` moves submitting → running (once `upstream_id` is known) → done, or submitting →
+# fallback (the upstream refused it for a transient reason: the gateway's workers run it).
+# One replica at a time works on a job, while it holds `owner` until `lease_until`; `stop`
+# (cancelled | expired) asks for the upstream job to be cancelled, `stop_sent` once it was.
+batch_upstream_jobs = Table(
+    "batch_upstream_jobs",
+    metadata,
+    Column("batch_id", String(40), primary_key=True),
+    Column("provider", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # the provider's kind: its batch API
+    Column("upstream_model", String(200), nullable=False),
+    Column("upstream_id", String(300), nullable=True),  # batches/…, batch_…, msgbatch_…
+    Column("state", String(16), nullable=False),
+    Column("stop", String(16), nullable=True),
+    Column("stop_sent", Boolean(), nullable=False),
+    Column("owner", String(40), nullable=True),
+    Column("lease_until", UtcDateTime(), nullable=True),
+    Column("next_poll_at", UtcDateTime(), nullable=False),
+    Column("note", Text(), nullable=True),  # why it fell back to the gateway's workers
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_batch_upstream_jobs_state", "state", "next_poll_at"),
+)
+
+
 # One turn of a stateful API, kept for a later turn to continue from: a Responses API response
 # (`api` "responses"); Gemini's Interactions API stores its interactions here too. Read only
 # with the key that created it; invisible once `expires_at` has passed, and purged after.

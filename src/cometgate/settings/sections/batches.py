@@ -22,12 +22,15 @@ class BatchSettings:
     poll_seconds: float = 1.0  # how often idle workers look for requests to claim
     expire_hours: float = 48.0  # a batch unfinished this long after creation is EXPIRED
     max_requests: int = 10_000  # per batch
+    # How often a batch handed to an upstream's batch API (a provider's `batch: upstream`)
+    # is asked how far it is; its results arrive at the first poll after it ended.
+    upstream_poll_seconds: float = 30.0
 
 
 def batches(data: Any) -> BatchSettings:
     """The `batches` section (all keys optional)."""
     allowed = {"enabled", "concurrency", "provider_concurrency", "lease_seconds",
-               "poll_seconds", "expire_hours", "max_requests"}
+               "poll_seconds", "expire_hours", "max_requests", "upstream_poll_seconds"}
     f = Fields("batches", data or {}, allowed)
     base = BatchSettings()
     concurrency = f.get("concurrency", int, base.concurrency)
@@ -46,5 +49,8 @@ def batches(data: Any) -> BatchSettings:
                           "batches.poll_seconds between 0.01 and 60")
     if not 0 < expire <= 24 * 365:
         raise ConfigError("batches.expire_hours must be above 0 and at most 8760")
+    upstream_poll = f.get("upstream_poll_seconds", float, base.upstream_poll_seconds)
+    if not 0.01 <= upstream_poll <= 3600:
+        raise ConfigError("batches.upstream_poll_seconds must be between 0.01 and 3600")
     return BatchSettings(f.get("enabled", bool, base.enabled), concurrency,
-                         dict(per_provider), lease, poll, expire, most)
+                         dict(per_provider), lease, poll, expire, most, upstream_poll)

@@ -20,6 +20,7 @@ from cometgate.canonical import ThinkingStyle
 from cometgate.providers.timeouts import Timeouts
 from cometgate.settings.fields import ConfigError, Fields, Secret, secret
 from cometgate.settings.tree import (
+    BATCH_ROUTES,
     AnthropicProviderSettings,
     GeminiProviderSettings,
     LocalEmbeddingProviderSettings,
@@ -75,7 +76,19 @@ def _api_keys(where: str, data: Mapping[str, Any], env: Mapping[str, str]) -> tu
     return tuple(secret(f"{where}.api_keys[{i}]", v, env) for i, v in enumerate(keys))
 
 
-_REMOTE_KEYS = {"kind", "base_url", "api_key", "api_keys", "timeouts"}
+_REMOTE_KEYS = {"kind", "base_url", "api_key", "api_keys", "timeouts", "batch"}
+# The kinds whose upstream has a batch API of its own (Gemini's batchGenerateContent, OpenAI's
+# /v1/batches, Anthropic's /v1/messages/batches), so that `batch: upstream` means something.
+BATCH_API_KINDS = ("gemini", "openai", "anthropic")
+
+
+def _batch_route(f: Fields, where: str) -> str:
+    route = f.data.get("batch", "gateway")
+    if route not in BATCH_ROUTES:
+        raise ConfigError(f"{where}.batch must be gateway (the gateway's own workers run "
+                          "its batches) or upstream (its own batch API does), not "
+                          f"{route!r}")
+    return str(route)
 
 
 def provider(name: str, data: Mapping[str, Any], env: Mapping[str, str],
@@ -84,6 +97,10 @@ def provider(name: str, data: Mapping[str, Any], env: Mapping[str, str],
     kind = kinds.get(str(data.get("kind"))) if isinstance(data, Mapping) else None
     if kind is None:
         raise ConfigError(f"{where}.kind must be one of: {', '.join(kinds)}")
+    if "batch" in data and kind.name not in BATCH_API_KINDS:
+        raise ConfigError(f"{where}.batch: a {kind.name} provider has no batch API to hand "
+                          "batches to; only gemini, openai and anthropic providers take "
+                          "batch: upstream (its batches run on the gateway's own workers)")
     return kind.parse(name, where, data, env)
 
 
@@ -139,6 +156,7 @@ def _openai(
         strict_schemas=f.get("strict_schemas", bool, True),
         web_search=f.get("web_search", bool, False),
         timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
+        batch=_batch_route(f, where),
     )
 
 
@@ -152,6 +170,7 @@ def _gemini(
         base_url=f.get("base_url", str, base.base_url).rstrip("/"),
         api_keys=_api_keys(where, data, env),
         timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
+        batch=_batch_route(f, where),
     )
 
 
@@ -167,6 +186,7 @@ def _anthropic(
         version=f.get("version", str, base.version),
         default_max_tokens=f.positive("default_max_tokens", int, base.default_max_tokens),
         timeouts=_timeouts(f"{where}.timeouts", f.get("timeouts", dict)),
+        batch=_batch_route(f, where),
     )
 
 

@@ -1,0 +1,363 @@
+"""Batches handed to an upstream's own batch API (a provider's `batch: upstream`), against a
+live `cometgate serve` in front of the fake upstream of each kind, which speaks its
+provider's batch API on the wire and logs every call:
+- google-genai `batches.create` (inline, and from a JSONL file), polled to success: answers
+  in input order with the caller's keys; the fake shows exactly one upstream batch job and
+  no live generation; one usage record per request, with the batch id, at the batch price;
+- cancel reaches the upstream job; a restart while the job runs resumes polling it without a
+  second submission; a transient refusal of the submission falls back to the gateway's own
+  workers; a failed upstream job fails the batch with Google-envelope errors;
+- the configuration refusals of `batch:`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from google import genai
+from google.genai import types
+
+from tests.contract.upstreams import served
+from tests.e2e.conftest import create_key, run_cli
+from tests.e2e.fake_gateway import ADMIN_KEY, ServeProcess, gateway_env, start_serve
+from tests.fakes.batch_jobs import BatchLog
+from tests.fakes.gemini_upstream import FakeGeminiUpstream
+
+MODEL = "batched"
+POLL_SECONDS = 0.05
+POLL_LIMIT = 600
+DONE = (types.JobState.JOB_STATE_SUCCEEDED, types.JobState.JOB_STATE_FAILED,
+        types.JobState.JOB_STATE_CANCELLED, types.JobState.JOB_STATE_EXPIRED)
+BATCH_CONFIG = "batches: {poll_seconds: 0.05, upstream_poll_seconds: 0.1, lease_seconds: 1}\n"
+# USD per million tokens; the batch tier halves them.
+PRICES = 'prices: {input: "1000", output: "2000"}'
+# What each fake's live answer reports: (prompt tokens, output tokens).
+FAKE_USAGE = {"gemini": (8, 6)}
+UPSTREAM_MODEL = {"gemini": "gemini-up"}
+KINDS = ("gemini",)
+SUBMIT_PATH = {"gemini": ":batchGenerateContent"}
+# The fake's live answer (a request the gateway's own workers ran).
+LIVE_ANSWER = {"gemini": "Hello from the fake Gemini upstream."}
+
+
+@dataclass
+class Upstream:
+    kind: str
+    fake: Any
+    app: Any
+
+    @property
+    def log(self) -> BatchLog:
+        log: BatchLog = self.fake.batches.log
+        return log
+
+    def live_calls(self) -> int:
+        """Generations the fake served live (not through its batch API)."""
+        if self.kind == "gemini":
+            return sum(1 for seen in self.fake.requests if "generateContent" in seen.path)
+        return len(self.fake.requests)
+
+    def created(self) -> int:
+        """Upstream batch jobs created."""
+        return len(self.log.jobs)
+
+    def submissions(self) -> int:
+        """Calls that asked for a job to be created, taken or refused."""
+        return self.log.created(SUBMIT_PATH[self.kind])
+
+    def cancels(self) -> int:
+        return sum(1 for method, path in self.log.calls
+                   if method == "POST" and path.endswith("cancel"))
+
+
+def _fake(kind: str) -> Upstream:
+    fake = FakeGeminiUpstream()
+    return Upstream(kind, fake, fake.app)
+
+
+def _config(kind: str, url: str, *, batch: str = "upstream") -> str:
+    base = url
+    return (f"routing: {{retries: 0}}\n{BATCH_CONFIG}providers:\n"
+            f"  up: {{kind: {kind}, base_url: '{base}', api_key: 'env:CG_UP_KEY', "
+            f"batch: {batch}}}\n"
+            f"models:\n  {MODEL}: {{provider: up, upstream_model: {UPSTREAM_MODEL[kind]}, "
+            f"input_token_limit: 8192, output_token_limit: 1000, {PRICES}}}\n")
+
+
+@dataclass
+class Live:
+    upstream: Upstream
+    gateway: ServeProcess
+    client: genai.Client
+    key: str
+    url: str
+    data_dir: Path
+
+
+@contextlib.asynccontextmanager
+async def _sdk(base_url: str, key: str) -> AsyncIterator[genai.Client]:
+    client = genai.Client(api_key=key, http_options=types.HttpOptions(base_url=base_url,
+                                                                      api_version="v1beta"))
+    try:
+        yield client
+    finally:
+        await client.aio.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _live(tmp_path: Path, kind: str, upstream: Upstream | None = None
+                ) -> AsyncIterator[Live]:
+    upstream = upstream or _fake(kind)
+    data_dir = tmp_path / "data"
+    key = create_key(data_dir, "upstream-batches")
+    async with served(upstream.app) as (url,):
+        gateway = await _serve(tmp_path, "gateway", kind, url, data_dir)
+        try:
+            async with _sdk(gateway.base_url, key) as client:
+                yield Live(upstream, gateway, client, key, url, data_dir)
+        finally:
+            gateway.stop()
+
+
+async def _serve(tmp_path: Path, name: str, kind: str, url: str, data_dir: Path
+                 ) -> ServeProcess:
+    return await start_serve(tmp_path, name, _config(kind, url), data_dir,
+                             gateway_env(CG_UP_KEY="up-secret"))
+
+
+async def _until(check: Any, what: str) -> None:
+    for _ in range(POLL_LIMIT):
+        if check():
+            return
+        await asyncio.sleep(POLL_SECONDS)
+    raise AssertionError(f"never: {what}")
+
+
+async def _raw_batch(live: Live, name: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=30.0) as http:
+        response = await http.get(f"{live.gateway.base_url}/v1beta/{name}",
+                                  headers={"x-goog-api-key": live.key})
+    assert response.status_code == 200, response.text
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def _requests(*questions: str) -> list[types.InlinedRequest]:
+    return [types.InlinedRequest(contents=q, metadata={"key": f"key-{i}"})
+            for i, q in enumerate(questions)]
+
+
+async def _polled(client: genai.Client, name: str) -> types.BatchJob:
+    for _ in range(POLL_LIMIT):
+        job = await client.aio.batches.get(name=name)
+        if job.state in DONE:
+            return job
+        await asyncio.sleep(POLL_SECONDS)
+    raise AssertionError(f"{name} did not end: {job}")
+
+
+def _answers(job: types.BatchJob) -> list[tuple[str, str | None]]:
+    assert job.dest is not None and job.dest.inlined_responses is not None
+    return [((item.metadata or {})["key"], item.response.text if item.response else None)
+            for item in job.dest.inlined_responses]
+
+
+async def _batch_records(gateway: ServeProcess, count: int) -> list[dict[str, str]]:
+    """The gateway's usage records with a batch id, once `count` of them are committed."""
+    rows: list[dict[str, str]] = []
+    for _ in range(100):
+        async with httpx.AsyncClient(timeout=30.0) as http:
+            response = await http.get(gateway.base_url + "/admin/usage",
+                                      params={"format": "csv"},
+                                      headers={"authorization": f"Bearer {ADMIN_KEY}"})
+        assert response.status_code == 200, response.text
+        rows = [row for row in csv.DictReader(io.StringIO(response.text)) if row["batch_id"]]
+        if len(rows) >= count:
+            return rows
+        await asyncio.sleep(0.1)
+    return rows
+
+
+def _batch_cost(kind: str) -> Decimal:
+    prompt, output = FAKE_USAGE[kind]
+    live = (prompt * Decimal(1000) + output * Decimal(2000)) / Decimal(1_000_000)
+    return live * Decimal("0.5")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_an_inline_batch_runs_on_the_upstreams_batch_api(tmp_path: Path,
+                                                               kind: str) -> None:
+    async with _live(tmp_path, kind) as live:
+        questions = [f"{kind} question {i}" for i in range(3)]
+        job = await live.client.aio.batches.create(model=MODEL, src=_requests(*questions))
+        assert job.name is not None
+        done = await _polled(live.client, job.name)
+        records = await _batch_records(live.gateway, 3)
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
+    assert _answers(done) == [(f"key-{i}", f"You said: {q}") for i, q in enumerate(questions)]
+    assert live.upstream.created() == 1
+    assert live.upstream.live_calls() == 0
+    assert len(records) == 3
+    batch_id = job.name.removeprefix("batches/")
+    prompt, output = FAKE_USAGE[kind]
+    assert {(r["batch_id"], r["status"], r["provider"], int(r["prompt_tokens"]),
+             int(r["output_tokens"]), Decimal(r["cost_usd"])) for r in records} == {
+        (batch_id, "200", "up", prompt, output, _batch_cost(kind))}
+
+
+@pytest.mark.parametrize("kind", KINDS[:1])
+async def test_a_jsonl_file_batch_runs_on_the_upstreams_batch_api(tmp_path: Path,
+                                                                  kind: str) -> None:
+    questions = [f"file question {i}" for i in range(3)]
+    source = tmp_path / "requests.jsonl"
+    source.write_bytes(b"".join(orjson.dumps(
+        {"key": f"row-{i}", "request": {"contents": [{"role": "user", "parts": [{"text": q}]}]}}
+    ) + b"\n" for i, q in enumerate(questions)))
+    upstream = _fake(kind)
+    upstream.fake.batches.results_as_file = True  # the upstream answers in a file too
+    async with _live(tmp_path, kind, upstream) as live:
+        uploaded = await live.client.aio.files.upload(
+            file=source, config={"mime_type": "application/jsonl"})
+        assert uploaded.name is not None
+        job = await live.client.aio.batches.create(model=MODEL, src=uploaded.name)
+        assert job.name is not None
+        done = await _polled(live.client, job.name)
+        assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
+        assert done.dest is not None and done.dest.file_name is not None
+        results = await live.client.aio.files.download(file=done.dest.file_name)
+    lines = [orjson.loads(line) for line in results.splitlines()]
+    assert [(line["key"], line["response"]["candidates"][0]["content"]["parts"][0]["text"])
+            for line in lines] == [(f"row-{i}", f"You said: {q}")
+                                   for i, q in enumerate(questions)]
+    assert (live.upstream.created(), live.upstream.live_calls()) == (1, 0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_cancel_reaches_the_upstream_job(tmp_path: Path, kind: str) -> None:
+    upstream = _fake(kind)
+    upstream.log.script.polls_to_finish = 10_000  # runs until cancelled
+    upstream.log.script.answered_before_cancel = 1
+    async with _live(tmp_path, kind, upstream) as live:
+        job = await live.client.aio.batches.create(model=MODEL, src=_requests("a", "b", "c"))
+        assert job.name is not None
+        await _until(lambda: upstream.created() == 1, "the upstream job was created")
+        await live.client.aio.batches.cancel(name=job.name)
+        done = await _polled(live.client, job.name)
+        records = await _batch_records(live.gateway, 1)
+    assert done.state == types.JobState.JOB_STATE_CANCELLED, done
+    assert _answers(done) == [("key-0", "You said: a"), ("key-1", None), ("key-2", None)]
+    assert upstream.cancels() == 1
+    assert len(records) == 1  # the one answer the upstream finished
+
+
+@pytest.mark.parametrize("kind", KINDS[:1])
+async def test_a_restart_resumes_polling_the_same_upstream_job(tmp_path: Path,
+                                                               kind: str) -> None:
+    upstream = _fake(kind)
+    script = upstream.log.script
+    script.polls_to_finish = 10_000
+    data_dir = tmp_path / "data"
+    key = create_key(data_dir, "restart")
+    async with served(upstream.app) as (url,):
+        first = await _serve(tmp_path, "first", kind, url, data_dir)
+        try:
+            async with _sdk(first.base_url, key) as client:
+                job = await client.aio.batches.create(model=MODEL, src=_requests("x", "y"))
+            assert job.name is not None
+            await _until(lambda: upstream.created() == 1 and _polls(upstream) >= 1,
+                         "the upstream job was polled")
+            first.kill9()
+        finally:
+            first.stop()
+        script.polls_to_finish = _polls(upstream) + 2  # it ends while the restarted polls
+        restarted = await _serve(tmp_path, "restarted", kind, url, data_dir)
+        try:
+            async with _sdk(restarted.base_url, key) as client:
+                done = await _polled(client, job.name)
+        finally:
+            restarted.stop()
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
+    assert _answers(done) == [("key-0", "You said: x"), ("key-1", "You said: y")]
+    assert (upstream.submissions(), upstream.created(), upstream.live_calls()) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_transient_refusal_to_submit_falls_back_to_the_gateways_workers(
+        tmp_path: Path, kind: str) -> None:
+    upstream = _fake(kind)
+    upstream.log.script.submit_statuses = [503]
+    async with _live(tmp_path, kind, upstream) as live:
+        job = await live.client.aio.batches.create(model=MODEL, src=_requests("p", "q"))
+        assert job.name is not None
+        done = await _polled(live.client, job.name)
+        records = await _batch_records(live.gateway, 2)
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
+    assert _answers(done) == [("key-0", LIVE_ANSWER[kind]), ("key-1", LIVE_ANSWER[kind])]
+    assert (upstream.submissions(), upstream.created(), upstream.live_calls()) == (1, 0, 2)
+    live_cost = _batch_cost(kind) * 2  # live calls at the live price
+    assert {Decimal(r["cost_usd"]) for r in records} == {live_cost}
+    log = (tmp_path / "gateway.log").read_text(encoding="utf-8")
+    assert "the gateway's own workers run this batch instead" in log
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_failed_upstream_job_fails_the_batch_with_googles_errors(
+        tmp_path: Path, kind: str) -> None:
+    upstream = _fake(kind)
+    upstream.log.script.job_fails = True
+    async with _live(tmp_path, kind, upstream) as live:
+        job = await live.client.aio.batches.create(model=MODEL, src=_requests("f", "g"))
+        assert job.name is not None
+        done = await _polled(live.client, job.name)
+        document = await _raw_batch(live, job.name)
+    assert done.state == types.JobState.JOB_STATE_FAILED, done
+    inlined = document["response"]["inlinedResponses"]["inlinedResponses"]
+    assert [entry["metadata"] for entry in inlined] == [{"key": "key-0"}, {"key": "key-1"}]
+    for entry in inlined:
+        assert set(entry) == {"error", "metadata"}
+        assert entry["error"]["code"] == 13
+        assert entry["error"]["message"].startswith("The upstream batch job failed: ")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_caller_fault_refusal_to_submit_fails_the_batch_with_it(
+        tmp_path: Path, kind: str) -> None:
+    upstream = _fake(kind)
+    upstream.log.script.submit_statuses = [400]
+    async with _live(tmp_path, kind, upstream) as live:
+        job = await live.client.aio.batches.create(model=MODEL, src=_requests("h"))
+        assert job.name is not None
+        done = await _polled(live.client, job.name)
+        document = await _raw_batch(live, job.name)
+    assert done.state == types.JobState.JOB_STATE_FAILED, done
+    (entry,) = document["response"]["inlinedResponses"]["inlinedResponses"]
+    assert entry["metadata"] == {"key": "key-0"}
+    assert entry["error"]["code"] == 3  # INVALID_ARGUMENT
+    assert "fake batch refusal 400" in entry["error"]["message"]
+    assert (upstream.submissions(), upstream.created(), upstream.live_calls()) == (1, 0, 0)
+
+
+def _polls(upstream: Upstream) -> int:
+    return sum(job.polls for job in upstream.log.jobs.values())
+
+
+def test_batch_upstream_on_a_kind_without_a_batch_api_is_refused_at_start(
+        tmp_path: Path) -> None:
+    config = tmp_path / "local.yaml"
+    config.write_text("providers:\n  local: {kind: local, batch: upstream}\n",
+                      encoding="utf-8")
+    done = run_cli("serve", "--config", str(config), "--data-dir", str(tmp_path / "data"))
+    assert done.returncode != 0
+    assert ("providers.local.batch: a local provider has no batch API to hand batches to; "
+            "only gemini, openai and anthropic providers take batch: upstream") in done.stderr
