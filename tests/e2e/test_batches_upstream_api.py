@@ -31,6 +31,7 @@ from google.genai import types
 from tests.contract.upstreams import served
 from tests.e2e.conftest import create_key, run_cli
 from tests.e2e.fake_gateway import ADMIN_KEY, ServeProcess, gateway_env, start_serve
+from tests.fakes.anthropic_upstream import FakeAnthropicUpstream
 from tests.fakes.batch_jobs import BatchLog
 from tests.fakes.gemini_upstream import FakeGeminiUpstream
 
@@ -43,12 +44,13 @@ BATCH_CONFIG = "batches: {poll_seconds: 0.05, upstream_poll_seconds: 0.1, lease_
 # USD per million tokens; the batch tier halves them.
 PRICES = 'prices: {input: "1000", output: "2000"}'
 # What each fake's live answer reports: (prompt tokens, output tokens).
-FAKE_USAGE = {"gemini": (8, 6)}
-UPSTREAM_MODEL = {"gemini": "gemini-up"}
-KINDS = ("gemini",)
-SUBMIT_PATH = {"gemini": ":batchGenerateContent"}
+FAKE_USAGE = {"gemini": (8, 6), "anthropic": (7, 5)}
+UPSTREAM_MODEL = {"gemini": "gemini-up", "anthropic": "claude-up"}
+KINDS = ("gemini", "anthropic")
+SUBMIT_PATH = {"gemini": ":batchGenerateContent", "anthropic": "/v1/messages/batches"}
 # The fake's live answer (a request the gateway's own workers ran).
-LIVE_ANSWER = {"gemini": "Hello from the fake Gemini upstream."}
+LIVE_ANSWER = {"gemini": "Hello from the fake Gemini upstream.",
+               "anthropic": "Hello from the fake upstream."}
 
 
 @dataclass
@@ -82,7 +84,7 @@ class Upstream:
 
 
 def _fake(kind: str) -> Upstream:
-    fake = FakeGeminiUpstream()
+    fake = {"gemini": FakeGeminiUpstream, "anthropic": FakeAnthropicUpstream}[kind]()
     return Upstream(kind, fake, fake.app)
 
 
@@ -311,7 +313,7 @@ async def test_a_transient_refusal_to_submit_falls_back_to_the_gateways_workers(
     assert "the gateway's own workers run this batch instead" in log
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "anthropic"])  # its never fail
 async def test_a_failed_upstream_job_fails_the_batch_with_googles_errors(
         tmp_path: Path, kind: str) -> None:
     upstream = _fake(kind)
@@ -346,6 +348,63 @@ async def test_a_caller_fault_refusal_to_submit_fails_the_batch_with_it(
     assert entry["error"]["code"] == 3  # INVALID_ARGUMENT
     assert "fake batch refusal 400" in entry["error"]["message"]
     assert (upstream.submissions(), upstream.created(), upstream.live_calls()) == (1, 0, 0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_request_the_upstream_refused_answers_with_its_error(tmp_path: Path,
+                                                                    kind: str) -> None:
+    upstream = _fake(kind)
+    upstream.log.script.errored = {"1"}  # the second request
+    async with _live(tmp_path, kind, upstream) as live:
+        job = await live.client.aio.batches.create(model=MODEL, src=_requests("m", "n", "o"))
+        assert job.name is not None
+        done = await _polled(live.client, job.name)
+        document = await _raw_batch(live, job.name)
+        records = await _batch_records(live.gateway, 3)
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
+    assert _answers(done) == [("key-0", "You said: m"), ("key-1", None), ("key-2", "You said: o")]
+    refused = document["response"]["inlinedResponses"]["inlinedResponses"][1]
+    assert refused == {"error": {"code": 3, "message": "fake: this request was refused"},
+                       "metadata": {"key": "key-1"}}
+    assert sorted(r["status"] for r in records) == ["200", "200", "400"]
+    assert document["metadata"]["batchStats"] == {
+        "requestCount": "3", "successfulRequestCount": "2", "failedRequestCount": "1",
+        "pendingRequestCount": "0"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_an_expired_upstream_job_expires_the_batch(tmp_path: Path, kind: str) -> None:
+    upstream = _fake(kind)
+    upstream.log.script.expires = True
+    async with _live(tmp_path, kind, upstream) as live:
+        job = await live.client.aio.batches.create(model=MODEL, src=_requests("s", "t"))
+        assert job.name is not None
+        done = await _polled(live.client, job.name)
+        document = await _raw_batch(live, job.name)
+    assert done.state == types.JobState.JOB_STATE_EXPIRED, done
+    assert [entry["error"] for entry in
+            document["response"]["inlinedResponses"]["inlinedResponses"]] == [
+        {"code": 4, "message": "The batch expired before this request ran."}] * 2
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k != "gemini"])  # translated ones
+async def test_a_request_the_upstream_batch_cannot_take_is_refused_at_create(
+        tmp_path: Path, kind: str) -> None:
+    asks_pages = types.GenerateContentConfig(tools=[types.Tool(url_context=types.UrlContext())])
+    async with _live(tmp_path, kind) as live:
+        with pytest.raises(genai.errors.ClientError) as refused:
+            await live.client.aio.batches.create(model=MODEL, src=[
+                types.InlinedRequest(contents="fine", metadata={"key": "a"}),
+                types.InlinedRequest(contents="read https://example.com",
+                                     metadata={"key": "b"}, config=asks_pages)])
+        listed = [j async for j in await live.client.aio.batches.list()]
+    assert (refused.value.code, refused.value.status) == (400, "INVALID_ARGUMENT")
+    assert refused.value.message == (
+        "batch.input_config.requests.requests[1].request: the urlContext tool cannot run in "
+        "this model's upstream batch (provider up takes batches to its own batch API); send "
+        "this request live, or in a batch of a model whose provider has batch: gateway.")
+    assert listed == []
+    assert (live.upstream.submissions(), live.upstream.live_calls()) == (0, 0)
 
 
 def _polls(upstream: Upstream) -> int:

@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.anthropic_batches import AnthropicBatches
 from tests.fakes.gemini_upstream import FIREHOSE_SECONDS
 
 
@@ -93,13 +94,21 @@ class FakeAnthropicUpstream:
         self.default = Reply()
         self.cached_prefixes: set[bytes] = set()  # prompt-cache prefixes written so far
         self._ids = itertools.count(1)
+        # The Message Batches API (batches.log proves what it was asked); answers echo.
+        self.batches = AnthropicBatches(self._batch_answer, _refusal)
         self.app = Starlette(routes=[
+            *self.batches.routes(),
             Route("/v1/messages", self._messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
         ])
 
     def next_reply(self) -> Reply:
         return self.replies.pop(0) if self.replies else self.default
+
+    def _batch_answer(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A batch request's Message: "You said: " and its last text."""
+        said = "".join(_texts(params["messages"][-1]["content"]))
+        return _message(next(self._ids), params, replace(self.default, text=f"You said: {said}"))
 
     async def _messages(self, request: Request) -> Response:
         raw = await request.body()
@@ -354,6 +363,14 @@ def _content(number: int, reply: Reply, body: dict[str, Any]) -> list[dict[str, 
         content.append({"type": "tool_use", "id": f"toolu_fake{number}_{i}",
                         "name": call["name"], "input": call["input"]})
     return content
+
+
+def _refusal(body: dict[str, Any]) -> str | None:
+    try:
+        _validate(body)
+    except RequestRefused as refused:
+        return str(refused)
+    return None
 
 
 def _validate(body: dict[str, Any]) -> None:

@@ -29,8 +29,9 @@ from cometgate.dialects.batch_jobs import (
     json_object,
 )
 from cometgate.dialects.gemini.batches import RPC_CODES
+from cometgate.dialects.gemini.outbound import classify_error, http_status_of
 from cometgate.dialects.upstream_answers import unreadable
-from cometgate.errors import FailureClass, UpstreamError
+from cometgate.errors import UpstreamError
 
 _ENDED = {"BATCH_STATE_SUCCEEDED": JOB_SUCCEEDED, "BATCH_STATE_FAILED": JOB_FAILED,
           "BATCH_STATE_CANCELLED": JOB_CANCELLED, "BATCH_STATE_EXPIRED": JOB_EXPIRED,
@@ -78,12 +79,18 @@ def read_results_file(data: bytes) -> tuple[Outcome, ...]:
 
 
 def status_error(status: object) -> UpstreamError:
-    """A google.rpc.Status of one request as the failure it reports (its code kept)."""
+    """A google.rpc.Status of one request as the failure it reports, classified as a live
+    call's error of that status would be."""
     fields = status if isinstance(status, dict) else {}
     code = fields.get("code")
     name = _STATUS_OF_CODE.get(code, "UNKNOWN") if isinstance(code, int) else "UNKNOWN"
-    return UpstreamError(str(fields.get("message") or "The request failed upstream."),
-                         failure_class=FailureClass.CALLER_FAULT, status=name)
+    http = http_status_of(name)
+    message = str(fields.get("message") or "The request failed upstream.")
+    failure = classify_error(http, {}, orjson.dumps(
+        {"error": {"code": http, "message": message, "status": name}}))
+    failure.status = name  # as the upstream said it, whatever the live path would show
+    failure.message = message
+    return failure
 
 
 def _outcome(entry: object, fallback_id: str) -> Outcome:

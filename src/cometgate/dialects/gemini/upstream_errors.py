@@ -100,6 +100,11 @@ def read_error(http_status: int, body: bytes) -> GoogleError:
     )
 
 
+def http_status_of(status: str) -> int:
+    """The HTTP status Google's REST front end answers a google.rpc.Code name with."""
+    return _HTTP_BY_STATUS.get(status, 500)
+
+
 def classify_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
     failure = _classified(status, headers, body)
     if failure.failure_class is FailureClass.CALLER_FAULT and body.lstrip().startswith(b"{"):
