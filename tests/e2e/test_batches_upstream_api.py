@@ -34,6 +34,7 @@ from tests.e2e.fake_gateway import ADMIN_KEY, ServeProcess, gateway_env, start_s
 from tests.fakes.anthropic_upstream import FakeAnthropicUpstream
 from tests.fakes.batch_jobs import BatchLog
 from tests.fakes.gemini_upstream import FakeGeminiUpstream
+from tests.fakes.openai_upstream import FakeOpenAIUpstream
 
 MODEL = "batched"
 POLL_SECONDS = 0.05
@@ -44,13 +45,15 @@ BATCH_CONFIG = "batches: {poll_seconds: 0.05, upstream_poll_seconds: 0.1, lease_
 # USD per million tokens; the batch tier halves them.
 PRICES = 'prices: {input: "1000", output: "2000"}'
 # What each fake's live answer reports: (prompt tokens, output tokens).
-FAKE_USAGE = {"gemini": (8, 6), "anthropic": (7, 5)}
-UPSTREAM_MODEL = {"gemini": "gemini-up", "anthropic": "claude-up"}
-KINDS = ("gemini", "anthropic")
-SUBMIT_PATH = {"gemini": ":batchGenerateContent", "anthropic": "/v1/messages/batches"}
+FAKE_USAGE = {"gemini": (8, 6), "anthropic": (7, 5), "openai": (7, 5)}
+UPSTREAM_MODEL = {"gemini": "gemini-up", "anthropic": "claude-up", "openai": "gpt-up"}
+KINDS = ("gemini", "anthropic", "openai")
+SUBMIT_PATH = {"gemini": ":batchGenerateContent", "anthropic": "/v1/messages/batches",
+               "openai": "/v1/batches"}
 # The fake's live answer (a request the gateway's own workers ran).
 LIVE_ANSWER = {"gemini": "Hello from the fake Gemini upstream.",
-               "anthropic": "Hello from the fake upstream."}
+               "anthropic": "Hello from the fake upstream.",
+               "openai": "Hello from the fake upstream."}
 
 
 @dataclass
@@ -84,12 +87,13 @@ class Upstream:
 
 
 def _fake(kind: str) -> Upstream:
-    fake = {"gemini": FakeGeminiUpstream, "anthropic": FakeAnthropicUpstream}[kind]()
+    fake = {"gemini": FakeGeminiUpstream, "anthropic": FakeAnthropicUpstream,
+            "openai": FakeOpenAIUpstream}[kind]()
     return Upstream(kind, fake, fake.app)
 
 
 def _config(kind: str, url: str, *, batch: str = "upstream") -> str:
-    base = url
+    base = url + "/v1" if kind == "openai" else url
     return (f"routing: {{retries: 0}}\n{BATCH_CONFIG}providers:\n"
             f"  up: {{kind: {kind}, base_url: '{base}', api_key: 'env:CG_UP_KEY', "
             f"batch: {batch}}}\n"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from tests.fakes import openai_images
 from tests.fakes.gemini_upstream import FIREHOSE_SECONDS
+from tests.fakes.openai_batches import OpenAIBatches
 from tests.fakes.openai_responses import response_body, response_events
 
 
@@ -94,7 +95,12 @@ class FakeOpenAIUpstream:
         self.prompt_caches: dict[str, list[Any]] = {}
         self._cached_tokens: dict[str, int] = {}  # per answer id: what it served from cache
         self._ids = itertools.count(1)
+        # The Batch API (batches.log proves what it was asked); answers echo each request.
+        self.batches = OpenAIBatches(
+            lambda body: self._completion(f"chatcmpl-fake{next(self._ids)}", body,
+                                          replace(self.default, echo=True)))
         self.app = Starlette(routes=[
+            *self.batches.routes(),
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/tokenize", self._tokenize, methods=["POST"]),
             Route("/v1/responses", self._responses, methods=["POST"]),
