@@ -4,10 +4,13 @@ provider's batch API on the wire and logs every call:
 - google-genai `batches.create` (inline, and from a JSONL file), polled to success: answers
   in input order with the caller's keys; the fake shows exactly one upstream batch job and
   no live generation; one usage record per request, with the batch id, at the batch price;
-- cancel reaches the upstream job; a restart while the job runs resumes polling it without a
-  second submission; a transient refusal of the submission falls back to the gateway's own
-  workers; a failed upstream job fails the batch with Google-envelope errors;
-- the configuration refusals of `batch:`.
+- cancel and delete reach the upstream job, and so does the batch's expiry; a restart while
+  the job runs resumes polling it without a second submission; two replicas on one
+  PostgreSQL submit and settle it once; a transient refusal of the submission falls back to
+  the gateway's own workers; a failed upstream job fails the batch with Google-envelope
+  errors, a refused request answers with its own; what the upstream's batch cannot run is
+  refused at create;
+- the configuration refusal of `batch:` on a kind without a batch API.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import pytest
 from google import genai
 from google.genai import types
 
+from cometgate.storage.database import open_database
+from cometgate.storage.keys import KeyRepository
 from tests.contract.upstreams import served
 from tests.e2e.conftest import create_key, run_cli
 from tests.e2e.fake_gateway import ADMIN_KEY, ServeProcess, gateway_env, start_serve
@@ -35,6 +40,7 @@ from tests.fakes.anthropic_upstream import FakeAnthropicUpstream
 from tests.fakes.batch_jobs import BatchLog
 from tests.fakes.gemini_upstream import FakeGeminiUpstream
 from tests.fakes.openai_upstream import FakeOpenAIUpstream
+from tests.unit.storage.conftest import fresh_postgres_schema_url, postgres_base_url
 
 MODEL = "batched"
 POLL_SECONDS = 0.05
@@ -92,9 +98,10 @@ def _fake(kind: str) -> Upstream:
     return Upstream(kind, fake, fake.app)
 
 
-def _config(kind: str, url: str, *, batch: str = "upstream") -> str:
+def _config(kind: str, url: str, *, batch: str = "upstream", batches: str = BATCH_CONFIG
+            ) -> str:
     base = url + "/v1" if kind == "openai" else url
-    return (f"routing: {{retries: 0}}\n{BATCH_CONFIG}providers:\n"
+    return (f"routing: {{retries: 0}}\n{batches}providers:\n"
             f"  up: {{kind: {kind}, base_url: '{base}', api_key: 'env:CG_UP_KEY', "
             f"batch: {batch}}}\n"
             f"models:\n  {MODEL}: {{provider: up, upstream_model: {UPSTREAM_MODEL[kind]}, "
@@ -122,13 +129,13 @@ async def _sdk(base_url: str, key: str) -> AsyncIterator[genai.Client]:
 
 
 @contextlib.asynccontextmanager
-async def _live(tmp_path: Path, kind: str, upstream: Upstream | None = None
-                ) -> AsyncIterator[Live]:
+async def _live(tmp_path: Path, kind: str, upstream: Upstream | None = None, *,
+                batches: str = BATCH_CONFIG) -> AsyncIterator[Live]:
     upstream = upstream or _fake(kind)
     data_dir = tmp_path / "data"
     key = create_key(data_dir, "upstream-batches")
     async with served(upstream.app) as (url,):
-        gateway = await _serve(tmp_path, "gateway", kind, url, data_dir)
+        gateway = await _serve(tmp_path, "gateway", kind, url, data_dir, batches=batches)
         try:
             async with _sdk(gateway.base_url, key) as client:
                 yield Live(upstream, gateway, client, key, url, data_dir)
@@ -136,10 +143,10 @@ async def _live(tmp_path: Path, kind: str, upstream: Upstream | None = None
             gateway.stop()
 
 
-async def _serve(tmp_path: Path, name: str, kind: str, url: str, data_dir: Path
-                 ) -> ServeProcess:
-    return await start_serve(tmp_path, name, _config(kind, url), data_dir,
-                             gateway_env(CG_UP_KEY="up-secret"))
+async def _serve(tmp_path: Path, name: str, kind: str, url: str, data_dir: Path, *,
+                 batches: str = BATCH_CONFIG, **env: str) -> ServeProcess:
+    return await start_serve(tmp_path, name, _config(kind, url, batches=batches), data_dir,
+                             gateway_env(CG_UP_KEY="up-secret", **env))
 
 
 async def _until(check: Any, what: str) -> None:
@@ -409,6 +416,81 @@ async def test_a_request_the_upstream_batch_cannot_take_is_refused_at_create(
         "this request live, or in a batch of a model whose provider has batch: gateway.")
     assert listed == []
     assert (live.upstream.submissions(), live.upstream.live_calls()) == (0, 0)
+
+
+@pytest.mark.parametrize("kind", KINDS[:1])
+async def test_deleting_a_batch_cancels_its_upstream_job(tmp_path: Path, kind: str) -> None:
+    upstream = _fake(kind)
+    upstream.log.script.polls_to_finish = 10_000
+    async with _live(tmp_path, kind, upstream) as live:
+        job = await live.client.aio.batches.create(model=MODEL, src=_requests("d"))
+        assert job.name is not None
+        await _until(lambda: upstream.created() == 1, "the upstream job was created")
+        await live.client.aio.batches.delete(name=job.name)
+        await _until(lambda: upstream.cancels() == 1, "the upstream job was cancelled")
+        with pytest.raises(genai.errors.ClientError) as missing:
+            await live.client.aio.batches.get(name=job.name)
+    assert missing.value.code == 404
+    assert upstream.live_calls() == 0
+
+
+@pytest.mark.parametrize("kind", KINDS[2:])
+async def test_a_batch_past_its_expiry_cancels_its_upstream_job_and_expires(
+        tmp_path: Path, kind: str) -> None:
+    upstream = _fake(kind)
+    upstream.log.script.polls_to_finish = 10_000
+    expiring = BATCH_CONFIG.replace("}", ", expire_hours: 0.0005}")  # 1.8 s
+    async with _live(tmp_path, kind, upstream, batches=expiring) as live:
+        job = await live.client.aio.batches.create(model=MODEL, src=_requests("e", "f"))
+        assert job.name is not None
+        done = await _polled(live.client, job.name)
+        document = await _raw_batch(live, job.name)
+    assert done.state == types.JobState.JOB_STATE_EXPIRED, done
+    assert upstream.cancels() == 1
+    assert [entry["error"] for entry in
+            document["response"]["inlinedResponses"]["inlinedResponses"]] == [
+        {"code": 4, "message": "The batch expired before this request ran."}] * 2
+
+
+async def test_two_replicas_work_one_upstream_job_without_doubling_anything(
+        tmp_path: Path) -> None:
+    postgres = postgres_base_url()
+    kind = "anthropic"
+    upstream = _fake(kind)
+    upstream.log.script.polls_to_finish = 6  # several polls, by either replica
+    async for database_url in fresh_postgres_schema_url(postgres):
+        async with served(upstream.app) as (url,):
+            replicas = []
+            try:
+                for name in ("a", "b"):
+                    replicas.append(await _serve(tmp_path, name, kind, url, tmp_path / name,
+                                                 COMETGATE_DATABASE_URL=database_url))
+                async with await open_database(database_url) as database:
+                    key = (await KeyRepository(database).create("shared"))[1]
+                async with _sdk(replicas[0].base_url, key) as client:
+                    job = await client.aio.batches.create(model=MODEL,
+                                                          src=_requests("r", "s", "t"))
+                assert job.name is not None
+                async with _sdk(replicas[1].base_url, key) as client:
+                    done = await _polled(client, job.name)
+                records = [*await _batch_records(replicas[1], 0),
+                           *await _batch_records(replicas[0], 0)]
+                for _ in range(50):  # each replica commits its own records
+                    if len({r["request_id"] for r in records}) >= 3:
+                        break
+                    await asyncio.sleep(0.1)
+                    records = [*await _batch_records(replicas[1], 0),
+                               *await _batch_records(replicas[0], 0)]
+            finally:
+                for replica in replicas:
+                    replica.stop()
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
+    assert _answers(done) == [("key-0", "You said: r"), ("key-1", "You said: s"),
+                              ("key-2", "You said: t")]
+    assert (upstream.submissions(), upstream.created(), upstream.live_calls()) == (1, 1, 0)
+    results = [c for c in upstream.log.calls if c[1].endswith("/results")]
+    assert len(results) == 1  # settled once
+    assert len({r["request_id"] for r in records}) == 3
 
 
 def _polls(upstream: Upstream) -> int:

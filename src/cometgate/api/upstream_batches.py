@@ -288,6 +288,8 @@ class UpstreamBatches:
         records: list[Served] = []
         for item in await self._jobs.items(job.batch_id):
             outcome = by_id.get(str(item.position)) or _missing(str(item.position), state)
+            if job.stop == "expired" and outcome.kind == "cancelled":
+                outcome = Outcome(outcome.custom_id, "expired")  # cancelled for its expiry
             stored, served = settled(self._entrance.gateway, route, batch.model,
                                      item.position, item.request, outcome, translation)
             results.append(stored)
