@@ -196,10 +196,14 @@ class UpstreamBatches:
             if not state.ended:
                 return now + self._interval
             outcomes = await api.outcomes(state)
-        except UpstreamError as exc:  # asked again at the next poll
+        except UpstreamError as exc:
             log.warning("upstream batch %s of batch %s: %s", job.upstream_id, job.batch_id,
                         exc.message)
-            return now + self._interval
+            if job.stop is not None and exc.failure_class not in FALLS_BACK:
+                # A stopped job the upstream no longer answers for: its results are lost.
+                await self._never_ran(job, STOP_REASONS[job.stop])
+                return None
+            return now + self._interval  # asked again at the next poll
         await self._settle(job, batch, state, outcomes)
         return None
 
@@ -209,15 +213,9 @@ class UpstreamBatches:
         try:
             key = await self._key(batch.key_id)
             entries = [self._entry(job, batch, item, key) for item in items]
-            headers: dict[str, str] = {}
-            for entry in entries:
-                for name, value in entry.headers:
-                    known = headers.get(name, "")
-                    headers[name] = value if not known or value in known.split(",") else (
-                        f"{known},{value}")
             upstream_id = await api.submit(
                 job.upstream_model, batch.display_name or f"batches/{batch.id}",
-                [(entry.custom_id, entry.body) for entry in entries], headers)
+                [(entry.custom_id, entry.body) for entry in entries], _headers(entries))
         except UpstreamError as exc:
             if exc.failure_class in FALLS_BACK:
                 await self._fall_back(job, f"provider {job.provider}'s batch API "
@@ -319,6 +317,17 @@ class UpstreamBatches:
         except KeyNotFoundError:
             return None
         return None if key.revoked else key
+
+
+def _headers(entries: Sequence[Entry]) -> dict[str, str]:
+    """The headers the requests need (Anthropic's `anthropic-beta` for a beta tool), once
+    for the whole batch: a list-valued header gets every request's values."""
+    values: dict[str, list[str]] = {}
+    for entry in entries:
+        for name, value in entry.headers:
+            found = values.setdefault(name, [])
+            found.extend(v for v in value.split(",") if v not in found)
+    return {name: ",".join(found) for name, found in values.items()}
 
 
 def _missing(custom_id: str, state: JobState) -> Outcome:
