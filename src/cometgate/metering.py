@@ -211,11 +211,13 @@ class Meter:
         self._usage.record(record, settles=None)
 
     async def record_settled(self, key: KeyRecord, model: str, served: Served, *,
-                             request_id: str, batch_id: str) -> None:
+                             request_id: str, batch_id: str, dropped: str | None = None
+                             ) -> None:
         """A request an upstream's own batch API ran: its real cost (its usage priced as
         the upstream's batch tier says, `usage.service_tier`) is added to what the key spent
         and recorded. It was run already, so no limit refuses it; what its batch held for it
-        is given back by the batch's hold (limits/batch_holds)."""
+        is given back by the batch's hold (limits/batch_holds). `dropped`: what its
+        translation could not carry, as a live call's record says it."""
         if not self._enabled:
             return
         now = datetime.now(UTC)
@@ -224,7 +226,8 @@ class Meter:
         lease = await self._limiter.acquire(key.id, Limits(), tokens=0, cost=Decimal(0),
                                             now=now)
         await self._limiter.settle(lease, tokens=0, cost=cost, now=now)
-        ticket = Ticket(key, model, request_id, "gemini", False, lease, batch_id=batch_id)
+        ticket = Ticket(key, model, request_id, "gemini", False, lease, batch_id=batch_id,
+                        dropped=dropped)
         record = self._record(ticket, served, usage, cost, now, ended=ticket.started)
         self._usage.record(record, settles=None)
 

@@ -317,7 +317,7 @@ class Gateway:
                 response = run.grounded(response)
             if read is not None:
                 response = answer_with_pages(response, read)
-            return Outcome(response, _dropped(call.request(), dropped, response.dropped),
+            return Outcome(response, dropped_report(call.request(), dropped, response.dropped),
                            served_by=_served_by(option))
 
         outcome = await self._run(route, attempt, strict=_policy(call, route) == "strict",
@@ -369,7 +369,8 @@ class Gateway:
             upstream_drops = first.dropped if isinstance(first, StreamStarted) else ()
             usage = StreamUsage()
             relay_events = self._relay(route, option, first, events, usage)
-            return StreamOutcome(relay_events, _dropped(call.request(), dropped, upstream_drops),
+            return StreamOutcome(relay_events,
+                                 dropped_report(call.request(), dropped, upstream_drops),
                                  served_by=_served_by(option), usage=usage)
 
         return await self._run(route, attempt, strict=_policy(call, route) == "strict",
@@ -877,7 +878,7 @@ def _untranslated(
     return tuple(u.path for u in request.untranslated)
 
 
-def _dropped(
+def dropped_report(
     request: GenerateRequest, caller: tuple[str, ...], upstream: tuple[str, ...]
 ) -> Dropped:
     """Upstream codecs report "path: reason"; the caller hears the paths of what *it* sent

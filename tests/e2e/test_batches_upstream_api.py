@@ -493,6 +493,23 @@ async def test_two_replicas_work_one_upstream_job_without_doubling_anything(
     assert len({r["request_id"] for r in records}) == 3
 
 
+async def test_what_the_translation_drops_is_in_each_usage_record(tmp_path: Path) -> None:
+    upstream = _fake("openai")  # OpenAI takes no top_k (accepts_top_k is off)
+    top_k = types.GenerateContentConfig(top_k=5)
+    async with _live(tmp_path, "openai", upstream) as live:
+        job = await live.client.aio.batches.create(model=MODEL, src=[
+            types.InlinedRequest(contents="k", metadata={"key": "a"}, config=top_k),
+            types.InlinedRequest(contents="l", metadata={"key": "b"})])
+        assert job.name is not None
+        done = await _polled(live.client, job.name)
+        records = await _batch_records(live.gateway, 2)
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
+    (sent,) = upstream.log.jobs.values()
+    assert [("top_k" in body, body["messages"][-1]["content"]) for _, body in sent.requests] == [
+        (False, "k"), (False, "l")]
+    assert sorted(r["dropped"] for r in records) == ["", "generationConfig.topK"]
+
+
 def _polls(upstream: Upstream) -> int:
     return sum(job.polls for job in upstream.log.jobs.values())
 

@@ -24,10 +24,11 @@ from cometgate.dialects.gemini.batches import item_error
 from cometgate.dialects.gemini.inbound import decode_generate_request
 from cometgate.dialects.gemini.outbound import usage_from_response
 from cometgate.dialects.gemini.passthrough import renamed
+from cometgate.dialects.gemini.paths import gemini_path
 from cometgate.dialects.gemini.response import encode_response
 from cometgate.errors import FailureClass, GatewayError, InvalidRequest, UpstreamError
 from cometgate.metering import Served
-from cometgate.pipeline import Call, Gateway
+from cometgate.pipeline import Call, Gateway, dropped_report
 from cometgate.providers.base import RunsCode, SearchesWeb
 from cometgate.providers.batch_apis import UpstreamBatchApi
 from cometgate.settings import BATCH_TIER
@@ -53,6 +54,9 @@ class Entry:
     custom_id: str  # the request's position in the caller's batch
     body: dict[str, Any]  # in the upstream's dialect
     headers: tuple[tuple[str, str], ...] = ()
+    # What the translation could not carry, named as the caller named it (for the usage
+    # record, as a live call's x-cometgate-dropped); None: nothing.
+    dropped: str | None = None
 
 
 def upstream_entry(gateway: Gateway, route: UpstreamRoute, model: str, position: int,
@@ -63,13 +67,15 @@ def upstream_entry(gateway: Gateway, route: UpstreamRoute, model: str, position:
     canonical, dropped = _canonical(gateway, model, request, translation)
     _refuse_gateway_tools(route, canonical, position)
     encoded = route.api.codec.encode_request(canonical, route.upstream_model, stream=False)
-    lost = dropped + encoded.dropped
     strict = (translation or gateway.translation(model)) == "strict"
-    if lost and strict:
+    if encoded.dropped and strict:
         message = (f"{_path(position)}: this model's upstream cannot carry: "
-                   + "; ".join(lost))
+                   + "; ".join(encoded.dropped))
         raise InvalidRequest(message, violations={_path(position): message})
-    return Entry(str(position), encoded.body, encoded.headers)
+    report = dropped_report(_decoded(model, request), dropped, encoded.dropped)
+    paths = report.caller + tuple(gemini_path(p) for p in report.canonical)
+    return Entry(str(position), encoded.body, encoded.headers,
+                 ",".join(dict.fromkeys(paths)) or None)
 
 
 def settled(gateway: Gateway, route: UpstreamRoute, model: str, position: int,
@@ -113,6 +119,11 @@ def _canonical(gateway: Gateway, model: str, request: dict[str, Any],
     call = Call(model, dialect="gemini", decode=lambda: decode_generate_request(body, model),
                 translation=translation)
     return gateway.batch_request(call)
+
+
+def _decoded(model: str, request: dict[str, Any]) -> GenerateRequest:
+    """The request as the caller sent it, before the model's defaults."""
+    return decode_generate_request(orjson.dumps(request), model)
 
 
 def _refuse_gateway_tools(route: UpstreamRoute, request: GenerateRequest,

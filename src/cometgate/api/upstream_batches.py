@@ -283,7 +283,7 @@ class UpstreamBatches:
         key = await self._key_or_none(batch.key_id)
         translation = key.translation if key is not None else None
         results: list[SettledItem] = []
-        records: list[Served] = []
+        records: list[tuple[Served, str | None]] = []
         for item in await self._jobs.items(job.batch_id):
             outcome = by_id.get(str(item.position)) or _missing(str(item.position), state)
             if job.stop == "expired" and outcome.kind == "cancelled":
@@ -292,7 +292,7 @@ class UpstreamBatches:
                                      item.position, item.request, outcome, translation)
             results.append(stored)
             if served is not None:
-                records.append(served)
+                records.append((served, self._dropped(route, batch, item, translation)))
         end_state = _end_state(job, state)
         if not await self._jobs.settle(job.batch_id, self.owner, results, end_state=end_state,
                                        now=self._clock(), note=state.error):
@@ -300,10 +300,19 @@ class UpstreamBatches:
         if key is not None:
             # Recorded once the results are stored (only one settler gets there); a replica
             # dying just between the two leaves these requests without their records.
-            for served in records:
+            for served, dropped in records:
                 await self._entrance.meter.record_settled(
                     key, batch.model, served, request_id=uuid.uuid4().hex,
-                    batch_id=batch.id)
+                    batch_id=batch.id, dropped=dropped)
+
+    def _dropped(self, route: UpstreamRoute, batch: Batch, item: JobItem,
+                 translation: str | None) -> str | None:
+        """What the request's translation dropped, for its record (as it was submitted)."""
+        try:
+            return upstream_entry(self._entrance.gateway, route, batch.model, item.position,
+                                  item.request, translation).dropped
+        except GatewayError:
+            return None
 
     async def _key(self, key_id: int) -> KeyRecord:
         key = await self._key_or_none(key_id)
