@@ -9,7 +9,8 @@ Invariants:
 - `worst_case` never understates (rounded up); `cost` rounds half to even.
 - Beyond tokens, a version may price searches (`per_1k_searches`), the gateway's own work
   (`per_1k_page_fetches`, `per_sandbox_second`, `per_image`) and service tiers (a factor on the
-  token prices, not on these units); a request that reports none costs its tokens alone.
+  token prices, not on these units); a request that reports none costs its tokens alone. A
+  request an upstream's own batch API ran is of the tier "batch": half price unless priced.
 - The default decimal context (28 significant digits) computes every product exactly for any
   plausible count (below 10^12 tokens) times a price of up to 15 significant digits.
 """

@@ -274,7 +274,7 @@ async def test_cancel_reaches_the_upstream_job(tmp_path: Path, kind: str) -> Non
     assert len(records) == 1  # the one answer the upstream finished
 
 
-@pytest.mark.parametrize("kind", KINDS[:1])
+@pytest.mark.parametrize("kind", KINDS)
 async def test_a_restart_resumes_polling_the_same_upstream_job(tmp_path: Path,
                                                                kind: str) -> None:
     upstream = _fake(kind)
@@ -519,7 +519,8 @@ def test_batch_upstream_on_a_kind_without_a_batch_api_is_refused_at_start(
     config = tmp_path / "local.yaml"
     config.write_text("providers:\n  local: {kind: local, batch: upstream}\n",
                       encoding="utf-8")
-    done = run_cli("serve", "--config", str(config), "--data-dir", str(tmp_path / "data"))
+    done = run_cli("serve", "--config", str(config), "--data-dir", str(tmp_path / "data"),
+                   "--host", "127.0.0.1", "--port", "0")
     assert done.returncode != 0
     assert ("providers.local.batch: a local provider has no batch API to hand batches to; "
             "only gemini, openai and anthropic providers take batch: upstream") in done.stderr
