@@ -21,11 +21,11 @@ import orjson
 from cometgate.canonical import GenerateRequest, Usage
 from cometgate.dialects.batch_jobs import CANCELLED, EXPIRED, SUCCEEDED, Outcome
 from cometgate.dialects.gemini.batches import item_error
-from cometgate.dialects.gemini.inbound import decode_generate_request
-from cometgate.dialects.gemini.outbound import usage_from_response
+from cometgate.dialects.gemini.caller_request import decode_generate_request
+from cometgate.dialects.gemini.caller_response import encode_response
 from cometgate.dialects.gemini.passthrough import renamed
 from cometgate.dialects.gemini.paths import gemini_path
-from cometgate.dialects.gemini.response import encode_response
+from cometgate.dialects.gemini.upstream_errors import usage_from_response
 from cometgate.errors import FailureClass, GatewayError, InvalidRequest, UpstreamError
 from cometgate.metering import Served
 from cometgate.pipeline import Call, Gateway, dropped_report

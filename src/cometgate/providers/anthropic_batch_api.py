@@ -11,7 +11,7 @@ import orjson
 
 from cometgate.dialects.anthropic.upstream_batch import PATH, batch_body, read_batch, read_results
 from cometgate.dialects.batch_jobs import JobState, Outcome
-from cometgate.dialects.outbound import OutboundCodec
+from cometgate.dialects.upstream_codec import OutboundCodec
 from cometgate.providers.batch_http import BatchHttp
 
 

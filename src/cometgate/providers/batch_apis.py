@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from cometgate.dialects.anthropic.codec import AnthropicCodec
-from cometgate.dialects.anthropic.encode import AnthropicOptions
+from cometgate.dialects.anthropic.upstream_codec import AnthropicCodec
+from cometgate.dialects.anthropic.upstream_request import AnthropicOptions
 from cometgate.dialects.batch_jobs import JobState, Outcome
-from cometgate.dialects.gemini.outbound import classify_error as gemini_error
-from cometgate.dialects.openai.codec import OpenAICodec
-from cometgate.dialects.outbound import OutboundCodec
+from cometgate.dialects.gemini.upstream_errors import classify_error as gemini_error
+from cometgate.dialects.openai.upstream_codec import OpenAICodec
+from cometgate.dialects.upstream_codec import OutboundCodec
 from cometgate.providers.anthropic_batch_api import AnthropicBatchApi
 from cometgate.providers.batch_http import BatchHttp
 from cometgate.providers.gemini_batch_api import GeminiBatchApi

@@ -15,7 +15,7 @@ from cometgate.dialects.gemini.upstream_batch import (
     read_operation,
     read_results_file,
 )
-from cometgate.dialects.outbound import OutboundCodec
+from cometgate.dialects.upstream_codec import OutboundCodec
 from cometgate.providers.batch_http import BatchHttp
 
 

@@ -19,7 +19,7 @@ from cometgate.dialects.openai.upstream_batch import (
     read_file_id,
     read_results,
 )
-from cometgate.dialects.outbound import OutboundCodec
+from cometgate.dialects.upstream_codec import OutboundCodec
 from cometgate.providers.batch_http import BatchHttp
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from cometgate.dialects.anthropic.error_types import STATUS_OF_ERROR_TYPE
-from cometgate.dialects.anthropic.errors import classify_error
+from cometgate.dialects.anthropic.upstream_errors import classify_error
 from cometgate.dialects.batch_jobs import (
     CANCELLED,
     ERRORED,

@@ -29,7 +29,7 @@ from cometgate.dialects.batch_jobs import (
     json_object,
 )
 from cometgate.dialects.gemini.batches import RPC_CODES
-from cometgate.dialects.gemini.outbound import classify_error, http_status_of
+from cometgate.dialects.gemini.upstream_errors import classify_error, http_status_of
 from cometgate.dialects.upstream_answers import unreadable
 from cometgate.errors import UpstreamError
 

@@ -30,7 +30,7 @@ from cometgate.dialects.batch_jobs import (
     job_lines,
     json_object,
 )
-from cometgate.dialects.openai.wire import classify_error
+from cometgate.dialects.openai.upstream_errors import classify_error
 from cometgate.dialects.upstream_answers import unreadable
 
 ENDPOINT = "/v1/chat/completions"
