@@ -510,6 +510,28 @@ async def test_what_the_translation_drops_is_in_each_usage_record(tmp_path: Path
     assert sorted(r["dropped"] for r in records) == ["", "generationConfig.topK"]
 
 
+@pytest.mark.parametrize("kind", KINDS[:1])
+async def test_a_gateway_file_in_an_upstream_batch_is_refused_at_create(
+        tmp_path: Path, kind: str) -> None:
+    source = tmp_path / "note.txt"
+    source.write_text("a note", encoding="utf-8")
+    async with _live(tmp_path, kind) as live:
+        uploaded = await live.client.aio.files.upload(file=source,
+                                                      config={"mime_type": "text/plain"})
+        assert uploaded.uri is not None
+        part = types.Part.from_uri(file_uri=uploaded.uri, mime_type="text/plain")
+        with pytest.raises(genai.errors.ClientError) as refused:
+            await live.client.aio.batches.create(model=MODEL, src=[
+                types.InlinedRequest(contents=[types.Content(role="user", parts=[part])],
+                                     metadata={"key": "a"})])
+    assert (refused.value.code, refused.value.status) == (400, "INVALID_ARGUMENT")
+    assert refused.value.message == (
+        "batch.input_config.requests.requests[0].request: fileData cannot be used in this "
+        "model's upstream batch (provider up takes batches to its own batch API); send this "
+        "request live, or in a batch of a model whose provider has batch: gateway.")
+    assert live.upstream.submissions() == 0
+
+
 def _polls(upstream: Upstream) -> int:
     return sum(job.polls for job in upstream.log.jobs.values())
 

@@ -62,6 +62,7 @@ class Entry:
 def upstream_entry(gateway: Gateway, route: UpstreamRoute, model: str, position: int,
                    request: dict[str, Any], translation: str | None) -> Entry:
     """The request at `position` for the upstream's batch; refused as the caller hears it."""
+    _refuse_gateway_resources(route, request, position)
     if route.api.codec is None:
         return Entry(str(position), request)
     canonical, dropped = _canonical(gateway, model, request, translation)
@@ -143,6 +144,30 @@ def _refuse_gateway_tools(route: UpstreamRoute, request: GenerateRequest,
                    "own batch API); send this request live, or in a batch of a model whose "
                    "provider has batch: gateway.")
         raise InvalidRequest(message, violations={_path(position): message})
+
+
+def _refuse_gateway_resources(route: UpstreamRoute, request: dict[str, Any],
+                              position: int) -> None:
+    """A cached content or a file of the gateway's lives here, not upstream: a live call has
+    it linked or inlined on the way, a request in an upstream's batch would not find it."""
+    named = [name for name, found in (
+        ("cachedContent", "cachedContent" in request or "cached_content" in request),
+        ("fileData", _names_file(request.get("contents"))),
+    ) if found]
+    if named:
+        message = (f"{_path(position)}: {' and '.join(named)} cannot be used in this model's "
+                   f"upstream batch (provider {route.provider} takes batches to its own batch "
+                   "API); send this request live, or in a batch of a model whose provider has "
+                   "batch: gateway.")
+        raise InvalidRequest(message, violations={_path(position): message})
+
+
+def _names_file(contents: object) -> bool:
+    if not isinstance(contents, list):
+        return False
+    return any(isinstance(part, dict) and ("fileData" in part or "file_data" in part)
+               for content in contents if isinstance(content, dict)
+               for part in content.get("parts") or [])
 
 
 def _path(position: int) -> str:
