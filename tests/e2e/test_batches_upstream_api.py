@@ -532,6 +532,35 @@ async def test_a_gateway_file_in_an_upstream_batch_is_refused_at_create(
     assert live.upstream.submissions() == 0
 
 
+async def test_the_batch_is_spent_from_the_budget_without_eating_the_request_rate(
+        tmp_path: Path) -> None:
+    kind = "gemini"
+    upstream = _fake(kind)
+    data_dir = tmp_path / "data"
+    made = run_cli("keys", "create", "--name", "limited", "--rpm", "5", "--budget", "100",
+                   "--data-dir", str(data_dir))
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    async with served(upstream.app) as (url,):
+        gateway = await _serve(tmp_path, "gateway", kind, url, data_dir)
+        try:
+            async with _sdk(gateway.base_url, key) as client:
+                job = await client.aio.batches.create(model=MODEL,
+                                                      src=_requests("1", "2", "3", "4"))
+                assert job.name is not None
+                done = await _polled(client, job.name)
+            await _batch_records(gateway, 4)
+            async with httpx.AsyncClient(timeout=30.0) as http:
+                balance = (await http.get(f"{gateway.base_url}/v1beta/balance",
+                                          headers={"x-goog-api-key": key})).json()
+        finally:
+            gateway.stop()
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
+    assert Decimal(balance["budget"]["spent_total_usd"]) == 4 * _batch_cost(kind)
+    # The four answers were settled through one lease: at most one request of the minute.
+    assert balance["rate"]["requests_remaining_this_minute"] >= 4
+
+
 def _polls(upstream: Upstream) -> int:
     return sum(job.polls for job in upstream.log.jobs.values())
 

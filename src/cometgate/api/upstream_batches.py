@@ -300,10 +300,7 @@ class UpstreamBatches:
         if key is not None:
             # Recorded once the results are stored (only one settler gets there); a replica
             # dying just between the two leaves these requests without their records.
-            for served, dropped in records:
-                await self._entrance.meter.record_settled(
-                    key, batch.model, served, request_id=uuid.uuid4().hex,
-                    batch_id=batch.id, dropped=dropped)
+            await self._entrance.meter.record_settled(key, batch.model, batch.id, records)
 
     def _dropped(self, route: UpstreamRoute, batch: Batch, item: JobItem,
                  translation: str | None) -> str | None:
