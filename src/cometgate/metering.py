@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -213,23 +212,23 @@ class Meter:
         self._usage.record(record, settles=None)
 
     async def record_settled(self, key: KeyRecord, model: str, batch_id: str,
-                             answers: Sequence[tuple[Served, str | None]]) -> None:
-        """Requests an upstream's own batch API ran, each (how it ended, what its translation
-        dropped): their real cost (usage priced at the tier it reports, "batch") is added to
-        what the key spent, and each is recorded. They ran already, so no limit refuses them;
-        what their batch held for them is given back by its hold (limits/batch_holds). The
-        spend goes through one lease for all of them, so the key's request counts grow by
-        one, not by the batch's size."""
+                             answers: Sequence[tuple[str, Served, str | None]]) -> None:
+        """Requests an upstream's own batch API ran, each (its request id, how it ended, what
+        its translation dropped): their real cost (usage priced at the tier it reports,
+        "batch") is added to what the key spent, and each is recorded. They ran already, so
+        no limit refuses them; what their batch held for them is given back by its hold
+        (limits/batch_holds). The spend goes through one lease for all of them, so the key's
+        request counts grow by one, not by the batch's size."""
         if not self._enabled or not answers:
             return
         now = datetime.now(UTC)
         costs = [self._prices.cost(model, served.usage, now) if served.usage else Decimal(0)
-                 for served, _ in answers]
+                 for _, served, _ in answers]
         lease = await self._limiter.acquire(key.id, Limits(), tokens=0, cost=Decimal(0),
                                             now=now)
         await self._limiter.settle(lease, tokens=0, cost=sum(costs, Decimal(0)), now=now)
-        for (served, dropped), cost in zip(answers, costs, strict=True):
-            ticket = Ticket(key, model, uuid.uuid4().hex, "gemini", False, lease,
+        for (request_id, served, dropped), cost in zip(answers, costs, strict=True):
+            ticket = Ticket(key, model, request_id, "gemini", False, lease,
                             batch_id=batch_id, dropped=dropped)
             record = self._record(ticket, served, served.usage or Usage(), cost, now,
                                   ended=ticket.started)

@@ -30,6 +30,7 @@ import orjson
 import pytest
 from google import genai
 from google.genai import types
+from sqlalchemy import text
 
 from cometgate.storage.database import open_database
 from cometgate.storage.keys import KeyRepository
@@ -303,6 +304,53 @@ async def test_a_restart_resumes_polling_the_same_upstream_job(tmp_path: Path,
     assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
     assert _answers(done) == [("key-0", "You said: x"), ("key-1", "You said: y")]
     assert (upstream.submissions(), upstream.created(), upstream.live_calls()) == (1, 1, 0)
+
+
+async def test_settling_again_after_a_crash_records_no_request_twice(tmp_path: Path) -> None:
+    """A settler that dies after journaling its records but before storing the results
+    leaves the job open; the next settles it again and must not record anything twice. The
+    dead settler's state is made by hand: the job and its requests put back as they were."""
+    upstream = _fake("gemini")
+    data_dir = tmp_path / "data"
+    key = create_key(data_dir, "again")
+    async with served(upstream.app) as (url,):
+        first = await _serve(tmp_path, "first", "gemini", url, data_dir)
+        try:
+            async with _sdk(first.base_url, key) as client:
+                job = await client.aio.batches.create(model=MODEL, src=_requests("x", "y"))
+                assert job.name is not None
+                await _polled(client, job.name)
+            before = await _batch_records(first, 2)
+        finally:
+            first.stop()
+        await _reopen(data_dir, job.name.removeprefix("batches/"))
+        again = await _serve(tmp_path, "again", "gemini", url, data_dir)
+        try:
+            async with _sdk(again.base_url, key) as client:
+                done = await _polled(client, job.name)
+            await asyncio.sleep(0.5)  # time for a second record to be committed, were one made
+            after = await _batch_records(again, 2)
+        finally:
+            again.stop()
+    assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
+    assert _answers(done) == [("key-0", "You said: x"), ("key-1", "You said: y")]
+    assert len(before) == 2
+    assert sorted(r["request_id"] for r in after) == sorted(r["request_id"] for r in before)
+    assert upstream.created() == 1  # polled again, never submitted again
+
+
+async def _reopen(data_dir: Path, batch_id: str) -> None:
+    """The batch as a settler leaves it when it dies between its records and its results."""
+    async with await open_database(f"sqlite+aiosqlite:///{data_dir / 'cometgate.db'}"
+                                   ) as database, database.engine.begin() as conn:
+        await conn.execute(text(
+            "UPDATE batch_upstream_jobs SET state = 'running', owner = NULL, "
+            "lease_until = NULL, next_poll_at = created_at WHERE batch_id = :id"),
+            {"id": batch_id})
+        await conn.execute(text("UPDATE batch_items SET state = 'upstream', result = NULL "
+                                "WHERE batch_id = :id"), {"id": batch_id})
+        await conn.execute(text("UPDATE batches SET state = 'BATCH_STATE_RUNNING', "
+                                "ended_at = NULL WHERE id = :id"), {"id": batch_id})
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -70,6 +71,12 @@ STOP_REASONS = {"cancelled": (ITEM_CANCELLED, CANCELLED), "expired": (ITEM_EXPIR
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def batch_request_id(batch_id: str, position: int) -> str:
+    """The request id of a batch request's usage record: the same each time its job is
+    settled, so a second settling cannot record it twice (32 hex digits, as every id)."""
+    return hashlib.sha256(f"{batch_id}/{position}".encode()).hexdigest()[:32]
 
 
 class UpstreamBatches:
@@ -283,7 +290,7 @@ class UpstreamBatches:
         key = await self._key_or_none(batch.key_id)
         translation = key.translation if key is not None else None
         results: list[SettledItem] = []
-        records: list[tuple[Served, str | None]] = []
+        records: list[tuple[str, Served, str | None]] = []
         for item in await self._jobs.items(job.batch_id):
             outcome = by_id.get(str(item.position)) or _missing(str(item.position), state)
             if job.stop == "expired" and outcome.kind == "cancelled":
@@ -292,15 +299,18 @@ class UpstreamBatches:
                                      item.position, item.request, outcome, translation)
             results.append(stored)
             if served is not None:
-                records.append((served, self._dropped(route, batch, item, translation)))
-        end_state = _end_state(job, state)
-        if not await self._jobs.settle(job.batch_id, self.owner, results, end_state=end_state,
-                                       now=self._clock(), note=state.error):
-            return  # no longer ours: whoever holds it settles it
-        if key is not None:
-            # Recorded once the results are stored (only one settler gets there); a replica
-            # dying just between the two leaves these requests without their records.
-            await self._entrance.meter.record_settled(key, batch.model, batch.id, records)
+                records.append((batch_request_id(batch.id, item.position), served,
+                                self._dropped(route, batch, item, translation)))
+        if key is not None and records:
+            # Journaled (durable) before the results are stored: a settler dying between the
+            # two leaves the job open, and whoever settles it again finds these records by
+            # their ids and adds only the missing ones.
+            recorded = await self._jobs.recorded([request_id for request_id, _, _ in records])
+            await self._entrance.meter.record_settled(
+                key, batch.model, batch.id, [r for r in records if r[0] not in recorded])
+        await self._jobs.settle(job.batch_id, self.owner, results,
+                                end_state=_end_state(job, state), now=self._clock(),
+                                note=state.error)
 
     def _dropped(self, route: UpstreamRoute, batch: Batch, item: JobItem,
                  translation: str | None) -> str | None:

@@ -37,6 +37,7 @@ from cometgate.storage.batches import (
 )
 from cometgate.storage.database import Database
 from cometgate.storage.schema import batch_items, batch_upstream_jobs, batches
+from cometgate.storage.usage_log import stored_request_ids
 
 JOB_SUBMITTING = "submitting"
 JOB_RUNNING = "running"
@@ -87,6 +88,11 @@ class UpstreamJobStore:
                 stop=None, stop_sent=False, owner=None, lease_until=None,
                 next_poll_at=batch.created_at, note=None, created_at=batch.created_at,
                 updated_at=batch.created_at))
+
+    async def recorded(self, request_ids: Sequence[str]) -> set[str]:
+        """Which of a batch's requests already have their usage record: settling again after
+        a crash records only the others."""
+        return await stored_request_ids(self._engine, request_ids)
 
     async def get(self, batch_id: str) -> UpstreamJob | None:
         async with self._engine.connect() as conn:

@@ -25,6 +25,7 @@ import asyncio
 import fcntl
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -33,6 +34,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cometgate.storage.database import Database
 from cometgate.storage.schema import usage_records
@@ -223,16 +225,7 @@ def _read_segment(path: Path, final: list[UsageRecord], reserved: list[UsageReco
 
 
 async def _not_stored(database: Database, records: list[UsageRecord]) -> list[UsageRecord]:
-    if not records:
-        return []
-    ids = [r.request_id for r in records]
-    stored: set[str] = set()
-    async with database.engine.connect() as conn:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            query = select(usage_records.c.request_id).where(
-                usage_records.c.request_id.in_(chunk))
-            stored.update((await conn.scalars(query)).all())
+    stored = await stored_request_ids(database.engine, [r.request_id for r in records])
     seen: set[str] = set()
     missing = []
     for record in records:
@@ -240,3 +233,17 @@ async def _not_stored(database: Database, records: list[UsageRecord]) -> list[Us
             seen.add(record.request_id)
             missing.append(record)
     return missing
+
+
+async def stored_request_ids(engine: AsyncEngine, ids: Sequence[str]) -> set[str]:
+    """Which of `ids` name a committed usage record."""
+    stored: set[str] = set()
+    if not ids:
+        return stored
+    async with engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            query = select(usage_records.c.request_id).where(
+                usage_records.c.request_id.in_(chunk))
+            stored.update((await conn.scalars(query)).all())
+    return stored
