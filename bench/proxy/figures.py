@@ -42,6 +42,7 @@ class Summary:
     cpu_fixed_ms: float       # CPU ms per request at the fixed rate
     cpu_sat_ms: float         # CPU ms per request at saturation
     sat_rps: float
+    sat_p99: float            # ms, at saturation
     sat_errors: int
     mock_share: float
     rss_idle: float
@@ -64,7 +65,7 @@ def summarise(m: Measured, chunks: int) -> Summary:
         percentile([float(len(s.events)) for s in good], 50),
         m.cpu_fixed * 1000 / max(1, len(m.samples)),
         m.sat_cpu * 1000 / max(1, m.sat_requests),
-        m.sat_rps, m.sat_errors, m.mock_share, m.rss_idle, m.rss_peak, m.load,
+        m.sat_rps, m.sat_p99, m.sat_errors, m.mock_share, m.rss_idle, m.rss_peak, m.load,
     )
 
 

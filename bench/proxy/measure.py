@@ -51,6 +51,7 @@ class Measured:
     sat_requests: int = 0
     sat_errors: int = 0
     sat_cpu: float = 0.0
+    sat_p99: float = float("nan")  # ms, wrk's 99th percentile at saturation
     mock_share: float = 0.0   # mock CPU seconds / wall seconds during saturation
     rss_idle: float = 0.0
     rss_peak: float = 0.0
@@ -115,13 +116,14 @@ def saturation_phase(plan: Plan, mock: Service, system_pid: int, target: Target,
         measured.rss_peak = max(measured.rss_peak, rss.peak)
     out = done.stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    counts = re.search(r"BENCH non200=(\d+) requests=(\d+)", out)
+    counts = re.search(r"BENCH non200=(\d+) requests=(\d+) p99_us=(\d+)", out)
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
                               r"timeout (\d+)", out)
     if rps is None or counts is None:
         raise RuntimeError(f"wrk failed: {done.stdout}\n{done.stderr}")
     measured.sat_rps = float(rps.group(1))
     measured.sat_requests = int(counts.group(2))
+    measured.sat_p99 = int(counts.group(3)) / 1000
     measured.sat_errors = int(counts.group(1)) + (
         sum(int(g) for g in socket_errors.groups()) if socket_errors else 0)
 

@@ -208,6 +208,9 @@ def floor_lines(rows: list[Row]) -> list[str]:
             cg, fl = systems["cometgate"][0], systems["floor"][0]
             out.append(f"{scenario:11} cometgate - floor: p50 {cg.p50 - fl.p50:+.2f} ms, "
                        f"CPU at saturation {cg.cpu_sat_ms - fl.cpu_sat_ms:+.2f} ms/req")
+            out.append(f"{scenario:11} cometgate / floor at saturation: CPU per request "
+                       f"{cg.cpu_sat_ms / fl.cpu_sat_ms:.1f}x, p99 {cg.sat_p99:.2f} / "
+                       f"{fl.sat_p99:.2f} ms = {cg.sat_p99 / fl.sat_p99:.1f}x")
         if "direct-2" in systems and "direct" in systems:
             again, first_run = systems["direct-2"][0], systems["direct"][0]
             out.append(f"{scenario:11} drift, direct-2 - direct: p50 "

@@ -10,6 +10,7 @@ interleave so that the drift of a shared machine falls on all three alike, and e
 printed with the load average it was taken under. Ratios are medians over the rounds:
     scaling       req/s of two workers / req/s of one (the target: ≥ 1.7 on two free cores)
     CPU ratio     CPU per request of cometgate (one worker) / the forwarder's (target: ≤ 3)
+    p99 ratio     p99 at saturation of cometgate (one worker) / the forwarder's (target: ≤ 3)
 CPU is the whole process tree's (a parent and its workers), per request served.
 
 wrk, the mock upstream and the systems share the machine: on two cores, two workers compete
@@ -42,6 +43,7 @@ class Figure:
     system: str
     rps: float
     cpu_ms: float  # per request
+    p99_ms: float  # wrk's 99th percentile latency at saturation
     mock_share: float
     errors: int
     load: str
@@ -70,8 +72,9 @@ def main() -> int:
                     figure = saturate(plan, mock, workdir / f"{system}-{round_number}", system)
                     figures.append(figure)
                     print(f"  round {round_number} {system:12} {figure.rps:8.0f} req/s  "
-                          f"{figure.cpu_ms:6.3f} ms CPU/req  mock {figure.mock_share:4.2f} "
-                          f"core  errors {figure.errors}  (load {figure.load})", flush=True)
+                          f"{figure.cpu_ms:6.3f} ms CPU/req  p99 {figure.p99_ms:6.2f} ms  "
+                          f"mock {figure.mock_share:4.2f} core  errors {figure.errors}  "
+                          f"(load {figure.load})", flush=True)
         finally:
             services.stop(mock)
     print(f"\nload average at end: {load_average()}\n")
@@ -98,7 +101,7 @@ def saturate(plan: Plan, mock: services.Service, workdir: Path, system: str) -> 
         services.stop(service)
     served = max(measured.sat_requests, 1)
     return Figure(system, measured.sat_rps, measured.sat_cpu * 1000 / served,
-                  measured.mock_share, measured.sat_errors, load)
+                  measured.sat_p99, measured.mock_share, measured.sat_errors, load)
 
 
 def wait_for_workers(service: services.Service, workers: int) -> None:
@@ -118,14 +121,19 @@ def verdicts(figures: list[Figure]) -> list[str]:
 
     rps = {s: median(s, "rps") for s in SYSTEMS}
     cpu = {s: median(s, "cpu_ms") for s in SYSTEMS}
+    p99 = {s: median(s, "p99_ms") for s in SYSTEMS}
     scaling = rps["cometgate-2"] / rps["cometgate-1"]
     ratio = cpu["cometgate-1"] / cpu["floor"]
     lines = ["medians over the rounds:"]
-    lines += [f"  {s:12} {rps[s]:8.0f} req/s  {cpu[s]:6.3f} ms CPU/req" for s in SYSTEMS]
+    lines += [f"  {s:12} {rps[s]:8.0f} req/s  {cpu[s]:6.3f} ms CPU/req  p99 {p99[s]:6.2f} ms"
+              for s in SYSTEMS]
     lines.append(f"two workers / one worker, req/s: {scaling:.2f}x "
                  f"({'meets' if scaling >= 1.7 else 'misses'} >= 1.7x)")
     lines.append(f"CPU per request, cometgate (one worker) / forwarder: {ratio:.1f}x "
                  f"({'meets' if ratio <= 3 else 'misses'} <= 3x)")
+    tail = p99["cometgate-1"] / p99["floor"]
+    lines.append(f"p99 at saturation, cometgate (one worker) / forwarder: {tail:.1f}x "
+                 f"({'meets' if tail <= 3 else 'misses'} <= 3x)")
     lines.append(f"CPU per request, two workers / one worker: "
                  f"{cpu['cometgate-2'] / cpu['cometgate-1']:.2f}x")
     return lines

@@ -19,5 +19,6 @@ function response(status, headers, body) if status ~= 200 then bad = bad + 1 end
 function done(summary, latency, requests)
   local total = 0
   for _, thread in ipairs(threads) do total = total + thread:get("bad") end
-  io.write(string.format("BENCH non200=%d requests=%d\n", total, summary.requests))
+  io.write(string.format("BENCH non200=%d requests=%d p99_us=%d\n", total, summary.requests,
+                         latency:percentile(99)))
 end
