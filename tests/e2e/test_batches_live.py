@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import csv
 import io
 from collections.abc import AsyncIterator
@@ -39,6 +38,7 @@ from tests.e2e.fake_gateway import (
     gateway_env,
     start_serve,
 )
+from tests.e2e.genai_batches import answers, polled, sdk
 from tests.e2e.genai_js import run_genai_js
 from tests.e2e.upstream_gate import UpstreamGate
 from tests.fakes.openai_upstream import FakeOpenAIUpstream, Reply
@@ -49,39 +49,12 @@ BATCH_CONFIG = (f"batches: {{lease_seconds: {LEASE_SECONDS}, poll_seconds: 0.1, 
                 "concurrency: 2}\n")
 POLL_SECONDS = 0.1
 POLL_LIMIT = 600  # a minute of polls at most
-DONE = (types.JobState.JOB_STATE_SUCCEEDED, types.JobState.JOB_STATE_FAILED,
-        types.JobState.JOB_STATE_CANCELLED, types.JobState.JOB_STATE_EXPIRED)
-
-
-@contextlib.asynccontextmanager
-async def _sdk(base_url: str, key: str) -> AsyncIterator[genai.Client]:
-    client = genai.Client(api_key=key, http_options=types.HttpOptions(base_url=base_url,
-                                                                      api_version="v1beta"))
-    try:
-        yield client
-    finally:
-        await client.aio.aclose()
 
 
 def _requests(*questions: str) -> list[types.InlinedRequest]:
     return [types.InlinedRequest(contents=question, metadata={"key": f"key-{i}"},
                                  config=types.GenerateContentConfig(max_output_tokens=40))
             for i, question in enumerate(questions)]
-
-
-async def _polled(client: genai.Client, name: str) -> types.BatchJob:
-    for _ in range(POLL_LIMIT):
-        job = await client.aio.batches.get(name=name)
-        if job.state in DONE:
-            return job
-        await asyncio.sleep(POLL_SECONDS)
-    raise AssertionError(f"{name} did not end: {job}")
-
-
-def _answers(job: types.BatchJob) -> list[tuple[str, str | None]]:
-    assert job.dest is not None and job.dest.inlined_responses is not None
-    return [((item.metadata or {})["key"], item.response.text if item.response else None)
-            for item in job.dest.inlined_responses]
 
 
 async def _batch_records(gateway: ServeProcess) -> list[dict[str, str]]:
@@ -110,7 +83,7 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
         gateway = await start_serve(tmp_path, "gateway", gateway_config(upstream_url)
                                     + BATCH_CONFIG, data_dir, gateway_env())
         try:
-            async with _sdk(gateway.base_url, key) as client:
+            async with sdk(gateway.base_url, key) as client:
                 yield Live(gateway, key, upstream, gate, client)
         finally:
             gateway.stop()
@@ -126,7 +99,7 @@ async def test_an_inline_batch_from_google_genai_is_polled_to_success(live: Live
     done = await _polled(live.client, job.name)
     assert done.state == types.JobState.JOB_STATE_SUCCEEDED
     assert done.end_time is not None and done.create_time is not None
-    assert _answers(done) == [(f"key-{i}", f"You said: {q}") for i, q in enumerate(questions)]
+    assert answers(done) == [(f"key-{i}", f"You said: {q}") for i, q in enumerate(questions)]
     records = await _batch_records(live.gateway)
     assert len(records) == 5
     assert {(r["batch_id"], r["status"], r["model"]) for r in records} == {
@@ -170,10 +143,10 @@ async def test_cancel_from_google_genai_stops_what_has_not_started(live: Live) -
     live.gate.open()
     done = await _polled(live.client, job.name)
     assert done.state == types.JobState.JOB_STATE_CANCELLED
-    answers = _answers(done)
-    assert [key for key, _ in answers] == ["key-0", "key-1", "key-2", "key-3"]
-    assert answers[2:] == [("key-2", None), ("key-3", None)]
-    assert sorted(text or "" for _, text in answers[:2]) == ["You said: a", "You said: b"]
+    answered = answers(done)
+    assert [key for key, _ in answered] == ["key-0", "key-1", "key-2", "key-3"]
+    assert answered[2:] == [("key-2", None), ("key-3", None)]
+    assert sorted(text or "" for _, text in answered[:2]) == ["You said: a", "You said: b"]
     assert live.gate.served == 2
 
 
@@ -201,7 +174,7 @@ async def test_a_batch_survives_a_kill_9_and_answers_each_request_once(tmp_path:
         first = await start_serve(tmp_path, "first", config, data_dir, gateway_env())
         try:
             gate.close()
-            async with _sdk(first.base_url, key) as client:
+            async with sdk(first.base_url, key) as client:
                 job = await client.aio.batches.create(model=MODEL, src=_requests(*questions))
             assert job.name is not None
             await gate.wait_for_waiting(2)  # two requests are in flight upstream
@@ -212,13 +185,13 @@ async def test_a_batch_survives_a_kill_9_and_answers_each_request_once(tmp_path:
         gate.open()  # the killed gateway's requests reach the fake, answered to nobody
         restarted = await start_serve(tmp_path, "restarted", config, data_dir, gateway_env())
         try:
-            async with _sdk(restarted.base_url, key) as client:
+            async with sdk(restarted.base_url, key) as client:
                 done = await _polled(client, job.name)
             records = await _batch_records(restarted)
         finally:
             restarted.stop()
     assert done.state == types.JobState.JOB_STATE_SUCCEEDED
-    assert _answers(done) == [(f"key-{i}", f"You said: {q}") for i, q in enumerate(questions)]
+    assert answers(done) == [(f"key-{i}", f"You said: {q}") for i, q in enumerate(questions)]
     assert len(records) == 6 and {r["status"] for r in records} == {"200"}
     asked = collections.Counter(body["messages"][-1]["content"] for body in upstream.requests)
     assert set(asked) == set(questions)
@@ -246,11 +219,11 @@ async def test_two_replicas_share_a_batch_without_running_a_request_twice(
                         env))
                 async with await open_database(database_url) as database:
                     key = (await KeyRepository(database).create("shared"))[1]
-                async with _sdk(replicas[0].base_url, key) as client:
+                async with sdk(replicas[0].base_url, key) as client:
                     job = await client.aio.batches.create(model=MODEL,
                                                           src=_requests(*questions))
                 assert job.name is not None
-                async with _sdk(replicas[1].base_url, key) as client:
+                async with sdk(replicas[1].base_url, key) as client:
                     done = await _polled(client, job.name)
                 # Each replica commits its records on its own time budget; an admin read
                 # commits what the replica it asks holds, so ask b first, then read all from a.
@@ -260,9 +233,13 @@ async def test_two_replicas_share_a_batch_without_running_a_request_twice(
                 for replica in replicas:
                     replica.stop()
     assert done.state == types.JobState.JOB_STATE_SUCCEEDED
-    assert _answers(done) == [(f"key-{i}", f"You said: {q}") for i, q in enumerate(questions)]
+    assert answers(done) == [(f"key-{i}", f"You said: {q}") for i, q in enumerate(questions)]
     assert len(records) == len(questions)
     asked = collections.Counter(body["messages"][-1]["content"] for body in upstream.requests)
     assert asked == collections.Counter(questions)  # each exactly once
     assert gates[0].served > 0 and gates[1].served > 0
     assert gates[0].served + gates[1].served == len(questions)
+
+
+async def _polled(client: genai.Client, name: str) -> types.BatchJob:
+    return await polled(client, name, every=POLL_SECONDS, limit=POLL_LIMIT)

@@ -37,6 +37,7 @@ from cometgate.storage.keys import KeyRepository
 from tests.contract.upstreams import served
 from tests.e2e.conftest import create_key, run_cli
 from tests.e2e.fake_gateway import ADMIN_KEY, ServeProcess, gateway_env, start_serve
+from tests.e2e.genai_batches import answers, polled, sdk
 from tests.fakes.anthropic_upstream import FakeAnthropicUpstream
 from tests.fakes.batch_jobs import BatchLog
 from tests.fakes.gemini_upstream import FakeGeminiUpstream
@@ -46,8 +47,6 @@ from tests.unit.storage.conftest import fresh_postgres_schema_url, postgres_base
 MODEL = "batched"
 POLL_SECONDS = 0.05
 POLL_LIMIT = 600
-DONE = (types.JobState.JOB_STATE_SUCCEEDED, types.JobState.JOB_STATE_FAILED,
-        types.JobState.JOB_STATE_CANCELLED, types.JobState.JOB_STATE_EXPIRED)
 BATCH_CONFIG = "batches: {poll_seconds: 0.05, upstream_poll_seconds: 0.1, lease_seconds: 1}\n"
 # USD per million tokens; the batch tier halves them.
 PRICES = 'prices: {input: "1000", output: "2000"}'
@@ -120,16 +119,6 @@ class Live:
 
 
 @contextlib.asynccontextmanager
-async def _sdk(base_url: str, key: str) -> AsyncIterator[genai.Client]:
-    client = genai.Client(api_key=key, http_options=types.HttpOptions(base_url=base_url,
-                                                                      api_version="v1beta"))
-    try:
-        yield client
-    finally:
-        await client.aio.aclose()
-
-
-@contextlib.asynccontextmanager
 async def _live(tmp_path: Path, kind: str, upstream: Upstream | None = None, *,
                 batches: str = BATCH_CONFIG) -> AsyncIterator[Live]:
     upstream = upstream or _fake(kind)
@@ -138,7 +127,7 @@ async def _live(tmp_path: Path, kind: str, upstream: Upstream | None = None, *,
     async with served(upstream.app) as (url,):
         gateway = await _serve(tmp_path, "gateway", kind, url, data_dir, batches=batches)
         try:
-            async with _sdk(gateway.base_url, key) as client:
+            async with sdk(gateway.base_url, key) as client:
                 yield Live(upstream, gateway, client, key, url, data_dir)
         finally:
             gateway.stop()
@@ -170,21 +159,6 @@ async def _raw_batch(live: Live, name: str) -> dict[str, Any]:
 def _requests(*questions: str) -> list[types.InlinedRequest]:
     return [types.InlinedRequest(contents=q, metadata={"key": f"key-{i}"})
             for i, q in enumerate(questions)]
-
-
-async def _polled(client: genai.Client, name: str) -> types.BatchJob:
-    for _ in range(POLL_LIMIT):
-        job = await client.aio.batches.get(name=name)
-        if job.state in DONE:
-            return job
-        await asyncio.sleep(POLL_SECONDS)
-    raise AssertionError(f"{name} did not end: {job}")
-
-
-def _answers(job: types.BatchJob) -> list[tuple[str, str | None]]:
-    assert job.dest is not None and job.dest.inlined_responses is not None
-    return [((item.metadata or {})["key"], item.response.text if item.response else None)
-            for item in job.dest.inlined_responses]
 
 
 async def _batch_records(gateway: ServeProcess, count: int) -> list[dict[str, str]]:
@@ -219,7 +193,7 @@ async def test_an_inline_batch_runs_on_the_upstreams_batch_api(tmp_path: Path,
         done = await _polled(live.client, job.name)
         records = await _batch_records(live.gateway, 3)
     assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
-    assert _answers(done) == [(f"key-{i}", f"You said: {q}") for i, q in enumerate(questions)]
+    assert answers(done) == [(f"key-{i}", f"You said: {q}") for i, q in enumerate(questions)]
     assert live.upstream.created() == 1
     assert live.upstream.live_calls() == 0
     assert len(records) == 3
@@ -270,7 +244,7 @@ async def test_cancel_reaches_the_upstream_job(tmp_path: Path, kind: str) -> Non
         done = await _polled(live.client, job.name)
         records = await _batch_records(live.gateway, 1)
     assert done.state == types.JobState.JOB_STATE_CANCELLED, done
-    assert _answers(done) == [("key-0", "You said: a"), ("key-1", None), ("key-2", None)]
+    assert answers(done) == [("key-0", "You said: a"), ("key-1", None), ("key-2", None)]
     assert upstream.cancels() == 1
     assert len(records) == 1  # the one answer the upstream finished
 
@@ -286,7 +260,7 @@ async def test_a_restart_resumes_polling_the_same_upstream_job(tmp_path: Path,
     async with served(upstream.app) as (url,):
         first = await _serve(tmp_path, "first", kind, url, data_dir)
         try:
-            async with _sdk(first.base_url, key) as client:
+            async with sdk(first.base_url, key) as client:
                 job = await client.aio.batches.create(model=MODEL, src=_requests("x", "y"))
             assert job.name is not None
             await _until(lambda: upstream.created() == 1 and _polls(upstream) >= 1,
@@ -297,12 +271,12 @@ async def test_a_restart_resumes_polling_the_same_upstream_job(tmp_path: Path,
         script.polls_to_finish = _polls(upstream) + 2  # it ends while the restarted polls
         restarted = await _serve(tmp_path, "restarted", kind, url, data_dir)
         try:
-            async with _sdk(restarted.base_url, key) as client:
+            async with sdk(restarted.base_url, key) as client:
                 done = await _polled(client, job.name)
         finally:
             restarted.stop()
     assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
-    assert _answers(done) == [("key-0", "You said: x"), ("key-1", "You said: y")]
+    assert answers(done) == [("key-0", "You said: x"), ("key-1", "You said: y")]
     assert (upstream.submissions(), upstream.created(), upstream.live_calls()) == (1, 1, 0)
 
 
@@ -316,7 +290,7 @@ async def test_settling_again_after_a_crash_records_no_request_twice(tmp_path: P
     async with served(upstream.app) as (url,):
         first = await _serve(tmp_path, "first", "gemini", url, data_dir)
         try:
-            async with _sdk(first.base_url, key) as client:
+            async with sdk(first.base_url, key) as client:
                 job = await client.aio.batches.create(model=MODEL, src=_requests("x", "y"))
                 assert job.name is not None
                 await _polled(client, job.name)
@@ -326,14 +300,14 @@ async def test_settling_again_after_a_crash_records_no_request_twice(tmp_path: P
         await _reopen(data_dir, job.name.removeprefix("batches/"))
         again = await _serve(tmp_path, "again", "gemini", url, data_dir)
         try:
-            async with _sdk(again.base_url, key) as client:
+            async with sdk(again.base_url, key) as client:
                 done = await _polled(client, job.name)
             await asyncio.sleep(0.5)  # time for a second record to be committed, were one made
             after = await _batch_records(again, 2)
         finally:
             again.stop()
     assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
-    assert _answers(done) == [("key-0", "You said: x"), ("key-1", "You said: y")]
+    assert answers(done) == [("key-0", "You said: x"), ("key-1", "You said: y")]
     assert len(before) == 2
     assert sorted(r["request_id"] for r in after) == sorted(r["request_id"] for r in before)
     assert upstream.created() == 1  # polled again, never submitted again
@@ -364,7 +338,7 @@ async def test_a_transient_refusal_to_submit_falls_back_to_the_gateways_workers(
         done = await _polled(live.client, job.name)
         records = await _batch_records(live.gateway, 2)
     assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
-    assert _answers(done) == [("key-0", LIVE_ANSWER[kind]), ("key-1", LIVE_ANSWER[kind])]
+    assert answers(done) == [("key-0", LIVE_ANSWER[kind]), ("key-1", LIVE_ANSWER[kind])]
     assert (upstream.submissions(), upstream.created(), upstream.live_calls()) == (1, 0, 2)
     live_cost = _batch_cost(kind) * 2  # live calls at the live price
     assert {Decimal(r["cost_usd"]) for r in records} == {live_cost}
@@ -421,7 +395,7 @@ async def test_a_request_the_upstream_refused_answers_with_its_error(tmp_path: P
         document = await _raw_batch(live, job.name)
         records = await _batch_records(live.gateway, 3)
     assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
-    assert _answers(done) == [("key-0", "You said: m"), ("key-1", None), ("key-2", "You said: o")]
+    assert answers(done) == [("key-0", "You said: m"), ("key-1", None), ("key-2", "You said: o")]
     refused = document["response"]["inlinedResponses"]["inlinedResponses"][1]
     assert refused == {"error": {"code": 3, "message": "fake: this request was refused"},
                        "metadata": {"key": "key-1"}}
@@ -515,11 +489,11 @@ async def test_two_replicas_work_one_upstream_job_without_doubling_anything(
                                                  COMETGATE_DATABASE_URL=database_url))
                 async with await open_database(database_url) as database:
                     key = (await KeyRepository(database).create("shared"))[1]
-                async with _sdk(replicas[0].base_url, key) as client:
+                async with sdk(replicas[0].base_url, key) as client:
                     job = await client.aio.batches.create(model=MODEL,
                                                           src=_requests("r", "s", "t"))
                 assert job.name is not None
-                async with _sdk(replicas[1].base_url, key) as client:
+                async with sdk(replicas[1].base_url, key) as client:
                     done = await _polled(client, job.name)
                 records = [*await _batch_records(replicas[1], 0),
                            *await _batch_records(replicas[0], 0)]
@@ -533,7 +507,7 @@ async def test_two_replicas_work_one_upstream_job_without_doubling_anything(
                 for replica in replicas:
                     replica.stop()
     assert done.state == types.JobState.JOB_STATE_SUCCEEDED, done
-    assert _answers(done) == [("key-0", "You said: r"), ("key-1", "You said: s"),
+    assert answers(done) == [("key-0", "You said: r"), ("key-1", "You said: s"),
                               ("key-2", "You said: t")]
     assert (upstream.submissions(), upstream.created(), upstream.live_calls()) == (1, 1, 0)
     results = [c for c in upstream.log.calls if c[1].endswith("/results")]
@@ -592,7 +566,7 @@ async def test_the_batch_is_spent_from_the_budget_without_eating_the_request_rat
     async with served(upstream.app) as (url,):
         gateway = await _serve(tmp_path, "gateway", kind, url, data_dir)
         try:
-            async with _sdk(gateway.base_url, key) as client:
+            async with sdk(gateway.base_url, key) as client:
                 job = await client.aio.batches.create(model=MODEL,
                                                       src=_requests("1", "2", "3", "4"))
                 assert job.name is not None
@@ -623,3 +597,7 @@ def test_batch_upstream_on_a_kind_without_a_batch_api_is_refused_at_start(
     assert done.returncode != 0
     assert ("providers.local.batch: a local provider has no batch API to hand batches to; "
             "only gemini, openai and anthropic providers take batch: upstream") in done.stderr
+
+
+async def _polled(client: genai.Client, name: str) -> types.BatchJob:
+    return await polled(client, name, every=POLL_SECONDS, limit=POLL_LIMIT)

@@ -48,6 +48,7 @@ from cometgate.settings import BatchSettings
 from cometgate.storage.batches import BatchStore, Claimed
 from cometgate.storage.key_records import KeyNotFoundError
 from cometgate.storage.keys import KeyRecord, KeyRepository
+from cometgate.storage.periodic import woken_rounds
 
 log = logging.getLogger("cometgate.batches")
 Clock = Callable[[], datetime]
@@ -121,16 +122,8 @@ class BatchRunner:
         self._tasks = []
 
     async def _claiming(self) -> None:
-        while True:
-            try:
-                await self._claim_some()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database failed: try again at the next poll
-                log.exception("looking for batch requests to run failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
-            self._wake.clear()
+        await woken_rounds(self._claim_some, self._wake, self._settings.poll_seconds,
+                           "looking for batch requests to run")
 
     async def _refreshing(self) -> None:
         while True:

@@ -61,6 +61,7 @@ from cometgate.storage.batches import (
 )
 from cometgate.storage.key_records import KeyNotFoundError
 from cometgate.storage.keys import KeyRecord, KeyRepository
+from cometgate.storage.periodic import woken_rounds
 
 log = logging.getLogger("cometgate.batches")
 Clock = Callable[[], datetime]
@@ -149,16 +150,8 @@ class UpstreamBatches:
                 await self._jobs.release(batch_id, self.owner, next_poll)
 
     async def _polling(self) -> None:
-        while True:
-            try:
-                await self.poll_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database failed: try again at the next poll
-                log.exception("working on upstream batch jobs failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.poll_seconds)
-            self._wake.clear()
+        await woken_rounds(self.poll_once, self._wake, self._settings.poll_seconds,
+                           "working on upstream batch jobs")
 
     @contextlib.asynccontextmanager
     async def _renewing(self, batch_id: str) -> AsyncIterator[None]:

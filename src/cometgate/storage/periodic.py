@@ -2,14 +2,18 @@
 
 The sweeps (expired files, conversations, cached contents, old usage records) share this
 loop. A round handles its own failures (it logs and returns); the loop only keeps time, so a
-failed round never stops the next one.
+failed round never stops the next one. The batch workers' loops, which can be woken early,
+share `woken_rounds`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("cometgate.background")
 
 
 class Periodic:
@@ -35,3 +39,20 @@ class Periodic:
         while True:
             await self._round()
             await asyncio.sleep(self._interval)
+
+
+async def woken_rounds(round_: Callable[[], Awaitable[object]], wake: asyncio.Event,
+                       interval_seconds: float, what: str) -> None:
+    """`round_` for ever: again `interval_seconds` after the last, or as soon as `wake` is
+    set (new work arrived). A failed round (the database, say) is logged as `what` failing
+    and tried again at the next one."""
+    while True:
+        try:
+            await round_()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed", what)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), interval_seconds)
+        wake.clear()
