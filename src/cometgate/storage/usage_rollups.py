@@ -83,7 +83,12 @@ def _as_rows(groups: dict[_Group, list[Any]]) -> list[dict[str, Any]]:
 def insert_records(conn: Connection, records: Sequence[UsageRecord]) -> None:
     """Insert `records` and add them to their rollups, inside the caller's transaction."""
     conn.execute(insert(usage_records), [record.as_row() for record in records])
-    hourly, daily = rollup_rows(records)
+    upsert_rollups(conn, *rollup_rows(records))
+
+
+def upsert_rollups(conn: Connection, hourly: list[dict[str, Any]],
+                   daily: list[dict[str, Any]]) -> None:
+    """Add rollup rows (`rollup_rows`) to their buckets, inside the caller's transaction."""
     conn.execute(_upsert(False, conn.dialect.name), hourly)
     conn.execute(_upsert(True, conn.dialect.name), daily)
 

@@ -37,14 +37,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DataError, IntegrityError
 
-from cometgate.storage.database import Database, configure_sqlite_connection
+from cometgate.storage.database import Database
+from cometgate.storage.sqlite_record_sink import SqliteRecordSink
 from cometgate.storage.usage import UsageRecord
 from cometgate.storage.usage_rollups import insert_records
 
@@ -198,38 +197,12 @@ class _EngineSink:
         pass
 
 
-class _SqliteFileSink:
-    """A SQLite file written by one thread of its own, through a synchronous engine.
-
-    The async SQLite driver hops to its thread for every step of a transaction (checkout,
-    begin, execute, commit), which costs milliseconds of CPU per batch; here the whole batch is
-    one hop. Same table, same types, same file and per-connection settings as the rest."""
-
-    def __init__(self, database: Database) -> None:
-        url = database.engine.url.set(drivername="sqlite")
-        self._engine: Engine = create_engine(url)
-        event.listen(self._engine, "connect", configure_sqlite_connection)
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-writer")
-
-    async def insert(self, records: list[UsageRecord]) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._thread, self._insert, records)
-
-    def _insert(self, records: list[UsageRecord]) -> None:
-        with self._engine.begin() as conn:
-            insert_records(conn, records)
-
-    def close(self) -> None:
-        self._thread.shutdown(wait=True)
-        self._engine.dispose()
-
-
 def _sink_for(database: Database) -> _Sink:
     url = database.engine.url
     on_file = url.database not in (None, "", ":memory:") and not str(url.database).startswith(
         "file:")
     if database.dialect_name == "sqlite" and on_file:
-        return _SqliteFileSink(database)
+        return SqliteRecordSink(database)
     return _EngineSink(database)
 
 

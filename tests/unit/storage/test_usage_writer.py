@@ -51,7 +51,7 @@ async def stored_ids(database: Database) -> set[str]:
 @pytest.fixture
 def engine_commits() -> Iterator[list[int]]:
     """Commits on any engine: on SQLite files the writer uses a synchronous engine of its own
-    (see usage_writer._SqliteFileSink), on PostgreSQL the database's async one."""
+    (see storage/sqlite_record_sink), on PostgreSQL the database's async one."""
     commits: list[int] = []
 
     def counted(conn: object) -> None:
