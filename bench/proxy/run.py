@@ -7,6 +7,8 @@ stopped before the next; a direct block runs right before each gateway block, as
     .venv/bin/python -m bench.proxy.run --skip-litellm --profile
     .venv/bin/python -m bench.proxy.run --quick --skip-litellm --floor \
         --scenarios passthrough,stream
+    .venv/bin/python -m bench.proxy.run --skip-litellm --floor --rate 200 \
+        --scenarios passthrough       # the added p50 at 200 req/s
 
 `--floor` adds, between the first direct block and cometgate, the two floor systems of
 `floor_app.py` (uvicorn-only, then the thinnest forwarder) on the pass-through scenarios, and a
@@ -27,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -124,8 +127,12 @@ def main() -> int:
     parser.add_argument("--floor", action="store_true",
                         help="also measure the floor apps (uvicorn-only, thinnest forwarder)")
     parser.add_argument("--json", type=Path, help="also write the summaries here")
+    parser.add_argument("--rate", type=float,
+                        help="requests per second of the fixed-rate phase (default: the plan's)")
     args = parser.parse_args()
     plan = QUICK if args.quick else Plan()
+    if args.rate:
+        plan = replace(plan, rate=args.rate)
     wanted = set(args.scenarios.split(","))
     preflight(args.skip_litellm)
     if args.profile and not profile.available():
