@@ -20,13 +20,14 @@ ALLOWED: dict[str, set[str]] = {
     "dialects": {"canonical", "errors"},
     "providers": {"canonical", "errors", "dialects", "settings", "bundled_model"},
     "storage": {"errors", "limits"},
-    "limits": {"errors"},
+    "limits": {"errors", "serial_ids"},
     "routing": {"canonical", "errors", "providers", "settings"},
     "grounding": {"canonical", "errors", "settings"},
     # The llama.cpp worker is its own program: nothing of the gateway's pipeline, api or
     # providers; the providers start it by module name and never import it (not in their set).
     "worker": {"dialects", "bundled_model"},
     "bundled_model": set(),
+    "serial_ids": set(),
 }
 # console is an edge like api: it may import api (the admin argument parser), and only app
 # imports it.

@@ -6,15 +6,14 @@ per request.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
-import secrets
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cometgate.metrics import Metrics
+from cometgate.serial_ids import SerialIds
 
 access_log = logging.getLogger("cometgate.access")
 
@@ -42,25 +41,12 @@ def route_label(scope: Scope) -> str:
     return label
 
 
-class RequestIds:
-    """Request ids of 32 hex digits, like a uuid4's: a random prefix drawn once per process
-    and a counter. Unique across workers and restarts as a uuid4 would be (80 random bits
-    per process), without a call to the system's random source for every request."""
-
-    def __init__(self) -> None:
-        self._prefix = secrets.token_hex(10)
-        self._count = itertools.count()
-
-    def next(self) -> str:
-        return f"{self._prefix}{next(self._count) & 0xFFFFFFFFFFFF:012x}"
-
-
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, metrics: Metrics, log_requests: bool) -> None:
         self.app = app
         self.metrics = metrics
         self.log_requests = log_requests
-        self._ids = RequestIds()
+        self._ids = SerialIds()  # request ids: one per request, on the hot path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

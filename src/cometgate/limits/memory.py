@@ -8,8 +8,6 @@ whose settle was lost cannot hold its slot and reservation for ever.
 
 from __future__ import annotations
 
-import itertools
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +34,7 @@ from cometgate.limits.policy import (
     minute_window,
     period_window,
 )
+from cometgate.serial_ids import SerialIds
 
 
 @dataclass(slots=True)
@@ -129,10 +128,7 @@ class MemoryLimiter:
         self._spend = spend
         self._lease_ttl = lease_ttl
         self._ledgers: dict[int, _Ledger] = {}
-        # Lease ids need only be unique among this limiter's leases; the prefix keeps two
-        # limiters' ids apart should their leases ever meet (a restart, a test's two apps).
-        self._lease_prefix = f"{secrets.token_hex(6)}-"
-        self._lease_numbers = itertools.count()
+        self._lease_ids = SerialIds()
 
     async def acquire(
         self, key_id: int, limits: Limits, *, tokens: int, cost: Decimal, now: datetime
@@ -149,7 +145,7 @@ class MemoryLimiter:
         ledger.minute_requests.add(minute, 1)
         ledger.day_requests.add(day_window(now)[0], 1)
         ledger.minute_tokens.add(minute, tokens)
-        lease_id = f"{self._lease_prefix}{next(self._lease_numbers)}"
+        lease_id = self._lease_ids.next()
         ledger.open[lease_id] = (cost, now + self._lease_ttl)
         ledger.reserved += cost
         return Lease(lease_id, key_id, limits, tokens, cost, now)
