@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -26,36 +27,6 @@ class UpstreamTally:
 
     seconds: float = 0.0
     reached: bool = False  # whether it reached the pipeline's upstream calls at all
-
-
-class _RouteSeries:
-    """One route's children of the per-route metrics, looked up by label once rather than on
-    every request (a `labels()` call takes a lock and builds a key each time)."""
-
-    __slots__ = ("_by_status", "_metrics", "_overhead", "first_byte", "latency", "route")
-
-    def __init__(self, metrics: Metrics, route: str) -> None:
-        self.route = route
-        self.latency = metrics._latency.labels(route)
-        self.first_byte = metrics._first_byte.labels(route)
-        self._metrics = metrics
-        self._overhead: Histogram | None = None
-        self._by_status: dict[int, Counter] = {}
-
-    @property
-    def overhead(self) -> Histogram:
-        """Made on first use: a route that never reaches an upstream (health checks) has no
-        overhead series at all, rather than one that stays at zero."""
-        if self._overhead is None:
-            self._overhead = self._metrics._overhead.labels(self.route)
-        return self._overhead
-
-    def requests_with(self, status: int) -> Counter:
-        counter = self._by_status.get(status)
-        if counter is None:  # statuses are a small set: HTTP's own
-            counter = self._by_status[status] = self._metrics._requests.labels(
-                self.route, str(status))
-        return counter
 
 
 class Metrics:
@@ -99,36 +70,29 @@ class Metrics:
             "cometgate_local_model_restarts", "Times the local model worker was restarted",
             ["provider"], registry=self.registry,
         )
-        # Route labels are a bounded set (the router's route names, see api/middleware).
-        self._routes: dict[str, _RouteSeries] = {}
-        self._model_tokens: dict[tuple[str, str], Counter] = {}
+        # The labelled children in use, looked up once each: a `labels()` call takes a lock
+        # and builds its key every time. Label values are bounded sets (route names, HTTP
+        # statuses, configured models), and a child is made only on first use, as by labels().
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
 
-    def _series(self, route: str) -> _RouteSeries:
-        series = self._routes.get(route)
-        if series is None:
-            series = self._routes[route] = _RouteSeries(self, route)
-        return series
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        child = self._children.get((metric, labels))
+        if child is None:
+            child = self._children[(metric, labels)] = metric.labels(*labels)
+        return child
 
     def request(self, route: str, status: int, seconds: float) -> None:
-        series = self._series(route)
-        series.requests_with(status).inc()
-        series.latency.observe(seconds)
+        self._child(self._requests, route, str(status)).inc()
+        self._child(self._latency, route).observe(seconds)
 
     def first_byte(self, route: str, seconds: float) -> None:
-        self._series(route).first_byte.observe(seconds)
+        self._child(self._first_byte, route).observe(seconds)
 
     def usage(self, model: str, usage: Usage) -> None:
-        self._token_counter(model, "in").inc(usage.prompt_tokens)
-        self._token_counter(model, "out").inc(usage.output_tokens)
-        if usage.thoughts_tokens:  # a series of its own only once a model has thought
-            self._token_counter(model, "thoughts").inc(usage.thoughts_tokens)
-
-    def _token_counter(self, model: str, direction: str) -> Counter:
-        counter = self._model_tokens.get((model, direction))
-        if counter is None:  # models are the configured ones: a bounded set
-            counter = self._model_tokens[(model, direction)] = self._tokens.labels(model,
-                                                                                   direction)
-        return counter
+        self._child(self._tokens, model, "in").inc(usage.prompt_tokens)
+        self._child(self._tokens, model, "out").inc(usage.output_tokens)
+        if usage.thoughts_tokens:
+            self._child(self._tokens, model, "thoughts").inc(usage.thoughts_tokens)
 
     def begin_request(self) -> UpstreamTally:
         """A fresh tally for the request this task starts serving (its stream's relay runs in
@@ -146,7 +110,7 @@ class Metrics:
     def overhead(self, route: str, tally: UpstreamTally, seconds: float) -> None:
         """Observed for requests that reached an upstream (not health checks, refusals)."""
         if tally.reached:
-            self._series(route).overhead.observe(max(0.0, seconds - tally.seconds))
+            self._child(self._overhead, route).observe(max(0.0, seconds - tally.seconds))
 
     def upstream_error(self, provider: str, failure_class: str) -> None:
         self._upstream_errors.labels(provider, failure_class).inc()
