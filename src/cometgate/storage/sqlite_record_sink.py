@@ -40,27 +40,25 @@ class SqliteRecordSink:
         self._engine: Engine = create_engine(url)
         event.listen(self._engine, "connect", configure_sqlite_connection)
         dialect = self._engine.dialect
-        self._processors: list[Processor] = [
-            usage_records.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        self._fields: list[tuple[str, Processor]] = [
+            (name, usage_records.c[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in RECORD_FIELDS]
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-writer")
 
     async def insert(self, records: list[UsageRecord]) -> None:
-        values = self.values(records)  # here: Python work belongs on the thread that has the GIL
+        values = self._values(records)  # here: Python work belongs on the thread that has the GIL
         hourly, daily = rollup_rows(records)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._thread, self._insert, len(records), values, hourly,
                                    daily)
 
-    def values(self, records: Sequence[UsageRecord]) -> list[Any]:
+    def _values(self, records: Sequence[UsageRecord]) -> list[Any]:
         """Every record's values in column order, one flat list, as the database stores them."""
         flat: list[Any] = []
-        processors = self._processors
         for record in records:
-            row = record.as_row()
-            flat.extend(value if process is None else process(value)
-                        for value, process in zip((row[name] for name in RECORD_FIELDS),
-                                                  processors, strict=True))
+            for name, process in self._fields:
+                value = getattr(record, name)
+                flat.append(value if process is None else process(value))
         return flat
 
     def _insert(self, count: int, values: list[Any], hourly: list[dict[str, Any]],
