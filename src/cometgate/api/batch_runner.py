@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from cometgate.api.batch_keys import batch_key
 from cometgate.api.entrance import Entrance
 from cometgate.dialects.gemini.batches import item_error
 from cometgate.dialects.gemini.caller_request import decode_generate_request
@@ -37,7 +38,6 @@ from cometgate.errors import (
     GatewayError,
     InternalError,
     NotFound,
-    PermissionDenied,
     RateLimited,
 )
 from cometgate.limits.batch_holds import BatchHolds
@@ -46,13 +46,11 @@ from cometgate.pipeline import Call
 from cometgate.providers.base import RawCall
 from cometgate.settings import BatchSettings
 from cometgate.storage.batches import BatchStore, Claimed
-from cometgate.storage.key_records import KeyNotFoundError
 from cometgate.storage.keys import KeyRecord, KeyRepository
 from cometgate.storage.periodic import woken_rounds
 
 log = logging.getLogger("cometgate.batches")
 Clock = Callable[[], datetime]
-KEY_GONE = "The API key that created this batch is no longer valid."
 
 
 def utc_now() -> datetime:
@@ -192,7 +190,7 @@ class BatchRunner:
 
     async def _answer(self, claimed: Claimed) -> None:
         try:
-            key = await self._key(claimed.key_id)
+            key = await batch_key(self._keys, claimed.key_id)
             ticket = await self._admit(claimed, key)
         except RateLimited as exc:
             self._waiting_keys[claimed.key_id] = time.monotonic() + (exc.retry_after or 1.0)
@@ -216,15 +214,6 @@ class BatchRunner:
         await self._store.finish(self.owner, claimed.batch_id, claimed.position,
                                  succeeded=True, result={"response": result},
                                  now=self._clock())
-
-    async def _key(self, key_id: int) -> KeyRecord:
-        try:
-            key = await self._keys.find(str(key_id))
-        except KeyNotFoundError:
-            raise PermissionDenied(KEY_GONE) from None
-        if key.revoked:
-            raise PermissionDenied(KEY_GONE)
-        return key
 
     async def _admit(self, claimed: Claimed, key: KeyRecord) -> Ticket:
         info = self._entrance.model_for(key, claimed.model)

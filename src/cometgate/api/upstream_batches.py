@@ -24,6 +24,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+from cometgate.api.batch_keys import batch_key, batch_key_or_none
 from cometgate.api.entrance import Entrance
 from cometgate.api.upstream_batch_requests import (
     Entry,
@@ -39,7 +40,7 @@ from cometgate.dialects.batch_jobs import (
     Outcome,
 )
 from cometgate.dialects.gemini.batches import item_error
-from cometgate.errors import FailureClass, GatewayError, InvalidRequest, UpstreamError
+from cometgate.errors import FailureClass, GatewayError, UpstreamError
 from cometgate.metering import Served
 from cometgate.providers.batch_apis import UpstreamBatchApi
 from cometgate.settings import BatchSettings
@@ -59,7 +60,6 @@ from cometgate.storage.batches import (
     Batch,
     NewItem,
 )
-from cometgate.storage.key_records import KeyNotFoundError
 from cometgate.storage.keys import KeyRecord, KeyRepository
 from cometgate.storage.periodic import woken_rounds
 
@@ -211,7 +211,7 @@ class UpstreamBatches:
                       ) -> datetime | None:
         items = await self._jobs.items(job.batch_id)
         try:
-            key = await self._key(batch.key_id)
+            key = await batch_key(self._keys, batch.key_id)
             entries = [self._entry(job, batch, item, key) for item in items]
             upstream_id = await api.submit(
                 job.upstream_model, batch.display_name or f"batches/{batch.id}",
@@ -280,7 +280,7 @@ class UpstreamBatches:
                       outcomes: Sequence[Outcome]) -> None:
         route = self._route_of(job, batch)
         by_id = {outcome.custom_id: outcome for outcome in outcomes}
-        key = await self._key_or_none(batch.key_id)
+        key = await batch_key_or_none(self._keys, batch.key_id)
         translation = key.translation if key is not None else None
         results: list[SettledItem] = []
         records: list[tuple[str, Served, str | None]] = []
@@ -313,19 +313,6 @@ class UpstreamBatches:
                                   item.request, translation).dropped
         except GatewayError:
             return None
-
-    async def _key(self, key_id: int) -> KeyRecord:
-        key = await self._key_or_none(key_id)
-        if key is None:
-            raise InvalidRequest("The API key that created this batch is no longer valid.")
-        return key
-
-    async def _key_or_none(self, key_id: int) -> KeyRecord | None:
-        try:
-            key = await self._keys.find(str(key_id))
-        except KeyNotFoundError:
-            return None
-        return None if key.revoked else key
 
 
 def _headers(entries: Sequence[Entry]) -> dict[str, str]:
