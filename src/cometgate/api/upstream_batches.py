@@ -212,7 +212,10 @@ class UpstreamBatches:
         items = await self._jobs.items(job.batch_id)
         try:
             key = await batch_key(self._keys, batch.key_id)
-            entries = [self._entry(job, batch, item, key) for item in items]
+            route = self._route_of(job, batch)
+            entries = [upstream_entry(self._entrance.gateway, route, batch.model,
+                                      item.position, item.request, key.translation)
+                       for item in items]
             upstream_id = await api.submit(
                 job.upstream_model, batch.display_name or f"batches/{batch.id}",
                 [(entry.custom_id, entry.body) for entry in entries], _headers(entries))
@@ -230,11 +233,6 @@ class UpstreamBatches:
         log.info("batch %s handed to provider %s as %s", job.batch_id, job.provider,
                  upstream_id)
         return self._clock() + self._interval
-
-    def _entry(self, job: UpstreamJob, batch: Batch, item: JobItem, key: KeyRecord) -> Entry:
-        route = self._route_of(job, batch)
-        return upstream_entry(self._entrance.gateway, route, batch.model, item.position,
-                              item.request, key.translation)
 
     def _route_of(self, job: UpstreamJob, batch: Batch) -> UpstreamRoute:
         found = self._entrance.gateway.route(batch.model)
