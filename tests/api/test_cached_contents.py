@@ -21,6 +21,7 @@ from cometgate.storage.database import open_database
 from cometgate.storage.keys import KeyRepository
 from cometgate.storage.schema import cached_contents
 from cometgate.storage.usage import UsageQueries
+from tests.api.upstream_fakes import KINDS, SECRETS, UPSTREAM
 from tests.contract.conftest import (
     Fakes,
     model_block,
@@ -30,10 +31,6 @@ from tests.contract.conftest import (
     settings_for,
 )
 
-KINDS = ("anthropic", "openai", "gemini")
-UPSTREAM = {"anthropic": "claude-up", "openai": "gpt-up", "gemini": "gemini-up"}
-SECRETS = {"ANTHROPIC_KEY": "sk-ant-gateway", "OPENAI_KEY": "sk-openai-gateway",
-           "GEMINI_KEY": "gm-gateway"}
 SYSTEM = "You answer questions about the attached handbook in one short sentence."
 HANDBOOK = ("The handbook says the north gate opens at seven and closes at nine, the river "
             "path is closed in winter, and visitors sign in at the lodge.")

@@ -26,6 +26,7 @@ from cometgate.storage.database import open_database
 from cometgate.storage.schema import gemini_files
 from cometgate.storage.usage import UsageQueries, UsageRecord
 from tests.api.conftest import create_key
+from tests.api.upstream_fakes import KINDS, SECRETS, UPSTREAM
 from tests.contract.conftest import (
     Fakes,
     model_block,
@@ -35,10 +36,6 @@ from tests.contract.conftest import (
 )
 from tests.contract.scenarios import received
 
-KINDS = ("anthropic", "openai", "gemini")
-UPSTREAM = {"anthropic": "claude-up", "openai": "gpt-up", "gemini": "gemini-up"}
-SECRETS = {"ANTHROPIC_KEY": "sk-ant-gateway", "OPENAI_KEY": "sk-openai-gateway",
-           "GEMINI_KEY": "gm-gateway"}
 MEDIA = ["text/plain", "image/png", "application/pdf"]
 INLINE_LIMIT = 2000
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
