@@ -3,12 +3,11 @@ real wire formats: bodies, paths, credentials, batching, and every failure class
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
+from tests.contract.upstreams import served
 from tests.unit.embeddings.embedding_upstreams import (
     FakeEmbeddingUpstreams,
     google_error,
@@ -40,18 +39,8 @@ class Upstreams:
 @pytest.fixture
 async def upstreams() -> AsyncIterator[Upstreams]:
     fake = FakeEmbeddingUpstreams()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(fake.app, lifespan="off", log_level="critical", http="h11",
-                            ws="none")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-        await asyncio.sleep(0.005)
-    yield Upstreams(fake, f"http://127.0.0.1:{sock.getsockname()[1]}")
-    server.should_exit = True
-    await task
-    sock.close()
+    async with served(fake.app) as (url,):
+        yield Upstreams(fake, url)
 
 
 def request(*texts: str, task_type: str | None = None,

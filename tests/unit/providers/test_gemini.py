@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-import uvicorn
+from tests.contract.upstreams import served
 from tests.fakes.gemini_upstream import (
     FakeGeminiUpstream,
     Reply,
@@ -53,20 +53,9 @@ class Server:
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
     fake = FakeGeminiUpstream()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(fake.app, lifespan="off", log_level="critical", http="h11",
-                            ws="none")
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve(sockets=[sock]))
-    while not uv.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-        await asyncio.sleep(0.005)
-    yield Server(fake, f"http://127.0.0.1:{port}")
-    fake.resume.set()  # let any held handler finish so the server can stop
-    uv.should_exit = True
-    await task
-    sock.close()
+    async with served(fake.app) as (url,):
+        yield Server(fake, url)
+        fake.resume.set()  # let any held handler finish so the server can stop
 
 
 async def collect(provider: GeminiProvider, call: RawCall,

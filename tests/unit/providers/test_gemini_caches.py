@@ -4,13 +4,11 @@ requests race, and the prefix itself when the upstream will not keep it."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-import uvicorn
+from tests.contract.upstreams import served
 from tests.fakes.gemini_upstream import FakeGeminiUpstream
 from tests.unit.providers.test_gemini import TARGET, Server, collect
 
@@ -49,18 +47,8 @@ class Copies:
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
     fake = FakeGeminiUpstream()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(fake.app, lifespan="off", log_level="critical", http="h11",
-                            ws="none")
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve(sockets=[sock]))
-    while not uv.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-        await asyncio.sleep(0.005)
-    yield Server(fake, f"http://127.0.0.1:{sock.getsockname()[1]}")
-    uv.should_exit = True
-    await task
-    sock.close()
+    async with served(fake.app) as (url,):
+        yield Server(fake, url)
 
 
 def call(copies: Copies, method: str = "generateContent", alt: str | None = None) -> RawCall:

@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from tests.contract.upstreams import served
 
 from cometgate.canonical import (
     CandidateFinished,
@@ -96,20 +96,10 @@ async def fixture_in_pieces(name: str) -> AsyncIterator[bytes]:
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[Upstream]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    state = Upstream(url=f"http://127.0.0.1:{port}/v1")
-    config = uvicorn.Config(upstream_app(state), lifespan="off", log_level="warning",
-                            http="h11", ws="none")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-        await asyncio.sleep(0.005)
-    yield state
-    server.should_exit = True
-    await task
-    sock.close()
+    state = Upstream(url="")  # its address is known once it is served
+    async with served(upstream_app(state)) as (url,):
+        state.url = f"{url}/v1"
+        yield state
 
 
 def provider_for(upstream: Upstream, **options: Any) -> HttpProvider:

@@ -3,13 +3,11 @@ against the fake Gemini upstream served by uvicorn on 127.0.0.1."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-import uvicorn
+from tests.contract.upstreams import served
 from tests.fakes.gemini_upstream import FakeGeminiUpstream, Reply, google_error, retry_info
 
 from cometgate.canonical import (
@@ -116,19 +114,9 @@ class Server:
 @pytest.fixture
 async def server() -> AsyncIterator[Server]:
     fake = FakeGeminiUpstream()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(fake.app, lifespan="off", log_level="critical", http="h11",
-                            ws="none")
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve(sockets=[sock]))
-    while not uv.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-        await asyncio.sleep(0.005)
-    yield Server(fake, f"http://127.0.0.1:{sock.getsockname()[1]}")
-    fake.resume.set()
-    uv.should_exit = True
-    await task
-    sock.close()
+    async with served(fake.app) as (url,):
+        yield Server(fake, url)
+        fake.resume.set()
 
 
 @pytest.fixture
